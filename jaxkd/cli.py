@@ -1,0 +1,171 @@
+"""The ``jaxkd`` command.
+
+Exit codes: 0 success, 1 a verification failed, 2 bad usage or bad input (one sentence on
+stderr saying what is wrong; no partial results are written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one sentence, exit 2
+        self.exit(EXIT_USAGE, f"jaxkd: error: {message} (see `{self.prog} --help`).\n")
+
+
+def _number_list(kind):
+    def parse(text: str):
+        try:
+            values = tuple(kind(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind.__name__} values, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return values
+
+    return parse
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from jaxkd.experiments import EXPERIMENTS
+
+    parser = _Parser(prog="jaxkd", description="Uncertainty propagation in knowledge distillation.")
+    parser.add_argument("--version", action="version", version=f"jaxkd {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run one experiment into a run directory")
+    run.add_argument("experiment", choices=list(EXPERIMENTS), metavar="EXPERIMENT",
+                     help=f"one of: {', '.join(EXPERIMENTS)}")
+    run.add_argument("--model", default="linear", help="student/teacher model class (default linear)")
+    run.add_argument("--preset", default="quick", choices=["quick", "paper"])
+    run.add_argument("--out", type=Path, help="run directory (default runs/EXPERIMENT-MODEL-PRESET)")
+    run.add_argument("--seed", type=_int, help="root seed (default 0)")
+    run.add_argument("--students", type=_int, dest="num_students", help="number of students N")
+    run.add_argument("--dataset", help="dataset name (see `jaxkd datasets`) or a .csv path")
+    run.add_argument("--drop-b", action="store_true", default=None,
+                     help="drop Boston's feature B (see jaxkd/data/BOSTON.md)")
+    run.add_argument("--alphas", type=_number_list(float), help="noise levels, e.g. 0,0.5,1")
+    run.add_argument("--ks", type=_number_list(int), help="responses per input, e.g. 1,3,5")
+    run.add_argument("--sizes", type=_number_list(int), help="bootstrap sizes, e.g. 25,50,100")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out")
+    run.add_argument("--overwrite", action="store_true", help="discard the run in --out")
+    run.add_argument("--json", type=Path, help="also write results.json to this path")
+
+    theory = sub.add_parser("theory", help="closed forms of THEOREMS.md")
+    tsub = theory.add_subparsers(dest="theory_command", required=True, parser_class=_Parser)
+    verify = tsub.add_parser("verify", help="simulate every result through jaxkd and compare")
+    verify.add_argument("--students", type=_int, default=1000, help="Monte Carlo students (default 1000)")
+    verify.add_argument("--seed", type=_int, default=0)
+    verify.add_argument("--only", type=_number_list(str), help="result identifiers, e.g. 4.1,7.1")
+    verify.add_argument("--json", type=Path, help="write the checks as a JSON list")
+
+    data = sub.add_parser("datasets", help="list datasets and whether they are available offline")
+    data.add_argument("--data-home", type=Path, help="scikit-learn cache folder for MNIST/Covertype")
+    return parser
+
+
+def _version() -> str:
+    import jaxkd
+
+    return jaxkd.__version__
+
+
+def _cmd_run(args) -> int:
+    from jaxkd.experiments import EXPERIMENTS
+    from jaxkd.report import REPORTS
+    from jaxkd.runs import RunDir, atomic_write_json
+
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite contradict each other; give one.")
+    module = EXPERIMENTS[args.experiment]
+    grids = {"alphas": args.alphas, "ks": args.ks, "sizes": args.sizes}
+    fields = {f.name for f in dataclasses.fields(module.Config)}
+    for name, value in grids.items():
+        if value is not None and name not in fields:
+            raise ValueError(f"--{name} does not apply to {args.experiment}.")
+    cfg = module.Config.from_preset(
+        args.preset, model=args.model, seed=args.seed, num_students=args.num_students,
+        dataset=args.dataset, drop_b=args.drop_b, **{k: v for k, v in grids.items() if k in fields})
+    out = args.out or Path("runs") / f"{args.experiment}-{cfg.model}-{cfg.preset}"
+    if args.json is not None and args.json.parent and not args.json.parent.exists():
+        raise ValueError(f"cannot write --json {args.json}: folder {args.json.parent} does not exist.")
+    run_dir = RunDir.open(out, {"experiment": args.experiment, **dataclasses.asdict(cfg)},
+                          resume=args.resume, overwrite=args.overwrite)
+    start = time.perf_counter()
+    results = module.run(cfg, run_dir)
+    wall = time.perf_counter() - start
+    report = REPORTS[args.experiment](results, cfg, run_dir)
+    run_dir.write_json("results.json", results)
+    run_dir.write_text("report.md", report)
+    if args.json is not None:
+        atomic_write_json(args.json, results)
+    print(report)
+    print(f"wrote {out}/ (results.json, report.md, figures) in {wall:.1f} s")
+    return EXIT_OK
+
+
+def _cmd_verify(args) -> int:
+    from jaxkd.runs import atomic_write_json
+    from theory.verify import verify
+
+    if args.json is not None and not args.json.parent.exists():
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    checks = verify(num_students=args.students, seed=args.seed, results=args.only,
+                    progress=lambda name: print(f"verifying {name} ...", file=sys.stderr, flush=True))
+    wall = time.perf_counter() - start
+    width = max(len(c.case) for c in checks)
+    print(f"{'result':6}  {'statement':{width}}  {'closed form':>12}  {'simulated':>12}  "
+          f"{'tolerance':>10}  pass")
+    for c in checks:
+        print(f"{c.result:6}  {c.case:{width}}  {c.predicted:12.6g}  {c.observed:12.6g}  "
+              f"{c.tolerance:10.3g}  {'yes' if c.passed else 'NO'}")
+    failed = [c for c in checks if not c.passed]
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed "
+          f"({args.students} students, seed {args.seed}, {wall:.1f} s)")
+    if args.json is not None:
+        atomic_write_json(args.json, [c.to_json() for c in checks])
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _cmd_datasets(args) -> int:
+    from jaxkd.data import DATASETS, availability
+
+    print(f"{'name':14} {'task':15} {'available':10} source / description")
+    for name, spec in DATASETS.items():
+        ok, where = availability(name, args.data_home)
+        print(f"{name:14} {spec.task:15} {'yes' if ok else 'no':10} {spec.description}; {where}")
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = {"run": _cmd_run, "theory": _cmd_verify, "datasets": _cmd_datasets}[args.command]
+    try:
+        return handler(args)
+    except ValueError as exc:
+        print(f"jaxkd: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("jaxkd: interrupted; finished points are saved, rerun with --resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Student initialization uncertainty via bootstrap (study Section 5.2).
+
+N students each fit b rows drawn with replacement from the training set, labelled either by
+the teacher (noise-free OLS outputs; THEOREMS.md 5.1 predicts zero variance) or by the ground
+truth (5.2: variance about ``(tau^2/b) x^T Sigma^{-1} x``; 5.3: MSE about ``tau^2 (1 + d/b)``).
+Both variants use the same resampled rows for each student, so their difference is the labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxkd import _validation as v
+from jaxkd import bootstrap, rng, uncertainty
+from jaxkd.experiments import common
+from jaxkd.runs import RunDir
+from jaxkd.students import linear
+from theory import closed_forms as cf
+
+MODELS = ("linear",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    preset: str = "quick"
+    model: str = "linear"
+    dataset: str = "boston"
+    sizes: tuple[int, ...] = (25, 50, 100, 200, 404)
+    num_students: int = 200
+    seed: int = 0
+    split_seed: int = 0
+    drop_b: bool = False
+
+    def __post_init__(self):
+        v.check_choice("model for bootstrap", self.model, MODELS)
+        common.validate_common(self)
+        object.__setattr__(self, "sizes", v.check_grid(
+            "bootstrap sizes", self.sizes, lambda n, x: v.check_int(n, x, minimum=2)))
+
+    @classmethod
+    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
+        table = {"quick": {},
+                 "paper": {"sizes": (20, 30, 50, 75, 100, 150, 200, 300, 404), "num_students": 1000}}
+        return common.preset_config(cls, preset, table, **overrides)
+
+
+def _point(task: common.LinearTask, b: int, key: jax.Array, num_students: int, tau2: float,
+           Sigma: jax.Array) -> dict:
+    n, d = task.X.shape
+    idx = bootstrap.resample_indices(key, n, b, num_students=num_students)
+    full = np.asarray(linear.resample_rank(task.X, idx) == d)
+    out = {"b": b, "full_rank_fraction": full.mean()}
+    for label, y in (("teacher", task.mu), ("truth", task.y_train)):
+        preds = linear.predict(linear.fit_resampled(task.X, y, idx), task.X_test)
+        q = uncertainty.inter_student_contributions(preds)
+        mse = uncertainty.mse(preds, task.y_test)
+        # 5.1 speaks of full-rank resamples; rank-deficient ones get the minimum-norm fit.
+        out[f"{label}_variance_full_rank"] = (
+            uncertainty.inter_student_variance(np.asarray(preds)[full]) if full.sum() > 1 else np.nan)
+        out |= {f"{label}_variance": jnp.mean(q),
+                f"{label}_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(num_students),
+                f"{label}_mse": jnp.mean(mse), f"{label}_mse_std": jnp.std(mse, ddof=1)}
+    out["predicted_truth_variance"] = cf.ground_truth_bootstrap_variance(task.X_test, Sigma, tau2, b)
+    out["gaussian_truth_variance"] = (cf.gaussian_design_bootstrap_variance(task.X_test, Sigma, tau2, b)
+                                      if b > d + 1 else np.nan)
+    out["predicted_truth_mse"] = cf.ground_truth_bootstrap_mse(tau2, d, b)
+    return out
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+    with jax.enable_x64(True):
+        task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+        n, d = task.X.shape
+        too_big = [b for b in cfg.sizes if b > n]
+        if too_big:
+            raise ValueError(f"bootstrap sizes {too_big} exceed the {n} training rows of {cfg.dataset!r}.")
+        resid = task.y_train - task.mu
+        tau2 = float(resid @ resid / (n - d))  # residual variance of the OLS fit
+        Sigma = task.X.T @ task.X / n
+        key = rng.stream(cfg.seed, "bootstrap")
+        points = [(f"b-{b:06d}", (i, b)) for i, b in enumerate(cfg.sizes)]
+        rows = common.sweep(
+            run_dir, points,
+            lambda p: _point(task, p[1], rng.point_key(key, p[0]), cfg.num_students, tau2, Sigma),
+            desc=f"bootstrap ({cfg.model})",
+        )
+        return {**common.columns(rows), "tau2_hat": tau2, "d": d, "n": n,
+                "full_data_test_mse": float(np.mean((np.asarray(task.mu_test) - np.asarray(task.y_test)) ** 2))}

@@ -1,0 +1,106 @@
+"""Shared pieces of the experiments: presets, the resumable sweep loop, the linear task."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Iterable
+
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxkd import _validation as v
+from jaxkd.data import check_available, load_dataset, split
+from jaxkd.runs import RunDir
+from jaxkd.students import linear
+
+PRESETS = ("quick", "paper")
+
+
+def preset_config(cls, preset: str, table: dict[str, dict[str, Any]], **overrides):
+    """Build ``cls`` from ``table[preset]`` with ``overrides`` (None values ignored)."""
+    v.check_choice("preset", preset, list(table))
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(k for k, val in overrides.items() if val is not None and k not in fields)
+    if unknown:
+        raise ValueError(f"{cls.__module__.rsplit('.', 1)[-1]} has no option {', '.join(unknown)}.")
+    values = {**table[preset], **{k: val for k, val in overrides.items() if val is not None}}
+    return cls(preset=preset, **values)
+
+
+def sweep(
+    run_dir: RunDir | None,
+    points: Iterable[tuple[str, Any]],
+    compute: Callable[[Any], dict],
+    *,
+    desc: str,
+) -> list[dict]:
+    """Compute every grid point, reusing points a resumed run already finished.
+
+    Each point's numbers are saved atomically as soon as they exist, so a killed sweep loses
+    at most the point in flight. ``compute`` must depend only on the point (its PRNG keys are
+    folded from the point's index), which makes resumed results identical to a fresh run.
+    """
+    points = list(points)
+    out = []
+    with tqdm(total=len(points), desc=desc, unit="point", disable=None, leave=False) as bar:
+        for key, point in points:
+            if run_dir is not None and run_dir.has_point(key):
+                out.append(run_dir.load_point(key))
+            else:
+                values = {name: _plain(val) for name, val in compute(point).items()}
+                if run_dir is not None:
+                    run_dir.save_point(key, values)
+                out.append(values)
+            bar.update()
+    return out
+
+
+def _plain(value):
+    arr = np.asarray(value)
+    return arr.item() if arr.ndim == 0 else arr.tolist()
+
+
+def columns(rows: list[dict]) -> dict[str, list]:
+    """List of per-point dicts -> dict of per-key lists (results.json layout)."""
+    return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearTask:
+    """A regression split prepared for linear distillation (float64).
+
+    X (n, d+1) and X_test (m, d+1) carry an intercept column; the teacher is OLS on the
+    training labels, ``mu`` (n,) and ``mu_test`` (m,) are its outputs.
+    """
+
+    X: jnp.ndarray
+    X_test: jnp.ndarray
+    y_train: jnp.ndarray
+    y_test: jnp.ndarray
+    mu: jnp.ndarray
+    mu_test: jnp.ndarray
+    factor: linear.GramFactor
+    var_y: float
+
+
+def linear_task(dataset: str, *, split_seed: int = 0, drop_b: bool = False) -> LinearTask:
+    """Load, split and standardize ``dataset``; fit the OLS teacher. Call under x64."""
+    ds = load_dataset(dataset, drop_b=drop_b)
+    if ds.task != "regression":
+        raise ValueError(f"dataset {dataset!r} is a classification set; this experiment needs regression.")
+    sp = split(ds, seed=split_seed)
+    X = linear.add_intercept(jnp.asarray(sp.X_train))
+    X_test = linear.add_intercept(jnp.asarray(sp.X_test))
+    linear.check_design(X, "the training design")
+    theta_t = linear.fit(X, sp.y_train)
+    return LinearTask(X, X_test, jnp.asarray(sp.y_train), jnp.asarray(sp.y_test), X @ theta_t,
+                      X_test @ theta_t, linear.gram_factor(X), float(np.var(sp.y_train)))
+
+
+def validate_common(cfg) -> None:
+    """Checks shared by the experiment configs (students, seed, model)."""
+    v.check_int("number of students", cfg.num_students, minimum=2)
+    v.check_int("seed", cfg.seed, minimum=0)
+    v.check_int("split seed", cfg.split_seed, minimum=0)
+    check_available(cfg.dataset)

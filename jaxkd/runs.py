@@ -1,0 +1,153 @@
+"""Run directories: config, per-point results, results.json, figures, report; atomic, resumable.
+
+Layout of a run directory::
+
+    config.json      what was asked (experiment, model, preset, seed, grids) + jaxkd version
+    points/*.json    one file per finished grid point (the unit of resume)
+    results.json     numbers only, stable keys, written once the sweep is complete
+    *.png            figures
+    report.md        tables and figures for a reader
+
+Every file is written to a temporary name in the same folder and renamed into place, so a
+half-written file never exists under its final name. ``--resume`` reuses finished points
+after checking that the stored config equals the requested one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jaxkd
+
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a same-folder temporary file, fsync and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy/jax scalars and arrays to plain JSON values; NaN/inf become None."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc.msg}); delete it or the run folder.") from None
+
+
+class RunDir:
+    """A run directory. Open with :meth:`open`; then ``has_point``/``load_point``/``save_point``
+    for each grid point, and ``write_json``/``write_text``/``save_figure`` for outputs."""
+
+    def __init__(self, path: Path, config: dict):
+        self.path = Path(path)
+        self.config = config
+
+    @classmethod
+    def open(cls, path, config: dict, *, resume: bool = False, overwrite: bool = False) -> "RunDir":
+        """Create or reopen a run directory for ``config``.
+
+        Raises:
+          ValueError: the folder holds another run and neither ``resume`` nor ``overwrite`` was
+            given; ``resume`` was given but the stored config or format differs; or the folder
+            cannot be written.
+        """
+        path = Path(path)
+        stored = {"format": FORMAT_VERSION, "jaxkd": jaxkd.__version__, **to_jsonable(config)}
+        cfg_path = path / "config.json"
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"--out {path} is a file, not a folder.")
+        if cfg_path.exists() and not overwrite:
+            if not resume:
+                raise ValueError(
+                    f"{path} already holds a run; pass --resume to continue it or --overwrite "
+                    "to start again, or choose another --out."
+                )
+            old = read_json(cfg_path)
+            if old.get("format") != FORMAT_VERSION or old.get("jaxkd") != jaxkd.__version__:
+                raise ValueError(
+                    f"{path} was written by jaxkd {old.get('jaxkd')} (format {old.get('format')}); "
+                    f"this is {jaxkd.__version__} (format {FORMAT_VERSION}), so it cannot be resumed."
+                )
+            diff = sorted(k for k in set(old) | set(stored) if old.get(k) != stored.get(k))
+            if diff:
+                raise ValueError(
+                    f"{path} holds a run with a different config ({', '.join(diff)} differ); "
+                    "resume with the same options or choose another --out."
+                )
+        elif path.exists() and any(path.iterdir()) and not overwrite and not cfg_path.exists():
+            raise ValueError(f"--out {path} exists and is not a jaxkd run folder; choose another.")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if overwrite:
+                for old_file in list(path.glob("points/*.json")) + [path / "results.json"]:
+                    old_file.unlink(missing_ok=True)
+            atomic_write_json(cfg_path, stored)
+        except OSError as exc:
+            raise ValueError(f"cannot write to --out {path}: {exc.strerror}.") from None
+        return cls(path, stored)
+
+    def _point_path(self, key: str) -> Path:
+        return self.path / "points" / f"{key}.json"
+
+    def has_point(self, key: str) -> bool:
+        return self._point_path(key).exists()
+
+    def load_point(self, key: str) -> dict:
+        return read_json(self._point_path(key))
+
+    def save_point(self, key: str, values: dict) -> None:
+        atomic_write_json(self._point_path(key), values)
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        atomic_write_json(self.path / name, obj)
+        return self.path / name
+
+    def write_text(self, name: str, text: str) -> Path:
+        atomic_write_bytes(self.path / name, text.encode())
+        return self.path / name
+
+    def save_figure(self, fig, name: str) -> Path:
+        """Save a matplotlib figure as PNG atomically and close it."""
+        import io
+
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        atomic_write_bytes(self.path / name, buf.getvalue())
+        return self.path / name

@@ -1,0 +1,1 @@
+"""Students: linear (batched OLS); neural students live beside it."""

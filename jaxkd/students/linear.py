@@ -1,0 +1,190 @@
+"""Linear students: N ordinary-least-squares fits as one factorization and one batched solve.
+
+All N students share the design ``X``; they differ only in their labels. ``G = X^T X`` is
+factored once (Cholesky) and the N right-hand sides ``X^T y_s`` are solved together, so 1,000
+students cost about as much as one (THEOREMS.md: ``theta_hat = G^{-1} X^T ybar``).
+
+Bootstrap students each see a different design; they are vmapped per-student solves of the
+(pseudo-)inverse Gram matrix, which handles resamples whose design lost rank.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from jaxkd import _validation as v
+
+
+class GramFactor(NamedTuple):
+    """Cholesky factor of ``G = X^T X``.
+
+    chol: lower-triangular L with ``L L^T = G``, shape (d, d).
+    """
+
+    chol: jax.Array
+
+
+def add_intercept(X: ArrayLike) -> jax.Array:
+    """Append a column of ones: (n, d) -> (n, d + 1)."""
+    X = jnp.asarray(X)
+    return jnp.concatenate([X, jnp.ones((X.shape[0], 1), X.dtype)], axis=1)
+
+
+@jax.jit
+def gram_factor(X: ArrayLike) -> GramFactor:
+    """Factor ``G = X^T X`` once. X: (n, d)."""
+    X = jnp.asarray(X)
+    return GramFactor(jnp.linalg.cholesky(X.T @ X))
+
+
+def _gram_solve(factor: GramFactor, rhs: jax.Array) -> jax.Array:
+    """Solve ``G z = rhs`` for rhs of shape (d, r)."""
+    tri = jax.scipy.linalg.solve_triangular
+    return tri(factor.chol.T, tri(factor.chol, rhs, lower=True), lower=False)
+
+
+@jax.jit
+def solve(factor: GramFactor, X: ArrayLike, Y: ArrayLike) -> jax.Array:
+    """OLS coefficients for every label set: ``theta_s = G^{-1} X^T y_s``.
+
+    Args:
+      factor: :func:`gram_factor` of X.
+      X: design, (n, d).
+      Y: label sets, (..., n) (leading axes are students, noise levels, ...).
+
+    Returns:
+      Coefficients, (..., d).
+    """
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+    lead = Y.shape[:-1]
+    rhs = X.T @ Y.reshape(-1, Y.shape[-1]).T  # (d, r)
+    return _gram_solve(factor, rhs).T.reshape(*lead, X.shape[1])
+
+
+def predict(theta: ArrayLike, X: ArrayLike) -> jax.Array:
+    """Predictions ``X theta_s`` for every student: theta (..., d), X (m, d) -> (..., m)."""
+    return jnp.einsum("...d,md->...m", jnp.asarray(theta), jnp.asarray(X))
+
+
+def check_design(X: ArrayLike, name: str = "X") -> np.ndarray:
+    """Validate a design matrix: finite, 2-D, full column rank (else ``ValueError``)."""
+    X = v.as_float_array(name, X, ndim=2)
+    n, d = X.shape
+    if n < d:
+        raise ValueError(f"{name} has {n} rows and {d} columns; OLS needs at least as many rows.")
+    rank = np.linalg.matrix_rank(X)
+    if rank < d:
+        raise ValueError(
+            f"{name} has rank {rank} < {d} columns; drop collinear or constant features."
+        )
+    return X
+
+
+def fit(X: ArrayLike, Y: ArrayLike) -> jax.Array:
+    """Fit OLS students to every label set in ``Y`` (validated entry point).
+
+    Args:
+      X: design, (n, d), full column rank.
+      Y: label sets, (n,) or (N, n) or any (..., n).
+
+    Returns:
+      Coefficients, (..., d).
+    """
+    X = check_design(X)
+    Y = v.as_float_array("labels Y", Y)
+    if Y.shape[-1] != X.shape[0]:
+        raise ValueError(
+            f"labels Y have {Y.shape[-1]} entries on their last axis but X has {X.shape[0]} rows."
+        )
+    X = jnp.asarray(X, dtype=Y.dtype)
+    return solve(gram_factor(X), X, jnp.asarray(Y))
+
+
+def hat_diagonal(X: ArrayLike) -> jax.Array:
+    """Leverages ``h_i = x_i^T G^{-1} x_i``, (n,): ``Var(x_i^T theta_hat) = sigma^2 h_i`` (2.2)."""
+    X = jnp.asarray(X)
+    Z = _gram_solve(gram_factor(X), X.T)  # (d, n)
+    return jnp.sum(X.T * Z, axis=0)
+
+
+@jax.jit
+def _bootstrap_fit(X, y, idx):
+    def one(rows):  # one student: rows (b,)
+        Xb, yb = X[rows], y[rows]
+        return jnp.linalg.pinv(Xb.T @ Xb, hermitian=True) @ (Xb.T @ yb)
+
+    return jax.vmap(one)(idx)
+
+
+def fit_resampled(X: ArrayLike, y: ArrayLike, idx: ArrayLike) -> jax.Array:
+    """OLS on each student's resampled rows (minimum-norm where a resample loses rank).
+
+    Args:
+      X: design, (n, d).
+      y: labels shared by all students (teacher outputs or ground truth), (n,).
+      idx: rows drawn by each student, (N, b), from :func:`jaxkd.bootstrap.resample_indices`.
+
+    Returns:
+      Coefficients, (N, d).
+    """
+    X = v.as_float_array("X", X, ndim=2)
+    y = v.as_float_array("labels y", y, ndim=1)
+    v.check_same_rows("X", X, "y", y)
+    idx = np.asarray(idx)
+    if idx.ndim != 2 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= X.shape[0]:
+        raise ValueError(f"idx must be integer rows in [0, {X.shape[0]}) of shape (N, b).")
+    return _bootstrap_fit(jnp.asarray(X), jnp.asarray(y, X.dtype), jnp.asarray(idx))
+
+
+@jax.jit
+def resample_rank(X: ArrayLike, idx: ArrayLike) -> jax.Array:
+    """Column rank of each student's resampled design, (N,)."""
+    X = jnp.asarray(X)
+    return jax.vmap(lambda rows: jnp.linalg.matrix_rank(X[rows]))(jnp.asarray(idx))
+
+
+def cross_fit(X: ArrayLike, Y: ArrayLike, fold_ids: ArrayLike, num_folds: int):
+    """Cross-fitted OLS predictions: row i is predicted by a fit that never saw row i.
+
+    A first-stage student for honest variance weighting
+    (:func:`jaxkd.targets.honest_variance_weighted`). All folds are solved at once (vmapped
+    over folds, batched over label sets).
+
+    Args:
+      X: design, (n, d).
+      Y: label sets, (..., n).
+      fold_ids: fold of every row in ``[0, num_folds)``, (n,) (e.g. from sklearn's KFold).
+      num_folds: number of folds F (static).
+
+    Returns:
+      ``(pred, leverage)``: predictions (..., n), and ``l_i = x_i^T G_{-f(i)}^{-1} x_i`` (n,),
+      so that ``Var(pred_i) = s^2 l_i`` when the labels have i.i.d. noise of variance ``s^2``.
+    """
+    return _cross_fit(jnp.asarray(X), jnp.asarray(Y), jnp.asarray(fold_ids), num_folds)
+
+
+def _cross_fit(X, Y, fold_ids, num_folds):
+    lead = Y.shape[:-1]
+    Yf = Y.reshape(-1, Y.shape[-1])  # (r, n)
+
+    def one_fold(f):
+        keep = (fold_ids != f).astype(X.dtype)  # (n,)
+        Xk = X * keep[:, None]
+        factor = GramFactor(jnp.linalg.cholesky(Xk.T @ X))
+        theta = _gram_solve(factor, Xk.T @ Yf.T)  # (d, r)
+        lev = jnp.sum(X.T * _gram_solve(factor, X.T), axis=0)  # (n,)
+        return (X @ theta).T, lev  # (r, n), (n,)
+
+    preds, levs = jax.vmap(one_fold)(jnp.arange(num_folds))  # (F, r, n), (F, n)
+    rows = jnp.arange(X.shape[0])
+    pred = preds[fold_ids, :, rows].T  # (r, n)
+    lev = levs[fold_ids, rows]
+    return pred.reshape(*lead, X.shape[0]), lev
+
+
+_cross_fit = jax.jit(_cross_fit, static_argnums=3)

@@ -1,0 +1,146 @@
+"""Distillation targets built from a teacher's k responses per input.
+
+Pure functions of arrays; the response axis is ``-2`` (shape ``(..., k, n)``), so they apply
+unchanged to one student's responses ``(k, n)`` or to a student batch ``(N, k, n)``.
+
+* ``single``: standard distillation, one response per input (k = 1).
+* ``average``: the sample mean of k responses (THEOREMS.md 7.1; UMVUE under Gaussian noise, 7.2).
+* ``inverse_variance_weights`` / ``combine`` / ``combined_variance``: the optimal convex
+  combination of two independent unbiased estimates (THEOREMS.md 7.3, 7.4).
+* ``oracle_variance_weighted``: the study's published experiment, which combines the averaged
+  responses with the *clean* teacher mean (unavailable in practice, hence "oracle").
+* ``honest_variance_weighted``: the same combination using only what a practitioner has: a
+  student estimate independent of the responses it is combined with (e.g. a cross-fitted
+  first-stage student, :func:`jaxkd.students.linear.cross_fit`), with both variances
+  estimated from data.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+
+def single(responses: ArrayLike) -> jax.Array:
+    """Standard distillation target: the first response. (..., k, n) -> (..., n)."""
+    return jnp.asarray(responses)[..., 0, :]
+
+
+def average(responses: ArrayLike) -> jax.Array:
+    """Averaged target ``ybar_i = (1/k) sum_j y_ij`` (THEOREMS.md 7.1). (..., k, n) -> (..., n)."""
+    return jnp.mean(jnp.asarray(responses), axis=-2)
+
+
+def median(responses: ArrayLike) -> jax.Array:
+    """Sample median of the k responses, an unbiased but less efficient estimator (7.2)."""
+    return jnp.median(jnp.asarray(responses), axis=-2)
+
+
+def trimmed_mean(responses: ArrayLike, proportion: float = 0.2) -> jax.Array:
+    """Mean after cutting ``floor(proportion * k)`` responses from each end (7.2 comparison)."""
+    responses = jnp.sort(jnp.asarray(responses), axis=-2)
+    k = responses.shape[-2]
+    cut = int(proportion * k)
+    return jnp.mean(responses[..., cut : k - cut, :], axis=-2)
+
+
+def midrange(responses: ArrayLike) -> jax.Array:
+    """(min + max) / 2 of the k responses (7.2 comparison)."""
+    responses = jnp.asarray(responses)
+    return 0.5 * (jnp.min(responses, axis=-2) + jnp.max(responses, axis=-2))
+
+
+def inverse_variance_weights(var_teacher: ArrayLike, var_student: ArrayLike):
+    """Weights minimising ``Var(a_T y_T + a_S y_S)`` subject to ``a_T + a_S = 1`` (THEOREMS.md 7.3).
+
+    ``a_T = s_S / (s_T + s_S)`` and ``a_S = s_T / (s_T + s_S)``. Broadcasts elementwise.
+
+    Args:
+      var_teacher: variance of the teacher estimate ``s_T >= 0``.
+      var_student: variance of the student estimate ``s_S >= 0``; ``s_T + s_S > 0``.
+
+    Returns:
+      ``(a_T, a_S)``, each with the broadcast shape of the inputs.
+    """
+    var_teacher = jnp.asarray(var_teacher)
+    var_student = jnp.asarray(var_student)
+    total = var_teacher + var_student
+    return var_student / total, var_teacher / total
+
+
+def combine(y_teacher, var_teacher, y_student, var_student) -> jax.Array:
+    """Inverse-variance combination ``z = a_T y_T + a_S y_S`` (THEOREMS.md 7.3)."""
+    a_t, a_s = inverse_variance_weights(var_teacher, var_student)
+    return a_t * jnp.asarray(y_teacher) + a_s * jnp.asarray(y_student)
+
+
+def combined_variance(var_teacher: ArrayLike, var_student: ArrayLike) -> jax.Array:
+    """Variance of :func:`combine`: ``s_T s_S / (s_T + s_S)`` (THEOREMS.md 7.4)."""
+    var_teacher = jnp.asarray(var_teacher)
+    var_student = jnp.asarray(var_student)
+    return var_teacher * var_student / (var_teacher + var_student)
+
+
+def pooled_response_variance(responses: ArrayLike) -> jax.Array:
+    """Estimate ``sigma^2`` from k >= 2 responses per input: the pooled unbiased within-input
+    sample variance. (..., k, n) -> (...).
+    """
+    return jnp.mean(jnp.var(jnp.asarray(responses), axis=-2, ddof=1), axis=-1)
+
+
+def oracle_variance_weighted(
+    responses: ArrayLike, teacher_mean: ArrayLike, sigma2: ArrayLike, student_var: ArrayLike
+) -> jax.Array:
+    """The study's variance-weighting target: averaged responses combined with the clean mean.
+
+    ``z_i = combine(ybar_i, sigma^2 / k, mu_i, s_S,i)``. It needs the clean teacher mean ``mu``
+    and the true ``sigma^2``, which a practitioner does not have; it is kept, labelled, because
+    it is the experiment the study reports. Its variance is below what any estimator built from
+    the responses alone can reach.
+
+    Args:
+      responses: (..., k, n).
+      teacher_mean: clean teacher mean ``mu``, shape (n,).
+      sigma2: true teacher noise variance, scalar.
+      student_var: variance attributed to the student estimate, shape (n,) or scalar.
+
+    Returns:
+      Targets, shape (..., n).
+    """
+    responses = jnp.asarray(responses)
+    k = responses.shape[-2]
+    return combine(average(responses), jnp.asarray(sigma2) / k, teacher_mean, student_var)
+
+
+def honest_variance_weighted(
+    responses: ArrayLike, student_mean: ArrayLike, student_leverage: ArrayLike
+) -> jax.Array:
+    """Variance weighting from data alone (THEOREMS.md 7.3 with estimated variances).
+
+    The teacher estimate is ``ybar_i`` with variance ``sigma_hat^2 / k``. The student estimate
+    ``s_i`` must not use input i's responses (cross-fitting); for a linear first-stage student
+    its variance is ``(sigma_hat^2 / k) * l_i`` with ``l_i = x_i^T G_{-f(i)}^{-1} x_i``. With
+    k >= 2, ``sigma_hat^2`` is the pooled within-input sample variance; with k = 1 it is the
+    cross-fit residual variance ``mean((ybar_i - s_i)^2 / (1 + l_i))``, which is unbiased when
+    the teacher lies in the student class.
+
+    Args:
+      responses: (..., k, n).
+      student_mean: cross-fitted student predictions on the training inputs, (..., n).
+      student_leverage: ``l_i``, shape (n,).
+
+    Returns:
+      Targets, shape (..., n).
+    """
+    responses = jnp.asarray(responses)
+    student_mean = jnp.asarray(student_mean)
+    lev = jnp.asarray(student_leverage)
+    k = responses.shape[-2]
+    ybar = average(responses)
+    if k >= 2:
+        var_ybar = pooled_response_variance(responses) / k
+    else:
+        var_ybar = jnp.mean((ybar - student_mean) ** 2 / (1.0 + lev), axis=-1)
+    var_ybar = var_ybar[..., None]
+    return combine(ybar, var_ybar, student_mean, var_ybar * lev)

@@ -1,0 +1,99 @@
+"""Teacher response models.
+
+A teacher's output for input ``i`` is random: ``y_ij = mu_i + eps_ij`` with
+``eps_ij ~ N(0, sigma^2)`` i.i.d. (THEOREMS.md, setting). ``mu`` can come from any fitted
+teacher (OLS, an MLP, a user's own model). For language models and classifiers the response
+is a categorical draw from the teacher's answer distribution (THEOREMS.md C.1).
+
+Functions here take one student's key and return one student's responses; the batched
+versions vmap over a leading student axis of keys.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxkd import _validation as v
+
+
+def gaussian_responses(key: jax.Array, mean: ArrayLike, sigma2: ArrayLike, k: int) -> jax.Array:
+    """Draw ``k`` noisy teacher responses for every input (one student's label set).
+
+    Args:
+      key: PRNG key, shape ().
+      mean: teacher mean output ``mu``, shape (n,).
+      sigma2: noise variance ``sigma^2 >= 0``, scalar.
+      k: responses per input (static).
+
+    Returns:
+      Responses ``mu + eps``, shape (k, n).
+    """
+    mean = jnp.asarray(mean)
+    eps = jax.random.normal(key, (k, mean.shape[0]), dtype=mean.dtype)
+    return mean[None, :] + jnp.sqrt(jnp.asarray(sigma2, mean.dtype)) * eps
+
+
+def sample_responses(
+    key: jax.Array, mean: ArrayLike, sigma2: float, *, k: int = 1, num_students: int
+) -> jax.Array:
+    """Draw ``k`` responses per input for each of ``num_students`` independent students.
+
+    Validates its inputs (``ValueError`` on NaN, wrong shape, ``sigma2 < 0``, ``k < 1``).
+
+    Args:
+      key: PRNG key of the teacher-noise stream, shape ().
+      mean: teacher mean output, shape (n,).
+      sigma2: noise variance, >= 0.
+      k: responses per input, >= 1.
+      num_students: number of independent label sets N, >= 1.
+
+    Returns:
+      Responses, shape (N, k, n).
+    """
+    mean = v.as_float_array("teacher mean", mean, ndim=1)
+    sigma2 = v.check_nonnegative("teacher noise variance sigma2", sigma2)
+    k = v.check_int("k (responses per input)", k)
+    num_students = v.check_int("number of students", num_students)
+    keys = jax.random.split(key, num_students)
+    return _batched_gaussian(keys, jnp.asarray(mean), sigma2, k)
+
+
+def _batched_gaussian(keys, mean, sigma2, k):
+    return jax.vmap(gaussian_responses, in_axes=(0, None, None, None))(keys, mean, sigma2, k)
+
+
+_batched_gaussian = jax.jit(_batched_gaussian, static_argnums=3)
+
+
+def categorical_responses(key: jax.Array, probs: ArrayLike, k: int) -> jax.Array:
+    """Draw ``k`` answers from a teacher's answer distribution (one student's sample).
+
+    Args:
+      key: PRNG key, shape ().
+      probs: answer probabilities, shape (K,), summing to one.
+      k: number of sampled answers (static).
+
+    Returns:
+      Answer indices in ``[0, K)``, shape (k,).
+    """
+    probs = jnp.asarray(probs)
+    return jax.random.categorical(key, jnp.log(probs), shape=(k,))
+
+
+def sample_answers(key: jax.Array, probs: ArrayLike, *, k: int, num_students: int) -> jax.Array:
+    """Draw ``k`` teacher answers for each of ``num_students`` students: shape (N, k).
+
+    Validates ``probs`` (finite, non-negative, sums to one) and ``k``.
+    """
+    probs = v.as_float_array("answer probabilities", probs, ndim=1)
+    if (probs < 0).any() or abs(probs.sum() - 1.0) > 1e-6:
+        raise ValueError(
+            f"answer probabilities must be non-negative and sum to 1, got sum {probs.sum():.6g}."
+        )
+    k = v.check_int("k (sampled answers)", k)
+    num_students = v.check_int("number of students", num_students)
+    keys = jax.random.split(key, num_students)
+    draw = jax.vmap(categorical_responses, in_axes=(0, None, None))
+    return jax.jit(draw, static_argnums=2)(keys, jnp.asarray(probs), k)

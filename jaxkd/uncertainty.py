@@ -1,0 +1,73 @@
+"""Uncertainty metrics across and within students.
+
+Predictions carry a leading student axis: ``preds`` has shape (N, m) for N students on m test
+inputs. Inter-student variance is the study's main measure (THEOREMS.md, setting):
+``V = (1/m) sum_x Var_students(f_s(x))`` with the unbiased sample variance.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+
+def per_input_variance(preds: ArrayLike) -> jax.Array:
+    """Unbiased variance across students at each input: (N, m) -> (m,)."""
+    return jnp.var(jnp.asarray(preds), axis=0, ddof=1)
+
+
+def inter_student_variance(preds: ArrayLike) -> jax.Array:
+    """``V``: mean over inputs of the unbiased across-student variance. (N, m) -> ()."""
+    return jnp.mean(per_input_variance(preds))
+
+
+def inter_student_contributions(preds: ArrayLike) -> jax.Array:
+    """Per-student terms ``q_s`` whose mean is ``V``: ``q_s = N/(N-1) mean_x (f_s - fbar)^2``.
+
+    Their spread gives a standard error for ``V`` (``std(q)/sqrt(N)``). (N, m) -> (N,).
+    """
+    preds = jnp.asarray(preds)
+    n = preds.shape[0]
+    dev = preds - jnp.mean(preds, axis=0, keepdims=True)
+    return jnp.mean(dev**2, axis=1) * (n / (n - 1))
+
+
+def mse(preds: ArrayLike, target: ArrayLike) -> jax.Array:
+    """Mean squared error of each student: preds (..., m), target (m,) -> (...)."""
+    return jnp.mean((jnp.asarray(preds) - jnp.asarray(target)) ** 2, axis=-1)
+
+
+def variance_decomposition(samples: ArrayLike) -> dict[str, jax.Array]:
+    """Split the predictive variance of stochastic students into across and within parts.
+
+    With ``samples[s, r, x]`` the r-th sampled output of student s at input x, the law of total
+    variance holds exactly for the population (ddof = 0) moments of the pooled samples:
+    ``total = across + within``, where ``across`` is the variance of the student means and
+    ``within`` the mean of each student's own variance. All three are averaged over inputs.
+
+    Args:
+      samples: (N, R, m): N students, R samples each, m inputs.
+
+    Returns:
+      dict with ``total``, ``across`` and ``within``, each a scalar.
+    """
+    samples = jnp.asarray(samples)
+    n, r, m = samples.shape
+    total = jnp.mean(jnp.var(samples.reshape(n * r, m), axis=0))
+    across = jnp.mean(jnp.var(jnp.mean(samples, axis=1), axis=0))
+    within = jnp.mean(jnp.var(samples, axis=1))
+    return {"total": total, "across": across, "within": within}
+
+
+def entropy(probs: ArrayLike, axis: int = -1) -> jax.Array:
+    """Shannon entropy in nats, with ``0 log 0 = 0``."""
+    probs = jnp.asarray(probs)
+    return -jnp.sum(jax.scipy.special.xlogy(probs, probs), axis=axis)
+
+
+def empirical_distribution(answers: ArrayLike, num_answers: int) -> jax.Array:
+    """Empirical answer distribution of sampled answers: (..., k) ints -> (..., K)."""
+    answers = jnp.asarray(answers)
+    onehot = jax.nn.one_hot(answers, num_answers)
+    return jnp.mean(onehot, axis=-2)

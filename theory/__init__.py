@@ -1,0 +1,5 @@
+"""Closed forms for every result in THEOREMS.md and their verification through jaxkd."""
+
+from theory import closed_forms
+
+__all__ = ["closed_forms"]

@@ -1,0 +1,234 @@
+"""Closed forms for the results in THEOREMS.md (jax.numpy only, no jaxkd imports).
+
+Each function's docstring states its result as THEOREMS.md does; the identifier (2.2, 4.1,
+..., C.1) is in the function's ``RESULT`` registry below. Designs are full column rank:
+``X`` is (n, d), ``X_test`` is (m, d), ``G = X^T X``, ``c = tr(X_test G^{-1} X_test^T) / m``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import jax.numpy as jnp
+from jax.scipy.special import gammaln, xlogy
+
+
+def _gram_inv(X):
+    X = jnp.asarray(X)
+    return jnp.linalg.inv(X.T @ X)
+
+
+def test_leverage_matrix(X, X_test):
+    """``A = X_test G^{-1} X_test^T``, (m, m): the covariance of test predictions per unit sigma^2."""
+    X_test = jnp.asarray(X_test)
+    return X_test @ _gram_inv(X) @ X_test.T
+
+
+def mean_test_leverage(X, X_test):
+    """``c = tr(X_test G^{-1} X_test^T) / m``."""
+    return jnp.trace(test_leverage_matrix(X, X_test)) / jnp.asarray(X_test).shape[0]
+
+
+def ols_covariance(X, sigma2):
+    """**2.2** ``Cov(theta_hat) = sigma^2 G^{-1}`` for single-response (k = 1) distillation."""
+    return sigma2 * _gram_inv(X)
+
+
+def inter_student_variance(X, X_test, sigma2, k=1):
+    """**4.1** (k = 1) and **7.1** (k responses averaged): inter-student variance on the test set.
+
+    For each test x, ``Var(x^T theta_hat) = (sigma^2 / k) x^T G^{-1} x``, so
+    ``V = (sigma^2 / k) c``: linear in sigma^2, decaying as 1/k.
+    """
+    return sigma2 / k * mean_test_leverage(X, X_test)
+
+
+def teacher_mse(X, X_test, sigma2, mu_test=None, theta_mean=None, k=1):
+    """**4.2** Expected test MSE against the teacher's mean output.
+
+    With a linear teacher (``mu = X theta_T``): ``E[(1/m)||X* theta_hat - X* theta_T||^2] =
+    sigma^2 c``. For a teacher the student class cannot represent, pass its test outputs
+    ``mu_test`` (m,) and the mean student ``theta_mean = G^{-1} X^T mu`` (d,) to add the bias
+    term ``(1/m)||X* theta_bar - mu*||^2``.
+    """
+    var = sigma2 / k * mean_test_leverage(X, X_test)
+    if mu_test is None:
+        return var
+    return var + jnp.mean((jnp.asarray(X_test) @ theta_mean - mu_test) ** 2)
+
+
+def ground_truth_mse(X, X_test, theta_teacher, theta_truth, sigma2, tau2):
+    """**4.3** ``E[MSE_gt] = (1/m)||X*(theta_T - theta_gt)||^2 + sigma^2 c + tau^2``
+    for ground truth ``y* = X* theta_gt + xi``, ``xi ~ N(0, tau^2)``.
+    """
+    bias = jnp.mean((jnp.asarray(X_test) @ (theta_teacher - theta_truth)) ** 2)
+    return bias + sigma2 * mean_test_leverage(X, X_test) + tau2
+
+
+def observed_label_mse(X, X_test, mu, y_test, sigma2):
+    """**4.3** on real data with fixed observed test labels:
+    ``E_eps[MSE_gt] = (1/m)||X* theta_bar - y*||^2 + sigma^2 c``, ``theta_bar = G^{-1} X^T mu``.
+    """
+    theta_bar = _gram_inv(X) @ (jnp.asarray(X).T @ mu)
+    return jnp.mean((jnp.asarray(X_test) @ theta_bar - y_test) ** 2) + sigma2 * mean_test_leverage(
+        X, X_test
+    )
+
+
+def teacher_labelled_bootstrap_variance():
+    """**5.1** A teacher-labelled bootstrap of a noise-free OLS teacher is degenerate: every
+    resample with full-rank design reproduces ``theta_T`` exactly, so the predictive variance
+    is zero.
+    """
+    return 0.0
+
+
+def ground_truth_bootstrap_variance(X_test, Sigma, tau2, b):
+    """**5.2** Predictive variance of a ground-truth-bootstrap student fitted on b draws from
+    ``y = X theta + xi``: about ``(tau^2 / b) x^T Sigma^{-1} x`` at x, ``Sigma = E[x x^T]``;
+    returned averaged over the rows of ``X_test``. Decays as 1/b (log-log slope -1).
+    """
+    X_test = jnp.asarray(X_test)
+    quad = jnp.mean(jnp.sum((X_test @ jnp.linalg.inv(Sigma)) * X_test, axis=1))
+    return tau2 / b * quad
+
+
+def gaussian_design_bootstrap_variance(X_test, Sigma, tau2, b):
+    """The exact Gaussian-design counterpart of 5.2: ``tau^2/(b - d - 1) x^T Sigma^{-1} x``
+    (``E[(X_b^T X_b)^{-1}] = Sigma^{-1} / (b - d - 1)``); the "about" in 5.2 is this gap.
+    """
+    d = jnp.asarray(X_test).shape[1]
+    return ground_truth_bootstrap_variance(X_test, Sigma, tau2, 1.0) / (b - d - 1)
+
+
+def ground_truth_bootstrap_mse(tau2, d, b, exact_gaussian=False):
+    """**5.3** Expected test MSE of a ground-truth-bootstrap student on b draws: about
+    ``tau^2 (1 + d / b)``, decreasing to tau^2; exactly ``tau^2 (1 + d / (b - d - 1))`` for
+    Gaussian designs and fresh samples (``exact_gaussian=True``).
+    """
+    return tau2 * (1.0 + d / ((b - d - 1) if exact_gaussian else b))
+
+
+def averaged_response_variance(sigma2, k):
+    """**7.1** ``Var(ybar_i) = sigma^2 / k``; also ``Cov(theta_hat) = (sigma^2 / k) G^{-1}``."""
+    return sigma2 / k
+
+
+def cramer_rao_bound(sigma2, k):
+    """**7.2** Under Gaussian teacher noise the sample mean of k responses is the UMVUE of
+    ``mu_i`` (Lehmann-Scheffe): its variance ``sigma^2 / k`` equals the Cramer-Rao bound, and
+    every other unbiased estimator (median, trimmed mean, midrange) has larger variance.
+    """
+    return sigma2 / k
+
+
+def inverse_variance_weights(var_teacher, var_student):
+    """**7.3** ``Var(a_T y_T + a_S y_S) = a_T^2 s_T + a_S^2 s_S`` with ``a_T + a_S = 1`` is
+    minimised by ``a_T = s_S / (s_T + s_S)``, ``a_S = s_T / (s_T + s_S)``.
+    """
+    return var_student / (var_teacher + var_student), var_teacher / (var_teacher + var_student)
+
+
+def combination_variance(alpha_teacher, var_teacher, var_student):
+    """``Var(z) = a_T^2 s_T + (1 - a_T)^2 s_S`` for independent estimates (7.3)."""
+    return alpha_teacher**2 * var_teacher + (1.0 - alpha_teacher) ** 2 * var_student
+
+
+def min_combination_variance(var_teacher, var_student):
+    """**7.4** The minimum of 7.3 is ``s_T s_S / (s_T + s_S)``: below ``min(s_T, s_S)``, tending
+    to ``s_S`` as ``s_T -> inf``, to ``s_T`` as ``s_S -> inf``, and ``sigma^2 / 2`` when both
+    equal ``sigma^2``.
+    """
+    return var_teacher * var_student / (var_teacher + var_student)
+
+
+def entropy(p):
+    """Shannon entropy in nats (``0 log 0 = 0``)."""
+    p = jnp.asarray(p)
+    return -jnp.sum(xlogy(p, p), axis=-1)
+
+
+def compositions(k: int, K: int):
+    """All count vectors of k draws over K answers, (C(k+K-1, K-1), K), as a jnp int array."""
+    rows = [
+        [b - a - 1 for a, b in zip((-1,) + cuts, cuts + (k + K - 1,))]
+        for cuts in itertools.combinations(range(k + K - 1), K - 1)
+    ]
+    return jnp.asarray(rows)
+
+
+def empirical_entropy_moments(p, k: int):
+    """**C.1** Exact mean and variance of ``H(p_hat_k)``, by enumerating multinomial outcomes.
+
+    ``p_hat_k`` is the empirical distribution of k answers drawn from ``p_T = p``. Entropy is
+    concave and ``E[p_hat_k] = p_T``, so Jensen gives ``E[H(p_hat_k)] <= H(p_T)``, with
+    equality only for degenerate ``p_T``: single-response students are narrower than their
+    teacher.
+
+    Returns:
+      ``(mean, variance)`` of ``H(p_hat_k)`` in nats.
+    """
+    p = jnp.asarray(p)
+    counts = compositions(k, p.shape[0]).astype(p.dtype)  # (C, K)
+    log_pmf = gammaln(k + 1.0) - jnp.sum(gammaln(counts + 1.0), axis=1) + jnp.sum(
+        xlogy(counts, p), axis=1
+    )
+    pmf = jnp.exp(log_pmf)
+    h = entropy(counts / k)
+    mean = jnp.sum(pmf * h)
+    return mean, jnp.sum(pmf * (h - mean) ** 2)
+
+
+def expected_empirical_entropy(p, k: int):
+    """**C.1** Exact ``E[H(p_hat_k)]`` in O(K k): by linearity only each count's marginal,
+    ``c_i ~ Binomial(k, p_i)``, matters: ``E[H] = -sum_i E[(c_i/k) log(c_i/k)]``.
+    """
+    p = jnp.asarray(p)
+    c = jnp.arange(k + 1, dtype=p.dtype)[:, None]  # (k+1, 1)
+    log_pmf = (gammaln(k + 1.0) - gammaln(c + 1.0) - gammaln(k - c + 1.0)
+               + xlogy(c, p) + xlogy(k - c, 1.0 - p))  # (k+1, K)
+    return -jnp.sum(jnp.exp(log_pmf) * xlogy(c / k, c / k))
+
+
+def miller_madow_gap(p, k: int, order: int = 1):
+    """**C.1** (extension) ``H(p_T) - E[H(p_hat_k)] ~ (K - 1) / (2k)`` for K answers with
+    non-negligible mass; ``order=2`` adds Harris's (1975) next term
+    ``-(1 - sum_i 1/p_i) / (12 k^2)``.
+    """
+    p = jnp.asarray(p)
+    gap = (p.shape[0] - 1) / (2.0 * k)
+    if order >= 2:
+        gap = gap - (1.0 - jnp.sum(1.0 / p)) / (12.0 * k**2)
+    return gap
+
+
+def quadratic_norm_moments(mean, cov):
+    """Sampling theory for tolerances: for ``Z ~ N(mean, cov)``,
+    ``E||Z||^2 = ||mean||^2 + tr(cov)`` and ``Var||Z||^2 = 2 tr(cov^2) + 4 mean^T cov mean``.
+    """
+    mean, cov = jnp.asarray(mean), jnp.asarray(cov)
+    return mean @ mean + jnp.trace(cov), 2.0 * jnp.sum(cov * cov.T) + 4.0 * mean @ cov @ mean
+
+
+def sample_trace_sd(cov, num_samples: int):
+    """SD of ``tr(S)`` for the unbiased sample covariance S of ``num_samples`` Gaussian draws:
+    ``sqrt(2 tr(cov^2) / (N - 1))`` (Wishart).
+    """
+    cov = jnp.asarray(cov)
+    return jnp.sqrt(2.0 * jnp.sum(cov * cov.T) / (num_samples - 1))
+
+
+RESULTS = {
+    "2.2": ols_covariance,
+    "4.1": inter_student_variance,
+    "4.2": teacher_mse,
+    "4.3": ground_truth_mse,
+    "5.1": teacher_labelled_bootstrap_variance,
+    "5.2": ground_truth_bootstrap_variance,
+    "5.3": ground_truth_bootstrap_mse,
+    "7.1": averaged_response_variance,
+    "7.2": cramer_rao_bound,
+    "7.3": inverse_variance_weights,
+    "7.4": min_combination_variance,
+    "C.1": expected_empirical_entropy,
+}
