@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -104,10 +105,16 @@ def _cmd_run(args) -> int:
     out = args.out or Path("runs") / f"{args.experiment}-{cfg.model}-{cfg.preset}"
     if args.json is not None and args.json.parent and not args.json.parent.exists():
         raise ValueError(f"cannot write --json {args.json}: folder {args.json.parent} does not exist.")
+    fresh = not out.exists()
     run_dir = RunDir.open(out, {"experiment": args.experiment, **dataclasses.asdict(cfg)},
                           resume=args.resume, overwrite=args.overwrite)
     start = time.perf_counter()
-    results = module.run(cfg, run_dir)
+    try:
+        results = module.run(cfg, run_dir)
+    except ValueError:
+        if fresh and not run_dir.has_any_point():
+            shutil.rmtree(out, ignore_errors=True)  # leave nothing behind for bad input
+        raise
     wall = time.perf_counter() - start
     report = REPORTS[args.experiment](results, cfg, run_dir)
     run_dir.write_json("results.json", results)

@@ -123,6 +123,9 @@ class RunDir:
     def _point_path(self, key: str) -> Path:
         return self.path / "points" / f"{key}.json"
 
+    def has_any_point(self) -> bool:
+        return any((self.path / "points").glob("*.json"))
+
     def has_point(self, key: str) -> bool:
         return self._point_path(key).exists()
 

@@ -63,22 +63,22 @@ def inverse_variance_weights(var_teacher: ArrayLike, var_student: ArrayLike):
     Returns:
       ``(a_T, a_S)``, each with the broadcast shape of the inputs.
     """
-    var_teacher = jnp.asarray(var_teacher)
-    var_student = jnp.asarray(var_student)
+    var_teacher, var_student = jnp.broadcast_arrays(var_teacher, var_student)
     total = var_teacher + var_student
     return var_student / total, var_teacher / total
 
 
 def combine(y_teacher, var_teacher, y_student, var_student) -> jax.Array:
     """Inverse-variance combination ``z = a_T y_T + a_S y_S`` (THEOREMS.md 7.3)."""
+    y_teacher, var_teacher, y_student, var_student = jnp.broadcast_arrays(
+        y_teacher, var_teacher, y_student, var_student)
     a_t, a_s = inverse_variance_weights(var_teacher, var_student)
-    return a_t * jnp.asarray(y_teacher) + a_s * jnp.asarray(y_student)
+    return a_t * y_teacher + a_s * y_student
 
 
 def combined_variance(var_teacher: ArrayLike, var_student: ArrayLike) -> jax.Array:
     """Variance of :func:`combine`: ``s_T s_S / (s_T + s_S)`` (THEOREMS.md 7.4)."""
-    var_teacher = jnp.asarray(var_teacher)
-    var_student = jnp.asarray(var_student)
+    var_teacher, var_student = jnp.broadcast_arrays(var_teacher, var_student)
     return var_teacher * var_student / (var_teacher + var_student)
 
 
@@ -138,9 +138,10 @@ def honest_variance_weighted(
     lev = jnp.asarray(student_leverage)
     k = responses.shape[-2]
     ybar = average(responses)
+    lev = jnp.broadcast_to(lev, ybar.shape)
     if k >= 2:
         var_ybar = pooled_response_variance(responses) / k
     else:
         var_ybar = jnp.mean((ybar - student_mean) ** 2 / (1.0 + lev), axis=-1)
-    var_ybar = var_ybar[..., None]
+    var_ybar = jnp.broadcast_to(var_ybar[..., None], ybar.shape)
     return combine(ybar, var_ybar, student_mean, var_ybar * lev)

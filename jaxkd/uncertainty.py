@@ -35,7 +35,8 @@ def inter_student_contributions(preds: ArrayLike) -> jax.Array:
 
 def mse(preds: ArrayLike, target: ArrayLike) -> jax.Array:
     """Mean squared error of each student: preds (..., m), target (m,) -> (...)."""
-    return jnp.mean((jnp.asarray(preds) - jnp.asarray(target)) ** 2, axis=-1)
+    preds = jnp.asarray(preds)
+    return jnp.mean((preds - jnp.broadcast_to(target, preds.shape)) ** 2, axis=-1)
 
 
 def variance_decomposition(samples: ArrayLike) -> dict[str, jax.Array]:

@@ -7,7 +7,10 @@ Each function's docstring states its result as THEOREMS.md does; the identifier 
 
 from __future__ import annotations
 
+import functools
 import itertools
+
+import jax
 
 import jax.numpy as jnp
 from jax.scipy.special import gammaln, xlogy
@@ -148,15 +151,15 @@ def entropy(p):
     return -jnp.sum(xlogy(p, p), axis=-1)
 
 
-def compositions(k: int, K: int):
-    """All count vectors of k draws over K answers, (C(k+K-1, K-1), K), as a jnp int array."""
-    rows = [
+def _compositions(k: int, K: int) -> list[list[int]]:
+    """All count vectors of k draws over K answers (stars and bars): C(k+K-1, K-1) rows."""
+    return [
         [b - a - 1 for a, b in zip((-1,) + cuts, cuts + (k + K - 1,))]
         for cuts in itertools.combinations(range(k + K - 1), K - 1)
     ]
-    return jnp.asarray(rows)
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def empirical_entropy_moments(p, k: int):
     """**C.1** Exact mean and variance of ``H(p_hat_k)``, by enumerating multinomial outcomes.
 
@@ -169,9 +172,9 @@ def empirical_entropy_moments(p, k: int):
       ``(mean, variance)`` of ``H(p_hat_k)`` in nats.
     """
     p = jnp.asarray(p)
-    counts = compositions(k, p.shape[0]).astype(p.dtype)  # (C, K)
+    counts = jnp.asarray(_compositions(k, p.shape[0]), p.dtype)  # (C, K), built at trace time
     log_pmf = gammaln(k + 1.0) - jnp.sum(gammaln(counts + 1.0), axis=1) + jnp.sum(
-        xlogy(counts, p), axis=1
+        xlogy(counts, p[None, :]), axis=1
     )
     pmf = jnp.exp(log_pmf)
     h = entropy(counts / k)
@@ -179,12 +182,14 @@ def empirical_entropy_moments(p, k: int):
     return mean, jnp.sum(pmf * (h - mean) ** 2)
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def expected_empirical_entropy(p, k: int):
     """**C.1** Exact ``E[H(p_hat_k)]`` in O(K k): by linearity only each count's marginal,
     ``c_i ~ Binomial(k, p_i)``, matters: ``E[H] = -sum_i E[(c_i/k) log(c_i/k)]``.
     """
     p = jnp.asarray(p)
     c = jnp.arange(k + 1, dtype=p.dtype)[:, None]  # (k+1, 1)
+    p = p[None, :]  # (1, K)
     log_pmf = (gammaln(k + 1.0) - gammaln(c + 1.0) - gammaln(k - c + 1.0)
                + xlogy(c, p) + xlogy(k - c, 1.0 - p))  # (k+1, K)
     return -jnp.sum(jnp.exp(log_pmf) * xlogy(c / k, c / k))

@@ -402,7 +402,9 @@ def check_c_1(ctx: Context) -> list[Check]:
             mean, var = (float(x) for x in cf.empirical_entropy_moments(p, k))
             marginal = float(cf.expected_empirical_entropy(p, k))
             out.append(_two_sided("C.1", f"E H(p_hat_k): binomial marginals = enumeration, "
-                                  f"p={label}, k={k}", mean, marginal, 8 * EPS * h_t, "rounding"))
+                                  f"p={label}, k={k}", mean, marginal,
+                                  math.comb(k + p.size - 1, p.size - 1) * EPS * h_t,
+                                  "rounding: (number of summed terms) x eps x H"))
             out.append(Check("C.1", f"E H(p_hat_k) < H(p_T), exact, p={label}, k={k}", h_t, mean,
                              0.0, bool(mean < h_t), "Jensen, strict for non-degenerate p_T"))
             answers = teachers.sample_answers(ctx.key(f"C.1/{j}/{k}"), p, k=k,

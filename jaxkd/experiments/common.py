@@ -10,7 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxkd import _validation as v
-from jaxkd.data import check_available, load_dataset, split
+from jaxkd.data import DATASETS, check_available, load_dataset, split
 from jaxkd.runs import RunDir
 from jaxkd.students import linear
 
@@ -98,9 +98,12 @@ def linear_task(dataset: str, *, split_seed: int = 0, drop_b: bool = False) -> L
                       X_test @ theta_t, linear.gram_factor(X), float(np.var(sp.y_train)))
 
 
-def validate_common(cfg) -> None:
-    """Checks shared by the experiment configs (students, seed, model)."""
+def validate_common(cfg, task: str = "regression") -> None:
+    """Checks shared by the experiment configs (students, seeds, dataset and its task)."""
     v.check_int("number of students", cfg.num_students, minimum=2)
     v.check_int("seed", cfg.seed, minimum=0)
     v.check_int("split seed", cfg.split_seed, minimum=0)
     check_available(cfg.dataset)
+    spec = DATASETS.get(cfg.dataset)
+    if spec is not None and spec.task != task:
+        raise ValueError(f"dataset {cfg.dataset!r} is a {spec.task} set; this experiment needs {task}.")

@@ -180,8 +180,8 @@ def _cross_fit(X, Y, fold_ids, num_folds):
         lev = jnp.sum(X.T * _gram_solve(factor, X.T), axis=0)  # (n,)
         return (X @ theta).T, lev  # (r, n), (n,)
 
-    preds, levs = jax.vmap(one_fold)(jnp.arange(num_folds))  # (F, r, n), (F, n)
-    rows = jnp.arange(X.shape[0])
+    preds, levs = jax.vmap(one_fold)(jnp.arange(num_folds, dtype=fold_ids.dtype))  # (F, r, n), (F, n)
+    rows = jnp.arange(X.shape[0], dtype=fold_ids.dtype)
     pred = preds[fold_ids, :, rows].T  # (r, n)
     lev = levs[fold_ids, rows]
     return pred.reshape(*lead, X.shape[0]), lev

@@ -1,0 +1,23 @@
+"""Test settings: silent broadcasts and implicit dtype promotion are errors (as in equinox)."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+# Property tests are derandomized so CI never flakes; deadlines off because of jit compiles.
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=25)
+settings.load_profile("ci")
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield

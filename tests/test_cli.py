@@ -1,0 +1,105 @@
+"""The `jaxkd` command through a subprocess: outputs, exit codes and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jaxkd import cli
+
+
+def jaxkd(*args, cwd=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "jaxkd.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_run_writes_a_complete_run_directory(tmp_path):
+    out = tmp_path / "tn"
+    r = jaxkd("run", "teacher-noise", "--students", "50", "--out", str(out), "--json", str(tmp_path / "r.json"))
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in out.iterdir()} >= {"config.json", "results.json", "report.md",
+                                                "variance.png", "mse.png", "points"}
+    res = json.loads((out / "results.json").read_text())
+    assert res == json.loads((tmp_path / "r.json").read_text())
+    assert len(res["inter_student_variance"]) == len(res["alpha"]) == 6
+    assert (out / "variance.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Inter" not in r.stderr or True
+    # Running again without --resume is refused; with --resume it reuses every point.
+    again = jaxkd("run", "teacher-noise", "--students", "50", "--out", str(out))
+    assert again.returncode == 2 and "--resume" in again.stderr
+    resumed = jaxkd("run", "teacher-noise", "--students", "50", "--out", str(out), "--resume")
+    assert resumed.returncode == 0
+    assert json.loads((out / "results.json").read_text()) == res
+
+
+def test_theory_verify_json(tmp_path):
+    path = tmp_path / "v.json"
+    r = jaxkd("theory", "verify", "--only", "7.3,7.4", "--json", str(path))
+    assert r.returncode == 0, r.stderr
+    checks = json.loads(path.read_text())
+    assert {c["result"] for c in checks} == {"7.3", "7.4"}
+    assert all({"result", "predicted", "observed", "tolerance", "passed"} <= set(c) for c in checks)
+    assert "passed, 0 failed" in r.stdout
+
+
+def test_verify_exits_1_when_a_check_fails(monkeypatch, capsys):
+    from jaxkd import targets
+
+    monkeypatch.setattr(targets, "combined_variance", lambda t, s: t + s)
+    assert cli.main(["theory", "verify", "--only", "7.4"]) == 1
+    assert "NO" in capsys.readouterr().out
+
+
+def test_datasets_lists_availability():
+    r = jaxkd("datasets")
+    assert r.returncode == 0
+    assert "boston" in r.stdout and "mnist" in r.stdout and "bundled" in r.stdout
+
+
+BAD = [
+    (["run", "nope"], "invalid choice"),
+    (["run", "teacher-noise", "--students", "0"], "number of students must be at least 2"),
+    (["run", "teacher-noise", "--students", "many"], "expected an integer"),
+    (["run", "teacher-noise", "--alphas", "0,-1"], "must be non-negative"),
+    (["run", "teacher-noise", "--alphas", "0,x"], "comma-separated float"),
+    (["run", "variance-aware", "--ks", "0"], "at least 1"),
+    (["run", "teacher-noise", "--ks", "3"], "--ks does not apply"),
+    (["run", "teacher-noise", "--dataset", "iris"], "unknown dataset 'iris'"),
+    (["run", "teacher-noise", "--dataset", "digits"], "classification set"),
+    (["run", "teacher-noise", "--dataset", "mnist"], "not cached"),
+    (["run", "teacher-noise", "--dataset", "missing.csv"], "does not exist"),
+    (["run", "teacher-noise", "--model", "gpt9"], "unknown model"),
+    (["run", "teacher-noise", "--preset", "huge"], "invalid choice"),
+    (["run", "bootstrap", "--sizes", "5000"], "exceed the 404 training rows"),
+    (["theory", "verify", "--students", "5"], "at least 100"),
+    (["theory", "verify", "--only", "9.9"], "unknown result"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD)
+def test_bad_input_exits_2_with_one_sentence_and_no_output(tmp_path, args, message):
+    out = tmp_path / "out"
+    extra = ["--out", str(out)] if args[0] == "run" else []
+    r = jaxkd(*args, *extra, cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert r.stderr.strip().count("\n") == 0  # one line
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_nan_in_user_csv_exits_2(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,y\n1,2,3\n4,,6\n7,8,9\n1,1,1\n")
+    r = jaxkd("run", "teacher-noise", "--dataset", str(csv), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "NaN" in r.stderr and not (tmp_path / "o").exists()
+
+
+def test_unwritable_out_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = jaxkd("run", "teacher-noise", "--out", str(blocker))
+    assert r.returncode == 2 and "is a file" in r.stderr

@@ -1,0 +1,117 @@
+"""Property tests: theory's closed forms against each other and against jaxkd's functions."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jaxkd import targets
+from jaxkd.students import linear
+from theory import closed_forms as cf
+
+variances = st.floats(min_value=1e-3, max_value=1e3)
+
+
+def _design(seed, n, d):
+    return np.random.default_rng(seed).normal(size=(n, d))
+
+
+@given(variances, variances)
+def test_7_3_weights_match_closed_form_and_minimise(var_t, var_s):
+    with jax.enable_x64(True):
+        a_t, a_s = targets.inverse_variance_weights(var_t, var_s)
+        c_t, c_s = cf.inverse_variance_weights(var_t, var_s)
+        np.testing.assert_allclose([a_t, a_s], [c_t, c_s], rtol=1e-14)
+        assert float(a_t + a_s) == pytest.approx(1.0, abs=1e-15)
+        grid = np.linspace(0, 1, 2001)
+        curve = np.asarray(cf.combination_variance(grid, var_t, var_s))
+        best = float(cf.combination_variance(a_t, var_t, var_s))
+        assert best <= curve.min() * (1 + 1e-12)
+        # The minimiser lies within one grid step of the closed-form weight.
+        assert abs(grid[curve.argmin()] - float(a_t)) <= 1 / 2000
+
+
+@given(variances, variances)
+def test_7_4_minimum_properties(var_t, var_s):
+    with jax.enable_x64(True):
+        m = float(targets.combined_variance(var_t, var_s))
+        assert m == pytest.approx(float(cf.min_combination_variance(var_t, var_s)), rel=1e-14)
+        assert m < min(var_t, var_s)
+        assert m == pytest.approx(float(targets.combined_variance(var_s, var_t)), rel=1e-14)
+        assert float(targets.combined_variance(var_t, var_t)) == pytest.approx(var_t / 2, rel=1e-14)
+
+
+@given(st.integers(0, 10_000), st.integers(20, 60), st.integers(1, 6),
+       st.floats(0.0, 5.0), st.integers(1, 50))
+def test_4_1_and_7_1_closed_form_structure(seed, n, d, sigma2, k):
+    with jax.enable_x64(True):
+        X = _design(seed, n, d)
+        # On the training inputs themselves c = tr(H)/n = d/n.
+        assert float(cf.mean_test_leverage(X, X)) == pytest.approx(d / n, rel=1e-10)
+        v1 = float(cf.inter_student_variance(X, X, sigma2, 1))
+        vk = float(cf.inter_student_variance(X, X, sigma2, k))
+        assert vk == pytest.approx(v1 / k, rel=1e-12, abs=1e-300)
+        assert float(cf.teacher_mse(X, X, sigma2, k=k)) == pytest.approx(vk, rel=1e-12, abs=1e-300)
+        # c equals the mean of jaxkd's leverages on the training design.
+        assert float(jnp.mean(linear.hat_diagonal(X))) == pytest.approx(d / n, rel=1e-10)
+
+
+@given(st.integers(0, 10_000), st.integers(10, 40), st.integers(1, 5))
+def test_2_2_ols_is_exact_on_noise_free_labels(seed, n, d):
+    with jax.enable_x64(True):
+        X = _design(seed, n, d)
+        theta = np.random.default_rng(seed + 1).normal(size=(3, d))
+        np.testing.assert_allclose(linear.fit(X, theta @ X.T), theta, atol=1e-10)
+        np.testing.assert_allclose(cf.ols_covariance(X, 2.0), 2.0 * np.linalg.inv(X.T @ X), rtol=1e-10)
+
+
+@given(st.lists(st.floats(0.05, 1.0), min_size=2, max_size=4), st.integers(1, 8))
+@settings(max_examples=15)
+def test_c_1_binomial_marginals_equal_enumeration(weights, k):
+    with jax.enable_x64(True):
+        p = np.asarray(weights) / np.sum(weights)
+        mean, var = cf.empirical_entropy_moments(p, k)
+        assert float(cf.expected_empirical_entropy(p, k)) == pytest.approx(float(mean), abs=1e-12)
+        assert float(mean) < float(cf.entropy(p))
+        assert float(var) >= 0.0
+
+
+def test_c_1_degenerate_teacher_has_no_gap():
+    with jax.enable_x64(True):
+        assert float(cf.expected_empirical_entropy(np.array([1.0, 0.0, 0.0]), 5)) == 0.0
+
+
+def test_c_1_hand_computed_k2():
+    # k = 2, p = (1/2, 1/2): H(p_hat) = log 2 with prob 1/2 (one of each), else 0.
+    with jax.enable_x64(True):
+        mean, var = cf.empirical_entropy_moments(np.array([0.5, 0.5]), 2)
+        assert float(mean) == pytest.approx(0.5 * np.log(2), rel=1e-14)
+        assert float(var) == pytest.approx(0.25 * np.log(2) ** 2, rel=1e-14)
+
+
+def test_miller_madow_rate():
+    with jax.enable_x64(True):
+        p = np.array([0.5, 0.3, 0.2])
+        gaps = [float(cf.entropy(p) - cf.expected_empirical_entropy(p, k)) for k in (100, 400)]
+        # Gap shrinks like (K - 1)/(2k): quadrupling k divides it by about four.
+        assert gaps[0] / gaps[1] == pytest.approx(4.0, rel=0.02)
+        assert gaps[1] == pytest.approx(2 / 800, rel=0.01)
+
+
+def test_quadratic_norm_moments_against_monte_carlo():
+    rng = np.random.default_rng(0)
+    L = rng.normal(size=(3, 3))
+    cov, mean = L @ L.T, rng.normal(size=3)
+    z = rng.multivariate_normal(mean, cov, size=400_000)
+    sq = (z**2).sum(1)
+    e, var = cf.quadratic_norm_moments(mean, cov)
+    assert sq.mean() == pytest.approx(float(e), rel=0.01)
+    assert sq.var() == pytest.approx(float(var), rel=0.03)
+
+
+def test_5_3_forms():
+    assert cf.ground_truth_bootstrap_mse(2.0, 5, 50) == pytest.approx(2.0 * 1.1)
+    assert cf.ground_truth_bootstrap_mse(2.0, 5, 50, exact_gaussian=True) == pytest.approx(2.0 * (1 + 5 / 44))
+    assert cf.teacher_labelled_bootstrap_variance() == 0.0

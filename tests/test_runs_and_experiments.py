@@ -1,0 +1,101 @@
+"""Run directories (atomic writes, resume) and the linear experiments' numbers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxkd.experiments import EXPERIMENTS, bootstrap, teacher_noise, variance_aware
+from jaxkd.runs import RunDir, atomic_write_json
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    atomic_write_json(tmp_path / "a.json", {"x": np.float64(1.5), "y": np.arange(3), "z": float("nan")})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5, "y": [0, 1, 2], "z": None}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_rundir_refuses_reuse_and_config_mismatch(tmp_path):
+    RunDir.open(tmp_path / "r", {"a": 1})
+    with pytest.raises(ValueError, match="already holds a run; pass --resume"):
+        RunDir.open(tmp_path / "r", {"a": 1})
+    with pytest.raises(ValueError, match="different config \\(a differ"):
+        RunDir.open(tmp_path / "r", {"a": 2}, resume=True)
+    RunDir.open(tmp_path / "r", {"a": 1}, resume=True)
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    cfg["jaxkd"] = "0.0.1"
+    (tmp_path / "r" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="written by jaxkd 0.0.1"):
+        RunDir.open(tmp_path / "r", {"a": 1}, resume=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a jaxkd run folder"):
+        RunDir.open(tmp_path / "other", {"a": 1})
+
+
+def test_teacher_noise_matches_closed_forms():
+    cfg = teacher_noise.Config.from_preset("quick", num_students=400, alphas=(0.0, 0.5, 2.0))
+    res = teacher_noise.run(cfg)
+    v, se, pred = map(np.asarray, (res["inter_student_variance"], res["inter_student_variance_se"],
+                                   res["predicted_variance"]))
+    assert v[0] == pytest.approx(0.0, abs=1e-20)
+    assert np.all(np.abs(v - pred) <= 5 * se + 1e-20)
+    np.testing.assert_allclose(res["mse_teacher"], res["predicted_mse_teacher"], rtol=0.15, atol=1e-20)
+    np.testing.assert_allclose(pred, np.asarray(res["alpha"]) * res["c"], rtol=1e-10)
+
+
+def test_bootstrap_teacher_labelled_is_degenerate_and_truth_decays():
+    res = bootstrap.run(bootstrap.Config.from_preset("quick", num_students=100, sizes=(50, 100, 404)))
+    assert max(res["teacher_variance_full_rank"]) < 1e-20  # 5.1
+    tv = res["truth_variance"]
+    assert tv[0] > tv[1] > tv[2] > 0  # 5.2: decays with b
+    assert all(f > 0.9 for f in res["full_rank_fraction"])
+
+
+def test_variance_aware_averaging_decays_as_one_over_k():
+    res = variance_aware.run(variance_aware.Config.from_preset("quick", num_students=300,
+                                                               alphas=(1.0,), ks=(1, 4, 16)))
+    v, se, pred = (np.asarray(res[k]) for k in ("average_variance", "average_variance_se",
+                                                  "predicted_average_variance"))
+    assert np.all(np.abs(v - pred) <= 5 * se)
+    # Oracle weighting leans on the clean mean: far below averaging at every k.
+    assert np.all(np.asarray(res["oracle_variance"]) < 0.5 * v)
+    # Honest weighting stays within 20% of averaging (it cannot use the clean mean).
+    np.testing.assert_allclose(res["honest_variance"], v, rtol=0.2)
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_resume_reproduces_uninterrupted_run(tmp_path, name):
+    module = EXPERIMENTS[name]
+    cfg = module.Config.from_preset("quick", num_students=20)
+    config = {"experiment": name, **cfg.__dict__}
+    full = module.run(cfg, RunDir.open(tmp_path / "full", config))
+    # Simulate a crash: keep only the first finished point, then resume.
+    part = RunDir.open(tmp_path / "part", config)
+    first = sorted((tmp_path / "full" / "points").iterdir())[0]
+    (tmp_path / "part" / "points").mkdir()
+    (tmp_path / "part" / "points" / first.name).write_bytes(first.read_bytes())
+    resumed = module.run(cfg, RunDir.open(tmp_path / "part", config, resume=True))
+    assert json.dumps(resumed) == json.dumps(full)
+    del part
+
+
+@pytest.mark.parametrize("module, overrides, match", [
+    (teacher_noise, {"num_students": 1}, "at least 2"),
+    (teacher_noise, {"alphas": (-0.1,)}, "non-negative"),
+    (teacher_noise, {"alphas": ()}, "at least one value"),
+    (teacher_noise, {"model": "gpt2"}, "unknown model"),
+    (teacher_noise, {"dataset": "digits"}, "classification set"),
+    (variance_aware, {"ks": (0, 3)}, "at least 1"),
+    (variance_aware, {"alphas": (0.0,)}, "positive"),
+    (bootstrap, {"sizes": (1,)}, "at least 2"),
+    (teacher_noise, {"bogus": 1}, "no option bogus"),
+])
+def test_bad_configs(module, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        module.Config.from_preset("quick", **overrides)
+
+
+def test_bootstrap_size_above_n_is_refused():
+    with pytest.raises(ValueError, match="exceed the 404 training rows"):
+        bootstrap.run(bootstrap.Config.from_preset("quick", sizes=(500,)))
