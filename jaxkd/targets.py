@@ -90,58 +90,59 @@ def pooled_response_variance(responses: ArrayLike) -> jax.Array:
 
 
 def oracle_variance_weighted(
-    responses: ArrayLike, teacher_mean: ArrayLike, sigma2: ArrayLike, student_var: ArrayLike
+    ybar: ArrayLike, var_ybar: ArrayLike, teacher_mean: ArrayLike, student_var: ArrayLike
 ) -> jax.Array:
     """The study's variance-weighting target: averaged responses combined with the clean mean.
 
     ``z_i = combine(ybar_i, sigma^2 / k, mu_i, s_S,i)``. It needs the clean teacher mean ``mu``
-    and the true ``sigma^2``, which a practitioner does not have; it is kept, labelled, because
-    it is the experiment the study reports. Its variance is below what any estimator built from
-    the responses alone can reach.
+    and the true ``sigma^2 / k``, which a practitioner does not have; it is kept, labelled,
+    because it is the experiment the study reports. Its variance is below what any estimator
+    built from the responses alone can reach.
 
     Args:
-      responses: (..., k, n).
+      ybar: averaged responses, (..., n).
+      var_ybar: their true variance ``sigma^2 / k``, scalar.
       teacher_mean: clean teacher mean ``mu``, shape (n,).
-      sigma2: true teacher noise variance, scalar.
       student_var: variance attributed to the student estimate, shape (n,) or scalar.
 
     Returns:
       Targets, shape (..., n).
     """
-    responses = jnp.asarray(responses)
-    k = responses.shape[-2]
-    return combine(average(responses), jnp.asarray(sigma2) / k, teacher_mean, student_var)
+    return combine(ybar, var_ybar, teacher_mean, student_var)
+
+
+def crossfit_residual_variance(ybar: ArrayLike, student_mean: ArrayLike,
+                               student_leverage: ArrayLike) -> jax.Array:
+    """Estimate ``Var(ybar_i)`` from cross-fit residuals when k = 1 gives no replicates:
+    ``mean_i((ybar_i - s_i)^2 / (1 + l_i))``, unbiased when the teacher lies in the student
+    class. (..., n) -> (...).
+    """
+    ybar = jnp.asarray(ybar)
+    lev = jnp.broadcast_to(student_leverage, ybar.shape)
+    return jnp.mean((ybar - jnp.broadcast_to(student_mean, ybar.shape)) ** 2 / (1.0 + lev), axis=-1)
 
 
 def honest_variance_weighted(
-    responses: ArrayLike, student_mean: ArrayLike, student_leverage: ArrayLike
+    ybar: ArrayLike, var_ybar: ArrayLike, student_mean: ArrayLike, student_leverage: ArrayLike
 ) -> jax.Array:
     """Variance weighting from data alone (THEOREMS.md 7.3 with estimated variances).
 
-    The teacher estimate is ``ybar_i`` with variance ``sigma_hat^2 / k``. The student estimate
-    ``s_i`` must not use input i's responses (cross-fitting); for a linear first-stage student
-    its variance is ``(sigma_hat^2 / k) * l_i`` with ``l_i = x_i^T G_{-f(i)}^{-1} x_i``. With
-    k >= 2, ``sigma_hat^2`` is the pooled within-input sample variance; with k = 1 it is the
-    cross-fit residual variance ``mean((ybar_i - s_i)^2 / (1 + l_i))``, which is unbiased when
-    the teacher lies in the student class.
+    The teacher estimate is ``ybar_i`` with estimated variance ``v`` (one per label set:
+    :func:`pooled_response_variance` / k for k >= 2, :func:`crossfit_residual_variance` for
+    k = 1). The student estimate ``s_i`` must not use input i's responses (cross-fitting); for
+    a linear first-stage student its variance is ``v * l_i`` with
+    ``l_i = x_i^T G_{-f(i)}^{-1} x_i`` (:func:`jaxkd.students.linear.cross_fit`).
 
     Args:
-      responses: (..., k, n).
+      ybar: averaged responses, (..., n).
+      var_ybar: estimated variance of ``ybar_i``, (...) (one per label set).
       student_mean: cross-fitted student predictions on the training inputs, (..., n).
       student_leverage: ``l_i``, shape (n,).
 
     Returns:
       Targets, shape (..., n).
     """
-    responses = jnp.asarray(responses)
-    student_mean = jnp.asarray(student_mean)
-    lev = jnp.asarray(student_leverage)
-    k = responses.shape[-2]
-    ybar = average(responses)
-    lev = jnp.broadcast_to(lev, ybar.shape)
-    if k >= 2:
-        var_ybar = pooled_response_variance(responses) / k
-    else:
-        var_ybar = jnp.mean((ybar - student_mean) ** 2 / (1.0 + lev), axis=-1)
-    var_ybar = jnp.broadcast_to(var_ybar[..., None], ybar.shape)
-    return combine(ybar, var_ybar, student_mean, var_ybar * lev)
+    ybar = jnp.asarray(ybar)
+    lev = jnp.broadcast_to(student_leverage, ybar.shape)
+    var = jnp.broadcast_to(jnp.asarray(var_ybar)[..., None], ybar.shape)
+    return combine(ybar, var, student_mean, var * lev)

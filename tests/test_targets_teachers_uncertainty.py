@@ -64,20 +64,21 @@ def test_inverse_variance_combination_hand_computed():
 
 
 def test_oracle_variance_weighted_hand_computed():
-    # k = 3, sigma^2 = 3 -> var(ybar) = 1; student var 1 -> equal weights with the clean mean.
-    z = targets.oracle_variance_weighted(R, jnp.array([0.0, 0.0]), 3.0, jnp.array([1.0, 1.0]))
+    # var(ybar) = 1 and student var 1: equal weights with the clean mean.
+    z = targets.oracle_variance_weighted(targets.average(R), 1.0, jnp.array([0.0, 0.0]), jnp.array([1.0, 1.0]))
     np.testing.assert_allclose(z, [[2.0, 1.0]])
 
 
 def test_honest_variance_weighted_hand_computed():
-    # var(ybar) estimate = 8.5/3; student variances (8.5/3)*lev; weights lev/(1+lev) on ybar.
+    # Estimated var(ybar) v = 8.5/3; student variances v * lev: weight lev/(1+lev) on ybar.
     lev = jnp.array([1.0, 3.0])
     s = jnp.array([[0.0, 6.0]])
-    z = targets.honest_variance_weighted(R, s, lev)
+    v = targets.pooled_response_variance(R) / 3
+    z = targets.honest_variance_weighted(targets.average(R), v, s, lev)
     np.testing.assert_allclose(z, [[0.5 * 4.0 + 0.5 * 0.0, 0.75 * 2.0 + 0.25 * 6.0]], rtol=1e-6)
-    # k = 1 uses the cross-fit residual variance; weights do not depend on its scale here.
-    z1 = targets.honest_variance_weighted(R[:, :1], s, lev)
-    np.testing.assert_allclose(z1, [[0.5 * 1.0, 0.75 * 4.0 + 0.25 * 6.0]], rtol=1e-6)
+    # k = 1: residual variance mean((1-0)^2/2, (4-6)^2/4) = 0.75.
+    y1 = targets.single(R)
+    np.testing.assert_allclose(targets.crossfit_residual_variance(y1, s, lev), [0.75])
 
 
 def test_inter_student_variance_and_contributions():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
@@ -66,6 +67,7 @@ def columns(rows: list[dict]) -> dict[str, list]:
     return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class LinearTask:
     """A regression split prepared for linear distillation (float64).
@@ -81,7 +83,7 @@ class LinearTask:
     mu: jnp.ndarray
     mu_test: jnp.ndarray
     factor: linear.GramFactor
-    var_y: float
+    var_y: float = dataclasses.field(metadata={"static": True})
 
 
 def linear_task(dataset: str, *, split_seed: int = 0, drop_b: bool = False) -> LinearTask:

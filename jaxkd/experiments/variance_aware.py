@@ -13,6 +13,7 @@ targets built from the same responses:
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -56,25 +57,41 @@ class Config:
         return common.preset_config(cls, preset, table, **overrides)
 
 
-def _point(task, folds, lev_single, sigma2, k, key, num_students) -> dict:
-    resp = teachers.sample_responses(key, task.mu, sigma2, k=k, num_students=num_students)
-    ybar = targets.average(resp)
-    crossfit, lev = linear.cross_fit(task.X, ybar, folds, NUM_FOLDS)
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _draw(mu, sigma2, key, k, num_students):
+    """The k-dependent stage (compiled per k, small): averaged responses and their estimated
+    variance, (N, n) and (N,) (zero for k = 1, where the cross-fit residuals estimate it)."""
+    resp = teachers._batched_gaussian(jax.random.split(key, num_students), mu, sigma2, k)
+    pooled = targets.pooled_response_variance(resp) / k if k >= 2 else jnp.zeros(num_students, mu.dtype)
+    return targets.average(resp), pooled
+
+
+@jax.jit
+def _distil(task, folds, lev_single, sigma2, k, ybar, pooled):
+    """The k-independent stage (compiled once): targets, N students per method, metrics."""
+    crossfit, lev = linear._cross_fit(task.X, ybar, folds, NUM_FOLDS)
+    var_ybar = jnp.where(k >= 2, pooled, targets.crossfit_residual_variance(ybar, crossfit, lev))
     built = {
         "average": ybar,
-        "oracle": targets.oracle_variance_weighted(resp, task.mu, sigma2, sigma2 * lev_single),
-        "honest": targets.honest_variance_weighted(resp, crossfit, lev),
+        "oracle": targets.oracle_variance_weighted(ybar, sigma2 / k, task.mu, sigma2 * lev_single),
+        "honest": targets.honest_variance_weighted(ybar, var_ybar, crossfit, lev),
     }
-    out = {"sigma2": sigma2, "k": k,
-           "predicted_average_variance": cf.inter_student_variance(task.X, task.X_test, sigma2, k)}
+    n = ybar.shape[0]
+    out = {}
     for name, y in built.items():
         preds = linear.predict(linear.solve(task.factor, task.X, y), task.X_test)
         q = uncertainty.inter_student_contributions(preds)
         out |= {f"{name}_variance": jnp.mean(q),
-                f"{name}_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(num_students),
+                f"{name}_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(n),
                 f"{name}_mse_teacher": jnp.mean(uncertainty.mse(preds, task.mu_test)),
                 f"{name}_mse_truth": jnp.mean(uncertainty.mse(preds, task.y_test))}
     return out
+
+
+def _point(task, folds, lev_single, c, sigma2, k, key, num_students) -> dict:
+    ybar, pooled = _draw(task.mu, sigma2, key, k, num_students)
+    out = _distil(task, folds, lev_single, sigma2, float(k), ybar, pooled)
+    return {"sigma2": sigma2, "k": k, "predicted_average_variance": sigma2 / k * c, **out}
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
@@ -88,14 +105,15 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
             folds[held] = f
         folds = jnp.asarray(folds)
         lev_single = linear.hat_diagonal(task.X)
+        c = float(cf.mean_test_leverage(task.X, task.X_test))
         key = rng.stream(cfg.seed, "teacher_noise")
         points = [(f"alpha-{i:02d}-k-{k:03d}", (i, j, a, k))
                   for i, a in enumerate(cfg.alphas) for j, k in enumerate(cfg.ks)]
         rows = common.sweep(
             run_dir, points,
-            lambda p: _point(task, folds, lev_single, p[2] * task.var_y, p[3],
+            lambda p: _point(task, folds, lev_single, c, p[2] * task.var_y, p[3],
                              rng.point_key(key, p[0], p[1]), cfg.num_students),
             desc=f"variance-aware ({cfg.model})",
         )
         return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **common.columns(rows),
-                "c": float(cf.mean_test_leverage(task.X, task.X_test))}
+                "c": c}
