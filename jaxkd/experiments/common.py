@@ -109,3 +109,55 @@ def validate_common(cfg, task: str = "regression") -> None:
     spec = DATASETS.get(cfg.dataset)
     if spec is not None and spec.task != task:
         raise ValueError(f"dataset {cfg.dataset!r} is a {spec.task} set; this experiment needs {task}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPTask:
+    """A regression split with a trained MLP teacher (float32).
+
+    ``mu`` (n,) and ``mu_test`` (m,) are the teacher's outputs; ``teacher`` its parameters.
+    """
+
+    X: jnp.ndarray
+    X_test: jnp.ndarray
+    y_train: jnp.ndarray
+    y_test: jnp.ndarray
+    mu: jnp.ndarray
+    mu_test: jnp.ndarray
+    var_y: float
+    train: "object"  # mlp.TrainConfig of the students
+
+
+def mlp_task(dataset: str, *, hidden: tuple[int, ...], epochs: int, learning_rate: float,
+             seed: int, split_seed: int = 0, drop_b: bool = False) -> MLPTask:
+    """Split ``dataset`` and train the MLP teacher (same architecture as the students) on the
+    true labels, from the ``teacher_init`` stream."""
+    from jaxkd import rng
+    from jaxkd.students import mlp
+
+    ds = load_dataset(dataset, drop_b=drop_b)
+    sp = split(ds, seed=split_seed)
+    cfg = mlp.TrainConfig(widths=(sp.X_train.shape[1], *hidden, 1), learning_rate=learning_rate,
+                          epochs=epochs)
+    X, X_test = jnp.asarray(sp.X_train, jnp.float32), jnp.asarray(sp.X_test, jnp.float32)
+    teacher = mlp.init_ensemble(cfg.widths, rng.stream(seed, "teacher_init")[None])
+    teacher = mlp.train_ensemble(cfg, teacher, X, sp.y_train)
+    mu = mlp.predict(cfg.widths, teacher, X)[0, :, 0]
+    mu_test = mlp.predict(cfg.widths, teacher, X_test)[0, :, 0]
+    return MLPTask(X, X_test, jnp.asarray(sp.y_train, jnp.float32), jnp.asarray(sp.y_test, jnp.float32),
+                   mu, mu_test, float(np.var(sp.y_train)), cfg)
+
+
+def ensemble_metrics(preds: jnp.ndarray, teacher_test: jnp.ndarray, y_test: jnp.ndarray,
+                     prefix: str = "") -> dict:
+    """Inter-student variance (with SE) and test MSE against teacher and truth: preds (N, m)."""
+    from jaxkd import uncertainty
+
+    q = uncertainty.inter_student_contributions(preds)
+    mse_t = uncertainty.mse(preds, teacher_test)
+    mse_y = uncertainty.mse(preds, y_test)
+    n = preds.shape[0]
+    return {f"{prefix}inter_student_variance": jnp.mean(q),
+            f"{prefix}inter_student_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(n),
+            f"{prefix}mse_teacher": jnp.mean(mse_t), f"{prefix}mse_teacher_std": jnp.std(mse_t, ddof=1),
+            f"{prefix}mse_truth": jnp.mean(mse_y), f"{prefix}mse_truth_std": jnp.std(mse_y, ddof=1)}

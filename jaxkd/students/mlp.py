@@ -1,0 +1,226 @@
+"""Neural students: N Flax NNX networks trained at once (vmapped), with optax Adam.
+
+One student is written as a pure function of its parameters and keys; the ensemble is
+``jax.vmap`` of it over a leading student axis (graphdef/state split: ``nnx.split`` once,
+``nnx.merge`` inside the loss). ``chunk`` bounds memory by running the student axis in chunks
+with ``jax.lax.map``; every student's numbers are independent of the chunk size.
+
+Each student has separate PRNG streams (STYLE.md): ``init`` for its weights, and ``order``
+for the minibatch order when ``batch_size`` is set. Teacher noise and bootstrap weights enter
+as data (``Y``, ``weights``), drawn from their own streams by the caller.
+
+Regression students minimise the (weighted) mean squared error; classifiers minimise softmax
+cross-entropy against integer labels (hard pseudo-labels) or against probability vectors
+(soft targets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxkd import _validation as v
+
+Params = Any  # an nnx.State pytree; batched versions carry a leading student axis
+
+
+class MLP(nnx.Module):
+    """Fully connected ReLU network ``widths[0] -> ... -> widths[-1]`` with Kaiming-normal
+    (He) weights and zero biases. ``widths = (d, C)`` is a linear model (logistic regression
+    for classifiers). Takes one example batch x: (n, widths[0]) -> (n, widths[-1])."""
+
+    def __init__(self, widths: tuple[int, ...], *, rngs: nnx.Rngs):
+        init = nnx.initializers.he_normal()
+        self.layers = nnx.List([
+            nnx.Linear(a, b, kernel_init=init, bias_init=nnx.initializers.zeros_init(), rngs=rngs)
+            for a, b in zip(widths[:-1], widths[1:])
+        ])
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = jax.nn.relu(x)
+        return x
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by all students of an ensemble.
+
+    Attributes:
+      widths: layer widths, e.g. (13, 16, 1).
+      loss: "mse" (regression), "ce" (integer labels) or "soft_ce" (probability targets).
+      learning_rate: Adam step size (> 0).
+      epochs: passes over the data (>= 1).
+      batch_size: None for full-batch training (the study's protocol), else minibatch size.
+    """
+
+    widths: tuple[int, ...] = (13, 16, 1)
+    loss: str = "mse"
+    learning_rate: float = 0.01
+    epochs: int = 200
+    batch_size: int | None = None
+
+    def __post_init__(self):
+        widths = tuple(self.widths)
+        if len(widths) < 2:
+            raise ValueError(f"widths must name at least an input and an output size, got {widths}.")
+        for w in widths:
+            v.check_int("each layer width", w)
+        object.__setattr__(self, "widths", widths)
+        v.check_choice("loss", self.loss, ("mse", "ce", "soft_ce"))
+        v.check_positive("learning rate", self.learning_rate)
+        v.check_int("epochs", self.epochs)
+        if self.batch_size is not None:
+            v.check_int("batch size", self.batch_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _graphdef(widths: tuple[int, ...]):
+    return nnx.graphdef(MLP(widths, rngs=nnx.Rngs(0)))
+
+
+def init_params(widths: tuple[int, ...], key: jax.Array) -> Params:
+    """One student's parameters from its init key (Kaiming normal)."""
+    return nnx.split(MLP(widths, rngs=nnx.Rngs(params=key)))[1]
+
+
+def init_ensemble(widths: tuple[int, ...], keys: jax.Array) -> Params:
+    """Parameters of N students, one per key: leaves with a leading axis N."""
+    return jax.vmap(functools.partial(init_params, tuple(widths)))(keys)
+
+
+def perturb(params: Params, key: jax.Array, scale: float) -> Params:
+    """Multiply every weight by ``(1 + eps)``, ``eps ~ N(0, scale^2)`` elementwise (one student)."""
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree.unflatten(tree, [
+        x * (1.0 + scale * jax.random.normal(k, x.shape, x.dtype)) for x, k in zip(leaves, keys)])
+
+
+def apply(widths: tuple[int, ...], params: Params, X: jax.Array) -> jax.Array:
+    """One student's outputs: X (n, d) -> (n, out)."""
+    return nnx.merge(_graphdef(tuple(widths)), params)(X)
+
+
+def predict(widths: tuple[int, ...], params: Params, X: jax.Array) -> jax.Array:
+    """Ensemble outputs: params with student axis N, X (m, d) -> (N, m, out)."""
+    return jax.vmap(apply, in_axes=(None, 0, None))(tuple(widths), params, X)
+
+
+def _per_example_loss(kind: str, out: jax.Array, y: jax.Array) -> jax.Array:
+    if kind == "mse":
+        return (out[:, 0] - y) ** 2
+    if kind == "ce":
+        return optax.softmax_cross_entropy_with_integer_labels(out, y)
+    return optax.softmax_cross_entropy(out, y)
+
+
+def train_one(cfg: TrainConfig, params: Params, X: jax.Array, y: jax.Array, weights: jax.Array,
+              order_key: jax.Array) -> Params:
+    """Train one student.
+
+    Args:
+      cfg: optimisation settings (static).
+      params: initial parameters of one student.
+      X: inputs, (n, d).
+      y: targets, (n,) floats for "mse", (n,) ints for "ce", (n, C) probabilities for "soft_ce".
+      weights: per-example weights, (n,) (bootstrap counts; ones for plain training).
+      order_key: key of the minibatch-order stream (unused when full-batch).
+
+    Returns:
+      Trained parameters.
+    """
+    tx = optax.adam(cfg.learning_rate)
+
+    def loss_fn(p, idx):
+        w = weights[idx]
+        return jnp.sum(w * _per_example_loss(cfg.loss, apply(cfg.widths, p, X[idx]), y[idx])) / jnp.sum(w)
+
+    def step(carry, idx):
+        p, opt = carry
+        grads = jax.grad(loss_fn)(p, idx)
+        updates, opt = tx.update(grads, opt, p)
+        return (optax.apply_updates(p, updates), opt), None
+
+    n = X.shape[0]
+    if cfg.batch_size is None or cfg.batch_size >= n:
+        batches = jnp.broadcast_to(jnp.arange(n), (cfg.epochs, 1, n))
+    else:
+        per_epoch = n // cfg.batch_size  # drop the ragged tail each epoch (reshuffled every epoch)
+        keys = jax.random.split(order_key, cfg.epochs)
+        perms = jax.vmap(lambda k: jax.random.permutation(k, n))(keys)
+        batches = perms[:, : per_epoch * cfg.batch_size].reshape(cfg.epochs, per_epoch, cfg.batch_size)
+    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), batches.reshape(-1, batches.shape[-1]))
+    return params
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "chunk"))
+def _train(cfg, params, X, Y, weights, order_keys, chunk):
+    one = jax.vmap(train_one, in_axes=(None, 0, None, 0, 0, 0))
+    if chunk is None:
+        return one(cfg, params, X, Y, weights, order_keys)
+    n = order_keys.shape[0]
+    pad = (-n) % chunk
+
+    def chunked(a):  # (N, ...) -> (N/chunk, chunk, ...), padding with copies of student 0
+        a = jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]) if pad else a
+        return a.reshape(-1, chunk, *a.shape[1:])
+
+    args = jax.tree.map(chunked, (params, Y, weights, order_keys))
+    out = jax.lax.map(lambda a: one(cfg, *a[:1], X, *a[1:]), args)
+    return jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:])[:n], out)
+
+
+def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, order_keys=None,
+                   chunk: int | None = None) -> Params:
+    """Train N students at once (validated entry point).
+
+    Args:
+      cfg: optimisation settings.
+      params: initial parameters with a leading student axis N (:func:`init_ensemble`).
+      X: shared inputs, (n, d).
+      Y: targets per student: (N, n) for "mse"/"ce", (N, n, C) for "soft_ce"; a single
+        (n,) / (n, C) target set is shared by all students.
+      weights: per-student example weights (N, n) (e.g. bootstrap counts), default ones.
+      order_keys: (N,) keys of the minibatch-order stream; default one fixed key for all.
+      chunk: train the student axis in chunks of this many students (bounds memory).
+
+    Returns:
+      Trained parameters, leading axis N.
+    """
+    X = v.as_float_array("inputs X", X, ndim=2)
+    if X.shape[1] != cfg.widths[0]:
+        raise ValueError(f"inputs have {X.shape[1]} features but the network expects {cfg.widths[0]}.")
+    n_students = jax.tree.leaves(params)[0].shape[0]
+    v.check_int("number of students", n_students)
+    Y = np.asarray(Y)
+    if cfg.loss == "ce":
+        if Y.dtype.kind not in "iu" or Y.min() < 0 or Y.max() >= cfg.widths[-1]:
+            raise ValueError(f"class labels must be integers in [0, {cfg.widths[-1]}).")
+    else:
+        Y = v.as_float_array("targets Y", Y)
+    shared_ndim = 1 if cfg.loss != "soft_ce" else 2
+    if Y.ndim == shared_ndim:
+        Y = np.broadcast_to(Y, (n_students, *Y.shape))
+    if Y.shape[:2] != (n_students, X.shape[0]):
+        raise ValueError(f"targets have shape {Y.shape}; expected ({n_students}, {X.shape[0]}, ...).")
+    if weights is None:
+        weights = np.ones((n_students, X.shape[0]), X.dtype)
+    weights = v.as_float_array("example weights", weights, ndim=2)
+    if order_keys is None:
+        order_keys = jax.random.split(jax.random.key(0), n_students)
+    if chunk is not None:
+        v.check_int("chunk", chunk)
+    dtype = jax.tree.leaves(params)[0].dtype
+    Y = jnp.asarray(Y) if cfg.loss == "ce" else jnp.asarray(Y, dtype)
+    return _train(cfg, params, jnp.asarray(X, dtype), Y, jnp.asarray(weights, dtype), order_keys,
+                  None if chunk is None or chunk >= n_students else chunk)
