@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one experiment into a run directory")
     run.add_argument("experiment", choices=list(EXPERIMENTS), metavar="EXPERIMENT",
                      help=f"one of: {', '.join(EXPERIMENTS)}")
-    run.add_argument("--model", default="linear", help="student/teacher model class (default linear)")
+    run.add_argument("--model", help="model class: linear or mlp (logistic/mlp for output-entropy); "
+                     "default: the experiment's first")
     run.add_argument("--preset", default="quick", choices=["quick", "paper"])
     run.add_argument("--out", type=Path, help="run directory (default runs/EXPERIMENT-MODEL-PRESET)")
     run.add_argument("--seed", type=_int, help="root seed (default 0)")
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--alphas", type=_number_list(float), help="noise levels, e.g. 0,0.5,1")
     run.add_argument("--ks", type=_number_list(int), help="responses per input, e.g. 1,3,5")
     run.add_argument("--sizes", type=_number_list(int), help="bootstrap sizes, e.g. 25,50,100")
+    run.add_argument("--scales", type=_number_list(float), help="init perturbation scales s, e.g. 0,0.05")
+    run.add_argument("--datasets", type=_number_list(str), help="output-entropy datasets, e.g. wine,digits")
+    run.add_argument("--epochs", type=_int, help="training epochs (MLP and classifier students)")
+    run.add_argument("--chunk", type=_int, help="train MLP students in chunks of this many (bounds memory)")
     run.add_argument("--resume", action="store_true", help="continue the run in --out")
     run.add_argument("--overwrite", action="store_true", help="discard the run in --out")
     run.add_argument("--json", type=Path, help="also write results.json to this path")
@@ -94,7 +99,8 @@ def _cmd_run(args) -> int:
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other; give one.")
     module = EXPERIMENTS[args.experiment]
-    grids = {"alphas": args.alphas, "ks": args.ks, "sizes": args.sizes}
+    grids = {"alphas": args.alphas, "ks": args.ks, "sizes": args.sizes, "scales": args.scales,
+             "datasets": args.datasets, "epochs": args.epochs, "chunk": args.chunk}
     fields = {f.name for f in dataclasses.fields(module.Config)}
     for name, value in grids.items():
         if value is not None and name not in fields:

@@ -45,9 +45,13 @@ def _nan(values) -> np.ndarray:
 def fig_teacher_noise_variance(res: dict):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     a = np.asarray(res["alpha"])
-    ax.errorbar(a, res["inter_student_variance"], yerr=2 * np.asarray(res["inter_student_variance_se"]),
-                fmt="o", label="simulated (±2 SE)")
-    ax.plot(a, res["predicted_variance"], "-", label="closed form σ²c (4.1)")
+    lin = "linear_" if "linear_inter_student_variance" in res else ""
+    if lin:
+        ax.errorbar(a, res["inter_student_variance"], yerr=2 * np.asarray(res["inter_student_variance_se"]),
+                    fmt="s-", label="MLP students (±2 SE)")
+    ax.errorbar(a, res[f"{lin}inter_student_variance"], yerr=2 * np.asarray(res[f"{lin}inter_student_variance_se"]),
+                fmt="o", label="linear students (±2 SE)")
+    ax.plot(a, res[f"{lin}predicted_variance"], "-", label="linear closed form σ²c (4.1)")
     ax.set_xlabel("teacher noise level α (σ² = α·Var(y_train))")
     ax.set_ylabel("inter-student variance (standardized target)²")
     ax.set_title("Inter-student variance vs teacher noise")
@@ -58,10 +62,14 @@ def fig_teacher_noise_variance(res: dict):
 def fig_teacher_noise_mse(res: dict):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     a = np.asarray(res["alpha"])
-    ax.plot(a, res["mse_teacher"], "o", label="vs teacher, simulated")
-    ax.plot(a, res["predicted_mse_teacher"], "-", label="vs teacher, closed form (4.2)")
-    ax.plot(a, res["mse_truth"], "s", label="vs ground truth, simulated")
-    ax.plot(a, res["predicted_mse_truth"], "--", label="vs ground truth, closed form (4.3)")
+    lin = "linear_" if "linear_mse_teacher" in res else ""
+    if lin:
+        ax.plot(a, res["mse_teacher"], "^-", label="MLP vs teacher")
+        ax.plot(a, res["mse_truth"], "v-", label="MLP vs ground truth")
+    ax.plot(a, res[f"{lin}mse_teacher"], "o", label="linear vs teacher, simulated")
+    ax.plot(a, res[f"{lin}predicted_mse_teacher"], "-", label="linear vs teacher, closed form (4.2)")
+    ax.plot(a, res[f"{lin}mse_truth"], "s", label="linear vs ground truth, simulated")
+    ax.plot(a, res[f"{lin}predicted_mse_truth"], "--", label="linear vs ground truth, closed form (4.3)")
     ax.set_xlabel("teacher noise level α")
     ax.set_ylabel("test MSE (standardized target)²")
     ax.set_title("Student test MSE vs teacher noise")
@@ -72,13 +80,19 @@ def fig_teacher_noise_mse(res: dict):
 def report_teacher_noise(res: dict, cfg, run_dir: RunDir) -> str:
     run_dir.save_figure(fig_teacher_noise_variance(res), "variance.png")
     run_dir.save_figure(fig_teacher_noise_mse(res), "mse.png")
-    rows = [[a, s2, v, p, mt, pt, my, py] for a, s2, v, p, mt, pt, my, py in zip(
-        res["alpha"], res["sigma2"], res["inter_student_variance"], res["predicted_variance"],
-        res["mse_teacher"], res["predicted_mse_teacher"], res["mse_truth"], res["predicted_mse_truth"])]
-    table = markdown_table(["α", "σ²", "V simulated", "V = σ²c (4.1)", "MSE teacher",
-                            "σ²c (4.2)", "MSE truth", "closed form (4.3)"], rows)
+    lin = "linear_" if cfg.model == "mlp" else ""
+    keys = [f"{lin}{k}" for k in ("sigma2", "inter_student_variance", "predicted_variance",
+                                  "mse_teacher", "predicted_mse_teacher", "mse_truth", "predicted_mse_truth")]
+    headers = ["α", "σ²", "V linear", "V = σ²c (4.1)", "MSE teacher", "σ²c (4.2)", "MSE truth",
+               "closed form (4.3)"]
+    if lin:
+        keys += ["inter_student_variance", "mse_teacher", "mse_truth"]
+        headers += ["V MLP", "MLP MSE teacher", "MLP MSE truth"]
+    table = markdown_table(headers, list(zip(res["alpha"], *(res[k] for k in keys))))
+    note = ("MLP teacher and students (same architecture, Kaiming init shared across α); the linear "
+            "columns are OLS teacher and students on the same split. " if lin else "")
     return (f"# Teacher output uncertainty ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 4; THEOREMS.md 4.1-4.3. c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(res['c'])}.\n\n"
+            f"Study Section 4; THEOREMS.md 4.1-4.3. {note}c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(res[lin + 'c'])}.\n\n"
             f"{table}\n\n![inter-student variance](variance.png)\n\n![test MSE](mse.png)\n")
 
 
@@ -90,10 +104,11 @@ def fig_bootstrap_variance(res: dict):
     b = np.asarray(res["b"])
     ax.loglog(b, res["truth_variance"], "o-", label="ground-truth labels")
     ax.loglog(b, np.maximum(_nan(res["teacher_variance"]), 1e-300), "s-", label="teacher labels (all)")
-    ax.loglog(b, np.maximum(_nan(res["teacher_variance_full_rank"]), 1e-300), "^:",
-              label="teacher labels (full-rank resamples)")
-    ax.loglog(b, res["predicted_truth_variance"], "--", label="(τ²/b)·xᵀΣ⁻¹x (5.2)")
-    ax.loglog(b, _nan(res["gaussian_truth_variance"]), ":", label="τ²/(b−d−1)·xᵀΣ⁻¹x (Gaussian)")
+    if "predicted_truth_variance" in res:
+        ax.loglog(b, np.maximum(_nan(res["teacher_variance_full_rank"]), 1e-300), "^:",
+                  label="teacher labels (full-rank resamples)")
+        ax.loglog(b, res["predicted_truth_variance"], "--", label="(τ²/b)·xᵀΣ⁻¹x (5.2)")
+        ax.loglog(b, _nan(res["gaussian_truth_variance"]), ":", label="τ²/(b−d−1)·xᵀΣ⁻¹x (Gaussian)")
     ax.set_xlabel("bootstrap sample size b (rows)")
     ax.set_ylabel("inter-student variance (standardized target)²")
     ax.set_title("Bootstrap students: predictive variance")
@@ -106,7 +121,8 @@ def fig_bootstrap_mse(res: dict):
     b = np.asarray(res["b"])
     ax.loglog(b, res["truth_mse"], "o-", label="ground-truth labels")
     ax.loglog(b, res["teacher_mse"], "s-", label="teacher labels")
-    ax.loglog(b, res["predicted_truth_mse"], "--", label="τ²(1 + d/b) (5.3)")
+    if "predicted_truth_mse" in res:
+        ax.loglog(b, res["predicted_truth_mse"], "--", label="τ²(1 + d/b) (5.3)")
     ax.set_xlabel("bootstrap sample size b (rows)")
     ax.set_ylabel("test MSE vs observed labels")
     ax.set_title("Bootstrap students: test MSE")
@@ -117,6 +133,14 @@ def fig_bootstrap_mse(res: dict):
 def report_bootstrap(res: dict, cfg, run_dir: RunDir) -> str:
     run_dir.save_figure(fig_bootstrap_variance(res), "variance.png")
     run_dir.save_figure(fig_bootstrap_mse(res), "mse.png")
+    if cfg.model == "mlp":
+        keys = ["b", "teacher_variance", "truth_variance", "teacher_mse", "truth_mse"]
+        table = markdown_table(["b", "V teacher-labelled", "V ground truth", "MSE teacher-labelled",
+                                "MSE ground truth"], list(zip(*(res[k] for k in keys))))
+        return (f"# Bootstrap students (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
+                "Study Section 5.2. Every student starts from the same Kaiming init; bootstrap counts "
+                "weight the full-batch loss. MSE is against the observed test labels.\n\n"
+                f"{table}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
     keys = ["b", "full_rank_fraction", "teacher_variance", "teacher_variance_full_rank",
             "truth_variance", "predicted_truth_variance", "teacher_mse", "truth_mse",
             "predicted_truth_mse"]
@@ -151,7 +175,7 @@ def fig_variance_aware(res: dict, metric: str, ylabel: str):
         k = np.asarray(res["k"])[rows]
         for method, label in _METHOD_LABELS.items():
             ax.loglog(k, np.asarray(res[f"{method}_{metric}"])[rows], "o-", ms=3, label=label)
-        if metric == "variance":
+        if metric == "variance" and "predicted_average_variance" in res:
             ax.loglog(k, np.asarray(res["predicted_average_variance"])[rows], "k--", label="(σ²/k)c (7.1)")
         ax.set_title(f"α = {a}")
         ax.set_xlabel("teacher responses per input k")
@@ -164,10 +188,13 @@ def fig_variance_aware(res: dict, metric: str, ylabel: str):
 def report_variance_aware(res: dict, cfg, run_dir: RunDir) -> str:
     run_dir.save_figure(fig_variance_aware(res, "variance", "inter-student variance"), "variance.png")
     run_dir.save_figure(fig_variance_aware(res, "mse_teacher", "test MSE vs teacher"), "mse.png")
-    headers = ["α", "k", "V (σ²/k)c", "V averaging", "V oracle", "V honest",
+    headers = ["α", "k", "V averaging", "V oracle", "V honest",
                "MSE truth averaging", "MSE truth oracle", "MSE truth honest"]
-    keys = ["alpha", "k", "predicted_average_variance", "average_variance", "oracle_variance",
+    keys = ["alpha", "k", "average_variance", "oracle_variance",
             "honest_variance", "average_mse_truth", "oracle_mse_truth", "honest_mse_truth"]
+    if "predicted_average_variance" in res:
+        headers.insert(2, "V (σ²/k)c (7.1)")
+        keys.insert(2, "predicted_average_variance")
     table = markdown_table(headers, list(zip(*(res[k] for k in keys))))
     return (f"# Variance-aware distillation ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
             "Study Section 7; THEOREMS.md 7.1-7.4. *Oracle* combines the averaged responses with the "
@@ -176,10 +203,113 @@ def report_variance_aware(res: dict, cfg, run_dir: RunDir) -> str:
             f"{table}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
 
 
+# --- init-perturbation ------------------------------------------------------------------------
+
+
+def fig_init_perturbation(res: dict):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
+    s = np.asarray(res["scale"])
+    ax1.errorbar(s, res["mse_truth"], yerr=res["mse_truth_std"], fmt="o-", label="vs ground truth")
+    ax1.errorbar(s, res["mse_teacher"], yerr=res["mse_teacher_std"], fmt="s-", label="vs teacher")
+    ax1.set_xlabel("init perturbation scale s (weights × (1 + ε), ε ~ N(0, s²))")
+    ax1.set_ylabel("test MSE, mean ± std over students")
+    ax1.legend(fontsize=8)
+    ax2.plot(s, res["inter_student_variance"], "o-")
+    ax2.set_xlabel("init perturbation scale s")
+    ax2.set_ylabel("inter-student variance of test predictions")
+    fig.tight_layout()
+    return fig
+
+
+def report_init_perturbation(res: dict, cfg, run_dir: RunDir) -> str:
+    run_dir.save_figure(fig_init_perturbation(res), "init_perturbation.png")
+    keys = ["scale", "mse_truth", "mse_truth_variance", "mse_teacher", "inter_student_variance"]
+    table = markdown_table(["s", "mean test MSE (truth)", "variance of test MSE", "mean MSE vs teacher",
+                            "inter-student variance"], list(zip(*(res[k] for k in keys))))
+    return (f"# Initialization perturbation (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
+            "Study Section 5.1. Deterministic teacher (σ² = 0); every student starts from the same "
+            "Kaiming init with each weight multiplied by (1 + ε), ε ~ N(0, s²).\n\n"
+            f"{table}\n\n![init perturbation](init_perturbation.png)\n")
+
+
+# --- variance attribution ---------------------------------------------------------------------
+
+
+def fig_variance_attribution(res: dict):
+    from jaxkd.experiments.variance_attribution import SOURCES
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    labels = [s.replace("_", " ") for s in SOURCES] + ["interaction"]
+    values = [res[f"share_{s}"] for s in SOURCES] + [res["share_interaction"]]
+    ax.bar(labels, values)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel("share of inter-student variance (V_source / V_all)")
+    ax.set_title("Sources of MLP student disagreement")
+    return fig
+
+
+def report_variance_attribution(res: dict, cfg, run_dir: RunDir) -> str:
+    from jaxkd.experiments.variance_attribution import CASES, SOURCES
+
+    run_dir.save_figure(fig_variance_attribution(res), "attribution.png")
+    V = res["inter_student_variance"]
+    rows = [[case.replace("_", " ") + (" only" if case in SOURCES else ""), V[i],
+             V[i] / V[0] if V[0] else float("nan"), res["mse_truth"][i]] for i, case in enumerate(CASES)]
+    rows.append(["interaction remainder", res["interaction"], res["share_interaction"], float("nan")])
+    table = markdown_table(["varying", "inter-student variance", "share of all", "test MSE (truth)"], rows)
+    return (f"# Variance attribution (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
+            f"α = {cfg.alpha}, minibatches of {cfg.batch_size}, {cfg.epochs} epochs. Each row varies one "
+            "source's PRNG stream across students and freezes the others; 'all' varies all three, "
+            "'none' none (zero by construction).\n\n"
+            f"{table}\n\n![attribution](attribution.png)\n")
+
+
+# --- output entropy ---------------------------------------------------------------------------
+
+
+def fig_output_entropy(res: dict):
+    keys = list(res)
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(keys)), 4))
+    x = np.arange(len(keys))
+    for off, role, label in ((-0.25, "teacher", "teacher"), (0.0, "student_hard", "student (hard labels)"),
+                             (0.25, "student_soft", "student (soft, T)")):
+        ax.bar(x + off, [res[k][f"{role}_all_mean"] for k in keys], width=0.25,
+               yerr=[res[k][f"{role}_all_std"] for k in keys], capsize=2, label=label)
+    ax.set_xticks(x, keys, rotation=30, ha="right")
+    ax.set_ylabel("predictive entropy on test set (nats), mean ± std")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def report_output_entropy(res: dict, cfg, run_dir: RunDir) -> str:
+    run_dir.save_figure(fig_output_entropy(res), "entropy.png")
+    rows = []
+    for key, r in res.items():
+        for role in ("student_hard", "student_soft"):
+            for g in ("all", "correct", "incorrect"):
+                sig = r[f"{role}_{g}_significant"]
+                rows.append([key, role.split("_")[1], r["teacher_accuracy"], r[f"{role}_accuracy"], g,
+                             f"{fmt(r[f'teacher_{g}_mean'])} ± {fmt(r[f'teacher_{g}_std'])} (n={r[f'teacher_{g}_count']})",
+                             f"{fmt(r[f'{role}_{g}_mean'])} ± {fmt(r[f'{role}_{g}_std'])} (n={r[f'{role}_{g}_count']})",
+                             "n/a" if sig is None or not np.isfinite(sig) else ("yes" if sig else "no")])
+    table = markdown_table(["dataset-model", "student target", "teacher acc", "student acc", "group",
+                            "teacher entropy", "student entropy", "significant"], rows)
+    return ("# Student output uncertainty: predictive entropy of distilled classifiers\n\n"
+            f"Study Section 6.1. Teacher hidden {cfg.teacher_hidden}, student hidden {cfg.student_hidden} "
+            f"(MLP), {cfg.epochs} epochs of Adam (lr {cfg.learning_rate}). Hard: the student learns the "
+            f"teacher's argmax labels (the study). Soft: it learns the teacher's probabilities at "
+            f"T = {cfg.temperature} (not in the study). 'significant' = mean ± std intervals disjoint.\n\n"
+            f"{table}\n\n![entropy](entropy.png)\n")
+
+
 REPORTS: dict[str, Callable] = {
     "teacher-noise": report_teacher_noise,
+    "init-perturbation": report_init_perturbation,
     "bootstrap": report_bootstrap,
+    "output-entropy": report_output_entropy,
     "variance-aware": report_variance_aware,
+    "variance-attribution": report_variance_attribution,
 }
 
 

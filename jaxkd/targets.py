@@ -122,6 +122,20 @@ def crossfit_residual_variance(ybar: ArrayLike, student_mean: ArrayLike,
     return jnp.mean((ybar - jnp.broadcast_to(student_mean, ybar.shape)) ** 2 / (1.0 + lev), axis=-1)
 
 
+def crossfit_error_variance(ybar: ArrayLike, var_ybar: ArrayLike, student_mean: ArrayLike,
+                            floor: ArrayLike) -> jax.Array:
+    """Estimate the error variance of a first-stage student that may be biased.
+
+    ``E[(ybar_i - s_i)^2] = Var(ybar_i) + Var(s_i) + bias_i^2`` for independent (cross-fitted)
+    ``s``, so ``mean_i (ybar_i - s_i)^2 - v`` estimates the student's mean squared error for
+    ``mu`` (variance plus squared bias), pooled over inputs. Clipped below at ``floor``.
+    Shapes: ybar, student_mean (..., n); var_ybar (...); returns (...).
+    """
+    ybar = jnp.asarray(ybar)
+    resid = jnp.mean((ybar - jnp.broadcast_to(student_mean, ybar.shape)) ** 2, axis=-1)
+    return jnp.maximum(resid - jnp.asarray(var_ybar), floor)
+
+
 def honest_variance_weighted(
     ybar: ArrayLike, var_ybar: ArrayLike, student_mean: ArrayLike, student_leverage: ArrayLike
 ) -> jax.Array:

@@ -35,6 +35,16 @@ def test_run_writes_a_complete_run_directory(tmp_path):
     assert json.loads((out / "results.json").read_text()) == res
 
 
+def test_run_mlp_experiment_through_the_cli(tmp_path):
+    out = tmp_path / "ip"
+    r = jaxkd("run", "init-perturbation", "--students", "4", "--epochs", "5", "--scales", "0,0.1",
+              "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["scale"] == [0.0, 0.1] and len(res["inter_student_variance"]) == 2
+    assert (out / "init_perturbation.png").exists() and "Initialization perturbation" in (out / "report.md").read_text()
+
+
 def test_theory_verify_json(tmp_path):
     path = tmp_path / "v.json"
     r = jaxkd("theory", "verify", "--only", "7.3,7.4", "--json", str(path))
@@ -72,6 +82,12 @@ BAD = [
     (["run", "teacher-noise", "--dataset", "mnist"], "not cached"),
     (["run", "teacher-noise", "--dataset", "missing.csv"], "does not exist"),
     (["run", "teacher-noise", "--model", "gpt9"], "unknown model"),
+    (["run", "init-perturbation", "--model", "linear"], "unknown model for init-perturbation"),
+    (["run", "init-perturbation", "--scales", "-0.1"], "non-negative"),
+    (["run", "teacher-noise", "--model", "mlp", "--epochs", "0"], "epochs must be at least 1"),
+    (["run", "teacher-noise", "--model", "mlp", "--chunk", "0"], "chunk must be at least 1"),
+    (["run", "output-entropy", "--datasets", "boston"], "regression set"),
+    (["run", "output-entropy", "--datasets", "mnist"], "not cached"),
     (["run", "teacher-noise", "--preset", "huge"], "invalid choice"),
     (["run", "bootstrap", "--sizes", "5000"], "exceed the 404 training rows"),
     (["theory", "verify", "--students", "5"], "at least 100"),

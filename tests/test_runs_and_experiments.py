@@ -64,10 +64,20 @@ def test_variance_aware_averaging_decays_as_one_over_k():
     np.testing.assert_allclose(res["honest_variance"], v, rtol=0.2)
 
 
+SMALL = {
+    "teacher-noise": {"num_students": 20},
+    "bootstrap": {"num_students": 20},
+    "variance-aware": {"num_students": 20},
+    "init-perturbation": {"num_students": 4, "epochs": 10, "scales": (0.0, 0.1)},
+    "variance-attribution": {"num_students": 4, "epochs": 3},
+    "output-entropy": {"datasets": ("wine",), "epochs": 20},
+}
+
+
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_resume_reproduces_uninterrupted_run(tmp_path, name):
     module = EXPERIMENTS[name]
-    cfg = module.Config.from_preset("quick", num_students=20)
+    cfg = module.Config.from_preset("quick", **SMALL[name])
     config = {"experiment": name, **cfg.__dict__}
     full = module.run(cfg, RunDir.open(tmp_path / "full", config))
     # Simulate a crash: keep only the first finished point, then resume.

@@ -18,10 +18,10 @@ from jaxkd import _validation as v
 from jaxkd import bootstrap, rng, uncertainty
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
-from jaxkd.students import linear
+from jaxkd.students import linear, mlp
 from theory import closed_forms as cf
 
-MODELS = ("linear",)
+MODELS = ("linear", "mlp")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,16 +34,22 @@ class Config:
     seed: int = 0
     split_seed: int = 0
     drop_b: bool = False
+    hidden: tuple[int, ...] = (16,)     # MLP only
+    epochs: int = 200                   # MLP only
+    learning_rate: float = 0.01         # MLP only
+    chunk: int | None = None            # MLP only
 
     def __post_init__(self):
         v.check_choice("model for bootstrap", self.model, MODELS)
         common.validate_common(self)
+        common.validate_mlp(self)
         object.__setattr__(self, "sizes", v.check_grid(
             "bootstrap sizes", self.sizes, lambda n, x: v.check_int(n, x, minimum=2)))
 
     @classmethod
     def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        table = {"quick": {},
+        model = overrides.get("model") or "linear"
+        table = {"quick": {"num_students": 100} if model == "mlp" else {},
                  "paper": {"sizes": (20, 30, 50, 75, 100, 150, 200, 300, 404), "num_students": 1000}}
         return common.preset_config(cls, preset, table, **overrides)
 
@@ -71,7 +77,42 @@ def _point(task: common.LinearTask, b: int, key: jax.Array, num_students: int, t
     return out
 
 
+def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
+    """MLP students from one fixed init; bootstrap counts enter as example weights."""
+    task = common.mlp_task(cfg.dataset, hidden=cfg.hidden, epochs=cfg.epochs,
+                           learning_rate=cfg.learning_rate, seed=cfg.seed,
+                           split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+    n = task.X.shape[0]
+    too_big = [b for b in cfg.sizes if b > n]
+    if too_big:
+        raise ValueError(f"bootstrap sizes {too_big} exceed the {n} training rows of {cfg.dataset!r}.")
+    one = mlp.init_params(task.train.widths, rng.stream(cfg.seed, "init"))
+    init = jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_students, *x.shape)), one)
+    key = rng.stream(cfg.seed, "bootstrap")
+
+    def point(p):
+        i, b = p
+        idx = bootstrap.resample_indices(rng.point_key(key, i), n, b,
+                                         num_students=cfg.num_students)
+        counts = jax.vmap(lambda r: jnp.zeros(n, jnp.float32).at[r].add(1.0))(idx)  # (N, n)
+        out = {"b": b}
+        for label, y in (("teacher", task.mu), ("truth", task.y_train)):
+            params = mlp.train_ensemble(task.train, init, task.X, y, weights=counts, chunk=cfg.chunk)
+            preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
+            m = common.ensemble_metrics(preds, task.mu_test, task.y_test)
+            out |= {f"{label}_variance": m["inter_student_variance"],
+                    f"{label}_variance_se": m["inter_student_variance_se"],
+                    f"{label}_mse": m["mse_truth"], f"{label}_mse_std": m["mse_truth_std"]}
+        return out
+
+    points = [(f"b-{b:06d}", (i, b)) for i, b in enumerate(cfg.sizes)]
+    rows = common.sweep(run_dir, points, point, desc="bootstrap (mlp)")
+    return {**common.columns(rows), "n": n}
+
+
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+    if cfg.model == "mlp":
+        return _run_mlp(cfg, run_dir)
     with jax.enable_x64(True):
         task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
         n, d = task.X.shape

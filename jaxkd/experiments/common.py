@@ -161,3 +161,15 @@ def ensemble_metrics(preds: jnp.ndarray, teacher_test: jnp.ndarray, y_test: jnp.
             f"{prefix}inter_student_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(n),
             f"{prefix}mse_teacher": jnp.mean(mse_t), f"{prefix}mse_teacher_std": jnp.std(mse_t, ddof=1),
             f"{prefix}mse_truth": jnp.mean(mse_y), f"{prefix}mse_truth_std": jnp.std(mse_y, ddof=1)}
+
+
+def validate_mlp(cfg) -> None:
+    """Checks of the MLP-only fields shared by the experiment configs."""
+    hidden = tuple(cfg.hidden)
+    for w in hidden:
+        v.check_int("each hidden width", w)
+    object.__setattr__(cfg, "hidden", hidden)
+    v.check_int("epochs", cfg.epochs)
+    v.check_positive("learning rate", cfg.learning_rate)
+    if cfg.chunk is not None:
+        v.check_int("chunk", cfg.chunk)

@@ -1,9 +1,13 @@
-"""Teacher output uncertainty (study Section 4): students distilled from a noisy teacher.
+"""Teacher output uncertainty (study Sections 4.1-4.2): students distilled from a noisy teacher.
 
 For each noise level alpha, ``sigma^2 = alpha Var(y_train)``; N students each see one noisy
 response per input (standard distillation). Measured: inter-student variance on the test set
-(THEOREMS.md 4.1), test MSE against the teacher (4.2) and against the ground truth (4.3),
-each beside its closed form.
+(THEOREMS.md 4.1), test MSE against the teacher (4.2) and against the ground truth (4.3).
+
+* ``model="linear"``: OLS teacher, N OLS students in one solve; closed forms drawn over them.
+* ``model="mlp"``: MLP teacher trained on the true labels, N MLP students (same architecture,
+  vmapped); the linear sweep runs alongside so the two curves are plotted together. Student
+  inits are the same at every alpha (init stream), so the curve isolates teacher noise.
 """
 
 from __future__ import annotations
@@ -15,14 +19,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxkd import _validation as v
-from jaxkd import rng, targets, teachers, uncertainty
+from jaxkd import rng, targets, teachers
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
-from jaxkd.students import linear
+from jaxkd.students import linear, mlp
 from theory import closed_forms as cf
 
 ALPHAS_PAPER = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0)
-MODELS = ("linear",)
+MODELS = ("linear", "mlp")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,15 +39,22 @@ class Config:
     seed: int = 0
     split_seed: int = 0
     drop_b: bool = False
+    hidden: tuple[int, ...] = (16,)     # MLP only
+    epochs: int = 200                   # MLP only
+    learning_rate: float = 0.01         # MLP only
+    chunk: int | None = None            # MLP only: students trained per chunk
 
     def __post_init__(self):
         v.check_choice("model for teacher-noise", self.model, MODELS)
         common.validate_common(self)
         object.__setattr__(self, "alphas", v.check_grid("alphas", self.alphas, v.check_nonnegative))
+        common.validate_mlp(self)
 
     @classmethod
     def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        table = {"quick": {}, "paper": {"alphas": ALPHAS_PAPER, "num_students": 1000}}
+        model = overrides.get("model") or "linear"
+        quick = {"num_students": 100} if model == "mlp" else {}
+        table = {"quick": quick, "paper": {"alphas": ALPHAS_PAPER, "num_students": 1000}}
         return common.preset_config(cls, preset, table, **overrides)
 
 
@@ -51,41 +62,53 @@ class Config:
 def _simulate(task: common.LinearTask, sigma2, key: jax.Array, num_students: int) -> dict:
     resp = teachers._batched_gaussian(jax.random.split(key, num_students), task.mu, sigma2, 1)
     theta = linear.solve(task.factor, task.X, targets.single(resp))  # (N, d)
-    preds = linear.predict(theta, task.X_test)  # (N, m)
-    q = uncertainty.inter_student_contributions(preds)
-    mse_t = uncertainty.mse(preds, task.mu_test)
-    mse_y = uncertainty.mse(preds, task.y_test)
-    return {
-        "inter_student_variance": jnp.mean(q),
-        "inter_student_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(num_students),
-        "mse_teacher": jnp.mean(mse_t),
-        "mse_teacher_std": jnp.std(mse_t, ddof=1),
-        "mse_truth": jnp.mean(mse_y),
-        "mse_truth_std": jnp.std(mse_y, ddof=1),
-    }
+    return common.ensemble_metrics(linear.predict(theta, task.X_test), task.mu_test, task.y_test)
 
 
-def _linear_point(task: common.LinearTask, sigma2: float, key: jax.Array, num_students: int,
-                  c: float, bias_truth: float) -> dict:
-    sim = _simulate(task, sigma2, key, num_students)
-    return {"sigma2": sigma2, **sim,
-            "predicted_variance": sigma2 * c,             # 4.1
-            "predicted_mse_teacher": sigma2 * c,          # 4.2, linear teacher
-            "predicted_mse_truth": bias_truth + sigma2 * c}  # 4.3, observed labels
-
-
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
-    """Run the sweep; returns results (numbers only). ``run_dir`` enables save/resume."""
+def _run_linear(cfg: Config, run_dir: RunDir | None, prefix: str = "", tag: str = "") -> dict:
     with jax.enable_x64(True):
         task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
         noise = rng.stream(cfg.seed, "teacher_noise")
         c = float(cf.mean_test_leverage(task.X, task.X_test))
         bias_truth = float(cf.observed_label_mse(task.X, task.X_test, task.mu, task.y_test, 0.0))
-        points = [(f"alpha-{i:02d}", (i, a)) for i, a in enumerate(cfg.alphas)]
-        rows = common.sweep(
-            run_dir, points,
-            lambda p: _linear_point(task, p[1] * task.var_y, rng.point_key(noise, p[0]),
-                                    cfg.num_students, c, bias_truth),
-            desc=f"teacher-noise ({cfg.model})",
-        )
-        return {"alpha": list(cfg.alphas), **common.columns(rows), "c": c}
+
+        def point(p):
+            sigma2 = p[1] * task.var_y
+            sim = _simulate(task, sigma2, rng.point_key(noise, p[0]), cfg.num_students)
+            return {"sigma2": sigma2, **sim,
+                    "predicted_variance": sigma2 * c,             # 4.1
+                    "predicted_mse_teacher": sigma2 * c,          # 4.2, linear teacher
+                    "predicted_mse_truth": bias_truth + sigma2 * c}  # 4.3, observed labels
+
+        points = [(f"{tag}alpha-{i:02d}", (i, a)) for i, a in enumerate(cfg.alphas)]
+        rows = common.sweep(run_dir, points, point, desc=f"teacher-noise (linear{', ' + tag if tag else ''})")
+    return {f"{prefix}{k}": val for k, val in {**common.columns(rows), "c": c}.items()}
+
+
+def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
+    task = common.mlp_task(cfg.dataset, hidden=cfg.hidden, epochs=cfg.epochs,
+                           learning_rate=cfg.learning_rate, seed=cfg.seed,
+                           split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+    noise = rng.stream(cfg.seed, "teacher_noise")
+    init = mlp.init_ensemble(task.train.widths,
+                             rng.student_keys(rng.stream(cfg.seed, "init"), cfg.num_students))
+
+    def point(p):
+        sigma2 = p[1] * task.var_y
+        Y = targets.single(teachers.sample_responses(rng.point_key(noise, p[0]), task.mu, sigma2,
+                                                     num_students=cfg.num_students))
+        params = mlp.train_ensemble(task.train, init, task.X, Y, chunk=cfg.chunk)
+        preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
+        return {"sigma2": sigma2, **common.ensemble_metrics(preds, task.mu_test, task.y_test)}
+
+    points = [(f"alpha-{i:02d}", (i, a)) for i, a in enumerate(cfg.alphas)]
+    rows = common.sweep(run_dir, points, point, desc="teacher-noise (mlp)")
+    # The linear sweep beside it (OLS teacher and students on the same split and noise levels).
+    linear_part = _run_linear(cfg, run_dir, prefix="linear_", tag="linear-")
+    return {**common.columns(rows), **linear_part}
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+    """Run the sweep; returns results (numbers only). ``run_dir`` enables save/resume."""
+    body = _run_linear(cfg, run_dir) if cfg.model == "linear" else _run_mlp(cfg, run_dir)
+    return {"alpha": list(cfg.alphas), **body}

@@ -8,6 +8,12 @@ targets built from the same responses:
   the student estimate's variance taken as a single-response student's ``sigma^2 h_i``;
 * ``honest``: ``ybar`` combined with a 5-fold cross-fitted OLS student, both variances
   estimated from the responses (:func:`jaxkd.targets.honest_variance_weighted`).
+
+With ``model="mlp"`` the teacher and the students are MLPs; the oracle's student variance is
+still the OLS one, and the honest first stage is still the cross-fitted OLS student, whose
+error variance now includes its bias against the MLP teacher
+(:func:`jaxkd.targets.crossfit_error_variance`). With k = 1 there are no replicates to
+estimate the teacher's variance from, so honest weighting reduces to averaging there.
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ from jaxkd import _validation as v
 from jaxkd import rng, targets, teachers, uncertainty
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
-from jaxkd.students import linear
+from jaxkd.students import linear, mlp
 from theory import closed_forms as cf
 
-MODELS = ("linear",)
+MODELS = ("linear", "mlp")
 METHODS = ("average", "oracle", "honest")
 KS_PAPER = (1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 20, 30, 40, 50)
 NUM_FOLDS = 5
@@ -43,16 +49,23 @@ class Config:
     seed: int = 0
     split_seed: int = 0
     drop_b: bool = False
+    hidden: tuple[int, ...] = (16,)     # MLP only
+    epochs: int = 200                   # MLP only
+    learning_rate: float = 0.01         # MLP only
+    chunk: int | None = None            # MLP only
 
     def __post_init__(self):
         v.check_choice("model for variance-aware", self.model, MODELS)
         common.validate_common(self)
+        common.validate_mlp(self)
         object.__setattr__(self, "alphas", v.check_grid("alphas", self.alphas, v.check_positive))
         object.__setattr__(self, "ks", v.check_grid("k", self.ks, v.check_int))
 
     @classmethod
     def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        table = {"quick": {},
+        model = overrides.get("model") or "linear"
+        quick = {"num_students": 100, "ks": (1, 3, 10)} if model == "mlp" else {}
+        table = {"quick": quick,
                  "paper": {"alphas": (0.01, 0.1, 0.5, 1.0), "ks": KS_PAPER, "num_students": 1000}}
         return common.preset_config(cls, preset, table, **overrides)
 
@@ -94,16 +107,63 @@ def _point(task, folds, lev_single, c, sigma2, k, key, num_students) -> dict:
     return {"sigma2": sigma2, "k": k, "predicted_average_variance": sigma2 / k * c, **out}
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+def _fold_ids(n: int, seed: int) -> jax.Array:
     from sklearn.model_selection import KFold
 
+    folds = np.empty(n, dtype=np.int32)
+    for f, (_, held) in enumerate(KFold(NUM_FOLDS, shuffle=True, random_state=seed).split(np.zeros(n))):
+        folds[held] = f
+    return jnp.asarray(folds)
+
+
+def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
+    task = common.mlp_task(cfg.dataset, hidden=cfg.hidden, epochs=cfg.epochs,
+                           learning_rate=cfg.learning_rate, seed=cfg.seed,
+                           split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+    X1 = linear.add_intercept(task.X)  # the OLS first stage's design
+    folds = _fold_ids(X1.shape[0], cfg.split_seed)
+    lev_single = linear.hat_diagonal(X1)
+    init = mlp.init_ensemble(task.train.widths,
+                             rng.student_keys(rng.stream(cfg.seed, "init"), cfg.num_students))
+    key = rng.stream(cfg.seed, "teacher_noise")
+
+    def point(p):
+        i, j, alpha, k = p
+        sigma2 = alpha * task.var_y
+        resp = teachers.sample_responses(rng.point_key(key, i, j), task.mu, sigma2, k=k,
+                                         num_students=cfg.num_students)
+        ybar = targets.average(resp)
+        built = {"average": ybar,
+                 "oracle": targets.oracle_variance_weighted(ybar, sigma2 / k, task.mu, sigma2 * lev_single)}
+        if k >= 2:
+            crossfit, lev = linear.cross_fit(X1, ybar, folds, NUM_FOLDS)
+            v_ybar = targets.pooled_response_variance(resp) / k
+            v_student = targets.crossfit_error_variance(ybar, v_ybar, crossfit, v_ybar * jnp.min(lev))
+            built["honest"] = targets.combine(ybar, v_ybar[:, None], crossfit, v_student[:, None])
+        else:
+            built["honest"] = ybar
+        out = {"sigma2": sigma2, "k": k}
+        for name, y in built.items():
+            params = mlp.train_ensemble(task.train, init, task.X, y, chunk=cfg.chunk)
+            preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
+            m = common.ensemble_metrics(preds, task.mu_test, task.y_test)
+            out |= {f"{name}_variance": m["inter_student_variance"],
+                    f"{name}_variance_se": m["inter_student_variance_se"],
+                    f"{name}_mse_teacher": m["mse_teacher"], f"{name}_mse_truth": m["mse_truth"]}
+        return out
+
+    points = [(f"alpha-{i:02d}-k-{k:03d}", (i, j, a, k))
+              for i, a in enumerate(cfg.alphas) for j, k in enumerate(cfg.ks)]
+    rows = common.sweep(run_dir, points, point, desc="variance-aware (mlp)")
+    return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **common.columns(rows)}
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+    if cfg.model == "mlp":
+        return _run_mlp(cfg, run_dir)
     with jax.enable_x64(True):
         task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
-        folds = np.empty(task.X.shape[0], dtype=np.int32)
-        kfold = KFold(NUM_FOLDS, shuffle=True, random_state=cfg.split_seed)
-        for f, (_, held) in enumerate(kfold.split(np.asarray(task.X))):
-            folds[held] = f
-        folds = jnp.asarray(folds)
+        folds = _fold_ids(task.X.shape[0], cfg.split_seed)
         lev_single = linear.hat_diagonal(task.X)
         c = float(cf.mean_test_leverage(task.X, task.X_test))
         key = rng.stream(cfg.seed, "teacher_noise")

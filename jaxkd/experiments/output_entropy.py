@@ -1,0 +1,147 @@
+"""Student output uncertainty (study Section 6.1): do distilled classifiers keep the teacher's
+predictive entropy?
+
+For each dataset and model class, a teacher is trained on the true labels; a student is trained
+on the teacher's hard pseudo-labels (the study's protocol) and, as a comparison the study did
+not run, another on the teacher's probabilities at a temperature (soft targets). Reported on
+the test set: accuracy, and predictive entropy (nats) mean +- std over all / correctly /
+incorrectly classified examples with counts; "significant" when the teacher's and the
+student's mean +- std intervals are disjoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxkd import _validation as v
+from jaxkd import rng, uncertainty
+from jaxkd.data import DATASETS, availability, check_available, load_dataset, split
+from jaxkd.experiments import common
+from jaxkd.runs import RunDir
+from jaxkd.students import mlp
+
+MODELS = ("logistic", "mlp")
+OFFLINE = ("digits", "wine", "breast-cancer")
+GROUPS = ("all", "correct", "incorrect")
+ROLES = ("teacher", "student_hard", "student_soft")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    preset: str = "quick"
+    model: str = "all"               # "all" runs every class in ``models``; a class name runs it alone
+    datasets: tuple[str, ...] = OFFLINE
+    models: tuple[str, ...] = MODELS
+    teacher_hidden: int = 128
+    student_hidden: int = 64
+    epochs: int = 300
+    learning_rate: float = 0.01
+    temperature: float = 2.0
+    num_students: int = 1
+    seed: int = 0
+    split_seed: int = 0
+
+    def __post_init__(self):
+        v.check_choice("model for output-entropy", self.model, ("all", *MODELS))
+        object.__setattr__(self, "datasets", v.check_grid("datasets", self.datasets, lambda n, d: d))
+        for d in self.datasets:
+            check_available(d)
+            if not d.endswith(".csv") and DATASETS[d].task != "classification":
+                raise ValueError(f"dataset {d!r} is a regression set; output-entropy needs classification.")
+        object.__setattr__(self, "models", v.check_grid(
+            "models", self.models, lambda n, m: v.check_choice("model class", m, MODELS)))
+        v.check_int("teacher hidden width", self.teacher_hidden)
+        v.check_int("student hidden width", self.student_hidden)
+        v.check_int("epochs", self.epochs)
+        v.check_positive("learning rate", self.learning_rate)
+        v.check_positive("temperature", self.temperature)
+        v.check_int("number of students", self.num_students, minimum=1)
+        v.check_int("seed", self.seed, minimum=0)
+
+    @classmethod
+    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
+        # The paper preset adds MNIST and Covertype where their caches exist.
+        cached = tuple(d for d in ("mnist", "covertype") if availability(d)[0])
+        table = {"quick": {"epochs": 150}, "paper": {"datasets": OFFLINE + cached}}
+        if overrides.get("model") in MODELS:
+            overrides["models"] = (overrides["model"],)
+        if overrides.get("dataset") is not None:
+            overrides["datasets"] = (overrides["dataset"],)
+        overrides.pop("dataset", None)
+        return common.preset_config(cls, preset, table, **overrides)
+
+
+def entropy_summary(probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy and entropy mean/std/count per group for predicted probabilities (m, C)."""
+    h = np.asarray(uncertainty.entropy(jnp.asarray(probs)))
+    correct = probs.argmax(-1) == labels
+    out = {"accuracy": float(correct.mean())}
+    for group, mask in (("all", np.ones_like(correct)), ("correct", correct), ("incorrect", ~correct)):
+        vals = h[mask]
+        out |= {f"{group}_mean": float(vals.mean()) if vals.size else np.nan,
+                f"{group}_std": float(vals.std(ddof=1)) if vals.size > 1 else np.nan,
+                f"{group}_count": int(vals.size)}
+    return out
+
+
+def significant(a: dict, b: dict, group: str) -> float:
+    """1.0 when the mean +- std intervals of ``a`` and ``b`` are disjoint, else 0.0 (NaN if empty)."""
+    lo_a, hi_a = a[f"{group}_mean"] - a[f"{group}_std"], a[f"{group}_mean"] + a[f"{group}_std"]
+    lo_b, hi_b = b[f"{group}_mean"] - b[f"{group}_std"], b[f"{group}_mean"] + b[f"{group}_std"]
+    if not all(np.isfinite([lo_a, hi_a, lo_b, hi_b])):
+        return np.nan
+    return float(hi_a < lo_b or hi_b < lo_a)
+
+
+def _mean_finite(values) -> float:
+    vals = np.asarray(values, dtype=float)
+    vals = vals[np.isfinite(vals)]
+    return float(vals.mean()) if vals.size else np.nan
+
+
+def _probs(widths, params, X, temperature=1.0):
+    return np.asarray(jax.nn.softmax(mlp.predict(widths, params, X) / temperature, axis=-1))
+
+
+def _point(cfg: Config, di: int, mi: int) -> dict:
+    name, model = cfg.datasets[di], cfg.models[mi]
+    sp = split(load_dataset(name, seed=cfg.split_seed), seed=cfg.split_seed)
+    X, X_test = jnp.asarray(sp.X_train, jnp.float32), jnp.asarray(sp.X_test, jnp.float32)
+    d, C = X.shape[1], sp.num_classes
+    widths = {"logistic": lambda h: (d, C), "mlp": lambda h: (d, h, C)}[model]
+    teacher_cfg = mlp.TrainConfig(widths(cfg.teacher_hidden), "ce", cfg.learning_rate, cfg.epochs)
+    teacher = mlp.init_ensemble(teacher_cfg.widths,
+                                rng.point_key(rng.stream(cfg.seed, "teacher_init"), di, mi)[None])
+    teacher = mlp.train_ensemble(teacher_cfg, teacher, X, sp.y_train)
+    hard = _probs(teacher_cfg.widths, teacher, X)[0].argmax(-1)
+    soft = _probs(teacher_cfg.widths, teacher, X, cfg.temperature)[0]
+    student_keys = rng.student_keys(rng.point_key(rng.stream(cfg.seed, "init"), di, mi), cfg.num_students)
+    out = {"num_classes": C, "test_size": int(sp.y_test.size),
+           **{f"teacher_{k}": val for k, val in entropy_summary(_probs(teacher_cfg.widths, teacher, X_test)[0],
+                                                                 sp.y_test).items()}}
+    for role, loss, target in (("student_hard", "ce", hard), ("student_soft", "soft_ce", soft)):
+        scfg = mlp.TrainConfig(widths(cfg.student_hidden), loss, cfg.learning_rate, cfg.epochs)
+        params = mlp.train_ensemble(scfg, mlp.init_ensemble(scfg.widths, student_keys), X, target)
+        probs = _probs(scfg.widths, params, X_test)
+        # With several students, average each statistic over students.
+        stats = [entropy_summary(p, sp.y_test) for p in probs]
+        summary = {k: _mean_finite([s[k] for s in stats]) for k in stats[0]}
+        out |= {f"{role}_{k}": val for k, val in summary.items()}
+        out |= {f"{role}_agreement": float(np.mean(probs.argmax(-1) == _probs(
+            teacher_cfg.widths, teacher, X_test)[0].argmax(-1)))}
+    teacher_stats = {k[len("teacher_"):]: val for k, val in out.items() if k.startswith("teacher_")}
+    for role in ROLES[1:]:
+        stats = {k[len(role) + 1:]: val for k, val in out.items() if k.startswith(role + "_")}
+        for g in GROUPS:
+            out[f"{role}_{g}_significant"] = significant(teacher_stats, stats, g)
+    return out
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+    points = [(f"{d}-{m}", (i, j)) for i, d in enumerate(cfg.datasets) for j, m in enumerate(cfg.models)]
+    rows = common.sweep(run_dir, points, lambda p: _point(cfg, *p), desc="output-entropy")
+    return {key: row for (key, _), row in zip(points, rows)}

@@ -1,0 +1,151 @@
+"""Vmapped Flax students: equal to one-at-a-time training, chunk-invariant, validated."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxkd import rng
+from jaxkd.data import load_dataset, split
+from jaxkd.experiments import init_perturbation, output_entropy, teacher_noise, variance_attribution
+from jaxkd.students import mlp
+
+
+@pytest.fixture(scope="module")
+def boston():
+    sp = split(load_dataset("boston"))
+    return jnp.asarray(sp.X_train, jnp.float32), jnp.asarray(sp.y_train, jnp.float32)
+
+
+CFG = mlp.TrainConfig(widths=(13, 8, 1), epochs=30)
+
+
+def _leaves_close(a, b, **kw):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), **kw)
+
+
+def test_ensemble_equals_students_trained_one_at_a_time(boston):
+    X, y = boston
+    keys = jax.random.split(jax.random.key(0), 4)
+    Y = y[None] + 0.3 * jax.random.normal(jax.random.key(1), (4, y.shape[0]))
+    params = mlp.init_ensemble(CFG.widths, keys)
+    together = mlp.train_ensemble(CFG, params, X, Y)
+    for s in range(4):
+        one = jax.tree.map(lambda a: a[s : s + 1], params)
+        alone = mlp.train_ensemble(CFG, one, X, Y[s : s + 1])
+        _leaves_close(jax.tree.map(lambda a: a[s], together), jax.tree.map(lambda a: a[0], alone),
+                      rtol=2e-4, atol=2e-5)
+    # Training moved the weights and fits the data better than the init.
+    before = jnp.mean((mlp.predict(CFG.widths, params, X)[..., 0] - Y) ** 2)
+    after = jnp.mean((mlp.predict(CFG.widths, together, X)[..., 0] - Y) ** 2)
+    assert float(after) < 0.5 * float(before)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_chunked_equals_unchunked(boston, chunk):
+    X, y = boston
+    cfg = mlp.TrainConfig(widths=(13, 8, 1), epochs=20, batch_size=64)
+    params = mlp.init_ensemble(cfg.widths, jax.random.split(jax.random.key(2), 5))
+    order = jax.random.split(jax.random.key(3), 5)
+    full = mlp.train_ensemble(cfg, params, X, y, order_keys=order)
+    _leaves_close(mlp.train_ensemble(cfg, params, X, y, order_keys=order, chunk=chunk), full,
+                  rtol=2e-4, atol=2e-5)
+
+
+def test_bootstrap_weights_equal_training_on_resampled_rows(boston):
+    X, y = boston
+    cfg = mlp.TrainConfig(widths=(13, 8, 1), epochs=15)
+    rows = np.array([0, 0, 5, 7, 7, 7, 9])
+    counts = np.zeros((1, X.shape[0]), np.float32)
+    np.add.at(counts[0], rows, 1.0)
+    params = mlp.init_ensemble(cfg.widths, jax.random.key(4)[None])
+    weighted = mlp.train_ensemble(cfg, params, X, y, weights=counts)
+    explicit = mlp.train_ensemble(cfg, params, X[rows], y[rows])
+    _leaves_close(weighted, explicit, rtol=2e-4, atol=2e-5)
+
+
+def test_perturb_zero_is_identity_and_scales():
+    p = mlp.init_params((3, 4, 1), jax.random.key(0))
+    _leaves_close(mlp.perturb(p, jax.random.key(1), 0.0), p, rtol=0, atol=0)
+    q = mlp.perturb(p, jax.random.key(1), 0.1)
+    ratio = np.concatenate([np.ravel(np.asarray(a) / np.asarray(b)) for a, b in
+                            zip(jax.tree.leaves(q), jax.tree.leaves(p)) if np.all(np.asarray(b) != 0)])
+    assert 0.05 < ratio.std() < 0.15 and abs(ratio.mean() - 1) < 0.05
+
+
+def test_init_perturbation_s0_gives_identical_students():
+    res = init_perturbation.run(init_perturbation.Config.from_preset(
+        "quick", scales=(0.0, 0.1), num_students=8, epochs=20))
+    # Identical students up to float32 rounding of the vectorised lanes (~1e-15 in variance).
+    assert res["inter_student_variance"][0] < 1e-12 and res["mse_truth_std"][0] < 1e-6
+    assert res["inter_student_variance"][1] > 1e-6
+
+
+def test_teacher_noise_mlp_grows_with_noise():
+    res = teacher_noise.run(teacher_noise.Config.from_preset(
+        "quick", model="mlp", alphas=(0.0, 1.0), num_students=16))
+    v = res["inter_student_variance"]
+    assert v[1] > 3 * v[0] > 0  # init alone disagrees a little; noise much more
+    np.testing.assert_allclose(res["linear_inter_student_variance"][1], res["linear_predicted_variance"][1],
+                               rtol=0.6)
+
+
+def test_variance_attribution_none_is_zero():
+    res = variance_attribution.run(variance_attribution.Config.from_preset(
+        "quick", num_students=8, epochs=5))
+    assert res["inter_student_variance"][-1] < 1e-12  # nothing varies: rounding only
+    assert all(res["inter_student_variance"][i] > 1e-6 for i in range(4))
+
+
+@pytest.mark.parametrize("name", ["digits", "wine", "breast-cancer"])
+def test_classifiers_reach_sane_accuracy_and_counts_add_up(name):
+    cfg = output_entropy.Config.from_preset("quick", datasets=(name,))
+    res = output_entropy.run(cfg)
+    for model in ("logistic", "mlp"):
+        r = res[f"{name}-{model}"]
+        for role in ("teacher", "student_hard", "student_soft"):
+            assert r[f"{role}_accuracy"] > 0.9, (model, role)
+            assert r[f"{role}_correct_count"] + r[f"{role}_incorrect_count"] == r[f"{role}_all_count"] == r["test_size"]
+            assert np.isfinite(r[f"{role}_all_mean"]) and r[f"{role}_all_mean"] >= 0
+            assert r[f"{role}_correct_count"] == round(r[f"{role}_accuracy"] * r["test_size"])
+
+
+def test_entropy_summary_hand_computed():
+    probs = np.array([[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]])
+    s = output_entropy.entropy_summary(probs, np.array([1, 0, 0]))
+    assert s["accuracy"] == pytest.approx(1 / 3)
+    assert (s["correct_count"], s["incorrect_count"]) == (1, 2)
+    assert s["all_mean"] == pytest.approx(np.log(2) / 3)
+    assert output_entropy.significant({"all_mean": 1.0, "all_std": 0.1}, {"all_mean": 1.5, "all_std": 0.1}, "all") == 1.0
+    assert output_entropy.significant({"all_mean": 1.0, "all_std": 0.3}, {"all_mean": 1.5, "all_std": 0.3}, "all") == 0.0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"learning_rate": -0.1}, "learning rate must be non-negative"),
+    ({"epochs": 0}, "epochs must be at least 1"),
+    ({"widths": (13,)}, "at least an input and an output"),
+    ({"loss": "hinge"}, "unknown loss"),
+])
+def test_bad_train_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mlp.TrainConfig(**kwargs)
+
+
+def test_bad_ensemble_inputs(boston):
+    X, y = boston
+    params = mlp.init_ensemble(CFG.widths, jax.random.split(jax.random.key(0), 2))
+    with pytest.raises(ValueError, match="NaN"):
+        mlp.train_ensemble(CFG, params, X, np.where(np.arange(y.shape[0]) == 3, np.nan, y))
+    with pytest.raises(ValueError, match="expects 13"):
+        mlp.train_ensemble(CFG, params, X[:, :5], y)
+    with pytest.raises(ValueError, match="expected \\(2, 404"):
+        mlp.train_ensemble(CFG, params, X, np.ones((3, 404)))
+    with pytest.raises(ValueError, match="class labels"):
+        mlp.train_ensemble(mlp.TrainConfig(widths=(13, 3), loss="ce"), mlp.init_ensemble((13, 3), jax.random.split(jax.random.key(0), 2)), X, np.full(404, 5))
+    with pytest.raises(ValueError, match="at least 2"):
+        teacher_noise.Config.from_preset("quick", model="mlp", num_students=0)
+    with pytest.raises(ValueError, match="learning rate"):
+        teacher_noise.Config.from_preset("quick", model="mlp", learning_rate=-1.0)
+    with pytest.raises(ValueError, match="regression set"):
+        output_entropy.Config.from_preset("quick", datasets=("boston",))
