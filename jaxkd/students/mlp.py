@@ -195,7 +195,10 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
         (n,) / (n, C) target set is shared by all students.
       weights: per-student example weights (N, n) (e.g. bootstrap counts), default ones.
       order_keys: (N,) keys of the minibatch-order stream; default one fixed key for all.
-      chunk: train the student axis in chunks of this many students (bounds memory).
+      chunk: train the student axis in chunks of this many students (bounds memory). None
+        picks automatically: about 128 students per chunk on CPU, where that keeps a chunk's
+        activations in cache (1.5x faster for 1,000 Boston students on 2 cores), and all
+        students at once on accelerators. Results do not depend on it.
 
     Returns:
       Trained parameters, leading axis N.
@@ -221,9 +224,19 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
     weights = v.as_float_array("example weights", weights, ndim=2)
     if order_keys is None:
         order_keys = jax.random.split(jax.random.key(0), n_students)
-    if chunk is not None:
-        v.check_int("chunk", chunk)
+    if chunk is None:
+        chunk = auto_chunk(n_students)
+    v.check_int("chunk", chunk)
     dtype = jax.tree.leaves(params)[0].dtype
     Y = jnp.asarray(Y) if cfg.loss == "ce" else jnp.asarray(Y, dtype)
     return _train(cfg, params, jnp.asarray(X, dtype), Y, jnp.asarray(weights, dtype), order_keys,
-                  None if chunk is None or chunk >= n_students else chunk)
+                  None if chunk >= n_students else chunk)
+
+
+def auto_chunk(num_students: int, target: int = 128) -> int:
+    """Students per chunk: all on accelerators; on CPU about ``target``, balanced so that the
+    last chunk is nearly full (1,000 students -> 8 chunks of 125)."""
+    if jax.default_backend() != "cpu" or num_students <= target:
+        return num_students
+    chunks = -(-num_students // target)
+    return -(-num_students // chunks)
