@@ -1,0 +1,160 @@
+"""Jitted, batched generation with a KV cache, and sequence log-probabilities.
+
+One prefill over the (left-padded) prompts, then a ``lax.scan`` over a fixed number of new
+tokens, each a single-token step against the cache. Logit processing follows Hugging Face's
+order and semantics: repetition penalty (a seen token's logit is divided by the penalty when
+positive, multiplied when negative), then temperature, then top-k. Each sequence has its own
+PRNG key (folded with the step), so a sample does not depend on the rest of the batch. After
+a sequence emits EOS it is padded with EOS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxkd import _validation as v
+from jaxkd.llm.model import GPT2, Cache
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    """max_new_tokens: tokens generated per sequence (N). temperature: > 0, or 0 for greedy.
+    top_k: keep the k most likely tokens (0 keeps all). repetition_penalty: >= 1 (1 = off)."""
+
+    max_new_tokens: int = 32
+    temperature: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+
+    def __post_init__(self):
+        v.check_int("max_new_tokens", self.max_new_tokens)
+        t = v.check_nonnegative("temperature", self.temperature)
+        v.check_int("top_k", self.top_k, minimum=0)
+        if v.check_positive("repetition_penalty", self.repetition_penalty) < 1.0:
+            raise ValueError(f"repetition_penalty must be >= 1, got {self.repetition_penalty}.")
+        object.__setattr__(self, "temperature", t)
+
+
+def pad_prompts(prompts: Sequence[Sequence[int]], pad_id: int):
+    """Left-pad token lists into (B, P) ``tokens`` and ``mask`` (1 = real token)."""
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError("every prompt needs at least one token.")
+    width = max(len(p) for p in prompts)
+    tokens = np.full((len(prompts), width), pad_id, np.int32)
+    mask = np.zeros((len(prompts), width), np.int32)
+    for i, p in enumerate(prompts):
+        tokens[i, width - len(p):] = p
+        mask[i, width - len(p):] = 1
+    return jnp.asarray(tokens), jnp.asarray(mask)
+
+
+def process_logits(logits, seen, cfg: SamplingConfig):
+    """Repetition penalty, temperature and top-k on (B, V) logits (Hugging Face order)."""
+    if cfg.repetition_penalty != 1.0:
+        p = cfg.repetition_penalty
+        logits = jnp.where(seen, jnp.where(logits < 0, logits * p, logits / p), logits)
+    if cfg.temperature == 0.0:
+        return logits
+    logits = logits / cfg.temperature
+    if cfg.top_k:
+        kth = jax.lax.top_k(logits, cfg.top_k)[0][:, -1:]
+        logits = jnp.where(logits < kth, -jnp.inf, logits)
+    return logits
+
+
+def _choose(logits, seen, keys, step, cfg):
+    logits = process_logits(logits, seen, cfg)
+    if cfg.temperature == 0.0:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    draw = lambda k, l: jax.random.categorical(jax.random.fold_in(k, step), l)  # noqa: E731
+    return jax.vmap(draw)(keys, logits).astype(jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id"))
+def _generate(graphdef, state, tokens, mask, keys, cfg: SamplingConfig, eos_id: int):
+    model = nnx.merge(graphdef, state)
+    B, P = tokens.shape
+    N = cfg.max_new_tokens
+    cache = Cache.empty(model.config, B, P + N, model.wte.embedding[...].dtype)
+    valid = mask.astype(bool)
+    positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)
+    key_valid = jnp.concatenate([valid, jnp.ones((B, N), bool)], axis=1)
+    logits, cache = model.step(tokens, positions, key_valid, cache)
+    rows = jnp.arange(B)
+    seen = jnp.zeros((B, model.config.vocab_size), bool).at[rows[:, None], tokens].max(valid)
+
+    def advance(carry, step):
+        logits, cache, pos, seen, done = carry
+        tok = _choose(logits, seen, keys, step, cfg)
+        tok = jnp.where(done, eos_id, tok)
+        done = done | (tok == eos_id)
+        seen = seen.at[rows, tok].set(True)
+        return (logits, cache, pos, seen, done), tok
+
+    def body(carry, step):
+        (logits, cache, pos, seen, done), tok = advance(carry, step)
+        new_logits, cache = model.step(tok[:, None], pos[:, None], key_valid, cache)
+        return (new_logits[:, 0], cache, pos + 1, seen, done), tok
+
+    carry = (logits[:, -1], cache, positions[:, -1] + 1, seen, jnp.zeros(B, bool))
+    carry, toks = jax.lax.scan(body, carry, jnp.arange(N - 1))
+    _, last = advance(carry, N - 1)  # the last token needs no forward pass after it
+    return jnp.concatenate([toks.T, last[:, None]], axis=1)
+
+
+def generate(model: GPT2, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int | None = None):
+    """Generate ``cfg.max_new_tokens`` tokens for each prompt.
+
+    Args:
+      model: the GPT-2.
+      tokens: left-padded prompts (B, P) (see :func:`pad_prompts`).
+      mask: (B, P) 1 for prompt tokens, 0 for padding.
+      keys: one PRNG key per sequence, (B,) (ignored for greedy, temperature 0).
+      cfg: sampling settings.
+      eos_id: end-of-sequence token (default the model's).
+
+    Returns:
+      New tokens, (B, N) int32; positions after a sequence's EOS hold EOS.
+    """
+    tokens, mask = jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32)
+    if tokens.ndim != 2 or tokens.shape != mask.shape:
+        raise ValueError(f"tokens and mask must both be (B, P), got {tokens.shape} and {mask.shape}.")
+    if keys.shape != (tokens.shape[0],):
+        raise ValueError(f"need one key per sequence: keys shape {keys.shape}, batch {tokens.shape[0]}.")
+    total = tokens.shape[1] + cfg.max_new_tokens
+    if total > model.config.n_positions:
+        raise ValueError(f"prompt ({tokens.shape[1]}) + max_new_tokens ({cfg.max_new_tokens}) exceeds "
+                         f"the model's {model.config.n_positions} positions.")
+    graphdef, state = nnx.split(model)
+    eos = model.config.eos_token_id if eos_id is None else eos_id
+    return _generate(graphdef, state, tokens, mask, keys, cfg, eos)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def _sequence_logprob(graphdef, state, tokens, mask, target_mask):
+    model = nnx.merge(graphdef, state)
+    logp = jax.nn.log_softmax(model(tokens, attention_mask=mask)[:, :-1], axis=-1)
+    picked = jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]  # (B, T-1)
+    return jnp.sum(picked * target_mask[:, 1:], axis=1)
+
+
+def sequence_logprob(model: GPT2, tokens, mask, target_mask):
+    """``sum_t log p(token_t | tokens_<t)`` over positions where ``target_mask`` is 1.
+
+    Args:
+      tokens, mask: (B, T) sequences (prompt + answer), padding mask.
+      target_mask: (B, T) 1 on the answer tokens to score.
+
+    Returns:
+      Log-probabilities, (B,).
+    """
+    graphdef, state = nnx.split(model)
+    return _sequence_logprob(graphdef, state, jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32),
+                             jnp.asarray(target_mask, jnp.float32))

@@ -1,0 +1,266 @@
+"""Flax GPT-2 against Hugging Face: logits, greedy generation, sampling, training, checkpoints."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from transformers import GPT2Config as HFConfig
+from transformers import GPT2LMHeadModel
+from transformers.utils import logging as hf_logging
+
+from jaxkd.llm import GPT2Config, checkpoint, sampling, tokenizer, training
+from jaxkd.llm.model import init
+
+hf_logging.set_verbosity_error()
+V, EOS = 97, 0
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = HFConfig(vocab_size=V, n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                   bos_token_id=EOS, eos_token_id=EOS)
+    model = GPT2LMHeadModel(cfg).eval()
+    folder = tmp_path_factory.mktemp("hf-tiny")
+    model.save_pretrained(folder)
+    return folder, model
+
+
+@pytest.fixture(scope="module")
+def ours(hf_dir):
+    return checkpoint.load(hf_dir[0])
+
+
+def _batch(seed=0, B=3, T=12):
+    toks = np.random.default_rng(seed).integers(1, V, size=(B, T))
+    mask = np.ones_like(toks)
+    mask[0, :4] = 0
+    mask[1, :2] = 0
+    return toks, mask
+
+
+def _rel(a, b):
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def test_logits_match_hugging_face(hf_dir, ours):
+    toks, _ = _batch()
+    with torch.no_grad():
+        ref = hf_dir[1](torch.tensor(toks)).logits.numpy()
+    assert _rel(np.asarray(ours(jnp.asarray(toks))), ref) < 1e-4
+
+
+def test_logits_match_on_padded_batches(hf_dir, ours):
+    toks, mask = _batch(1)
+    pos = np.maximum(np.cumsum(mask, 1) - 1, 0)
+    with torch.no_grad():
+        ref = hf_dir[1](torch.tensor(toks), attention_mask=torch.tensor(mask),
+                        position_ids=torch.tensor(pos)).logits.numpy()
+    out = np.asarray(ours(jnp.asarray(toks), attention_mask=jnp.asarray(mask)))
+    valid = mask.astype(bool)
+    assert _rel(out[valid], ref[valid]) < 1e-4
+
+
+def _hf_generate(hf, toks, mask, **kw):
+    with torch.no_grad():
+        out = hf.generate(torch.tensor(toks), attention_mask=torch.tensor(mask), pad_token_id=EOS,
+                          eos_token_id=EOS, **kw)
+    return out[:, toks.shape[1]:].numpy()
+
+
+def test_greedy_generation_matches_hugging_face(hf_dir, ours):
+    toks, mask = _batch(2)
+    ref = _hf_generate(hf_dir[1], toks, mask, do_sample=False, max_new_tokens=12)
+    cfg = sampling.SamplingConfig(max_new_tokens=12, temperature=0.0)
+    out = sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(0), 3), cfg)
+    np.testing.assert_array_equal(np.asarray(out), ref)
+
+
+def test_greedy_with_repetition_penalty_matches_hugging_face(hf_dir, ours):
+    toks = np.random.default_rng(3).integers(1, V, size=(2, 8))
+    mask = np.ones_like(toks)
+    ref = _hf_generate(hf_dir[1], toks, mask, do_sample=False, max_new_tokens=12, repetition_penalty=1.2)
+    cfg = sampling.SamplingConfig(max_new_tokens=12, temperature=0.0, repetition_penalty=1.2)
+    out = sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(0), 2), cfg)
+    np.testing.assert_array_equal(np.asarray(out), ref)
+
+
+def test_sampling_is_reproducible_and_per_sequence(ours):
+    toks, mask = _batch(4)
+    cfg = sampling.SamplingConfig(max_new_tokens=10, temperature=1.0, top_k=20)
+    keys = jax.random.split(jax.random.key(7), 3)
+    a = np.asarray(sampling.generate(ours, toks, mask, keys, cfg))
+    np.testing.assert_array_equal(a, np.asarray(sampling.generate(ours, toks, mask, keys, cfg)))
+    other = np.asarray(sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(8), 3), cfg))
+    assert not np.array_equal(a, other)
+    # A sequence's sample depends only on its own prompt and key, not on the batch around it.
+    alone = np.asarray(sampling.generate(ours, toks[2:], mask[2:], keys[2:], cfg))
+    np.testing.assert_array_equal(alone[0], a[2])
+
+
+def test_temperature_to_zero_is_greedy(ours):
+    toks, mask = _batch(5)
+    keys = jax.random.split(jax.random.key(1), 3)
+    greedy = sampling.generate(ours, toks, mask, keys, sampling.SamplingConfig(max_new_tokens=10, temperature=0.0))
+    cold = sampling.generate(ours, toks, mask, keys, sampling.SamplingConfig(max_new_tokens=10, temperature=1e-4))
+    np.testing.assert_array_equal(np.asarray(cold), np.asarray(greedy))
+
+
+def test_top_k_never_samples_outside_the_top_k(ours):
+    toks = np.tile(np.random.default_rng(6).integers(1, V, size=(1, 6)), (256, 1))
+    mask = np.ones_like(toks)
+    cfg = sampling.SamplingConfig(max_new_tokens=1, temperature=1.5, top_k=3)
+    drawn = np.asarray(sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(2), 256), cfg))[:, 0]
+    top3 = set(np.argsort(np.asarray(ours(jnp.asarray(toks[:1])))[0, -1])[-3:].tolist())
+    assert set(drawn.tolist()) <= top3 and len(set(drawn.tolist())) == 3
+
+
+def test_eos_pads_the_rest(ours):
+    toks, mask = _batch(2)
+    cfg = sampling.SamplingConfig(max_new_tokens=8, temperature=0.0)
+    keys = jax.random.split(jax.random.key(0), 3)
+    free = np.asarray(sampling.generate(ours, toks, mask, keys, cfg))
+    eos = int(free[0, 0])  # declare the first greedy token of row 0 the end of sequence
+    out = np.asarray(sampling.generate(ours, toks, mask, keys, cfg, eos_id=eos))
+    assert np.all(out[0] == eos)
+    for row in out:
+        hits = np.flatnonzero(row == eos)
+        if hits.size:
+            assert np.all(row[hits[0]:] == eos)
+
+
+def test_sequence_logprob_matches_hugging_face(hf_dir, ours):
+    toks = np.random.default_rng(9).integers(1, V, size=(2, 10))
+    mask = np.ones_like(toks)
+    target = np.zeros_like(toks)
+    target[:, 6:] = 1
+    with torch.no_grad():
+        logp = torch.log_softmax(hf_dir[1](torch.tensor(toks)).logits, -1).numpy()
+    ref = [sum(logp[b, t - 1, toks[b, t]] for t in range(6, 10)) for b in range(2)]
+    np.testing.assert_allclose(sampling.sequence_logprob(ours, toks, mask, target), ref, rtol=1e-5)
+
+
+def test_save_load_roundtrip_is_exact_and_exports_to_hugging_face(tmp_path, ours):
+    folder = checkpoint.save(ours, tmp_path / "ckpt")
+    again = checkpoint.load(folder)
+    for a, b in zip(jax.tree.leaves(jax.tree.map(np.asarray, nnx_state(ours))),
+                    jax.tree.leaves(jax.tree.map(np.asarray, nnx_state(again)))):
+        np.testing.assert_array_equal(a, b)
+    hf = GPT2LMHeadModel.from_pretrained(folder).eval()
+    toks, _ = _batch(3)
+    with torch.no_grad():
+        ref = hf(torch.tensor(toks)).logits.numpy()
+    assert _rel(np.asarray(ours(jnp.asarray(toks))), ref) < 1e-4
+
+
+def nnx_state(model):
+    from flax import nnx
+
+    return nnx.state(model)
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path, hf_dir):
+    with pytest.raises(ValueError, match="does not exist"):
+        checkpoint.load(tmp_path / "nowhere")
+    bad = tmp_path / "corrupt"
+    bad.mkdir()
+    (bad / "config.json").write_text((hf_dir[0] / "config.json").read_text())
+    (bad / "model.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="corrupt"):
+        checkpoint.load(bad)
+    mism = tmp_path / "mismatch"
+    mism.mkdir()
+    cfg = json.loads((hf_dir[0] / "config.json").read_text())
+    cfg["n_embd"], cfg["n_layer"] = 48, 3
+    (mism / "config.json").write_text(json.dumps(cfg))
+    (mism / "model.safetensors").write_bytes((hf_dir[0] / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="wte.weight has shape \\(97, 32\\), expected \\(97, 48\\).*missing key h.2"):
+        checkpoint.load(mism)
+    other = tmp_path / "bert"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ValueError, match="model_type 'gpt2'"):
+        checkpoint.load(other)
+
+
+def _toy_batches(T=24, B=16, steps=200, seed=0):
+    """Sequences cycling through 'prompt' tokens 3..10: fully predictable after one period."""
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        start = rng.integers(0, 8, size=B)
+        toks = 3 + (start[:, None] + np.arange(T)[None]) % 8
+        loss_mask = np.ones((B, T), np.int32)
+        loss_mask[:, :4] = 0  # the first tokens act as an unscored prompt
+        yield toks, np.ones((B, T), np.int32), loss_mask
+
+
+def test_training_drives_loss_down():
+    model = init(GPT2Config.tiny(vocab_size=32), jax.random.key(0))
+    trainer = training.Trainer(model, training.TrainConfig(learning_rate=3e-3, total_steps=200))
+    losses = [float(trainer.step(*b)) for b in _toy_batches()]
+    assert losses[0] > 2.5  # about log(32) at init
+    assert np.mean(losses[-10:]) < 0.05
+
+
+def test_loss_mask_and_soft_targets():
+    model = init(GPT2Config.tiny(vocab_size=32), jax.random.key(1))
+    toks, _, loss_mask = next(_toy_batches(B=2))
+    logits = model(jnp.asarray(toks))
+    cfg = training.TrainConfig()
+    loss = training.token_losses(logits, jnp.asarray(toks), jnp.asarray(loss_mask), None, cfg)
+    logp = jax.nn.log_softmax(logits[:, :-1], -1)
+    nll = -jnp.take_along_axis(logp, jnp.asarray(toks)[:, 1:, None], -1)[..., 0]
+    w = jnp.asarray(loss_mask[:, 1:], jnp.float32)
+    manual = jnp.sum(nll * w) / jnp.sum(w)
+    assert float(loss) == pytest.approx(float(manual), rel=1e-5)
+    soft = training.TrainConfig(kd_weight=1.0)
+    assert float(training.token_losses(logits, jnp.asarray(toks), jnp.asarray(loss_mask), logits, soft)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_vmapped_students_equal_separate_training():
+    cfg = training.TrainConfig(total_steps=5)
+    models = [init(GPT2Config.tiny(vocab_size=32), jax.random.key(i)) for i in range(2)]
+    batches = list(_toy_batches(B=4, steps=5))
+    ens = training.Trainer.ensemble(models, cfg)
+    for toks, mask, lm in batches:
+        ens.step(*(np.stack([a, a]) for a in (toks, mask, lm)))
+    for i in range(2):
+        single = training.Trainer(init(GPT2Config.tiny(vocab_size=32), jax.random.key(i)), cfg)
+        for b in batches:
+            single.step(*b)
+        toks = jnp.asarray(batches[0][0])
+        np.testing.assert_allclose(np.asarray(ens.model(i)(toks)), np.asarray(single.model()(toks)),
+                                   rtol=2e-4, atol=2e-4)
+
+
+def test_bpe_tokenizer_roundtrip(tmp_path):
+    texts = ["the capital of france is paris", "the capital of italy is rome"] * 20
+    tok = tokenizer.train_bpe(texts, vocab_size=300)
+    ids = tok("the capital of spain is madrid")["input_ids"]
+    assert tok.decode(ids) == "the capital of spain is madrid"
+    assert tok.eos_token_id == 0 and tok.pad_token_id == 1
+    model = init(GPT2Config.tiny(vocab_size=len(tok)), jax.random.key(0))
+    checkpoint.save(model, tmp_path / "m", tokenizer=tok)
+    again = checkpoint.load_tokenizer(tmp_path / "m")
+    assert again("paris")["input_ids"] == tok("paris")["input_ids"]
+    with pytest.raises(ValueError, match="empty corpus"):
+        tokenizer.train_bpe([])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"temperature": -1.0}, "non-negative"), ({"top_k": -1}, "at least 0"),
+    ({"repetition_penalty": 0.5}, ">= 1"), ({"max_new_tokens": 0}, "at least 1"),
+])
+def test_bad_sampling_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sampling.SamplingConfig(**kwargs)
+
+
+def test_generation_longer_than_positions_is_refused(ours):
+    toks, mask = _batch()
+    with pytest.raises(ValueError, match="exceeds the model's 64 positions"):
+        sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(0), 3),
+                          sampling.SamplingConfig(max_new_tokens=60))
