@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxkd import rng
 from jaxkd.data import load_dataset, split
 from jaxkd.experiments import init_perturbation, output_entropy, teacher_noise, variance_attribution
 from jaxkd.students import mlp

@@ -9,6 +9,7 @@ Both variants use the same resampled rows for each student, so their difference 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -25,24 +26,13 @@ MODELS = ("linear", "mlp")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    preset: str = "quick"
-    model: str = "linear"
-    dataset: str = "boston"
+class Config(common.RegressionConfig):
+    MODELS: ClassVar[tuple[str, ...]] = MODELS
+
     sizes: tuple[int, ...] = (25, 50, 100, 200, 404)
-    num_students: int = 200
-    seed: int = 0
-    split_seed: int = 0
-    drop_b: bool = False
-    hidden: tuple[int, ...] = (16,)     # MLP only
-    epochs: int = 200                   # MLP only
-    learning_rate: float = 0.01         # MLP only
-    chunk: int | None = None            # MLP only
 
     def __post_init__(self):
-        v.check_choice("model for bootstrap", self.model, MODELS)
-        common.validate_common(self)
-        common.validate_mlp(self)
+        super().__post_init__()
         object.__setattr__(self, "sizes", v.check_grid(
             "bootstrap sizes", self.sizes, lambda n, x: v.check_int(n, x, minimum=2)))
 
@@ -79,9 +69,7 @@ def _point(task: common.LinearTask, b: int, key: jax.Array, num_students: int, t
 
 def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
     """MLP students from one fixed init; bootstrap counts enter as example weights."""
-    task = common.mlp_task(cfg.dataset, hidden=cfg.hidden, epochs=cfg.epochs,
-                           learning_rate=cfg.learning_rate, seed=cfg.seed,
-                           split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+    task = common.mlp_task(cfg)
     n = task.X.shape[0]
     too_big = [b for b in cfg.sizes if b > n]
     if too_big:
@@ -97,9 +85,7 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
         counts = jax.vmap(lambda r: jnp.zeros(n, jnp.float32).at[r].add(1.0))(idx)  # (N, n)
         out = {"b": b}
         for label, y in (("teacher", task.mu), ("truth", task.y_train)):
-            params = mlp.train_ensemble(task.train, init, task.X, y, weights=counts, chunk=cfg.chunk)
-            preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
-            m = common.ensemble_metrics(preds, task.mu_test, task.y_test)
+            m = common.train_and_measure(task, init, y, weights=counts, chunk=cfg.chunk)
             out |= {f"{label}_variance": m["inter_student_variance"],
                     f"{label}_variance_se": m["inter_student_variance_se"],
                     f"{label}_mse": m["mse_truth"], f"{label}_mse_std": m["mse_truth_std"]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, ClassVar, Iterable
 
 import jax
 import jax.numpy as jnp
@@ -128,24 +128,33 @@ class MLPTask:
     train: "object"  # mlp.TrainConfig of the students
 
 
-def mlp_task(dataset: str, *, hidden: tuple[int, ...], epochs: int, learning_rate: float,
-             seed: int, split_seed: int = 0, drop_b: bool = False) -> MLPTask:
-    """Split ``dataset`` and train the MLP teacher (same architecture as the students) on the
-    true labels, from the ``teacher_init`` stream."""
+def mlp_task(cfg: "RegressionConfig") -> MLPTask:
+    """Split the config's dataset and train the MLP teacher (same architecture as the students)
+    on the true labels, from the ``teacher_init`` stream."""
     from jaxkd import rng
     from jaxkd.students import mlp
 
-    ds = load_dataset(dataset, drop_b=drop_b)
-    sp = split(ds, seed=split_seed)
-    cfg = mlp.TrainConfig(widths=(sp.X_train.shape[1], *hidden, 1), learning_rate=learning_rate,
-                          epochs=epochs)
+    sp = split(load_dataset(cfg.dataset, drop_b=cfg.drop_b), seed=cfg.split_seed)
+    train = mlp.TrainConfig(widths=(sp.X_train.shape[1], *cfg.hidden, 1),
+                            learning_rate=cfg.learning_rate, epochs=cfg.epochs)
     X, X_test = jnp.asarray(sp.X_train, jnp.float32), jnp.asarray(sp.X_test, jnp.float32)
-    teacher = mlp.init_ensemble(cfg.widths, rng.stream(seed, "teacher_init")[None])
-    teacher = mlp.train_ensemble(cfg, teacher, X, sp.y_train)
-    mu = mlp.predict(cfg.widths, teacher, X)[0, :, 0]
-    mu_test = mlp.predict(cfg.widths, teacher, X_test)[0, :, 0]
+    teacher = mlp.init_ensemble(train.widths, rng.stream(cfg.seed, "teacher_init")[None])
+    teacher = mlp.train_ensemble(train, teacher, X, sp.y_train)
+    mu = mlp.predict(train.widths, teacher, X)[0, :, 0]
+    mu_test = mlp.predict(train.widths, teacher, X_test)[0, :, 0]
     return MLPTask(X, X_test, jnp.asarray(sp.y_train, jnp.float32), jnp.asarray(sp.y_test, jnp.float32),
-                   mu, mu_test, float(np.var(sp.y_train)), cfg)
+                   mu, mu_test, float(np.var(sp.y_train)), train)
+
+
+def train_and_measure(task: MLPTask, init, Y, *, train=None, chunk=None, **kwargs) -> dict:
+    """Train MLP students from ``init`` on targets ``Y`` and measure them on the test set
+    (:func:`ensemble_metrics`); ``kwargs`` go to :func:`jaxkd.students.mlp.train_ensemble`."""
+    from jaxkd.students import mlp
+
+    train = task.train if train is None else train
+    params = mlp.train_ensemble(train, init, task.X, Y, chunk=chunk, **kwargs)
+    preds = mlp.predict(train.widths, params, task.X_test)[..., 0]
+    return ensemble_metrics(preds, task.mu_test, task.y_test)
 
 
 def ensemble_metrics(preds: jnp.ndarray, teacher_test: jnp.ndarray, y_test: jnp.ndarray,
@@ -163,13 +172,37 @@ def ensemble_metrics(preds: jnp.ndarray, teacher_test: jnp.ndarray, y_test: jnp.
             f"{prefix}mse_truth": jnp.mean(mse_y), f"{prefix}mse_truth_std": jnp.std(mse_y, ddof=1)}
 
 
-def validate_mlp(cfg) -> None:
-    """Checks of the MLP-only fields shared by the experiment configs."""
-    hidden = tuple(cfg.hidden)
-    for w in hidden:
-        v.check_int("each hidden width", w)
-    object.__setattr__(cfg, "hidden", hidden)
-    v.check_int("epochs", cfg.epochs)
-    v.check_positive("learning rate", cfg.learning_rate)
-    if cfg.chunk is not None:
-        v.check_int("chunk", cfg.chunk)
+@dataclasses.dataclass(frozen=True)
+class RegressionConfig:
+    """Fields every regression experiment shares; subclasses add their grids.
+
+    ``hidden``, ``epochs``, ``learning_rate`` and ``chunk`` apply to MLP students only (the
+    study's protocol: 13 -> 16 -> 1 ReLU, Adam lr 0.01, 200 full-batch epochs).
+    """
+
+    MODELS: ClassVar[tuple[str, ...]] = ("linear",)
+
+    preset: str = "quick"
+    model: str = "linear"
+    dataset: str = "boston"
+    num_students: int = 200
+    seed: int = 0
+    split_seed: int = 0
+    drop_b: bool = False
+    hidden: tuple[int, ...] = (16,)
+    epochs: int = 200
+    learning_rate: float = 0.01
+    chunk: int | None = None
+
+    def __post_init__(self):
+        name = self.__module__.rsplit(".", 1)[-1].replace("_", "-")
+        v.check_choice(f"model for {name}", self.model, self.MODELS)
+        validate_common(self)
+        hidden = tuple(self.hidden)
+        for w in hidden:
+            v.check_int("each hidden width", w)
+        object.__setattr__(self, "hidden", hidden)
+        v.check_int("epochs", self.epochs)
+        v.check_positive("learning rate", self.learning_rate)
+        if self.chunk is not None:
+            v.check_int("chunk", self.chunk)

@@ -10,6 +10,7 @@ and the inter-student variance of the test predictions.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -24,26 +25,17 @@ MODELS = ("mlp",)
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    preset: str = "quick"
+class Config(common.RegressionConfig):
+    MODELS: ClassVar[tuple[str, ...]] = MODELS
+
     model: str = "mlp"
-    dataset: str = "boston"
     scales: tuple[float, ...] = (0.0, 0.01, 0.05, 0.1, 0.2)
     num_students: int = 100
-    seed: int = 0
-    split_seed: int = 0
-    drop_b: bool = False
-    hidden: tuple[int, ...] = (16,)
-    epochs: int = 200
-    learning_rate: float = 0.01
-    chunk: int | None = None
 
     def __post_init__(self):
-        v.check_choice("model for init-perturbation", self.model, MODELS)
-        common.validate_common(self)
+        super().__post_init__()
         object.__setattr__(self, "scales", v.check_grid("perturbation scales", self.scales,
                                                         v.check_nonnegative))
-        common.validate_mlp(self)
 
     @classmethod
     def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
@@ -53,9 +45,7 @@ class Config:
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
-    task = common.mlp_task(cfg.dataset, hidden=cfg.hidden, epochs=cfg.epochs,
-                           learning_rate=cfg.learning_rate, seed=cfg.seed,
-                           split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+    task = common.mlp_task(cfg)
     base = mlp.init_params(task.train.widths, rng.stream(cfg.seed, "init"))
     perturb_key = rng.stream(cfg.seed, "init_perturbation")
 
@@ -63,9 +53,7 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
         i, s = p
         keys = rng.student_keys(rng.point_key(perturb_key, i), cfg.num_students)
         init = jax.vmap(mlp.perturb, in_axes=(None, 0, None))(base, keys, s)
-        params = mlp.train_ensemble(task.train, init, task.X, task.mu, chunk=cfg.chunk)
-        preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
-        out = common.ensemble_metrics(preds, task.mu_test, task.y_test)
+        out = common.train_and_measure(task, init, task.mu, chunk=cfg.chunk)
         out["mse_truth_variance"] = jnp.square(out["mse_truth_std"])
         return {"scale": s, **out}
 

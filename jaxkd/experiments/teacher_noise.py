@@ -13,10 +13,10 @@ response per input (standard distillation). Measured: inter-student variance on 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 import functools
 
 import jax
-import jax.numpy as jnp
 
 from jaxkd import _validation as v
 from jaxkd import rng, targets, teachers
@@ -30,25 +30,14 @@ MODELS = ("linear", "mlp")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    preset: str = "quick"
-    model: str = "linear"
-    dataset: str = "boston"
+class Config(common.RegressionConfig):
+    MODELS: ClassVar[tuple[str, ...]] = MODELS
+
     alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
-    num_students: int = 200
-    seed: int = 0
-    split_seed: int = 0
-    drop_b: bool = False
-    hidden: tuple[int, ...] = (16,)     # MLP only
-    epochs: int = 200                   # MLP only
-    learning_rate: float = 0.01         # MLP only
-    chunk: int | None = None            # MLP only: students trained per chunk
 
     def __post_init__(self):
-        v.check_choice("model for teacher-noise", self.model, MODELS)
-        common.validate_common(self)
+        super().__post_init__()
         object.__setattr__(self, "alphas", v.check_grid("alphas", self.alphas, v.check_nonnegative))
-        common.validate_mlp(self)
 
     @classmethod
     def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
@@ -86,9 +75,7 @@ def _run_linear(cfg: Config, run_dir: RunDir | None, prefix: str = "", tag: str 
 
 
 def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
-    task = common.mlp_task(cfg.dataset, hidden=cfg.hidden, epochs=cfg.epochs,
-                           learning_rate=cfg.learning_rate, seed=cfg.seed,
-                           split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+    task = common.mlp_task(cfg)
     noise = rng.stream(cfg.seed, "teacher_noise")
     init = mlp.init_ensemble(task.train.widths,
                              rng.student_keys(rng.stream(cfg.seed, "init"), cfg.num_students))
@@ -97,9 +84,7 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
         sigma2 = p[1] * task.var_y
         Y = targets.single(teachers.sample_responses(rng.point_key(noise, p[0]), task.mu, sigma2,
                                                      num_students=cfg.num_students))
-        params = mlp.train_ensemble(task.train, init, task.X, Y, chunk=cfg.chunk)
-        preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
-        return {"sigma2": sigma2, **common.ensemble_metrics(preds, task.mu_test, task.y_test)}
+        return {"sigma2": sigma2, **common.train_and_measure(task, init, Y, chunk=cfg.chunk)}
 
     points = [(f"alpha-{i:02d}", (i, a)) for i, a in enumerate(cfg.alphas)]
     rows = common.sweep(run_dir, points, point, desc="teacher-noise (mlp)")

@@ -10,6 +10,7 @@ each source is ``V_source / V_all``; the remainder ``V_all - sum V_source`` is i
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 
@@ -25,27 +26,19 @@ CASES = ("all", *SOURCES, "none")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    preset: str = "quick"
+class Config(common.RegressionConfig):
+    MODELS: ClassVar[tuple[str, ...]] = MODELS
+
     model: str = "mlp"
-    dataset: str = "boston"
     alpha: float = 0.5
     batch_size: int = 32
     num_students: int = 100
-    seed: int = 0
-    split_seed: int = 0
-    drop_b: bool = False
-    hidden: tuple[int, ...] = (16,)
     epochs: int = 50
-    learning_rate: float = 0.01
-    chunk: int | None = None
 
     def __post_init__(self):
-        v.check_choice("model for variance-attribution", self.model, MODELS)
-        common.validate_common(self)
+        super().__post_init__()
         v.check_nonnegative("alpha", self.alpha)
         v.check_int("batch size", self.batch_size)
-        common.validate_mlp(self)
 
     @classmethod
     def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
@@ -54,9 +47,7 @@ class Config:
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
-    task = common.mlp_task(cfg.dataset, hidden=cfg.hidden, epochs=cfg.epochs,
-                           learning_rate=cfg.learning_rate, seed=cfg.seed,
-                           split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+    task = common.mlp_task(cfg)
     train = dataclasses.replace(task.train, batch_size=cfg.batch_size)
     sigma2 = cfg.alpha * task.var_y
     n = cfg.num_students
@@ -71,10 +62,9 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
         noise_keys, init_keys, order_keys = (keys(s, vary[s]) for s in SOURCES)
         Y = jax.vmap(teachers.gaussian_responses, in_axes=(0, None, None, None))(
             noise_keys, task.mu, sigma2, 1)
-        params = mlp.train_ensemble(train, mlp.init_ensemble(train.widths, init_keys), task.X,
-                                    targets.single(Y), order_keys=order_keys, chunk=cfg.chunk)
-        preds = mlp.predict(train.widths, params, task.X_test)[..., 0]
-        return common.ensemble_metrics(preds, task.mu_test, task.y_test)
+        return common.train_and_measure(task, mlp.init_ensemble(train.widths, init_keys),
+                                        targets.single(Y), train=train, order_keys=order_keys,
+                                        chunk=cfg.chunk)
 
     rows = common.sweep(run_dir, [(c, c) for c in CASES], point, desc="variance-attribution (mlp)")
     V = {case: row["inter_student_variance"] for case, row in zip(CASES, rows)}

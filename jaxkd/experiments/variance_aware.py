@@ -19,6 +19,7 @@ estimate the teacher's variance from, so honest weighting reduces to averaging t
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 import functools
 
 import jax
@@ -39,25 +40,14 @@ NUM_FOLDS = 5
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    preset: str = "quick"
-    model: str = "linear"
-    dataset: str = "boston"
+class Config(common.RegressionConfig):
+    MODELS: ClassVar[tuple[str, ...]] = MODELS
+
     alphas: tuple[float, ...] = (0.1, 1.0)
     ks: tuple[int, ...] = (1, 3, 5, 10, 20)
-    num_students: int = 200
-    seed: int = 0
-    split_seed: int = 0
-    drop_b: bool = False
-    hidden: tuple[int, ...] = (16,)     # MLP only
-    epochs: int = 200                   # MLP only
-    learning_rate: float = 0.01         # MLP only
-    chunk: int | None = None            # MLP only
 
     def __post_init__(self):
-        v.check_choice("model for variance-aware", self.model, MODELS)
-        common.validate_common(self)
-        common.validate_mlp(self)
+        super().__post_init__()
         object.__setattr__(self, "alphas", v.check_grid("alphas", self.alphas, v.check_positive))
         object.__setattr__(self, "ks", v.check_grid("k", self.ks, v.check_int))
 
@@ -117,9 +107,7 @@ def _fold_ids(n: int, seed: int) -> jax.Array:
 
 
 def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
-    task = common.mlp_task(cfg.dataset, hidden=cfg.hidden, epochs=cfg.epochs,
-                           learning_rate=cfg.learning_rate, seed=cfg.seed,
-                           split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+    task = common.mlp_task(cfg)
     X1 = linear.add_intercept(task.X)  # the OLS first stage's design
     folds = _fold_ids(X1.shape[0], cfg.split_seed)
     lev_single = linear.hat_diagonal(X1)
@@ -144,9 +132,7 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
             built["honest"] = ybar
         out = {"sigma2": sigma2, "k": k}
         for name, y in built.items():
-            params = mlp.train_ensemble(task.train, init, task.X, y, chunk=cfg.chunk)
-            preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
-            m = common.ensemble_metrics(preds, task.mu_test, task.y_test)
+            m = common.train_and_measure(task, init, y, chunk=cfg.chunk)
             out |= {f"{name}_variance": m["inter_student_variance"],
                     f"{name}_variance_se": m["inter_student_variance_se"],
                     f"{name}_mse_teacher": m["mse_teacher"], f"{name}_mse_truth": m["mse_truth"]}

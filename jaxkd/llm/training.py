@@ -10,7 +10,6 @@ Several students train at once by vmapping the same step over stacked parameters
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
