@@ -18,11 +18,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job as it stands (until `jaxkd reproduce` lands): verify the theory, then every
+# experiment at the quick preset. --resume makes a second `make run` reuse finished points.
+QUICK  := teacher-noise:linear teacher-noise:mlp bootstrap:linear bootstrap:mlp \
+          variance-aware:linear variance-aware:mlp init-perturbation:mlp output-entropy:all \
+          variance-attribution:mlp
+
 run: $(STAMP)
 	$(BIN)/jaxkd theory verify --json runs/theory-verify.json
-	$(BIN)/jaxkd run teacher-noise --model linear --preset quick --out runs/teacher-noise-linear --resume
-	$(BIN)/jaxkd run bootstrap --model linear --preset quick --out runs/bootstrap-linear --resume
-	$(BIN)/jaxkd run variance-aware --model linear --preset quick --out runs/variance-aware-linear --resume
+	@for e in $(QUICK); do \
+	  name=$${e%%:*}; model=$${e##*:}; \
+	  $(BIN)/jaxkd run $$name --model $$model --preset quick --out runs/$$name-$$model --resume > /dev/null \
+	    && echo "runs/$$name-$$model/report.md" || exit $$?; \
+	done
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
