@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", type=_number_list(str), help="output-entropy datasets, e.g. wine,digits")
     run.add_argument("--epochs", type=_int, help="training epochs (MLP and classifier students)")
     run.add_argument("--chunk", type=_int, help="train MLP students in chunks of this many (bounds memory)")
+    run.add_argument("--temperatures", type=_number_list(float), help="llm-*: teacher temperatures, e.g. 0.5,1,1.5")
+    run.add_argument("--teacher", help="llm-* paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
+    run.add_argument("--student", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
+    run.add_argument("--qa-file", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
     run.add_argument("--resume", action="store_true", help="continue the run in --out")
     run.add_argument("--overwrite", action="store_true", help="discard the run in --out")
     run.add_argument("--json", type=Path, help="also write results.json to this path")
@@ -99,15 +103,20 @@ def _cmd_run(args) -> int:
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other; give one.")
     module = EXPERIMENTS[args.experiment]
-    grids = {"alphas": args.alphas, "ks": args.ks, "sizes": args.sizes, "scales": args.scales,
-             "datasets": args.datasets, "epochs": args.epochs, "chunk": args.chunk}
+    options = {"model": args.model, "seed": args.seed, "num_students": args.num_students,
+               "dataset": args.dataset, "drop_b": args.drop_b, "alphas": args.alphas, "ks": args.ks,
+               "sizes": args.sizes, "scales": args.scales, "datasets": args.datasets,
+               "epochs": args.epochs, "chunk": args.chunk, "temperatures": args.temperatures,
+               "teacher": args.teacher, "student": args.student, "qa_file": args.qa_file}
     fields = {f.name for f in dataclasses.fields(module.Config)}
-    for name, value in grids.items():
-        if value is not None and name not in fields:
-            raise ValueError(f"--{name} does not apply to {args.experiment}.")
-    cfg = module.Config.from_preset(
-        args.preset, model=args.model, seed=args.seed, num_students=args.num_students,
-        dataset=args.dataset, drop_b=args.drop_b, **{k: v for k, v in grids.items() if k in fields})
+    if "datasets" in fields:
+        fields.add("dataset")  # output-entropy: --dataset X means --datasets X
+    given = {k: val for k, val in options.items() if val is not None}
+    for name in given:
+        if name not in fields:
+            flag = "--students" if name == "num_students" else f"--{name.replace('_', '-')}"
+            raise ValueError(f"{flag} does not apply to {args.experiment}.")
+    cfg = module.Config.from_preset(args.preset, **given)
     out = args.out or Path("runs") / f"{args.experiment}-{cfg.model}-{cfg.preset}"
     if args.json is not None and args.json.parent and not args.json.parent.exists():
         raise ValueError(f"cannot write --json {args.json}: folder {args.json.parent} does not exist.")

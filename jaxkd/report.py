@@ -303,6 +303,150 @@ def report_output_entropy(res: dict, cfg, run_dir: RunDir) -> str:
             f"{table}\n\n![entropy](entropy.png)\n")
 
 
+# --- language models --------------------------------------------------------------------------
+
+_LLM_NOTE = ("Students are GPT-2s distilled from a GPT-2 teacher's sampled answers; answers are "
+             "embedded with all-MiniLM-L6-v2. Noise = mean pairwise cosine distance of a model's "
+             "sampled answers per prompt; hallucination = an answer whose nearest valid answer has "
+             "cosine < 0.75; entropy = over the corpus's known valid answers plus 'hallucination'.")
+
+
+def _llm_header(title: str, cfg) -> str:
+    return (f"# {title}\n\n{cfg.num_students} students, {cfg.samples} samples per prompt, "
+            f"{cfg.student_steps} distillation steps, preset {cfg.preset}. {_LLM_NOTE}\n\n")
+
+
+def fig_llm_temperature(res: dict):
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.8))
+    T = res["temperature"]
+    a1.plot(T, res["alignment"], "o-", label="student-teacher alignment")
+    a1.plot(T, res["gt_similarity"], "s-", label="student cosine to ground truth")
+    a1.plot(T, res["teacher_gt_similarity"], "^--", label="teacher cosine to ground truth")
+    a1.set_xlabel("teacher temperature")
+    a1.set_ylabel("cosine similarity")
+    a1.legend(fontsize=7)
+    a2.plot(T, res["teacher_noise"], "o-", label="teacher noise")
+    a2.plot(T, res["student_noise"], "s-", label="student noise")
+    a2.plot(T, res["hallucination"], "v:", label="student hallucination share")
+    a2.set_xlabel("teacher temperature")
+    a2.set_ylabel("mean pairwise cosine distance / share")
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_llm_pc1(res: dict):
+    """Appendix B.2: teacher's and a student's answers on the first principal component."""
+    prompts = res["shown_prompts"]
+    idx = [0, len(res["temperature"]) - 1]
+    fig, axes = plt.subplots(len(prompts), 2, figsize=(9, 3 * len(prompts)), squeeze=False)
+    for r, _ in enumerate(prompts):
+        for c, i in enumerate(idx):
+            ax = axes[r][c]
+            ax.hist(res["pc1_teacher"][i][r], bins=10, alpha=0.6, label="teacher")
+            ax.hist(res["pc1_student"][i][r], bins=10, alpha=0.6, label="student")
+            ax.set_title(f"prompt {prompts[r]}, T = {res['temperature'][i]}", fontsize=9)
+            ax.set_xlabel("projection on first principal component")
+            ax.set_ylabel("answers")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def report_llm_teacher_noise(res: dict, cfg, run_dir: RunDir) -> str:
+    run_dir.save_figure(fig_llm_temperature(res), "temperature.png")
+    run_dir.save_figure(fig_llm_pc1(res), "pc1.png")
+    keys = ["temperature", "alignment", "inter_student_variance", "teacher_noise", "student_noise",
+            "teacher_hallucination", "hallucination", "teacher_gt_similarity", "gt_similarity"]
+    table = markdown_table(["T", "alignment", "inter-student var", "teacher noise", "student noise",
+                            "teacher halluc.", "student halluc.", "teacher cos GT", "student cos GT"],
+                           list(zip(*(res[k] for k in keys))))
+    return (_llm_header("LLM teacher output uncertainty: temperature sweep (Section 4.3, App. B.2)", cfg)
+            + f"{table}\n\n![temperature](temperature.png)\n\n![PC1 projections](pc1.png)\n")
+
+
+def report_llm_noise_transfer(res: dict, cfg, run_dir: RunDir) -> str:
+    keys = ["temperature", "teacher_noise", "student_noise", "noise_slope", "noise_r2", "systematic_noise"]
+    table = markdown_table(["T", "teacher noise", "student noise", "slope", "R²", "systematic noise"],
+                           list(zip(*(res[k] for k in keys))))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(res["temperature"], res["noise_slope"], "o-", label="slope of student on teacher noise")
+    ax.plot(res["temperature"], res["noise_r2"], "s-", label="R²")
+    ax.plot(res["temperature"], res["systematic_noise"], "^-", label="systematic noise")
+    ax.set_xlabel("teacher temperature")
+    ax.set_ylabel("value")
+    ax.legend(fontsize=8)
+    run_dir.save_figure(fig, "noise_transfer.png")
+    return (_llm_header("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg)
+            + f"Systematic noise is relative to the base student fine-tuned directly on ground truth "
+            f"(its mean noise: {fmt(res['direct_noise'])}).\n\n{table}\n\n![noise transfer](noise_transfer.png)\n")
+
+
+def fig_llm_trajectories(res: dict):
+    from jaxkd.experiments.llm_init import TRACKED
+
+    fig, axes = plt.subplots(1, len(TRACKED), figsize=(4 * len(TRACKED), 3.5))
+    for j, name in enumerate(TRACKED):
+        ax = axes[j]
+        for i, s in enumerate(res["scale"]):
+            for st, traj in enumerate(res["trajectories"][i]):
+                ax.plot(traj[j], color=f"C{i}", lw=0.8, label=f"s = {s}" if st == 0 else None)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("fine-tuning step")
+        ax.set_ylabel("parameter value")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def report_llm_init(res: dict, cfg, run_dir: RunDir) -> str:
+    run_dir.save_figure(fig_llm_trajectories(res), "trajectories.png")
+    keys = ["scale", "inter_student_variance", "alignment", "gt_similarity", "student_noise", "hallucination"]
+    table = markdown_table(["s", "inter-student var", "alignment", "cos GT", "student noise", "halluc."],
+                           list(zip(*(res[k] for k in keys))))
+    return (_llm_header("LLM student initialization perturbation (Section 5.1, App. D)", cfg)
+            + "Initial weights × (1 + ε), ε ~ N(0, s²); same targets and batch order for every "
+            f"student.\n\n{table}\n\n![tracked parameters](trajectories.png)\n")
+
+
+def report_llm_output(res: dict, cfg, run_dir: RunDir) -> str:
+    summary = markdown_table(["", "value"], [
+        ["mean true entropy (nats)", res["true_entropy"]], ["mean teacher entropy", res["teacher_entropy"]],
+        ["mean student entropy", res["student_entropy"]],
+        ["share of prompts where students are narrower", res["narrower_share"]],
+        ["intra-model variance, student − teacher", res["intra_variance_gap"]],
+        ["inter-student variance", res["inter_student_variance"]], ["alignment", res["alignment"]]])
+    rows = list(zip(range(len(res["prompt_true_entropy"])), res["prompt_valid_answers"],
+                    res["prompt_true_entropy"], res["prompt_teacher_entropy"], res["prompt_student_entropy"]))
+    per = markdown_table(["prompt", "valid answers K", "true H", "teacher H", "student H"], rows)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(res["prompt_teacher_entropy"], res["prompt_student_entropy"], c=res["prompt_valid_answers"])
+    top = max(max(res["prompt_teacher_entropy"]), max(res["prompt_student_entropy"]), 0.1)
+    ax.plot([0, top], [0, top], "k--", lw=0.8)
+    ax.set_xlabel("teacher answer entropy (nats)")
+    ax.set_ylabel("student answer entropy (nats, mean over students)")
+    ax.set_title("Suppression: points below the diagonal (C.1)")
+    run_dir.save_figure(fig, "entropy.png")
+    return (_llm_header("LLM student output uncertainty (Section 6.2, Table 2; THEOREMS C.1)", cfg)
+            + "Students share supervision (one teacher answer per prompt) and init; only batch order "
+            f"differs.\n\n{summary}\n\n{per}\n\n![entropy](entropy.png)\n")
+
+
+def report_llm_variance_aware(res: dict, cfg, run_dir: RunDir) -> str:
+    from jaxkd.experiments.llm_variance_aware import methods
+
+    labels = [m[0] for m in methods(cfg)]
+    rows = [[labels[i], f"{fmt(res['gt_similarity'][i])} ({fmt(res['gt_similarity_variance'][i])})",
+             res["noise_slope"][i], res["noise_r2"][i], res["student_noise"][i], res["systematic_noise"][i],
+             res["hallucination"][i], res["pairs"][i], res["training_tokens"][i]]
+            for i in range(len(labels))]
+    table = markdown_table(["method", "cos GT (inter-student var)", "noise slope", "R²", "avg noise",
+                            "avg systematic noise", "halluc.", "distinct pairs", "training tokens"], rows)
+    return (_llm_header("Variance-aware LLM distillation (Section 7.3, App. F)", cfg)
+            + "Every method trains the same number of steps at the same batch size; 'distinct pairs' and "
+            "'training tokens' give the compute each saw.\n\n" + f"{table}\n")
+
+
 REPORTS: dict[str, Callable] = {
     "teacher-noise": report_teacher_noise,
     "init-perturbation": report_init_perturbation,
@@ -310,6 +454,11 @@ REPORTS: dict[str, Callable] = {
     "output-entropy": report_output_entropy,
     "variance-aware": report_variance_aware,
     "variance-attribution": report_variance_attribution,
+    "llm-teacher-noise": report_llm_teacher_noise,
+    "llm-init": report_llm_init,
+    "llm-output": report_llm_output,
+    "llm-variance-aware": report_llm_variance_aware,
+    "llm-noise-transfer": report_llm_noise_transfer,
 }
 
 

@@ -7,6 +7,11 @@ from types import ModuleType
 from jaxkd.experiments import (
     bootstrap,
     init_perturbation,
+    llm_init,
+    llm_noise_transfer,
+    llm_output,
+    llm_teacher_noise,
+    llm_variance_aware,
     output_entropy,
     teacher_noise,
     variance_attribution,
@@ -20,6 +25,11 @@ EXPERIMENTS: dict[str, ModuleType] = {
     "output-entropy": output_entropy,
     "variance-aware": variance_aware,
     "variance-attribution": variance_attribution,
+    "llm-teacher-noise": llm_teacher_noise,
+    "llm-init": llm_init,
+    "llm-output": llm_output,
+    "llm-variance-aware": llm_variance_aware,
+    "llm-noise-transfer": llm_noise_transfer,
 }
 
 __all__ = ["EXPERIMENTS"]

@@ -158,3 +158,24 @@ def sequence_logprob(model: GPT2, tokens, mask, target_mask):
     graphdef, state = nnx.split(model)
     return _sequence_logprob(graphdef, state, jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32),
                              jnp.asarray(target_mask, jnp.float32))
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id"))
+def _generate_ensemble(graphdef, states, tokens, mask, keys, cfg, eos_id):
+    one = lambda s, k: _generate(graphdef, s, tokens, mask, k, cfg, eos_id)  # noqa: E731
+    return jax.vmap(one)(states, keys)
+
+
+def generate_ensemble(graphdef, states, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int):
+    """:func:`generate` for N stacked students at once (vmapped over their states).
+
+    Args:
+      graphdef, states: ``nnx.split`` of one student and the students' states stacked on axis 0.
+      tokens, mask: (B, P) prompts shared by all students.
+      keys: (N, B) one key per student and sequence.
+
+    Returns:
+      (N, B, max_new_tokens) new tokens.
+    """
+    tokens, mask = jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32)
+    return _generate_ensemble(graphdef, states, tokens, mask, keys, cfg, eos_id)

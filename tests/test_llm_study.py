@@ -1,0 +1,97 @@
+"""The llm-* experiments end to end on a tiny corpus, the paper-preset path on tiny random
+Hugging Face checkpoints, and bad inputs."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from jaxkd.experiments import EXPERIMENTS
+from jaxkd.report import REPORTS
+from jaxkd.runs import RunDir
+
+TINY = dict(num_questions=5, teacher_steps=40, base_steps=10, student_steps=8, samples=3, num_students=2)
+EXTRA = {"llm-teacher-noise": {"temperatures": (0.7, 1.5)}, "llm-noise-transfer": {"temperatures": (1.0,)},
+         "llm-init": {"scales": (0.0, 0.05)}, "llm-output": {}, "llm-variance-aware": {"ks": (2,)}}
+
+
+def _finite_numbers(obj):
+    if isinstance(obj, dict):
+        for val in obj.values():
+            yield from _finite_numbers(val)
+    elif isinstance(obj, list):
+        for val in obj:
+            yield from _finite_numbers(val)
+    else:
+        yield obj
+
+
+@pytest.mark.parametrize("name", list(EXTRA))
+def test_llm_experiment_end_to_end(tmp_path, name):
+    module = EXPERIMENTS[name]
+    cfg = module.Config.from_preset("quick", **TINY, **EXTRA[name])
+    run_dir = RunDir.open(tmp_path / name, {"experiment": name, **cfg.__dict__})
+    res = module.run(cfg, run_dir)
+    report = REPORTS[name](res, cfg, run_dir)
+    run_dir.write_json("results.json", res)
+    values = list(_finite_numbers(json.loads((tmp_path / name / "results.json").read_text())))
+    assert values and all(isinstance(x, (int, float)) and math.isfinite(x) for x in values)
+    assert "| " in report and "nan" not in report.lower()
+    for png in Path(tmp_path / name).glob("*.png"):
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    if name == "llm-variance-aware":
+        assert res["systematic_noise"][0] == 0.0  # the direct fine-tune is its own reference
+        assert res["pairs"][2] == 2 * 5  # multi-response k=2: every sample of 5 prompts
+    if name == "llm-output":
+        assert 0.0 <= res["narrower_share"] <= 1.0 and len(res["prompt_student_entropy"]) == 5
+    if name == "llm-init":
+        traj = res["trajectories"][0]
+        assert len(traj) == 2 and len(traj[0]) == 3 and len(traj[0][0]) == TINY["student_steps"]
+
+
+def test_paper_preset_on_tiny_hf_checkpoints(tmp_path):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from jaxkd.data import qa
+    from jaxkd.llm import tokenizer
+
+    fixture = Path(__file__).parent / "fixtures" / "bioasq_small.json"
+    corpus = qa.load_bioasq(fixture)
+    tok = tokenizer.train_bpe([f"Q: {it.question}\nA: {it.answers[0]}" for it in corpus.items] * 5, vocab_size=300)
+    folders = {}
+    for role, layers in (("teacher", 2), ("student", 1)):
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=layers,
+                                           n_head=2, bos_token_id=0, eos_token_id=0))
+        folders[role] = tmp_path / role
+        model.save_pretrained(folders[role])
+        tok.save_pretrained(folders[role])
+    module = EXPERIMENTS["llm-output"]
+    cfg = module.Config.from_preset("paper", teacher=str(folders["teacher"]), student=str(folders["student"]),
+                                    qa_file=str(fixture), num_students=2, teacher_steps=5, student_steps=3,
+                                    samples=2, max_new_tokens=8, batch_size=2)
+    res = module.run(cfg)
+    assert len(res["prompt_true_entropy"]) == 2 and res["true_entropy"] == 0.0
+
+
+@pytest.mark.parametrize("name, overrides, match", [
+    ("llm-teacher-noise", {"temperatures": (0.0, 1.0)}, "must be positive"),
+    ("llm-variance-aware", {"ks": (1, 3)}, "at least 2"),
+    ("llm-output", {"num_questions": 0}, "at least 1"),
+    ("llm-output", {"num_students": 1}, "at least 2"),
+    ("llm-output", {"repetition_penalty": 0.9}, ">= 1"),
+    ("llm-init", {"scales": (-0.01,)}, "non-negative"),
+])
+def test_bad_llm_configs(name, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        EXPERIMENTS[name].Config.from_preset("quick", **overrides)
+
+
+def test_paper_preset_needs_paths(tmp_path):
+    with pytest.raises(ValueError, match="needs --teacher and --student"):
+        EXPERIMENTS["llm-output"].Config.from_preset("paper")
+    with pytest.raises(ValueError, match="does not exist"):
+        EXPERIMENTS["llm-output"].Config.from_preset(
+            "paper", teacher=str(tmp_path / "t"), student=str(tmp_path / "s"), qa_file=str(tmp_path / "q.json"))
