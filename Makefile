@@ -22,7 +22,8 @@ install: $(STAMP)
 # experiment at the quick preset. --resume makes a second `make run` reuse finished points.
 QUICK  := teacher-noise:linear teacher-noise:mlp bootstrap:linear bootstrap:mlp \
           variance-aware:linear variance-aware:mlp init-perturbation:mlp output-entropy:all \
-          variance-attribution:mlp
+          variance-attribution:mlp llm-teacher-noise:gpt2 llm-init:gpt2 llm-output:gpt2 \
+          llm-variance-aware:gpt2 llm-noise-transfer:gpt2
 
 run: $(STAMP)
 	$(BIN)/jaxkd theory verify --json runs/theory-verify.json
