@@ -290,8 +290,8 @@ def report_output_entropy(res: dict, cfg, run_dir: RunDir) -> str:
             for g in ("all", "correct", "incorrect"):
                 sig = r[f"{role}_{g}_significant"]
                 rows.append([key, role.split("_")[1], r["teacher_accuracy"], r[f"{role}_accuracy"], g,
-                             f"{fmt(r[f'teacher_{g}_mean'])} ± {fmt(r[f'teacher_{g}_std'])} (n={r[f'teacher_{g}_count']})",
-                             f"{fmt(r[f'{role}_{g}_mean'])} ± {fmt(r[f'{role}_{g}_std'])} (n={r[f'{role}_{g}_count']})",
+                             f"{fmt(r[f'teacher_{g}_mean'])} ± {fmt(r[f'teacher_{g}_std'])} (n={fmt(r[f'teacher_{g}_count'])})",
+                             f"{fmt(r[f'{role}_{g}_mean'])} ± {fmt(r[f'{role}_{g}_std'])} (n={fmt(r[f'{role}_{g}_count'])})",
                              "n/a" if sig is None or not np.isfinite(sig) else ("yes" if sig else "no")])
     table = markdown_table(["dataset-model", "student target", "teacher acc", "student acc", "group",
                             "teacher entropy", "student entropy", "significant"], rows)
