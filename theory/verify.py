@@ -103,7 +103,7 @@ def check_2_2(ctx: Context) -> list[Check]:
     sd = float(cf.sample_trace_sd(Sigma, n))
     trace = _two_sided("2.2", "tr Cov(theta_hat) = sigma^2 tr G^-1 (Boston, alpha=1)",
                        np.trace(Sigma), np.trace(S), Z_TOL * sd, "5 SD of tr(S), Wishart")
-    entries = Check("2.2", "every entry of Cov(theta_hat) within 5 SD (max |z| shown)",
+    entries = Check("2.2", "every entry of Cov(theta_hat) within 5 SD (largest abs z shown)",
                     0.0, max_z, Z_TOL, bool(max_z <= Z_TOL), "Wishart entry variances")
     return [trace, entries]
 
