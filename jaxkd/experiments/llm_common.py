@@ -302,3 +302,30 @@ def llm_preset(cls, preset: str, quick: dict, paper: dict, **overrides):
     base_paper = {"num_students": 10, "teacher_steps": 1000, "base_steps": 0, "student_steps": 500,
                   "batch_size": 8, "learning_rate": 5e-5, "max_new_tokens": 64}
     return preset_config(cls, preset, {"quick": quick, "paper": {**base_paper, **paper}}, **overrides)
+
+
+@dataclasses.dataclass(frozen=True)
+class TemperatureConfig(LLMConfig):
+    """An llm-* config with a teacher-temperature grid."""
+
+    temperatures: tuple[float, ...] = (0.5, 1.0, 1.5)
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "temperatures", v.check_grid("temperatures", self.temperatures, v.check_positive))
+
+    @classmethod
+    def from_preset(cls, preset: str = "quick", **overrides):
+        return llm_preset(cls, preset, {}, {"temperatures": (0.5, 0.8, 1.0, 1.2, 1.5, 2.0)}, **overrides)
+
+
+def distil_at_temperature(task: Task, temperature: float, key, order):
+    """Single-response distillation at one teacher temperature: the teacher answers each prompt
+    once at ``temperature``, N students (one per order key) learn those answers; returns the
+    embeddings of the teacher's and the students' sampled answers, (P, n, E) and (N, P, n, E)."""
+    cfg = task.cfg
+    targets = sample_model(task, task.teacher, 1, temperature, key)
+    g, st, _ = train_students(task, [(q, s[0]) for q, s in enumerate(targets)], order)
+    t_embs = embed(task, sample_model(task, task.teacher, cfg.samples, temperature, jax.random.fold_in(key, 1)))
+    s_embs = embed(task, sample_students(task, g, st, cfg.samples, 1.0, jax.random.fold_in(key, 2)))
+    return t_embs, s_embs

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import numpy as np
 
-from jaxkd import _validation as v
 from jaxkd import rng
 from jaxkd.experiments import common, llm_common as lc
 from jaxkd.runs import RunDir
@@ -22,16 +20,9 @@ MODELS = lc.LLMConfig.MODELS
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(lc.LLMConfig):
+class Config(lc.TemperatureConfig):
     temperatures: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
 
-    def __post_init__(self):
-        super().__post_init__()
-        object.__setattr__(self, "temperatures", v.check_grid("temperatures", self.temperatures, v.check_positive))
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        return lc.llm_preset(cls, preset, {}, {"temperatures": (0.5, 0.8, 1.0, 1.2, 1.5, 2.0)}, **overrides)
 
 
 def pc1_projection(teacher_embs, student_embs):
@@ -52,11 +43,7 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 
     def point(p):
         i, T = p
-        k = rng.point_key(key, i)
-        targets = lc.sample_model(task, task.teacher, 1, T, k)
-        g, st, _ = lc.train_students(task, [(q, s[0]) for q, s in enumerate(targets)], order)
-        t_embs = lc.embed(task, lc.sample_model(task, task.teacher, cfg.samples, T, jax.random.fold_in(k, 1)))
-        s_embs = lc.embed(task, lc.sample_students(task, g, st, cfg.samples, 1.0, jax.random.fold_in(k, 2)))
+        t_embs, s_embs = lc.distil_at_temperature(task, T, rng.point_key(key, i), order)
         out = {"temperature": T, **lc.summarize(task, s_embs, t_embs)}
         proj = [pc1_projection(t_embs[q], s_embs[0, q]) for q in shown]
         out["pc1_teacher"] = [a.tolist() for a, _ in proj]
