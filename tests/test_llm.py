@@ -264,3 +264,23 @@ def test_generation_longer_than_positions_is_refused(ours):
     with pytest.raises(ValueError, match="exceeds the model's 64 positions"):
         sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(0), 3),
                           sampling.SamplingConfig(max_new_tokens=60))
+
+
+def test_kth_largest_matches_top_k_including_ties():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 1024)).astype(np.float32) * 5
+    x[0, :10] = 3.0  # ties at the threshold
+    x[1, 5] = -np.inf
+    for k in (1, 3, 50, 1024):
+        ref = np.sort(x, axis=-1)[:, -k]  # -inf for row 1 when k = 1024
+        np.testing.assert_array_equal(np.asarray(sampling.kth_largest(jnp.asarray(x), k))[:, 0], ref)
+
+
+def test_sampling_frequencies_follow_the_distribution(ours):
+    toks = np.tile(np.random.default_rng(6).integers(1, V, size=(1, 6)), (4000, 1))
+    cfg = sampling.SamplingConfig(max_new_tokens=1, temperature=1.0)
+    drawn = np.asarray(sampling.generate(ours, toks, np.ones_like(toks), jax.random.split(jax.random.key(3), 4000), cfg))[:, 0]
+    p = np.asarray(jax.nn.softmax(ours(jnp.asarray(toks[:1]))[0, -1]))
+    top = np.argsort(p)[-5:]
+    freq = np.array([np.mean(drawn == t) for t in top])
+    assert np.all(np.abs(freq - p[top]) <= 5 * np.sqrt(p[top] * (1 - p[top]) / 4000) + 1e-3)

@@ -46,18 +46,26 @@ class Attention(nnx.Module):
         self.c_attn = _dense(rngs, cfg.n_embd, 3 * cfg.n_embd)
         self.c_proj = _dense(rngs, cfg.n_embd, cfg.n_embd)
 
-    def __call__(self, x, mask, kv=None, index=None):
-        """x (B,T,C); mask (B,T,S) bool; kv: this layer's cached (k, v) (B,S,H,D) or None."""
+    def __call__(self, x, mask, cache=None, layer=None):
+        """x (B,T,C); mask (B,T,S) bool; cache: the all-layer :class:`Cache` or None.
+
+        With a cache, the new keys/values are written in place at (layer, slot ``index``) of the
+        full (L, B, S, H, D) arrays, so a decode loop never copies the cache, and attention runs
+        over all S slots of this layer.
+        """
         B, T, _ = x.shape
         q, k, v = jnp.split(self.c_attn(x), 3, axis=-1)
         q, k, v = (a.reshape(B, T, self.n_head, self.head_dim) for a in (q, k, v))
-        if kv is not None:  # write the new keys/values at slot `index`, attend over all slots
-            k = jax.lax.dynamic_update_slice(kv[0], k.astype(kv[0].dtype), (0, index, 0, 0))
-            v = jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, index, 0, 0))
+        if cache is not None:
+            at = (layer, 0, cache.index, 0, 0)
+            ck = jax.lax.dynamic_update_slice(cache.k, k[None].astype(cache.k.dtype), at)
+            cv = jax.lax.dynamic_update_slice(cache.v, v[None].astype(cache.v.dtype), at)
+            cache = cache._replace(k=ck, v=cv)
+            k, v = ck[layer], cv[layer]
         scores = jnp.einsum("BTHD,BSHD->BHTS", q, k) / jnp.sqrt(jnp.asarray(self.head_dim, q.dtype))
         scores = jnp.where(mask[:, None], scores, jnp.finfo(scores.dtype).min)
         out = jnp.einsum("BHTS,BSHD->BTHD", jax.nn.softmax(scores, axis=-1), v)
-        return self.c_proj(out.reshape(B, T, -1)), (k, v)
+        return self.c_proj(out.reshape(B, T, -1)), cache
 
 
 class MLP(nnx.Module):
@@ -77,10 +85,10 @@ class Block(nnx.Module):
         self.ln_2 = nnx.LayerNorm(cfg.n_embd, epsilon=eps, rngs=rngs)
         self.mlp = MLP(cfg, rngs=rngs)
 
-    def __call__(self, x, mask, kv=None, index=None):
-        a, kv = self.attn(self.ln_1(x), mask, kv, index)
+    def __call__(self, x, mask, cache=None, layer=None):
+        a, cache = self.attn(self.ln_1(x), mask, cache, layer)
         x = x + a
-        return x + self.mlp(self.ln_2(x)), kv
+        return x + self.mlp(self.ln_2(x)), cache
 
 
 class GPT2(nnx.Module):
@@ -139,12 +147,9 @@ class GPT2(nnx.Module):
         q_slot = cache.index + jnp.arange(T)
         mask = (jnp.arange(S)[None, :] <= q_slot[:, None])[None] & key_valid[:, None, :]  # (B,T,S)
         x = self.wte(tokens) + self.wpe(positions)
-        ks, vs = [], []
         for layer, block in enumerate(self.h):
-            x, (k, v) = block(x, mask, (cache.k[layer], cache.v[layer]), cache.index)
-            ks.append(k)
-            vs.append(v)
-        return self._logits(x), Cache(jnp.stack(ks), jnp.stack(vs), cache.index + T)
+            x, cache = block(x, mask, cache, layer)
+        return self._logits(x), cache._replace(index=cache.index + T)
 
 
 def init(cfg: GPT2Config, key: jax.Array) -> GPT2:

@@ -64,17 +64,42 @@ def process_logits(logits, seen, cfg: SamplingConfig):
         return logits
     logits = logits / cfg.temperature
     if cfg.top_k:
-        kth = jax.lax.top_k(logits, cfg.top_k)[0][:, -1:]
-        logits = jnp.where(logits < kth, -jnp.inf, logits)
+        logits = jnp.where(logits < kth_largest(logits, cfg.top_k), -jnp.inf, logits)
     return logits
+
+
+def kth_largest(x, k: int, iterations: int = 64):
+    """The k-th largest value of each row of (B, V) ``x``, as (B, 1), exactly.
+
+    Bisection on the value (count of entries >= t) instead of ``lax.top_k``, which sorts and is
+    ~10x slower on CPU for a GPT-2 vocabulary; after enough halvings [lo, hi) holds only the
+    k-th value, and the smallest entry >= lo is it. Ties are kept, as in Hugging Face's top-k.
+    """
+    finite = jnp.isfinite(x)
+
+    def halve(_, bounds):
+        lo, hi = bounds
+        mid = lo + (hi - lo) / 2
+        enough = jnp.sum(x >= mid, axis=-1, keepdims=True) >= k
+        return jnp.where(enough, mid, lo), jnp.where(enough, hi, mid)
+
+    lo0 = jnp.min(jnp.where(finite, x, jnp.inf), axis=-1, keepdims=True)
+    hi0 = jnp.max(jnp.where(finite, x, -jnp.inf), axis=-1, keepdims=True)
+    hi0 = hi0 + jnp.maximum(jnp.abs(hi0), 1.0) * 1e-6  # count(x >= hi) < k holds from the start
+    lo, _ = jax.lax.fori_loop(0, iterations, halve, (lo0, hi0))
+    kth = jnp.min(jnp.where(x >= lo, x, jnp.inf), axis=-1, keepdims=True)
+    # Fewer than k finite entries: the k-th largest is -inf (keep everything that is left).
+    return jnp.where(jnp.sum(finite, axis=-1, keepdims=True) >= k, kth, -jnp.inf)
 
 
 def _choose(logits, seen, keys, step, cfg):
     logits = process_logits(logits, seen, cfg)
     if cfg.temperature == 0.0:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-    draw = lambda k, l: jax.random.categorical(jax.random.fold_in(k, step), l)  # noqa: E731
-    return jax.vmap(draw)(keys, logits).astype(jnp.int32)
+    # Inverse-CDF sampling (as torch.multinomial): one uniform per sequence instead of V Gumbels.
+    cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
+    u = jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, step)))(keys)[:, None]
+    return jnp.argmax(cdf > u * cdf[:, -1:], axis=-1).astype(jnp.int32)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id"))
