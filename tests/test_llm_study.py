@@ -50,6 +50,25 @@ def test_llm_experiment_end_to_end(tmp_path, name):
         assert len(traj) == 2 and len(traj[0]) == 3 and len(traj[0][0]) == TINY["student_steps"]
 
 
+def test_llm_resume_reproduces_uninterrupted_run(tmp_path):
+    module = EXPERIMENTS["llm-noise-transfer"]
+    cfg = module.Config.from_preset("quick", **TINY, temperatures=(0.7, 1.3))
+    config = {"experiment": "llm-noise-transfer", **cfg.__dict__}
+    full = module.run(cfg, RunDir.open(tmp_path / "full", config))
+    RunDir.open(tmp_path / "part", config)
+    first = sorted((tmp_path / "full" / "points").iterdir())[0]
+    (tmp_path / "part" / "points").mkdir()
+    (tmp_path / "part" / "points" / first.name).write_bytes(first.read_bytes())
+    resumed = module.run(cfg, RunDir.open(tmp_path / "part", config, resume=True))
+    assert json.dumps(resumed) == json.dumps(full)
+
+
+def test_every_experiment_is_covered_by_a_resume_test():
+    from test_runs_and_experiments import SMALL
+
+    assert set(EXPERIMENTS) == set(SMALL) | set(EXTRA)
+
+
 def test_paper_preset_on_tiny_hf_checkpoints(tmp_path):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
