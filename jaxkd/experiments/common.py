@@ -15,7 +15,6 @@ from jaxkd.data import DATASETS, check_available, load_dataset, split
 from jaxkd.runs import RunDir
 from jaxkd.students import linear
 
-PRESETS = ("quick", "paper")
 
 
 def preset_config(cls, preset: str, table: dict[str, dict[str, Any]], **overrides):
