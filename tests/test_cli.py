@@ -26,7 +26,6 @@ def test_run_writes_a_complete_run_directory(tmp_path):
     assert res == json.loads((tmp_path / "r.json").read_text())
     assert len(res["inter_student_variance"]) == len(res["alpha"]) == 6
     assert (out / "variance.png").read_bytes()[:4] == b"\x89PNG"
-    assert "Inter" not in r.stderr or True
     # Running again without --resume is refused; with --resume it reuses every point.
     again = jaxkd("run", "teacher-noise", "--students", "50", "--out", str(out))
     assert again.returncode == 2 and "--resume" in again.stderr

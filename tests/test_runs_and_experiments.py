@@ -81,13 +81,12 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, name):
     config = {"experiment": name, **cfg.__dict__}
     full = module.run(cfg, RunDir.open(tmp_path / "full", config))
     # Simulate a crash: keep only the first finished point, then resume.
-    part = RunDir.open(tmp_path / "part", config)
+    RunDir.open(tmp_path / "part", config)
     first = sorted((tmp_path / "full" / "points").iterdir())[0]
     (tmp_path / "part" / "points").mkdir()
     (tmp_path / "part" / "points" / first.name).write_bytes(first.read_bytes())
     resumed = module.run(cfg, RunDir.open(tmp_path / "part", config, resume=True))
     assert json.dumps(resumed) == json.dumps(full)
-    del part
 
 
 @pytest.mark.parametrize("module, overrides, match", [

@@ -67,13 +67,17 @@ def _point(task: common.LinearTask, b: int, key: jax.Array, num_students: int, t
     return out
 
 
+def _check_sizes(cfg: Config, n: int) -> None:
+    too_big = [b for b in cfg.sizes if b > n]
+    if too_big:
+        raise ValueError(f"bootstrap sizes {too_big} exceed the {n} training rows of {cfg.dataset!r}.")
+
+
 def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
     """MLP students from one fixed init; bootstrap counts enter as example weights."""
     task = common.mlp_task(cfg)
     n = task.X.shape[0]
-    too_big = [b for b in cfg.sizes if b > n]
-    if too_big:
-        raise ValueError(f"bootstrap sizes {too_big} exceed the {n} training rows of {cfg.dataset!r}.")
+    _check_sizes(cfg, n)
     one = mlp.init_params(task.train.widths, rng.stream(cfg.seed, "init"))
     init = jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_students, *x.shape)), one)
     key = rng.stream(cfg.seed, "bootstrap")
@@ -102,9 +106,7 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
     with jax.enable_x64(True):
         task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
         n, d = task.X.shape
-        too_big = [b for b in cfg.sizes if b > n]
-        if too_big:
-            raise ValueError(f"bootstrap sizes {too_big} exceed the {n} training rows of {cfg.dataset!r}.")
+        _check_sizes(cfg, n)
         resid = task.y_train - task.mu
         tau2 = float(resid @ resid / (n - d))  # residual variance of the OLS fit
         Sigma = task.X.T @ task.X / n

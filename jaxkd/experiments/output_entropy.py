@@ -120,9 +120,9 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
     hard = _probs(teacher_cfg.widths, teacher, X)[0].argmax(-1)
     soft = _probs(teacher_cfg.widths, teacher, X, cfg.temperature)[0]
     student_keys = rng.student_keys(rng.point_key(rng.stream(cfg.seed, "init"), di, mi), cfg.num_students)
+    teacher_test = _probs(teacher_cfg.widths, teacher, X_test)[0]
     out = {"num_classes": C, "test_size": int(sp.y_test.size),
-           **{f"teacher_{k}": val for k, val in entropy_summary(_probs(teacher_cfg.widths, teacher, X_test)[0],
-                                                                 sp.y_test).items()}}
+           **{f"teacher_{k}": val for k, val in entropy_summary(teacher_test, sp.y_test).items()}}
     for role, loss, target in (("student_hard", "ce", hard), ("student_soft", "soft_ce", soft)):
         scfg = mlp.TrainConfig(widths(cfg.student_hidden), loss, cfg.learning_rate, cfg.epochs)
         params = mlp.train_ensemble(scfg, mlp.init_ensemble(scfg.widths, student_keys), X, target)
@@ -131,8 +131,7 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
         stats = [entropy_summary(p, sp.y_test) for p in probs]
         summary = {k: _mean_finite([s[k] for s in stats]) for k in stats[0]}
         out |= {f"{role}_{k}": val for k, val in summary.items()}
-        out |= {f"{role}_agreement": float(np.mean(probs.argmax(-1) == _probs(
-            teacher_cfg.widths, teacher, X_test)[0].argmax(-1)))}
+        out |= {f"{role}_agreement": float(np.mean(probs.argmax(-1) == teacher_test.argmax(-1)))}
     teacher_stats = {k[len("teacher_"):]: val for k, val in out.items() if k.startswith("teacher_")}
     for role in ROLES[1:]:
         stats = {k[len(role) + 1:]: val for k, val in out.items() if k.startswith(role + "_")}
