@@ -45,13 +45,13 @@ class Config(common.RegressionConfig):
 
 
 def _point(task: common.LinearTask, b: int, key: jax.Array, num_students: int, tau2: float,
-           Sigma: jax.Array) -> dict:
+           Sigma: jax.Array, chunk=None) -> dict:
     n, d = task.X.shape
     idx = bootstrap.resample_indices(key, n, b, num_students=num_students)
     full = np.asarray(linear.resample_rank(task.X, idx) == d)
     out = {"b": b, "full_rank_fraction": full.mean()}
     for label, y in (("teacher", task.mu), ("truth", task.y_train)):
-        preds = linear.predict(linear.fit_resampled(task.X, y, idx), task.X_test)
+        preds = linear.predict(linear.fit_resampled(task.X, y, idx, chunk=chunk), task.X_test)
         q = uncertainty.inter_student_contributions(preds)
         mse = uncertainty.mse(preds, task.y_test)
         # 5.1 speaks of full-rank resamples; rank-deficient ones get the minimum-norm fit.
@@ -114,7 +114,7 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
         points = [(f"b-{b:06d}", (i, b)) for i, b in enumerate(cfg.sizes)]
         rows = common.sweep(
             run_dir, points,
-            lambda p: _point(task, p[1], rng.point_key(key, p[0]), cfg.num_students, tau2, Sigma),
+            lambda p: _point(task, p[1], rng.point_key(key, p[0]), cfg.num_students, tau2, Sigma, cfg.chunk),
             desc=f"bootstrap ({cfg.model})",
         )
         return {**common.columns(rows), "tau2_hat": tau2, "d": d, "n": n,

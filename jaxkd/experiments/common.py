@@ -175,8 +175,10 @@ def ensemble_metrics(preds: jnp.ndarray, teacher_test: jnp.ndarray, y_test: jnp.
 class RegressionConfig:
     """Fields every regression experiment shares; subclasses add their grids.
 
-    ``hidden``, ``epochs``, ``learning_rate`` and ``chunk`` apply to MLP students only (the
-    study's protocol: 13 -> 16 -> 1 ReLU, Adam lr 0.01, 200 full-batch epochs).
+    ``hidden``, ``epochs`` and ``learning_rate`` apply to MLP students only (the study's
+    protocol: 13 -> 16 -> 1 ReLU, Adam lr 0.01, 200 full-batch epochs). ``chunk`` is the number
+    of students computed at a time on each device (:mod:`jaxkd.sharding`); results are
+    identical for any device count at the same chunk.
     """
 
     MODELS: ClassVar[tuple[str, ...]] = ("linear",)

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 from typing import ClassVar
-import functools
 
 import jax
 
 from jaxkd import _validation as v
-from jaxkd import rng, targets, teachers
+from jaxkd import rng, sharding, targets, teachers
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
 from jaxkd.students import linear, mlp
@@ -47,11 +46,21 @@ class Config(common.RegressionConfig):
         return common.preset_config(cls, preset, table, **overrides)
 
 
-@functools.partial(jax.jit, static_argnums=3)
-def _simulate(task: common.LinearTask, sigma2, key: jax.Array, num_students: int) -> dict:
-    resp = teachers._batched_gaussian(jax.random.split(key, num_students), task.mu, sigma2, 1)
-    theta = linear.solve(task.factor, task.X, targets.single(resp))  # (N, d)
-    return common.ensemble_metrics(linear.predict(theta, task.X_test), task.mu_test, task.y_test)
+@jax.jit
+def _student_predictions(keys: jax.Array, task: common.LinearTask, sigma2) -> jax.Array:
+    """One noisy response per input for each student key, N OLS students, their test
+    predictions: keys (N,) -> (N, m)."""
+    resp = teachers._batched_gaussian(keys, task.mu, sigma2, 1)
+    return linear.predict(linear.solve(task.factor, task.X, targets.single(resp)), task.X_test)
+
+
+def _simulate(task: common.LinearTask, sigma2, key: jax.Array, num_students: int, chunk=None) -> dict:
+    keys = jax.random.split(key, num_students)
+    preds = sharding.map_students(_student_predictions, (keys,), (task, sigma2), block=chunk)
+    return _metrics(preds, task.mu_test, task.y_test)
+
+
+_metrics = jax.jit(common.ensemble_metrics)
 
 
 def _run_linear(cfg: Config, run_dir: RunDir | None, prefix: str = "", tag: str = "") -> dict:
@@ -63,7 +72,7 @@ def _run_linear(cfg: Config, run_dir: RunDir | None, prefix: str = "", tag: str 
 
         def point(p):
             sigma2 = p[1] * task.var_y
-            sim = _simulate(task, sigma2, rng.point_key(noise, p[0]), cfg.num_students)
+            sim = _simulate(task, sigma2, rng.point_key(noise, p[0]), cfg.num_students, cfg.chunk)
             return {"sigma2": sigma2, **sim,
                     "predicted_variance": sigma2 * c,             # 4.1
                     "predicted_mse_teacher": sigma2 * c,          # 4.2, linear teacher

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
-from jaxkd import rng, targets, teachers, uncertainty
+from jaxkd import rng, sharding, targets, teachers, uncertainty
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
 from jaxkd.students import linear, mlp
@@ -60,12 +60,12 @@ class Config(common.RegressionConfig):
         return common.preset_config(cls, preset, table, **overrides)
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
-def _draw(mu, sigma2, key, k, num_students):
+@functools.partial(jax.jit, static_argnums=3)
+def _draw(keys, mu, sigma2, k):
     """The k-dependent stage (compiled per k, small): averaged responses and their estimated
     variance, (N, n) and (N,) (zero for k = 1, where the cross-fit residuals estimate it)."""
-    resp = teachers._batched_gaussian(jax.random.split(key, num_students), mu, sigma2, k)
-    pooled = targets.pooled_response_variance(resp) / k if k >= 2 else jnp.zeros(num_students, mu.dtype)
+    resp = teachers._batched_gaussian(keys, mu, sigma2, k)
+    pooled = targets.pooled_response_variance(resp) / k if k >= 2 else jnp.zeros(keys.shape[0], mu.dtype)
     return targets.average(resp), pooled
 
 
@@ -91,8 +91,10 @@ def _distil(task, folds, lev_single, sigma2, k, ybar, pooled):
     return out
 
 
-def _point(task, folds, lev_single, c, sigma2, k, key, num_students) -> dict:
-    ybar, pooled = _draw(task.mu, sigma2, key, k, num_students)
+def _point(task, folds, lev_single, c, sigma2, k, key, num_students, chunk=None) -> dict:
+    # The heavy stage (N x n x k Gaussian draws) runs with the student axis over devices.
+    keys = jax.random.split(key, num_students)
+    ybar, pooled = sharding.map_students(_draw, (keys,), (task.mu, sigma2), (k,), block=chunk)
     out = _distil(task, folds, lev_single, sigma2, float(k), ybar, pooled)
     return {"sigma2": sigma2, "k": k, "predicted_average_variance": sigma2 / k * c, **out}
 
@@ -158,7 +160,7 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
         rows = common.sweep(
             run_dir, points,
             lambda p: _point(task, folds, lev_single, c, p[2] * task.var_y, p[3],
-                             rng.point_key(key, p[0], p[1]), cfg.num_students),
+                             rng.point_key(key, p[0], p[1]), cfg.num_students, cfg.chunk),
             desc=f"variance-aware ({cfg.model})",
         )
         return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **common.columns(rows),

@@ -20,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from jaxkd import _validation as v
+from jaxkd import sharding
 from jaxkd.llm.model import GPT2, Cache
 
 
@@ -203,4 +204,8 @@ def generate_ensemble(graphdef, states, tokens, mask, keys, cfg: SamplingConfig,
       (N, B, max_new_tokens) new tokens.
     """
     tokens, mask = jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32)
+    return sharding.map_students(_generate_students, (states, keys), (tokens, mask), (graphdef, cfg, eos_id))
+
+
+def _generate_students(states, keys, tokens, mask, graphdef, cfg, eos_id):  # students first (jaxkd.sharding)
     return _generate_ensemble(graphdef, states, tokens, mask, keys, cfg, eos_id)

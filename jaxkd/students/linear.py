@@ -18,6 +18,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxkd import _validation as v
+from jaxkd import sharding
 
 
 class GramFactor(NamedTuple):
@@ -121,13 +122,14 @@ def _bootstrap_fit(X, y, idx):
     return jax.vmap(one)(idx)
 
 
-def fit_resampled(X: ArrayLike, y: ArrayLike, idx: ArrayLike) -> jax.Array:
+def fit_resampled(X: ArrayLike, y: ArrayLike, idx: ArrayLike, *, chunk: int | None = None) -> jax.Array:
     """OLS on each student's resampled rows (minimum-norm where a resample loses rank).
 
     Args:
       X: design, (n, d).
       y: labels shared by all students (teacher outputs or ground truth), (n,).
       idx: rows drawn by each student, (N, b), from :func:`jaxkd.bootstrap.resample_indices`.
+      chunk: fit this many students at a time (bounds memory; see :mod:`jaxkd.sharding`).
 
     Returns:
       Coefficients, (N, d).
@@ -138,7 +140,12 @@ def fit_resampled(X: ArrayLike, y: ArrayLike, idx: ArrayLike) -> jax.Array:
     idx = np.asarray(idx)
     if idx.ndim != 2 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= X.shape[0]:
         raise ValueError(f"idx must be integer rows in [0, {X.shape[0]}) of shape (N, b).")
-    return _bootstrap_fit(jnp.asarray(X), jnp.asarray(y, X.dtype), jnp.asarray(idx))
+    return sharding.map_students(_fit_students, (jnp.asarray(idx),), (jnp.asarray(X), jnp.asarray(y, X.dtype)),
+                                 block=chunk)
+
+
+def _fit_students(idx, X, y):  # student axis first, for jaxkd.sharding
+    return _bootstrap_fit(X, y, idx)
 
 
 @jax.jit

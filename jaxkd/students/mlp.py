@@ -27,6 +27,7 @@ import optax
 from flax import nnx
 
 from jaxkd import _validation as v
+from jaxkd import sharding
 
 Params = Any  # an nnx.State pytree; batched versions carry a leading student axis
 
@@ -166,21 +167,9 @@ def train_one(cfg: TrainConfig, params: Params, X: jax.Array, y: jax.Array, weig
     return params
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "chunk"))
-def _train(cfg, params, X, Y, weights, order_keys, chunk):
-    one = jax.vmap(train_one, in_axes=(None, 0, None, 0, 0, 0))
-    if chunk is None:
-        return one(cfg, params, X, Y, weights, order_keys)
-    n = order_keys.shape[0]
-    pad = (-n) % chunk
-
-    def chunked(a):  # (N, ...) -> (N/chunk, chunk, ...), padding with copies of student 0
-        a = jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]) if pad else a
-        return a.reshape(-1, chunk, *a.shape[1:])
-
-    args = jax.tree.map(chunked, (params, Y, weights, order_keys))
-    out = jax.lax.map(lambda a: one(cfg, *a[:1], X, *a[1:]), args)
-    return jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:])[:n], out)
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _train(cfg, params, X, Y, weights, order_keys):
+    return jax.vmap(train_one, in_axes=(None, 0, None, 0, 0, 0))(cfg, params, X, Y, weights, order_keys)
 
 
 def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, order_keys=None,
@@ -229,8 +218,14 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
     v.check_int("chunk", chunk)
     dtype = jax.tree.leaves(params)[0].dtype
     Y = jnp.asarray(Y) if cfg.loss == "ce" else jnp.asarray(Y, dtype)
-    return _train(cfg, params, jnp.asarray(X, dtype), Y, jnp.asarray(weights, dtype), order_keys,
-                  None if chunk >= n_students else chunk)
+    # The student axis is split over devices (jaxkd.sharding); every device trains its students
+    # in chunks of the same size as one device would, so the numbers do not change.
+    return sharding.map_students(_train_students, (params, Y, jnp.asarray(weights, dtype), order_keys),
+                                 (jnp.asarray(X, dtype),), (cfg,), block=chunk)
+
+
+def _train_students(params, Y, weights, order_keys, X, cfg):
+    return _train(cfg, params, X, Y, weights, order_keys)
 
 
 def auto_chunk(num_students: int, target: int = 128) -> int:

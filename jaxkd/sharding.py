@@ -1,0 +1,144 @@
+"""Scale-out: the student axis split across devices with ``jax.shard_map``.
+
+Students never interact, so an ensemble computation ``fn`` that is vmapped over a leading
+student axis runs unchanged on every device, each holding ``N / D`` students of a 1-D mesh
+``("students",)``. Every device runs the same per-student program as a single device would,
+so results are identical to the single-device run (the tests hold them to equality).
+
+Devices: all visible ones by default (``jax.devices()``: with ``jax.distributed.initialize``
+that is every host's accelerators), or the first ``n`` inside :func:`use_devices`, which the
+CLI's ``--devices`` sets. On one device everything below is a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxkd import _validation as v
+
+AXIS = "students"
+_DEVICES: contextvars.ContextVar[int | None] = contextvars.ContextVar("jaxkd_devices", default=None)
+
+
+def device_count(devices: int | None = None) -> int:
+    """How many devices the student axis is split over: ``devices``, else the
+    :func:`use_devices` setting, else every visible device.
+
+    Raises:
+      ValueError: fewer than 1, or more than are visible.
+    """
+    n = _DEVICES.get() if devices is None else devices
+    available = jax.device_count()
+    if n is None:
+        return available
+    v.check_int("devices", n)
+    if n > available:
+        raise ValueError(f"--devices {n} asks for more devices than the {available} visible "
+                         f"({jax.default_backend()}); use at most {available}.")
+    return n
+
+
+@contextlib.contextmanager
+def use_devices(devices: int | None):
+    """Within the block, split student axes over the first ``devices`` devices (None: all)."""
+    if devices is not None:
+        device_count(devices)  # validate now, not deep inside a sweep
+    token = _DEVICES.set(devices)
+    try:
+        yield
+    finally:
+        _DEVICES.reset(token)
+
+
+@functools.lru_cache(maxsize=None)
+def mesh(devices: int) -> Mesh:
+    """The 1-D ``("students",)`` mesh over the first ``devices`` devices."""
+    return Mesh(np.asarray(jax.devices()[:devices]), (AXIS,))
+
+
+def student_sharding(devices: int) -> NamedSharding:
+    """Leading (student) axis split over the mesh, other axes whole."""
+    return NamedSharding(mesh(devices), P(AXIS))
+
+
+def _in_blocks(fn, per_student, shared, static, block):
+    """``fn`` over the student axis in blocks of ``block`` students (``lax.map``), padded with
+    copies of student 0 and cut; the whole axis at once when ``block`` is None or covers it."""
+    n = jax.tree.leaves(per_student)[0].shape[0]
+    if block is None or block >= n:
+        return fn(*per_student, *shared, *static)
+    blocks = jax.tree.map(lambda a: a.reshape(-1, block, *a.shape[1:]), pad_students(per_student, block))
+    out = jax.lax.map(lambda p: fn(*p, *shared, *static), blocks)
+    return jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:])[:n], out)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(fn, devices: int, static: tuple, block: int | None):
+    def body(per_student, shared):
+        return _in_blocks(fn, per_student, shared, static, block)
+
+    if devices == 1:
+        return jax.jit(body)
+    return jax.jit(jax.shard_map(body, mesh=mesh(devices), in_specs=(P(AXIS), P()),
+                                 out_specs=P(AXIS), check_vma=False))
+
+
+def pad_students(tree, multiple: int):
+    """Pad every leaf's leading axis to a multiple of ``multiple`` with copies of student 0."""
+    n = jax.tree.leaves(tree)[0].shape[0]
+    pad = (-n) % multiple
+    if not pad:
+        return tree
+    return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), tree)
+
+
+def gather(tree, n: int | None = None):
+    """Students back on one device (every host's, under jax.distributed), cut to the first ``n``."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        tree = multihost_utils.process_allgather(tree, tiled=True)
+    else:
+        tree = jax.device_put(tree, jax.devices()[0])
+    return tree if n is None else jax.tree.map(lambda a: a[:n], tree)
+
+
+def map_students(fn, per_student: tuple, shared: tuple = (), static: tuple = (), *,
+                 block: int | None = None, devices: int | None = None):
+    """``fn(*per_student, *shared, *static)`` with the student axis split over devices.
+
+    Args:
+      fn: a function of independent students (vmapped inside): each output leaf has the
+        leading student axis of the ``per_student`` inputs. A module-level function, so the
+        compiled program is reused across calls.
+      per_student: pytrees whose every leaf is (N, ...).
+      shared: pytrees every device gets whole (data, the teacher's outputs).
+      static: hashable trailing arguments (configs, sizes).
+      block: students per block on each device (``lax.map`` over blocks; bounds memory).
+        Results are bitwise identical for any device count at the same ``block``; with the
+        default (each device's whole share at once) the per-device batch size changes with the
+        device count, and so may the last bits of matrix products.
+      devices: override of :func:`device_count`.
+
+    Returns:
+      ``fn``'s output with leading axis N, on one device. N need not divide by the device
+      count: the axis is padded with copies of student 0 and cut afterwards.
+    """
+    d = device_count(devices)
+    if d == 1 and block is None:
+        return fn(*per_student, *shared, *static)
+    n = jax.tree.leaves(per_student)[0].shape[0]
+    if d == 1:
+        return _compiled(fn, 1, tuple(static), block)(per_student, shared)
+    local = -(-n // d)
+    if block is not None and block < local:
+        local = -(-local // block) * block  # whole blocks on every device
+    padded = jax.device_put(pad_students(per_student, local * d), student_sharding(d))
+    return gather(_compiled(fn, d, tuple(static), block)(padded, shared), n)

@@ -1,0 +1,97 @@
+"""The student axis split over 4 (simulated) devices gives the single-device numbers exactly."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+FOUR = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+
+
+def run(args, out, env_extra=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    r = subprocess.run([sys.executable, "-m", "jaxkd.cli", *args, "--out", str(out)], capture_output=True,
+                       text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return json.loads((out / "results.json").read_text())
+
+
+CASES = {
+    # 10 students on 4 devices: the axis is padded to 12 and cut back.
+    "teacher-noise-linear": ["run", "teacher-noise", "--students", "10", "--alphas", "0.5,2"],
+    "bootstrap-linear": ["run", "bootstrap", "--students", "10", "--sizes", "30,404"],
+    "variance-aware-linear": ["run", "variance-aware", "--students", "12", "--alphas", "0.5", "--ks", "1,4"],
+    "teacher-noise-mlp": ["run", "teacher-noise", "--model", "mlp", "--students", "10", "--epochs", "20",
+                          "--alphas", "0,1"],
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_four_devices_match_one(tmp_path, name):
+    """Same --chunk (students computed at a time per device): bitwise the same results.json."""
+    single = run([*CASES[name], "--chunk", "2"], tmp_path / "one")
+    sharded = run([*CASES[name], "--chunk", "2", "--devices", "4"], tmp_path / "four", FOUR)
+    assert sharded == single
+
+
+def test_default_chunk_differs_only_in_rounding(tmp_path):
+    """Default chunk: each device takes its whole share at once, so matrix products see another
+    batch size and may round differently in the last bits (float64 here)."""
+    args = CASES["teacher-noise-linear"]
+    single = run(args, tmp_path / "one")
+    sharded = run([*args, "--devices", "4"], tmp_path / "four", FOUR)
+    for key, val in single.items():
+        np.testing.assert_allclose(np.asarray(sharded[key], float), np.asarray(val, float), rtol=1e-12, atol=1e-300)
+
+
+# GPT-2 students (training and sampling) at the tiny end-to-end settings of test_llm_study.
+LLM = """
+import json, sys
+from jaxkd import sharding
+from jaxkd.experiments import llm_output
+from jaxkd.runs import to_jsonable
+cfg = llm_output.Config.from_preset("quick", num_questions=3, teacher_steps=10, base_steps=0,
+                                    student_steps=4, samples=2, num_students=6, max_new_tokens=6)
+with sharding.use_devices(int(sys.argv[1])):
+    print(json.dumps(to_jsonable(llm_output.run(cfg))))
+"""
+
+
+def test_llm_students_on_four_devices_match_one():
+    def run_llm(devices, env_extra):
+        env = {**os.environ, **env_extra}
+        r = subprocess.run([sys.executable, "-c", LLM, str(devices)], capture_output=True, text=True,
+                           env=env, timeout=600)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    assert run_llm(4, FOUR) == run_llm(1, {})
+
+
+def test_device_count_validation():
+    from jaxkd import sharding
+
+    with pytest.raises(ValueError, match="at least 1"):
+        sharding.device_count(0)
+    with pytest.raises(ValueError, match="more devices than"):
+        sharding.device_count(10_000)
+    assert sharding.device_count(1) == 1
+
+
+def test_map_students_pads_and_cuts():
+    import jax.numpy as jnp
+
+    from jaxkd import sharding
+
+    x = jnp.arange(10.0)[:, None] * jnp.ones((10, 3))
+    padded = sharding.pad_students(x, 4)
+    assert padded.shape == (12, 3) and np.array_equal(padded[10:], np.zeros((2, 3)))
+    out = sharding.map_students(_double, (x,), (jnp.float32(1.0),), devices=1)
+    assert np.array_equal(out, 2 * x + 1)
+
+
+def _double(x, c):
+    return 2 * x + c
