@@ -18,20 +18,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job as it stands (until `jaxkd reproduce` lands): verify the theory, then every
-# experiment at the quick preset. --resume makes a second `make run` reuse finished points.
-QUICK  := teacher-noise:linear teacher-noise:mlp bootstrap:linear bootstrap:mlp \
-          variance-aware:linear variance-aware:mlp init-perturbation:mlp output-entropy:all \
-          variance-attribution:mlp llm-teacher-noise:gpt2 llm-init:gpt2 llm-output:gpt2 \
-          llm-variance-aware:gpt2 llm-noise-transfer:gpt2
-
+# The main job: theory verify + every experiment at the quick preset, one report
+# (runs/reproduce-quick/report.md and report.html). --resume makes a second `make run` reuse
+# everything already computed, and finishes a run that was interrupted.
 run: $(STAMP)
-	$(BIN)/jaxkd theory verify --json runs/theory-verify.json
-	@for e in $(QUICK); do \
-	  name=$${e%%:*}; model=$${e##*:}; \
-	  $(BIN)/jaxkd run $$name --model $$model --preset quick --out runs/$$name-$$model --resume > /dev/null \
-	    && echo "runs/$$name-$$model/report.md" || exit $$?; \
-	done
+	$(BIN)/jaxkd reproduce --preset quick --out runs/reproduce-quick --resume
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
@@ -41,6 +32,8 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/linear_sweep.py
+	$(BIN)/python benchmarks/mlp_ensemble.py
+	$(BIN)/python benchmarks/gpt2_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

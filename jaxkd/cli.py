@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -67,14 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scales", type=_number_list(float), help="init perturbation scales s, e.g. 0,0.05")
     run.add_argument("--datasets", type=_number_list(str), help="output-entropy datasets, e.g. wine,digits")
     run.add_argument("--epochs", type=_int, help="training epochs (MLP and classifier students)")
-    run.add_argument("--chunk", type=_int, help="train MLP students in chunks of this many (bounds memory)")
+    run.add_argument("--chunk", type=_int, help="students computed at a time on each device (bounds memory; results are "
+                     "identical across --devices at the same --chunk)")
     run.add_argument("--temperatures", type=_number_list(float), help="llm-*: teacher temperatures, e.g. 0.5,1,1.5")
-    run.add_argument("--teacher", help="llm-* paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
-    run.add_argument("--student", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
-    run.add_argument("--qa-file", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
-    run.add_argument("--resume", action="store_true", help="continue the run in --out")
-    run.add_argument("--overwrite", action="store_true", help="discard the run in --out")
-    run.add_argument("--json", type=Path, help="also write results.json to this path")
+    _add_run_options(run, "results.json")
+
+    rep = sub.add_parser("reproduce", help="theory verify + every experiment, one report (the main job)")
+    rep.add_argument("--preset", default="quick", choices=["quick", "paper"],
+                     help="quick: minutes on a laptop CPU; paper: the study's protocol (default quick)")
+    rep.add_argument("--out", type=Path, help="output folder (default runs/reproduce-PRESET)")
+    rep.add_argument("--seed", type=_int, default=0, help="root seed of every experiment (default 0)")
+    rep.add_argument("--only", type=_number_list(str),
+                     help="run a subset: theory, experiment names or names like bootstrap-mlp")
+    _add_run_options(rep, "summary.json")
 
     theory = sub.add_parser("theory", help="closed forms of THEOREMS.md")
     tsub = theory.add_subparsers(dest="theory_command", required=True, parser_class=_Parser)
@@ -89,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run_options(parser, written: str) -> None:
+    """Options ``run`` and ``reproduce`` share: LLM paper inputs, devices, resume, JSON copy."""
+    parser.add_argument("--teacher", help="llm-* paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
+    parser.add_argument("--student", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
+    parser.add_argument("--qa-file", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
+    parser.add_argument("--devices", type=_int, help="split student axes over this many devices (default: all visible)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--overwrite", action="store_true", help="discard the run in --out")
+    parser.add_argument("--json", type=Path, help=f"also write {written} to this path")
+
+
 def _version() -> str:
     import jaxkd
 
@@ -97,8 +112,8 @@ def _version() -> str:
 
 def _cmd_run(args) -> int:
     from jaxkd.experiments import EXPERIMENTS
-    from jaxkd.report import REPORTS
-    from jaxkd.runs import RunDir, atomic_write_json
+    from jaxkd.reproduce import run_experiment
+    from jaxkd.runs import atomic_write_json
 
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other; give one.")
@@ -118,27 +133,38 @@ def _cmd_run(args) -> int:
             raise ValueError(f"{flag} does not apply to {args.experiment}.")
     cfg = module.Config.from_preset(args.preset, **given)
     out = args.out or Path("runs") / f"{args.experiment}-{cfg.model}-{cfg.preset}"
-    if args.json is not None and args.json.parent and not args.json.parent.exists():
-        raise ValueError(f"cannot write --json {args.json}: folder {args.json.parent} does not exist.")
-    fresh = not out.exists()
-    run_dir = RunDir.open(out, {"experiment": args.experiment, **dataclasses.asdict(cfg)},
-                          resume=args.resume, overwrite=args.overwrite)
-    start = time.perf_counter()
-    try:
-        results = module.run(cfg, run_dir)
-    except ValueError:
-        if fresh and not run_dir.has_any_point():
-            shutil.rmtree(out, ignore_errors=True)  # leave nothing behind for bad input
-        raise
-    wall = time.perf_counter() - start
-    report = REPORTS[args.experiment](results, cfg, run_dir)
-    run_dir.write_json("results.json", results)
-    run_dir.write_text("report.md", report)
+    _check_json_path(args.json)
+    results, report, wall = run_experiment(args.experiment, cfg, out, resume=args.resume, overwrite=args.overwrite)
     if args.json is not None:
         atomic_write_json(args.json, results)
     print(report)
     print(f"wrote {out}/ (results.json, report.md, figures) in {wall:.1f} s")
     return EXIT_OK
+
+
+def _check_json_path(path) -> None:
+    if path is not None and not path.parent.exists():
+        raise ValueError(f"cannot write --json {path}: folder {path.parent} does not exist.")
+
+
+def _cmd_reproduce(args) -> int:
+    from jaxkd import reproduce
+    from jaxkd.runs import atomic_write_json
+
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite contradict each other; give one.")
+    _check_json_path(args.json)
+    the_plan = reproduce.plan(args.preset, seed=args.seed, only=args.only, teacher=args.teacher,
+                              student=args.student, qa_file=args.qa_file)
+    out = args.out or Path("runs") / f"reproduce-{args.preset}"
+    start = time.perf_counter()
+    summary, tables = reproduce.reproduce(the_plan, out, resume=args.resume, overwrite=args.overwrite)
+    if args.json is not None:
+        atomic_write_json(args.json, summary)
+    print(tables)
+    print(f"\nwrote {out}/report.md and report.html in {time.perf_counter() - start:.1f} s")
+    failed = [t for t in summary["theorems"] if t["passed"] < t["checks"]]
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _cmd_verify(args) -> int:
@@ -178,9 +204,12 @@ def _cmd_datasets(args) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = {"run": _cmd_run, "theory": _cmd_verify, "datasets": _cmd_datasets}[args.command]
+    handler = {"run": _cmd_run, "reproduce": _cmd_reproduce, "theory": _cmd_verify, "datasets": _cmd_datasets}[args.command]
     try:
-        return handler(args)
+        from jaxkd import sharding
+
+        with sharding.use_devices(getattr(args, "devices", None)):
+            return handler(args)
     except ValueError as exc:
         print(f"jaxkd: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -94,6 +94,23 @@ BAD = [
     (["run", "teacher-noise", "--temperatures", "1"], "--temperatures does not apply"),
     (["run", "teacher-noise", "--preset", "huge"], "invalid choice"),
     (["run", "bootstrap", "--sizes", "5000"], "exceed the 404 training rows"),
+    (["run", "teacher-noise", "--students", "-3"], "number of students must be at least 2"),
+    (["run", "teacher-noise", "--devices", "0"], "devices must be at least 1"),
+    (["run", "teacher-noise", "--devices", "64"], "more devices than the 1 visible"),
+    (["run", "teacher-noise", "--devices", "two"], "expected an integer"),
+    (["run", "variance-aware", "--ks", "3,-1"], "at least 1"),
+    (["run", "teacher-noise", "--json", "nowhere/r.json"], "folder nowhere does not exist"),
+    (["run", "teacher-noise", "--resume", "--overwrite"], "contradict"),
+    (["reproduce", "--only", "nope"], "--only 'nope' is not part of the study"),
+    (["reproduce", "--preset", "paper"], "pass --teacher, --student and --qa-file"),
+    (["reproduce", "--preset", "huge"], "invalid choice"),
+    (["reproduce", "--seed", "-1"], "seed must be at least 0"),
+    (["reproduce", "--seed", "x"], "expected an integer"),
+    (["reproduce", "--devices", "0"], "devices must be at least 1"),
+    (["reproduce", "--resume", "--overwrite"], "contradict"),
+    (["reproduce", "--json", "nowhere/s.json"], "folder nowhere does not exist"),
+    (["reproduce", "--preset", "paper", "--only", "llm-output", "--teacher", "t", "--student", "s",
+      "--qa-file", "q.json"], "does not exist"),
     (["theory", "verify", "--students", "5"], "at least 100"),
     (["theory", "verify", "--only", "9.9"], "unknown result"),
 ]
@@ -102,7 +119,7 @@ BAD = [
 @pytest.mark.parametrize("args, message", BAD)
 def test_bad_input_exits_2_with_one_sentence_and_no_output(tmp_path, args, message):
     out = tmp_path / "out"
-    extra = ["--out", str(out)] if args[0] == "run" else []
+    extra = ["--out", str(out)] if args[0] in ("run", "reproduce") else []
     r = jaxkd(*args, *extra, cwd=tmp_path)
     assert r.returncode == 2
     assert message in r.stderr
@@ -118,8 +135,43 @@ def test_nan_in_user_csv_exits_2(tmp_path):
     assert r.returncode == 2 and "NaN" in r.stderr and not (tmp_path / "o").exists()
 
 
-def test_unwritable_out_exits_2(tmp_path):
+@pytest.mark.parametrize("command", [["run", "teacher-noise"], ["reproduce", "--only", "teacher-noise-linear"]])
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_unwritable_out_exits_2(tmp_path, command, where):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    r = jaxkd("run", "teacher-noise", "--out", str(blocker))
-    assert r.returncode == 2 and "is a file" in r.stderr
+    out = blocker if where == "file" else blocker / "sub"
+    r = jaxkd(*command, "--out", str(out))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert ("is a file" if where == "file" else "cannot write to --out") in r.stderr
+    assert blocker.read_text() == "x"
+
+
+def _tamper(path, **changes):
+    cfg = json.loads(path.read_text())
+    path.write_text(json.dumps({**cfg, **changes}))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("version", "was written by jaxkd 0.0.1"),
+    ("config", "different config (num_students differ)"),
+    ("corrupt", "is not valid JSON"),
+    ("foreign", "is not a jaxkd run folder"),
+])
+def test_resume_refuses_a_folder_it_did_not_write(tmp_path, case, message):
+    out = tmp_path / "tn"
+    args = ["run", "teacher-noise", "--students", "20", "--alphas", "0,1", "--out", str(out)]
+    if case == "foreign":
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    else:
+        assert jaxkd(*args).returncode == 0
+        if case == "version":
+            _tamper(out / "config.json", jaxkd="0.0.1")
+        elif case == "corrupt":
+            (out / "config.json").write_text("{not json")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    resume_args = [*args[:3], "30" if case == "config" else "20", *args[4:], "--resume"]
+    r = jaxkd(*resume_args)
+    assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # left untouched

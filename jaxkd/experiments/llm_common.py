@@ -25,7 +25,7 @@ import numpy as np
 from flax import nnx
 
 from jaxkd import _validation as v
-from jaxkd import rng
+from jaxkd import rng, sharding
 from jaxkd.data import qa, qa_concepts
 from jaxkd.llm import GPT2Config, checkpoint, sampling, tokenizer, training
 from jaxkd.llm import metrics as tm
@@ -148,6 +148,13 @@ def train_students(task: Task, pairs, keys, *, steps=None, init_states=None, tea
     n = keys.shape[0]
     states = init_states if init_states is not None else jax.tree.map(
         lambda a: jnp.broadcast_to(a, (n, *a.shape)), base_state)
+    # Student axis over devices (jaxkd.sharding): states and batches are split on it, and the
+    # jitted vmapped step runs each device's students where they live.
+    d = sharding.device_count()
+    if d > 1:
+        states = jax.device_put(sharding.pad_students(states, d), sharding.student_sharding(d))
+        keys = sharding.pad_students(keys, d)
+    place = (lambda a: jax.device_put(a, sharding.student_sharding(d))) if d > 1 else (lambda a: a)
     kd = 1.0 if teacher_logits else 0.0
     trainer = training.Trainer((graphdef, states), training.TrainConfig(
         learning_rate=cfg.learning_rate, total_steps=steps, warmup_steps=min(20, steps // 5),
@@ -156,12 +163,13 @@ def train_students(task: Task, pairs, keys, *, steps=None, init_states=None, tea
     idx = np.asarray(jax.vmap(lambda k: jax.random.randint(k, (steps, cfg.batch_size), 0, tokens.shape[0]))(keys))
     for s in range(steps):
         b = idx[:, s]  # (N, B)
-        trainer.step(tokens[b], mask[b], loss[b], None if logits_all is None else logits_all[b])
+        trainer.step(place(tokens[b]), place(mask[b]), place(loss[b]),
+                     None if logits_all is None else place(logits_all[b]))
         if track is not None:
             track(s, trainer.state)
     compute = {"steps": steps, "training_tokens": int(steps * cfg.batch_size * mask.sum() / mask.shape[0]),
                "pairs": len(pairs)}
-    return graphdef, trainer.state, compute
+    return graphdef, sharding.gather(trainer.state, n) if d > 1 else trainer.state, compute
 
 
 def _decode(tok, rows, eos) -> list[str]:
@@ -217,10 +225,50 @@ def describe(task: Task, embs) -> dict:
     }
 
 
+# In-process reuse across the llm-* experiments of one process (``jaxkd reproduce`` runs them
+# all): the setup (tokenizer, teacher, base student), the direct-fine-tune reference and
+# single-response distillation at a temperature are pure functions of the config fields and keys
+# below, so a second experiment asking for the same thing gets the numbers the first computed.
+_MEMO: dict = {}
+_MEMO_LIMIT = 64
+
+
+def _memo(key, compute):
+    if key not in _MEMO:
+        if len(_MEMO) >= _MEMO_LIMIT:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[key] = compute()
+    return _MEMO[key]
+
+
+def _setup_key(cfg: LLMConfig) -> tuple:
+    return ("setup", cfg.seed, cfg.num_questions, cfg.vocab_size, cfg.teacher_steps, cfg.base_steps,
+            cfg.batch_size, cfg.learning_rate, cfg.teacher, cfg.student, cfg.qa_file)
+
+
+def _students_key(cfg: LLMConfig) -> tuple:
+    """Everything besides keys that distilling and measuring students depends on."""
+    return (_setup_key(cfg), cfg.num_students, cfg.student_steps, cfg.samples, cfg.max_new_tokens,
+            cfg.top_k, cfg.repetition_penalty)
+
+
+def _key_bytes(key) -> bytes:
+    return np.asarray(jax.random.key_data(key)).tobytes()
+
+
 def build_task(cfg: LLMConfig, cache_dir=None) -> Task:
     """Corpus, tokenizer, teacher and base student for ``cfg`` (see the module docstring)."""
     from jaxkd.llm.embeddings import Embedder, answer_centroids
 
+    corpus, tok, teacher, base = _memo(_setup_key(cfg), lambda: _setup(cfg))
+    cache = None if cache_dir is None else Path(cache_dir) / "embeddings.npz"
+    embedder = Embedder(cache_file=cache)
+    prompts = [tok(prompt_text(it.question))["input_ids"] for it in corpus.items]
+    centroids = [answer_centroids(embedder, it.paraphrases) for it in corpus.items]
+    return Task(cfg, corpus, tok, teacher, base, embedder, prompts, centroids)
+
+
+def _setup(cfg: LLMConfig):
     key = rng.stream(cfg.seed, "llm_setup")
     if cfg.teacher is None:
         corpus = qa.synthetic_qa(cfg.num_questions, seed=cfg.seed)
@@ -242,11 +290,7 @@ def build_task(cfg: LLMConfig, cache_dir=None) -> Task:
     if cfg.base_steps:
         base = _train_single(base, *data, cfg.base_steps, cfg.batch_size, cfg.learning_rate,
                              jax.random.fold_in(key, 3))
-    cache = None if cache_dir is None else Path(cache_dir) / "embeddings.npz"
-    embedder = Embedder(cache_file=cache)
-    prompts = [tok(prompt_text(it.question))["input_ids"] for it in corpus.items]
-    centroids = [answer_centroids(embedder, it.paraphrases) for it in corpus.items]
-    return Task(cfg, corpus, tok, teacher, base, embedder, prompts, centroids)
+    return corpus, tok, teacher, base
 
 
 def _load_qa(path) -> qa.QACorpus:
@@ -258,9 +302,14 @@ def direct_reference(task: Task):
     """N copies of the base student fine-tuned directly on ground-truth answers (the reference
     for systematic noise), sampled: returns (embeddings (N, P, n, E), per-prompt noise (P,))."""
     cfg = task.cfg
-    truth = [(q, t) for q, _, t in task.corpus.sample(cfg.seed + 1, per_question=8)]
-    g, st, _ = train_students(task, truth, rng.student_keys(rng.stream(cfg.seed, "direct"), cfg.num_students))
-    embs = embed(task, sample_students(task, g, st, cfg.samples, 1.0, rng.stream(cfg.seed, "direct_sampling")))
+
+    def compute():
+        truth = [(q, t) for q, _, t in task.corpus.sample(cfg.seed + 1, per_question=8)]
+        g, st, _ = train_students(task, truth, rng.student_keys(rng.stream(cfg.seed, "direct"), cfg.num_students))
+        texts = sample_students(task, g, st, cfg.samples, 1.0, rng.stream(cfg.seed, "direct_sampling"))
+        return texts
+
+    embs = embed(task, _memo(("direct", _students_key(cfg)), compute))
     return embs, np.mean([describe(task, e)["noise"] for e in embs], axis=0)
 
 
@@ -324,8 +373,13 @@ def distil_at_temperature(task: Task, temperature: float, key, order):
     once at ``temperature``, N students (one per order key) learn those answers; returns the
     embeddings of the teacher's and the students' sampled answers, (P, n, E) and (N, P, n, E)."""
     cfg = task.cfg
-    targets = sample_model(task, task.teacher, 1, temperature, key)
-    g, st, _ = train_students(task, [(q, s[0]) for q, s in enumerate(targets)], order)
-    t_embs = embed(task, sample_model(task, task.teacher, cfg.samples, temperature, jax.random.fold_in(key, 1)))
-    s_embs = embed(task, sample_students(task, g, st, cfg.samples, 1.0, jax.random.fold_in(key, 2)))
-    return t_embs, s_embs
+
+    def compute():
+        targets = sample_model(task, task.teacher, 1, temperature, key)
+        g, st, _ = train_students(task, [(q, s[0]) for q, s in enumerate(targets)], order)
+        return (sample_model(task, task.teacher, cfg.samples, temperature, jax.random.fold_in(key, 1)),
+                sample_students(task, g, st, cfg.samples, 1.0, jax.random.fold_in(key, 2)))
+
+    memo_key = ("distil", _students_key(cfg), float(temperature), _key_bytes(key), _key_bytes(order))
+    t_texts, s_texts = _memo(memo_key, compute)
+    return embed(task, t_texts), embed(task, s_texts)

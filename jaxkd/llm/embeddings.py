@@ -7,6 +7,7 @@ cached per text, optionally on disk (one ``.npz`` per run) so a resumed run re-e
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Sequence
@@ -30,6 +31,15 @@ def model_path() -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=None)
+def _load_model(device: str):
+    """The SBERT model, loaded once per process and device (its weights are read-only)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: never reach a hub
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(model_path()), device=device, local_files_only=True)
+
+
 class Embedder:
     """``Embedder().encode(texts) -> (n, 384)`` float32, unit-norm rows.
 
@@ -40,10 +50,7 @@ class Embedder:
     """
 
     def __init__(self, cache_file=None, batch_size: int = 64, device: str = "cpu"):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: never reach a hub
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(str(model_path()), device=device, local_files_only=True)
+        self.model = _load_model(device)
         self.batch_size = batch_size
         self.cache_file = None if cache_file is None else Path(cache_file)
         self.cache: dict[str, np.ndarray] = {}

@@ -1,0 +1,168 @@
+"""`jaxkd reproduce`, the study checklist, and crash-safe resume of real runs killed mid-sweep."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from jaxkd import study
+
+LINEAR = "teacher-noise-linear,bootstrap-linear,variance-aware-linear"
+
+
+def jaxkd_cmd(*args):
+    return [sys.executable, "-m", "jaxkd.cli", *args]
+
+
+def run(*args, cwd=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(jaxkd_cmd(*args), capture_output=True, text=True, env=env, timeout=600, cwd=cwd)
+
+
+def read_tree(folder, pattern="*/results.json") -> dict:
+    return {str(p.relative_to(folder)): json.loads(p.read_text()) for p in sorted(folder.glob(pattern))}
+
+
+@pytest.fixture(scope="module")
+def linear_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep") / "study"
+    r = run("reproduce", "--only", LINEAR, "--out", str(out), "--json", str(out.parent / "summary.json"))
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+
+def test_reproduce_writes_report_html_and_summary(linear_study):
+    out, r = linear_study
+    md = (out / "report.md").read_text()
+    for heading in ("## Summary", "## Teacher output uncertainty (Section 4)",
+                    "## Student initialization uncertainty (Section 5)", "## Variance-aware distillation (Section 7)",
+                    "## Run details", "**What this tests**", "THEOREMS 4.1"):
+        assert heading in md, heading
+    assert "## Student output uncertainty" not in md  # not run: no empty section
+    # Figures are linked into their run folders, and every one of them exists.
+    links = [line.split("](")[1].rstrip(")") for line in md.splitlines() if line.startswith("![")]
+    assert links and all((out / link).is_file() for link in links)
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(links) and "<table>" in html
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary == json.loads((out.parent / "summary.json").read_text())
+    assert {f["status"] for f in summary["findings"]} == {"not run"}  # claims need MLP/LLM runs
+    assert set(summary["seconds"]) == set(LINEAR.split(","))
+    assert "| claim | verdict | measured |" in r.stdout
+
+
+def test_reproduce_resume_reuses_everything(linear_study, tmp_path):
+    out, _ = linear_study
+    before = read_tree(out)
+    again = run("reproduce", "--only", LINEAR, "--out", str(out))
+    assert again.returncode == 2 and "--resume" in again.stderr
+    resumed = run("reproduce", "--only", LINEAR, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_tree(out) == before
+    other = run("reproduce", "--only", "teacher-noise-linear", "--out", str(out), "--resume")
+    assert other.returncode == 2 and "different config (steps differ)" in other.stderr
+
+
+def _start(args, out, *, poll_glob, at_least):
+    """Start ``jaxkd args`` and return the process once ``at_least`` files match ``poll_glob``."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(jaxkd_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while len(list(out.glob(poll_glob))) < at_least:
+        assert proc.poll() is None, f"finished before it could be interrupted: {proc.stderr.read()}"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    return proc
+
+
+def _all_files_complete(folder):
+    """No half-written file under a final name: every JSON parses, no temporary left over but
+    the one a killed write may leave."""
+    for p in folder.rglob("*.json"):
+        json.loads(p.read_text())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_sweep_resumes_to_identical_results(tmp_path, sig):
+    args = ["run", "teacher-noise", "--model", "mlp", "--students", "16", "--epochs", "60",
+            "--alphas", "0,0.2,0.4,0.6,0.8,1,1.2,1.4,1.6,1.8,2"]
+    ref = tmp_path / "ref"
+    assert run(*args, "--out", str(ref)).returncode == 0
+    out = tmp_path / "killed"
+    proc = _start([*args, "--out", str(out)], out, poll_glob="points/alpha-*.json", at_least=2)
+    proc.send_signal(sig)
+    err = proc.communicate(timeout=120)[1]
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "rerun with --resume" in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    finished = len(list(out.glob("points/*.json")))
+    assert 2 <= finished < 22 and not (out / "results.json").exists()
+    _all_files_complete(out)
+    resumed = run(*args, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "results.json").read_text()) == json.loads((ref / "results.json").read_text())
+
+
+def test_killed_reproduce_resumes_to_identical_results(linear_study, tmp_path):
+    ref, _ = linear_study
+    out = tmp_path / "study"
+    proc = _start(["reproduce", "--only", LINEAR, "--out", str(out)], out,
+                  poll_glob="bootstrap-linear/points/*.json", at_least=1)
+    proc.kill()
+    proc.communicate(timeout=120)
+    assert not (out / "report.md").exists() and not (out / "bootstrap-linear" / "results.json").exists()
+    _all_files_complete(out)
+    resumed = run("reproduce", "--only", LINEAR, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_tree(out) == read_tree(ref)
+    assert read_tree(out, "*/points/*.json") == read_tree(ref, "*/points/*.json")
+
+
+# --- the checklist ------------------------------------------------------------------------------
+
+
+def _claim(key):
+    return next(c for c in study.CLAIMS if c.key == key)
+
+
+def test_claims_follow_their_criteria():
+    alpha = [0.0, 0.5, 1.0, 1.5, 2.0]
+    convex = {"alpha": alpha, "inter_student_variance": [0.02, 0.06, 0.12, 0.22, 0.4], "mse_truth": [1, 2, 3, 4, 5]}
+    concave = {**convex, "inter_student_variance": [0.02, 0.2, 0.3, 0.35, 0.38]}
+    assert _claim("mlp-noise").evaluate({"teacher-noise-mlp": convex}).reproduced is True
+    assert _claim("mlp-noise").evaluate({"teacher-noise-mlp": concave}).reproduced is False
+    boot = {"b": [20, 100, 404], "teacher_variance": [0.1, 0.03, 0.01], "teacher_variance_se": [0.01] * 3,
+            "truth_variance": [0.2, 0.05, 0.02]}
+    assert _claim("bootstrap").evaluate({"bootstrap-mlp": boot}).reproduced is True
+    degenerate = {**boot, "teacher_variance": [1e-30, 1e-30, 1e-30]}  # the linear case, 5.1
+    assert _claim("bootstrap").evaluate({"bootstrap-mlp": degenerate}).reproduced is False
+    assert _claim("bootstrap").evaluate({}).status == "not run"
+
+
+def test_llm_correction_claims_read_the_method_rows():
+    # direct, single, (multi, averaging, vw) for k = 3 and 5, soft
+    k = [0, 1, 3, 3, 3, 5, 5, 5, 1]
+    sim = [0.8, 0.85, 0.86, 0.87, 0.88, 0.87, 0.9, 0.95, 0.7]
+    res = {"llm-variance-aware-gpt2": {"k": k, "gt_similarity": sim, "systematic_noise": [0, -0.1] + [-0.2] * 6 + [0.1]}}
+    findings = {c.key: c.evaluate(res) for c in study.CLAIMS if c.needs == ("llm-variance-aware-gpt2",)}
+    assert findings["llm-similarity"].reproduced and findings["llm-systematic"].reproduced
+    assert findings["llm-vw"].reproduced and "variance-weighting k=5" in findings["llm-vw"].evidence
+    res["llm-variance-aware-gpt2"]["gt_similarity"] = sim[:6] + [0.96, 0.95, 0.7]  # averaging k=5 best
+    assert not _claim("llm-vw").evaluate(res).reproduced
+
+
+def test_every_study_step_is_an_experiment_and_every_claim_reads_a_step():
+    from jaxkd.experiments import EXPERIMENTS
+
+    names = {s.name for s in study.STEPS}
+    assert {s.experiment for s in study.STEPS} == set(EXPERIMENTS)
+    assert all(set(c.needs) <= names for c in study.CLAIMS)
+    assert {r for s in study.STEPS for r in s.theorems} <= set(study.THEOREMS)
+    assert study.theorem_summary([{"result": "4.1", "passed": True}, {"result": "4.1", "passed": False}]) == [("4.1", 1, 2)]
+    assert np.isfinite(study._trend([1, 2, 3], [3, 2, 1]))
