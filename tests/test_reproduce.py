@@ -71,7 +71,10 @@ def test_reproduce_resume_reuses_everything(linear_study, tmp_path):
 def _start(args, out, *, poll_glob, at_least):
     """Start ``jaxkd args`` and return the process once ``at_least`` files match ``poll_glob``."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(jaxkd_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    # Default SIGINT handling in the child, as in a terminal: a shell's background job (and so
+    # a test suite started with `make test &`) would otherwise pass SIGINT on as ignored.
+    proc = subprocess.Popen(jaxkd_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while len(list(out.glob(poll_glob))) < at_least:
         assert proc.poll() is None, f"finished before it could be interrupted: {proc.stderr.read()}"
