@@ -46,7 +46,7 @@ class LLMConfig:
     vocab_size: int = 512
     teacher_steps: int = 400
     base_steps: int = 60
-    student_steps: int = 400
+    student_steps: int = 300
     batch_size: int = 16
     learning_rate: float = 3e-3
     samples: int = 10                 # sampled answers per prompt to measure a model
