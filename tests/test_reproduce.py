@@ -90,12 +90,20 @@ def _all_files_complete(folder):
         json.loads(p.read_text())
 
 
+SWEEP = ["run", "teacher-noise", "--model", "mlp", "--students", "16", "--epochs", "60",
+         "--alphas", "0,0.2,0.4,0.6,0.8,1,1.2,1.4,1.6,1.8,2"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_sweep(tmp_path_factory):
+    ref = tmp_path_factory.mktemp("sweep") / "ref"
+    assert run(*SWEEP, "--out", str(ref)).returncode == 0
+    return json.loads((ref / "results.json").read_text())
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_killed_sweep_resumes_to_identical_results(tmp_path, sig):
-    args = ["run", "teacher-noise", "--model", "mlp", "--students", "16", "--epochs", "60",
-            "--alphas", "0,0.2,0.4,0.6,0.8,1,1.2,1.4,1.6,1.8,2"]
-    ref = tmp_path / "ref"
-    assert run(*args, "--out", str(ref)).returncode == 0
+def test_killed_sweep_resumes_to_identical_results(tmp_path, sig, uninterrupted_sweep):
+    args = SWEEP
     out = tmp_path / "killed"
     proc = _start([*args, "--out", str(out)], out, poll_glob="points/alpha-*.json", at_least=2)
     proc.send_signal(sig)
@@ -109,7 +117,7 @@ def test_killed_sweep_resumes_to_identical_results(tmp_path, sig):
     _all_files_complete(out)
     resumed = run(*args, "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((out / "results.json").read_text()) == json.loads((ref / "results.json").read_text())
+    assert json.loads((out / "results.json").read_text()) == uninterrupted_sweep
 
 
 def test_killed_reproduce_resumes_to_identical_results(linear_study, tmp_path):

@@ -24,7 +24,7 @@ CASES = {
     "teacher-noise-linear": ["run", "teacher-noise", "--students", "10", "--alphas", "0.5,2"],
     "bootstrap-linear": ["run", "bootstrap", "--students", "10", "--sizes", "30,404"],
     "variance-aware-linear": ["run", "variance-aware", "--students", "12", "--alphas", "0.5", "--ks", "1,4"],
-    "teacher-noise-mlp": ["run", "teacher-noise", "--model", "mlp", "--students", "10", "--epochs", "20",
+    "teacher-noise-mlp": ["run", "teacher-noise", "--model", "mlp", "--students", "10", "--epochs", "5",
                           "--alphas", "0,1"],
 }
 
