@@ -13,12 +13,13 @@ penalty 1.2 and the KV cache (``use_cache=True`` for transformers), a fixed numb
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 
 import numpy as np
+
+from jaxkd.runs import atomic_write_json
 
 
 def best_of(fn, repeats: int) -> float:
@@ -129,8 +130,7 @@ def main(argv=None) -> int:
     print(f"  sampling ({args.prompt}+{args.new}): jaxkd {jax_sample_tps:9.0f} tok/s   transformers "
           f"{torch_sample_tps:9.0f} tok/s   ratio {report['sample_speedup']:.2f}x")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+        atomic_write_json(args.json, report)
     return 0
 
 

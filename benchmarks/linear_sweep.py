@@ -11,12 +11,13 @@ Times are wall-clock on this machine, measured in the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 
 import numpy as np
+
+from jaxkd.runs import atomic_write_json
 
 
 def baseline(students: int, alphas, seed: int = 0) -> dict:
@@ -92,8 +93,7 @@ def main(argv=None) -> int:
     print(f"  V at alpha=1: jaxkd {res['inter_student_variance'][i]:.5f}, "
           f"sklearn {ref['inter_student_variance'][i]:.5f} (relative difference {agree:.3f})")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+        atomic_write_json(args.json, report)
     return 0
 
 

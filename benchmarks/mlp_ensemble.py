@@ -13,12 +13,13 @@ and is compared with a large float32 matmul measured on the same machine in the 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 
 import numpy as np
+
+from jaxkd.runs import atomic_write_json
 
 
 def training_flops(n: int, widths, epochs: int, students: int) -> float:
@@ -112,8 +113,7 @@ def main(argv=None) -> int:
     print(f"  achieved {achieved:.1f} GFLOP/s of {flops / 1e9:.0f} GFLOP vs {peak:.1f} GFLOP/s large matmul "
           f"({100 * achieved / peak:.0f}%)")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+        atomic_write_json(args.json, report)
     return 0
 
 

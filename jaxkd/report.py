@@ -435,7 +435,7 @@ def report_llm_output(res: dict, cfg, run_dir: RunDir) -> str:
 def report_llm_variance_aware(res: dict, cfg, run_dir: RunDir) -> str:
     from jaxkd.experiments.llm_variance_aware import methods
 
-    labels = [m[0] for m in methods(cfg)]
+    labels = [m[0] for m in methods(cfg.ks)]
     rows = [[labels[i], f"{fmt(res['gt_similarity'][i])} ({fmt(res['gt_similarity_variance'][i])})",
              res["noise_slope"][i], res["noise_r2"][i], res["student_noise"][i], res["systematic_noise"][i],
              res["hallucination"][i], res["pairs"][i], res["training_tokens"][i]]

@@ -196,14 +196,12 @@ def _llm_narrower(out, noise) -> tuple[bool, str]:
 
 
 def _llm_rows(res):
-    """Labels and method names of llm-variance-aware's rows, from their k column (the order of
-    :func:`jaxkd.experiments.llm_variance_aware.methods`: direct, single, then multi /
-    averaging / variance-weighting for each k, then soft targets)."""
-    ks = list(res["k"])
-    methods = ["direct", "single"] + [m for k in ks[2:-1:3] for m in ("multi", "averaging", "variance-weighting")] + ["soft"]
-    names = {"multi": "multi-response", "averaging": "averaging", "variance-weighting": "variance-weighting"}
-    labels = [f"{names[m]} k={k}" if m in names else m for m, k in zip(methods, ks)]
-    return labels, methods
+    """Labels and method names of llm-variance-aware's rows (k grid read back from the k
+    column: direct, single, then three rows per k, then soft targets)."""
+    from jaxkd.experiments.llm_variance_aware import methods
+
+    rows = methods(tuple(res["k"][2:-1:3]))
+    return [label for label, _, _ in rows], [method for _, method, _ in rows]
 
 
 def _corrections(res, metric: str, better) -> tuple[bool, str, list[str]]:

@@ -35,10 +35,10 @@ class Config(lc.LLMConfig):
         return lc.llm_preset(cls, preset, {}, {}, **overrides)
 
 
-def methods(cfg: Config) -> list[tuple[str, str, int]]:
-    """(label, method, k) rows of the table, in order."""
+def methods(ks) -> list[tuple[str, str, int]]:
+    """(label, method, k) rows of the table, in order, for the k grid ``ks``."""
     rows = [("direct fine-tune", "direct", 0), ("single", "single", 1)]
-    for k in cfg.ks:
+    for k in ks:
         rows += [(f"multi-response k={k}", "multi", k), (f"averaging k={k}", "averaging", k),
                  (f"variance-weighting k={k}", "variance-weighting", k)]
     return rows + [("soft targets (token KD)", "soft", 1)]
@@ -70,5 +70,5 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
         return {"method_index": i, "k": k, **lc.summarize(task, s_embs, t_eval, direct_noise=direct_noise),
                 **compute}
 
-    points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg))]
+    points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks))]
     return common.columns(common.sweep(run_dir, points, point, desc="llm-variance-aware"))
