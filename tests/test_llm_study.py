@@ -9,7 +9,7 @@ import pytest
 
 from jaxkd.experiments import EXPERIMENTS
 from jaxkd.report import REPORTS
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, to_jsonable
 
 TINY = dict(num_questions=5, teacher_steps=40, base_steps=10, student_steps=8, samples=3, num_students=2)
 EXTRA = {"llm-teacher-noise": {"temperatures": (0.7, 1.5)}, "llm-noise-transfer": {"temperatures": (1.0,)},
@@ -51,16 +51,32 @@ def test_llm_experiment_end_to_end(tmp_path, name):
 
 
 def test_llm_resume_reproduces_uninterrupted_run(tmp_path):
-    module = EXPERIMENTS["llm-noise-transfer"]
-    cfg = module.Config.from_preset("quick", **TINY, temperatures=(0.7, 1.3))
-    config = {"experiment": "llm-noise-transfer", **cfg.__dict__}
-    full = module.run(cfg, RunDir.open(tmp_path / "full", config))
-    RunDir.open(tmp_path / "part", config)
-    first = sorted((tmp_path / "full" / "points").iterdir())[0]
-    (tmp_path / "part" / "points").mkdir()
-    (tmp_path / "part" / "points" / first.name).write_bytes(first.read_bytes())
-    resumed = module.run(cfg, RunDir.open(tmp_path / "part", config, resume=True))
-    assert json.dumps(resumed) == json.dumps(full)
+    from test_runs_and_experiments import assert_resume_reproduces
+
+    from jaxkd.experiments import llm_common
+
+    cfg = EXPERIMENTS["llm-noise-transfer"].Config.from_preset("quick", **TINY, temperatures=(0.7, 1.3))
+    # Both runs start cold: the in-process memo would otherwise hand the resumed run the
+    # uninterrupted run's numbers and hide a resume that recomputes differently.
+    llm_common.clear_memo()
+    assert_resume_reproduces(tmp_path, "llm-noise-transfer", cfg, before_resume=llm_common.clear_memo)
+
+
+def test_shared_llm_work_gives_the_numbers_of_a_separate_run(tmp_path):
+    """llm-noise-transfer after llm-teacher-noise reuses its distillations (same keys and
+    temperatures); the result must equal a cold run's."""
+    from jaxkd.experiments import llm_common
+
+    # Point 1 has the same key in both but another temperature: a memo that ignored the
+    # temperature would hand noise-transfer the T = 1.0 students.
+    cfgs = {n: EXPERIMENTS[n].Config.from_preset("quick", **TINY, temperatures=temps)
+            for n, temps in (("llm-teacher-noise", (0.7, 1.0, 1.3)), ("llm-noise-transfer", (0.7, 1.3)))}
+    llm_common.clear_memo()
+    EXPERIMENTS["llm-teacher-noise"].run(cfgs["llm-teacher-noise"])
+    warm = EXPERIMENTS["llm-noise-transfer"].run(cfgs["llm-noise-transfer"])
+    llm_common.clear_memo()
+    cold = EXPERIMENTS["llm-noise-transfer"].run(cfgs["llm-noise-transfer"])
+    assert json.dumps(to_jsonable(warm)) == json.dumps(to_jsonable(cold))
 
 
 def test_every_experiment_is_covered_by_a_resume_test():

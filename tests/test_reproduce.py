@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from jaxkd import study
@@ -84,10 +83,17 @@ def _start(args, out, *, poll_glob, at_least):
 
 
 def _all_files_complete(folder):
-    """No half-written file under a final name: every JSON parses, no temporary left over but
-    the one a killed write may leave."""
-    for p in folder.rglob("*.json"):
-        json.loads(p.read_text())
+    """No half-written file under a final name: every JSON parses, and anything else is a
+    hidden ``.NAME.*.tmp`` (what a write killed before its rename leaves)."""
+    for p in (p for p in folder.rglob("*") if p.is_file()):
+        if p.name.startswith(".") and p.suffix == ".tmp":
+            continue
+        if p.suffix == ".json":
+            json.loads(p.read_text())
+        elif p.suffix == ".png":
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p
+        else:
+            assert p.suffix in (".md", ".html") and p.stat().st_size > 0, p
 
 
 SWEEP = ["run", "teacher-noise", "--model", "mlp", "--students", "16", "--epochs", "60",
@@ -176,4 +182,4 @@ def test_every_study_step_is_an_experiment_and_every_claim_reads_a_step():
     assert all(set(c.needs) <= names for c in study.CLAIMS)
     assert {r for s in study.STEPS for r in s.theorems} <= set(study.THEOREMS)
     assert study.theorem_summary([{"result": "4.1", "passed": True}, {"result": "4.1", "passed": False}]) == [("4.1", 1, 2)]
-    assert np.isfinite(study._trend([1, 2, 3], [3, 2, 1]))
+    assert study._trend([1, 2, 3], [3, 2, 1]) == -1.0

@@ -74,19 +74,24 @@ SMALL = {
 }
 
 
-@pytest.mark.parametrize("name", list(SMALL))  # the llm-* experiments: tests/test_llm_study.py
-def test_resume_reproduces_uninterrupted_run(tmp_path, name):
+def assert_resume_reproduces(tmp_path, name, cfg, before_resume=lambda: None):
+    """Run ``name`` fully; then simulate a crash (keep only the first finished point), call
+    ``before_resume`` and resume: the results must be identical."""
     module = EXPERIMENTS[name]
-    cfg = module.Config.from_preset("quick", **SMALL[name])
     config = {"experiment": name, **cfg.__dict__}
     full = module.run(cfg, RunDir.open(tmp_path / "full", config))
-    # Simulate a crash: keep only the first finished point, then resume.
     RunDir.open(tmp_path / "part", config)
     first = sorted((tmp_path / "full" / "points").iterdir())[0]
     (tmp_path / "part" / "points").mkdir()
     (tmp_path / "part" / "points" / first.name).write_bytes(first.read_bytes())
+    before_resume()
     resumed = module.run(cfg, RunDir.open(tmp_path / "part", config, resume=True))
     assert json.dumps(resumed) == json.dumps(full)
+
+
+@pytest.mark.parametrize("name", list(SMALL))  # the llm-* experiments: tests/test_llm_study.py
+def test_resume_reproduces_uninterrupted_run(tmp_path, name):
+    assert_resume_reproduces(tmp_path, name, EXPERIMENTS[name].Config.from_preset("quick", **SMALL[name]))
 
 
 @pytest.mark.parametrize("module, overrides, match", [

@@ -89,8 +89,9 @@ def test_map_students_pads_and_cuts():
     x = jnp.arange(10.0)[:, None] * jnp.ones((10, 3))
     padded = sharding.pad_students(x, 4)
     assert padded.shape == (12, 3) and np.array_equal(padded[10:], np.zeros((2, 3)))
-    out = sharding.map_students(_double, (x,), (jnp.float32(1.0),), devices=1)
-    assert np.array_equal(out, 2 * x + 1)
+    for block in (None, 4, 10, 20):  # 4: blocks padded to 12 students and cut back to 10
+        out = sharding.map_students(_double, (x,), (jnp.float32(1.0),), block=block, devices=1)
+        assert out.shape == (10, 3) and np.array_equal(out, 2 * x + 1)
 
 
 def _double(x, c):

@@ -233,6 +233,11 @@ _MEMO: dict = {}
 _MEMO_LIMIT = 64
 
 
+def clear_memo() -> None:
+    """Forget what this process computed (tests use it to recompute from scratch)."""
+    _MEMO.clear()
+
+
 def _memo(key, compute):
     if key not in _MEMO:
         if len(_MEMO) >= _MEMO_LIMIT:
