@@ -118,18 +118,14 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
 
 def run_theory(out: Path, students: int, seed: int, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
     """``theory verify`` as a resumable run folder: one point per THEOREMS.md result."""
+    from jaxkd.experiments.common import sweep
     from theory.verify import VERIFIERS, verify
 
     run_dir = RunDir.open(out, {"command": "theory verify", "students": students, "seed": seed},
                           resume=resume, overwrite=overwrite)
-    checks = []
-    with tqdm(total=len(VERIFIERS), desc="theory verify", unit="result", disable=None, leave=False) as bar:
-        for name in VERIFIERS:
-            key = f"result-{name}"
-            if not run_dir.has_point(key):
-                run_dir.save_point(key, {"checks": [c.to_json() for c in verify(students, seed, [name])]})
-            checks.extend(run_dir.load_point(key)["checks"])
-            bar.update()
+    rows = sweep(run_dir, [(f"result-{name}", name) for name in VERIFIERS],
+                 lambda name: {"checks": [c.to_json() for c in verify(students, seed, [name])]}, desc="theory verify")
+    checks = [c for row in rows for c in row["checks"]]
     run_dir.write_json("checks.json", checks)
     return checks
 

@@ -99,6 +99,12 @@ def pad_students(tree, multiple: int):
     return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), tree)
 
 
+def distribute(tree, devices: int, multiple: int | None = None):
+    """Pad the student axis to a multiple of ``multiple`` (default: ``devices``) and split it
+    over the first ``devices`` devices."""
+    return jax.device_put(pad_students(tree, multiple or devices), student_sharding(devices))
+
+
 def gather(tree, n: int | None = None):
     """Students back on one device (every host's, under jax.distributed), cut to the first ``n``."""
     if jax.process_count() > 1:
@@ -140,5 +146,4 @@ def map_students(fn, per_student: tuple, shared: tuple = (), static: tuple = (),
     local = -(-n // d)
     if block is not None and block < local:
         local = -(-local // block) * block  # whole blocks on every device
-    padded = jax.device_put(pad_students(per_student, local * d), student_sharding(d))
-    return gather(_compiled(fn, d, tuple(static), block)(padded, shared), n)
+    return gather(_compiled(fn, d, tuple(static), block)(distribute(per_student, d, local * d), shared), n)

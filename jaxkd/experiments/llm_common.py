@@ -152,9 +152,8 @@ def train_students(task: Task, pairs, keys, *, steps=None, init_states=None, tea
     # jitted vmapped step runs each device's students where they live.
     d = sharding.device_count()
     if d > 1:
-        states = jax.device_put(sharding.pad_students(states, d), sharding.student_sharding(d))
-        keys = sharding.pad_students(keys, d)
-    place = (lambda a: jax.device_put(a, sharding.student_sharding(d))) if d > 1 else (lambda a: a)
+        states, keys = sharding.distribute(states, d), sharding.pad_students(keys, d)
+    place = (lambda a: sharding.distribute(a, d)) if d > 1 else (lambda a: a)
     kd = 1.0 if teacher_logits else 0.0
     trainer = training.Trainer((graphdef, states), training.TrainConfig(
         learning_rate=cfg.learning_rate, total_steps=steps, warmup_steps=min(20, steps // 5),
