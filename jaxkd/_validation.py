@@ -1,7 +1,16 @@
 """Input validation at the public boundary.
 
-Every public entry point checks its inputs here once, with one sentence saying what is wrong
-and how to fix it, and raises ``ValueError``; the jitted cores behind them assume clean arrays.
+Public functions come in two kinds, and each docstring says which it is:
+
+* **entry points** take user data (CLI, configs, ``teachers.sample_responses``, ``linear.fit``,
+  ``linear.fit_resampled``, ``linear.cross_fit``, ``mlp.train_ensemble``, ...): they check their
+  inputs here once and raise ``ValueError`` with one sentence saying what is wrong and how to
+  fix it;
+* **cores** are pure array functions meant to be called inside ``jax.jit`` / ``jax.vmap``
+  (``targets.*``, ``uncertainty.*``, ``linear.solve``, ``linear.predict``,
+  ``linear.cross_fit_core``, ``teachers.gaussian_responses``, ``teachers.batched_responses``):
+  they cannot inspect concrete values, so they do not validate and assume clean arrays of the
+  shapes their docstrings give.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bootstrap resampling for student training sets (THEOREMS.md 5.1-5.3).
+"""Bootstrap resampling for student training sets (docs/theorems.md 5.1-5.3).
 
 Each student draws its own ``b`` row indices with replacement from the ``n`` training rows,
 from its own key of the data-order/bootstrap stream.

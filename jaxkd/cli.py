@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run a subset: theory, experiment names or names like bootstrap-mlp")
     _add_run_options(rep, "summary.json")
 
-    theory = sub.add_parser("theory", help="closed forms of THEOREMS.md")
+    theory = sub.add_parser("theory", help="closed forms of docs/theorems.md")
     tsub = theory.add_subparsers(dest="theory_command", required=True, parser_class=_Parser)
     verify = tsub.add_parser("verify", help="simulate every result through jaxkd and compare")
     verify.add_argument("--students", type=_int, default=1000, help="Monte Carlo students (default 1000)")

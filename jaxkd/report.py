@@ -1,38 +1,26 @@
 """Tables and figures from results: one function per figure, markdown per experiment.
 
-Figures are matplotlib PNGs with labelled axes; closed forms from THEOREMS.md are drawn as
+Figures are matplotlib PNGs with labelled axes; closed forms from docs/theorems.md are drawn as
 lines over the simulated points they predict.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Callable, Sequence
+from typing import Callable
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxkd.runs import RunDir  # noqa: E402
+from jaxkd.formatting import fmt, markdown_table
+from jaxkd.runs import RunDir
 
 
-def fmt(x, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    x = float(x)
-    return f"{x:.{digits}g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.{max(digits - 1, 1)}e}"
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A GitHub-flavoured markdown table; numbers are formatted with :func:`fmt`."""
-    cells = [[c if isinstance(c, str) else fmt(c) for c in row] for row in rows]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
-    return "\n".join(lines)
+def _subplots(*grid, figsize=None, **kwargs):
+    """A figure and its axes without pyplot: no global backend or figure registry is touched,
+    so importing or calling this module changes nothing for the caller (notebooks display the
+    returned Figure; run folders save it)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 def _nan(values) -> np.ndarray:
@@ -43,7 +31,7 @@ def _nan(values) -> np.ndarray:
 
 
 def fig_teacher_noise_variance(res: dict):
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = _subplots(figsize=(5.5, 4))
     a = np.asarray(res["alpha"])
     lin = "linear_" if "linear_inter_student_variance" in res else ""
     if lin:
@@ -60,7 +48,7 @@ def fig_teacher_noise_variance(res: dict):
 
 
 def fig_teacher_noise_mse(res: dict):
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = _subplots(figsize=(5.5, 4))
     a = np.asarray(res["alpha"])
     lin = "linear_" if "linear_mse_teacher" in res else ""
     if lin:
@@ -92,7 +80,7 @@ def report_teacher_noise(res: dict, cfg, run_dir: RunDir) -> str:
     note = ("MLP teacher and students (same architecture, Kaiming init shared across α); the linear "
             "columns are OLS teacher and students on the same split. " if lin else "")
     return (f"# Teacher output uncertainty ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 4; THEOREMS.md 4.1-4.3. {note}c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(res[lin + 'c'])}.\n\n"
+            f"Study Section 4; docs/theorems.md 4.1-4.3. {note}c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(res[lin + 'c'])}.\n\n"
             f"{table}\n\n![inter-student variance](variance.png)\n\n![test MSE](mse.png)\n")
 
 
@@ -100,7 +88,7 @@ def report_teacher_noise(res: dict, cfg, run_dir: RunDir) -> str:
 
 
 def fig_bootstrap_variance(res: dict):
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = _subplots(figsize=(5.5, 4))
     b = np.asarray(res["b"])
     ax.loglog(b, res["truth_variance"], "o-", label="ground-truth labels")
     ax.loglog(b, np.maximum(_nan(res["teacher_variance"]), 1e-300), "s-", label="teacher labels (all)")
@@ -117,7 +105,7 @@ def fig_bootstrap_variance(res: dict):
 
 
 def fig_bootstrap_mse(res: dict):
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = _subplots(figsize=(5.5, 4))
     b = np.asarray(res["b"])
     ax.loglog(b, res["truth_mse"], "o-", label="ground-truth labels")
     ax.loglog(b, res["teacher_mse"], "s-", label="teacher labels")
@@ -149,7 +137,7 @@ def report_bootstrap(res: dict, cfg, run_dir: RunDir) -> str:
                             "MSE ground truth", "τ²(1+d/b) (5.3)"],
                            list(zip(*(res[k] for k in keys))))
     return (f"# Bootstrap students ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 5.2; THEOREMS.md 5.1-5.3. τ̂² (OLS residual variance) = {fmt(res['tau2_hat'])}, "
+            f"Study Section 5.2; docs/theorems.md 5.1-5.3. τ̂² (OLS residual variance) = {fmt(res['tau2_hat'])}, "
             f"d = {res['d']}, n = {res['n']}. Rank-deficient resamples get the minimum-norm fit; "
             "5.1's zero variance holds for the full-rank ones.\n\n"
             f"{table}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
@@ -170,7 +158,7 @@ def _by_alpha(res: dict):
 
 def fig_variance_aware(res: dict, metric: str, ylabel: str):
     groups = list(_by_alpha(res))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
+    fig, axes = _subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
     for ax, (a, rows) in zip(axes[0], groups):
         k = np.asarray(res["k"])[rows]
         for method, label in _METHOD_LABELS.items():
@@ -197,7 +185,7 @@ def report_variance_aware(res: dict, cfg, run_dir: RunDir) -> str:
         keys.insert(2, "predicted_average_variance")
     table = markdown_table(headers, list(zip(*(res[k] for k in keys))))
     return (f"# Variance-aware distillation ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            "Study Section 7; THEOREMS.md 7.1-7.4. *Oracle* combines the averaged responses with the "
+            "Study Section 7; docs/theorems.md 7.1-7.4. *Oracle* combines the averaged responses with the "
             "clean teacher mean (the study's experiment; not available in practice). *Honest* combines "
             "them with a cross-fitted student, variances estimated from the data.\n\n"
             f"{table}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
@@ -207,7 +195,7 @@ def report_variance_aware(res: dict, cfg, run_dir: RunDir) -> str:
 
 
 def fig_init_perturbation(res: dict):
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig, (ax1, ax2) = _subplots(1, 2, figsize=(9, 3.8))
     s = np.asarray(res["scale"])
     ax1.errorbar(s, res["mse_truth"], yerr=res["mse_truth_std"], fmt="o-", label="vs ground truth")
     ax1.errorbar(s, res["mse_teacher"], yerr=res["mse_teacher_std"], fmt="s-", label="vs teacher")
@@ -238,7 +226,7 @@ def report_init_perturbation(res: dict, cfg, run_dir: RunDir) -> str:
 def fig_variance_attribution(res: dict):
     from jaxkd.experiments.variance_attribution import SOURCES
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = _subplots(figsize=(5.5, 3.8))
     labels = [s.replace("_", " ") for s in SOURCES] + ["interaction"]
     values = [res[f"share_{s}"] for s in SOURCES] + [res["share_interaction"]]
     ax.bar(labels, values)
@@ -269,7 +257,7 @@ def report_variance_attribution(res: dict, cfg, run_dir: RunDir) -> str:
 
 def fig_output_entropy(res: dict):
     keys = list(res)
-    fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(keys)), 4))
+    fig, ax = _subplots(figsize=(max(5.5, 1.2 * len(keys)), 4))
     x = np.arange(len(keys))
     for off, role, label in ((-0.25, "teacher", "teacher"), (0.0, "student_hard", "student (hard labels)"),
                              (0.25, "student_soft", "student (soft, T)")):
@@ -317,7 +305,7 @@ def _llm_header(title: str, cfg) -> str:
 
 
 def fig_llm_temperature(res: dict):
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig, (a1, a2) = _subplots(1, 2, figsize=(9, 3.8))
     T = res["temperature"]
     a1.plot(T, res["alignment"], "o-", label="student-teacher alignment")
     a1.plot(T, res["gt_similarity"], "s-", label="student cosine to ground truth")
@@ -339,7 +327,7 @@ def fig_llm_pc1(res: dict):
     """Appendix B.2: teacher's and a student's answers on the first principal component."""
     prompts = res["shown_prompts"]
     idx = [0, len(res["temperature"]) - 1]
-    fig, axes = plt.subplots(len(prompts), 2, figsize=(9, 3 * len(prompts)), squeeze=False)
+    fig, axes = _subplots(len(prompts), 2, figsize=(9, 3 * len(prompts)), squeeze=False)
     for r, _ in enumerate(prompts):
         for c, i in enumerate(idx):
             ax = axes[r][c]
@@ -369,7 +357,7 @@ def report_llm_noise_transfer(res: dict, cfg, run_dir: RunDir) -> str:
     keys = ["temperature", "teacher_noise", "student_noise", "noise_slope", "noise_r2", "systematic_noise"]
     table = markdown_table(["T", "teacher noise", "student noise", "slope", "R²", "systematic noise"],
                            list(zip(*(res[k] for k in keys))))
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = _subplots(figsize=(5.5, 3.8))
     ax.plot(res["temperature"], res["noise_slope"], "o-", label="slope of student on teacher noise")
     ax.plot(res["temperature"], res["noise_r2"], "s-", label="R²")
     ax.plot(res["temperature"], res["systematic_noise"], "^-", label="systematic noise")
@@ -385,7 +373,7 @@ def report_llm_noise_transfer(res: dict, cfg, run_dir: RunDir) -> str:
 def fig_llm_trajectories(res: dict):
     from jaxkd.experiments.llm_init import TRACKED
 
-    fig, axes = plt.subplots(1, len(TRACKED), figsize=(4 * len(TRACKED), 3.5))
+    fig, axes = _subplots(1, len(TRACKED), figsize=(4 * len(TRACKED), 3.5))
     for j, name in enumerate(TRACKED):
         ax = axes[j]
         for i, s in enumerate(res["scale"]):
@@ -419,7 +407,7 @@ def report_llm_output(res: dict, cfg, run_dir: RunDir) -> str:
     rows = list(zip(range(len(res["prompt_true_entropy"])), res["prompt_valid_answers"],
                     res["prompt_true_entropy"], res["prompt_teacher_entropy"], res["prompt_student_entropy"]))
     per = markdown_table(["prompt", "valid answers K", "true H", "teacher H", "student H"], rows)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _subplots(figsize=(5, 4))
     ax.scatter(res["prompt_teacher_entropy"], res["prompt_student_entropy"], c=res["prompt_valid_answers"])
     top = max(max(res["prompt_teacher_entropy"]), max(res["prompt_student_entropy"]), 0.1)
     ax.plot([0, top], [0, top], "k--", lw=0.8)
@@ -427,7 +415,7 @@ def report_llm_output(res: dict, cfg, run_dir: RunDir) -> str:
     ax.set_ylabel("student answer entropy (nats, mean over students)")
     ax.set_title("Suppression: points below the diagonal (C.1)")
     run_dir.save_figure(fig, "entropy.png")
-    return (_llm_header("LLM student output uncertainty (Section 6.2, Table 2; THEOREMS C.1)", cfg)
+    return (_llm_header("LLM student output uncertainty (Section 6.2, Table 2; docs/theorems.md C.1)", cfg)
             + "Students share supervision (one teacher answer per prompt) and init; only batch order "
             f"differs.\n\n{summary}\n\n{per}\n\n![entropy](entropy.png)\n")
 
@@ -462,13 +450,6 @@ REPORTS: dict[str, Callable] = {
 }
 
 
-def theory_table(checks) -> str:
-    """Markdown table of ``theory.verify`` checks."""
-    rows = [[c.result, c.case, c.predicted, c.observed, c.tolerance, "pass" if c.passed else "FAIL"]
-            for c in checks]
-    return markdown_table(["result", "statement", "closed form", "simulated", "tolerance", ""], rows)
-
-
 # --- the reproduce report -----------------------------------------------------------------------
 
 
@@ -482,7 +463,7 @@ def _embed_step_report(md: str, folder: str) -> str:
 
 
 def study_summary_tables(checks: list[dict], findings) -> str:
-    """The summary: one row per THEOREMS.md result (pass/fail) and one per empirical claim
+    """The summary: one row per docs/theorems.md result (pass/fail) and one per empirical claim
     (reproduced / not reproduced, with the numbers that decided it)."""
     from jaxkd import study
 
@@ -493,7 +474,7 @@ def study_summary_tables(checks: list[dict], findings) -> str:
         parts.append("### Theorems (closed forms, `jaxkd theory verify`)\n\n"
                      + markdown_table(["result", "statement", "checks passed", "verdict"], thm))
     rows = [[c.claim, f.status, f.evidence] for c, f in findings]
-    parts.append("### Empirical findings (THEOREMS.md, \"Empirical claims\")\n\n"
+    parts.append("### Empirical findings (docs/theorems.md, \"Empirical claims\")\n\n"
                  + markdown_table(["claim", "verdict", "measured"], rows))
     return "\n\n".join(parts)
 
@@ -518,7 +499,7 @@ def study_report(plan, checks: list[dict], reports: dict[str, str], findings, ti
            "next to each claim.\n",
            "## Summary\n", study_summary_tables(checks, findings) + "\n"]
     if checks:
-        out += ["## Theory (THEOREMS.md)\n",
+        out += ["## Theory (docs/theorems.md)\n",
                 f"Every result simulated through jaxkd's own code ({plan.theory_students} students per "
                 "check) and compared with its closed form; the tolerance is 5 standard deviations of "
                 "the Monte Carlo estimate unless the result is exact.\n",
@@ -538,7 +519,7 @@ def study_report(plan, checks: list[dict], reports: dict[str, str], findings, ti
                 if r in by_result:
                     ok = sum(c["passed"] for c in by_result[r])
                     verdict = f"{ok}/{len(by_result[r])} checks pass in `theory verify`"
-                tests.append(f"- THEOREMS {r} ({study.THEOREMS[r]}): {verdict}; the closed-form columns "
+                tests.append(f"- docs/theorems.md {r} ({study.THEOREMS[r]}): {verdict}; the closed-form columns "
                              "and lines above are the same formulas.")
             for claim, finding in claims_by_step.get(step.name, []):
                 tests.append(f"- **{finding.status}**: {claim.claim}. Criterion: {claim.criterion}. "

@@ -3,7 +3,7 @@
 Layout of the output folder::
 
     config.json           preset, seed, the steps planned
-    theory/               theory verify as a run folder (one point per THEOREMS.md result)
+    theory/               theory verify as a run folder (one point per docs/theorems.md result)
     <experiment>-<model>/ one run folder per experiment (config, points, results, figures, report)
     points/               wall time of each finished step
     summary.json          theorem verdicts, claim verdicts with their evidence, timings
@@ -117,7 +117,7 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
 
 
 def run_theory(out: Path, students: int, seed: int, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
-    """``theory verify`` as a resumable run folder: one point per THEOREMS.md result."""
+    """``theory verify`` as a resumable run folder: one point per docs/theorems.md result."""
     from jaxkd.experiments.common import sweep
     from theory.verify import VERIFIERS, verify
 

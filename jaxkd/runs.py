@@ -151,13 +151,10 @@ class RunDir:
         return self.path / name
 
     def save_figure(self, fig, name: str) -> Path:
-        """Save a matplotlib figure as PNG atomically and close it."""
+        """Save a matplotlib figure as PNG atomically."""
         import io
-
-        import matplotlib.pyplot as plt
 
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
         atomic_write_bytes(self.path / name, buf.getvalue())
         return self.path / name

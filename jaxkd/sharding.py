@@ -2,8 +2,11 @@
 
 Students never interact, so an ensemble computation ``fn`` that is vmapped over a leading
 student axis runs unchanged on every device, each holding ``N / D`` students of a 1-D mesh
-``("students",)``. Every device runs the same per-student program as a single device would,
-so results are identical to the single-device run (the tests hold them to equality).
+``("students",)``. Every device runs the same per-student program as a single device would.
+At the same ``block`` (students per block on each device) the results are bitwise identical
+to the one-device run, and the tests hold them to equality; without ``block`` each device's
+batch is its whole share, so the batch size of matrix products changes with the device count
+and the last bits may differ (the tests hold that case to a relative 1e-12 in float64).
 
 Devices: all visible ones by default (``jax.devices()``: with ``jax.distributed.initialize``
 that is every host's accelerators), or the first ``n`` inside :func:`use_devices`, which the

@@ -1,5 +1,5 @@
 """The study as a checklist: its sections, the experiments behind each, and the empirical
-claims (THEOREMS.md, "Empirical claims") judged from measured results.
+claims (docs/theorems.md, "Empirical claims") judged from measured results.
 
 Every judgment is a pure function of ``results.json`` contents and returns a
 :class:`Finding`: reproduced or not, with the numbers that decided it. Thresholds are stated
@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats
 
-from jaxkd.report import fmt
+from jaxkd.formatting import fmt
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Step:
 
     experiment: str
     model: str
-    theorems: tuple[str, ...] = ()  # THEOREMS.md results whose closed forms it draws
+    theorems: tuple[str, ...] = ()  # docs/theorems.md results whose closed forms it draws
 
     @property
     def name(self) -> str:
@@ -76,6 +76,10 @@ THEOREMS: dict[str, str] = {
     "7.3": "inverse-variance weights minimise Var(α_T y_T + α_S y_S)",
     "7.4": "the minimum is σ_T²σ_S²/(σ_T² + σ_S²)",
     "C.1": "single-response students are narrower: E[H(p̂_k)] ≤ H(p_T), gap ≈ (K−1)/(2k)",
+    "X.1": "variance of an OLS student's test MSE = (4σ²bᵀH*b + 2σ⁴tr H*²)/m², convex in σ²",
+    "X.2": "ground-truth bootstrap variance on heteroscedastic data = sandwich Σ⁻¹ΩΣ⁻¹/b",
+    "X.3": "bootstrap test MSE on a fixed split = MSE(full fit) + tr(X*ᵀX* Cov_b)/m",
+    "S.1": "Var_s(m̄_s) − mean(w_s)/n is unbiased for the between-student variance",
 }
 
 STEPS: tuple[Step, ...] = tuple(s for sec in SECTIONS for s in sec.steps)
@@ -290,7 +294,7 @@ def judge(results: dict[str, dict]) -> list[tuple[Claim, Finding]]:
 
 
 def theorem_summary(checks: list[dict]) -> list[tuple[str, int, int]]:
-    """(result id, checks passed, checks run) in THEOREMS.md order."""
+    """(result id, checks passed, checks run) in docs/theorems.md order."""
     order: dict[str, list[bool]] = {}
     for c in checks:
         order.setdefault(c["result"], []).append(bool(c["passed"]))

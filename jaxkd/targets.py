@@ -4,9 +4,9 @@ Pure functions of arrays; the response axis is ``-2`` (shape ``(..., k, n)``), s
 unchanged to one student's responses ``(k, n)`` or to a student batch ``(N, k, n)``.
 
 * ``single``: standard distillation, one response per input (k = 1).
-* ``average``: the sample mean of k responses (THEOREMS.md 7.1; UMVUE under Gaussian noise, 7.2).
+* ``average``: the sample mean of k responses (docs/theorems.md 7.1; UMVUE under Gaussian noise, 7.2).
 * ``inverse_variance_weights`` / ``combine`` / ``combined_variance``: the optimal convex
-  combination of two independent unbiased estimates (THEOREMS.md 7.3, 7.4).
+  combination of two independent unbiased estimates (docs/theorems.md 7.3, 7.4).
 * ``oracle_variance_weighted``: the study's published experiment, which combines the averaged
   responses with the *clean* teacher mean (unavailable in practice, hence "oracle").
 * ``honest_variance_weighted``: the same combination using only what a practitioner has: a
@@ -28,7 +28,7 @@ def single(responses: ArrayLike) -> jax.Array:
 
 
 def average(responses: ArrayLike) -> jax.Array:
-    """Averaged target ``ybar_i = (1/k) sum_j y_ij`` (THEOREMS.md 7.1). (..., k, n) -> (..., n)."""
+    """Averaged target ``ybar_i = (1/k) sum_j y_ij`` (docs/theorems.md 7.1). (..., k, n) -> (..., n)."""
     return jnp.mean(jnp.asarray(responses), axis=-2)
 
 
@@ -52,7 +52,7 @@ def midrange(responses: ArrayLike) -> jax.Array:
 
 
 def inverse_variance_weights(var_teacher: ArrayLike, var_student: ArrayLike):
-    """Weights minimising ``Var(a_T y_T + a_S y_S)`` subject to ``a_T + a_S = 1`` (THEOREMS.md 7.3).
+    """Weights minimising ``Var(a_T y_T + a_S y_S)`` subject to ``a_T + a_S = 1`` (docs/theorems.md 7.3).
 
     ``a_T = s_S / (s_T + s_S)`` and ``a_S = s_T / (s_T + s_S)``. Broadcasts elementwise.
 
@@ -69,7 +69,7 @@ def inverse_variance_weights(var_teacher: ArrayLike, var_student: ArrayLike):
 
 
 def combine(y_teacher, var_teacher, y_student, var_student) -> jax.Array:
-    """Inverse-variance combination ``z = a_T y_T + a_S y_S`` (THEOREMS.md 7.3)."""
+    """Inverse-variance combination ``z = a_T y_T + a_S y_S`` (docs/theorems.md 7.3)."""
     y_teacher, var_teacher, y_student, var_student = jnp.broadcast_arrays(
         y_teacher, var_teacher, y_student, var_student)
     a_t, a_s = inverse_variance_weights(var_teacher, var_student)
@@ -77,7 +77,7 @@ def combine(y_teacher, var_teacher, y_student, var_student) -> jax.Array:
 
 
 def combined_variance(var_teacher: ArrayLike, var_student: ArrayLike) -> jax.Array:
-    """Variance of :func:`combine`: ``s_T s_S / (s_T + s_S)`` (THEOREMS.md 7.4)."""
+    """Variance of :func:`combine`: ``s_T s_S / (s_T + s_S)`` (docs/theorems.md 7.4)."""
     var_teacher, var_student = jnp.broadcast_arrays(var_teacher, var_student)
     return var_teacher * var_student / (var_teacher + var_student)
 
@@ -139,7 +139,7 @@ def crossfit_error_variance(ybar: ArrayLike, var_ybar: ArrayLike, student_mean: 
 def honest_variance_weighted(
     ybar: ArrayLike, var_ybar: ArrayLike, student_mean: ArrayLike, student_leverage: ArrayLike
 ) -> jax.Array:
-    """Variance weighting from data alone (THEOREMS.md 7.3 with estimated variances).
+    """Variance weighting from data alone (docs/theorems.md 7.3 with estimated variances).
 
     The teacher estimate is ``ybar_i`` with estimated variance ``v`` (one per label set:
     :func:`pooled_response_variance` / k for k >= 2, :func:`crossfit_residual_variance` for

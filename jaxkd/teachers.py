@@ -1,15 +1,17 @@
 """Teacher response models.
 
 A teacher's output for input ``i`` is random: ``y_ij = mu_i + eps_ij`` with
-``eps_ij ~ N(0, sigma^2)`` i.i.d. (THEOREMS.md, setting). ``mu`` can come from any fitted
+``eps_ij ~ N(0, sigma^2)`` i.i.d. (docs/theorems.md, setting). ``mu`` can come from any fitted
 teacher (OLS, an MLP, a user's own model). For language models and classifiers the response
-is a categorical draw from the teacher's answer distribution (THEOREMS.md C.1).
+is a categorical draw from the teacher's answer distribution (docs/theorems.md C.1).
 
 Functions here take one student's key and return one student's responses; the batched
 versions vmap over a leading student axis of keys.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -57,14 +59,14 @@ def sample_responses(
     k = v.check_int("k (responses per input)", k)
     num_students = v.check_int("number of students", num_students)
     keys = jax.random.split(key, num_students)
-    return _batched_gaussian(keys, jnp.asarray(mean), sigma2, k)
+    return batched_responses(keys, jnp.asarray(mean), sigma2, k)
 
 
-def _batched_gaussian(keys, mean, sigma2, k):
+@functools.partial(jax.jit, static_argnums=3)
+def batched_responses(keys: jax.Array, mean: jax.Array, sigma2, k: int) -> jax.Array:
+    """Core of :func:`sample_responses` (no validation; jit/vmap-safe): one label set of k
+    responses per key. keys (N,), mean (n,), sigma2 scalar, k static -> (N, k, n)."""
     return jax.vmap(gaussian_responses, in_axes=(0, None, None, None))(keys, mean, sigma2, k)
-
-
-_batched_gaussian = jax.jit(_batched_gaussian, static_argnums=3)
 
 
 def categorical_responses(key: jax.Array, probs: ArrayLike, k: int) -> jax.Array:

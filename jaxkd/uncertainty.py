@@ -1,7 +1,7 @@
 """Uncertainty metrics across and within students.
 
 Predictions carry a leading student axis: ``preds`` has shape (N, m) for N students on m test
-inputs. Inter-student variance is the study's main measure (THEOREMS.md, setting):
+inputs. Inter-student variance is the study's main measure (docs/theorems.md, setting):
 ``V = (1/m) sum_x Var_students(f_s(x))`` with the unbiased sample variance.
 """
 
@@ -59,6 +59,31 @@ def variance_decomposition(samples: ArrayLike) -> dict[str, jax.Array]:
     across = jnp.mean(jnp.var(jnp.mean(samples, axis=1), axis=0))
     within = jnp.mean(jnp.var(samples, axis=1))
     return {"total": total, "across": across, "within": within}
+
+
+def between_student_variance(samples: ArrayLike) -> dict[str, jax.Array]:
+    """Between-student variance of sampled outputs, corrected for the sampling floor (**S.1**).
+
+    Student s gives n sampled outputs with mean ``mbar_s`` and unbiased within-student variance
+    ``w_s``. The across-student variance of ``mbar_s`` estimates ``B + E[w]/n``: even identical
+    students keep the floor ``E[w]/n``. ``corrected = Var_s(mbar_s) - mean_s(w_s)/n`` is unbiased
+    for B (one-way random effects); it can be negative by chance when B is near zero.
+
+    Args:
+      samples: (N, n, ...) with N >= 2 students and n >= 2 samples each; trailing axes
+        (prompts, embedding dimensions) are averaged over.
+
+    Returns:
+      dict with ``uncorrected`` (the variance of the student means), ``floor`` (mean within
+      variance / n) and ``corrected`` (their difference), each a scalar.
+    """
+    samples = jnp.asarray(samples)
+    if samples.ndim < 2 or samples.shape[0] < 2 or samples.shape[1] < 2:
+        raise ValueError(f"samples must be (students >= 2, samples >= 2, ...); got shape {samples.shape}.")
+    n = samples.shape[1]
+    uncorrected = jnp.mean(jnp.var(jnp.mean(samples, axis=1), axis=0, ddof=1))
+    floor = jnp.mean(jnp.var(samples, axis=1, ddof=1)) / n
+    return {"uncorrected": uncorrected, "floor": floor, "corrected": uncorrected - floor}
 
 
 def entropy(probs: ArrayLike, axis: int = -1) -> jax.Array:

@@ -115,3 +115,51 @@ def test_5_3_forms():
     assert cf.ground_truth_bootstrap_mse(2.0, 5, 50) == pytest.approx(2.0 * 1.1)
     assert cf.ground_truth_bootstrap_mse(2.0, 5, 50, exact_gaussian=True) == pytest.approx(2.0 * (1 + 5 / 44))
     assert cf.teacher_labelled_bootstrap_variance() == 0.0
+
+
+def test_x_1_matches_a_direct_quadratic_form_computation():
+    """Var(MSE) by brute force: the residual b + A eps is Gaussian, so Var||r||^2 follows from
+    quadratic_norm_moments with mean b and covariance s H*; the closed form must agree."""
+    with jax.enable_x64(True):
+        X, X_test = _design(0, 60, 4), _design(1, 15, 4)
+        mu, y_test = X @ np.arange(1.0, 5.0), np.random.default_rng(2).normal(size=15)
+        H = X_test @ np.linalg.inv(X.T @ X) @ X_test.T
+        b = X_test @ np.linalg.solve(X.T @ X, X.T @ mu) - y_test
+        for sigma2, k in [(0.3, 1), (2.0, 1), (2.0, 4)]:
+            _, var_sq = cf.quadratic_norm_moments(b, sigma2 / k * H)
+            got = float(cf.test_mse_variance(X, X_test, mu, y_test, sigma2, k))
+            assert got == pytest.approx(float(var_sq) / 15**2, rel=1e-12)
+        # Quadratic in sigma^2: the second difference is 2 * (2 tr H^2 / m^2) * h^2 > 0.
+        v = [float(cf.test_mse_variance(X, X_test, mu, y_test, s, 1)) for s in (1.0, 2.0, 3.0)]
+        assert v[0] - 2 * v[1] + v[2] == pytest.approx(4 * np.sum(H * H) / 15**2, rel=1e-9)
+
+
+def test_x_2_sandwich_reduces_to_5_2_under_homoscedastic_residuals():
+    with jax.enable_x64(True):
+        X, X_test = _design(3, 200, 5), _design(4, 30, 5)
+        tau = 0.7
+        e = tau * np.where(np.arange(200) % 2 == 0, 1.0, -1.0)  # |e_i| = tau: Omega = tau^2 Sigma
+        Sigma = X.T @ X / 200
+        np.testing.assert_allclose(cf.sandwich_covariance(X, e), tau**2 * np.linalg.inv(Sigma), rtol=1e-12)
+        for b in (50, 400):
+            assert float(cf.sandwich_bootstrap_variance(X, e, X_test, b)) == pytest.approx(
+                float(cf.ground_truth_bootstrap_variance(X_test, Sigma, tau**2, b)), rel=1e-12)
+        # Heteroscedastic residuals (variance growing with |x_0|) give a different answer.
+        e_het = e * (1 + 2 * np.abs(X[:, 0]))
+        assert not np.allclose(cf.sandwich_covariance(X, e_het), np.mean(e_het**2) * np.linalg.inv(Sigma))
+
+
+def test_x_3_tends_to_the_full_fit_error_and_adds_the_sandwich_trace():
+    with jax.enable_x64(True):
+        X, X_test = _design(5, 100, 3), _design(6, 20, 3)
+        rng = np.random.default_rng(7)
+        y, y_test = X @ [1.0, -1.0, 0.5] + rng.normal(size=100), rng.normal(size=20)
+        theta = np.linalg.lstsq(X, y, rcond=None)[0]
+        base = np.mean((X_test @ theta - y_test) ** 2)
+        C = np.asarray(cf.sandwich_covariance(X, y - X @ theta))
+        for b in (10, 1000):
+            got = float(cf.bootstrap_observed_mse(X, y, X_test, y_test, b))
+            assert got == pytest.approx(base + np.trace(X_test.T @ X_test @ C) / b / 20, rel=1e-12)
+        assert float(cf.bootstrap_observed_mse(X, y, X_test, y_test, 1e12)) == pytest.approx(base, rel=1e-9)
+        assert float(cf.finite_sample_inflation(30, 3)) == pytest.approx(30 / 26)
+        assert float(cf.finite_sample_inflation(4, 3)) == np.inf

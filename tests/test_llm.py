@@ -284,3 +284,24 @@ def test_sampling_frequencies_follow_the_distribution(ours):
     top = np.argsort(p)[-5:]
     freq = np.array([np.mean(drawn == t) for t in top])
     assert np.all(np.abs(freq - p[top]) <= 5 * np.sqrt(p[top] * (1 - p[top]) / 4000) + 1e-3)
+
+
+def test_distribution_measures_hand_computed():
+    """S.2 on a case computed by hand: truth p = (0.5, 0.5) over two orthogonal answers."""
+    from jaxkd.llm import metrics
+
+    c = np.array([[1.0, 0.0], [0.0, 1.0]])
+    p = np.array([0.5, 0.5])
+    # A student that collapsed onto answer 0, one sample in four a hallucination.
+    q = metrics.answer_distribution(np.array([0, 0, 0, -1]), 2)
+    np.testing.assert_allclose(q, [0.75, 0.0, 0.25])
+    m = metrics.distribution_measures(q, p, c)
+    assert m["total_variation"] == pytest.approx(0.5 * (0.25 + 0.5 + 0.25))
+    h_q = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
+    assert m["entropy_gap"] == pytest.approx(h_q - np.log(2))
+    assert m["centroid_cosine"] == pytest.approx(1 / np.sqrt(2))  # (0.75, 0) against (0.5, 0.5)
+    # The true distribution itself: distance 0, gap 0, cosine 1.
+    exact = metrics.distribution_measures(np.array([0.5, 0.5, 0.0]), p, c)
+    assert exact == pytest.approx({"total_variation": 0.0, "entropy_gap": 0.0, "centroid_cosine": 1.0})
+    with pytest.raises(ValueError, match="K \\+ 1 = 3"):
+        metrics.distribution_measures(np.array([0.5, 0.5]), p, c)

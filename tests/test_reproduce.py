@@ -40,7 +40,7 @@ def test_reproduce_writes_report_html_and_summary(linear_study):
     md = (out / "report.md").read_text()
     for heading in ("## Summary", "## Teacher output uncertainty (Section 4)",
                     "## Student initialization uncertainty (Section 5)", "## Variance-aware distillation (Section 7)",
-                    "## Run details", "**What this tests**", "THEOREMS 4.1"):
+                    "## Run details", "**What this tests**", "docs/theorems.md 4.1"):
         assert heading in md, heading
     assert "## Student output uncertainty" not in md  # not run: no empty section
     # Figures are linked into their run folders, and every one of them exists.

@@ -101,3 +101,25 @@ def test_entropy_and_empirical_distribution():
     assert float(uncertainty.entropy(jnp.array([1.0, 0.0]))) == 0.0
     np.testing.assert_allclose(uncertainty.empirical_distribution(jnp.array([0, 2, 2, 1]), 3),
                                [0.25, 0.25, 0.5])
+
+
+def test_between_student_variance_removes_the_sampling_floor():
+    """S.1: students from one distribution (B = 0) with independent samples: the corrected
+    value is ~0 while the uncorrected one stays at the floor w/n; with B > 0 it recovers B."""
+    rng = np.random.default_rng(0)
+    N, n, D, w = 400, 8, 30, 2.0
+    same = rng.normal(0.0, np.sqrt(w), size=(N, n, D))
+    est = {k: float(x) for k, x in uncertainty.between_student_variance(same).items()}
+    assert est["floor"] == pytest.approx(w / n, rel=0.03)
+    assert est["uncorrected"] == pytest.approx(w / n, rel=0.08)
+    assert abs(est["corrected"]) < 0.02
+    shifted = same + rng.normal(0.0, 0.5, size=(N, 1, D))  # B = 0.25
+    est = uncertainty.between_student_variance(shifted)
+    assert float(est["corrected"]) == pytest.approx(0.25, abs=0.03)
+    assert float(est["uncorrected"]) == pytest.approx(0.25 + w / n, abs=0.03)
+    # Hand-computed: two students, two samples each, one dimension.
+    hand = uncertainty.between_student_variance(np.array([[0.0, 2.0], [4.0, 4.0]]))
+    # means 1 and 4: Var = 4.5; within variances 2 and 0: floor = mean(2, 0) / 2 = 0.5.
+    assert [float(hand[k]) for k in ("uncorrected", "floor", "corrected")] == [4.5, 0.5, 4.0]
+    with pytest.raises(ValueError, match="samples >= 2"):
+        uncertainty.between_student_variance(np.zeros((3, 1, 4)))

@@ -35,3 +35,24 @@ def test_bad_arguments():
         tv.verify(num_students=10)
     with pytest.raises(ValueError, match="unknown result"):
         tv.verify(results=["9.9"])
+
+
+def test_verification_catches_an_uncorrected_between_student_variance(monkeypatch):
+    from jaxkd import uncertainty
+
+    real = uncertainty.between_student_variance
+
+    def floor_left_in(samples):
+        out = real(samples)
+        return {**out, "corrected": out["uncorrected"]}
+
+    monkeypatch.setattr(uncertainty, "between_student_variance", floor_left_in)
+    checks = tv.verify(num_students=1000, seed=0, results=["S.1"])
+    assert [c.passed for c in checks] == [False, True, False]
+
+
+def test_verification_catches_a_mse_variance_that_ignores_k(monkeypatch):
+    # Students that average k responses but are scored as if k were 1: X.1 at k = 5 must fail.
+    monkeypatch.setattr(targets, "average", lambda r: jnp.asarray(r)[..., 0, :])
+    checks = tv.verify(num_students=1000, seed=0, results=["X.1"])
+    assert [c.passed for c in checks] == [True, True, True, False, True]

@@ -1,4 +1,4 @@
-"""Closed forms for every result in THEOREMS.md and their verification through jaxkd."""
+"""Closed forms for every result in docs/theorems.md and their verification through jaxkd."""
 
 from theory import closed_forms
 

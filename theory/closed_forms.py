@@ -1,7 +1,7 @@
-"""Closed forms for the results in THEOREMS.md (jax.numpy only, no jaxkd imports).
+"""Closed forms for the results in docs/theorems.md (jax.numpy only, no jaxkd imports).
 
-Each function's docstring states its result as THEOREMS.md does; the identifier (2.2, 4.1,
-..., C.1) is in the function's ``RESULT`` registry below. Designs are full column rank:
+Each function's docstring states its result as docs/theorems.md does; the ``RESULTS`` table at
+the bottom maps every identifier (2.2, 4.1, ..., C.1, X.1-X.3) to its function. Designs are full column rank:
 ``X`` is (n, d), ``X_test`` is (m, d), ``G = X^T X``, ``c = tr(X_test G^{-1} X_test^T) / m``.
 """
 
@@ -76,6 +76,68 @@ def observed_label_mse(X, X_test, mu, y_test, sigma2):
     return jnp.mean((jnp.asarray(X_test) @ theta_bar - y_test) ** 2) + sigma2 * mean_test_leverage(
         X, X_test
     )
+
+
+def test_mse_variance(X, X_test, mu, y_test, sigma2, k=1):
+    """**X.1** Variance across students of a linear student's test MSE against fixed labels.
+
+    The residual on the test set is ``b + A eps`` with ``b = X* theta_bar - y*`` (m,),
+    ``A = X* G^{-1} X^T`` and ``eps ~ N(0, (sigma^2 / k) I)``, so with ``H* = A A^T``:
+    ``Var(MSE) = (4 s bᵀH*b + 2 s² tr(H*²)) / m²``, ``s = sigma^2 / k``. Quadratic in sigma^2:
+    this curve bends upward even for OLS students.
+    """
+    X, X_test = jnp.asarray(X), jnp.asarray(X_test)
+    theta_bar = _gram_inv(X) @ (X.T @ mu)
+    bias = X_test @ theta_bar - y_test
+    H = test_leverage_matrix(X, X_test)
+    s = sigma2 / k
+    m = X_test.shape[0]
+    return (4.0 * s * bias @ H @ bias + 2.0 * s**2 * jnp.sum(H * H)) / m**2
+
+
+def sandwich_covariance(X, residuals):
+    """**X.2** Heteroscedasticity-robust coefficient covariance per draw:
+    ``Sigma^{-1} Omega Sigma^{-1}`` with ``Sigma = X^T X / n``, ``Omega = (1/n) sum e_i^2 x_i x_i^T``.
+    A ground-truth bootstrap student on b draws has ``Cov(theta_hat) ~ sandwich / b``; it
+    reduces to 5.2's ``tau^2 Sigma^{-1} / b`` when ``Omega = tau^2 Sigma``.
+    """
+    X, e = jnp.asarray(X), jnp.asarray(residuals)
+    n = X.shape[0]
+    Sigma_inv = jnp.linalg.inv(X.T @ X / n)
+    Omega = (X * (e**2)[:, None]).T @ X / n
+    return Sigma_inv @ Omega @ Sigma_inv
+
+
+def sandwich_bootstrap_variance(X, residuals, X_test, b):
+    """**X.2** Predictive variance of a ground-truth-bootstrap OLS student on b draws,
+    ``x^T Sigma^{-1} Omega Sigma^{-1} x / b``, averaged over the rows of ``X_test``."""
+    X_test = jnp.asarray(X_test)
+    C = sandwich_covariance(X, residuals)
+    return jnp.mean(jnp.sum((X_test @ C) * X_test, axis=1)) / b
+
+
+def bootstrap_observed_mse(X, y, X_test, y_test, b):
+    """**X.3** Expected test MSE of ground-truth-bootstrap OLS students on a fixed test set:
+    ``MSE(theta_full) + tr(X*^T X* Cov_b) / m`` with ``Cov_b`` the X.2 sandwich over b.
+    The first term is the full-data fit's error on that test set, not 5.3's ``tau^2``.
+    """
+    X, X_test = jnp.asarray(X), jnp.asarray(X_test)
+    theta = _gram_inv(X) @ (X.T @ y)
+    C = sandwich_covariance(X, y - X @ theta) / b
+    m = X_test.shape[0]
+    return jnp.mean((X_test @ theta - y_test) ** 2) + jnp.sum((X_test.T @ X_test) * C) / m
+
+
+def finite_sample_inflation(b, d):
+    """``b / (b - d - 1)``: how much a Gaussian design's ``E[(X_b^T X_b)^{-1}]`` exceeds
+    ``Sigma^{-1} / b`` (the size of the "about" in 5.2 and X.2; infinite for b <= d + 1)."""
+    return jnp.where(b > d + 1, b / jnp.maximum(b - d - 1, 1), jnp.inf)
+
+
+def between_student_floor(within_variance, num_samples):
+    """**S.1** The floor of the uncorrected between-student variance: the variance across
+    students of an n-sample mean is ``B + E[w] / n``; with B = 0 it is ``E[w] / n``."""
+    return within_variance / num_samples
 
 
 def teacher_labelled_bootstrap_variance():
@@ -236,4 +298,8 @@ RESULTS = {
     "7.3": inverse_variance_weights,
     "7.4": min_combination_variance,
     "C.1": expected_empirical_entropy,
+    "X.1": test_mse_variance,
+    "X.2": sandwich_bootstrap_variance,
+    "X.3": bootstrap_observed_mse,
+    "S.1": between_student_floor,
 }

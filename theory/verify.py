@@ -1,4 +1,4 @@
-"""Numerical verification of THEOREMS.md through jaxkd's own code path.
+"""Numerical verification of docs/theorems.md through jaxkd's own code path.
 
 Every check simulates with the toolkit (``jaxkd.teachers`` -> ``jaxkd.targets`` ->
 ``jaxkd.students.linear`` -> ``jaxkd.uncertainty``) and compares with ``theory.closed_forms``.
@@ -423,10 +423,107 @@ def check_c_1(ctx: Context) -> list[Check]:
     return out
 
 
+# --- jaxkd's extensions (X.1-X.3) and the S.1 estimator ------------------------------------
+
+
+def _variance_sd(x: np.ndarray) -> float:
+    """SD of the unbiased sample variance of i.i.d. draws ``x``, from their sample moments:
+    ``sqrt((m4 - (N-3)/(N-1) s^4) / N)``."""
+    n = x.size
+    dev = x - x.mean()
+    s2, m4 = float(dev @ dev / (n - 1)), float(np.mean(dev**4))
+    return math.sqrt(max(m4 - (n - 3) / (n - 1) * s2**2, 0.0) / n)
+
+
+def check_x_1(ctx: Context, cases=((0.25, 1), (1.0, 1), (2.0, 1), (1.0, 5))) -> list[Check]:
+    out, by_alpha = [], {}
+    for i, (alpha, k) in enumerate(cases):
+        sigma2 = alpha * ctx.y_train.var()
+        theta = ctx.students(f"X.1/{i}", sigma2, k=k, make_target=targets.average)
+        mse = np.asarray(uncertainty.mse(linear.predict(theta, ctx.X_test), ctx.y_test))
+        observed, sd = float(mse.var(ddof=1)), _variance_sd(mse)
+        pred = cf.test_mse_variance(ctx.X, ctx.X_test, ctx.mu, ctx.y_test, sigma2, k)
+        out.append(_two_sided("X.1", f"Var_students(test MSE vs truth), Boston, alpha={alpha}, k={k}",
+                              pred, observed, Z_TOL * sd, "5 SD of a sample variance, sample moments"))
+        if k == 1:
+            by_alpha[alpha] = float(pred)
+    # Upward curvature of the closed form itself: the chord from alpha 0.25 to 2 lies above it at 1.
+    lo, mid, hi = by_alpha[0.25], by_alpha[1.0], by_alpha[2.0]
+    chord = lo + (hi - lo) * (1.0 - 0.25) / (2.0 - 0.25)
+    out.append(Check("X.1", "closed form convex in alpha: value at alpha=1 below the 0.25-2 chord",
+                     chord, mid, 0.0, bool(mid < chord), "quadratic in sigma^2 with positive sigma^4 term"))
+    return out
+
+
+def _boston_bootstrap(ctx: Context, name: str, b: int):
+    """Ground-truth bootstrap students on Boston: b of the n observed pairs, one OLS each."""
+    n, d = ctx.X.shape
+    idx = bootstrap.resample_indices(ctx.key(name), n, b, num_students=ctx.num_students)
+    full = np.asarray(linear.resample_rank(ctx.X, idx)) == d
+    theta = np.asarray(linear.fit_resampled(ctx.X, ctx.y_train, idx))[full]
+    return linear.predict(theta, ctx.X_test)
+
+
+def check_x_2(ctx: Context, sizes=(404, 1212, 3636)) -> list[Check]:
+    n, d = ctx.X.shape
+    resid = ctx.y_train - ctx.X @ ctx.theta_teacher
+    out = []
+    for i, b in enumerate(sizes):
+        q = np.asarray(uncertainty.inter_student_contributions(_boston_bootstrap(ctx, f"X.2/{i}", b)))
+        V, se = float(q.mean()), float(q.std(ddof=1) / math.sqrt(q.size))
+        pred = float(cf.sandwich_bootstrap_variance(ctx.X, resid, ctx.X_test, b))
+        homo = float(cf.ground_truth_bootstrap_variance(ctx.X_test, ctx.X.T @ ctx.X / n, float(resid @ resid) / n, b))
+        gap = pred * (float(cf.finite_sample_inflation(b, d)) - 1.0)
+        out.append(_two_sided("X.2", f"Boston ground-truth bootstrap variance = sandwich/b, b={b} "
+                              f"(5.2's homoscedastic form: {homo:.4g})", pred, V, Z_TOL * se + gap,
+                              "5 SE + finite-sample inflation b/(b-d-1)"))
+    return out
+
+
+def check_x_3(ctx: Context, sizes=(404, 1212, 3636)) -> list[Check]:
+    n, d = ctx.X.shape
+    resid = ctx.y_train - ctx.X @ ctx.theta_teacher
+    out = []
+    for i, b in enumerate(sizes):
+        mse = np.asarray(uncertainty.mse(_boston_bootstrap(ctx, f"X.3/{i}", b), ctx.y_test))
+        pred = float(cf.bootstrap_observed_mse(ctx.X, ctx.y_train, ctx.X_test, ctx.y_test, b))
+        base = float(np.mean((ctx.X_test @ ctx.theta_teacher - ctx.y_test) ** 2))
+        gap = (pred - base) * (float(cf.finite_sample_inflation(b, d)) - 1.0)
+        out.append(_two_sided("X.3", f"Boston bootstrap test MSE = MSE(full fit) + tr(X*'X* Cov_b)/m, b={b} "
+                              f"(5.3 would say tau^2(1+d/b) = {float(cf.ground_truth_bootstrap_mse(resid.var(), d, b)):.4g})",
+                              pred, mse.mean(), Z_TOL * mse.std(ddof=1) / math.sqrt(mse.size) + gap,
+                              "5 SE + finite-sample inflation of the variance term"))
+    return out
+
+
+def check_s_1(ctx: Context, students=100, samples=10, dims=50, within=1.0) -> list[Check]:
+    out = []
+    for between in (0.0, 0.05):
+        # One-way random effects through jaxkd.teachers: each student's mean output is a noisy
+        # response of a zero "teacher", and its samples are noisy responses around that mean.
+        means = teachers.sample_responses(ctx.key(f"S.1/means/{between}"), np.zeros(dims), between,
+                                          num_students=students)[:, 0]
+        keys = jax.random.split(ctx.key(f"S.1/samples/{between}"), students)
+        draws = jax.vmap(teachers.gaussian_responses, in_axes=(0, 0, None, None))(keys, means, within, samples)
+        est = {k: float(x) for k, x in uncertainty.between_student_variance(draws).items()}
+        floor = float(cf.between_student_floor(within, samples))
+        sd = math.sqrt((2 * (between + floor) ** 2 / (students - 1)
+                        + 2 * within**2 / (students * (samples - 1)) / samples**2) / dims)
+        out.append(_two_sided("S.1", f"corrected between-student variance = B, B={between} "
+                              f"(N={students}, n={samples}, w={within})", between, est["corrected"],
+                              Z_TOL * sd, "5 SD, balanced one-way ANOVA mean squares"))
+        if between == 0.0:
+            sd_u = math.sqrt(2 * floor**2 / (students - 1) / dims)
+            out.append(_two_sided("S.1", "identical students: uncorrected value sits at the floor w/n",
+                                  floor, est["uncorrected"], Z_TOL * sd_u, "5 SD, chi-square"))
+    return out
+
+
 VERIFIERS: dict[str, Callable[[Context], list[Check]]] = {
     "2.2": check_2_2, "4.1": check_4_1, "4.2": check_4_2, "4.3": check_4_3,
     "5.1": check_5_1, "5.2": check_5_2, "5.3": check_5_3,
     "7.1": check_7_1, "7.2": check_7_2, "7.3": check_7_3, "7.4": check_7_4, "C.1": check_c_1,
+    "X.1": check_x_1, "X.2": check_x_2, "X.3": check_x_3, "S.1": check_s_1,
 }
 
 
@@ -440,7 +537,7 @@ def verify(num_students: int = 1000, seed: int = 0, results=None, progress=None)
       progress: optional callable taking the identifier about to run.
 
     Returns:
-      The list of :class:`Check`, in THEOREMS.md order.
+      The list of :class:`Check`, in docs/theorems.md order.
     """
     num_students = v.check_int("number of students", num_students, minimum=100)
     seed = v.check_int("seed", seed, minimum=0)

@@ -321,7 +321,7 @@ def summarize(task: Task, student_embs, teacher_embs, direct_noise=None) -> dict
     """The study's student-vs-teacher numbers for N students' samples (N, P, n, E) against
     the teacher's (P, n, E): alignment, inter-student variance, intra-model variance gap, noise
     (and its transfer: slope, R^2), systematic noise, ground-truth similarity, hallucination,
-    answer entropy and the share of prompts where students are narrower (THEOREMS C.1)."""
+    answer entropy and the share of prompts where students are narrower (docs/theorems.md C.1)."""
     t = describe(task, teacher_embs)
     per = [describe(task, e) for e in student_embs]
     s_noise = np.mean([d["noise"] for d in per], axis=0)

@@ -1,4 +1,4 @@
-"""LLM student output uncertainty (study Section 6.2, Table 2; THEOREMS C.1).
+"""LLM student output uncertainty (study Section 6.2, Table 2; docs/theorems.md C.1).
 
 N students distilled from identical supervision (the teacher's single answer per prompt) and
 identical init, differing only in data order. Their predictive distributions are compared with

@@ -2,7 +2,7 @@
 
 For each noise level alpha, ``sigma^2 = alpha Var(y_train)``; N students each see one noisy
 response per input (standard distillation). Measured: inter-student variance on the test set
-(THEOREMS.md 4.1), test MSE against the teacher (4.2) and against the ground truth (4.3).
+(docs/theorems.md 4.1), test MSE against the teacher (4.2) and against the ground truth (4.3).
 
 * ``model="linear"``: OLS teacher, N OLS students in one solve; closed forms drawn over them.
 * ``model="mlp"``: MLP teacher trained on the true labels, N MLP students (same architecture,
@@ -50,7 +50,7 @@ class Config(common.RegressionConfig):
 def _student_predictions(keys: jax.Array, task: common.LinearTask, sigma2) -> jax.Array:
     """One noisy response per input for each student key, N OLS students, their test
     predictions: keys (N,) -> (N, m)."""
-    resp = teachers._batched_gaussian(keys, task.mu, sigma2, 1)
+    resp = teachers.batched_responses(keys, task.mu, sigma2, 1)
     return linear.predict(linear.solve(task.factor, task.X, targets.single(resp)), task.X_test)
 
 

@@ -3,7 +3,7 @@
 For each noise level alpha and number of responses k, N students are distilled with three
 targets built from the same responses:
 
-* ``average``: ``ybar`` (THEOREMS.md 7.1 predicts ``V = (sigma^2/k) c``);
+* ``average``: ``ybar`` (docs/theorems.md 7.1 predicts ``V = (sigma^2/k) c``);
 * ``oracle``: the study's variance weighting, ``ybar`` combined with the clean teacher mean,
   the student estimate's variance taken as a single-response student's ``sigma^2 h_i``;
 * ``honest``: ``ybar`` combined with a 5-fold cross-fitted OLS student, both variances
@@ -64,7 +64,7 @@ class Config(common.RegressionConfig):
 def _draw(keys, mu, sigma2, k):
     """The k-dependent stage (compiled per k, small): averaged responses and their estimated
     variance, (N, n) and (N,) (zero for k = 1, where the cross-fit residuals estimate it)."""
-    resp = teachers._batched_gaussian(keys, mu, sigma2, k)
+    resp = teachers.batched_responses(keys, mu, sigma2, k)
     pooled = targets.pooled_response_variance(resp) / k if k >= 2 else jnp.zeros(keys.shape[0], mu.dtype)
     return targets.average(resp), pooled
 
@@ -72,7 +72,7 @@ def _draw(keys, mu, sigma2, k):
 @jax.jit
 def _distil(task, folds, lev_single, sigma2, k, ybar, pooled):
     """The k-independent stage (compiled once): targets, N students per method, metrics."""
-    crossfit, lev = linear._cross_fit(task.X, ybar, folds, NUM_FOLDS)
+    crossfit, lev = linear.cross_fit_core(task.X, ybar, folds, NUM_FOLDS)
     var_ybar = jnp.where(k >= 2, pooled, targets.crossfit_residual_variance(ybar, crossfit, lev))
     built = {
         "average": ybar,

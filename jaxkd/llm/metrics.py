@@ -78,5 +78,47 @@ def answer_entropy(labels, num_answers: int) -> float:
 
 def narrower_share(student_entropy, teacher_entropy) -> float:
     """Share of prompts where the student's answer distribution has lower entropy than the
-    teacher's (the suppression effect, THEOREMS.md C.1; the study's Table 2)."""
+    teacher's (the suppression effect, docs/theorems.md C.1; the study's Table 2)."""
     return float(np.mean(np.asarray(student_entropy) < np.asarray(teacher_entropy)))
+
+
+def answer_distribution(labels, num_answers: int) -> np.ndarray:
+    """Empirical distribution of classified answers over the K valid answers plus a last bucket
+    for hallucinations (label -1): (n,) ints -> (K + 1,)."""
+    labels = np.asarray(labels)
+    counts = np.bincount(np.where(labels < 0, num_answers, labels), minlength=num_answers + 1)
+    return counts / max(int(counts.sum()), 1)
+
+
+def distribution_measures(q, p, centroids) -> dict[str, float]:
+    """Exact comparison of a model's answer distribution with the true one (**S.2**).
+
+    Args:
+      q: the model's answer distribution over K valid answers + hallucination, (K + 1,)
+        (:func:`answer_distribution`).
+      p: the true answer distribution over the K valid answers, (K,) (no hallucination mass).
+      centroids: unit answer-centroid embeddings, (K, E).
+
+    Returns:
+      ``total_variation`` = ½ Σ |q_a − p_a| (the hallucination bucket counts against q),
+      ``entropy_gap`` = H(q) − H(p) in nats (negative: narrower than the truth), and
+      ``centroid_cosine``: cosine of Σ_a q_a c_a (valid answers only) to Σ_a p_a c_a; it is 1
+      only when the model weights the answers as the truth does, unlike the cosine to the
+      nearest valid answer, which collapse onto any one answer also maximises.
+    """
+    q, p = np.asarray(q, float), np.asarray(p, float)
+    K = p.shape[0]
+    if q.shape != (K + 1,):
+        raise ValueError(f"q must have K + 1 = {K + 1} entries (valid answers, then hallucination); got {q.shape}.")
+    p_full = np.append(p, 0.0)
+
+    def H(x):
+        x = x[x > 0]
+        return float(0.0 - np.sum(x * np.log(x)))
+
+    c = np.asarray(centroids, float)
+    model, truth = q[:K] @ c, p @ c
+    norm = np.linalg.norm(model) * np.linalg.norm(truth)
+    return {"total_variation": float(0.5 * np.sum(np.abs(q - p_full))),
+            "entropy_gap": H(q) - H(p),
+            "centroid_cosine": float(model @ truth / norm) if norm > 0 else 0.0}

@@ -6,7 +6,7 @@ Given the embeddings of k sampled teacher answers per prompt, (P, k, E) with uni
 * ``multi``: all k samples (k training pairs per prompt);
 * ``averaging``: the sample closest (cosine) to the mean embedding;
 * ``variance-weighting``: the teacher's mean embedding and the student's own pre-distillation
-  mean embedding combined with inverse-variance weights (THEOREMS.md 7.3, via
+  mean embedding combined with inverse-variance weights (docs/theorems.md 7.3, via
   :func:`jaxkd.targets.combine`; each variance is the mean per-dimension sample variance
   divided by the number of samples), then the teacher sample closest to the combination.
 

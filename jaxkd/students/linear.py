@@ -2,7 +2,7 @@
 
 All N students share the design ``X``; they differ only in their labels. ``G = X^T X`` is
 factored once (Cholesky) and the N right-hand sides ``X^T y_s`` are solved together, so 1,000
-students cost about as much as one (THEOREMS.md: ``theta_hat = G^{-1} X^T ybar``).
+students cost about as much as one (docs/theorems.md: ``theta_hat = G^{-1} X^T ybar``).
 
 Bootstrap students each see a different design; they are vmapped per-student solves of the
 (pseudo-)inverse Gram matrix, which handles resamples whose design lost rank.
@@ -10,6 +10,7 @@ Bootstrap students each see a different design; they are vmapped per-student sol
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -51,7 +52,9 @@ def _gram_solve(factor: GramFactor, rhs: jax.Array) -> jax.Array:
 
 @jax.jit
 def solve(factor: GramFactor, X: ArrayLike, Y: ArrayLike) -> jax.Array:
-    """OLS coefficients for every label set: ``theta_s = G^{-1} X^T y_s``.
+    """OLS coefficients for every label set: ``theta_s = G^{-1} X^T y_s`` (core: jit-safe, no
+    validation; :func:`fit` is the validated entry point, and :func:`gram_factor` of a
+    rank-deficient X gives NaN, which :func:`check_design` reports in words).
 
     Args:
       factor: :func:`gram_factor` of X.
@@ -156,7 +159,8 @@ def resample_rank(X: ArrayLike, idx: ArrayLike) -> jax.Array:
 
 
 def cross_fit(X: ArrayLike, Y: ArrayLike, fold_ids: ArrayLike, num_folds: int):
-    """Cross-fitted OLS predictions: row i is predicted by a fit that never saw row i.
+    """Cross-fitted OLS predictions: row i is predicted by a fit that never saw row i
+    (validated entry point; :func:`cross_fit_core` is the jit-safe core).
 
     A first-stage student for honest variance weighting
     (:func:`jaxkd.targets.honest_variance_weighted`). All folds are solved at once (vmapped
@@ -172,10 +176,23 @@ def cross_fit(X: ArrayLike, Y: ArrayLike, fold_ids: ArrayLike, num_folds: int):
       ``(pred, leverage)``: predictions (..., n), and ``l_i = x_i^T G_{-f(i)}^{-1} x_i`` (n,),
       so that ``Var(pred_i) = s^2 l_i`` when the labels have i.i.d. noise of variance ``s^2``.
     """
-    return _cross_fit(jnp.asarray(X), jnp.asarray(Y), jnp.asarray(fold_ids), num_folds)
+    X = v.as_float_array("X", X, ndim=2)
+    Y = v.as_float_array("label sets Y", Y)
+    if Y.ndim < 1 or Y.shape[-1] != X.shape[0]:
+        raise ValueError(f"label sets Y must end in the {X.shape[0]} rows of X; got shape {Y.shape}.")
+    num_folds = v.check_int("number of folds", num_folds, minimum=2)
+    fold_ids = np.asarray(fold_ids)
+    if (fold_ids.shape != (X.shape[0],) or fold_ids.dtype.kind not in "iu" or fold_ids.min() < 0
+            or fold_ids.max() >= num_folds):
+        raise ValueError(f"fold_ids must be {X.shape[0]} integers in [0, {num_folds}).")
+    for f in range(num_folds):
+        check_design(X[fold_ids != f], f"the design without fold {f}")
+    return cross_fit_core(jnp.asarray(X), jnp.asarray(Y, X.dtype), jnp.asarray(fold_ids), num_folds)
 
 
-def _cross_fit(X, Y, fold_ids, num_folds):
+@functools.partial(jax.jit, static_argnums=3)
+def cross_fit_core(X: jax.Array, Y: jax.Array, fold_ids: jax.Array, num_folds: int):
+    """Core of :func:`cross_fit` (no validation; jit-safe): same arguments and returns."""
     lead = Y.shape[:-1]
     Yf = Y.reshape(-1, Y.shape[-1])  # (r, n)
 
@@ -192,6 +209,3 @@ def _cross_fit(X, Y, fold_ids, num_folds):
     pred = preds[fold_ids, :, rows].T  # (r, n)
     lev = levs[fold_ids, rows]
     return pred.reshape(*lead, X.shape[0]), lev
-
-
-_cross_fit = jax.jit(_cross_fit, static_argnums=3)

@@ -5,7 +5,7 @@ One student is written as a pure function of its parameters and keys; the ensemb
 ``nnx.merge`` inside the loss). ``chunk`` bounds memory by running the student axis in chunks
 with ``jax.lax.map``; every student's numbers are independent of the chunk size.
 
-Each student has separate PRNG streams (STYLE.md): ``init`` for its weights, and ``order``
+Each student has separate PRNG streams, one per source of randomness: ``init`` for its weights, and ``order``
 for the minibatch order when ``batch_size`` is set. Teacher noise and bootstrap weights enter
 as data (``Y``, ``weights``), drawn from their own streams by the caller.
 
