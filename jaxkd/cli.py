@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 a verification failed, 2 bad usage or bad input (one sentence on
 stderr saying what is wrong; no partial results are written).
+
+Compiled programs are kept in a persistent cache (:mod:`jaxkd.compilation_cache`;
+``JAXKD_COMPILATION_CACHE=off`` disables it), so a second invocation skips compilation.
 """
 
 from __future__ import annotations
@@ -206,8 +209,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     handler = {"run": _cmd_run, "reproduce": _cmd_reproduce, "theory": _cmd_verify, "datasets": _cmd_datasets}[args.command]
     try:
-        from jaxkd import sharding
+        from jaxkd import compilation_cache, sharding
 
+        compilation_cache.enable()
         with sharding.use_devices(getattr(args, "devices", None)):
             return handler(args)
     except ValueError as exc:

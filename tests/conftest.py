@@ -1,14 +1,21 @@
 """Test settings: silent broadcasts and implicit dtype promotion are errors (as in equinox)."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# One persistent compilation cache for the test workers and the CLI processes they start, so a
+# program compiled by one is loaded by the others (the folder is git-ignored).
+os.environ.setdefault("JAXKD_COMPILATION_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "jax-tests"))
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
+from jaxkd import compilation_cache  # noqa: E402
+
+compilation_cache.enable()
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 

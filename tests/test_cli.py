@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,23 @@ def test_resume_refuses_a_folder_it_did_not_write(tmp_path, case, message):
     r = jaxkd(*resume_args)
     assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # left untouched
+
+
+def test_compilation_cache_is_written_and_can_be_switched_off(tmp_path):
+    """A second invocation finds the compiled programs of the first in the cache folder."""
+    def run(cache, out):
+        env = {**os.environ, "JAXKD_COMPILATION_CACHE": str(cache)}
+        r = subprocess.run([sys.executable, "-m", "jaxkd.cli", "run", "teacher-noise", "--students", "5",
+                            "--alphas", "0.5", "--out", str(out)], capture_output=True, text=True, env=env,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        return json.loads((out / "results.json").read_text())
+
+    cache = tmp_path / "cache"
+    first = run(cache, tmp_path / "a")
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries  # the compiled programs were stored
+    assert run(cache, tmp_path / "b") == first  # loaded from the cache: same numbers
+    assert sorted(p.name for p in cache.iterdir()) == entries  # nothing new had to be compiled
+    assert run("off", tmp_path / "c") == first
+    assert not (tmp_path / "off").exists() and not (Path.cwd() / "off").exists()
