@@ -1,10 +1,15 @@
-"""The `jaxkd` command through a subprocess: outputs, exit codes and bad input."""
+"""The `jaxkd` command: outputs, exit codes and bad input.
+
+End-to-end runs go through a subprocess, as a user's shell would; the many bad-input cases call
+``cli.main`` in-process (same parser, same handlers, same exit codes, no interpreter start-up
+per case)."""
 
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -15,6 +20,28 @@ def jaxkd(*args, cwd=None):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", "jaxkd.cli", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=600)
+
+
+class Outcome(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def inproc(capsys, monkeypatch):
+    """``cli.main`` in this process, returning what a subprocess would: exit code and output."""
+    def call(*args, cwd=None):
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        try:
+            code = cli.main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+        out = capsys.readouterr()
+        return Outcome(code, out.out, out.err)
+
+    return call
 
 
 def test_run_writes_a_complete_run_directory(tmp_path):
@@ -114,14 +141,19 @@ BAD = [
       "--qa-file", "q.json"], "does not exist"),
     (["theory", "verify", "--students", "5"], "at least 100"),
     (["theory", "verify", "--only", "9.9"], "unknown result"),
+    # Requests too big for the machine are refused before anything is allocated.
+    (["run", "teacher-noise", "--model", "mlp", "--students", "100000000"], "lower --students (about"),
+    (["run", "variance-aware", "--students", "100000000", "--ks", "50"], "of memory at its peak, but this machine has"),
+    (["run", "bootstrap", "--students", "100000000"], "lower --students"),
+    (["run", "init-perturbation", "--students", "100000000"], "lower --students"),
 ]
 
 
 @pytest.mark.parametrize("args, message", BAD)
-def test_bad_input_exits_2_with_one_sentence_and_no_output(tmp_path, args, message):
+def test_bad_input_exits_2_with_one_sentence_and_no_output(tmp_path, args, message, inproc):
     out = tmp_path / "out"
     extra = ["--out", str(out)] if args[0] in ("run", "reproduce") else []
-    r = jaxkd(*args, *extra, cwd=tmp_path)
+    r = inproc(*args, *extra, cwd=tmp_path)
     assert r.returncode == 2
     assert message in r.stderr
     assert r.stderr.strip().count("\n") == 0  # one line
@@ -138,11 +170,11 @@ def test_nan_in_user_csv_exits_2(tmp_path):
 
 @pytest.mark.parametrize("command", [["run", "teacher-noise"], ["reproduce", "--only", "teacher-noise-linear"]])
 @pytest.mark.parametrize("where", ["file", "under-a-file"])
-def test_unwritable_out_exits_2(tmp_path, command, where):
+def test_unwritable_out_exits_2(tmp_path, command, where, inproc):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     out = blocker if where == "file" else blocker / "sub"
-    r = jaxkd(*command, "--out", str(out))
+    r = inproc(*command, "--out", str(out))
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert ("is a file" if where == "file" else "cannot write to --out") in r.stderr
     assert blocker.read_text() == "x"
@@ -159,21 +191,21 @@ def _tamper(path, **changes):
     ("corrupt", "is not valid JSON"),
     ("foreign", "is not a jaxkd run folder"),
 ])
-def test_resume_refuses_a_folder_it_did_not_write(tmp_path, case, message):
+def test_resume_refuses_a_folder_it_did_not_write(tmp_path, case, message, inproc):
     out = tmp_path / "tn"
     args = ["run", "teacher-noise", "--students", "20", "--alphas", "0,1", "--out", str(out)]
     if case == "foreign":
         out.mkdir()
         (out / "notes.txt").write_text("mine")
     else:
-        assert jaxkd(*args).returncode == 0
+        assert inproc(*args).returncode == 0
         if case == "version":
             _tamper(out / "config.json", jaxkd="0.0.1")
         elif case == "corrupt":
             (out / "config.json").write_text("{not json")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     resume_args = [*args[:3], "30" if case == "config" else "20", *args[4:], "--resume"]
-    r = jaxkd(*resume_args)
+    r = inproc(*resume_args)
     assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # left untouched
 

@@ -36,6 +36,13 @@ class Config(common.RegressionConfig):
         object.__setattr__(self, "sizes", v.check_grid(
             "bootstrap sizes", self.sizes, lambda n, x: v.check_int(n, x, minimum=2)))
 
+    def floats_per_student(self, n: int, m: int, d: int) -> tuple[float, float]:
+        # Each student's resampled rows (indices, and for linear students the gathered design)
+        # and its bootstrap counts come on top of the common model.
+        held, chunk = super().floats_per_student(n, m, d)
+        extra = max(self.sizes) * (d + 2) if self.model == "linear" else n
+        return held + extra, chunk
+
     @classmethod
     def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
         model = overrides.get("model") or "linear"
@@ -105,6 +112,7 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
         return _run_mlp(cfg, run_dir)
     with jax.enable_x64(True):
         task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+        common.guard_memory(cfg, task.X.shape[0], task.X_test.shape[0], task.X.shape[1])
         n, d = task.X.shape
         _check_sizes(cfg, n)
         resid = task.y_train - task.mu

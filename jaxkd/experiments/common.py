@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxkd import _validation as v
+from jaxkd import memory
 from jaxkd.data import DATASETS, check_available, load_dataset, split
 from jaxkd.runs import RunDir
 from jaxkd.students import linear
@@ -110,6 +111,27 @@ def validate_common(cfg, task: str = "regression") -> None:
         raise ValueError(f"dataset {cfg.dataset!r} is a {spec.task} set; this experiment needs {task}.")
 
 
+def guard_memory(cfg: "RegressionConfig", n: int, m: int, d: int) -> None:
+    """Refuse, before anything is allocated, a number of students the machine cannot hold
+    (``ValueError``: the estimate, the memory available and the flag to change)."""
+    per_student, per_chunk = cfg.floats_per_student(n, m, d)
+    itemsize = 8 if cfg.model == "linear" else 4
+    N = cfg.num_students
+    if cfg.chunk is not None:
+        chunk = min(cfg.chunk, N)
+    else:
+        from jaxkd.students import mlp
+
+        chunk = N if cfg.model == "linear" else mlp.auto_chunk(N)
+    need = itemsize * (N * per_student + chunk * per_chunk)
+    available = memory.available_bytes()
+    fit = int(max(memory.FRACTION * available / itemsize - chunk * per_chunk, 0) / per_student)
+    name = cfg.__module__.rsplit(".", 1)[-1].replace("_", "-")
+    memory.check_fits(need, f"{name} ({cfg.model}) with {N:,} students on {n:,} rows",
+                      f"lower --students (about {fit:,} fit){', or --chunk' if per_chunk else ''}",
+                      available=available)
+
+
 @dataclasses.dataclass(frozen=True)
 class MLPTask:
     """A regression split with a trained MLP teacher (float32).
@@ -134,6 +156,7 @@ def mlp_task(cfg: "RegressionConfig") -> MLPTask:
     from jaxkd.students import mlp
 
     sp = split(load_dataset(cfg.dataset, drop_b=cfg.drop_b), seed=cfg.split_seed)
+    guard_memory(cfg, *sp.X_train.shape[:1], sp.X_test.shape[0], sp.X_train.shape[1])
     train = mlp.TrainConfig(widths=(sp.X_train.shape[1], *cfg.hidden, 1),
                             learning_rate=cfg.learning_rate, epochs=cfg.epochs)
     X, X_test = jnp.asarray(sp.X_train, jnp.float32), jnp.asarray(sp.X_test, jnp.float32)
@@ -194,6 +217,22 @@ class RegressionConfig:
     epochs: int = 200
     learning_rate: float = 0.01
     chunk: int | None = None
+
+    def floats_per_student(self, n: int, m: int, d: int) -> tuple[float, float]:
+        """Memory model for :func:`guard_memory`: (numbers held for every student, numbers in
+        one chunk's working set per student) for n training rows, m test rows, d features.
+        Linear students hold their responses and targets (float64); MLP students their
+        targets, weights, parameters with Adam state, and one chunk's activations (float32)."""
+        if self.model == "linear":
+            return self.responses_per_input() * n + 6 * n + 4 * m, 0.0
+        widths = (d, *self.hidden, 1)
+        params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+        # Targets and weights: host array, device copy, padded copy for the chunks.
+        return 6 * n + 6 * params + 2 * m, 8 * n * sum(self.hidden)
+
+    def responses_per_input(self) -> int:
+        """Teacher responses each linear student draws per input (k)."""
+        return 1
 
     def __post_init__(self):
         name = self.__module__.rsplit(".", 1)[-1].replace("_", "-")

@@ -66,6 +66,7 @@ _metrics = jax.jit(common.ensemble_metrics)
 def _run_linear(cfg: Config, run_dir: RunDir | None, prefix: str = "", tag: str = "") -> dict:
     with jax.enable_x64(True):
         task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+        common.guard_memory(cfg, task.X.shape[0], task.X_test.shape[0], task.X.shape[1])
         noise = rng.stream(cfg.seed, "teacher_noise")
         c = float(cf.mean_test_leverage(task.X, task.X_test))
         bias_truth = float(cf.observed_label_mse(task.X, task.X_test, task.mu, task.y_test, 0.0))

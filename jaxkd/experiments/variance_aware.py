@@ -51,6 +51,9 @@ class Config(common.RegressionConfig):
         object.__setattr__(self, "alphas", v.check_grid("alphas", self.alphas, v.check_positive))
         object.__setattr__(self, "ks", v.check_grid("k", self.ks, v.check_int))
 
+    def responses_per_input(self) -> int:
+        return max(self.ks)
+
     @classmethod
     def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
         model = overrides.get("model") or "linear"
@@ -151,6 +154,7 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
         return _run_mlp(cfg, run_dir)
     with jax.enable_x64(True):
         task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+        common.guard_memory(cfg, task.X.shape[0], task.X_test.shape[0], task.X.shape[1])
         folds = _fold_ids(task.X.shape[0], cfg.split_seed)
         lev_single = linear.hat_diagonal(task.X)
         c = float(cf.mean_test_leverage(task.X, task.X_test))
