@@ -25,10 +25,10 @@ run: $(STAMP)
 	$(BIN)/jaxkd reproduce --preset quick --out runs/reproduce-quick --resume
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m ''
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m ''
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/linear_sweep.py

@@ -69,13 +69,15 @@ def torch_batched(X, Y, threads: int):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    dev = _torch_device()
     N, d = Y.shape[0], X.shape[1]
-    Xt, Yt = torch.tensor(X), torch.tensor(Y)
-    W1 = (torch.randn(N, d, HIDDEN) * np.sqrt(2.0 / d)).requires_grad_()
-    b1 = torch.zeros(N, 1, HIDDEN, requires_grad=True)
-    W2 = (torch.randn(N, HIDDEN, 1) * np.sqrt(2.0 / HIDDEN)).requires_grad_()
-    b2 = torch.zeros(N, 1, 1, requires_grad=True)
-    opt = torch.optim.Adam([W1, b1, W2, b2], lr=LR)
+    Xt, Yt = torch.tensor(X, device=dev), torch.tensor(Y, device=dev)
+    W1 = (torch.randn(N, d, HIDDEN, device=dev) * np.sqrt(2.0 / d)).requires_grad_()
+    b1 = torch.zeros(N, 1, HIDDEN, device=dev, requires_grad=True)
+    W2 = (torch.randn(N, HIDDEN, 1, device=dev) * np.sqrt(2.0 / HIDDEN)).requires_grad_()
+    b2 = torch.zeros(N, 1, 1, device=dev, requires_grad=True)
+    opt = torch.optim.Adam([W1, b1, W2, b2], lr=LR, foreach=True)
+    _sync(dev)
     start = time.perf_counter()
     for _ in range(EPOCHS):
         opt.zero_grad(set_to_none=True)
@@ -83,10 +85,26 @@ def torch_batched(X, Y, threads: int):
         loss = ((out - Yt) ** 2).mean(dim=1).sum()
         loss.backward()
         opt.step()
+    _sync(dev)
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        preds = (torch.baddbmm(b2, torch.relu(torch.matmul(Xt, W1) + b1), W2)[..., 0]).numpy()
+        preds = (torch.baddbmm(b2, torch.relu(torch.matmul(Xt, W1) + b1), W2)[..., 0]).cpu().numpy()
     return seconds, preds
+
+
+def _torch_device() -> str:
+    """The peer runs where jaxkd runs: on the GPU when JAX has one and PyTorch sees it."""
+    import jax
+    import torch
+
+    return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
+def _sync(dev: str) -> None:
+    import torch
+
+    if dev == "cuda":
+        torch.cuda.synchronize()
 
 
 def torch_loop(X, Y, sample: int, threads: int) -> float:
@@ -108,6 +126,12 @@ def torch_loop(X, Y, sample: int, threads: int) -> float:
     return (time.perf_counter() - start) / sample
 
 
+def _jax_device() -> str:
+    import jax
+
+    return jax.devices()[0].device_kind
+
+
 def main(argv=None) -> int:
     from jaxkd.data import load_dataset, split
 
@@ -123,7 +147,8 @@ def main(argv=None) -> int:
     Y = targets(y, args.students)
     cold, _ = jaxkd_ensemble(X, Y, args.chunk)
     warm, preds = min((jaxkd_ensemble(X, Y, args.chunk) for _ in range(3)), key=lambda r: r[0])
-    threads = sorted({1, os.cpu_count() or 1})
+    threads = sorted({1, min(os.cpu_count() or 1, 16)})
+    torch_batched(X, Y[:10], threads[-1])  # warm-up (CUDA context, kernels)
     batched = {t: torch_batched(X, Y, t) for t in threads}
     t_best = min(batched, key=lambda t: batched[t][0])
     peer, peer_preds = batched[t_best]
@@ -132,7 +157,7 @@ def main(argv=None) -> int:
     loop_total = loop[loop_threads] * args.students
 
     widths = (X.shape[1], HIDDEN, 1)
-    gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()
+    gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
     fl = machine.floor(training_flops(X.shape[0], widths, EPOCHS, args.students),
                        compulsory_bytes(X.shape[0], widths, args.students), gflops, gbs)
     # Both ensembles fit the same noisy targets: their mean training MSE should agree.
@@ -148,7 +173,7 @@ def main(argv=None) -> int:
         "jaxkd_fraction_of_floor": fl["floor_seconds"] / warm,
         "torch_fraction_of_floor": fl["floor_seconds"] / peer,
         "train_mse_jaxkd": fit_jaxkd, "train_mse_batched_torch": fit_torch,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax on {_jax_device()}, torch on {_torch_device()}",
     }
     print(f"MLP ensemble: {args.students} students x {EPOCHS} Adam epochs, 13-16-1, Boston ({X.shape[0]} rows)")
     print(f"  jaxkd:                   {warm:7.2f} s warm ({cold:.2f} s with compile)")

@@ -102,6 +102,11 @@ def _add_run_options(parser, written: str) -> None:
     parser.add_argument("--student", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
     parser.add_argument("--qa-file", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
     parser.add_argument("--devices", type=_int, help="split student axes over this many devices (default: all visible)")
+    parser.add_argument("--coordinator", metavar="HOST:PORT",
+                        help="run as one of several processes (jax.distributed): the coordinator's address, "
+                        "the same for every process; process 0 hosts it")
+    parser.add_argument("--num-processes", type=_int, help="with --coordinator: how many processes take part")
+    parser.add_argument("--process-id", type=_int, help="with --coordinator: this process's id, 0 .. N-1")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--overwrite", action="store_true", help="discard the run in --out")
     parser.add_argument("--json", type=Path, help=f"also write {written} to this path")
@@ -204,6 +209,17 @@ def _cmd_datasets(args) -> int:
     return EXIT_OK
 
 
+def _join_cluster(args) -> None:
+    cluster = [getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")]
+    if all(c is None for c in cluster):
+        return
+    if any(c is None for c in cluster):
+        raise ValueError("--coordinator, --num-processes and --process-id go together; give all three.")
+    from jaxkd import distributed
+
+    distributed.initialize(*cluster)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -211,6 +227,7 @@ def main(argv=None) -> int:
     try:
         from jaxkd import compilation_cache, sharding
 
+        _join_cluster(args)
         compilation_cache.enable()
         with sharding.use_devices(getattr(args, "devices", None)):
             return handler(args)

@@ -105,7 +105,32 @@ def pad_students(tree, multiple: int):
 def distribute(tree, devices: int, multiple: int | None = None):
     """Pad the student axis to a multiple of ``multiple`` (default: ``devices``) and split it
     over the first ``devices`` devices."""
-    return jax.device_put(pad_students(tree, multiple or devices), student_sharding(devices))
+    return place(pad_students(tree, multiple or devices), student_sharding(devices))
+
+
+def replicate(tree, devices: int):
+    """Every leaf whole on each of the first ``devices`` devices."""
+    return place(tree, NamedSharding(mesh(devices), P()))
+
+
+def place(tree, sharding: NamedSharding):
+    """Put every leaf of ``tree`` on ``sharding``. In one process that is ``jax.device_put``.
+    Under ``jax.distributed`` every process holds the same full values (same seeds, same
+    code), and each builds only the shards on its own devices from them: a process cannot put
+    data on another host's devices."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def one(a):
+        if not hasattr(a, "dtype"):  # Python scalars: constants, the same on every process
+            return a
+        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            impl = jax.random.key_impl(a)
+            return jax.random.wrap_key_data(one(jax.random.key_data(a)), impl=impl)
+        host = np.asarray(a)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(one, tree)
 
 
 def gather(tree, n: int | None = None):
@@ -149,4 +174,6 @@ def map_students(fn, per_student: tuple, shared: tuple = (), static: tuple = (),
     local = -(-n // d)
     if block is not None and block < local:
         local = -(-local // block) * block  # whole blocks on every device
+    if jax.process_count() > 1:  # shared inputs must be global arrays too, replicated
+        shared = replicate(shared, d)
     return gather(_compiled(fn, d, tuple(static), block)(distribute(per_student, d, local * d), shared), n)

@@ -1,13 +1,12 @@
 """Test settings: silent broadcasts and implicit dtype promotion are errors (as in equinox)."""
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# One persistent compilation cache for the test workers and the CLI processes they start, so a
-# program compiled by one is loaded by the others (the folder is git-ignored).
-os.environ.setdefault("JAXKD_COMPILATION_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "jax-tests"))
+# The test workers and the CLI processes they start share jaxkd's persistent compilation cache
+# (the user's, as `jaxkd` itself uses: ~/.cache/jaxkd/jax), so a program compiled by one is
+# loaded by the others, and by the next `make test`.
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -50,6 +50,7 @@ def test_llm_experiment_end_to_end(tmp_path, name):
         assert len(traj) == 2 and len(traj[0]) == 3 and len(traj[0][0]) == TINY["student_steps"]
 
 
+@pytest.mark.slow  # 60 s; the sweep's resume is held to the same standard for every tabular experiment
 def test_llm_resume_reproduces_uninterrupted_run(tmp_path):
     from test_runs_and_experiments import assert_resume_reproduces
 

@@ -29,7 +29,13 @@ def test_notebooks_are_what_build_writes(tmp_path):
         assert cells(tmp_path / p.name) == cells(p), f"{p.name}: rerun notebooks/build.py"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+# The language-model notebook takes 80 s (it trains GPT-2s); make test-all executes it, and the
+# calls it makes are the ones test_llm_study runs end to end.
+_HEAVY = {"05_language_models"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in _HEAVY else p
+                                  for p in NOTEBOOKS], ids=lambda p: p.stem)
 def test_notebook_executes_and_shows_figures(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -60,6 +60,7 @@ with sharding.use_devices(int(sys.argv[1])):
 """
 
 
+@pytest.mark.slow  # 75 s: two processes each train a GPT-2 teacher and students; make test-all
 def test_llm_students_on_four_devices_match_one():
     def run_llm(devices, env_extra):
         env = {**os.environ, **env_extra}
