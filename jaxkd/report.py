@@ -61,42 +61,84 @@ def fig_teacher_noise_mse(res: dict):
     ax.set_xlabel("teacher noise level α")
     ax.set_ylabel("test MSE (standardized target)²")
     ax.set_title("Student test MSE vs teacher noise")
-    ax.legend()
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    return fig
+
+
+def fig_teacher_noise_mse_variance(res: dict):
+    """The study's "variance": the spread across students of each one's test MSE against the
+    ground truth, ±2 SE, with X.1's closed form over the linear students."""
+    fig, ax = _subplots(figsize=(5.5, 4))
+    a = np.asarray(res["alpha"])
+    lin = "linear_" if "linear_mse_truth_variance" in res else ""
+    if lin:
+        ax.errorbar(a, res["mse_truth_variance"], yerr=2 * np.asarray(res["mse_truth_variance_se"]),
+                    fmt="s-", capsize=2, label="MLP students (±2 SE)")
+    ax.errorbar(a, res[f"{lin}mse_truth_variance"], yerr=2 * np.asarray(res[f"{lin}mse_truth_variance_se"]),
+                fmt="o", capsize=2, label="linear students (±2 SE)")
+    ax.plot(a, res[f"{lin}predicted_mse_truth_variance"], "-", label="linear closed form (X.1)")
+    ax.set_xlabel("teacher noise level α")
+    ax.set_ylabel("Var across students of test MSE vs truth")
+    ax.set_title("The study's 'variance': spread of test MSE")
+    ax.legend(fontsize=8)
     return fig
 
 
 def report_teacher_noise(res: dict, cfg, run_dir: RunDir) -> str:
     run_dir.save_figure(fig_teacher_noise_variance(res), "variance.png")
     run_dir.save_figure(fig_teacher_noise_mse(res), "mse.png")
+    run_dir.save_figure(fig_teacher_noise_mse_variance(res), "mse_variance.png")
     lin = "linear_" if cfg.model == "mlp" else ""
     keys = [f"{lin}{k}" for k in ("sigma2", "inter_student_variance", "predicted_variance",
-                                  "mse_teacher", "predicted_mse_teacher", "mse_truth", "predicted_mse_truth")]
+                                  "mse_teacher", "predicted_mse_teacher", "mse_truth", "predicted_mse_truth",
+                                  "mse_truth_variance", "predicted_mse_truth_variance")]
     headers = ["α", "σ²", "V linear", "V = σ²c (4.1)", "MSE teacher", "σ²c (4.2)", "MSE truth",
-               "closed form (4.3)"]
+               "closed form (4.3)", "Var(MSE truth)", "closed form (X.1)"]
     if lin:
-        keys += ["inter_student_variance", "mse_teacher", "mse_truth"]
-        headers += ["V MLP", "MLP MSE teacher", "MLP MSE truth"]
+        keys += ["inter_student_variance", "mse_teacher", "mse_truth", "mse_truth_variance"]
+        headers += ["V MLP", "MLP MSE teacher", "MLP MSE truth", "MLP Var(MSE truth)"]
     table = markdown_table(headers, list(zip(res["alpha"], *(res[k] for k in keys))))
     note = ("MLP teacher and students (same architecture, Kaiming init shared across α); the linear "
             "columns are OLS teacher and students on the same split. " if lin else "")
     return (f"# Teacher output uncertainty ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
             f"Study Section 4; docs/theorems.md 4.1-4.3. {note}c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(res[lin + 'c'])}.\n\n"
-            f"{table}\n\n![inter-student variance](variance.png)\n\n![test MSE](mse.png)\n")
+            "V is the variance of the students' test predictions; Var(MSE truth) is the variance across "
+            "students of each one's test MSE against the ground truth, the quantity the study's figure plots "
+            "as \"variance\". The latter is quadratic in σ² even for OLS students (X.1).\n\n"
+            f"{table}\n\n![inter-student variance](variance.png)\n\n![test MSE](mse.png)\n\n"
+            "![variance of the test MSE](mse_variance.png)\n")
 
 
 # --- bootstrap --------------------------------------------------------------------------------
 
 
 def fig_bootstrap_variance(res: dict):
+    """Log-log variance against b. The axis spans the ground-truth curve and its closed forms;
+    teacher-labelled variances far below it (5.1's zero, up to rounding, for linear students)
+    are drawn at the bottom edge and said so in the legend, not allowed to stretch the axis."""
     fig, ax = _subplots(figsize=(5.5, 4))
     b = np.asarray(res["b"])
-    ax.loglog(b, res["truth_variance"], "o-", label="ground-truth labels")
-    ax.loglog(b, np.maximum(_nan(res["teacher_variance"]), 1e-300), "s-", label="teacher labels (all)")
+    truth = np.asarray(res["truth_variance"], float)
+    teacher = _nan(res["teacher_variance"])
+    shown = np.concatenate([truth, _nan(res.get("sandwich_truth_variance", truth)),
+                            teacher[teacher > 1e-8 * np.nanmax(truth)]])  # rounding-level zeros excluded
+    bottom = 0.5 * np.nanmin(shown)
+    ax.loglog(b, truth, "o-", label="ground-truth labels")
+    low = teacher < bottom
+    ax.loglog(b, np.maximum(teacher, bottom), "s-",
+              label="teacher labels" + (" (at the edge: below the axis)" if low.any() else ""))
     if "predicted_truth_variance" in res:
-        ax.loglog(b, np.maximum(_nan(res["teacher_variance_full_rank"]), 1e-300), "^:",
-                  label="teacher labels (full-rank resamples)")
+        ax.loglog(b, np.maximum(_nan(res["teacher_variance_full_rank"]), bottom), "^:",
+                  label="teacher labels, full-rank resamples (5.1: zero; at the edge)")
         ax.loglog(b, res["predicted_truth_variance"], "--", label="(τ²/b)·xᵀΣ⁻¹x (5.2)")
         ax.loglog(b, _nan(res["gaussian_truth_variance"]), ":", label="τ²/(b−d−1)·xᵀΣ⁻¹x (Gaussian)")
+        if "sandwich_truth_variance" in res:
+            ax.loglog(b, res["sandwich_truth_variance"], "-.", label="xᵀΣ⁻¹ΩΣ⁻¹x/b, sandwich (X.2)")
+    ax.set_ylim(bottom=bottom)
+    ax.set_xticks(b)
+    ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=7)
+    ax.minorticks_off()
     ax.set_xlabel("bootstrap sample size b (rows)")
     ax.set_ylabel("inter-student variance (standardized target)²")
     ax.set_title("Bootstrap students: predictive variance")
@@ -111,6 +153,11 @@ def fig_bootstrap_mse(res: dict):
     ax.loglog(b, res["teacher_mse"], "s-", label="teacher labels")
     if "predicted_truth_mse" in res:
         ax.loglog(b, res["predicted_truth_mse"], "--", label="τ²(1 + d/b) (5.3)")
+    if "observed_truth_mse" in res:
+        ax.loglog(b, res["observed_truth_mse"], "-.", label="MSE(full fit) + tr(X*ᵀX* Cov_b)/m (X.3)")
+    ax.set_xticks(b)
+    ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=7)
+    ax.minorticks_off()
     ax.set_xlabel("bootstrap sample size b (rows)")
     ax.set_ylabel("test MSE vs observed labels")
     ax.set_title("Bootstrap students: test MSE")
@@ -130,23 +177,33 @@ def report_bootstrap(res: dict, cfg, run_dir: RunDir) -> str:
                 "weight the full-batch loss. MSE is against the observed test labels.\n\n"
                 f"{table}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
     keys = ["b", "full_rank_fraction", "teacher_variance", "teacher_variance_full_rank",
-            "truth_variance", "predicted_truth_variance", "teacher_mse", "truth_mse",
-            "predicted_truth_mse"]
+            "truth_variance", "predicted_truth_variance", "sandwich_truth_variance", "teacher_mse", "truth_mse",
+            "predicted_truth_mse", "observed_truth_mse"]
     table = markdown_table(["b", "full-rank share", "V teacher-labelled", "V teacher (full rank)",
-                            "V ground truth", "(τ²/b)xᵀΣ⁻¹x (5.2)", "MSE teacher-labelled",
-                            "MSE ground truth", "τ²(1+d/b) (5.3)"],
+                            "V ground truth", "(τ²/b)xᵀΣ⁻¹x (5.2)", "sandwich/b (X.2)", "MSE teacher-labelled",
+                            "MSE ground truth", "τ²(1+d/b) (5.3)", "X.3"],
                            list(zip(*(res[k] for k in keys))))
+    V, V52, V_x2 = (np.asarray(res[k], float) for k in ("truth_variance", "predicted_truth_variance",
+                                                        "sandwich_truth_variance"))
+    d, b = res["d"], np.asarray(res["b"], float)
+    inflation = fmt(b[0] / (b[0] - d - 1), 3) if b[0] > d + 1 else "undefined (b <= d + 1)"
+    gap = (f"At b = {fmt(b[0])} the simulated ground-truth variance is {fmt(V[0] / V_x2[0], 3)}x the sandwich "
+           f"(X.2) and {fmt(V[0] / V52[0], 3)}x 5.2's homoscedastic form, against a Gaussian-design inflation "
+           f"b/(b-d-1) = {inflation}; at b = {fmt(b[-1])} the ratios are {fmt(V[-1] / V_x2[-1], 3)} and "
+           f"{fmt(V[-1] / V52[-1], 3)}. Boston's residuals are heteroscedastic, so 5.2 and 5.3 (which assume "
+           "one noise level τ²) are not expected to hold here; X.2 and X.3 are their heteroscedastic, "
+           "fixed-test-split counterparts.")
     return (f"# Bootstrap students ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 5.2; docs/theorems.md 5.1-5.3. τ̂² (OLS residual variance) = {fmt(res['tau2_hat'])}, "
+            f"Study Section 5.2; docs/theorems.md 5.1-5.3, X.2-X.3. τ̂² (OLS residual variance) = {fmt(res['tau2_hat'])}, "
             f"d = {res['d']}, n = {res['n']}. Rank-deficient resamples get the minimum-norm fit; "
             "5.1's zero variance holds for the full-rank ones.\n\n"
-            f"{table}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
+            f"{table}\n\n{gap}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
 
 
 # --- variance-aware ---------------------------------------------------------------------------
 
-_METHOD_LABELS = {"average": "averaging", "oracle": "variance-weighting (oracle)",
-                  "honest": "variance-weighting (honest)"}
+_METHOD_LABELS = {"average": "averaging", "study": "variance-weighting (study)",
+                  "leverage_oracle": "leverage oracle (jaxkd)", "honest": "variance-weighting (honest)"}
 
 
 def _by_alpha(res: dict):
@@ -157,12 +214,20 @@ def _by_alpha(res: dict):
 
 
 def fig_variance_aware(res: dict, metric: str, ylabel: str):
+    """One panel per α; ``metric`` "variance" (log-log, 7.1's line) or "mse_truth" (± std
+    across students, the study's metric)."""
     groups = list(_by_alpha(res))
     fig, axes = _subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
     for ax, (a, rows) in zip(axes[0], groups):
         k = np.asarray(res["k"])[rows]
-        for method, label in _METHOD_LABELS.items():
-            ax.loglog(k, np.asarray(res[f"{method}_{metric}"])[rows], "o-", ms=3, label=label)
+        for j, (method, label) in enumerate(_METHOD_LABELS.items()):
+            y = np.asarray(res[f"{method}_{metric}"])[rows]
+            if metric == "variance":
+                ax.loglog(k, y, "o-", ms=3, label=label)
+            else:
+                err = np.asarray(res[f"{method}_{metric}_std"])[rows] if f"{method}_{metric}_std" in res else None
+                ax.errorbar(k * (1 + 0.03 * (j - 1.5)), y, yerr=err, fmt="o-", ms=3, capsize=2, label=label)
+                ax.set_xscale("log")
         if metric == "variance" and "predicted_average_variance" in res:
             ax.loglog(k, np.asarray(res["predicted_average_variance"])[rows], "k--", label="(σ²/k)c (7.1)")
         ax.set_title(f"α = {a}")
@@ -175,19 +240,29 @@ def fig_variance_aware(res: dict, metric: str, ylabel: str):
 
 def report_variance_aware(res: dict, cfg, run_dir: RunDir) -> str:
     run_dir.save_figure(fig_variance_aware(res, "variance", "inter-student variance"), "variance.png")
-    run_dir.save_figure(fig_variance_aware(res, "mse_teacher", "test MSE vs teacher"), "mse.png")
-    headers = ["α", "k", "V averaging", "V oracle", "V honest",
-               "MSE truth averaging", "MSE truth oracle", "MSE truth honest"]
-    keys = ["alpha", "k", "average_variance", "oracle_variance",
-            "honest_variance", "average_mse_truth", "oracle_mse_truth", "honest_mse_truth"]
+    run_dir.save_figure(fig_variance_aware(res, "mse_truth", "test MSE vs ground truth (± std across students)"),
+                        "mse.png")
+    methods = list(_METHOD_LABELS)
+    short = {"average": "avg", "study": "study", "leverage_oracle": "lev. oracle", "honest": "honest"}
+    headers = ["α", "k", *(f"V {short[m]}" for m in methods), *(f"MSE truth {short[m]} (± std)" for m in methods)]
+    rows = []
+    for i in range(len(res["alpha"])):
+        mse = [f"{fmt(res[f'{m}_mse_truth'][i])} ± {fmt(res[f'{m}_mse_truth_std'][i], 2)}" for m in methods]
+        rows.append([res["alpha"][i], res["k"][i], *(res[f"{m}_variance"][i] for m in methods), *mse])
     if "predicted_average_variance" in res:
         headers.insert(2, "V (σ²/k)c (7.1)")
-        keys.insert(2, "predicted_average_variance")
-    table = markdown_table(headers, list(zip(*(res[k] for k in keys))))
+        for row, pred in zip(rows, res["predicted_average_variance"]):
+            row.insert(2, pred)
+    table = markdown_table(headers, rows)
     return (f"# Variance-aware distillation ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            "Study Section 7; docs/theorems.md 7.1-7.4. *Oracle* combines the averaged responses with the "
-            "clean teacher mean (the study's experiment; not available in practice). *Honest* combines "
-            "them with a cross-fitted student, variances estimated from the data.\n\n"
+            "Study Section 7; docs/theorems.md 7.1-7.4. *Study*: the study's variance weighting, the "
+            "averaged responses at the inverse of their per-input sample variance combined with the clean "
+            "teacher mean at 1/σ² (equal to averaging at k = 1). *Leverage oracle*: jaxkd's variant, the "
+            "average at its true variance σ²/k combined with the clean mean at a single-response student's "
+            "variance σ²h_i (not the study's method; a bound). Both need the clean teacher mean, which a "
+            "practitioner does not have. *Honest*: combined with a cross-fitted student, variances estimated "
+            "from the data. MSE is against the ground-truth test labels (the study's metric), mean ± std "
+            "across students.\n\n"
             f"{table}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
 
 

@@ -177,7 +177,9 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
     summary = {
         "preset": the_plan.preset, "seed": the_plan.seed,
         "theorems": [{"result": r, "passed": k, "checks": n} for r, k, n in study.theorem_summary(checks)],
-        "findings": [{"claim": c.key, "statement": f.claim, "status": f.status, "evidence": f.evidence}
+        "findings": [{"claim": c.key, "statement": f.claim, "status": f.status, "evidence": f.evidence,
+                      "criterion": c.criterion, "interval": None if f.interval is None else list(f.interval),
+                      "replicates": f.replicates}
                      for c, f in findings],
         "seconds": timings, "wall_seconds_this_run": time.perf_counter() - started,
     }

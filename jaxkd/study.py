@@ -87,13 +87,42 @@ STEPS: tuple[Step, ...] = tuple(s for sec in SECTIONS for s in sec.steps)
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
+    """A claim's verdict. Judged from an interval (``interval`` set): reproduced when the 95%
+    interval of the deciding quantity lies on the claimed side of zero, not reproduced when it
+    lies on the other side, inconclusive when it allows both; ``replicates`` says how many
+    independent runs stand behind it."""
+
     claim: str
-    reproduced: bool | None        # None: the experiments it needs were not run
+    reproduced: bool | None        # None: not run, or inconclusive
     evidence: str
+    interval: tuple[float, float] | None = None
+    replicates: int | None = None
+    inconclusive: bool = False
 
     @property
     def status(self) -> str:
+        if self.inconclusive:
+            return "inconclusive"
         return {True: "reproduced", False: "not reproduced", None: "not run"}[self.reproduced]
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """What an interval-judged claim returns: the deciding quantity's estimate, its 95%
+    interval (the claim holds when the quantity is positive), and the evidence text. A
+    ``precondition`` that fails makes the claim not reproduced whatever the interval says."""
+
+    estimate: float
+    low: float
+    high: float
+    replicates: int
+    evidence: str
+    precondition: bool = True
+
+    def finding(self, claim: str) -> Finding:
+        inconclusive = self.precondition and self.low <= 0.0 <= self.high
+        reproduced = None if inconclusive else bool(self.precondition and self.low > 0.0)
+        return Finding(claim, reproduced, self.evidence, (self.low, self.high), self.replicates, inconclusive)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,12 +132,15 @@ class Claim:
     claim: str
     criterion: str
     needs: tuple[str, ...]                       # Step names whose results the judgment reads
-    judge: Callable[..., tuple[bool, str]]
+    judge: Callable[..., "tuple[bool, str] | Interval"]
 
     def evaluate(self, results: dict[str, dict]) -> Finding:
         if any(n not in results for n in self.needs):
             return Finding(self.claim, None, "not run: needs " + ", ".join(self.needs))
-        ok, evidence = self.judge(*(results[n] for n in self.needs))
+        verdict = self.judge(*(results[n] for n in self.needs))
+        if isinstance(verdict, Interval):
+            return verdict.finding(self.claim)
+        ok, evidence = verdict
         return Finding(self.claim, bool(ok), evidence)
 
 
@@ -119,16 +151,40 @@ def _trend(x, y) -> float:
     return float(stats.spearmanr(x, y).statistic)
 
 
-def _mlp_noise(res) -> tuple[bool, str]:
+def _bend(a, f, se, idx) -> tuple[float, float]:
+    """Normalised curvature of f over the three grid points ``idx``: (upper slope − lower slope)
+    / chord slope (0 for a straight line), and its standard error by the delta method with the
+    points' standard errors taken as independent (conservative when, as here, the points share
+    their students' inits and so are positively correlated)."""
+    a, f, se = (np.asarray(x, float)[list(idx)] for x in (a, f, se))
+
+    def kappa(v):
+        lo = (v[1] - v[0]) / (a[1] - a[0])
+        hi = (v[2] - v[1]) / (a[2] - a[1])
+        return (hi - lo) / ((v[2] - v[0]) / (a[2] - a[0]))
+
+    k0 = kappa(f)
+    grad = [(kappa(f + h * np.eye(3)[i]) - k0) / h for i, h in enumerate(1e-6 * np.maximum(np.abs(f), 1e-12))]
+    return float(k0), float(np.sqrt(np.sum((np.asarray(grad) * se) ** 2)))
+
+
+def _mlp_noise(res) -> Interval:
     a = np.asarray(res["alpha"], float)
     V, mse = np.asarray(res["inter_student_variance"]), np.asarray(res["mse_truth"])
-    mid = int(np.argmin(np.abs(a - a[-1] / 2)))
-    low = (V[mid] - V[0]) / (a[mid] - a[0])
-    high = (V[-1] - V[mid]) / (a[-1] - a[mid])
     grows = _trend(a, V) > 0.9 and _trend(a, mse) > 0.9
-    return grows and high > low, (
-        f"V {fmt(V[0])} → {fmt(V[mid])} → {fmt(V[-1])} at α = {fmt(a[0])}, {fmt(a[mid])}, {fmt(a[-1])} "
-        f"(slope {fmt(low)} then {fmt(high)}); test MSE vs truth {fmt(mse[0])} → {fmt(mse[-1])}")
+    mid = int(np.argmin(np.abs(a - a[-1] / 2)))
+    idx = (0, mid, len(a) - 1) if a[0] > 0 else (1, mid, len(a) - 1)  # Var(MSE) at α = 0 is ~0
+    k_mlp, se_mlp = _bend(a, res["mse_truth_variance"], res["mse_truth_variance_se"], idx)
+    k_lin, se_lin = _bend(a, res["linear_mse_truth_variance"], res["linear_mse_truth_variance_se"], idx)
+    diff, se = k_mlp - k_lin, float(np.hypot(se_mlp, se_lin))
+    lo, hi = diff - 1.96 * se, diff + 1.96 * se
+    pts = ", ".join(fmt(a[i]) for i in idx)
+    return Interval(diff, lo, hi, len(a), (
+        f"V {fmt(V[0])} → {fmt(V[-1])} and test MSE vs truth {fmt(mse[0])} → {fmt(mse[-1])} over α "
+        f"(rank correlations {fmt(_trend(a, V), 2)}, {fmt(_trend(a, mse), 2)}); curvature of the variance of "
+        f"the test MSE over α = {pts}: MLP {fmt(k_mlp, 3)} ± {fmt(se_mlp, 2)}, OLS control {fmt(k_lin, 3)} ± "
+        f"{fmt(se_lin, 2)} (X.1: quadratic in σ² for OLS too); difference {fmt(diff, 3)}, 95% interval "
+        f"[{fmt(lo, 3)}, {fmt(hi, 3)}]"), precondition=grows)
 
 
 def _mlp_init(res) -> tuple[bool, str]:
@@ -249,8 +305,11 @@ def _mlp_averaging(res) -> tuple[bool, str]:
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("mlp-noise", "teacher", "MLP students: inter-student variance and test MSE grow with teacher noise, "
-          "super-linearly", "V and MSE rank-correlate with α above 0.9, and V's slope over the upper half "
-          "of the α grid exceeds its slope over the lower half", ("teacher-noise-mlp",), _mlp_noise),
+          "super-linearly", "V and MSE rank-correlate with α above 0.9 (else not reproduced); super-linear: "
+          "the normalised curvature of the variance across students of the test MSE (the study's "
+          "'variance') exceeds the OLS control's, which X.1 already makes convex: reproduced when the 95% "
+          "interval of the difference is above 0, not reproduced when below, inconclusive otherwise",
+          ("teacher-noise-mlp",), _mlp_noise),
     Claim("llm-temperature", "teacher", "LLM students: alignment with the teacher falls mildly as teacher "
           "temperature rises", "alignment rank-correlates negatively with T and ends below where it "
           "started (the drop is reported; 'mildly' is the reader's call)", ("llm-teacher-noise-gpt2",),

@@ -7,8 +7,13 @@ unchanged to one student's responses ``(k, n)`` or to a student batch ``(N, k, n
 * ``average``: the sample mean of k responses (docs/theorems.md 7.1; UMVUE under Gaussian noise, 7.2).
 * ``inverse_variance_weights`` / ``combine`` / ``combined_variance``: the optimal convex
   combination of two independent unbiased estimates (docs/theorems.md 7.3, 7.4).
-* ``oracle_variance_weighted``: the study's published experiment, which combines the averaged
-  responses with the *clean* teacher mean (unavailable in practice, hence "oracle").
+* ``study_variance_weighted``: the study's published experiment: the averaged responses,
+  weighted by the inverse of their per-input sample variance, combined with the *clean*
+  teacher mean weighted by the inverse of the true noise variance (both unavailable in
+  practice).
+* ``leverage_oracle_weighted``: jaxkd's earlier oracle variant (true ``sigma^2/k`` for the
+  average, the clean mean at a single-response student's leverage variance); kept, labelled,
+  as a bound.
 * ``honest_variance_weighted``: the same combination using only what a practitioner has: a
   student estimate independent of the responses it is combined with (e.g. a cross-fitted
   first-stage student, :func:`jaxkd.students.linear.cross_fit`), with both variances
@@ -89,21 +94,46 @@ def pooled_response_variance(responses: ArrayLike) -> jax.Array:
     return jnp.mean(jnp.var(jnp.asarray(responses), axis=-2, ddof=1), axis=-1)
 
 
-def oracle_variance_weighted(
+def study_variance_weighted(responses: ArrayLike, sigma2: ArrayLike, teacher_mean: ArrayLike) -> jax.Array:
+    """The study's variance-weighting target (Section 7.2 of the study, its published scripts).
+
+    Per training input i: the teacher estimate is the average ``ybar_i`` of its k responses,
+    weighted by ``w_T = 1 / s_i^2`` with ``s_i^2`` the sample variance of those k responses
+    (ddof 0, not divided by k); the student estimate is the clean teacher mean ``mu_i``,
+    weighted by ``w_S = 1 / sigma^2`` (the true teacher noise). Target
+    ``a_T ybar_i + a_S mu_i`` with inverse-variance weights (7.3). At k = 1, ``s_i^2 = 0``: the
+    weight on ``ybar`` is 1 and the target equals averaging.
+
+    Args:
+      responses: k teacher responses per input, (..., k, n).
+      sigma2: the teacher's noise variance, > 0, scalar.
+      teacher_mean: the clean teacher mean ``mu``, (n,).
+
+    Returns:
+      Targets, (..., n).
+    """
+    responses = jnp.asarray(responses)
+    return combine(average(responses), jnp.var(responses, axis=-2), teacher_mean, sigma2)
+
+
+def leverage_oracle_weighted(
     ybar: ArrayLike, var_ybar: ArrayLike, teacher_mean: ArrayLike, student_var: ArrayLike
 ) -> jax.Array:
-    """The study's variance-weighting target: averaged responses combined with the clean mean.
+    """jaxkd's oracle variant of variance weighting (not the study's: see
+    :func:`study_variance_weighted`).
 
-    ``z_i = combine(ybar_i, sigma^2 / k, mu_i, s_S,i)``. It needs the clean teacher mean ``mu``
-    and the true ``sigma^2 / k``, which a practitioner does not have; it is kept, labelled,
-    because it is the experiment the study reports. Its variance is below what any estimator
-    built from the responses alone can reach.
+    ``z_i = combine(ybar_i, sigma^2 / k, mu_i, s_S,i)``: the averaged responses with their true
+    variance ``sigma^2 / k``, combined with the clean teacher mean as if it were a student
+    estimate of variance ``s_S,i`` (the experiments pass a single-response OLS student's
+    ``sigma^2 h_i``, h_i its leverage). It needs ``mu`` and ``sigma^2``, which a practitioner
+    does not have, and since leverages are small it puts most weight on the clean mean (about
+    0.97 at k = 1 on Boston): a lower bound on what weighting could reach, not a method.
 
     Args:
       ybar: averaged responses, (..., n).
       var_ybar: their true variance ``sigma^2 / k``, scalar.
       teacher_mean: clean teacher mean ``mu``, shape (n,).
-      student_var: variance attributed to the student estimate, shape (n,) or scalar.
+      student_var: variance attributed to the clean mean, shape (n,) or scalar.
 
     Returns:
       Targets, shape (..., n).

@@ -33,6 +33,17 @@ def inter_student_contributions(preds: ArrayLike) -> jax.Array:
     return jnp.mean(dev**2, axis=1) * (n / (n - 1))
 
 
+def variance_with_se(x: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """Unbiased sample variance of N draws and its standard error from their sample moments,
+    ``sqrt((m4 - (N-3)/(N-1) s^4) / N)`` (no normality assumed). (N,) -> ((), ())."""
+    x = jnp.asarray(x)
+    n = x.shape[0]
+    dev = x - jnp.mean(x)
+    s2 = jnp.sum(dev**2) / (n - 1)
+    m4 = jnp.mean(dev**4)
+    return s2, jnp.sqrt(jnp.maximum(m4 - (n - 3) / (n - 1) * s2**2, 0.0) / n)
+
+
 def mse(preds: ArrayLike, target: ArrayLike) -> jax.Array:
     """Mean squared error of each student: preds (..., m), target (m,) -> (...)."""
     preds = jnp.asarray(preds)

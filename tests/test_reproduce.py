@@ -150,10 +150,24 @@ def _claim(key):
 
 def test_claims_follow_their_criteria():
     alpha = [0.0, 0.5, 1.0, 1.5, 2.0]
-    convex = {"alpha": alpha, "inter_student_variance": [0.02, 0.06, 0.12, 0.22, 0.4], "mse_truth": [1, 2, 3, 4, 5]}
-    concave = {**convex, "inter_student_variance": [0.02, 0.2, 0.3, 0.35, 0.38]}
-    assert _claim("mlp-noise").evaluate({"teacher-noise-mlp": convex}).reproduced is True
-    assert _claim("mlp-noise").evaluate({"teacher-noise-mlp": concave}).reproduced is False
+    # The OLS control's variance of the test MSE is quadratic (X.1): f = a + a^2 / 4.
+    lin = [a + a * a / 4 for a in alpha]
+    base = {"alpha": alpha, "inter_student_variance": [0.02, 0.06, 0.12, 0.22, 0.4], "mse_truth": [1, 2, 3, 4, 5],
+            "linear_mse_truth_variance": lin}
+    se = lambda x: [0.01] * 5  # noqa: E731
+
+    def judged(mlp, mlp_se, lin_se=None, **extra):
+        res = {**base, "mse_truth_variance": mlp, "mse_truth_variance_se": mlp_se,
+               "linear_mse_truth_variance_se": lin_se or se(None), **extra}
+        return _claim("mlp-noise").evaluate({"teacher-noise-mlp": res})
+
+    more_convex = [a + a**3 for a in alpha]          # bends more than the control
+    finding = judged(more_convex, se(None))
+    assert finding.status == "reproduced" and finding.interval[0] > 0 and finding.replicates == 5
+    assert judged([a for a in alpha], se(None)).status == "not reproduced"  # straight: bends less
+    assert judged(more_convex, [5.0] * 5).status == "inconclusive"       # too noisy to tell
+    shrinking = judged(more_convex, se(None), inter_student_variance=[0.4, 0.3, 0.2, 0.1, 0.05])
+    assert shrinking.status == "not reproduced"  # does not even grow with α
     boot = {"b": [20, 100, 404], "teacher_variance": [0.1, 0.03, 0.01], "teacher_variance_se": [0.01] * 3,
             "truth_variance": [0.2, 0.05, 0.02]}
     assert _claim("bootstrap").evaluate({"bootstrap-mlp": boot}).reproduced is True

@@ -58,8 +58,13 @@ def test_variance_aware_averaging_decays_as_one_over_k():
     v, se, pred = (np.asarray(res[k]) for k in ("average_variance", "average_variance_se",
                                                   "predicted_average_variance"))
     assert np.all(np.abs(v - pred) <= 5 * se)
-    # Oracle weighting leans on the clean mean: far below averaging at every k.
-    assert np.all(np.asarray(res["oracle_variance"]) < 0.5 * v)
+    # The leverage oracle leans on the clean mean: far below averaging at every k.
+    assert np.all(np.asarray(res["leverage_oracle_variance"]) < 0.5 * v)
+    # The study's weighting is averaging at k = 1 (zero sample variance), exactly; with k >= 2
+    # it pulls towards the clean mean, below averaging.
+    study = np.asarray(res["study_variance"])
+    assert study[0] == v[0] and res["study_mse_truth"][0] == res["average_mse_truth"][0]
+    assert np.all(study[1:] < v[1:])
     # Honest weighting stays within 20% of averaging (it cannot use the clean mean).
     np.testing.assert_allclose(res["honest_variance"], v, rtol=0.2)
 

@@ -63,10 +63,22 @@ def test_inverse_variance_combination_hand_computed():
     assert float(targets.combined_variance(1.0, 3.0)) == 0.75
 
 
-def test_oracle_variance_weighted_hand_computed():
+def test_leverage_oracle_weighted_hand_computed():
     # var(ybar) = 1 and student var 1: equal weights with the clean mean.
-    z = targets.oracle_variance_weighted(targets.average(R), 1.0, jnp.array([0.0, 0.0]), jnp.array([1.0, 1.0]))
+    z = targets.leverage_oracle_weighted(targets.average(R), 1.0, jnp.array([0.0, 0.0]), jnp.array([1.0, 1.0]))
     np.testing.assert_allclose(z, [[2.0, 1.0]])
+
+
+def test_study_variance_weighted_hand_computed():
+    # Input 0: responses 1, 3 -> mean 2, sample variance (ddof 0) 1; with sigma^2 = 3 the weight
+    # on the mean is 3 / (1 + 3) = 0.75, so 0.75 * 2 + 0.25 * mu_0 (= 10) = 4.
+    # Input 1: responses 5, 5 -> variance 0, weight 1 on the mean: 5.
+    R2 = jnp.array([[[1.0, 5.0], [3.0, 5.0]]])  # (N=1, k=2, n=2)
+    z = targets.study_variance_weighted(R2, 3.0, jnp.array([10.0, -7.0]))
+    np.testing.assert_allclose(z, [[4.0, 5.0]])
+    # k = 1: zero sample variance everywhere, so the target is the single response itself.
+    one = jnp.array([[[0.3, -1.2, 2.0]]])
+    np.testing.assert_array_equal(targets.study_variance_weighted(one, 0.5, jnp.zeros(3)), one[:, 0])
 
 
 def test_honest_variance_weighted_hand_computed():

@@ -71,6 +71,9 @@ def _point(task: common.LinearTask, b: int, key: jax.Array, num_students: int, t
     out["gaussian_truth_variance"] = (cf.gaussian_design_bootstrap_variance(task.X_test, Sigma, tau2, b)
                                       if b > d + 1 else np.nan)
     out["predicted_truth_mse"] = cf.ground_truth_bootstrap_mse(tau2, d, b)
+    # X.2 / X.3: the same students under heteroscedastic residuals, on the fixed test split.
+    out["sandwich_truth_variance"] = cf.sandwich_bootstrap_variance(task.X, task.y_train - task.mu, task.X_test, b)
+    out["observed_truth_mse"] = cf.bootstrap_observed_mse(task.X, task.y_train, task.X_test, task.y_test, b)
     return out
 
 

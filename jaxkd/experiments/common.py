@@ -181,14 +181,18 @@ def train_and_measure(task: MLPTask, init, Y, *, train=None, chunk=None, **kwarg
 
 def ensemble_metrics(preds: jnp.ndarray, teacher_test: jnp.ndarray, y_test: jnp.ndarray,
                      prefix: str = "") -> dict:
-    """Inter-student variance (with SE) and test MSE against teacher and truth: preds (N, m)."""
+    """Inter-student variance (with SE), test MSE against teacher and truth, and the variance
+    across students of the test MSE against the truth (with SE; the study's teacher-noise
+    "variance", X.1 for OLS students): preds (N, m)."""
     from jaxkd import uncertainty
 
     q = uncertainty.inter_student_contributions(preds)
     mse_t = uncertainty.mse(preds, teacher_test)
     mse_y = uncertainty.mse(preds, y_test)
+    mse_var, mse_var_se = uncertainty.variance_with_se(mse_y)
     n = preds.shape[0]
-    return {f"{prefix}inter_student_variance": jnp.mean(q),
+    return {f"{prefix}mse_truth_variance": mse_var, f"{prefix}mse_truth_variance_se": mse_var_se,
+            f"{prefix}inter_student_variance": jnp.mean(q),
             f"{prefix}inter_student_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(n),
             f"{prefix}mse_teacher": jnp.mean(mse_t), f"{prefix}mse_teacher_std": jnp.std(mse_t, ddof=1),
             f"{prefix}mse_truth": jnp.mean(mse_y), f"{prefix}mse_truth_std": jnp.std(mse_y, ddof=1)}

@@ -1,8 +1,11 @@
 """Teacher output uncertainty (study Sections 4.1-4.2): students distilled from a noisy teacher.
 
 For each noise level alpha, ``sigma^2 = alpha Var(y_train)``; N students each see one noisy
-response per input (standard distillation). Measured: inter-student variance on the test set
-(docs/theorems.md 4.1), test MSE against the teacher (4.2) and against the ground truth (4.3).
+response per input (standard distillation). Measured: inter-student variance of the test
+predictions (docs/theorems.md 4.1), test MSE against the teacher (4.2) and against the ground
+truth (4.3), and the variance across students of each student's test MSE against the ground
+truth: what the study's figure calls "variance" (its scripts record it), quadratic in sigma^2
+for OLS students (X.1), so the linear run is the control for the MLP curve's shape.
 
 * ``model="linear"``: OLS teacher, N OLS students in one solve; closed forms drawn over them.
 * ``model="mlp"``: MLP teacher trained on the true labels, N MLP students (same architecture,
@@ -70,6 +73,7 @@ def _run_linear(cfg: Config, run_dir: RunDir | None, prefix: str = "", tag: str 
         noise = rng.stream(cfg.seed, "teacher_noise")
         c = float(cf.mean_test_leverage(task.X, task.X_test))
         bias_truth = float(cf.observed_label_mse(task.X, task.X_test, task.mu, task.y_test, 0.0))
+        mse_var = lambda s2: float(cf.test_mse_variance(task.X, task.X_test, task.mu, task.y_test, s2))  # noqa: E731
 
         def point(p):
             sigma2 = p[1] * task.var_y
@@ -77,7 +81,8 @@ def _run_linear(cfg: Config, run_dir: RunDir | None, prefix: str = "", tag: str 
             return {"sigma2": sigma2, **sim,
                     "predicted_variance": sigma2 * c,             # 4.1
                     "predicted_mse_teacher": sigma2 * c,          # 4.2, linear teacher
-                    "predicted_mse_truth": bias_truth + sigma2 * c}  # 4.3, observed labels
+                    "predicted_mse_truth": bias_truth + sigma2 * c,  # 4.3, observed labels
+                    "predicted_mse_truth_variance": mse_var(sigma2)}  # X.1
 
         points = [(f"{tag}alpha-{i:02d}", (i, a)) for i, a in enumerate(cfg.alphas)]
         rows = common.sweep(run_dir, points, point, desc=f"teacher-noise (linear{', ' + tag if tag else ''})")

@@ -1,15 +1,23 @@
 """Variance-aware distillation (study Section 7): averaging k responses vs variance weighting.
 
-For each noise level alpha and number of responses k, N students are distilled with three
+For each noise level alpha and number of responses k, N students are distilled with four
 targets built from the same responses:
 
 * ``average``: ``ybar`` (docs/theorems.md 7.1 predicts ``V = (sigma^2/k) c``);
-* ``oracle``: the study's variance weighting, ``ybar`` combined with the clean teacher mean,
-  the student estimate's variance taken as a single-response student's ``sigma^2 h_i``;
+* ``study``: the study's variance weighting (:func:`jaxkd.targets.study_variance_weighted`):
+  ``ybar`` at the inverse of its per-input sample variance, combined with the clean teacher
+  mean at ``1 / sigma^2``; equal to averaging at k = 1;
+* ``leverage_oracle``: jaxkd's oracle variant, ``ybar`` at its true variance ``sigma^2/k``
+  combined with the clean teacher mean at a single-response student's ``sigma^2 h_i``
+  (:func:`jaxkd.targets.leverage_oracle_weighted`; not the study's method);
 * ``honest``: ``ybar`` combined with a 5-fold cross-fitted OLS student, both variances
   estimated from the responses (:func:`jaxkd.targets.honest_variance_weighted`).
 
-With ``model="mlp"`` the teacher and the students are MLPs; the oracle's student variance is
+The study's metric is the test MSE against the ground truth, mean and spread across runs
+(``*_mse_truth``, ``*_mse_truth_std``); inter-student variance and MSE against the teacher are
+reported beside it.
+
+With ``model="mlp"`` the teacher and the students are MLPs; the leverage oracle's student variance is
 still the OLS one, and the honest first stage is still the cross-fitted OLS student, whose
 error variance now includes its bias against the MLP teacher
 (:func:`jaxkd.targets.crossfit_error_variance`). With k = 1 there are no replicates to
@@ -34,7 +42,7 @@ from jaxkd.students import linear, mlp
 from theory import closed_forms as cf
 
 MODELS = ("linear", "mlp")
-METHODS = ("average", "oracle", "honest")
+METHODS = ("average", "study", "leverage_oracle", "honest")
 KS_PAPER = (1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 20, 30, 40, 50)
 NUM_FOLDS = 5
 
@@ -65,21 +73,23 @@ class Config(common.RegressionConfig):
 
 @functools.partial(jax.jit, static_argnums=3)
 def _draw(keys, mu, sigma2, k):
-    """The k-dependent stage (compiled per k, small): averaged responses and their estimated
-    variance, (N, n) and (N,) (zero for k = 1, where the cross-fit residuals estimate it)."""
+    """The k-dependent stage (compiled per k, small): averaged responses, their estimated
+    variance (zero for k = 1, where the cross-fit residuals estimate it) and the study's
+    variance-weighted targets: (N, n), (N,), (N, n)."""
     resp = teachers.batched_responses(keys, mu, sigma2, k)
     pooled = targets.pooled_response_variance(resp) / k if k >= 2 else jnp.zeros(keys.shape[0], mu.dtype)
-    return targets.average(resp), pooled
+    return targets.average(resp), pooled, targets.study_variance_weighted(resp, sigma2, mu)
 
 
 @jax.jit
-def _distil(task, folds, lev_single, sigma2, k, ybar, pooled):
+def _distil(task, folds, lev_single, sigma2, k, ybar, pooled, study):
     """The k-independent stage (compiled once): targets, N students per method, metrics."""
     crossfit, lev = linear.cross_fit_core(task.X, ybar, folds, NUM_FOLDS)
     var_ybar = jnp.where(k >= 2, pooled, targets.crossfit_residual_variance(ybar, crossfit, lev))
     built = {
         "average": ybar,
-        "oracle": targets.oracle_variance_weighted(ybar, sigma2 / k, task.mu, sigma2 * lev_single),
+        "study": study,
+        "leverage_oracle": targets.leverage_oracle_weighted(ybar, sigma2 / k, task.mu, sigma2 * lev_single),
         "honest": targets.honest_variance_weighted(ybar, var_ybar, crossfit, lev),
     }
     n = ybar.shape[0]
@@ -87,18 +97,20 @@ def _distil(task, folds, lev_single, sigma2, k, ybar, pooled):
     for name, y in built.items():
         preds = linear.predict(linear.solve(task.factor, task.X, y), task.X_test)
         q = uncertainty.inter_student_contributions(preds)
+        mse_truth = uncertainty.mse(preds, task.y_test)
         out |= {f"{name}_variance": jnp.mean(q),
                 f"{name}_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(n),
                 f"{name}_mse_teacher": jnp.mean(uncertainty.mse(preds, task.mu_test)),
-                f"{name}_mse_truth": jnp.mean(uncertainty.mse(preds, task.y_test))}
+                f"{name}_mse_truth": jnp.mean(mse_truth),
+                f"{name}_mse_truth_std": jnp.std(mse_truth, ddof=1)}
     return out
 
 
 def _point(task, folds, lev_single, c, sigma2, k, key, num_students, chunk=None) -> dict:
     # The heavy stage (N x n x k Gaussian draws) runs with the student axis over devices.
     keys = jax.random.split(key, num_students)
-    ybar, pooled = sharding.map_students(_draw, (keys,), (task.mu, sigma2), (k,), block=chunk)
-    out = _distil(task, folds, lev_single, sigma2, float(k), ybar, pooled)
+    ybar, pooled, study = sharding.map_students(_draw, (keys,), (task.mu, sigma2), (k,), block=chunk)
+    out = _distil(task, folds, lev_single, sigma2, float(k), ybar, pooled, study)
     return {"sigma2": sigma2, "k": k, "predicted_average_variance": sigma2 / k * c, **out}
 
 
@@ -127,7 +139,8 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
                                          num_students=cfg.num_students)
         ybar = targets.average(resp)
         built = {"average": ybar,
-                 "oracle": targets.oracle_variance_weighted(ybar, sigma2 / k, task.mu, sigma2 * lev_single)}
+                 "study": targets.study_variance_weighted(resp, sigma2, task.mu),
+                 "leverage_oracle": targets.leverage_oracle_weighted(ybar, sigma2 / k, task.mu, sigma2 * lev_single)}
         if k >= 2:
             crossfit, lev = linear.cross_fit(X1, ybar, folds, NUM_FOLDS)
             v_ybar = targets.pooled_response_variance(resp) / k
@@ -135,12 +148,18 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
             built["honest"] = targets.combine(ybar, v_ybar[:, None], crossfit, v_student[:, None])
         else:
             built["honest"] = ybar
+        # The methods' students share their inits: one ensemble of len(METHODS) x N students.
+        together = jax.tree.map(lambda x: jnp.concatenate([x] * len(METHODS)), init)
+        Y = jnp.concatenate([built[name] for name in METHODS])
+        params = mlp.train_ensemble(task.train, together, task.X, Y, chunk=cfg.chunk)
+        preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0].reshape(len(METHODS), -1, task.X_test.shape[0])
         out = {"sigma2": sigma2, "k": k}
-        for name, y in built.items():
-            m = common.train_and_measure(task, init, y, chunk=cfg.chunk)
+        for name, p_method in zip(METHODS, preds):
+            m = common.ensemble_metrics(p_method, task.mu_test, task.y_test)
             out |= {f"{name}_variance": m["inter_student_variance"],
                     f"{name}_variance_se": m["inter_student_variance_se"],
-                    f"{name}_mse_teacher": m["mse_teacher"], f"{name}_mse_truth": m["mse_truth"]}
+                    f"{name}_mse_teacher": m["mse_teacher"], f"{name}_mse_truth": m["mse_truth"],
+                    f"{name}_mse_truth_std": m["mse_truth_std"]}
         return out
 
     points = [(f"alpha-{i:02d}-k-{k:03d}", (i, j, a, k))
