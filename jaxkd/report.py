@@ -277,21 +277,33 @@ def fig_init_perturbation(res: dict):
     ax1.set_xlabel("init perturbation scale s (weights × (1 + ε), ε ~ N(0, s²))")
     ax1.set_ylabel("test MSE, mean ± std over students")
     ax1.legend(fontsize=8)
-    ax2.plot(s, res["inter_student_variance"], "o-")
+    ax2.plot(s, res["inter_student_variance"], "o-", label="test predictions (inter-student)")
+    if "param_variance_before" in res:
+        ax2.plot(s, res["param_variance_before"], "s--", label="parameters before training")
+        ax2.plot(s, res["param_variance_after"], "^--", label="parameters after training")
+        ax2.legend(fontsize=7)
+    ax2.set_yscale("symlog", linthresh=1e-8)
     ax2.set_xlabel("init perturbation scale s")
-    ax2.set_ylabel("inter-student variance of test predictions")
+    ax2.set_ylabel("variance across students")
     fig.tight_layout()
     return fig
 
 
 def report_init_perturbation(res: dict, cfg, run_dir: RunDir) -> str:
     run_dir.save_figure(fig_init_perturbation(res), "init_perturbation.png")
-    keys = ["scale", "mse_truth", "mse_truth_variance", "mse_teacher", "inter_student_variance"]
+    keys = ["scale", "mse_truth", "mse_truth_variance", "mse_teacher", "inter_student_variance",
+            "param_variance_before", "param_variance_after"]
     table = markdown_table(["s", "mean test MSE (truth)", "variance of test MSE", "mean MSE vs teacher",
-                            "inter-student variance"], list(zip(*(res[k] for k in keys))))
+                            "inter-student variance", "parameter variance before", "after training"],
+                           list(zip(*(res[k] for k in keys))))
+    init = (f"every student draws its own Kaiming init (the study's scripts); weights × (1 + ε), ε ~ N(0, s²), "
+            f"biases + N(0, ({cfg.bias_scale} s)²)" if cfg.fresh_init else
+            "every student starts from the same Kaiming init with each weight multiplied by (1 + ε), "
+            "ε ~ N(0, s²) (zero biases stay zero)")
     return (f"# Initialization perturbation (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            "Study Section 5.1. Deterministic teacher (σ² = 0); every student starts from the same "
-            "Kaiming init with each weight multiplied by (1 + ε), ε ~ N(0, s²).\n\n"
+            f"Study Section 5.1. Deterministic teacher (σ² = 0); 13 → {', '.join(map(str, cfg.hidden))} → 1, "
+            f"{cfg.epochs} epochs; {init}. Parameter variance: across students, averaged over parameters; "
+            "after / before says whether training amplifies the initial spread.\n\n"
             f"{table}\n\n![init perturbation](init_perturbation.png)\n")
 
 
@@ -331,16 +343,23 @@ def report_variance_attribution(res: dict, cfg, run_dir: RunDir) -> str:
 
 
 def fig_output_entropy(res: dict):
+    """One panel per group (all / correct / incorrect test examples): mean entropy per model,
+    bars of ± std clipped at 0 (entropy is non-negative)."""
     keys = list(res)
-    fig, ax = _subplots(figsize=(max(5.5, 1.2 * len(keys)), 4))
+    fig, axes = _subplots(1, 3, figsize=(max(10.0, 3.2 * len(keys)), 4), squeeze=False)
     x = np.arange(len(keys))
-    for off, role, label in ((-0.25, "teacher", "teacher"), (0.0, "student_hard", "student (hard labels)"),
-                             (0.25, "student_soft", "student (soft, T)")):
-        ax.bar(x + off, [res[k][f"{role}_all_mean"] for k in keys], width=0.25,
-               yerr=[res[k][f"{role}_all_std"] for k in keys], capsize=2, label=label)
-    ax.set_xticks(x, keys, rotation=30, ha="right")
-    ax.set_ylabel("predictive entropy on test set (nats), mean ± std")
-    ax.legend(fontsize=8)
+    for ax, g in zip(axes[0], ("all", "correct", "incorrect")):
+        for off, role, label in ((-0.25, "teacher", "teacher"), (0.0, "student_hard", "student (hard labels)"),
+                                 (0.25, "student_soft", "student (soft, T)")):
+            mean = _nan([res[k][f"{role}_{g}_mean"] for k in keys])
+            std = np.nan_to_num(_nan([res[k][f"{role}_{g}_std"] for k in keys]))
+            ax.bar(x + off, mean, width=0.25, yerr=[np.minimum(std, np.nan_to_num(mean)), std], capsize=2,
+                   label=label)
+        ax.set_xticks(x, keys, rotation=30, ha="right", fontsize=7)
+        ax.set_title(f"{g} test examples")
+        ax.set_ylim(bottom=0)
+    axes[0][0].set_ylabel("predictive entropy (nats), mean ± std")
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -352,17 +371,26 @@ def report_output_entropy(res: dict, cfg, run_dir: RunDir) -> str:
         for role in ("student_hard", "student_soft"):
             for g in ("all", "correct", "incorrect"):
                 sig = r[f"{role}_{g}_significant"]
+                lo, hi = r.get(f"{role}_{g}_paired_low"), r.get(f"{role}_{g}_paired_high")
+                paired = ("n/a" if lo is None or not np.isfinite(lo) else
+                          f"{fmt(r[f'{role}_{g}_paired_diff'], 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}] "
+                          f"(n={fmt(r[f'{role}_{g}_paired_count'])}){' *' if lo > 0 or hi < 0 else ''}")
                 rows.append([key, role.split("_")[1], r["teacher_accuracy"], r[f"{role}_accuracy"], g,
                              f"{fmt(r[f'teacher_{g}_mean'])} ± {fmt(r[f'teacher_{g}_std'])} (n={fmt(r[f'teacher_{g}_count'])})",
                              f"{fmt(r[f'{role}_{g}_mean'])} ± {fmt(r[f'{role}_{g}_std'])} (n={fmt(r[f'{role}_{g}_count'])})",
-                             "n/a" if sig is None or not np.isfinite(sig) else ("yes" if sig else "no")])
+                             "n/a" if sig is None or not np.isfinite(sig) else ("yes" if sig else "no"), paired])
     table = markdown_table(["dataset-model", "student target", "teacher acc", "student acc", "group",
-                            "teacher entropy", "student entropy", "significant"], rows)
+                            "teacher entropy", "student entropy", "disjoint ± std (study)",
+                            "paired Δ entropy [95% CI]"], rows)
     return ("# Student output uncertainty: predictive entropy of distilled classifiers\n\n"
             f"Study Section 6.1. Teacher hidden {cfg.teacher_hidden}, student hidden {cfg.student_hidden} "
             f"(MLP), {cfg.epochs} epochs of Adam (lr {cfg.learning_rate}). Hard: the student learns the "
             f"teacher's argmax labels (the study). Soft: it learns the teacher's probabilities at "
-            f"T = {cfg.temperature} (not in the study). 'significant' = mean ± std intervals disjoint.\n\n"
+            f"T = {cfg.temperature} (not in the study). 'disjoint ± std' is the study's rule (teacher's and "
+            "student's mean ± std intervals disjoint; each model grouped by its own correctness). 'paired Δ "
+            "entropy' is jaxkd's test with power: per test example, student minus teacher entropy, mean and paired "
+            "bootstrap 95% interval, grouped by the teacher's correctness so both sides see the same examples "
+            "(* = the interval excludes 0).\n\n"
             f"{table}\n\n![entropy](entropy.png)\n")
 
 

@@ -169,3 +169,46 @@ def test_fused_block_equals_vmapped_autodiff_adam(boston, weighted):
     _leaves_close(fused, reference, rtol=2e-4, atol=2e-5)
     moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(fused), jax.tree.leaves(params)))
     assert moved > 0.05
+
+
+def test_paired_difference_has_power_where_the_overlap_rule_has_none():
+    """A student whose entropy is the teacher's + 0.05 on every example: the spreads (std 0.3)
+    overlap, so the study's rule sees nothing; the paired interval excludes 0."""
+    rng = np.random.default_rng(0)
+    h_t = rng.uniform(0.0, 1.0, 300)
+    h_s = h_t + 0.05
+    t = {"all_mean": h_t.mean(), "all_std": h_t.std(ddof=1)}
+    s = {"all_mean": h_s.mean(), "all_std": h_s.std(ddof=1)}
+    assert output_entropy.significant(t, s, "all") == 0.0
+    pair = output_entropy.paired_difference(h_s, h_t, np.random.default_rng(1))
+    assert pair["diff"] == pytest.approx(0.05) and pair["count"] == 300
+    assert 0.0 < pair["low"] <= pair["high"] and pair["high"] == pytest.approx(0.05)  # constant shift
+    # No difference: the interval holds 0; an empty group gives NaN.
+    same = output_entropy.paired_difference(h_t + rng.normal(0, 0.01, 300), h_t, np.random.default_rng(2))
+    assert same["low"] < 0 < same["high"]
+    assert np.isnan(output_entropy.paired_difference(h_t[:0], h_t[:0], np.random.default_rng(3))["diff"])
+
+
+def test_perturb_moves_biases_additively_when_asked():
+    p = mlp.init_params((3, 64, 1), jax.random.key(0))
+    keys = jax.random.split(jax.random.key(1), 400)
+    q = jax.vmap(mlp.perturb, in_axes=(None, 0, None, None))(p, keys, 0.2, 0.1)
+    b = np.asarray(q["layers"][0]["bias"].value)             # zero biases + N(0, (0.1 * 0.2)^2)
+    assert abs(b.std() - 0.02) < 0.002 and abs(b.mean()) < 0.002
+    k0, k = np.asarray(p["layers"][0]["kernel"].value), np.asarray(q["layers"][0]["kernel"].value)
+    assert abs((k / k0).std() - 0.2) < 0.01                  # kernels x (1 + N(0, 0.2^2))
+    assert np.all(np.asarray(mlp.perturb(p, keys[0], 0.2)["layers"][0]["bias"].value) == 0)  # default
+    assert float(mlp.parameter_variance(q)) > 0 and float(mlp.parameter_variance(
+        jax.tree.map(lambda x: jnp.broadcast_to(x, (5, *x.shape)), p))) < 1e-12  # identical: rounding only
+
+
+def test_init_perturbation_fresh_inits_spread_at_s0_and_record_parameter_variance():
+    shared = init_perturbation.run(init_perturbation.Config.from_preset(
+        "quick", scales=(0.0, 0.1), num_students=6, epochs=10))
+    fresh = init_perturbation.run(init_perturbation.Config.from_preset(
+        "quick", scales=(0.0, 0.1), num_students=6, epochs=10, fresh_init=True, bias_scale=0.1))
+    assert shared["param_variance_before"][0] < 1e-12 and shared["param_variance_before"][1] > 1e-4
+    assert fresh["param_variance_before"][0] > 0.01 and fresh["inter_student_variance"][0] > 1e-4
+    assert all(x > 0 for x in fresh["param_variance_after"])
+    cfg = init_perturbation.Config.from_preset("paper")
+    assert (cfg.hidden, cfg.epochs, cfg.fresh_init, cfg.bias_scale, cfg.scales[-1]) == ((128,), 300, True, 0.1, 0.4)

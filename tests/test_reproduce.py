@@ -197,3 +197,21 @@ def test_every_study_step_is_an_experiment_and_every_claim_reads_a_step():
     assert {r for s in study.STEPS for r in s.theorems} <= set(study.THEOREMS)
     assert study.theorem_summary([{"result": "4.1", "passed": True}, {"result": "4.1", "passed": False}]) == [("4.1", 1, 2)]
     assert study._trend([1, 2, 3], [3, 2, 1]) == -1.0
+
+
+def test_classifier_claim_is_an_equivalence_test_on_paired_intervals():
+    def res(lo, hi, acc=0.95):
+        r = {"teacher_accuracy": 0.95, "student_hard_accuracy": acc, "test_size": 100}
+        for g in ("all", "correct", "incorrect"):
+            r |= {f"student_hard_{g}_significant": 0.0, f"student_hard_{g}_paired_low": lo,
+                  f"student_hard_{g}_paired_high": hi, f"student_hard_{g}_paired_diff": (lo + hi) / 2,
+                  f"student_hard_{g}_paired_teacher_mean": 0.4, f"student_hard_{g}_paired_count": 50}
+        return {"output-entropy-all": {"wine-mlp": r}}
+
+    claim = _claim("classifiers")
+    assert claim.evaluate(res(-0.02, 0.03)).status == "reproduced"      # within ±0.1 (25% of 0.4)
+    assert claim.evaluate(res(0.15, 0.3)).status == "not reproduced"    # wholly outside
+    assert claim.evaluate(res(0.05, 0.2)).status == "inconclusive"      # straddles the margin
+    assert claim.evaluate(res(-0.02, 0.03, acc=0.8)).status == "not reproduced"  # accuracy dropped
+    f = claim.evaluate(res(-0.02, 0.03))
+    assert f.interval == pytest.approx((0.1 - 0.03, 0.1)) and f.replicates == 50

@@ -30,9 +30,13 @@ class Config(common.RegressionConfig):
     MODELS: ClassVar[tuple[str, ...]] = MODELS
 
     sizes: tuple[int, ...] = (25, 50, 100, 200, 404)
+    teacher_hidden: tuple[int, ...] | None = None  # MLP teacher's hidden widths; None: the students'
 
     def __post_init__(self):
         super().__post_init__()
+        if self.teacher_hidden is not None:
+            object.__setattr__(self, "teacher_hidden", tuple(
+                v.check_int("each teacher hidden width", w) for w in self.teacher_hidden))
         object.__setattr__(self, "sizes", v.check_grid(
             "bootstrap sizes", self.sizes, lambda n, x: v.check_int(n, x, minimum=2)))
 
@@ -47,7 +51,9 @@ class Config(common.RegressionConfig):
     def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
         model = overrides.get("model") or "linear"
         table = {"quick": {"num_students": 100} if model == "mlp" else {},
-                 "paper": {"sizes": (20, 30, 50, 75, 100, 150, 200, 300, 404), "num_students": 1000}}
+                 "paper": {"sizes": (20, 30, 50, 75, 100, 150, 200, 300, 404), "num_students": 1000,
+                           # the study's scripts: a 128-wide teacher, 64-wide students
+                           **({"teacher_hidden": (128,), "hidden": (64,)} if model == "mlp" else {})}}
         return common.preset_config(cls, preset, table, **overrides)
 
 

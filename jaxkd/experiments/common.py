@@ -150,8 +150,9 @@ class MLPTask:
 
 
 def mlp_task(cfg: "RegressionConfig") -> MLPTask:
-    """Split the config's dataset and train the MLP teacher (same architecture as the students)
-    on the true labels, from the ``teacher_init`` stream."""
+    """Split the config's dataset and train the MLP teacher on the true labels, from the
+    ``teacher_init`` stream: the students' architecture, or ``cfg.teacher_hidden`` where a
+    config has one (the study's bootstrap teacher is wider than its students)."""
     from jaxkd import rng
     from jaxkd.students import mlp
 
@@ -159,11 +160,13 @@ def mlp_task(cfg: "RegressionConfig") -> MLPTask:
     guard_memory(cfg, *sp.X_train.shape[:1], sp.X_test.shape[0], sp.X_train.shape[1])
     train = mlp.TrainConfig(widths=(sp.X_train.shape[1], *cfg.hidden, 1),
                             learning_rate=cfg.learning_rate, epochs=cfg.epochs)
+    hidden_t = getattr(cfg, "teacher_hidden", None) or cfg.hidden
+    teacher_train = dataclasses.replace(train, widths=(sp.X_train.shape[1], *hidden_t, 1))
     X, X_test = jnp.asarray(sp.X_train, jnp.float32), jnp.asarray(sp.X_test, jnp.float32)
-    teacher = mlp.init_ensemble(train.widths, rng.stream(cfg.seed, "teacher_init")[None])
-    teacher = mlp.train_ensemble(train, teacher, X, sp.y_train)
-    mu = mlp.predict(train.widths, teacher, X)[0, :, 0]
-    mu_test = mlp.predict(train.widths, teacher, X_test)[0, :, 0]
+    teacher = mlp.init_ensemble(teacher_train.widths, rng.stream(cfg.seed, "teacher_init")[None])
+    teacher = mlp.train_ensemble(teacher_train, teacher, X, sp.y_train)
+    mu = mlp.predict(teacher_train.widths, teacher, X)[0, :, 0]
+    mu_test = mlp.predict(teacher_train.widths, teacher, X_test)[0, :, 0]
     return MLPTask(X, X_test, jnp.asarray(sp.y_train, jnp.float32), jnp.asarray(sp.y_test, jnp.float32),
                    mu, mu_test, float(np.var(sp.y_train)), train)
 

@@ -99,12 +99,28 @@ def init_ensemble(widths: tuple[int, ...], keys: jax.Array) -> Params:
     return jax.vmap(functools.partial(init_params, tuple(widths)))(keys)
 
 
-def perturb(params: Params, key: jax.Array, scale: float) -> Params:
-    """Multiply every weight by ``(1 + eps)``, ``eps ~ N(0, scale^2)`` elementwise (one student)."""
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(tree, [
-        x * (1.0 + scale * jax.random.normal(k, x.shape, x.dtype)) for x, k in zip(leaves, keys)])
+def perturb(params: Params, key: jax.Array, scale: float, bias_scale: float | None = None) -> Params:
+    """Perturb one student's parameters: every kernel multiplied by ``(1 + eps)``,
+    ``eps ~ N(0, scale^2)`` elementwise; biases the same way when ``bias_scale`` is None, else
+    shifted by ``N(0, (bias_scale * scale)^2)`` (the study's scripts: bias_scale 0.1, since a
+    zero bias is unmoved by a multiplicative perturbation)."""
+    flat, tree = jax.tree_util.tree_flatten_with_path(params)
+    keys = jax.random.split(key, len(flat))
+
+    def one(path, x, k):
+        eps = jax.random.normal(k, x.shape, x.dtype)
+        if bias_scale is not None and "bias" in jax.tree_util.keystr(path):
+            return x + bias_scale * scale * eps
+        return x * (1.0 + scale * eps)
+
+    return jax.tree.unflatten(tree, [one(p, x, k) for (p, x), k in zip(flat, keys)])
+
+
+def parameter_variance(params: Params) -> jax.Array:
+    """Variance across students of every parameter (unbiased), averaged over parameters:
+    leaves with leading axis N -> ()."""
+    leaves = [x.reshape(x.shape[0], -1) for x in jax.tree.leaves(params)]
+    return jnp.mean(jnp.var(jnp.concatenate(leaves, axis=1), axis=0, ddof=1))
 
 
 def apply(widths: tuple[int, ...], params: Params, X: jax.Array) -> jax.Array:
