@@ -24,13 +24,18 @@ def matmul_gflops(size: int = 2048, repeats: int = 5, dtype=np.float32) -> float
 
     a = jax.random.normal(jax.random.key(0), (size, size), jnp.dtype(dtype))
     f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
+    return 2 * size**3 / _best_of(lambda: f(a).block_until_ready(), repeats) / 1e9
+
+
+def _best_of(fn, repeats: int) -> float:
+    """Fastest of ``repeats`` timed calls, after one untimed warm-up call."""
+    fn()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        f(a).block_until_ready()
+        fn()
         best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    return best
 
 
 def bandwidth_gbs(megabytes: int = 512, repeats: int = 5) -> float:
@@ -41,21 +46,10 @@ def bandwidth_gbs(megabytes: int = 512, repeats: int = 5) -> float:
     if jax.default_backend() != "cpu":
         x = jax.numpy.ones(megabytes * 2**20 // 4, jax.numpy.float32)
         f = jax.jit(lambda a: a + 1.0)
-        f(x).block_until_ready()
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            f(x).block_until_ready()
-            best = min(best, time.perf_counter() - start)
-        return 2 * x.nbytes / best / 1e9
+        return 2 * x.nbytes / _best_of(lambda: f(x).block_until_ready(), repeats) / 1e9
     src = np.ones(megabytes * 2**20 // 4, np.float32)
     dst = np.empty_like(src)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.copyto(dst, src)
-        best = min(best, time.perf_counter() - start)
-    return 2 * src.nbytes / best / 1e9
+    return 2 * src.nbytes / _best_of(lambda: np.copyto(dst, src), repeats) / 1e9
 
 
 def floor(flops: float, bytes_moved: float, gflops: float, gbs: float) -> dict:

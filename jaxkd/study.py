@@ -109,13 +109,14 @@ class Finding:
 @dataclasses.dataclass(frozen=True)
 class Interval:
     """What an interval-judged claim returns: the deciding quantity's estimate, its 95%
-    interval (the claim holds when the quantity is positive), and the evidence text. A
+    interval (the claim holds when the quantity is positive), how many independent replicates
+    (students, or paired test examples) the interval rests on, and the evidence text. A
     ``precondition`` that fails makes the claim not reproduced whatever the interval says."""
 
     estimate: float
     low: float
     high: float
-    replicates: int
+    replicates: int | None
     evidence: str
     precondition: bool = True
 
@@ -179,7 +180,7 @@ def _mlp_noise(res) -> Interval:
     diff, se = k_mlp - k_lin, float(np.hypot(se_mlp, se_lin))
     lo, hi = diff - 1.96 * se, diff + 1.96 * se
     pts = ", ".join(fmt(a[i]) for i in idx)
-    return Interval(diff, lo, hi, len(a), (
+    return Interval(diff, lo, hi, res.get("num_students"), (
         f"V {fmt(V[0])} → {fmt(V[-1])} and test MSE vs truth {fmt(mse[0])} → {fmt(mse[-1])} over α "
         f"(rank correlations {fmt(_trend(a, V), 2)}, {fmt(_trend(a, mse), 2)}); curvature of the variance of "
         f"the test MSE over α = {pts}: MLP {fmt(k_mlp, 3)} ± {fmt(se_mlp, 2)}, OLS control {fmt(k_lin, 3)} ± "
@@ -187,18 +188,25 @@ def _mlp_noise(res) -> Interval:
         f"[{fmt(lo, 3)}, {fmt(hi, 3)}]"), precondition=grows)
 
 
-def _mlp_init(res) -> tuple[bool, str]:
+def _mlp_init(res) -> Interval:
     s = np.asarray(res["scale"], float)
-    V, mse = np.asarray(res["inter_student_variance"]), np.asarray(res["mse_truth"])
-    small = (s > 0) & (s <= 0.05)
-    if not small.any():
-        return False, "no perturbation scale in (0, 0.05] was run"
+    V, se = np.asarray(res["inter_student_variance"]), np.asarray(res["inter_student_variance_se"])
+    mse = np.asarray(res["mse_truth"])
+    small = np.flatnonzero((s > 0) & (s <= 0.05))
+    if not small.size:
+        return Interval(np.nan, np.nan, np.nan, 0, "no perturbation scale in (0, 0.05] was run", precondition=False)
     rel = np.abs(mse[small] / mse[0] - 1)
-    added = V[small] - V[0]  # what the perturbation adds to the spread at s = 0 (fresh inits' own)
-    ok = bool(np.all(rel < 0.01) and np.all(added < 0.01))
-    return ok, (f"s ≤ 0.05: the perturbation adds at most {fmt(added.max())} to the inter-student variance "
-                f"of {fmt(V[0])} at s = 0 (target variance 1), test MSE within {fmt(100 * rel.max(), 2)}% of "
-                f"the unperturbed {fmt(mse[0])}")
+    # q = 0.01 − (V(s) − V(0)): the margin left below 1% of the target variance, worst small s.
+    # The two variances share their students' inits (paired), so their SEs add conservatively.
+    q = 0.01 - (V[small] - V[0])
+    q_se = np.sqrt(se[small] ** 2 + se[0] ** 2)
+    w = int(np.argmin(q - 1.96 * q_se))
+    lo, hi = q[w] - 1.96 * q_se[w], q[w] + 1.96 * q_se[w]
+    return Interval(float(q[w]), float(lo), float(hi), res.get("num_students"), (
+        f"s ≤ 0.05: the perturbation adds at most {fmt((V[small] - V[0]).max())} to the inter-student variance "
+        f"of {fmt(V[0])} at s = 0 (target variance 1); margin below 0.01 at s = {fmt(s[small][w])}: "
+        f"{fmt(q[w], 3)}, 95% interval [{fmt(lo, 3)}, {fmt(hi, 3)}]; test MSE within {fmt(100 * rel.max(), 2)}% "
+        f"of the unperturbed {fmt(mse[0])}"), precondition=bool(np.all(rel < 0.01)))
 
 
 def _llm_init(res) -> tuple[bool, str]:
@@ -210,13 +218,20 @@ def _llm_init(res) -> tuple[bool, str]:
         f"s = {fmt(s[-1])} (ratio {fmt(ratio, 3)}; rank correlation with s {fmt(_trend(s, V), 2)})")
 
 
-def _bootstrap(res) -> tuple[bool, str]:
+def _bootstrap(res) -> Interval:
     b = np.asarray(res["b"])
     t, g = np.asarray(res["teacher_variance"]), np.asarray(res["truth_variance"])
-    t_se = np.asarray(res["teacher_variance_se"])
-    ok = t[0] > 3 * t_se[0] and t[0] < g[0] and t[-1] < t[0] and g[-1] < g[0]
-    return ok, (f"b = {b[0]}: teacher-labelled {fmt(t[0])} ± {fmt(t_se[0])} vs ground truth {fmt(g[0])}; "
-                f"b = {b[-1]}: {fmt(t[-1])} vs {fmt(g[-1])}")
+    t_se, g_se = np.asarray(res["teacher_variance_se"]), np.asarray(res["truth_variance_se"])
+    nonzero = bool(t[0] > 3 * t_se[0])
+    shrink = bool(t[-1] < t[0] and g[-1] < g[0])
+    # Deciding quantity: log(ground-truth V / teacher-labelled V) at the smallest b (> 0: smaller).
+    ratio = np.log(g[0] / t[0]) if t[0] > 0 else np.inf
+    se = float(np.hypot(g_se[0] / g[0], t_se[0] / t[0])) if t[0] > 0 else 0.0
+    lo, hi = ratio - 1.96 * se, ratio + 1.96 * se
+    return Interval(float(ratio), float(lo), float(hi), res.get("num_students"), (
+        f"b = {b[0]}: teacher-labelled {fmt(t[0])} ± {fmt(t_se[0])} vs ground truth {fmt(g[0])} ± {fmt(g_se[0])}, "
+        f"log ratio {fmt(ratio, 3)}, 95% interval [{fmt(lo, 3)}, {fmt(hi, 3)}]; b = {b[-1]}: {fmt(t[-1])} vs "
+        f"{fmt(g[-1])}"), precondition=nonzero and shrink)
 
 
 EQUIVALENCE = 0.25  # classifiers: "keeps the teacher's entropy" = within 25% of the teacher's mean
@@ -314,16 +329,25 @@ def _llm_vw_strongest(res) -> tuple[bool, str]:
     return methods[best] == "variance-weighting", f"highest cosine to ground truth: {labels[best]} ({fmt(sim[best])})"
 
 
-def _mlp_averaging(res) -> tuple[bool, str]:
+def _mlp_averaging(res) -> Interval:
     a, k = np.asarray(res["alpha"], float), np.asarray(res["k"])
-    V = np.asarray(res["average_variance"])
-    parts, ok = [], True
+    V, se = np.asarray(res["average_variance"]), np.asarray(res["average_variance_se"])
+    parts, trend_ok, worst = [], True, None
     for alpha in np.unique(a):
         idx = np.flatnonzero(a == alpha)
         idx = idx[np.argsort(k[idx])]
-        ok &= bool(V[idx[-1]] < V[idx[0]] and _trend(k[idx], V[idx]) < 0)
+        trend_ok &= bool(_trend(k[idx], V[idx]) < 0)
+        # log(V at the smallest k / V at the largest k) > 0: averaging lowered the spread.
+        q = np.log(V[idx[0]] / V[idx[-1]])
+        q_se = float(np.hypot(se[idx[0]] / V[idx[0]], se[idx[-1]] / V[idx[-1]]))
+        if worst is None or q - 1.96 * q_se < worst[0] - 1.96 * worst[1]:
+            worst = (q, q_se, alpha)
         parts.append(f"α = {fmt(alpha)}: {fmt(V[idx[0]])} (k = {k[idx[0]]}) → {fmt(V[idx[-1]])} (k = {k[idx[-1]]})")
-    return ok, "averaged-target MLP students' V: " + "; ".join(parts)
+    q, q_se, alpha = worst
+    lo, hi = q - 1.96 * q_se, q + 1.96 * q_se
+    return Interval(float(q), float(lo), float(hi), res.get("num_students"), (
+        "averaged-target MLP students' V: " + "; ".join(parts) + f"; weakest α = {fmt(alpha)}: log ratio "
+        f"{fmt(q, 3)}, 95% interval [{fmt(lo, 3)}, {fmt(hi, 3)}]"), precondition=trend_ok)
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -338,15 +362,19 @@ CLAIMS: tuple[Claim, ...] = (
           "started (the drop is reported; 'mildly' is the reader's call)", ("llm-teacher-noise-gpt2",),
           _llm_temperature),
     Claim("mlp-init", "init", "Small MLPs under a deterministic teacher are insensitive to small "
-          "multiplicative init perturbations", "for 0 < s ≤ 0.05: test MSE within 1% of s = 0 and the "
-          "inter-student variance above its s = 0 value by less than 1% of the target variance",
+          "multiplicative init perturbations", "for 0 < s ≤ 0.05: test MSE within 1% of s = 0 (else not "
+          "reproduced), and the inter-student variance above its s = 0 value by less than 1% of the target "
+          "variance: the 95% interval of 0.01 − (V(s) − V(0)) at the worst s above 0 (reproduced), below 0 "
+          "(not reproduced), else inconclusive",
           ("init-perturbation-mlp",), _mlp_init),
     Claim("llm-init", "init", "LLM students are much more sensitive to init perturbations",
           "inter-student variance at the largest s is at least twice its s = 0 level and rises with s",
           ("llm-init-gpt2",), _llm_init),
     Claim("bootstrap", "init", "Teacher-labelled bootstrap gives non-zero but smaller variance than "
           "ground-truth bootstrap for MLP students at small b; both shrink as b grows",
-          "at the smallest b teacher-labelled V > 3 SE and < ground-truth V; both lower at the largest b",
+          "teacher-labelled V > 3 SE at the smallest b and both V lower at the largest b (else not "
+          "reproduced); smaller: 95% interval of log(ground-truth V / teacher-labelled V) at the smallest b "
+          "above 0 (reproduced), below 0 (not reproduced), else inconclusive",
           ("bootstrap-mlp",), _bootstrap),
     Claim("classifiers", "output", "Classifiers distilled on hard pseudo-labels keep the teacher's accuracy "
           "and predictive entropy", "student accuracy at most 2 points (or one test example, if more) below "
@@ -360,8 +388,10 @@ CLAIMS: tuple[Claim, ...] = (
           "below teacher noise at every temperature", ("llm-output-gpt2", "llm-teacher-noise-gpt2"),
           _llm_narrower),
     Claim("mlp-averaging", "variance-aware", "Averaging k teacher responses lowers MLP students' "
-          "inter-student variance (7.1 beyond the linear case)", "at each α, V falls from the smallest "
-          "to the largest k and rank-correlates negatively with k", ("variance-aware-mlp",), _mlp_averaging),
+          "inter-student variance (7.1 beyond the linear case)", "at each α V rank-correlates negatively "
+          "with k (else not reproduced); at the weakest α the 95% interval of log(V at the smallest k / V at "
+          "the largest k) above 0 (reproduced), below 0 (not reproduced), else inconclusive",
+          ("variance-aware-mlp",), _mlp_averaging),
     Claim("llm-similarity", "variance-aware", "Multi-response, averaging and variance-weighting raise "
           "LLM students' similarity to the ground truth", "every corrected method's mean cosine to the "
           "ground-truth answers exceeds single-response distillation's", ("llm-variance-aware-gpt2",),

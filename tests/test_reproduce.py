@@ -153,7 +153,7 @@ def test_claims_follow_their_criteria():
     # The OLS control's variance of the test MSE is quadratic (X.1): f = a + a^2 / 4.
     lin = [a + a * a / 4 for a in alpha]
     base = {"alpha": alpha, "inter_student_variance": [0.02, 0.06, 0.12, 0.22, 0.4], "mse_truth": [1, 2, 3, 4, 5],
-            "linear_mse_truth_variance": lin}
+            "linear_mse_truth_variance": lin, "num_students": 5}
     se = lambda x: [0.01] * 5  # noqa: E731
 
     def judged(mlp, mlp_se, lin_se=None, **extra):
@@ -169,11 +169,26 @@ def test_claims_follow_their_criteria():
     shrinking = judged(more_convex, se(None), inter_student_variance=[0.4, 0.3, 0.2, 0.1, 0.05])
     assert shrinking.status == "not reproduced"  # does not even grow with α
     boot = {"b": [20, 100, 404], "teacher_variance": [0.1, 0.03, 0.01], "teacher_variance_se": [0.01] * 3,
-            "truth_variance": [0.2, 0.05, 0.02]}
-    assert _claim("bootstrap").evaluate({"bootstrap-mlp": boot}).reproduced is True
+            "truth_variance": [0.2, 0.05, 0.02], "truth_variance_se": [0.01] * 3, "num_students": 100}
+    found = _claim("bootstrap").evaluate({"bootstrap-mlp": boot})
+    assert found.reproduced is True and found.interval[0] > 0 and found.replicates == 100
     degenerate = {**boot, "teacher_variance": [1e-30, 1e-30, 1e-30]}  # the linear case, 5.1
     assert _claim("bootstrap").evaluate({"bootstrap-mlp": degenerate}).reproduced is False
+    close = {**boot, "teacher_variance": [0.19, 0.03, 0.01], "truth_variance_se": [0.05] * 3}
+    assert _claim("bootstrap").evaluate({"bootstrap-mlp": close}).status == "inconclusive"
     assert _claim("bootstrap").evaluate({}).status == "not run"
+    init = {"scale": [0.0, 0.01, 0.05, 0.2], "inter_student_variance": [1e-3, 1.2e-3, 2e-3, 0.05],
+            "inter_student_variance_se": [1e-4] * 4, "mse_truth": [0.3, 0.3001, 0.3005, 0.32]}
+    assert _claim("mlp-init").evaluate({"init-perturbation-mlp": init}).status == "reproduced"
+    wide = {**init, "inter_student_variance_se": [0.01] * 4}
+    assert _claim("mlp-init").evaluate({"init-perturbation-mlp": wide}).status == "inconclusive"
+    sensitive = {**init, "inter_student_variance": [1e-3, 0.05, 0.2, 0.5]}
+    assert _claim("mlp-init").evaluate({"init-perturbation-mlp": sensitive}).status == "not reproduced"
+    va = {"alpha": [0.1] * 3 + [1.0] * 3, "k": [1, 3, 10] * 2, "average_variance": [0.1, 0.04, 0.01, 1.0, 0.4, 0.1],
+          "average_variance_se": [0.005] * 3 + [0.05] * 3}
+    assert _claim("mlp-averaging").evaluate({"variance-aware-mlp": va}).status == "reproduced"
+    flat = {**va, "average_variance": [0.1, 0.09, 0.095, 1.0, 0.98, 0.97]}
+    assert _claim("mlp-averaging").evaluate({"variance-aware-mlp": flat}).status != "reproduced"
 
 
 def test_llm_correction_claims_read_the_method_rows():

@@ -113,7 +113,7 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
 
     points = [(f"b-{b:06d}", (i, b)) for i, b in enumerate(cfg.sizes)]
     rows = common.sweep(run_dir, points, point, desc="bootstrap (mlp)")
-    return {**common.columns(rows), "n": n}
+    return {**common.columns(rows), "n": n, "num_students": cfg.num_students}
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:

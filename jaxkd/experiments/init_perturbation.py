@@ -79,4 +79,5 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
                 "param_variance_after": mlp.parameter_variance(params)}
 
     points = [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)]
-    return common.columns(common.sweep(run_dir, points, point, desc="init-perturbation (mlp)"))
+    rows = common.sweep(run_dir, points, point, desc="init-perturbation (mlp)")
+    return {**common.columns(rows), "num_students": cfg.num_students}

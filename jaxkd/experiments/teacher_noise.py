@@ -111,4 +111,4 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
     """Run the sweep; returns results (numbers only). ``run_dir`` enables save/resume."""
     body = _run_linear(cfg, run_dir) if cfg.model == "linear" else _run_mlp(cfg, run_dir)
-    return {"alpha": list(cfg.alphas), **body}
+    return {"alpha": list(cfg.alphas), **body, "num_students": cfg.num_students}

@@ -165,7 +165,8 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
     points = [(f"alpha-{i:02d}-k-{k:03d}", (i, j, a, k))
               for i, a in enumerate(cfg.alphas) for j, k in enumerate(cfg.ks)]
     rows = common.sweep(run_dir, points, point, desc="variance-aware (mlp)")
-    return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **common.columns(rows)}
+    return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **common.columns(rows),
+            "num_students": cfg.num_students}
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
