@@ -90,9 +90,9 @@ def test_mse_variance(X, X_test, mu, y_test, sigma2, k=1):
     theta_bar = _gram_inv(X) @ (X.T @ mu)
     bias = X_test @ theta_bar - y_test
     H = test_leverage_matrix(X, X_test)
-    s = sigma2 / k
+    s = jnp.asarray(sigma2) / k  # scalar, or any shape of noise levels
     m = X_test.shape[0]
-    return (4.0 * s * bias @ H @ bias + 2.0 * s**2 * jnp.sum(H * H)) / m**2
+    return (4.0 * s * (bias @ H @ bias) + 2.0 * s**2 * jnp.sum(H * H)) / m**2
 
 
 def sandwich_covariance(X, residuals):

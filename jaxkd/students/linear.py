@@ -70,6 +70,16 @@ def solve(factor: GramFactor, X: ArrayLike, Y: ArrayLike) -> jax.Array:
     return _gram_solve(factor, rhs).T.reshape(*lead, X.shape[1])
 
 
+@jax.jit
+def prediction_map(factor: GramFactor, X: ArrayLike, X_test: ArrayLike) -> jax.Array:
+    """The linear map from a label set to its OLS fit's test predictions,
+    ``M = X_test G^{-1} X^T`` (m, n) (core: jit-safe, no validation). N students' test
+    predictions are ``Y @ M.T``: one matrix product, for callers that need predictions and not
+    coefficients."""
+    X, X_test = jnp.asarray(X), jnp.asarray(X_test)
+    return _gram_solve(factor, X_test.T).T @ X.T
+
+
 def predict(theta: ArrayLike, X: ArrayLike) -> jax.Array:
     """Predictions ``X theta_s`` for every student: theta (..., d), X (m, d) -> (..., m)."""
     return jnp.einsum("...d,md->...m", jnp.asarray(theta), jnp.asarray(X))
