@@ -230,3 +230,8 @@ def test_classifier_claim_is_an_equivalence_test_on_paired_intervals():
     assert claim.evaluate(res(-0.02, 0.03, acc=0.8)).status == "not reproduced"  # accuracy dropped
     f = claim.evaluate(res(-0.02, 0.03))
     assert f.interval == pytest.approx((0.1 - 0.03, 0.1)) and f.replicates == 50
+    # A near-certain teacher (0.001 nats) and student (+0.002): the margin never drops below 0.01.
+    tiny = res(0.001, 0.004)
+    for g in ("all", "correct", "incorrect"):
+        tiny["output-entropy-all"]["wine-mlp"][f"student_hard_{g}_paired_teacher_mean"] = 0.001
+    assert claim.evaluate(tiny).status == "reproduced"
