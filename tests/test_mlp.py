@@ -193,11 +193,11 @@ def test_perturb_moves_biases_additively_when_asked():
     p = mlp.init_params((3, 64, 1), jax.random.key(0))
     keys = jax.random.split(jax.random.key(1), 400)
     q = jax.vmap(mlp.perturb, in_axes=(None, 0, None, None))(p, keys, 0.2, 0.1)
-    b = np.asarray(q["layers"][0]["bias"].value)             # zero biases + N(0, (0.1 * 0.2)^2)
+    b = np.asarray(q["layers"][0]["bias"][...])             # zero biases + N(0, (0.1 * 0.2)^2)
     assert abs(b.std() - 0.02) < 0.002 and abs(b.mean()) < 0.002
-    k0, k = np.asarray(p["layers"][0]["kernel"].value), np.asarray(q["layers"][0]["kernel"].value)
+    k0, k = np.asarray(p["layers"][0]["kernel"][...]), np.asarray(q["layers"][0]["kernel"][...])
     assert abs((k / k0).std() - 0.2) < 0.01                  # kernels x (1 + N(0, 0.2^2))
-    assert np.all(np.asarray(mlp.perturb(p, keys[0], 0.2)["layers"][0]["bias"].value) == 0)  # default
+    assert np.all(np.asarray(mlp.perturb(p, keys[0], 0.2)["layers"][0]["bias"][...]) == 0)  # default
     assert float(mlp.parameter_variance(q)) > 0 and float(mlp.parameter_variance(
         jax.tree.map(lambda x: jnp.broadcast_to(x, (5, *x.shape)), p))) < 1e-12  # identical: rounding only
 
