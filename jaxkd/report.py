@@ -48,7 +48,7 @@ def fig_teacher_noise_variance(res: dict):
 
 
 def fig_teacher_noise_mse(res: dict):
-    fig, ax = _subplots(figsize=(5.5, 4))
+    fig, ax = _subplots(figsize=(8.5, 4))  # room for the legend beside the axes
     a = np.asarray(res["alpha"])
     lin = "linear_" if "linear_mse_teacher" in res else ""
     if lin:
