@@ -212,3 +212,13 @@ def test_init_perturbation_fresh_inits_spread_at_s0_and_record_parameter_varianc
     assert all(x > 0 for x in fresh["param_variance_after"])
     cfg = init_perturbation.Config.from_preset("paper")
     assert (cfg.hidden, cfg.epochs, cfg.fresh_init, cfg.bias_scale, cfg.scales[-1]) == ((128,), 300, True, 0.1, 0.4)
+
+
+def test_minibatch_training_needs_explicit_order_keys(boston):
+    X, y = boston
+    cfg = mlp.TrainConfig(widths=(13, 4, 1), epochs=2, batch_size=64)
+    params = mlp.init_ensemble(cfg.widths, jax.random.split(jax.random.key(0), 2))
+    with pytest.raises(ValueError, match="pass order_keys"):
+        mlp.train_ensemble(cfg, params, X, y)
+    full_batch = mlp.TrainConfig(widths=(13, 4, 1), epochs=2)  # no data order to draw: keys optional
+    assert jax.tree.leaves(mlp.train_ensemble(full_batch, params, X, y))[0].shape[0] == 2

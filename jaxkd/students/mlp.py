@@ -265,7 +265,8 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
       Y: targets per student: (N, n) for "mse"/"ce", (N, n, C) for "soft_ce"; a single
         (n,) / (n, C) target set is shared by all students.
       weights: per-student example weights (N, n) (e.g. bootstrap counts), default ones.
-      order_keys: (N,) keys of the minibatch-order stream; default one fixed key for all.
+      order_keys: (N,) keys of the minibatch-order stream: required with minibatches
+        (``cfg.batch_size`` below the number of rows), unused and optional for full-batch training.
       chunk: train the student axis in chunks of this many students (bounds memory). None
         picks automatically: about 128 students per chunk on CPU, where that keeps a chunk's
         activations in cache, and all students at once on accelerators. Results depend on it
@@ -297,8 +298,12 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
     if weights is None:
         weights = np.ones((n_students, X.shape[0]), X.dtype)
     weights = v.as_float_array("example weights", weights, ndim=2)
+    minibatch = cfg.batch_size is not None and cfg.batch_size < X.shape[0]
     if order_keys is None:
-        order_keys = jax.random.split(jax.random.key(0), n_students)
+        if minibatch:
+            raise ValueError("minibatch training draws a data order per student: pass order_keys, "
+                             "one key per student from your own data-order stream.")
+        order_keys = jax.random.split(jax.random.key(0), n_students)  # unused: full batch
     if chunk is None:
         chunk = auto_chunk(n_students)
     v.check_int("chunk", chunk)
