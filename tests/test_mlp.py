@@ -169,6 +169,9 @@ def test_fused_block_equals_vmapped_autodiff_adam(boston, weighted):
     _leaves_close(fused, reference, rtol=2e-4, atol=2e-5)
     moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(fused), jax.tree.leaves(params)))
     assert moved > 0.05
+    deep = mlp.init_ensemble((13, 4, 4, 1), jax.random.split(jax.random.key(8), 3))
+    with pytest.raises(ValueError, match="needs the parameters of MLP"):
+        mlp.train_block_fused(cfg, deep, X, Y, w)
 
 
 def test_paired_difference_has_power_where_the_overlap_rule_has_none():

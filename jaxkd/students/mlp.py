@@ -211,14 +211,20 @@ def train_block_fused(cfg: TrainConfig, params: Params, X: jax.Array, Y: jax.Arr
       Trained parameters, same structure.
     """
     leaves, tree = jax.tree.flatten(params)
-    b1, W1, b2, W2 = leaves  # MLP state order: layers/0/bias, layers/0/kernel, layers/1/...
+    shapes = [x.shape for x in leaves]  # MLP state order: layers/0/bias, layers/0/kernel, layers/1/...
+    if len(shapes) != 4 or len(shapes[1]) != 3 or shapes[0] != (shapes[1][0], shapes[1][2]) or \
+            shapes[2:] != [(shapes[1][0], 1), (shapes[1][0], shapes[1][2], 1)]:
+        raise ValueError("train_block_fused needs the parameters of MLP((d, h, 1)) students "
+                         f"(bias, kernel, bias, kernel); got shapes {shapes}.")
+    b1, W1, b2, W2 = leaves
     c, d, h = W1.shape
     n = X.shape[0]
     # Columns j*h .. j*h+h-1 hold student j's hidden units.
     p = (W1.transpose(1, 0, 2).reshape(d, c * h), b1.reshape(c * h), W2.reshape(c * h), b2.reshape(c))
     coef = (2.0 * weights / jnp.sum(weights, axis=1, keepdims=True)).T  # (n, c): d loss / d out
     YT = Y.T  # (n, c)
-    b1_adam, b2_adam, eps = 0.9, 0.999, 1e-8  # optax.adam's defaults
+    # optax's Adam on the fused layout: element-wise, so the same update as per-student Adam.
+    tx = optax.adam(cfg.learning_rate)
 
     def grads(p):
         W1f, b1f, W2f, b2v = p
@@ -230,18 +236,13 @@ def train_block_fused(cfg: TrainConfig, params: Params, X: jax.Array, Y: jax.Arr
         dZ = jnp.where(Z > 0, gb * W2f[None], 0.0)                       # (n, c*h)
         return X.T @ dZ, dZ.sum(0), (gb * A).sum(0), g.sum(0)
 
-    def step(carry, t):
-        p, m, v = carry
-        gr = grads(p)
-        m = tuple(b1_adam * a + (1 - b1_adam) * g for a, g in zip(m, gr))
-        v = tuple(b2_adam * a + (1 - b2_adam) * g * g for a, g in zip(v, gr))
-        c1, c2 = 1 - b1_adam**t, 1 - b2_adam**t
-        p = tuple(x - cfg.learning_rate * (a / c1) / (jnp.sqrt(b / c2) + eps) for x, a, b in zip(p, m, v))
-        return (p, m, v), None
+    def step(carry, _):
+        p, opt = carry
+        with jax.numpy_dtype_promotion("standard"):  # optax's int32 step count, as in train_one
+            updates, opt = tx.update(grads(p), opt, p)
+        return (optax.apply_updates(p, updates), opt), None
 
-    zeros = tuple(jnp.zeros_like(x) for x in p)
-    steps = jnp.arange(1, cfg.epochs + 1, dtype=X.dtype)
-    (p, _, _), _ = jax.lax.scan(step, (p, zeros, zeros), steps)
+    (p, _), _ = jax.lax.scan(step, (p, tx.init(p)), None, length=cfg.epochs)
     W1f, b1f, W2f, b2v = p
     out = [b1f.reshape(c, h), W1f.reshape(d, c, h).transpose(1, 0, 2), b2v.reshape(c, 1), W2f.reshape(c, h, 1)]
     return jax.tree.unflatten(tree, out)
