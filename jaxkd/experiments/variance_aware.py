@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
-from jaxkd import rng, sharding, targets, teachers, uncertainty
+from jaxkd import rng, sharding, targets, teachers
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
 from jaxkd.students import linear, mlp
@@ -92,18 +92,22 @@ def _distil(task, folds, lev_single, sigma2, k, ybar, pooled, study):
         "leverage_oracle": targets.leverage_oracle_weighted(ybar, sigma2 / k, task.mu, sigma2 * lev_single),
         "honest": targets.honest_variance_weighted(ybar, var_ybar, crossfit, lev),
     }
-    n = ybar.shape[0]
     out = {}
     for name, y in built.items():
         preds = linear.predict(linear.solve(task.factor, task.X, y), task.X_test)
-        q = uncertainty.inter_student_contributions(preds)
-        mse_truth = uncertainty.mse(preds, task.y_test)
-        out |= {f"{name}_variance": jnp.mean(q),
-                f"{name}_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(n),
-                f"{name}_mse_teacher": jnp.mean(uncertainty.mse(preds, task.mu_test)),
-                f"{name}_mse_truth": jnp.mean(mse_truth),
-                f"{name}_mse_truth_std": jnp.std(mse_truth, ddof=1)}
+        out |= _method_metrics(name, preds, task)
     return out
+
+
+_REPORTED = {"variance": "inter_student_variance", "variance_se": "inter_student_variance_se",
+             "mse_teacher": "mse_teacher", "mse_truth": "mse_truth", "mse_truth_std": "mse_truth_std"}
+
+
+def _method_metrics(name: str, preds, task) -> dict:
+    """One method's students measured by :func:`common.ensemble_metrics`, under the method's
+    name: preds (N, m) -> {"<name>_variance", ...}."""
+    m = common.ensemble_metrics(preds, task.mu_test, task.y_test)
+    return {f"{name}_{short}": m[key] for short, key in _REPORTED.items()}
 
 
 def _point(task, folds, lev_single, c, sigma2, k, key, num_students, chunk=None) -> dict:
@@ -155,11 +159,7 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
         preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0].reshape(len(METHODS), -1, task.X_test.shape[0])
         out = {"sigma2": sigma2, "k": k}
         for name, p_method in zip(METHODS, preds):
-            m = common.ensemble_metrics(p_method, task.mu_test, task.y_test)
-            out |= {f"{name}_variance": m["inter_student_variance"],
-                    f"{name}_variance_se": m["inter_student_variance_se"],
-                    f"{name}_mse_teacher": m["mse_teacher"], f"{name}_mse_truth": m["mse_truth"],
-                    f"{name}_mse_truth_std": m["mse_truth_std"]}
+            out |= _method_metrics(name, p_method, task)
         return out
 
     points = [(f"alpha-{i:02d}-k-{k:03d}", (i, j, a, k))
