@@ -118,3 +118,23 @@ def test_bad_configs(module, overrides, match):
 def test_bootstrap_size_above_n_is_refused():
     with pytest.raises(ValueError, match="exceed the 404 training rows"):
         bootstrap.run(bootstrap.Config.from_preset("quick", sizes=(500,)))
+
+
+def test_teacher_noise_mse_variance_follows_x1_at_every_level():
+    """The experiment's own X.1 column (one broadcast over all noise levels) against its
+    simulated variance of the test MSE: within 5 SE at each level, and growing faster than α."""
+    res = teacher_noise.run(teacher_noise.Config.from_preset("quick", num_students=400, alphas=(0.5, 1.0, 2.0)))
+    sim, se, pred = (np.asarray(res[k]) for k in ("mse_truth_variance", "mse_truth_variance_se",
+                                                    "predicted_mse_truth_variance"))
+    assert np.all(np.abs(sim - pred) <= 5 * se)
+    assert pred[2] / pred[1] > 2.0 and pred[1] / pred[0] > 2.0  # super-linear in α (X.1)
+
+
+def test_bootstrap_records_the_sandwich_beside_5_2():
+    res = bootstrap.run(bootstrap.Config.from_preset("quick", num_students=300, sizes=(50, 404)))
+    V, sandwich, homo = (np.asarray(res[k]) for k in ("truth_variance", "sandwich_truth_variance",
+                                                      "predicted_truth_variance"))
+    assert 0.85 < V[1] / sandwich[1] < 1.3      # X.2 holds on Boston at b = n
+    assert V[1] / homo[1] > 1.3                 # 5.2's homoscedastic form does not
+    assert V[0] / sandwich[0] > V[1] / sandwich[1]  # the small-b gap the report states
+    assert np.all(np.asarray(res["observed_truth_mse"]) > np.asarray(res["predicted_truth_mse"]))
