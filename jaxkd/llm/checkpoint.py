@@ -1,9 +1,12 @@
 """Hugging Face GPT-2 checkpoints: import, export, and jaxkd's own checkpoints (same format).
 
-A checkpoint folder holds ``config.json`` and ``model.safetensors`` (or, on import only,
-``pytorch_model.bin``), with Hugging Face key names, so a jaxkd checkpoint is also a Hugging
-Face checkpoint and vice versa. The key-mapping table below drives both directions; import
-checks every shape and reports every mismatch, missing and unexpected key at once.
+A checkpoint folder holds ``config.json`` and ``model.safetensors`` with Hugging Face key names,
+so a jaxkd checkpoint is also a Hugging Face checkpoint and vice versa. Import also reads
+``pytorch_model.bin`` and sharded checkpoints (``model.safetensors.index.json`` or
+``pytorch_model.bin.index.json`` with their shard files), in any float dtype (bfloat16 and
+float16 are widened). The key-mapping table below drives both directions; import checks every
+shape and reports every mismatch, missing and unexpected key at once. The config is read by
+:meth:`GPT2Config.from_hf`, which refuses any setting jaxkd's GPT-2 does not compute exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ _TIED_HEAD = "lm_head.weight"
 
 def key_map(cfg: GPT2Config) -> dict[str, tuple[tuple, tuple[int, ...]]]:
     """Hugging Face key -> (path in the NNX param tree, expected shape)."""
-    C, V, P = cfg.n_embd, cfg.vocab_size, cfg.n_positions
+    C, V, P, F = cfg.n_embd, cfg.vocab_size, cfg.n_positions, cfg.inner_dim
     table = {
         "wte.weight": (("wte", "embedding"), (V, C)),
         "wpe.weight": (("wpe", "embedding"), (P, C)),
@@ -42,31 +45,56 @@ def key_map(cfg: GPT2Config) -> dict[str, tuple[tuple, tuple[int, ...]]]:
             ("attn.c_proj.weight", ("attn", "c_proj", "kernel"), (C, C)),
             ("attn.c_proj.bias", ("attn", "c_proj", "bias"), (C,)),
             ("ln_2.weight", ("ln_2", "scale"), (C,)), ("ln_2.bias", ("ln_2", "bias"), (C,)),
-            ("mlp.c_fc.weight", ("mlp", "c_fc", "kernel"), (C, 4 * C)),
-            ("mlp.c_fc.bias", ("mlp", "c_fc", "bias"), (4 * C,)),
-            ("mlp.c_proj.weight", ("mlp", "c_proj", "kernel"), (4 * C, C)),
+            ("mlp.c_fc.weight", ("mlp", "c_fc", "kernel"), (C, F)),
+            ("mlp.c_fc.bias", ("mlp", "c_fc", "bias"), (F,)),
+            ("mlp.c_proj.weight", ("mlp", "c_proj", "kernel"), (F, C)),
             ("mlp.c_proj.bias", ("mlp", "c_proj", "bias"), (C,)),
         ]:
             table[f"h.{i}.{hf}"] = (("h", i, *path), shape)
+    if not cfg.tie_word_embeddings:
+        table[_TIED_HEAD] = (("lm_head",), (V, C))
     return table
 
 
-def _read_tensors(folder: Path) -> dict[str, np.ndarray]:
-    st, pt = folder / "model.safetensors", folder / "pytorch_model.bin"
+def _read_file(path: Path) -> dict[str, np.ndarray]:
+    """One weights file as float32 NumPy arrays (via torch, which reads every float dtype)."""
+    import torch
+
     try:
-        if st.is_file():
-            from safetensors.numpy import load_file
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-            return load_file(str(st))
-        if pt.is_file():
-            import torch
-
-            state = torch.load(str(pt), map_location="cpu", weights_only=True)
-            return {k: t.float().numpy() for k, t in state.items()}
+            state = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+        return {k: t.float().numpy() for k, t in state.items()}
     except Exception as exc:  # truncated or corrupt files raise many different types
-        raise ValueError(f"cannot read the weights in {folder}: the file is corrupt or not a "
+        raise ValueError(f"cannot read the weights in {path}: the file is corrupt or not a "
                          f"checkpoint ({type(exc).__name__}: {exc}).") from None
-    raise ValueError(f"no model.safetensors or pytorch_model.bin in {folder}.")
+
+
+def _read_tensors(folder: Path) -> dict[str, np.ndarray]:
+    """All weights of a checkpoint folder: one file, or the shards its index names."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            return _read_file(folder / name)
+        index = folder / f"{name}.index.json"
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text())["weight_map"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise ValueError(f"{index} is not a shard index (JSON with a weight_map).") from None
+            tensors, files = {}, sorted(set(weight_map.values()))
+            for shard in files:
+                if not (folder / shard).is_file():
+                    raise ValueError(f"{index} names the shard {shard}, which is not in {folder}.")
+                part = _read_file(folder / shard)
+                tensors.update({k: val for k, val in part.items() if weight_map.get(k) == shard})
+            missing = sorted(k for k in weight_map if k not in tensors)
+            if missing:
+                raise ValueError(f"{index} lists {', '.join(missing[:5])} but its shard does not hold it.")
+            return tensors
+    raise ValueError(f"no model.safetensors, pytorch_model.bin or a sharded index of either in {folder}.")
 
 
 def load(folder, dtype=jnp.float32) -> GPT2:
@@ -88,7 +116,7 @@ def load(folder, dtype=jnp.float32) -> GPT2:
         if k in table:
             if tuple(val.shape) != table[k][1]:
                 problems.append(f"{k} has shape {tuple(val.shape)}, expected {table[k][1]}")
-        elif k == _TIED_HEAD:
+        elif k == _TIED_HEAD:  # tied (untied heads are in the table)
             if "wte.weight" in tensors and not np.array_equal(val, tensors["wte.weight"]):
                 problems.append("lm_head.weight differs from wte.weight (GPT-2 ties them)")
         elif not k.endswith(_IGNORED_SUFFIXES):

@@ -1,4 +1,15 @@
-"""GPT-2 configuration: a frozen dataclass that reads a Hugging Face ``config.json``."""
+"""GPT-2 configuration: a frozen dataclass that reads a Hugging Face ``config.json``.
+
+Import is exact or refuses. Every ``GPT2Config`` field that changes what a GPT-2 computes is
+either implemented here (``n_inner``, ``activation_function``, ``scale_attn_weights``,
+``scale_attn_by_inverse_layer_idx``, ``reorder_and_upcast_attn``, ``layer_norm_epsilon``,
+``tie_word_embeddings``) or refused with a sentence naming it (``add_cross_attention``, an
+activation jaxkd does not have). Fields that only matter elsewhere are read and ignored:
+dropout rates (jaxkd's GPT-2 has no dropout, so inference is identical and training is
+dropout-free), ``initializer_range`` (jaxkd initialises with GPT-2's 0.02), the
+``summary_*`` fields (GPT2DoubleHeadsModel only), ``use_cache``, ``pad_token_id`` and
+Hugging Face bookkeeping.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +32,15 @@ class GPT2Config:
       n_head: attention heads (H); head size D = C / H.
       layer_norm_epsilon: LayerNorm epsilon (1e-5 in GPT-2).
       bos_token_id / eos_token_id: the end-of-text token (GPT-2 uses one for both).
+      n_inner: MLP hidden width; None means 4 * n_embd.
+      activation_function: the MLP nonlinearity, by its Hugging Face ``ACT2FN`` name
+        (:data:`jaxkd.llm.model.ACTIVATIONS` lists those implemented; GPT-2 uses "gelu_new").
+      scale_attn_weights: divide attention scores by sqrt(head size) (True in GPT-2).
+      scale_attn_by_inverse_layer_idx: also divide layer i's scores by i + 1.
+      reorder_and_upcast_attn: compute attention scores and softmax in float32 whatever the
+        parameter dtype (Hugging Face's Mistral-style stabilisation; a no-op in float32).
+      tie_word_embeddings: the output head is the token embedding (GPT-2); False gives the
+        model its own ``lm_head`` (V, C).
     """
 
     vocab_size: int = 50257
@@ -31,17 +51,39 @@ class GPT2Config:
     layer_norm_epsilon: float = 1e-5
     bos_token_id: int = 50256
     eos_token_id: int = 50256
+    n_inner: int | None = None
+    activation_function: str = "gelu_new"
+    scale_attn_weights: bool = True
+    scale_attn_by_inverse_layer_idx: bool = False
+    reorder_and_upcast_attn: bool = False
+    tie_word_embeddings: bool = True
 
     def __post_init__(self):
+        from jaxkd.llm.model import ACTIVATIONS
+
         for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
             v.check_int(name, getattr(self, name))
+        if self.n_inner is not None:
+            v.check_int("n_inner", self.n_inner)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}).")
         v.check_positive("layer_norm_epsilon", self.layer_norm_epsilon)
+        if self.activation_function not in ACTIVATIONS:
+            raise ValueError(f"activation_function {self.activation_function!r} is not implemented in "
+                             f"jaxkd's GPT-2 (it has {', '.join(sorted(ACTIVATIONS))}).")
+        for name in ("scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
+                     "tie_word_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}.")
 
     @property
     def head_dim(self) -> int:
         return self.n_embd // self.n_head
+
+    @property
+    def inner_dim(self) -> int:
+        """The MLP's hidden width: ``n_inner``, or 4 * n_embd when it is None."""
+        return 4 * self.n_embd if self.n_inner is None else self.n_inner
 
     # Presets: the study's teacher and student shapes, and small shapes for CPU training.
     @classmethod
@@ -79,14 +121,24 @@ class GPT2Config:
         model_type = source.get("model_type", "gpt2")
         if model_type != "gpt2":
             raise ValueError(f"expected a GPT-2 checkpoint (model_type 'gpt2'), got {model_type!r}.")
+        if source.get("add_cross_attention"):
+            raise ValueError("add_cross_attention is true in this config: jaxkd's GPT-2 has no "
+                             "cross-attention layers, so it cannot compute this model.")
         act = source.get("activation_function", "gelu_new")
-        if act not in ("gelu_new", "gelu_pytorch_tanh"):
-            raise ValueError(f"only GPT-2's tanh GELU is supported, config asks for {act!r}.")
+        from jaxkd.llm.model import ACTIVATIONS
+
+        if act not in ACTIVATIONS:
+            raise ValueError(f"the config's activation_function {act!r} is not implemented in jaxkd's "
+                             f"GPT-2 (it has {', '.join(sorted(ACTIVATIONS))}).")
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: source[k] for k in fields if source.get(k) is not None})
+        values = {k: source[k] for k in fields if source.get(k) is not None}
+        # Hugging Face's defaults where the config omits a field (older checkpoints do).
+        values.setdefault("tie_word_embeddings", True)
+        return cls(**values)
 
     def to_hf(self) -> dict:
         """The Hugging Face ``config.json`` content for this shape."""
-        return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
-                "activation_function": "gelu_new", "n_inner": None, "tie_word_embeddings": True,
+        return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "add_cross_attention": False,
+                # jaxkd's GPT-2 has no dropout: the exported model trains as it did here.
+                "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
                 **dataclasses.asdict(self)}
