@@ -86,7 +86,8 @@ def plan(preset: str = "quick", *, seed: int = 0, only=None, teacher=None, stude
     return Plan(preset, seed, theory, tuple(steps))
 
 
-def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite: bool = False):
+def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite: bool = False,
+                   shared: Path | None = None):
     """Run one experiment into the run folder ``out`` and write its results and report.
 
     Returns ``(results, report markdown, wall seconds)``. A run that fails on bad input
@@ -97,7 +98,8 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
 
     out = Path(out)
     fresh = not out.exists()
-    run_dir = RunDir.open(out, {"experiment": name, **dataclasses.asdict(cfg)}, resume=resume, overwrite=overwrite)
+    run_dir = RunDir.open(out, {"experiment": name, **dataclasses.asdict(cfg)}, resume=resume, overwrite=overwrite,
+                          shared=shared)
     start = time.perf_counter()
     if resume and (out / "results.json").is_file():  # finished earlier: only redo the report
         results = read_json(out / "results.json")
@@ -169,7 +171,8 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
                                                         resume=resume, overwrite=overwrite))
         for step, cfg in the_plan.steps:
             res, md, _ = timed(step.name, lambda: run_experiment(step.experiment, cfg, out / step.name,
-                                                                 resume=resume, overwrite=overwrite))
+                                                                 resume=resume, overwrite=overwrite,
+                                                                 shared=top.shared))
             results[step.name], reports[step.name] = res, md
     findings = study.judge(results)
     timings = {p.stem.removeprefix("wall-"): top.load_point(p.stem)["seconds"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -77,15 +78,22 @@ def read_json(path: Path) -> Any:
 
 class RunDir:
     """A run directory. Open with :meth:`open`; then ``has_point``/``load_point``/``save_point``
-    for each grid point, and ``write_json``/``write_text``/``save_figure`` for outputs."""
+    for each grid point, and ``write_json``/``write_text``/``save_figure`` for outputs.
 
-    def __init__(self, path: Path, config: dict):
+    ``shared`` is the folder for work several runs can reuse (the language-model setup, cached
+    by a hash of what it depends on): ``<path>/shared`` unless the caller names another (
+    ``jaxkd reproduce`` gives every step the top folder's)."""
+
+    def __init__(self, path: Path, config: dict, shared: Path | None = None):
         self.path = Path(path)
         self.config = config
+        self.shared = Path(shared) if shared is not None else self.path / "shared"
 
     @classmethod
-    def open(cls, path, config: dict, *, resume: bool = False, overwrite: bool = False) -> "RunDir":
-        """Create or reopen a run directory for ``config``.
+    def open(cls, path, config: dict, *, resume: bool = False, overwrite: bool = False,
+             shared=None) -> "RunDir":
+        """Create or reopen a run directory for ``config``; ``overwrite`` also empties its own
+        ``shared`` folder (one named by the caller is the caller's to manage).
 
         Raises:
           ValueError: the folder holds another run and neither ``resume`` nor ``overwrite`` was
@@ -122,10 +130,12 @@ class RunDir:
             if overwrite:
                 for old_file in list(path.glob("points/*.json")) + [path / "results.json"]:
                     old_file.unlink(missing_ok=True)
+                if shared is None and (path / "shared").is_dir():
+                    shutil.rmtree(path / "shared")
             atomic_write_json(cfg_path, stored)
         except OSError as exc:
             raise ValueError(f"cannot write to --out {path}: {exc.strerror}.") from None
-        return cls(path, stored)
+        return cls(path, stored, shared)
 
     def _point_path(self, key: str) -> Path:
         return self.path / "points" / f"{key}.json"

@@ -220,6 +220,46 @@ def test_loss_mask_and_soft_targets():
     assert float(training.token_losses(logits, jnp.asarray(toks), jnp.asarray(loss_mask), logits, soft)) == pytest.approx(0.0, abs=1e-5)
 
 
+def test_soft_target_loss_is_hinton_kl_times_t_squared():
+    # By hand: teacher logits (0, ln 3) at T = 2 give p = (1, sqrt 3) / (1 + sqrt 3); a uniform
+    # student gives q = (1/2, 1/2); KL(p || q) = sum p log(2 p); times T^2 = 4.
+    p = np.array([1.0, np.sqrt(3.0)]) / (1.0 + np.sqrt(3.0))
+    by_hand = 4.0 * float(np.sum(p * np.log(2.0 * p)))
+    got = training.soft_target_kl(jnp.zeros(2), jnp.array([0.0, np.log(3.0)]), 2.0)
+    assert float(got) == pytest.approx(by_hand, rel=1e-6)
+    assert by_hand == pytest.approx(0.1454, abs=1e-4)  # 4 * (0.366 ln 0.732 + 0.634 ln 1.268)
+    # And against torch's KLDivLoss on random (B, T, V) logits.
+    rng = np.random.default_rng(0)
+    s, t = rng.normal(size=(2, 5, 11)) * 3, rng.normal(size=(2, 5, 11)) * 3
+    ref = torch.nn.functional.kl_div(torch.log_softmax(torch.tensor(s) / 1.5, -1), torch.log_softmax(torch.tensor(t) / 1.5, -1),
+                                     reduction="none", log_target=True).sum(-1).numpy() * 1.5**2
+    np.testing.assert_allclose(np.asarray(training.soft_target_kl(jnp.asarray(s), jnp.asarray(t), 1.5)), ref, rtol=1e-5)
+
+
+def test_soft_targets_come_from_the_teacher_inside_the_step():
+    """A student distilled with kd_weight = 1 moves toward the teacher's next-token distribution,
+    and the trainer refuses a missing, unused or mismatched teacher."""
+    teacher = init(GPT2Config.tiny(vocab_size=32), jax.random.key(7))
+    student = init(GPT2Config.tiny(vocab_size=32), jax.random.key(8))
+    toks, mask, lm = next(_toy_batches(B=8))
+
+    def gap(model):
+        return float(jnp.mean(training.soft_target_kl(model(jnp.asarray(toks)), teacher(jnp.asarray(toks)), 1.0)))
+
+    before = gap(student)
+    trainer = training.Trainer(student, training.TrainConfig(kd_weight=1.0, kd_temperature=1.0, total_steps=60),
+                               teacher=teacher)
+    for _ in range(60):
+        trainer.step(toks, mask, np.ones_like(lm))
+    assert gap(trainer.model()) < 0.3 * before
+    with pytest.raises(ValueError, match="needs the teacher"):
+        training.Trainer(student, training.TrainConfig(kd_weight=0.5))
+    with pytest.raises(ValueError, match="would not be used"):
+        training.Trainer(student, training.TrainConfig(), teacher=teacher)
+    with pytest.raises(ValueError, match="vocabulary"):
+        training.Trainer(student, training.TrainConfig(kd_weight=0.5), teacher=init(GPT2Config.tiny(vocab_size=40), jax.random.key(0)))
+
+
 def test_vmapped_students_equal_separate_training():
     cfg = training.TrainConfig(total_steps=5)
     models = [init(GPT2Config.tiny(vocab_size=32), jax.random.key(i)) for i in range(2)]

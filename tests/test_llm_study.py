@@ -54,30 +54,57 @@ def test_llm_experiment_end_to_end(tmp_path, name):
 def test_llm_resume_reproduces_uninterrupted_run(tmp_path):
     from test_runs_and_experiments import assert_resume_reproduces
 
-    from jaxkd.experiments import llm_common
-
+    # Each run folder has its own shared folder, so the resumed run rebuilds the setup cold.
     cfg = EXPERIMENTS["llm-noise-transfer"].Config.from_preset("quick", **TINY, temperatures=(0.7, 1.3))
-    # Both runs start cold: the in-process memo would otherwise hand the resumed run the
-    # uninterrupted run's numbers and hide a resume that recomputes differently.
-    llm_common.clear_memo()
-    assert_resume_reproduces(tmp_path, "llm-noise-transfer", cfg, before_resume=llm_common.clear_memo)
+    assert_resume_reproduces(tmp_path, "llm-noise-transfer", cfg)
 
 
 def test_shared_llm_work_gives_the_numbers_of_a_separate_run(tmp_path):
-    """llm-noise-transfer after llm-teacher-noise reuses its distillations (same keys and
-    temperatures); the result must equal a cold run's."""
-    from jaxkd.experiments import llm_common
-
-    # Point 1 has the same key in both but another temperature: a memo that ignored the
+    """llm-noise-transfer after llm-teacher-noise in one shared folder reuses its setup and
+    distillations (same keys and temperatures); the result must equal a cold run's."""
+    # Point 1 has the same key in both but another temperature: a cache that ignored the
     # temperature would hand noise-transfer the T = 1.0 students.
     cfgs = {n: EXPERIMENTS[n].Config.from_preset("quick", **TINY, temperatures=temps)
             for n, temps in (("llm-teacher-noise", (0.7, 1.0, 1.3)), ("llm-noise-transfer", (0.7, 1.3)))}
-    llm_common.clear_memo()
-    EXPERIMENTS["llm-teacher-noise"].run(cfgs["llm-teacher-noise"])
-    warm = EXPERIMENTS["llm-noise-transfer"].run(cfgs["llm-noise-transfer"])
-    llm_common.clear_memo()
-    cold = EXPERIMENTS["llm-noise-transfer"].run(cfgs["llm-noise-transfer"])
+
+    def run(name, folder, shared):
+        cfg = cfgs[name]
+        return EXPERIMENTS[name].run(cfg, RunDir.open(tmp_path / folder, {"experiment": name, **cfg.__dict__},
+                                                      shared=shared))
+
+    run("llm-teacher-noise", "a", tmp_path / "shared")
+    works = set((tmp_path / "shared").glob("work-*.json"))
+    warm = run("llm-noise-transfer", "b", tmp_path / "shared")
+    assert len(list((tmp_path / "shared").glob("setup-*"))) == 1  # the teacher trained once
+    # noise-transfer adds its direct reference and point 1 (T = 1.3 under point 1's key); its
+    # point 0 (T = 0.7, same key) was reused.
+    assert len(set((tmp_path / "shared").glob("work-*.json")) - works) == 2
+    cold = run("llm-noise-transfer", "c", None)
+    assert not (tmp_path / "shared" / "c").exists() and (tmp_path / "c" / "shared").is_dir()
     assert json.dumps(to_jsonable(warm)) == json.dumps(to_jsonable(cold))
+
+
+def test_cache_keys_hash_every_field():
+    """A setup field or a shared-work field that changes changes the key (nothing hand-listed)."""
+    import dataclasses
+
+    from jaxkd.experiments import llm_common as lc
+
+    cfg = EXPERIMENTS["llm-output"].Config.from_preset("quick", **TINY)
+    scfg = lc.SetupConfig.of(cfg)
+    changed = {int: lambda x: x + 1, float: lambda x: x * 2, type(None): lambda x: "elsewhere", str: lambda x: x + "x"}
+    for f in dataclasses.fields(lc.SetupConfig):
+        other = dataclasses.replace(scfg, **{f.name: changed[type(getattr(scfg, f.name))](getattr(scfg, f.name))})
+        assert lc.setup_key(other) != lc.setup_key(scfg), f.name
+    base = lc.work_key(cfg, "direct")
+    for f in dataclasses.fields(lc.LLMConfig):
+        if f.name in ("preset", "model", "teacher", "student", "qa_file"):
+            continue  # checked above or fixed by validation
+        value = getattr(cfg, f.name)
+        object.__setattr__(cfg, f.name, changed[type(value)](value))  # frozen: bypass only in this test
+        assert lc.work_key(cfg, "direct") != base, f.name
+        object.__setattr__(cfg, f.name, value)
+    assert lc.work_key(cfg, "direct") == base
 
 
 def test_every_experiment_is_covered_by_a_resume_test():

@@ -9,27 +9,37 @@ it first. Students are N copies of the base student distilled at once (vmapped),
 own data-order key.
 
 Prompts are ``"Q: {question}\\nA:"``; an answer is ``" {text}"`` followed by end-of-text, and
-only answer tokens are scored in training.
+only answer tokens are scored in training. Everything model-side goes through the
+study-independent :mod:`jaxkd.llm.distill`; this module adds the study's corpus, setup and
+measures.
+
+Shared work is explicit: the setup (corpus, tokenizer, trained teacher, base student) is a pure
+function of a :class:`SetupConfig` and is cached in the run's ``shared`` folder under a hash
+of that whole config; the direct-fine-tune reference and single-response distillations are
+cached there too, under a hash of every :class:`LLMConfig` field and their keys. ``jaxkd
+reproduce`` gives all its steps one shared folder, so they train the teacher once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from jaxkd import _validation as v
-from jaxkd import rng, sharding
+from jaxkd import rng
 from jaxkd.data import qa, qa_concepts
-from jaxkd.llm import GPT2Config, checkpoint, sampling, tokenizer, training
+from jaxkd.llm import GPT2Config, checkpoint, distill, sampling, tokenizer, training
 from jaxkd.llm import metrics as tm
 from jaxkd.llm.model import init as init_gpt2
+from jaxkd.runs import atomic_write_json, read_json, to_jsonable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +88,38 @@ class LLMConfig:
         return sampling.SamplingConfig(self.max_new_tokens, temperature, self.top_k, self.repetition_penalty)
 
 
+@dataclasses.dataclass(frozen=True)
+class SetupConfig:
+    """What the shared setup (corpus, tokenizer, teacher, base student) depends on: the fields
+    of the same names in :class:`LLMConfig`. :func:`build_setup` sees nothing else, and the
+    cache key hashes all of it, so a field added here is part of the key."""
+
+    seed: int
+    num_questions: int
+    vocab_size: int
+    teacher_steps: int
+    base_steps: int
+    batch_size: int
+    learning_rate: float
+    teacher: str | None
+    student: str | None
+    qa_file: str | None
+
+    @classmethod
+    def of(cls, cfg: "LLMConfig") -> "SetupConfig":
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclasses.dataclass
+class Setup:
+    """The shared setup: QA corpus, tokenizer, trained teacher and base student."""
+
+    corpus: qa.QACorpus
+    tok: object
+    teacher: object
+    base: object
+
+
 @dataclasses.dataclass
 class Task:
     """Everything the experiments share: corpus, tokenizer, teacher, base student, embedder."""
@@ -90,125 +132,70 @@ class Task:
     embedder: object
     prompts: list[list[int]]
     centroids: list[np.ndarray]       # per prompt: (K, 384) valid-answer centroids
+    shared: Path | None = None        # the run's shared folder (None: nothing is cached)
 
     @property
     def eos(self) -> int:
         return self.tok.eos_token_id
 
 
+PROMPT_TEMPLATE = "Q: {prompt}\nA:"
+
+
 def prompt_text(question: str) -> str:
-    return f"Q: {question}\nA:"
+    return PROMPT_TEMPLATE.format(prompt=question)
 
 
-def encode_pairs(task_or_tok, corpus: qa.QACorpus, pairs):
-    """(prompt index, answer text) pairs -> right-padded tokens, mask, loss mask (M, L)."""
+def encode_pairs(task_or_tok, corpus: qa.QACorpus, pairs) -> distill.Pairs:
+    """(prompt index, answer text) pairs -> right-padded training sequences (M, L)."""
     tok = getattr(task_or_tok, "tok", task_or_tok)
-    eos = tok.eos_token_id
-    seqs, scored = [], []
-    for p, text in pairs:
-        prompt = tok(prompt_text(corpus.items[p].question))["input_ids"]
-        answer = tok(" " + text.strip())["input_ids"] + [eos]
-        seqs.append(prompt + answer)
-        scored.append([0] * len(prompt) + [1] * len(answer))
-    L = max(len(s) for s in seqs)
-    tokens = np.full((len(seqs), L), eos, np.int32)
-    mask, loss = np.zeros_like(tokens), np.zeros_like(tokens)
-    for i, (s, w) in enumerate(zip(seqs, scored)):
-        tokens[i, : len(s)], mask[i, : len(s)], loss[i, : len(s)] = s, 1, w
-    return tokens, mask, loss
+    return distill.encode_pairs(tok, [corpus.items[p].question for p, _ in pairs], [t for _, t in pairs],
+                                template=PROMPT_TEMPLATE)
 
 
-def _train_single(model, tokens, mask, loss, steps, batch, lr, key):
+def _train_single(model, data: distill.Pairs, steps, batch, lr, key):
     trainer = training.Trainer(model, training.TrainConfig(learning_rate=lr, total_steps=steps,
                                                            warmup_steps=min(20, steps // 5)))
-    idx = np.asarray(jax.random.randint(key, (steps, batch), 0, tokens.shape[0]))
+    idx = np.asarray(jax.random.randint(key, (steps, batch), 0, data.num_pairs))
     for b in idx:
-        trainer.step(tokens[b], mask[b], loss[b])
+        trainer.step(data.tokens[b], data.mask[b], data.loss_mask[b])
     return trainer.model()
 
 
-def train_students(task: Task, pairs, keys, *, steps=None, init_states=None, teacher_logits=False,
-                   track=None):
-    """Distil N students (one per order key) from the base student on ``pairs``, at once.
+def train_students(task: Task, pairs, keys, *, steps=None, init_states=None, soft_targets=False,
+                   track=None) -> distill.Students:
+    """Distil N students (one per order key) from the base student on ``pairs``, at once
+    (:func:`jaxkd.llm.distill.distil` with the config's optimisation settings).
 
     Args:
       pairs: training pairs (prompt index, text), shared by all students.
       keys: (N,) data-order keys.
       init_states: optional stacked initial states (default: N copies of the base student).
-      teacher_logits: also fit the teacher's next-token distribution (token-level soft targets).
+      soft_targets: also fit the teacher's next-token distribution (token-level soft targets).
       track: optional callable ``(step, stacked_state)`` called after every step.
-
-    Returns:
-      ``(graphdef, stacked states, compute)`` where compute counts steps and training tokens.
     """
     cfg = task.cfg
     steps = steps or cfg.student_steps
-    tokens, mask, loss = encode_pairs(task, task.corpus, pairs)
-    graphdef, base_state = nnx.split(task.base)
-    n = keys.shape[0]
-    states = init_states if init_states is not None else jax.tree.map(
-        lambda a: jnp.broadcast_to(a, (n, *a.shape)), base_state)
-    # Student axis over devices (jaxkd.sharding): states and batches are split on it, and the
-    # jitted vmapped step runs each device's students where they live.
-    d = sharding.device_count()
-    if d > 1:
-        states, keys = sharding.distribute(states, d), sharding.pad_students(keys, d)
-    place = (lambda a: sharding.distribute(a, d)) if d > 1 else (lambda a: a)
-    kd = 1.0 if teacher_logits else 0.0
-    trainer = training.Trainer((graphdef, states), training.TrainConfig(
-        learning_rate=cfg.learning_rate, total_steps=steps, warmup_steps=min(20, steps // 5),
-        kd_weight=kd), stacked=True)
-    logits_all = np.asarray(task.teacher(jnp.asarray(tokens), attention_mask=jnp.asarray(mask))) if kd else None
-    idx = np.asarray(jax.vmap(lambda k: jax.random.randint(k, (steps, cfg.batch_size), 0, tokens.shape[0]))(keys))
-    for s in range(steps):
-        b = idx[:, s]  # (N, B)
-        trainer.step(place(tokens[b]), place(mask[b]), place(loss[b]),
-                     None if logits_all is None else place(logits_all[b]))
-        if track is not None:
-            track(s, trainer.state)
-    compute = {"steps": steps, "training_tokens": int(steps * cfg.batch_size * mask.sum() / mask.shape[0]),
-               "pairs": len(pairs)}
-    return graphdef, sharding.gather(trainer.state, n) if d > 1 else trainer.state, compute
-
-
-def _decode(tok, rows, eos) -> list[str]:
-    out = []
-    for row in np.asarray(rows):
-        cut = np.flatnonzero(row == eos)
-        out.append(tok.decode(row[: cut[0]] if cut.size else row).strip())
-    return out
-
-
-def _prompt_batch(task: Task, n: int):
-    prompts = [p for p in task.prompts for _ in range(n)]
-    return sampling.pad_prompts(prompts, task.eos)
+    train = training.TrainConfig(learning_rate=cfg.learning_rate, total_steps=steps,
+                                 warmup_steps=min(20, steps // 5), kd_weight=1.0 if soft_targets else 0.0)
+    return distill.distil(task.base, encode_pairs(task, task.corpus, pairs), keys, train,
+                          batch_size=cfg.batch_size, teacher=task.teacher if soft_targets else None,
+                          init_states=init_states, track=track)
 
 
 def sample_model(task: Task, model, n: int, temperature: float, key) -> list[list[str]]:
     """n sampled answers per prompt from one model: P lists of n strings."""
-    tokens, mask = _prompt_batch(task, n)
-    keys = jax.random.split(key, tokens.shape[0])
-    out = sampling.generate(model, tokens, mask, keys, task.cfg.sampling(temperature), eos_id=task.eos)
-    texts = _decode(task.tok, out, task.eos)
-    return [texts[i * n:(i + 1) * n] for i in range(len(task.prompts))]
+    return distill.generate_texts(model, task.tok, task.prompts, n, key, task.cfg.sampling(temperature))
 
 
-def sample_students(task: Task, graphdef, states, n: int, temperature: float, key) -> list[list[list[str]]]:
+def sample_students(task: Task, students: distill.Students, n: int, temperature: float, key) -> list[list[list[str]]]:
     """n sampled answers per prompt from each of N stacked students: N x P x n strings."""
-    tokens, mask = _prompt_batch(task, n)
-    N = jax.tree.leaves(states)[0].shape[0]
-    keys = jax.random.split(key, (N, tokens.shape[0]))
-    out = np.asarray(sampling.generate_ensemble(graphdef, states, tokens, mask, keys,
-                                                task.cfg.sampling(temperature), eos_id=task.eos))
-    P = len(task.prompts)
-    return [[_decode(task.tok, out[s, i * n:(i + 1) * n], task.eos) for i in range(P)] for s in range(N)]
+    return distill.student_responses(students, task.tok, task.prompts, n, key, task.cfg.sampling(temperature))
 
 
 def embed(task: Task, texts) -> np.ndarray:
     """Embeddings of nested lists of strings, shaped like the nesting plus (384,)."""
-    arr = np.asarray(texts, dtype=object)
-    flat = task.embedder.encode([t if t else "(empty)" for t in arr.ravel().tolist()])
-    return flat.reshape(*arr.shape, flat.shape[-1])
+    return distill.embed_texts(task.embedder, texts)
 
 
 def describe(task: Task, embs) -> dict:
@@ -224,77 +211,119 @@ def describe(task: Task, embs) -> dict:
     }
 
 
-# In-process reuse across the llm-* experiments of one process (``jaxkd reproduce`` runs them
-# all): the setup (tokenizer, teacher, base student), the direct-fine-tune reference and
-# single-response distillation at a temperature are pure functions of the config fields and keys
-# below, so a second experiment asking for the same thing gets the numbers the first computed.
-_MEMO: dict = {}
-_MEMO_LIMIT = 64
+# Shared work, cached on disk in the run's shared folder under a hash of everything it depends on.
+
+def _stamp(path) -> list:
+    """What identifies an input file or folder's content cheaply: names, sizes, mtimes."""
+    if path is None:
+        return []
+    path = Path(path)
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    return [[str(f.relative_to(path) if path.is_dir() else f.name), f.stat().st_size, f.stat().st_mtime_ns]
+            for f in files if f.is_file()]
 
 
-def clear_memo() -> None:
-    """Forget what this process computed (tests use it to recompute from scratch)."""
-    _MEMO.clear()
+def _digest(payload: dict) -> str:
+    import hashlib
+
+    import jaxkd
+
+    text = json.dumps({"jaxkd": jaxkd.__version__, **to_jsonable(payload)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _memo(key, compute):
-    if key not in _MEMO:
-        if len(_MEMO) >= _MEMO_LIMIT:
-            _MEMO.pop(next(iter(_MEMO)))
-        _MEMO[key] = compute()
-    return _MEMO[key]
+def setup_key(scfg: SetupConfig) -> str:
+    """The cache key of a setup: a hash of every :class:`SetupConfig` field, the jaxkd version
+    and the size and modification time of each input file (checkpoints, QA file)."""
+    return _digest({"setup": dataclasses.asdict(scfg),
+                    "inputs": [_stamp(p) for p in (scfg.teacher, scfg.student, scfg.qa_file)]})
 
 
-def _setup_key(cfg: LLMConfig) -> tuple:
-    return ("setup", cfg.seed, cfg.num_questions, cfg.vocab_size, cfg.teacher_steps, cfg.base_steps,
-            cfg.batch_size, cfg.learning_rate, cfg.teacher, cfg.student, cfg.qa_file)
+def work_key(cfg: "LLMConfig", kind: str, **args) -> str:
+    """Cache key of shared student work: every :class:`LLMConfig` field (those of experiment
+    subclasses are not used by shared work), the setup's key, ``kind`` and its arguments."""
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(LLMConfig)}
+    args = {k: (np.asarray(jax.random.key_data(a)).tolist() if isinstance(a, jax.Array)
+                and jnp.issubdtype(a.dtype, jax.dtypes.prng_key) else a) for k, a in args.items()}
+    return _digest({"kind": kind, "config": fields, "setup": setup_key(SetupConfig.of(cfg)), "args": args})
 
 
-def _students_key(cfg: LLMConfig) -> tuple:
-    """Everything besides keys that distilling and measuring students depends on."""
-    return (_setup_key(cfg), cfg.num_students, cfg.student_steps, cfg.samples, cfg.max_new_tokens,
-            cfg.top_k, cfg.repetition_penalty)
+def load_setup(scfg: SetupConfig, shared=None) -> Setup:
+    """The setup for ``scfg``: from ``shared/setup-<key>`` when a previous run built it there,
+    else built by :func:`build_setup` (and stored there when ``shared`` is given)."""
+    if shared is None:
+        return build_setup(scfg)
+    folder = Path(shared) / f"setup-{setup_key(scfg)}"
+    if not (folder / "done").is_file():
+        made = build_setup(scfg)
+        tmp = Path(shared) / f".{folder.name}.{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        checkpoint.save(made.teacher, tmp / "teacher", tokenizer=made.tok)
+        checkpoint.save(made.base, tmp / "base")
+        (tmp / "done").write_text("complete\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+        return made
+    return Setup(_corpus(scfg), checkpoint.load_tokenizer(folder / "teacher"),
+                 checkpoint.load(folder / "teacher"), checkpoint.load(folder / "base"))
 
 
-def _key_bytes(key) -> bytes:
-    return np.asarray(jax.random.key_data(key)).tobytes()
+def _cached(task: Task, key: str, compute):
+    """``compute()`` (JSON-able), stored as ``shared/work-<key>.json`` for later runs."""
+    if task.shared is None:
+        return compute()
+    path = task.shared / f"work-{key}.json"
+    if path.is_file():
+        return read_json(path)
+    value = compute()
+    atomic_write_json(path, value)
+    return read_json(path)  # the same value whether computed now or read later
 
 
-def build_task(cfg: LLMConfig, cache_dir=None) -> Task:
-    """Corpus, tokenizer, teacher and base student for ``cfg`` (see the module docstring)."""
+def build_task(cfg: LLMConfig, shared=None) -> Task:
+    """Corpus, tokenizer, teacher and base student for ``cfg`` (see the module docstring);
+    ``shared``: the run's shared folder (None: nothing is cached)."""
     from jaxkd.llm.embeddings import Embedder, answer_centroids
 
-    corpus, tok, teacher, base = _memo(_setup_key(cfg), lambda: _setup(cfg))
-    cache = None if cache_dir is None else Path(cache_dir) / "embeddings.npz"
-    embedder = Embedder(cache_file=cache)
-    prompts = [tok(prompt_text(it.question))["input_ids"] for it in corpus.items]
-    centroids = [answer_centroids(embedder, it.paraphrases) for it in corpus.items]
-    return Task(cfg, corpus, tok, teacher, base, embedder, prompts, centroids)
+    setup = load_setup(SetupConfig.of(cfg), shared)
+    embedder = Embedder(cache_file=None if shared is None else Path(shared) / "embeddings.npz")
+    prompts = distill.encode_prompts(setup.tok, [it.question for it in setup.corpus.items], PROMPT_TEMPLATE)
+    centroids = [answer_centroids(embedder, it.paraphrases) for it in setup.corpus.items]
+    return Task(cfg, setup.corpus, setup.tok, setup.teacher, setup.base, embedder, prompts, centroids,
+                None if shared is None else Path(shared))
 
 
-def _setup(cfg: LLMConfig):
-    key = rng.stream(cfg.seed, "llm_setup")
-    if cfg.teacher is None:
-        corpus = qa.synthetic_qa(cfg.num_questions, seed=cfg.seed)
+def _corpus(scfg: SetupConfig) -> qa.QACorpus:
+    if scfg.qa_file is None:
+        return qa.synthetic_qa(scfg.num_questions, seed=scfg.seed)
+    return _load_qa(scfg.qa_file)
+
+
+def build_setup(scfg: SetupConfig) -> Setup:
+    """Corpus, tokenizer, trained teacher and base student: a pure function of ``scfg``."""
+    key = rng.stream(scfg.seed, "llm_setup")
+    corpus = _corpus(scfg)
+    if scfg.teacher is None:
         texts = [prompt_text(it.question) for it in corpus.items]
         texts += [" " + t for it in corpus.items for ps in it.paraphrases for t in ps]
         texts += [" " + t for ds in corpus.distractors for ps in ds for t in ps]
-        tok = tokenizer.train_bpe(texts, vocab_size=cfg.vocab_size)
+        tok = tokenizer.train_bpe(texts, vocab_size=scfg.vocab_size)
         teacher = init_gpt2(GPT2Config.small(len(tok), tok.eos_token_id), jax.random.fold_in(key, 0))
         base = init_gpt2(GPT2Config.tiny(len(tok), tok.eos_token_id), jax.random.fold_in(key, 1))
     else:
-        corpus = _load_qa(cfg.qa_file)
-        tok = checkpoint.load_tokenizer(cfg.teacher)
-        teacher, base = checkpoint.load(cfg.teacher), checkpoint.load(cfg.student)
+        tok = checkpoint.load_tokenizer(scfg.teacher)
+        teacher, base = checkpoint.load(scfg.teacher), checkpoint.load(scfg.student)
     # Teacher: answers drawn from the known distributions; base student: a little ground truth.
-    truth = [(q, t) for q, _, t in corpus.sample(cfg.seed, per_question=32)]
+    truth = [(q, t) for q, _, t in corpus.sample(scfg.seed, per_question=32)]
     data = encode_pairs(tok, corpus, truth)
-    teacher = _train_single(teacher, *data, cfg.teacher_steps, cfg.batch_size, cfg.learning_rate,
+    teacher = _train_single(teacher, data, scfg.teacher_steps, scfg.batch_size, scfg.learning_rate,
                             jax.random.fold_in(key, 2))
-    if cfg.base_steps:
-        base = _train_single(base, *data, cfg.base_steps, cfg.batch_size, cfg.learning_rate,
+    if scfg.base_steps:
+        base = _train_single(base, data, scfg.base_steps, scfg.batch_size, scfg.learning_rate,
                              jax.random.fold_in(key, 3))
-    return corpus, tok, teacher, base
+    return Setup(corpus, tok, teacher, base)
 
 
 def _load_qa(path) -> qa.QACorpus:
@@ -309,18 +338,18 @@ def direct_reference(task: Task):
 
     def compute():
         truth = [(q, t) for q, _, t in task.corpus.sample(cfg.seed + 1, per_question=8)]
-        g, st, _ = train_students(task, truth, rng.student_keys(rng.stream(cfg.seed, "direct"), cfg.num_students))
-        texts = sample_students(task, g, st, cfg.samples, 1.0, rng.stream(cfg.seed, "direct_sampling"))
-        return texts
+        students = train_students(task, truth, rng.student_keys(rng.stream(cfg.seed, "direct"), cfg.num_students))
+        return sample_students(task, students, cfg.samples, 1.0, rng.stream(cfg.seed, "direct_sampling"))
 
-    embs = embed(task, _memo(("direct", _students_key(cfg)), compute))
+    embs = embed(task, _cached(task, work_key(cfg, "direct"), compute))
     return embs, np.mean([describe(task, e)["noise"] for e in embs], axis=0)
 
 
 def summarize(task: Task, student_embs, teacher_embs, direct_noise=None) -> dict:
     """The study's student-vs-teacher numbers for N students' samples (N, P, n, E) against
-    the teacher's (P, n, E): alignment, inter-student variance, intra-model variance gap, noise
-    (and its transfer: slope, R^2), systematic noise, ground-truth similarity, hallucination,
+    the teacher's (P, n, E): :func:`jaxkd.llm.distill.measure` (alignment, inter-student
+    variance with its sampling floor, intra-model variance gap, noise and its transfer), then
+    systematic noise, ground-truth similarity, hallucination,
     answer entropy and the share of prompts where students are narrower (docs/theorems.md C.1)."""
     t = describe(task, teacher_embs)
     per = [describe(task, e) for e in student_embs]
@@ -328,12 +357,7 @@ def summarize(task: Task, student_embs, teacher_embs, direct_noise=None) -> dict
     s_entropy = np.mean([d["entropy"] for d in per], axis=0)
     gt = np.array([d["gt_similarity"].mean() for d in per])
     out = {
-        "alignment": float(np.mean([tm.alignment(e, teacher_embs) for e in student_embs])),
-        "inter_student_variance": tm.inter_student_variance(student_embs),
-        "intra_variance_gap": float(np.mean([tm.intra_model_variance(e) for e in student_embs])
-                                    - np.mean(tm.intra_model_variance(teacher_embs))),
-        "teacher_noise": float(t["noise"].mean()), "student_noise": float(s_noise.mean()),
-        **{f"noise_{k}": val for k, val in tm.noise_transfer(s_noise, t["noise"]).items()},
+        **distill.measure(student_embs, teacher_embs),
         "gt_similarity": float(gt.mean()), "gt_similarity_variance": float(gt.var(ddof=1)),
         "teacher_gt_similarity": float(t["gt_similarity"].mean()),
         "hallucination": float(np.mean([d["hallucination"].mean() for d in per])),
@@ -380,10 +404,10 @@ def distil_at_temperature(task: Task, temperature: float, key, order):
 
     def compute():
         targets = sample_model(task, task.teacher, 1, temperature, key)
-        g, st, _ = train_students(task, [(q, s[0]) for q, s in enumerate(targets)], order)
+        students = train_students(task, [(q, s[0]) for q, s in enumerate(targets)], order)
         return (sample_model(task, task.teacher, cfg.samples, temperature, jax.random.fold_in(key, 1)),
-                sample_students(task, g, st, cfg.samples, 1.0, jax.random.fold_in(key, 2)))
+                sample_students(task, students, cfg.samples, 1.0, jax.random.fold_in(key, 2)))
 
-    memo_key = ("distil", _students_key(cfg), float(temperature), _key_bytes(key), _key_bytes(order))
-    t_texts, s_texts = _memo(memo_key, compute)
+    t_texts, s_texts = _cached(task, work_key(cfg, "distil", temperature=float(temperature), key=key, order=order),
+                               compute)
     return embed(task, t_texts), embed(task, s_texts)

@@ -49,7 +49,7 @@ def _tracked(state) -> jax.Array:
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
-    task = lc.build_task(cfg, None if run_dir is None else run_dir.path)
+    task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
     targets = lc.sample_model(task, task.teacher, 1, 1.0, rng.stream(cfg.seed, "teacher_sampling"))
     pairs = [(q, s[0]) for q, s in enumerate(targets)]
     t_embs = lc.embed(task, lc.sample_model(task, task.teacher, cfg.samples, 1.0, rng.stream(cfg.seed, "teacher_eval")))
@@ -63,9 +63,9 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
         keys = rng.student_keys(rng.point_key(perturb_key, i), cfg.num_students)
         init = jax.vmap(mlp.perturb, in_axes=(None, 0, None))(base_state, keys, s)
         trace = []
-        g, st, _ = lc.train_students(task, pairs, order, init_states=init,
+        students = lc.train_students(task, pairs, order, init_states=init,
                                      track=lambda step, state: trace.append(np.asarray(_tracked(state))))
-        s_embs = lc.embed(task, lc.sample_students(task, g, st, cfg.samples, 1.0, rng.point_key(perturb_key, i, 1)))
+        s_embs = lc.embed(task, lc.sample_students(task, students, cfg.samples, 1.0, rng.point_key(perturb_key, i, 1)))
         traj = np.stack(trace)[:, : cfg.tracked_students]  # (steps, students, 3)
         return {"scale": s, **lc.summarize(task, s_embs, t_embs),
                 "trajectories": np.transpose(traj, (1, 2, 0)).tolist()}  # (students, 3, steps)

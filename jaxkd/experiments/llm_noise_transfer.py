@@ -22,7 +22,7 @@ class Config(lc.TemperatureConfig):
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
-    task = lc.build_task(cfg, None if run_dir is None else run_dir.path)
+    task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
     key = rng.stream(cfg.seed, "teacher_sampling")
     order = rng.student_keys(rng.stream(cfg.seed, "data_order"), cfg.num_students)
     _, direct = lc.direct_reference(task)

@@ -30,14 +30,14 @@ class Config(lc.LLMConfig):
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
-    task = lc.build_task(cfg, None if run_dir is None else run_dir.path)
+    task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
 
     def point(_):
         targets = lc.sample_model(task, task.teacher, 1, 1.0, rng.stream(cfg.seed, "teacher_sampling"))
         order = rng.student_keys(rng.stream(cfg.seed, "data_order"), cfg.num_students)
-        g, st, _ = lc.train_students(task, [(q, s[0]) for q, s in enumerate(targets)], order)
+        students = lc.train_students(task, [(q, s[0]) for q, s in enumerate(targets)], order)
         t_embs = lc.embed(task, lc.sample_model(task, task.teacher, cfg.samples, 1.0, rng.stream(cfg.seed, "teacher_eval")))
-        s_embs = lc.embed(task, lc.sample_students(task, g, st, cfg.samples, 1.0, rng.stream(cfg.seed, "student_eval")))
+        s_embs = lc.embed(task, lc.sample_students(task, students, cfg.samples, 1.0, rng.stream(cfg.seed, "student_eval")))
         t = lc.describe(task, t_embs)
         s_entropy = np.mean([lc.describe(task, e)["entropy"] for e in s_embs], axis=0)
         return {**lc.summarize(task, s_embs, t_embs),

@@ -45,7 +45,7 @@ def methods(ks) -> list[tuple[str, str, int]]:
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
-    task = lc.build_task(cfg, None if run_dir is None else run_dir.path)
+    task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
     kmax = max(cfg.ks)
     teacher_texts = lc.sample_model(task, task.teacher, kmax, 1.0, rng.stream(cfg.seed, "teacher_sampling"))
     teacher_embs = lc.embed(task, teacher_texts)
@@ -64,9 +64,10 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
         else:
             kk = max(k, 1)
             pairs = selection.select(method, [t[:kk] for t in teacher_texts], teacher_embs[:, :kk], base_embs)
-            g, st, compute = lc.train_students(task, pairs, order, teacher_logits=(method == "soft"))
+            students = lc.train_students(task, pairs, order, soft_targets=(method == "soft"))
+            compute = students.compute
             s_embs = lc.embed(task, lc.sample_students(
-                task, g, st, cfg.samples, 1.0, rng.point_key(rng.stream(cfg.seed, "student_eval"), i)))
+                task, students, cfg.samples, 1.0, rng.point_key(rng.stream(cfg.seed, "student_eval"), i)))
         return {"method_index": i, "k": k, **lc.summarize(task, s_embs, t_eval, direct_noise=direct_noise),
                 **compute}
 

@@ -1,5 +1,6 @@
-"""Language models: a Flax NNX GPT-2, Hugging Face checkpoint import/export, tokenizers,
-jitted KV-cache sampling and causal-LM / distillation training."""
+"""Language models: a Flax NNX GPT-2, Hugging Face checkpoint import/export (exact or refuses),
+tokenizers, jitted KV-cache sampling, causal-LM / distillation training, and
+:mod:`jaxkd.llm.distill`, the study-independent distillation API."""
 
 from jaxkd.llm.config import GPT2Config
 from jaxkd.llm.model import GPT2, Cache

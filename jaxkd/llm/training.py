@@ -47,21 +47,53 @@ def optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
                        optax.adamw(schedule, weight_decay=cfg.weight_decay))
 
 
+def soft_target_kl(student_logits, teacher_logits, temperature: float):
+    """Per-token soft-target loss ``KL(p_T || q_T) * T^2`` (Hinton et al.), where p_T and q_T are
+    the teacher's and the student's softmax at temperature T.
+
+    Args:
+      student_logits, teacher_logits: (..., V).
+
+    Returns:
+      (...) the per-position loss.
+    """
+    T = temperature
+    log_p = jax.nn.log_softmax(teacher_logits / T, axis=-1)
+    log_q = jax.nn.log_softmax(student_logits / T, axis=-1)
+    return T**2 * jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
+
+
 def token_losses(logits, tokens, loss_mask, teacher_logits, cfg: TrainConfig):
-    """Per-token loss on next-token prediction: (B, T, V) logits -> scalar mean over targets."""
+    """Mean next-token loss over the positions ``loss_mask`` marks.
+
+    Args:
+      logits: the student's (B, T, V).
+      tokens, loss_mask: (B, T).
+      teacher_logits: the teacher's (B, T, V) on the same tokens, or None when
+        ``cfg.kd_weight`` is 0.
+
+    Returns:
+      Scalar: (1 - w) * cross-entropy + w * :func:`soft_target_kl`, w = ``cfg.kd_weight``.
+    """
     logits = logits[:, :-1]
     targets, weight = tokens[:, 1:], loss_mask[:, 1:].astype(logits.dtype)
-    hard = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
-    loss = hard
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
     if cfg.kd_weight > 0.0:
-        T = cfg.kd_temperature
-        teacher = jax.nn.softmax(teacher_logits[:, :-1] / T, axis=-1)
-        kl = jnp.sum(teacher * (jnp.log(teacher + 1e-12) - jax.nn.log_softmax(logits / T, axis=-1)), axis=-1)
-        loss = (1.0 - cfg.kd_weight) * hard + cfg.kd_weight * T**2 * kl
+        if teacher_logits is None:
+            raise ValueError("kd_weight > 0 needs the teacher's logits.")
+        kl = soft_target_kl(logits, teacher_logits[:, :-1], cfg.kd_temperature)
+        loss = (1.0 - cfg.kd_weight) * loss + cfg.kd_weight * kl
     return jnp.sum(loss * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
-def _step(graphdef, cfg, state, opt_state, tokens, mask, loss_mask, teacher_logits):
+def _step(graphdef, cfg, teacher_graphdef, state, opt_state, teacher_state, tokens, mask, loss_mask):
+    # The teacher's logits for this batch only, inside the step: peak memory is one batch's
+    # (B, T, V), whatever the size of the distillation set.
+    teacher_logits = None
+    if teacher_graphdef is not None:
+        teacher = nnx.merge(teacher_graphdef, teacher_state)
+        teacher_logits = jax.lax.stop_gradient(teacher(tokens, attention_mask=mask))
+
     def loss_fn(s):
         logits = nnx.merge(graphdef, s)(tokens, attention_mask=mask)
         return token_losses(logits, tokens, loss_mask, teacher_logits, cfg)
@@ -72,46 +104,60 @@ def _step(graphdef, cfg, state, opt_state, tokens, mask, loss_mask, teacher_logi
     return optax.apply_updates(state, updates), opt_state, loss
 
 
-train_step = jax.jit(_step, static_argnums=(0, 1), donate_argnums=(2, 3))
-train_step.__doc__ = """One optimisation step for one model (functional: graphdef, state)."""
+train_step = jax.jit(_step, static_argnums=(0, 1, 2), donate_argnums=(3, 4))
+train_step.__doc__ = """One optimisation step for one model: ``(graphdef, cfg, teacher_graphdef,
+state, opt_state, teacher_state, tokens, mask, loss_mask) -> (state, opt_state, loss)``; the
+teacher pair is (None, None) without soft targets. Unvalidated fast core (see :class:`Trainer`)."""
 
-# Several students at once: vmapped over stacked states/opt states and per-student batches.
-train_step_ensemble = jax.jit(jax.vmap(_step, in_axes=(None, None, 0, 0, 0, 0, 0, 0)),
-                              static_argnums=(0, 1), donate_argnums=(2, 3))
+# Several students at once: vmapped over stacked states/opt states and per-student batches;
+# the teacher is shared (not stacked).
+train_step_ensemble = jax.jit(jax.vmap(_step, in_axes=(None, None, None, 0, 0, None, 0, 0, 0)),
+                              static_argnums=(0, 1, 2), donate_argnums=(3, 4))
 
 
 class Trainer:
     """Holds one model's (or a stacked ensemble's) state and optimizer state.
 
     ``Trainer(model, cfg)`` for one model; ``Trainer.ensemble(models, cfg)`` stacks several
-    same-shaped models on a leading axis and trains them with one vmapped step.
+    same-shaped models on a leading axis and trains them with one vmapped step. With
+    ``cfg.kd_weight > 0`` pass ``teacher`` (a GPT-2 with the same vocabulary): its logits are
+    computed per batch inside the jitted step, never for the whole distillation set.
     """
 
-    def __init__(self, model, cfg: TrainConfig, *, stacked: bool = False):
+    def __init__(self, model, cfg: TrainConfig, *, stacked: bool = False, teacher=None):
         self.cfg = cfg
         self.graphdef, self.state = nnx.split(model) if not stacked else model
         self.stacked = stacked
+        if cfg.kd_weight > 0.0 and teacher is None:
+            raise ValueError("kd_weight > 0 (soft targets) needs the teacher model.")
+        if cfg.kd_weight == 0.0 and teacher is not None:
+            raise ValueError("a teacher was given but kd_weight is 0, so it would not be used.")
+        self.teacher = (None, None) if teacher is None else nnx.split(teacher)
+        if teacher is not None:
+            one = jax.tree.map(lambda a: a[0], self.state) if stacked else self.state
+            vocab = nnx.merge(self.graphdef, one).config.vocab_size
+            if teacher.config.vocab_size != vocab:
+                raise ValueError(f"the teacher's vocabulary ({teacher.config.vocab_size}) differs from "
+                                 f"the student's ({vocab}); soft targets need the same tokens.")
         init = optimizer(cfg).init
         self.opt_state = jax.vmap(init)(self.state) if stacked else init(self.state)
         self.steps = 0
 
     @classmethod
-    def ensemble(cls, models, cfg: TrainConfig) -> "Trainer":
+    def ensemble(cls, models, cfg: TrainConfig, *, teacher=None) -> "Trainer":
         graphdef = nnx.graphdef(models[0])
         states = [nnx.state(m) for m in models]
-        return cls((graphdef, jax.tree.map(lambda *xs: jnp.stack(xs), *states)), cfg, stacked=True)
+        return cls((graphdef, jax.tree.map(lambda *xs: jnp.stack(xs), *states)), cfg, stacked=True,
+                   teacher=teacher)
 
-    def step(self, tokens, mask, loss_mask, teacher_logits=None) -> jax.Array:
+    def step(self, tokens, mask, loss_mask) -> jax.Array:
         """One step on a batch: (B, T) arrays (with a leading student axis when stacked)."""
         tokens, mask = jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32)
         loss_mask = jnp.asarray(loss_mask, jnp.int32)
-        if teacher_logits is None:
-            if self.cfg.kd_weight > 0.0:
-                raise ValueError("kd_weight > 0 needs the teacher's logits for each batch.")
-            teacher_logits = jnp.zeros((*tokens.shape, 1), jnp.float32)
         fn = train_step_ensemble if self.stacked else train_step
-        self.state, self.opt_state, loss = fn(self.graphdef, self.cfg, self.state, self.opt_state,
-                                              tokens, mask, loss_mask, teacher_logits)
+        tg, ts = self.teacher
+        self.state, self.opt_state, loss = fn(self.graphdef, self.cfg, tg, self.state, self.opt_state, ts,
+                                              tokens, mask, loss_mask)
         self.steps += 1
         return loss
 

@@ -1,0 +1,139 @@
+"""The study-independent distillation API (jaxkd.llm.distill): the README example, per-student
+teacher draws, soft targets whose memory does not grow with the distillation set, bad input."""
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxkd.llm import GPT2Config, distill, sampling, tokenizer, training
+from jaxkd.llm.model import init
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_readme_distillation_example_runs():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Distil your own language model"):readme.index("## Data\n")]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [line.rsplit(" ", 3) for line in r.stdout.strip().splitlines()]
+    assert [row[0] for row in rows] == ["averaging", "soft targets"]
+    for _, alignment, corrected, steps in rows:
+        assert -1.0 <= float(alignment) <= 1.0 and np.isfinite(float(corrected)) and int(steps) == 30
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    questions = ["one two", "three four", "five six"]
+    tok = tokenizer.train_bpe(questions * 10 + ["seven eight nine ten"] * 10, vocab_size=280)
+    cfg = GPT2Config.tiny(len(tok), tok.eos_token_id)
+    return questions, tok, init(cfg, jax.random.key(0)), init(cfg, jax.random.key(1))
+
+
+def _leaves(states):
+    return [np.asarray(a) for a in jax.tree.leaves(states)]
+
+
+def test_per_student_pairs_train_each_student_on_its_own(tiny):
+    """Student i of a per-student run equals a run of student i alone on its own pairs."""
+    questions, tok, _, student = tiny
+    sets = [distill.encode_pairs(tok, questions, answers)
+            for answers in (["a b", "c d", "e f"], ["seven", "eight nine", "ten ten ten"])]
+    keys = jax.random.split(jax.random.key(5), 2)
+    cfg = training.TrainConfig(total_steps=4, warmup_steps=1)
+    both = distill.distil(student, distill.stack_pairs(sets, tok.eos_token_id), keys, cfg, batch_size=2)
+    assert both.num_students == 2 and both.compute["pairs"] == 3
+    for i in range(2):
+        one = distill.distil(student, sets[i], keys[i:i + 1], cfg, batch_size=2)
+        # The per-student set is padded to the longer one's length: same tokens, more padding.
+        toks = sets[i].tokens[:1]
+        np.testing.assert_allclose(np.asarray(both.model(i)(toks)), np.asarray(one.model(0)(toks)),
+                                   rtol=2e-4, atol=2e-4)
+
+
+def test_teacher_draws_are_shared_or_per_student_and_reproducible(tiny):
+    questions, tok, teacher, _ = tiny
+    prompts = distill.encode_prompts(tok, questions, "Q: {prompt}\nA:")
+    cfg = sampling.SamplingConfig(max_new_tokens=5, temperature=1.5)
+    shared = distill.teacher_responses(teacher, tok, prompts, 3, jax.random.key(1), cfg)
+    assert len(shared) == 3 and all(len(r) == 3 for r in shared)
+    assert shared == distill.teacher_responses(teacher, tok, prompts, 3, jax.random.key(1), cfg)
+    per = distill.teacher_responses(teacher, tok, prompts, 3, jax.random.key(1), cfg, students=2)
+    assert len(per) == 2 and per[0] != per[1]  # independent draws per student
+    assert per[1] == distill.teacher_responses(teacher, tok, prompts, 3, jax.random.fold_in(jax.random.key(1), 1), cfg)
+
+
+def test_measure_reports_the_sampling_floor():
+    """Identical students: the uncorrected between-student variance is about its floor (S.1)
+    and the corrected value about zero."""
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(6, 4, 10, 8))  # every student samples the same distribution
+    e /= np.linalg.norm(e, axis=-1, keepdims=True)
+    m = distill.measure(e, e[0])
+    assert m["inter_student_variance_floor"] > 0
+    assert abs(m["inter_student_variance_corrected"]) < 0.35 * m["inter_student_variance"]
+    assert m["inter_student_variance"] == pytest.approx(m["inter_student_variance_floor"], rel=0.35)
+
+
+_MEMORY_SCRIPT = textwrap.dedent("""
+    import resource, sys
+    import jax, numpy as np
+    from jaxkd.llm import GPT2Config, distill, training
+    from jaxkd.llm.model import init
+    M, V, L = int(sys.argv[1]), 50257, 16
+    cfg = GPT2Config(vocab_size=V, n_positions=L, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
+    teacher, student = init(cfg, jax.random.key(0)), init(cfg, jax.random.key(1))
+    toks = np.random.default_rng(0).integers(1, V, size=(M, L)).astype(np.int32)
+    pairs = distill.Pairs(toks, np.ones_like(toks), np.ones_like(toks))
+    train = training.TrainConfig(total_steps=3, warmup_steps=0, kd_weight=1.0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = distill.distil(student, pairs, jax.random.split(jax.random.key(2), 2), train, batch_size=4, teacher=teacher)
+    jax.block_until_ready(out.states)
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)  # MiB
+""")
+
+
+def test_soft_target_memory_does_not_grow_with_the_number_of_pairs():
+    """Peak memory of a soft-target distillation at GPT-2's vocabulary for 16 and 2,048 pairs.
+    The teacher's logits for the whole set would be 2,048 x 16 x 50,257 floats (6.6 GB): they
+    are computed per batch inside the step, so the peak is the same for both."""
+    runs = {m: subprocess.Popen([sys.executable, "-c", _MEMORY_SCRIPT, str(m)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for m in (16, 2048)}
+    growth = {}
+    for m, proc in runs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+        growth[m] = float(out.strip().splitlines()[-1])
+    whole_set = 2048 * 16 * 50257 * 4 / 2**20
+    assert growth[2048] - growth[16] < 0.03 * whole_set, (growth, whole_set)
+
+
+def test_bad_inputs_are_clear_errors(tiny):
+    questions, tok, teacher, student = tiny
+    with pytest.raises(ValueError, match="containing \\{prompt\\}"):
+        distill.encode_prompts(tok, questions, "Q:")
+    with pytest.raises(ValueError, match="fields other than"):
+        distill.encode_prompts(tok, questions, "{prompt} {answer}")
+    with pytest.raises(ValueError, match="one answer per prompt"):
+        distill.encode_pairs(tok, questions, ["a"])
+    data = distill.encode_pairs(tok, questions, ["a", "b", "c"])
+    cfg = training.TrainConfig(total_steps=2)
+    with pytest.raises(ValueError, match="typed PRNG keys"):
+        distill.distil(student, data, np.zeros((2, 2), np.uint32), cfg, batch_size=2)
+    stacked = distill.stack_pairs([data, data], tok.eos_token_id)
+    with pytest.raises(ValueError, match="for 2 students, but 3 keys"):
+        distill.distil(student, stacked, jax.random.split(jax.random.key(0), 3), cfg, batch_size=2)
+    with pytest.raises(ValueError, match="same number of training pairs"):
+        distill.stack_pairs([data, distill.encode_pairs(tok, questions[:2], ["a", "b"])], tok.eos_token_id)
+    with pytest.raises(ValueError, match="needs the teacher"):
+        distill.distil(student, data, jax.random.split(jax.random.key(0), 2),
+                       training.TrainConfig(total_steps=2, kd_weight=1.0), batch_size=2)
+    with pytest.raises(ValueError, match="unknown method"):
+        distill.choose_targets("best", [["a"]])
