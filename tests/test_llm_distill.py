@@ -137,3 +137,19 @@ def test_bad_inputs_are_clear_errors(tiny):
                        training.TrainConfig(total_steps=2, kd_weight=1.0), batch_size=2)
     with pytest.raises(ValueError, match="unknown method"):
         distill.choose_targets("best", [["a"]])
+
+
+def test_hugging_face_example_distils_with_every_target_method(tmp_path):
+    """examples/distil_hf_gpt2.py: random tiny HF checkpoints on disk -> four students per method."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("distil_hf_gpt2", ROOT / "examples" / "distil_hf_gpt2.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    rows = example.main(["--folder", str(tmp_path), "--steps", "3"])
+    assert [r["method"] for r in rows] == list(distill.METHODS)
+    assert (tmp_path / "teacher" / "model.safetensors").is_file()
+    for r in rows:
+        assert r["students"] == 4 and r["steps"] == 3
+        assert r["pairs"] == (len(example.QUESTIONS) * 3 if r["method"] == "multi" else len(example.QUESTIONS))
+        assert r["inter_student_variance_floor"] > 0 and -1 <= r["alignment"] <= 1
