@@ -146,6 +146,7 @@ BAD = [
     (["run", "variance-aware", "--students", "100000000", "--ks", "50"], "of memory at its peak, but this machine has"),
     (["run", "bootstrap", "--students", "100000000"], "lower --students"),
     (["run", "init-perturbation", "--students", "100000000"], "lower --students"),
+    (["run", "llm-output", "--students", "100000000"], "distilling 100,000,000 GPT-2 students needs about"),
 ]
 
 

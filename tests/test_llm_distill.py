@@ -153,3 +153,28 @@ def test_hugging_face_example_distils_with_every_target_method(tmp_path):
         assert r["students"] == 4 and r["steps"] == 3
         assert r["pairs"] == (len(example.QUESTIONS) * 3 if r["method"] == "multi" else len(example.QUESTIONS))
         assert r["inter_student_variance_floor"] > 0 and -1 <= r["alignment"] <= 1
+
+
+def test_distil_and_sampling_refuse_what_cannot_fit(tiny, monkeypatch):
+    from jaxkd import memory
+
+    questions, tok, _, student = tiny
+    data = distill.encode_pairs(tok, questions, ["a", "b", "c"])
+    keys = jax.random.split(jax.random.key(0), 2)
+    need = distill.training_bytes(student, 2, 2, data.tokens.shape[1])
+    assert need > 2 * 6 * 4 * sum(a.size for a in jax.tree.leaves(jax.tree.map(np.asarray, _params(student))))
+    monkeypatch.setattr(memory, "available_bytes", lambda: need // 2)
+    with pytest.raises(ValueError, match="distilling 2 students .* needs about .* use fewer students"):
+        distill.distil(student, data, keys, training.TrainConfig(total_steps=1), batch_size=2)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10 * need)
+    students = distill.distil(student, data, keys, training.TrainConfig(total_steps=1), batch_size=2)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
+    with pytest.raises(ValueError, match="sampling 2 students"):
+        distill.student_responses(students, tok, distill.encode_prompts(tok, questions), 2, jax.random.key(1),
+                                  sampling.SamplingConfig(max_new_tokens=4))
+
+
+def _params(model):
+    from flax import nnx
+
+    return nnx.state(model, nnx.Param)

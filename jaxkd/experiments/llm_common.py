@@ -287,12 +287,31 @@ def build_task(cfg: LLMConfig, shared=None) -> Task:
     ``shared``: the run's shared folder (None: nothing is cached)."""
     from jaxkd.llm.embeddings import Embedder, answer_centroids
 
+    guard_memory(cfg)
     setup = load_setup(SetupConfig.of(cfg), shared)
     embedder = Embedder(cache_file=None if shared is None else Path(shared) / "embeddings.npz")
     prompts = distill.encode_prompts(setup.tok, [it.question for it in setup.corpus.items], PROMPT_TEMPLATE)
     centroids = [answer_centroids(embedder, it.paraphrases) for it in setup.corpus.items]
     return Task(cfg, setup.corpus, setup.tok, setup.teacher, setup.base, embedder, prompts, centroids,
                 None if shared is None else Path(shared))
+
+
+def guard_memory(cfg: LLMConfig) -> None:
+    """Refuse, before the setup trains anything, a number of students whose distillation or
+    sampling cannot fit (``ValueError``: the estimate, the memory, what to change). The exact
+    sizes are checked again by :mod:`jaxkd.llm.distill` before it allocates."""
+    from flax import nnx
+
+    from jaxkd.llm.model import GPT2
+
+    shape = GPT2Config.from_hf(cfg.student) if cfg.student else GPT2Config.tiny(cfg.vocab_size)
+    model = nnx.eval_shape(lambda: GPT2(shape, rngs=nnx.Rngs(0)))
+    length = min(shape.n_positions, 32 + cfg.max_new_tokens)  # a nominal prompt plus an answer
+    n = cfg.num_students
+    distill.check_memory(distill.training_bytes(model, n, cfg.batch_size, length),
+                         f"distilling {n:,} GPT-2 students", n)
+    sequences = (cfg.num_questions if cfg.qa_file is None else 1) * cfg.samples
+    distill.check_memory(distill.sampling_bytes(model, n, sequences, length), f"sampling {n:,} GPT-2 students", n)
 
 
 def _corpus(scfg: SetupConfig) -> qa.QACorpus:

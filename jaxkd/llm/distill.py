@@ -39,7 +39,7 @@ import numpy as np
 from flax import nnx
 
 from jaxkd import _validation as v
-from jaxkd import sharding, uncertainty
+from jaxkd import memory, sharding, uncertainty
 from jaxkd.llm import metrics as tm
 from jaxkd.llm import sampling, training
 from jaxkd.llm.selection import METHODS, select
@@ -142,6 +142,34 @@ def decode(tokenizer, rows, eos: int) -> list[str]:
     return out
 
 
+def _num_params(model) -> int:
+    return sum(int(np.prod(a.shape)) for a in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def training_bytes(model, students: int, batch: int, length: int, *, soft: bool = False) -> int:
+    """Estimated peak bytes of :func:`distil`: per student the parameters six times (initial
+    copy, state, Adam's two moments, gradients, updates) and one batch's activations kept for
+    the backward pass (per layer about 12 C + 2 H L + the MLP width per token, plus the logits,
+    their softmax and gradient; the teacher's logits twice more with soft targets), float32."""
+    c = model.config
+    per_token = c.n_layer * (12 * c.n_embd + 2 * c.n_head * length + 2 * c.inner_dim) + (5 if soft else 3) * c.vocab_size
+    return 4 * students * (6 * _num_params(model) + batch * length * per_token)
+
+
+def sampling_bytes(model, students: int, sequences: int, length: int) -> int:
+    """Estimated peak bytes of sampling ``sequences`` per student with a KV cache of ``length``
+    slots: the cache (2 L S C floats), two rows of logits and the seen-token mask per sequence."""
+    c = model.config
+    return students * sequences * (4 * (2 * c.n_layer * length * c.n_embd + 2 * c.vocab_size) + c.vocab_size)
+
+
+def check_memory(need: int, what: str, students: int) -> None:
+    """Refuse (``ValueError``: estimate, memory, what to change) before allocating ``need`` bytes."""
+    per = need / max(students, 1)
+    fit = int(memory.FRACTION * memory.available_bytes() / per) if per else students
+    memory.check_fits(need, what, f"use fewer students (about {fit:,} fit) or a smaller batch")
+
+
 def _repeat(prompts: Sequence[Sequence[int]], n: int, eos: int):
     v.check_int("samples per prompt", n)
     return sampling.pad_prompts([p for p in prompts for _ in range(n)], eos)
@@ -195,9 +223,12 @@ def student_responses(students: Students, tokenizer, prompts: Sequence[Sequence[
                       key: jax.Array, cfg: sampling.SamplingConfig) -> list[list[list[str]]]:
     """n sampled responses per prompt from each of N students: N x P x n strings (student s,
     sequence j uses ``split(key, (N, P * n))[s, j]``)."""
-    eos = students.model(0).config.eos_token_id
+    one = students.model(0)
+    eos = one.config.eos_token_id
     tokens, mask = _repeat(prompts, n, eos)
     N = students.num_students
+    check_memory(sampling_bytes(one, N, tokens.shape[0], tokens.shape[1] + cfg.max_new_tokens),
+                 f"sampling {N:,} students x {tokens.shape[0]:,} sequences", N)
     keys = jax.random.split(key, (N, tokens.shape[0]))
     out = np.asarray(sampling.generate_ensemble(students.graphdef, students.states, tokens, mask, keys, cfg,
                                                 eos_id=eos))
@@ -242,6 +273,8 @@ def distil(student, pairs: Pairs, keys: jax.Array, cfg: training.TrainConfig, *,
     v.check_int("batch size", batch_size)
     if pairs.per_student and pairs.tokens.shape[0] != n:
         raise ValueError(f"per-student pairs are for {pairs.tokens.shape[0]} students, but {n} keys were given.")
+    check_memory(training_bytes(student, n, batch_size, pairs.tokens.shape[-1], soft=teacher is not None),
+                 f"distilling {n:,} students (batch {batch_size}, {pairs.tokens.shape[-1]} tokens)", n)
     graphdef, base_state = nnx.split(student)
     states = init_states if init_states is not None else jax.tree.map(
         lambda a: jnp.broadcast_to(a, (n, *a.shape)), base_state)
