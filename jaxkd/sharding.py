@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -144,17 +146,38 @@ def gather(tree, n: int | None = None):
     return tree if n is None else jax.tree.map(lambda a: a[:n], tree)
 
 
-def map_students(fn, per_student: tuple, shared: tuple = (), static: tuple = (), *,
+@dataclasses.dataclass(frozen=True)
+class _Ordered:
+    """``fn`` called with its arguments in their own order from (per-student, shared, static)
+    groups: ``slots[i]`` = (group, index) of argument i. Hashable, so compiled programs are
+    cached per function and argument layout."""
+
+    fn: Callable
+    slots: tuple[tuple[int, int], ...]
+
+    def __call__(self, *flat):
+        groups, start = [], 0
+        sizes = [sum(1 for g, _ in self.slots if g == k) for k in range(3)]
+        for size in sizes:
+            groups.append(flat[start:start + size])
+            start += size
+        return self.fn(*(groups[g][j] for g, j in self.slots))
+
+
+def map_students(fn, *args, in_axes: tuple, static_argnums: tuple[int, ...] = (),
                  block: int | None = None, devices: int | None = None):
-    """``fn(*per_student, *shared, *static)`` with the student axis split over devices.
+    """``fn(*args)`` with the student axis split over devices, vmap-style.
 
     Args:
-      fn: a function of independent students (vmapped inside): each output leaf has the
-        leading student axis of the ``per_student`` inputs. A module-level function, so the
+      fn: a function of independent students (vmapped inside): every output leaf has the
+        leading student axis of the per-student inputs. A module-level function, so the
         compiled program is reused across calls.
-      per_student: pytrees whose every leaf is (N, ...).
-      shared: pytrees every device gets whole (data, the teacher's outputs).
-      static: hashable trailing arguments (configs, sizes).
+      args: ``fn``'s arguments, in its own order.
+      in_axes: one entry per argument, as ``jax.vmap``'s: 0 for pytrees whose every leaf is
+        (N, ...) (split over devices), None for arguments every device gets whole (data, the
+        teacher's outputs). Other axes are refused.
+      static_argnums: positions of hashable arguments (configs, sizes) passed through as
+        Python values; their ``in_axes`` entry must be None.
       block: students per block on each device (``lax.map`` over blocks; bounds memory).
         Results are bitwise identical for any device count at the same ``block``; with the
         default (each device's whole share at once) the per-device batch size changes with the
@@ -165,15 +188,31 @@ def map_students(fn, per_student: tuple, shared: tuple = (), static: tuple = (),
       ``fn``'s output with leading axis N, on one device. N need not divide by the device
       count: the axis is padded with copies of student 0 and cut afterwards.
     """
+    in_axes = tuple(in_axes)
+    if len(in_axes) != len(args):
+        raise ValueError(f"in_axes has {len(in_axes)} entries for {len(args)} arguments.")
+    if any(a not in (0, None) for a in in_axes):
+        raise ValueError(f"map_students splits the leading axis only: in_axes entries must be 0 or None, got {in_axes}.")
+    if any(in_axes[i] is not None for i in static_argnums):
+        raise ValueError("static arguments are passed whole: their in_axes entry must be None.")
+    if 0 not in in_axes:
+        raise ValueError("map_students needs at least one per-student argument (in_axes entry 0).")
+    slots, groups = [], ([], [], [])
+    for i, (a, axis) in enumerate(zip(args, in_axes)):
+        g = 2 if i in static_argnums else (0 if axis == 0 else 1)
+        slots.append((g, len(groups[g])))
+        groups[g].append(a)
+    per_student, shared, static = (tuple(g) for g in groups)
     d = device_count(devices)
     if d == 1 and block is None:
-        return fn(*per_student, *shared, *static)
+        return fn(*args)
+    ordered = _Ordered(fn, tuple(slots))
     n = jax.tree.leaves(per_student)[0].shape[0]
     if d == 1:
-        return _compiled(fn, 1, tuple(static), block)(per_student, shared)
+        return _compiled(ordered, 1, static, block)(per_student, shared)
     local = -(-n // d)
     if block is not None and block < local:
         local = -(-local // block) * block  # whole blocks on every device
     if jax.process_count() > 1:  # shared inputs must be global arrays too, replicated
         shared = replicate(shared, d)
-    return gather(_compiled(fn, d, tuple(static), block)(distribute(per_student, d, local * d), shared), n)
+    return gather(_compiled(ordered, d, static, block)(distribute(per_student, d, local * d), shared), n)

@@ -91,9 +91,16 @@ def test_map_students_pads_and_cuts():
     padded = sharding.pad_students(x, 4)
     assert padded.shape == (12, 3) and np.array_equal(padded[10:], np.zeros((2, 3)))
     for block in (None, 4, 10, 20):  # 4: blocks padded to 12 students and cut back to 10
-        out = sharding.map_students(_double, (x,), (jnp.float32(1.0),), block=block, devices=1)
-        assert out.shape == (10, 3) and np.array_equal(out, 2 * x + 1)
+        out = sharding.map_students(_affine, jnp.float32(1.0), x, 3, in_axes=(None, 0, None),
+                                    static_argnums=(2,), block=block, devices=1)
+        assert out.shape == (10, 3) and np.array_equal(out, 3 * x + 1)
+    with pytest.raises(ValueError, match="must be 0 or None"):
+        sharding.map_students(_affine, 1.0, x, 3, in_axes=(None, 1, None), static_argnums=(2,))
+    with pytest.raises(ValueError, match="entry must be None"):
+        sharding.map_students(_affine, 1.0, x, 3, in_axes=(None, 0, 0), static_argnums=(2,))
+    with pytest.raises(ValueError, match="3 arguments"):
+        sharding.map_students(_affine, 1.0, x, 3, in_axes=(None, 0))
 
 
-def _double(x, c):
-    return 2 * x + c
+def _affine(c, x, scale):  # arguments in the function's own order: no adapter
+    return scale * x + c

@@ -63,7 +63,7 @@ def _student_predictions(keys: jax.Array, task: common.LinearTask, sigma2) -> ja
 
 def _simulate(task: common.LinearTask, sigma2, key: jax.Array, num_students: int, chunk=None) -> dict:
     keys = jax.random.split(key, num_students)
-    preds = sharding.map_students(_student_predictions, (keys,), (task, sigma2), block=chunk)
+    preds = sharding.map_students(_student_predictions, keys, task, sigma2, in_axes=(0, None, None), block=chunk)
     return _metrics(preds, task.mu_test, task.y_test)
 
 

@@ -113,7 +113,8 @@ def _method_metrics(name: str, preds, task) -> dict:
 def _point(task, folds, lev_single, c, sigma2, k, key, num_students, chunk=None) -> dict:
     # The heavy stage (N x n x k Gaussian draws) runs with the student axis over devices.
     keys = jax.random.split(key, num_students)
-    ybar, pooled, study = sharding.map_students(_draw, (keys,), (task.mu, sigma2), (k,), block=chunk)
+    ybar, pooled, study = sharding.map_students(_draw, keys, task.mu, sigma2, k, in_axes=(0, None, None, None),
+                                                static_argnums=(3,), block=chunk)
     out = _distil(task, folds, lev_single, sigma2, float(k), ybar, pooled, study)
     return {"sigma2": sigma2, "k": k, "predicted_average_variance": sigma2 / k * c, **out}
 

@@ -204,8 +204,5 @@ def generate_ensemble(graphdef, states, tokens, mask, keys, cfg: SamplingConfig,
       (N, B, max_new_tokens) new tokens.
     """
     tokens, mask = jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32)
-    return sharding.map_students(_generate_students, (states, keys), (tokens, mask), (graphdef, cfg, eos_id))
-
-
-def _generate_students(states, keys, tokens, mask, graphdef, cfg, eos_id):  # students first (jaxkd.sharding)
-    return _generate_ensemble(graphdef, states, tokens, mask, keys, cfg, eos_id)
+    return sharding.map_students(_generate_ensemble, graphdef, states, tokens, mask, keys, cfg, eos_id,
+                                 in_axes=(None, 0, None, None, 0, None, None), static_argnums=(0, 5, 6))

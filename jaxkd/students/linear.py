@@ -153,11 +153,11 @@ def fit_resampled(X: ArrayLike, y: ArrayLike, idx: ArrayLike, *, chunk: int | No
     idx = np.asarray(idx)
     if idx.ndim != 2 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= X.shape[0]:
         raise ValueError(f"idx must be integer rows in [0, {X.shape[0]}) of shape (N, b).")
-    return sharding.map_students(_fit_students, (jnp.asarray(idx),), (jnp.asarray(X), jnp.asarray(y, X.dtype)),
-                                 block=chunk)
+    return sharding.map_students(_fit_students, jnp.asarray(idx), jnp.asarray(X), jnp.asarray(y, X.dtype),
+                                 in_axes=(0, None, None), block=chunk)
 
 
-def _fit_students(idx, X, y):  # student axis first, for jaxkd.sharding
+def _fit_students(idx, X, y):
     return _bootstrap_fit(X, y, idx)
 
 

@@ -312,12 +312,8 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
     Y = jnp.asarray(Y) if cfg.loss == "ce" else jnp.asarray(Y, dtype)
     # The student axis is split over devices (jaxkd.sharding); every device trains its students
     # in chunks of the same size as one device would, so the numbers do not change.
-    return sharding.map_students(_train_students, (params, Y, jnp.asarray(weights, dtype), order_keys),
-                                 (jnp.asarray(X, dtype),), (cfg,), block=chunk)
-
-
-def _train_students(params, Y, weights, order_keys, X, cfg):
-    return _train(cfg, params, X, Y, weights, order_keys)
+    return sharding.map_students(_train, cfg, params, jnp.asarray(X, dtype), Y, jnp.asarray(weights, dtype),
+                                 order_keys, in_axes=(None, 0, None, 0, 0, 0), static_argnums=(0,), block=chunk)
 
 
 def auto_chunk(num_students: int, target: int = 128) -> int:
