@@ -19,7 +19,7 @@ from jaxkd import _validation as v
 from jaxkd import bootstrap, rng, uncertainty
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
-from jaxkd.students import linear, mlp
+from jaxkd.students import ensemble, linear, mlp
 from theory import closed_forms as cf
 
 MODELS = ("linear", "mlp")
@@ -104,8 +104,15 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
                                          num_students=cfg.num_students)
         counts = jax.vmap(lambda r: jnp.zeros(n, jnp.float32).at[r].add(1.0))(idx)  # (N, n)
         out = {"b": b}
-        for label, y in (("teacher", task.mu), ("truth", task.y_train)):
-            m = common.train_and_measure(task, init, y, weights=counts, chunk=cfg.chunk)
+        # Teacher-labelled and truth-labelled students share init and resamples: one ensemble
+        # of 2N students (the first N on the teacher's labels).
+        N = cfg.num_students
+        Y = jnp.concatenate([jnp.broadcast_to(task.mu, (N, n)), jnp.broadcast_to(task.y_train, (N, n))])
+        params = mlp.train_ensemble(task.train, ensemble.stack([init, init]), task.X, Y,
+                                    weights=jnp.concatenate([counts, counts]), chunk=cfg.chunk)
+        preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
+        for label, part in (("teacher", preds[:N]), ("truth", preds[N:])):
+            m = common.ensemble_metrics(part, task.mu_test, task.y_test)
             out |= {f"{label}_variance": m["inter_student_variance"],
                     f"{label}_variance_se": m["inter_student_variance_se"],
                     f"{label}_mse": m["mse_truth"], f"{label}_mse_std": m["mse_truth_std"]}

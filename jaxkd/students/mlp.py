@@ -1,9 +1,10 @@
-"""Neural students: N Flax NNX networks trained at once (vmapped), with optax Adam.
+"""Neural students: N ReLU MLPs trained at once with optax Adam — one instance of the generic
+:mod:`jaxkd.students.ensemble` (any NNX module, any loss), plus a fused fast path.
 
-One student is written as a pure function of its parameters and keys; the ensemble is
-``jax.vmap`` of it over a leading student axis (graphdef/state split: ``nnx.split`` once,
-``nnx.merge`` inside the loss). ``chunk`` bounds memory by running the student axis in chunks
-with ``jax.lax.map``; every student's numbers are independent of the chunk size.
+One student is written as a pure function of its parameters and keys
+(:func:`jaxkd.students.ensemble.fit_one`); the ensemble is ``jax.vmap`` of it over a leading
+student axis. ``chunk`` bounds memory by running the student axis in chunks with
+``jax.lax.map``; every student's numbers are independent of the chunk size.
 
 Each student has separate PRNG streams, one per source of randomness: ``init`` for its weights, and ``order``
 for the minibatch order when ``batch_size`` is set. Teacher noise and bootstrap weights enter
@@ -28,6 +29,7 @@ from flax import nnx
 
 from jaxkd import _validation as v
 from jaxkd import sharding
+from jaxkd.students import ensemble
 
 Params = Any  # an nnx.State pytree; batched versions carry a leading student axis
 
@@ -95,8 +97,10 @@ def init_params(widths: tuple[int, ...], key: jax.Array) -> Params:
 
 
 def init_ensemble(widths: tuple[int, ...], keys: jax.Array) -> Params:
-    """Parameters of N students, one per key: leaves with a leading axis N."""
-    return jax.vmap(functools.partial(init_params, tuple(widths)))(keys)
+    """Parameters of N students, one per key: leaves with a leading axis N
+    (:func:`jaxkd.students.ensemble.init` of ``MLP(widths)``)."""
+    widths = tuple(widths)
+    return ensemble.init(lambda rngs: MLP(widths, rngs=rngs), keys)[1]
 
 
 def perturb(params: Params, key: jax.Array, scale: float, bias_scale: float | None = None) -> Params:
@@ -133,17 +137,25 @@ def predict(widths: tuple[int, ...], params: Params, X: jax.Array) -> jax.Array:
     return jax.vmap(apply, in_axes=(None, 0, None))(tuple(widths), params, X)
 
 
-def _per_example_loss(kind: str, out: jax.Array, y: jax.Array) -> jax.Array:
-    if kind == "mse":
-        return (out[:, 0] - y) ** 2
-    if kind == "ce":
-        return optax.softmax_cross_entropy_with_integer_labels(out, y)
-    return optax.softmax_cross_entropy(out, y)
+def _mse(model, x, y):
+    return (model(x)[:, 0] - y) ** 2
+
+
+def _ce(model, x, y):
+    return optax.softmax_cross_entropy_with_integer_labels(model(x), y)
+
+
+def _soft_ce(model, x, y):
+    return optax.softmax_cross_entropy(model(x), y)
+
+
+LOSSES = {"mse": _mse, "ce": _ce, "soft_ce": _soft_ce}  # per-example losses, ensemble.Loss
 
 
 def train_one(cfg: TrainConfig, params: Params, X: jax.Array, y: jax.Array, weights: jax.Array,
-              order_key: jax.Array) -> Params:
-    """Train one student.
+              order_key: jax.Array | None) -> Params:
+    """Train one student (core): :func:`jaxkd.students.ensemble.fit_one` with ``MLP(cfg.widths)``,
+    the loss ``cfg.loss`` and ``optax.adam(cfg.learning_rate)``.
 
     Args:
       cfg: optimisation settings (static).
@@ -151,36 +163,13 @@ def train_one(cfg: TrainConfig, params: Params, X: jax.Array, y: jax.Array, weig
       X: inputs, (n, d).
       y: targets, (n,) floats for "mse", (n,) ints for "ce", (n, C) probabilities for "soft_ce".
       weights: per-example weights, (n,) (bootstrap counts; ones for plain training).
-      order_key: key of the minibatch-order stream (unused when full-batch).
+      order_key: key of the minibatch-order stream (None when full-batch).
 
     Returns:
       Trained parameters.
     """
-    tx = optax.adam(cfg.learning_rate)
-
-    def loss_fn(p, idx):
-        w = weights[idx]
-        return jnp.sum(w * _per_example_loss(cfg.loss, apply(cfg.widths, p, X[idx]), y[idx])) / jnp.sum(w)
-
-    def step(carry, idx):
-        p, opt = carry
-        grads = jax.grad(loss_fn)(p, idx)
-        # optax's Adam bias correction mixes its int32 step count with floats; allow that
-        # promotion there only (the tests run everything else with strict promotion).
-        with jax.numpy_dtype_promotion("standard"):
-            updates, opt = tx.update(grads, opt, p)
-        return (optax.apply_updates(p, updates), opt), None
-
-    n = X.shape[0]
-    if cfg.batch_size is None or cfg.batch_size >= n:
-        batches = jnp.broadcast_to(jnp.arange(n), (cfg.epochs, 1, n))
-    else:
-        per_epoch = n // cfg.batch_size  # drop the ragged tail each epoch (reshuffled every epoch)
-        keys = jax.random.split(order_key, cfg.epochs)
-        perms = jax.vmap(lambda k: jax.random.permutation(k, n))(keys)
-        batches = perms[:, : per_epoch * cfg.batch_size].reshape(cfg.epochs, per_epoch, cfg.batch_size)
-    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), batches.reshape(-1, batches.shape[-1]))
-    return params
+    return ensemble.fit_one(_graphdef(cfg.widths), LOSSES[cfg.loss], optax.adam(cfg.learning_rate), cfg.epochs,
+                            cfg.batch_size, params, X, y, weights, order_key)
 
 
 def uses_fused_path(cfg: TrainConfig, num_rows: int) -> bool:
@@ -252,7 +241,8 @@ def train_block_fused(cfg: TrainConfig, params: Params, X: jax.Array, Y: jax.Arr
 def _train(cfg, params, X, Y, weights, order_keys):
     if uses_fused_path(cfg, X.shape[0]):
         return train_block_fused(cfg, params, X, Y, weights)
-    return jax.vmap(train_one, in_axes=(None, 0, None, 0, 0, 0))(cfg, params, X, Y, weights, order_keys)
+    keys_axis = None if order_keys is None else 0
+    return jax.vmap(train_one, in_axes=(None, 0, None, 0, 0, keys_axis))(cfg, params, X, Y, weights, order_keys)
 
 
 def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, order_keys=None,
@@ -300,11 +290,11 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
         weights = np.ones((n_students, X.shape[0]), X.dtype)
     weights = v.as_float_array("example weights", weights, ndim=2)
     minibatch = cfg.batch_size is not None and cfg.batch_size < X.shape[0]
-    if order_keys is None:
-        if minibatch:
-            raise ValueError("minibatch training draws a data order per student: pass order_keys, "
-                             "one key per student from your own data-order stream.")
-        order_keys = jax.random.split(jax.random.key(0), n_students)  # unused: full batch
+    if order_keys is None and minibatch:
+        raise ValueError("minibatch training draws a data order per student: pass order_keys, "
+                         "one key per student from your own data-order stream.")
+    if not minibatch:
+        order_keys = None  # full batch: no data order
     if chunk is None:
         chunk = auto_chunk(n_students)
     v.check_int("chunk", chunk)
