@@ -10,7 +10,6 @@ Compiled programs are kept in a persistent cache (:mod:`jaxkd.compilation_cache`
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -23,28 +22,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"jaxkd: error: {message} (see `{self.prog} --help`).\n")
 
 
-def _number_list(kind):
-    def parse(text: str):
-        try:
-            values = tuple(kind(x) for x in text.split(",") if x.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected comma-separated {kind.__name__} values, got {text!r}") from None
-        if not values:
-            raise argparse.ArgumentTypeError("expected at least one value")
-        return values
-
-    return parse
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from jaxkd import config
     from jaxkd.experiments import EXPERIMENTS
 
     parser = _Parser(prog="jaxkd", description="Uncertainty propagation in knowledge distillation.")
@@ -52,43 +31,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run one experiment into a run directory")
-    run.add_argument("experiment", choices=list(EXPERIMENTS), metavar="EXPERIMENT",
-                     help=f"one of: {', '.join(EXPERIMENTS)}")
-    run.add_argument("--model", help="model class: linear or mlp (logistic/mlp for output-entropy); "
-                     "default: the experiment's first")
-    run.add_argument("--preset", default="quick", choices=["quick", "paper"])
-    run.add_argument("--out", type=Path, help="run directory (default runs/EXPERIMENT-MODEL-PRESET)")
-    run.add_argument("--seed", type=_int, help="root seed (default 0)")
-    run.add_argument("--students", type=_int, dest="num_students", help="number of students N")
-    run.add_argument("--dataset", help="dataset name (see `jaxkd datasets`) or a .csv path")
-    run.add_argument("--drop-b", action="store_true", default=None,
-                     help="drop Boston's feature B (see jaxkd/data/BOSTON.md)")
-    run.add_argument("--alphas", type=_number_list(float), help="noise levels, e.g. 0,0.5,1")
-    run.add_argument("--ks", type=_number_list(int), help="responses per input, e.g. 1,3,5")
-    run.add_argument("--sizes", type=_number_list(int), help="bootstrap sizes, e.g. 25,50,100")
-    run.add_argument("--scales", type=_number_list(float), help="init perturbation scales s, e.g. 0,0.05")
-    run.add_argument("--datasets", type=_number_list(str), help="output-entropy datasets, e.g. wine,digits")
-    run.add_argument("--epochs", type=_int, help="training epochs (MLP and classifier students)")
-    run.add_argument("--chunk", type=_int, help="students computed at a time on each device (bounds memory; results are "
-                     "identical across --devices at the same --chunk)")
-    run.add_argument("--temperatures", type=_number_list(float), help="llm-*: teacher temperatures, e.g. 0.5,1,1.5")
-    _add_run_options(run, "results.json")
+    experiments = run.add_subparsers(dest="experiment", required=True, parser_class=_Parser, metavar="EXPERIMENT",
+                                     help=f"one of: {', '.join(EXPERIMENTS)}")
+    for name, module in EXPERIMENTS.items():
+        # Every field of the experiment's Config is a flag (jaxkd.config): adding a field adds it.
+        one = experiments.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0],
+                                     description=(module.__doc__ or "").strip().splitlines()[0])
+        one.add_argument("--preset", default="quick", choices=list(module.Config.preset_names()))
+        one.add_argument("--out", type=Path, help="run directory (default runs/EXPERIMENT-MODEL-PRESET)")
+        config.add_flags(one, module.Config)
+        _add_run_options(one, "results.json")
 
     rep = sub.add_parser("reproduce", help="theory verify + every experiment, one report (the main job)")
     rep.add_argument("--preset", default="quick", choices=["quick", "paper"],
                      help="quick: minutes on a laptop CPU; paper: the study's protocol (default quick)")
     rep.add_argument("--out", type=Path, help="output folder (default runs/reproduce-PRESET)")
-    rep.add_argument("--seed", type=_int, default=0, help="root seed of every experiment (default 0)")
-    rep.add_argument("--only", type=_number_list(str),
+    rep.add_argument("--seed", type=config.integer, default=0, help="root seed of every experiment (default 0)")
+    rep.add_argument("--only", type=config.number_list(str),
                      help="run a subset: theory, experiment names or names like bootstrap-mlp")
+    rep.add_argument("--teacher", help="llm-* paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
+    rep.add_argument("--student", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
+    rep.add_argument("--qa-file", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
     _add_run_options(rep, "summary.json")
 
     theory = sub.add_parser("theory", help="closed forms of docs/theorems.md")
     tsub = theory.add_subparsers(dest="theory_command", required=True, parser_class=_Parser)
     verify = tsub.add_parser("verify", help="simulate every result through jaxkd and compare")
-    verify.add_argument("--students", type=_int, default=1000, help="Monte Carlo students (default 1000)")
-    verify.add_argument("--seed", type=_int, default=0)
-    verify.add_argument("--only", type=_number_list(str), help="result identifiers, e.g. 4.1,7.1")
+    verify.add_argument("--students", type=config.integer, default=1000, help="Monte Carlo students (default 1000)")
+    verify.add_argument("--seed", type=config.integer, default=0)
+    verify.add_argument("--only", type=config.number_list(str), help="result identifiers, e.g. 4.1,7.1")
     verify.add_argument("--json", type=Path, help="write the checks as a JSON list")
 
     data = sub.add_parser("datasets", help="list datasets and whether they are available offline")
@@ -97,16 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_options(parser, written: str) -> None:
-    """Options ``run`` and ``reproduce`` share: LLM paper inputs, devices, resume, JSON copy."""
-    parser.add_argument("--teacher", help="llm-* paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
-    parser.add_argument("--student", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
-    parser.add_argument("--qa-file", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
-    parser.add_argument("--devices", type=_int, help="split student axes over this many devices (default: all visible)")
+    """Options ``run`` and ``reproduce`` share: devices, processes, resume, JSON copy."""
+    from jaxkd.config import integer
+
+    parser.add_argument("--devices", type=integer, help="split student axes over this many devices (default: all visible)")
     parser.add_argument("--coordinator", metavar="HOST:PORT",
                         help="run as one of several processes (jax.distributed): the coordinator's address, "
                         "the same for every process; process 0 hosts it")
-    parser.add_argument("--num-processes", type=_int, help="with --coordinator: how many processes take part")
-    parser.add_argument("--process-id", type=_int, help="with --coordinator: this process's id, 0 .. N-1")
+    parser.add_argument("--num-processes", type=integer, help="with --coordinator: how many processes take part")
+    parser.add_argument("--process-id", type=integer, help="with --coordinator: this process's id, 0 .. N-1")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--overwrite", action="store_true", help="discard the run in --out")
     parser.add_argument("--json", type=Path, help=f"also write {written} to this path")
@@ -125,20 +95,10 @@ def _cmd_run(args) -> int:
 
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other; give one.")
+    from jaxkd import config
+
     module = EXPERIMENTS[args.experiment]
-    options = {"model": args.model, "seed": args.seed, "num_students": args.num_students,
-               "dataset": args.dataset, "drop_b": args.drop_b, "alphas": args.alphas, "ks": args.ks,
-               "sizes": args.sizes, "scales": args.scales, "datasets": args.datasets,
-               "epochs": args.epochs, "chunk": args.chunk, "temperatures": args.temperatures,
-               "teacher": args.teacher, "student": args.student, "qa_file": args.qa_file}
-    fields = {f.name for f in dataclasses.fields(module.Config)}
-    if "datasets" in fields:
-        fields.add("dataset")  # output-entropy: --dataset X means --datasets X
-    given = {k: val for k, val in options.items() if val is not None}
-    for name in given:
-        if name not in fields:
-            flag = "--students" if name == "num_students" else f"--{name.replace('_', '-')}"
-            raise ValueError(f"{flag} does not apply to {args.experiment}.")
+    given = config.overrides(args, module.Config)
     cfg = module.Config.from_preset(args.preset, **given)
     out = args.out or Path("runs") / f"{args.experiment}-{cfg.model}-{cfg.preset}"
     _check_json_path(args.json)
@@ -222,7 +182,12 @@ def _join_cluster(args) -> None:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # an option of another experiment (or none at all)
+        where = getattr(args, "experiment", None) or args.command
+        flag = next((x for x in extra if x.startswith("-")), extra[0])
+        parser.exit(EXIT_USAGE, f"jaxkd: error: {flag} does not apply to {where} (see `jaxkd "
+                    f"{args.command}{' ' + where if where != args.command else ''} --help`).\n")
     handler = {"run": _cmd_run, "reproduce": _cmd_reproduce, "theory": _cmd_verify, "datasets": _cmd_datasets}[args.command]
     try:
         from jaxkd import compilation_cache, sharding

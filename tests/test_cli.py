@@ -229,3 +229,64 @@ def test_compilation_cache_is_written_and_can_be_switched_off(tmp_path):
     assert sorted(p.name for p in cache.iterdir()) == entries  # nothing new had to be compiled
     assert run("off", tmp_path / "c") == first
     assert not (tmp_path / "off").exists() and not (Path.cwd() / "off").exists()
+
+
+def test_every_config_field_is_a_documented_flag():
+    """The CLI is generated from the configs: each field has help text and a flag in its
+    experiment's parser, and each PRESETS entry names real fields and models."""
+    import dataclasses
+
+    from jaxkd import config
+    from jaxkd.cli import build_parser
+    from jaxkd.experiments import EXPERIMENTS
+
+    parser = build_parser()
+    for name, module in EXPERIMENTS.items():
+        cls = module.Config
+        text = parser.parse_known_args(["run", name])[0]  # the experiment's parser exists
+        assert text.experiment == name
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for f in dataclasses.fields(cls):
+            assert config.field_help(cls, f.name)
+        for (preset, model), values in cls.PRESETS.items():
+            assert set(values) <= fields, (name, preset)
+            assert model == "*" or model in getattr(cls, "MODELS", ()) or model in getattr(module, "MODELS", ()), (name, model)
+        flags = {config.field_flag(cls, f) for f in fields} - {config.NO_FLAG}
+        args = parser.parse_args(["run", name])
+        assert all(getattr(args, f) is None for f in fields if config.field_flag(cls, f) != config.NO_FLAG)
+        assert flags <= {a for act in _actions(parser, name) for a in act.option_strings}
+
+
+def _actions(parser, name):
+    import argparse
+
+    run = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
+    exp = next(a for a in run._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return exp._actions
+
+
+def test_a_new_config_field_becomes_a_flag_and_presets_resolve_per_model():
+    import argparse
+    import dataclasses
+    from typing import ClassVar
+
+    from jaxkd import config
+    from jaxkd.experiments import teacher_noise
+
+    @dataclasses.dataclass(frozen=True)
+    class Extended(teacher_noise.Config):
+        PRESETS: ClassVar[dict] = {**teacher_noise.Config.PRESETS, ("paper", "mlp"): {"warmup": 7}}
+        warmup: int = config.option(3, "a field added for this test")
+
+    parser = argparse.ArgumentParser()
+    config.add_flags(parser, Extended)
+    args = parser.parse_args(["--warmup", "5", "--alphas", "0,1", "--students", "9"])
+    assert config.overrides(args, Extended) == {"warmup": 5, "alphas": (0.0, 1.0), "num_students": 9}
+    assert "a field added for this test" in parser.format_help()
+    assert Extended.from_preset("quick").warmup == 3
+    assert Extended.from_preset("paper", model="mlp").warmup == 7      # (paper, mlp) over (paper, *)
+    assert Extended.from_preset("paper", model="mlp").num_students == 1000
+    assert Extended.from_preset("paper").warmup == 3                  # linear: no model entry
+    assert teacher_noise.Config.from_preset("quick", model="mlp").num_students == 100
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        Extended.from_preset("huge")

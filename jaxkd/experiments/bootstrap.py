@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxkd import _validation as v
 from jaxkd import bootstrap, rng, uncertainty
+from jaxkd.config import option
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
 from jaxkd.students import ensemble, linear, mlp
@@ -29,8 +30,14 @@ MODELS = ("linear", "mlp")
 class Config(common.RegressionConfig):
     MODELS: ClassVar[tuple[str, ...]] = MODELS
 
-    sizes: tuple[int, ...] = (25, 50, 100, 200, 404)
-    teacher_hidden: tuple[int, ...] | None = None  # MLP teacher's hidden widths; None: the students'
+    PRESETS: ClassVar[dict] = {
+        ("quick", "mlp"): {"num_students": 100},
+        ("paper", "*"): {"sizes": (20, 30, 50, 75, 100, 150, 200, 300, 404), "num_students": 1000},
+        ("paper", "mlp"): {"teacher_hidden": (128,), "hidden": (64,)},  # the study's scripts
+    }
+
+    sizes: tuple[int, ...] = option((25, 50, 100, 200, 404), "bootstrap sample sizes b")
+    teacher_hidden: tuple[int, ...] | None = option(None, "MLP teacher's hidden widths (default: the students')")
 
     def __post_init__(self):
         super().__post_init__()
@@ -46,15 +53,6 @@ class Config(common.RegressionConfig):
         held, chunk = super().floats_per_student(n, m, d)
         extra = max(self.sizes) * (d + 2) if self.model == "linear" else n
         return held + extra, chunk
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        model = overrides.get("model") or "linear"
-        table = {"quick": {"num_students": 100} if model == "mlp" else {},
-                 "paper": {"sizes": (20, 30, 50, 75, 100, 150, 200, 300, 404), "num_students": 1000,
-                           # the study's scripts: a 128-wide teacher, 64-wide students
-                           **({"teacher_hidden": (128,), "hidden": (64,)} if model == "mlp" else {})}}
-        return common.preset_config(cls, preset, table, **overrides)
 
 
 def _point(task: common.LinearTask, b: int, key: jax.Array, num_students: int, tau2: float,

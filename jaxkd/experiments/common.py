@@ -13,20 +13,10 @@ from tqdm.auto import tqdm
 from jaxkd import _validation as v
 from jaxkd import memory
 from jaxkd.data import DATASETS, check_available, load_dataset, split
+from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.runs import RunDir
 from jaxkd.students import linear
 
-
-
-def preset_config(cls, preset: str, table: dict[str, dict[str, Any]], **overrides):
-    """Build ``cls`` from ``table[preset]`` with ``overrides`` (None values ignored)."""
-    v.check_choice("preset", preset, list(table))
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(k for k, val in overrides.items() if val is not None and k not in fields)
-    if unknown:
-        raise ValueError(f"{cls.__module__.rsplit('.', 1)[-1]} has no option {', '.join(unknown)}.")
-    values = {**table[preset], **{k: val for k, val in overrides.items() if val is not None}}
-    return cls(preset=preset, **values)
 
 
 def sweep(
@@ -206,7 +196,7 @@ def ensemble_metrics(preds: jnp.ndarray, teacher_test: jnp.ndarray, y_test: jnp.
 
 
 @dataclasses.dataclass(frozen=True)
-class RegressionConfig:
+class RegressionConfig(Presets):
     """Fields every regression experiment shares; subclasses add their grids.
 
     ``hidden``, ``epochs`` and ``learning_rate`` apply to MLP students only (the study's
@@ -217,17 +207,18 @@ class RegressionConfig:
 
     MODELS: ClassVar[tuple[str, ...]] = ("linear",)
 
-    preset: str = "quick"
-    model: str = "linear"
-    dataset: str = "boston"
-    num_students: int = 200
-    seed: int = 0
-    split_seed: int = 0
-    drop_b: bool = False
-    hidden: tuple[int, ...] = (16,)
-    epochs: int = 200
-    learning_rate: float = 0.01
-    chunk: int | None = None
+    preset: str = option("quick", "preset these values came from", flag=NO_FLAG)
+    model: str = option("linear", "student (and teacher) model class")
+    dataset: str = option("boston", "dataset name (see `jaxkd datasets`) or a regression .csv (target = last column)")
+    num_students: int = option(200, "number of students N", flag="--students")
+    seed: int = option(0, "root seed: every source of randomness is a named stream under it")
+    split_seed: int = option(0, "seed of the 80/20 train/test split")
+    drop_b: bool = option(False, "drop Boston's feature B (see jaxkd/data/BOSTON.md)")
+    hidden: tuple[int, ...] = option((16,), "MLP hidden layer widths")
+    epochs: int = option(200, "MLP training epochs (full batch unless the experiment sets a batch size)")
+    learning_rate: float = option(0.01, "MLP Adam learning rate")
+    chunk: int | None = option(None, "students computed at a time on each device (bounds memory; results are "
+                               "identical across --devices at the same --chunk)")
 
     def floats_per_student(self, n: int, m: int, d: int) -> tuple[float, float]:
         """Memory model for :func:`guard_memory`: (numbers held for every student, numbers in

@@ -26,6 +26,7 @@ import jax
 
 from jaxkd import _validation as v
 from jaxkd import rng
+from jaxkd.config import option
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
@@ -37,11 +38,17 @@ MODELS = ("mlp",)
 class Config(common.RegressionConfig):
     MODELS: ClassVar[tuple[str, ...]] = MODELS
 
+    PRESETS: ClassVar[dict] = {("paper", "*"): {  # the study's scripts: 13 -> 128 -> 1, 300 epochs
+        "scales": tuple(round(0.05 * i, 2) for i in range(9)), "num_students": 1000,
+        "hidden": (128,), "epochs": 300, "fresh_init": True, "bias_scale": 0.1}}
+
     model: str = "mlp"
-    scales: tuple[float, ...] = (0.0, 0.01, 0.05, 0.1, 0.2)
+    scales: tuple[float, ...] = option((0.0, 0.01, 0.05, 0.1, 0.2), "init perturbation scales s")
     num_students: int = 100
-    fresh_init: bool = False
-    bias_scale: float | None = None  # None: biases multiplied like weights (zero biases stay zero)
+    fresh_init: bool = option(False, "each student its own Kaiming init before perturbing (the study's "
+                              "scripts); default: one shared init")
+    bias_scale: float | None = option(None, "biases shifted by N(0, (bias_scale·s)²) instead of multiplied "
+                                      "like weights (zero biases stay zero then); the study's scripts: 0.1")
 
     def __post_init__(self):
         super().__post_init__()
@@ -49,13 +56,6 @@ class Config(common.RegressionConfig):
                                                         v.check_nonnegative))
         if self.bias_scale is not None:
             v.check_nonnegative("bias scale", self.bias_scale)
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        table = {"quick": {}, "paper": {  # the study's scripts: 13 -> 128 -> 1, 300 epochs
-            "scales": tuple(round(0.05 * i, 2) for i in range(9)), "num_students": 1000,
-            "hidden": (128,), "epochs": 300, "fresh_init": True, "bias_scale": 0.1}}
-        return common.preset_config(cls, preset, table, **overrides)
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
+from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd import rng
 from jaxkd.data import qa, qa_concepts
 from jaxkd.llm import GPT2Config, checkpoint, distill, sampling, tokenizer, training
@@ -42,30 +43,36 @@ from jaxkd.llm.model import init as init_gpt2
 from jaxkd.runs import atomic_write_json, read_json, to_jsonable
 
 
+# The paper preset of every llm-* experiment (Hugging Face checkpoints fine-tuned at lr 5e-5).
+PAPER = {"num_students": 10, "teacher_steps": 1000, "base_steps": 0, "student_steps": 500,
+         "batch_size": 8, "learning_rate": 5e-5, "max_new_tokens": 64}
+
+
 @dataclasses.dataclass(frozen=True)
-class LLMConfig:
-    """Fields shared by the llm-* experiments (quick defaults; see each ``from_preset``)."""
+class LLMConfig(Presets):
+    """Fields shared by the llm-* experiments (quick defaults; ``PRESETS`` the paper's)."""
 
     MODELS: ClassVar[tuple[str, ...]] = ("gpt2",)
+    PRESETS: ClassVar[dict] = {("paper", "*"): PAPER}
 
-    preset: str = "quick"
-    model: str = "gpt2"
-    num_students: int = 4
-    seed: int = 0
-    num_questions: int = 20
-    vocab_size: int = 512
-    teacher_steps: int = 400
-    base_steps: int = 60
-    student_steps: int = 300
-    batch_size: int = 16
-    learning_rate: float = 3e-3
-    samples: int = 10                 # sampled answers per prompt to measure a model
-    max_new_tokens: int = 16
-    top_k: int = 50
-    repetition_penalty: float = 1.2
-    teacher: str | None = None        # paper: HF checkpoint folders and a QA file
-    student: str | None = None
-    qa_file: str | None = None
+    preset: str = option("quick", "preset these values came from", flag=NO_FLAG)
+    model: str = option("gpt2", "student model class")
+    num_students: int = option(4, "number of students N", flag="--students")
+    seed: int = option(0, "root seed: every source of randomness is a named stream under it")
+    num_questions: int = option(20, "questions in the synthetic QA corpus (quick preset)")
+    vocab_size: int = option(512, "BPE vocabulary trained on the corpus (quick preset)")
+    teacher_steps: int = option(400, "teacher training (fine-tuning) steps")
+    base_steps: int = option(60, "base student pre-training steps on ground-truth answers (quick preset)")
+    student_steps: int = option(300, "distillation steps per student")
+    batch_size: int = option(16, "training batch size")
+    learning_rate: float = option(3e-3, "AdamW peak learning rate")
+    samples: int = option(10, "sampled answers per prompt to measure a model")
+    max_new_tokens: int = option(16, "longest sampled answer, in tokens")
+    top_k: int = option(50, "top-k sampling (0 keeps all tokens)")
+    repetition_penalty: float = option(1.2, "repetition penalty (1 = off)")
+    teacher: str | None = option(None, "paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
+    student: str | None = option(None, "paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
+    qa_file: str | None = option(None, "paper preset: BioASQ JSON or [{question, answer}] JSON")
 
     def __post_init__(self):
         v.check_choice("model for llm experiments", self.model, self.MODELS)
@@ -390,29 +397,22 @@ def summarize(task: Task, student_embs, teacher_embs, direct_noise=None) -> dict
     return out
 
 
-def llm_preset(cls, preset: str, quick: dict, paper: dict, **overrides):
-    """Build an llm-* config: ``overrides`` with None values ignored; the paper preset needs
-    the checkpoint and QA-file paths (validated in the config)."""
-    from jaxkd.experiments.common import preset_config
-
-    base_paper = {"num_students": 10, "teacher_steps": 1000, "base_steps": 0, "student_steps": 500,
-                  "batch_size": 8, "learning_rate": 5e-5, "max_new_tokens": 64}
-    return preset_config(cls, preset, {"quick": quick, "paper": {**base_paper, **paper}}, **overrides)
+def paper(**extra) -> dict:
+    """An llm-* experiment's PRESETS: the shared paper values plus its own."""
+    return {("paper", "*"): {**PAPER, **extra}}
 
 
 @dataclasses.dataclass(frozen=True)
 class TemperatureConfig(LLMConfig):
     """An llm-* config with a teacher-temperature grid."""
 
-    temperatures: tuple[float, ...] = (0.5, 1.0, 1.5)
+    PRESETS: ClassVar[dict] = paper(temperatures=(0.5, 0.8, 1.0, 1.2, 1.5, 2.0))
+
+    temperatures: tuple[float, ...] = option((0.5, 1.0, 1.5), "teacher sampling temperatures")
 
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "temperatures", v.check_grid("temperatures", self.temperatures, v.check_positive))
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides):
-        return llm_preset(cls, preset, {}, {"temperatures": (0.5, 0.8, 1.0, 1.2, 1.5, 2.0)}, **overrides)
 
 
 def distil_at_temperature(task: Task, temperature: float, key, order):

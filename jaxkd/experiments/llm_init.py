@@ -10,6 +10,7 @@ parameters during fine-tuning.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +19,7 @@ from flax import nnx
 
 from jaxkd import _validation as v
 from jaxkd import rng
+from jaxkd.config import option
 from jaxkd.experiments import common, llm_common as lc
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
@@ -28,17 +30,15 @@ TRACKED = ("wte embedding[5, 0]", "h[0] c_attn kernel[0, 0]", "h[-1] c_fc kernel
 
 @dataclasses.dataclass(frozen=True)
 class Config(lc.LLMConfig):
-    scales: tuple[float, ...] = (0.0, 0.01, 0.03, 0.05)
-    tracked_students: int = 3
+    PRESETS: ClassVar[dict] = lc.paper(scales=(0.0, 0.01, 0.02, 0.03, 0.04, 0.05))
+
+    scales: tuple[float, ...] = option((0.0, 0.01, 0.03, 0.05), "init perturbation scales s")
+    tracked_students: int = option(3, "students whose parameter trajectories are recorded")
 
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "scales", v.check_grid("perturbation scales", self.scales, v.check_nonnegative))
         v.check_int("tracked students", self.tracked_students)
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        return lc.llm_preset(cls, preset, {}, {"scales": (0.0, 0.01, 0.02, 0.03, 0.04, 0.05)}, **overrides)
 
 
 def _tracked(state) -> jax.Array:

@@ -10,6 +10,7 @@ entropy of the true distributions, and the intra-model variance gap.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 
@@ -22,11 +23,9 @@ MODELS = lc.LLMConfig.MODELS
 
 @dataclasses.dataclass(frozen=True)
 class Config(lc.LLMConfig):
-    num_students: int = 8
+    PRESETS: ClassVar[dict] = lc.paper(num_students=20)
 
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        return lc.llm_preset(cls, preset, {}, {"num_students": 20}, **overrides)
+    num_students: int = 8
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:

@@ -12,9 +12,11 @@ variance), noise slope and R^2, average noise, average systematic noise.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from jaxkd import _validation as v
 from jaxkd import rng
+from jaxkd.config import option
 from jaxkd.experiments import common, llm_common as lc
 from jaxkd.llm import selection
 from jaxkd.runs import RunDir
@@ -24,15 +26,13 @@ MODELS = lc.LLMConfig.MODELS
 
 @dataclasses.dataclass(frozen=True)
 class Config(lc.LLMConfig):
-    ks: tuple[int, ...] = (3, 5)
+    PRESETS: ClassVar[dict] = lc.paper()
+
+    ks: tuple[int, ...] = option((3, 5), "teacher responses per prompt k (at least 2)")
 
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "ks", v.check_grid("k", self.ks, lambda n, k: v.check_int(n, k, minimum=2)))
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        return lc.llm_preset(cls, preset, {}, {}, **overrides)
 
 
 def methods(ks) -> list[tuple[str, str, int]]:

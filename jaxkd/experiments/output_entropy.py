@@ -18,6 +18,7 @@ the same examples.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +27,7 @@ import numpy as np
 from jaxkd import _validation as v
 from jaxkd import rng, uncertainty
 from jaxkd.data import DATASETS, availability, check_available, load_dataset, split
+from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
@@ -37,23 +39,32 @@ BOOTSTRAP = 2000
 ROLES = ("teacher", "student_hard", "student_soft")
 
 
+def _cached_extras() -> tuple[str, ...]:
+    """The paper preset adds MNIST and Covertype where their caches exist."""
+    return OFFLINE + tuple(d for d in ("mnist", "covertype") if availability(d)[0])
+
+
 @dataclasses.dataclass(frozen=True)
-class Config:
-    preset: str = "quick"
-    model: str = "all"               # "all" runs every class in ``models``; a class name runs it alone
-    datasets: tuple[str, ...] = OFFLINE
-    models: tuple[str, ...] = MODELS
-    teacher_hidden: int = 128
-    student_hidden: int = 64
-    epochs: int = 300
-    learning_rate: float = 0.01
-    temperature: float = 2.0
-    num_students: int = 1
-    seed: int = 0
-    split_seed: int = 0
+class Config(Presets):
+    PRESETS: ClassVar[dict] = {("quick", "*"): {"epochs": 150}, ("paper", "*"): {"datasets": _cached_extras}}
+
+    preset: str = option("quick", "preset these values came from", flag=NO_FLAG)
+    model: str = option("all", "model class: all (every class in models), logistic or mlp (that class alone)")
+    datasets: tuple[str, ...] = option(OFFLINE, "classification datasets (see `jaxkd datasets`)")
+    models: tuple[str, ...] = option(MODELS, "model classes to run when model is all")
+    teacher_hidden: int = option(128, "MLP teacher's hidden width")
+    student_hidden: int = option(64, "MLP students' hidden width")
+    epochs: int = option(300, "training epochs of teacher and students (full batch)")
+    learning_rate: float = option(0.01, "Adam learning rate")
+    temperature: float = option(2.0, "softmax temperature of the soft-target students' teacher probabilities")
+    num_students: int = option(1, "students per role (their statistics are averaged)", flag="--students")
+    seed: int = option(0, "root seed: every source of randomness is a named stream under it")
+    split_seed: int = option(0, "seed of the 80/20 train/test split")
 
     def __post_init__(self):
         v.check_choice("model for output-entropy", self.model, ("all", *MODELS))
+        if self.model != "all":  # one class: the model field decides the classes run
+            object.__setattr__(self, "models", (self.model,))
         object.__setattr__(self, "datasets", v.check_grid("datasets", self.datasets, lambda n, d: d))
         for d in self.datasets:
             check_available(d)
@@ -68,18 +79,6 @@ class Config:
         v.check_positive("temperature", self.temperature)
         v.check_int("number of students", self.num_students, minimum=1)
         v.check_int("seed", self.seed, minimum=0)
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        # The paper preset adds MNIST and Covertype where their caches exist.
-        cached = tuple(d for d in ("mnist", "covertype") if availability(d)[0])
-        table = {"quick": {"epochs": 150}, "paper": {"datasets": OFFLINE + cached}}
-        if overrides.get("model") in MODELS:
-            overrides["models"] = (overrides["model"],)
-        if overrides.get("dataset") is not None:
-            overrides["datasets"] = (overrides["dataset"],)
-        overrides.pop("dataset", None)
-        return common.preset_config(cls, preset, table, **overrides)
 
 
 def entropy_summary(probs: np.ndarray, labels: np.ndarray) -> dict:

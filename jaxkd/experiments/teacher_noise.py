@@ -24,6 +24,7 @@ import numpy as np
 
 from jaxkd import _validation as v
 from jaxkd import rng, sharding, targets, teachers
+from jaxkd.config import option
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
 from jaxkd.students import linear, mlp
@@ -37,18 +38,15 @@ MODELS = ("linear", "mlp")
 class Config(common.RegressionConfig):
     MODELS: ClassVar[tuple[str, ...]] = MODELS
 
-    alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+    PRESETS: ClassVar[dict] = {("quick", "mlp"): {"num_students": 100},
+                               ("paper", "*"): {"alphas": ALPHAS_PAPER, "num_students": 1000}}
+
+    alphas: tuple[float, ...] = option((0.0, 0.25, 0.5, 1.0, 1.5, 2.0),
+                                       "teacher noise levels α (σ² = α·Var(y_train))")
 
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "alphas", v.check_grid("alphas", self.alphas, v.check_nonnegative))
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        model = overrides.get("model") or "linear"
-        quick = {"num_students": 100} if model == "mlp" else {}
-        table = {"quick": quick, "paper": {"alphas": ALPHAS_PAPER, "num_students": 1000}}
-        return common.preset_config(cls, preset, table, **overrides)
 
 
 @jax.jit

@@ -16,6 +16,7 @@ import jax
 
 from jaxkd import _validation as v
 from jaxkd import rng, targets, teachers
+from jaxkd.config import option
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
@@ -29,9 +30,11 @@ CASES = ("all", *SOURCES, "none")
 class Config(common.RegressionConfig):
     MODELS: ClassVar[tuple[str, ...]] = MODELS
 
+    PRESETS: ClassVar[dict] = {("paper", "*"): {"num_students": 1000, "epochs": 200}}
+
     model: str = "mlp"
-    alpha: float = 0.5
-    batch_size: int = 32
+    alpha: float = option(0.5, "teacher noise level α of the noisy cases")
+    batch_size: int = option(32, "minibatch size (the data order is a source of randomness here)")
     num_students: int = 100
     epochs: int = 50
 
@@ -39,11 +42,6 @@ class Config(common.RegressionConfig):
         super().__post_init__()
         v.check_nonnegative("alpha", self.alpha)
         v.check_int("batch size", self.batch_size)
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        table = {"quick": {}, "paper": {"num_students": 1000, "epochs": 200}}
-        return common.preset_config(cls, preset, table, **overrides)
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> dict:

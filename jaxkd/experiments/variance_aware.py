@@ -36,6 +36,7 @@ import numpy as np
 
 from jaxkd import _validation as v
 from jaxkd import rng, sharding, targets, teachers
+from jaxkd.config import option
 from jaxkd.experiments import common
 from jaxkd.runs import RunDir
 from jaxkd.students import linear, mlp
@@ -51,8 +52,13 @@ NUM_FOLDS = 5
 class Config(common.RegressionConfig):
     MODELS: ClassVar[tuple[str, ...]] = MODELS
 
-    alphas: tuple[float, ...] = (0.1, 1.0)
-    ks: tuple[int, ...] = (1, 3, 5, 10, 20)
+    PRESETS: ClassVar[dict] = {
+        ("quick", "mlp"): {"num_students": 100, "ks": (1, 3, 10)},
+        ("paper", "*"): {"alphas": (0.01, 0.1, 0.5, 1.0), "ks": KS_PAPER, "num_students": 1000},
+    }
+
+    alphas: tuple[float, ...] = option((0.1, 1.0), "teacher noise levels α (σ² = α·Var(y_train))")
+    ks: tuple[int, ...] = option((1, 3, 5, 10, 20), "teacher responses per input k")
 
     def __post_init__(self):
         super().__post_init__()
@@ -61,14 +67,6 @@ class Config(common.RegressionConfig):
 
     def responses_per_input(self) -> int:
         return max(self.ks)
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "Config":
-        model = overrides.get("model") or "linear"
-        quick = {"num_students": 100, "ks": (1, 3, 10)} if model == "mlp" else {}
-        table = {"quick": quick,
-                 "paper": {"alphas": (0.01, 0.1, 0.5, 1.0), "ks": KS_PAPER, "num_students": 1000}}
-        return common.preset_config(cls, preset, table, **overrides)
 
 
 @functools.partial(jax.jit, static_argnums=3)
