@@ -94,7 +94,7 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
     before finishing any grid point leaves no folder behind.
     """
     from jaxkd.experiments import EXPERIMENTS
-    from jaxkd.report import REPORTS
+    from jaxkd.report import write_step
 
     out = Path(out)
     fresh = not out.exists()
@@ -112,7 +112,7 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
             raise
     wall = time.perf_counter() - start
     results = to_jsonable(results)  # what results.json holds (NaN -> None), judged the same either way
-    report = REPORTS[name](results, cfg, run_dir)
+    report = write_step(EXPERIMENTS[name], results, cfg, run_dir)
     run_dir.write_json("results.json", results)
     run_dir.write_text("report.md", report)
     return results, report, wall

@@ -15,7 +15,7 @@ class MD(str):
 SETUP = """import numpy as np
 import matplotlib.pyplot as plt
 import jax
-from jaxkd import report  # figure functions return matplotlib Figures; a cell's last one is shown
+# Each experiment module has fig_* functions that return matplotlib Figures; a cell's last one is shown.
 %matplotlib inline"""
 
 NOTEBOOKS = {
@@ -30,11 +30,11 @@ NOTEBOOKS = {
         "print('alpha      V (simulated)   sigma^2 c (4.1)')\n"
         "for a, V, p in zip(res['alpha'], res['inter_student_variance'], res['predicted_variance']):\n"
         "    print(f'{a:5.2f}   {float(V):14.5f}   {float(p):14.5f}')\n"
-        "report.fig_teacher_noise_variance(res)",
+        "teacher_noise.fig_teacher_noise_variance(res)",
         "## MLP students\n\nSame split and noise levels; 50 students, 100 epochs to keep it quick.",
         "cfg = teacher_noise.Config.from_preset('quick', model='mlp', num_students=50, epochs=100)\n"
         "res_mlp = teacher_noise.run(cfg)\n"
-        "report.fig_teacher_noise_variance(res_mlp)",
+        "teacher_noise.fig_teacher_noise_variance(res_mlp)",
     ],
     "02_initialization.ipynb": [
         "# Student initialization uncertainty (study Section 5)\n\nMLP students that differ only "
@@ -43,13 +43,13 @@ NOTEBOOKS = {
         "from jaxkd.experiments import init_perturbation\n\n"
         "cfg = init_perturbation.Config.from_preset('quick', num_students=50, epochs=100)\n"
         "res = init_perturbation.run(cfg)\n"
-        "report.fig_init_perturbation(res)",
+        "init_perturbation.fig_init_perturbation(res)",
         "## Bootstrap: teacher-labelled vs ground truth\n\nFor a linear teacher, teacher-labelled "
         "bootstrap students are all equal to the teacher (5.1); ground-truth bootstrap variance "
         "decays like 1/b (5.2).",
         "from jaxkd.experiments import bootstrap\n\n"
         "res_b = bootstrap.run(bootstrap.Config.from_preset('quick', model='linear', num_students=200))\n"
-        "report.fig_bootstrap_variance(res_b)",
+        "bootstrap.fig_bootstrap_variance(res_b)",
     ],
     "03_output_uncertainty.ipynb": [
         "# Student output uncertainty (study Section 6, Appendix C)\n\nA classifier distilled on hard "
@@ -58,7 +58,7 @@ NOTEBOOKS = {
         "from jaxkd.experiments import output_entropy\n\n"
         "cfg = output_entropy.Config.from_preset('quick', datasets=('wine',), epochs=100)\n"
         "res = output_entropy.run(cfg)\n"
-        "report.fig_output_entropy(res)",
+        "output_entropy.fig_output_entropy(res)",
         "## C.1: the empirical distribution of k answers is narrower than the teacher's\n\n"
         "Exact expectation by enumerating multinomial outcomes, against the Miller-Madow "
         "approximation (K − 1)/(2k).",
@@ -105,7 +105,7 @@ NOTEBOOKS = {
         "## The sweep, as `jaxkd run variance-aware` runs it",
         "from jaxkd.experiments import variance_aware\n\n"
         "res = variance_aware.run(variance_aware.Config.from_preset('quick', num_students=200))\n"
-        "report.fig_variance_aware(res, 'variance', 'inter-student variance')",
+        "variance_aware.fig_variance_aware(res, 'variance', 'inter-student variance')",
     ],
     "05_language_models.ipynb": [
         "# Language models (study Sections 4.3, 6.2, 7.3)\n\nA GPT-2 teacher trained from scratch on "
@@ -116,7 +116,7 @@ NOTEBOOKS = {
         "from jaxkd.experiments import llm_output, llm_teacher_noise\n\n"
         "tiny = dict(num_questions=5, teacher_steps=50, base_steps=10, student_steps=25, samples=4, num_students=3)\n"
         "res = llm_teacher_noise.run(llm_teacher_noise.Config.from_preset('quick', temperatures=(0.5, 1.5), **tiny))\n"
-        "report.fig_llm_temperature(res)",
+        "llm_teacher_noise.fig_llm_temperature(res)",
         "out = llm_output.run(llm_output.Config.from_preset('quick', **tiny))\n"
         "print(f\"answer entropy: students {out['student_entropy']:.3f}, teacher {out['teacher_entropy']:.3f}, \"\n"
         "      f\"true {out['true_entropy']:.3f} nats; students narrower on {100 * out['narrower_share']:.0f}% of prompts\")\n"

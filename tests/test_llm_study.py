@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jaxkd.experiments import EXPERIMENTS
-from jaxkd.report import REPORTS
+from jaxkd.report import write_step
 from jaxkd.runs import RunDir, to_jsonable
 
 TINY = dict(num_questions=5, teacher_steps=40, base_steps=10, student_steps=8, samples=3, num_students=2)
@@ -33,7 +33,7 @@ def test_llm_experiment_end_to_end(tmp_path, name):
     cfg = module.Config.from_preset("quick", **TINY, **EXTRA[name])
     run_dir = RunDir.open(tmp_path / name, {"experiment": name, **cfg.__dict__})
     res = module.run(cfg, run_dir)
-    report = REPORTS[name](res, cfg, run_dir)
+    report = write_step(module, res, cfg, run_dir)
     run_dir.write_json("results.json", res)
     values = list(_finite_numbers(json.loads((tmp_path / name / "results.json").read_text())))
     assert values and all(isinstance(x, (int, float)) and math.isfinite(x) for x in values)

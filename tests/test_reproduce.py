@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from jaxkd import study
+from jaxkd import claims, study
 
 LINEAR = "teacher-noise-linear,bootstrap-linear,variance-aware-linear"
 
@@ -211,7 +211,10 @@ def test_every_study_step_is_an_experiment_and_every_claim_reads_a_step():
     assert all(set(c.needs) <= names for c in study.CLAIMS)
     assert {r for s in study.STEPS for r in s.theorems} <= set(study.THEOREMS)
     assert study.theorem_summary([{"result": "4.1", "passed": True}, {"result": "4.1", "passed": False}]) == [("4.1", 1, 2)]
-    assert study._trend([1, 2, 3], [3, 2, 1]) == -1.0
+    assert claims.trend([1, 2, 3], [3, 2, 1]) == -1.0
+    for c in study.CLAIMS:  # every claim lives in the module of the step it reads first
+        owner = EXPERIMENTS[next(s.experiment for s in study.STEPS if s.name == c.needs[0])]
+        assert c in owner.CLAIMS
 
 
 def test_classifier_claim_is_an_equivalence_test_on_paired_intervals():

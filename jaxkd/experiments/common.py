@@ -12,8 +12,8 @@ from tqdm.auto import tqdm
 
 from jaxkd import _validation as v
 from jaxkd import memory
-from jaxkd.data import DATASETS, check_available, load_dataset, split
 from jaxkd.config import NO_FLAG, Presets, option
+from jaxkd.data import DATASETS, check_available, load_dataset, split
 from jaxkd.runs import RunDir
 from jaxkd.students import linear
 

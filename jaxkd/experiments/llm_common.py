@@ -34,8 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
-from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd import rng
+from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.data import qa, qa_concepts
 from jaxkd.llm import GPT2Config, checkpoint, distill, sampling, tokenizer, training
 from jaxkd.llm import metrics as tm
@@ -430,3 +430,18 @@ def distil_at_temperature(task: Task, temperature: float, key, order):
     t_texts, s_texts = _cached(task, work_key(cfg, "distil", temperature=float(temperature), key=key, order=order),
                                compute)
     return embed(task, t_texts), embed(task, s_texts)
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+LLM_NOTE = ("Students are GPT-2s distilled from a GPT-2 teacher's sampled answers; answers are "
+            "embedded with all-MiniLM-L6-v2. Noise = mean pairwise cosine distance of a model's "
+            "sampled answers per prompt; hallucination = an answer whose nearest valid answer has "
+            "cosine < 0.75; entropy = over the corpus's known valid answers plus 'hallucination'.")
+
+
+def llm_header(title: str, cfg) -> str:
+    """The first lines of every llm-* report: title, sizes and what the measures mean."""
+    return (f"# {title}\n\n{cfg.num_students} students, {cfg.samples} samples per prompt, "
+            f"{cfg.student_steps} distillation steps, preset {cfg.preset}. {LLM_NOTE}\n\n")

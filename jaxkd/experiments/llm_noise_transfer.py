@@ -11,6 +11,8 @@ import dataclasses
 
 from jaxkd import rng
 from jaxkd.experiments import common, llm_common as lc
+from jaxkd.formatting import fmt, markdown_table
+from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 
 MODELS = lc.LLMConfig.MODELS
@@ -35,3 +37,29 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
     rows = common.sweep(run_dir, [(f"T-{i:02d}", (i, T)) for i, T in enumerate(cfg.temperatures)],
                         point, desc="llm-noise-transfer")
     return {**common.columns(rows), "direct_noise": float(direct.mean())}
+
+
+# --- report: figures and markdown ----------------------------------------------------------
+
+
+def figures(res: dict, cfg: Config) -> dict:
+    """This experiment's figures, by file name (the markdown refers to them)."""
+    fig, ax = subplots(figsize=(5.5, 3.8))
+    ax.plot(res["temperature"], res["noise_slope"], "o-", label="slope of student on teacher noise")
+    ax.plot(res["temperature"], res["noise_r2"], "s-", label="R²")
+    ax.plot(res["temperature"], res["systematic_noise"], "^-", label="systematic noise")
+    ax.set_xlabel("teacher temperature")
+    ax.set_ylabel("value")
+    ax.legend(fontsize=8)
+    return {"noise_transfer.png": fig}
+
+
+
+def markdown(res: dict, cfg: Config) -> str:
+    """This experiment's report: tables and the figures of :func:`figures`."""
+    keys = ["temperature", "teacher_noise", "student_noise", "noise_slope", "noise_r2", "systematic_noise"]
+    table = markdown_table(["T", "teacher noise", "student noise", "slope", "R²", "systematic noise"],
+                           list(zip(*(res[k] for k in keys))))
+    return (lc.llm_header("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg)
+            + f"Systematic noise is relative to the base student fine-tuned directly on ground truth "
+            f"(its mean noise: {fmt(res['direct_noise'])}).\n\n{table}\n\n![noise transfer](noise_transfer.png)\n")

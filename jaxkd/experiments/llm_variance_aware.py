@@ -14,10 +14,14 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+import numpy as np
+
 from jaxkd import _validation as v
 from jaxkd import rng
+from jaxkd.claims import Claim
 from jaxkd.config import option
 from jaxkd.experiments import common, llm_common as lc
+from jaxkd.formatting import fmt, markdown_table
 from jaxkd.llm import selection
 from jaxkd.runs import RunDir
 
@@ -73,3 +77,80 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 
     points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks))]
     return common.columns(common.sweep(run_dir, points, point, desc="llm-variance-aware"))
+
+
+# --- report: figures and markdown ----------------------------------------------------------
+
+
+def figures(res: dict, cfg: Config) -> dict:
+    """This experiment's figures, by file name (the markdown refers to them)."""
+    return {}
+
+
+
+def markdown(res: dict, cfg: Config) -> str:
+    """This experiment's report: tables and the figures of :func:`figures`."""
+
+    labels = [m[0] for m in methods(cfg.ks)]
+    rows = [[labels[i], f"{fmt(res['gt_similarity'][i])} ({fmt(res['gt_similarity_variance'][i])})",
+             res["noise_slope"][i], res["noise_r2"][i], res["student_noise"][i], res["systematic_noise"][i],
+             res["hallucination"][i], res["pairs"][i], res["training_tokens"][i]]
+            for i in range(len(labels))]
+    table = markdown_table(["method", "cos GT (inter-student var)", "noise slope", "R²", "avg noise",
+                            "avg systematic noise", "halluc.", "distinct pairs", "training tokens"], rows)
+    return (lc.llm_header("Variance-aware LLM distillation (Section 7.3, App. F)", cfg)
+            + "Every method trains the same number of steps at the same batch size; 'distinct pairs' and "
+            "'training tokens' give the compute each saw.\n\n" + f"{table}\n")
+
+
+# --- claims: what the study says this experiment shows, judged from its results ------------
+
+
+def _llm_rows(res):
+    """Labels and method names of llm-variance-aware's rows (k grid read back from the k
+    column: direct, single, then three rows per k, then soft targets)."""
+    from jaxkd.experiments.llm_variance_aware import methods
+
+    rows = methods(tuple(res["k"][2:-1:3]))
+    return [label for label, _, _ in rows], [method for _, method, _ in rows]
+
+
+def _corrections(res, metric: str, better) -> tuple[bool, str, list[str]]:
+    labels, methods = _llm_rows(res)
+    vals = np.asarray(res[metric], float)
+    single = vals[methods.index("single")]
+    rows = [i for i, m in enumerate(methods) if m in ("multi", "averaging", "variance-weighting")]
+    wins = [labels[i] for i in rows if better(vals[i], single)]
+    return len(wins) == len(rows), f"{len(wins)} of {len(rows)} corrected targets beat single ({fmt(single)})", wins
+
+
+def _llm_similarity(res) -> tuple[bool, str]:
+    ok, text, wins = _corrections(res, "gt_similarity", lambda a, b: a > b)
+    return ok, f"cosine to ground truth: {text}" + (f": {', '.join(wins)}" if wins else "")
+
+
+def _llm_systematic(res) -> tuple[bool, str]:
+    ok, text, wins = _corrections(res, "systematic_noise", lambda a, b: a < b)
+    return ok, f"systematic noise: {text}" + (f": {', '.join(wins)}" if wins else "")
+
+
+def _llm_vw_strongest(res) -> tuple[bool, str]:
+    labels, methods = _llm_rows(res)
+    sim = np.asarray(res["gt_similarity"], float)
+    rows = [i for i, m in enumerate(methods) if m in ("multi", "averaging", "variance-weighting")]
+    best = max(rows, key=lambda i: sim[i])
+    return methods[best] == "variance-weighting", f"highest cosine to ground truth: {labels[best]} ({fmt(sim[best])})"
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("llm-similarity", "variance-aware", "Multi-response, averaging and variance-weighting raise "
+          "LLM students' similarity to the ground truth", "every corrected method's mean cosine to the "
+          "ground-truth answers exceeds single-response distillation's", ("llm-variance-aware-gpt2",),
+          _llm_similarity),
+    Claim("llm-systematic", "variance-aware", "... and reduce their systematic noise",
+          "every corrected method's systematic noise is below single-response distillation's",
+          ("llm-variance-aware-gpt2",), _llm_systematic),
+    Claim("llm-vw", "variance-aware", "... with variance-weighting strongest", "the corrected method with "
+          "the highest cosine to ground truth is a variance-weighting row", ("llm-variance-aware-gpt2",),
+          _llm_vw_strongest),
+)

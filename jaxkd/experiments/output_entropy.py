@@ -26,9 +26,12 @@ import numpy as np
 
 from jaxkd import _validation as v
 from jaxkd import rng, uncertainty
-from jaxkd.data import DATASETS, availability, check_available, load_dataset, split
+from jaxkd.claims import Claim, Interval
 from jaxkd.config import NO_FLAG, Presets, option
+from jaxkd.data import DATASETS, availability, check_available, load_dataset, split
 from jaxkd.experiments import common
+from jaxkd.formatting import fmt, markdown_table
+from jaxkd.plotting import nan_array, subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
 
@@ -170,3 +173,125 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
     points = [(f"{d}-{m}", (i, j)) for i, d in enumerate(cfg.datasets) for j, m in enumerate(cfg.models)]
     rows = common.sweep(run_dir, points, lambda p: _point(cfg, *p), desc="output-entropy")
     return {key: row for (key, _), row in zip(points, rows)}
+
+
+# --- report: figures and markdown ----------------------------------------------------------
+
+
+def fig_output_entropy(res: dict):
+    """One panel per group (all / correct / incorrect test examples): mean entropy per model,
+    bars of ± std clipped at 0 (entropy is non-negative)."""
+    keys = list(res)
+    fig, axes = subplots(1, 3, figsize=(max(10.0, 3.2 * len(keys)), 4), squeeze=False)
+    x = np.arange(len(keys))
+    for ax, g in zip(axes[0], ("all", "correct", "incorrect")):
+        for off, role, label in ((-0.25, "teacher", "teacher"), (0.0, "student_hard", "student (hard labels)"),
+                                 (0.25, "student_soft", "student (soft, T)")):
+            mean = nan_array([res[k][f"{role}_{g}_mean"] for k in keys])
+            std = np.nan_to_num(nan_array([res[k][f"{role}_{g}_std"] for k in keys]))
+            ax.bar(x + off, mean, width=0.25, yerr=[np.minimum(std, np.nan_to_num(mean)), std], capsize=2,
+                   label=label)
+        ax.set_xticks(x, keys, rotation=30, ha="right", fontsize=7)
+        ax.set_title(f"{g} test examples")
+        ax.set_ylim(bottom=0)
+    axes[0][0].set_ylabel("predictive entropy (nats), mean ± std")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def figures(res: dict, cfg: Config) -> dict:
+    """This experiment's figures, by file name (the markdown refers to them)."""
+    return {"entropy.png": fig_output_entropy(res)}
+
+
+
+def markdown(res: dict, cfg: Config) -> str:
+    """This experiment's report: tables and the figures of :func:`figures`."""
+    rows = []
+    for key, r in res.items():
+        for role in ("student_hard", "student_soft"):
+            for g in ("all", "correct", "incorrect"):
+                sig = r[f"{role}_{g}_significant"]
+                lo, hi = r.get(f"{role}_{g}_paired_low"), r.get(f"{role}_{g}_paired_high")
+                paired = ("n/a" if lo is None or not np.isfinite(lo) else
+                          f"{fmt(r[f'{role}_{g}_paired_diff'], 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}] "
+                          f"(n={fmt(r[f'{role}_{g}_paired_count'])}){' *' if lo > 0 or hi < 0 else ''}")
+                rows.append([key, role.split("_")[1], r["teacher_accuracy"], r[f"{role}_accuracy"], g,
+                             f"{fmt(r[f'teacher_{g}_mean'])} ± {fmt(r[f'teacher_{g}_std'])} (n={fmt(r[f'teacher_{g}_count'])})",
+                             f"{fmt(r[f'{role}_{g}_mean'])} ± {fmt(r[f'{role}_{g}_std'])} (n={fmt(r[f'{role}_{g}_count'])})",
+                             "n/a" if sig is None or not np.isfinite(sig) else ("yes" if sig else "no"), paired])
+    table = markdown_table(["dataset-model", "student target", "teacher acc", "student acc", "group",
+                            "teacher entropy", "student entropy", "disjoint ± std (study)",
+                            "paired Δ entropy [95% CI]"], rows)
+    return ("# Student output uncertainty: predictive entropy of distilled classifiers\n\n"
+            f"Study Section 6.1. Teacher hidden {cfg.teacher_hidden}, student hidden {cfg.student_hidden} "
+            f"(MLP), {cfg.epochs} epochs of Adam (lr {cfg.learning_rate}). Hard: the student learns the "
+            f"teacher's argmax labels (the study). Soft: it learns the teacher's probabilities at "
+            f"T = {cfg.temperature} (not in the study). 'disjoint ± std' is the study's rule (teacher's and "
+            "student's mean ± std intervals disjoint; each model grouped by its own correctness). 'paired Δ "
+            "entropy' is jaxkd's test with power: per test example, student minus teacher entropy, mean and paired "
+            "bootstrap 95% interval, grouped by the teacher's correctness so both sides see the same examples "
+            "(* = the interval excludes 0).\n\n"
+            f"{table}\n\n![entropy](entropy.png)\n")
+
+
+# --- claims: what the study says this experiment shows, judged from its results ------------
+
+
+# classifiers: "keeps the teacher's entropy" = within 25% of the teacher's mean entropy, and never
+# asked to be closer than 0.01 nats (a near-certain teacher at 0.001 nats and a student at 0.003
+# are both near-certain; a relative margin alone would call that a change).
+EQUIVALENCE, EQUIVALENCE_FLOOR = 0.25, 0.01
+
+
+def _classifiers(res) -> Interval:
+    """Equivalence from the paired intervals: per dataset-model and group (all / teacher correct /
+    teacher incorrect), q = δ − |Δ|, δ = max(25% of the teacher's mean entropy there, 0.01 nats), Δ the hard-label
+    student's mean entropy minus the teacher's on the same examples. Its interval is
+    [δ − max(|lo|, |hi|), δ − distance of [lo, hi] from 0]; the claim's is the worst group's."""
+    sig, groups, worse, qs, n_min = [], 0, [], [], None
+    for name, r in res.items():
+        if not isinstance(r, dict) or "teacher_accuracy" not in r:
+            continue
+        for g in ("all", "correct", "incorrect"):
+            flag = r.get(f"student_hard_{g}_significant")
+            if flag is not None:  # empty group otherwise
+                groups += 1
+                if flag:
+                    sig.append(f"{name}/{g}")
+            lo, hi = r.get(f"student_hard_{g}_paired_low"), r.get(f"student_hard_{g}_paired_high")
+            if lo is None or not np.isfinite(lo):
+                continue
+            delta = max(EQUIVALENCE * r[f"student_hard_{g}_paired_teacher_mean"], EQUIVALENCE_FLOOR)
+            far, near = max(abs(lo), abs(hi)), (0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)))
+            qs.append((delta - far, delta - near, f"{name}/{g}", r[f"student_hard_{g}_paired_diff"], lo, hi, delta,
+                       r[f"student_hard_{g}_paired_count"]))
+        slack = max(0.02, 1.0 / r["test_size"])  # 2 points, or one test example on small sets
+        if r["student_hard_accuracy"] < r["teacher_accuracy"] - slack - 1e-12:
+            worse.append(f"{name} ({fmt(r['student_hard_accuracy'])} vs {fmt(r['teacher_accuracy'])})")
+    text = f"study's rule: {groups - len(sig)} of {groups} entropy groups overlap"
+    text += f" (disjoint: {', '.join(sig)})" if sig else ""
+    text += (f"; accuracy drops: {', '.join(worse)}" if worse
+             else "; student accuracy within 2 points (or one test example) of the teacher's")
+    if not qs:
+        return Interval(np.nan, np.nan, np.nan, 0, text + "; no paired groups", precondition=False)
+    low = min(q[0] for q in qs)
+    high = min(q[1] for q in qs)
+    w = min(qs, key=lambda q: q[0])
+    text += (f"; paired test, worst group {w[2]}: Δ entropy {fmt(w[3], 3)} nats, 95% interval [{fmt(w[4], 3)}, "
+             f"{fmt(w[5], 3)}] against a margin of ±{fmt(w[6], 3)} ({w[7]} examples); "
+             f"{sum(q[0] > 0 for q in qs)} of {len(qs)} groups within the margin, "
+             f"{sum(q[1] < 0 for q in qs)} outside it")
+    return Interval(low, low, high, int(w[7]), text, precondition=not worse)
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("classifiers", "output", "Classifiers distilled on hard pseudo-labels keep the teacher's accuracy "
+          "and predictive entropy", "student accuracy at most 2 points (or one test example, if more) below "
+          "the teacher's (else not reproduced); entropy kept: in every dataset, model class and group (all / "
+          "teacher correct / teacher incorrect) the paired bootstrap 95% interval of the per-example entropy "
+          "difference lies within ±max(25% of the teacher's mean entropy, 0.01 nats) (reproduced), some interval lies wholly "
+          "outside it (not reproduced), else inconclusive; the study's overlap rule is reported beside it",
+          ("output-entropy-all",), _classifiers),
+)

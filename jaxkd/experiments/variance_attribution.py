@@ -18,6 +18,8 @@ from jaxkd import _validation as v
 from jaxkd import rng, targets, teachers
 from jaxkd.config import option
 from jaxkd.experiments import common
+from jaxkd.formatting import markdown_table
+from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
 
@@ -72,3 +74,39 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
     out["interaction"] = V["all"] - sum(V[s] for s in SOURCES)
     out["share_interaction"] = out["interaction"] / V["all"]
     return out
+
+
+# --- report: figures and markdown ----------------------------------------------------------
+
+
+def fig_variance_attribution(res: dict):
+
+    fig, ax = subplots(figsize=(5.5, 3.8))
+    labels = [s.replace("_", " ") for s in SOURCES] + ["interaction"]
+    values = [res[f"share_{s}"] for s in SOURCES] + [res["share_interaction"]]
+    ax.bar(labels, values)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel("share of inter-student variance (V_source / V_all)")
+    ax.set_title("Sources of MLP student disagreement")
+    return fig
+
+
+def figures(res: dict, cfg: Config) -> dict:
+    """This experiment's figures, by file name (the markdown refers to them)."""
+    return {"attribution.png": fig_variance_attribution(res)}
+
+
+
+def markdown(res: dict, cfg: Config) -> str:
+    """This experiment's report: tables and the figures of :func:`figures`."""
+
+    V = res["inter_student_variance"]
+    rows = [[case.replace("_", " ") + (" only" if case in SOURCES else ""), V[i],
+             V[i] / V[0] if V[0] else float("nan"), res["mse_truth"][i]] for i, case in enumerate(CASES)]
+    rows.append(["interaction remainder", res["interaction"], res["share_interaction"], float("nan")])
+    table = markdown_table(["varying", "inter-student variance", "share of all", "test MSE (truth)"], rows)
+    return (f"# Variance attribution (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
+            f"α = {cfg.alpha}, minibatches of {cfg.batch_size}, {cfg.epochs} epochs. Each row varies one "
+            "source's PRNG stream across students and freezes the others; 'all' varies all three, "
+            "'none' none (zero by construction).\n\n"
+            f"{table}\n\n![attribution](attribution.png)\n")
