@@ -1,5 +1,5 @@
 """The study report: assembles each experiment's own markdown and figures (every experiment
-module has ``figures(results, config)`` and ``markdown(results, config)``) into ``report.md``
+module has ``figures(results)`` and ``markdown(results)``) into ``report.md``
 and a self-contained ``report.html``, with the theorem checks and claim verdicts beside the
 step they test."""
 
@@ -9,11 +9,11 @@ from jaxkd.formatting import markdown_table
 from jaxkd.runs import RunDir
 
 
-def write_step(module, results, cfg, run_dir: RunDir) -> str:
+def write_step(module, results, run_dir: RunDir) -> str:
     """Save an experiment's figures into its run folder and return its markdown."""
-    for name, fig in module.figures(results, cfg).items():
+    for name, fig in module.figures(results).items():
         run_dir.save_figure(fig, name)
-    return module.markdown(results, cfg)
+    return module.markdown(results)
 
 
 def _embed_step_report(md: str, folder: str) -> str:

@@ -101,18 +101,20 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
     run_dir = RunDir.open(out, {"experiment": name, **dataclasses.asdict(cfg)}, resume=resume, overwrite=overwrite,
                           shared=shared)
     start = time.perf_counter()
+    module = EXPERIMENTS[name]
     if resume and (out / "results.json").is_file():  # finished earlier: only redo the report
-        results = read_json(out / "results.json")
+        data = read_json(out / "results.json")
     else:
         try:
-            results = EXPERIMENTS[name].run(cfg, run_dir)
+            data = to_jsonable(module.run(cfg, run_dir))
         except ValueError:
             if fresh and not run_dir.has_any_point():
                 shutil.rmtree(out, ignore_errors=True)
             raise
     wall = time.perf_counter() - start
-    results = to_jsonable(results)  # what results.json holds (NaN -> None), judged the same either way
-    report = write_step(EXPERIMENTS[name], results, cfg, run_dir)
+    # Reported and judged from what results.json holds (NaN -> None), the same either way.
+    results = module.Results.from_json(cfg, data)
+    report = write_step(module, results, run_dir)
     run_dir.write_json("results.json", results)
     run_dir.write_text("report.md", report)
     return results, report, wall

@@ -15,6 +15,7 @@ after checking that the stored config equals the requested one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -52,7 +53,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert numpy/jax scalars and arrays to plain JSON values; NaN/inf become None."""
+    """Convert numpy/jax scalars and arrays to plain JSON values; NaN/inf become None; objects
+    with ``to_json()`` (typed results) and dataclasses by their fields."""
+    if hasattr(obj, "to_json"):
+        return to_jsonable(obj.to_json())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -28,7 +28,7 @@ NOTEBOOKS = {
         "cfg = teacher_noise.Config.from_preset('quick', model='linear', num_students=200)\n"
         "res = teacher_noise.run(cfg)\n"
         "print('alpha      V (simulated)   sigma^2 c (4.1)')\n"
-        "for a, V, p in zip(res['alpha'], res['inter_student_variance'], res['predicted_variance']):\n"
+        "for a, V, p in zip(res.alpha, res.inter_student_variance, res.predicted_variance):\n"
         "    print(f'{a:5.2f}   {float(V):14.5f}   {float(p):14.5f}')\n"
         "teacher_noise.fig_teacher_noise_variance(res)",
         "## MLP students\n\nSame split and noise levels; 50 students, 100 epochs to keep it quick.",
@@ -118,10 +118,10 @@ NOTEBOOKS = {
         "res = llm_teacher_noise.run(llm_teacher_noise.Config.from_preset('quick', temperatures=(0.5, 1.5), **tiny))\n"
         "llm_teacher_noise.fig_llm_temperature(res)",
         "out = llm_output.run(llm_output.Config.from_preset('quick', **tiny))\n"
-        "print(f\"answer entropy: students {out['student_entropy']:.3f}, teacher {out['teacher_entropy']:.3f}, \"\n"
-        "      f\"true {out['true_entropy']:.3f} nats; students narrower on {100 * out['narrower_share']:.0f}% of prompts\")\n"
+        "print(f\"answer entropy: students {out.student_entropy:.3f}, teacher {out.teacher_entropy:.3f}, \"\n"
+        "      f\"true {out.true_entropy:.3f} nats; students narrower on {100 * out.narrower_share:.0f}% of prompts\")\n"
         "fig, ax = plt.subplots()\n"
-        "ax.scatter(out['prompt_teacher_entropy'], out['prompt_student_entropy'])\n"
+        "ax.scatter(out.prompt_teacher_entropy, out.prompt_student_entropy)\n"
         "ax.plot([0, 1.6], [0, 1.6], 'k:'); ax.set_xlabel('teacher answer entropy'); ax.set_ylabel('student answer entropy');",
     ],
     "06_theory.ipynb": [
@@ -139,8 +139,8 @@ NOTEBOOKS = {
         "from jaxkd.experiments import common, teacher_noise\n\n"
         "res = teacher_noise.run(teacher_noise.Config.from_preset('quick', num_students=300))\n"
         "fig, ax = plt.subplots()\n"
-        "ax.errorbar(res['alpha'], res['inter_student_variance'], yerr=2 * np.asarray(res['inter_student_variance_se']), fmt='o', label='simulated ±2 SE')\n"
-        "ax.plot(res['alpha'], res['predicted_variance'], '-', label='σ²c')\n"
+        "ax.errorbar(res.alpha, res.inter_student_variance, yerr=2 * np.asarray(res.inter_student_variance_se), fmt='o', label='simulated ±2 SE')\n"
+        "ax.plot(res.alpha, res.predicted_variance, '-', label='σ²c')\n"
         "ax.set_xlabel('α'); ax.set_ylabel('V'); ax.legend();",
     ],
 }

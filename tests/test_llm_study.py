@@ -1,6 +1,7 @@
 """The llm-* experiments end to end on a tiny corpus, the paper-preset path on tiny random
 Hugging Face checkpoints, and bad inputs."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -33,20 +34,22 @@ def test_llm_experiment_end_to_end(tmp_path, name):
     cfg = module.Config.from_preset("quick", **TINY, **EXTRA[name])
     run_dir = RunDir.open(tmp_path / name, {"experiment": name, **cfg.__dict__})
     res = module.run(cfg, run_dir)
-    report = write_step(module, res, cfg, run_dir)
+    report = write_step(module, res, run_dir)
     run_dir.write_json("results.json", res)
-    values = list(_finite_numbers(json.loads((tmp_path / name / "results.json").read_text())))
+    saved = json.loads((tmp_path / name / "results.json").read_text())
+    assert saved.pop("config") == to_jsonable(dataclasses.asdict(cfg))
+    values = list(_finite_numbers(saved))
     assert values and all(isinstance(x, (int, float)) and math.isfinite(x) for x in values)
     assert "| " in report and "nan" not in report.lower()
     for png in Path(tmp_path / name).glob("*.png"):
         assert png.read_bytes()[:4] == b"\x89PNG"
     if name == "llm-variance-aware":
-        assert res["systematic_noise"][0] == 0.0  # the direct fine-tune is its own reference
-        assert res["pairs"][2] == 2 * 5  # multi-response k=2: every sample of 5 prompts
+        assert res.systematic_noise[0] == 0.0  # the direct fine-tune is its own reference
+        assert res.pairs[2] == 2 * 5  # multi-response k=2: every sample of 5 prompts
     if name == "llm-output":
-        assert 0.0 <= res["narrower_share"] <= 1.0 and len(res["prompt_student_entropy"]) == 5
+        assert 0.0 <= res.narrower_share <= 1.0 and len(res.prompt_student_entropy) == 5
     if name == "llm-init":
-        traj = res["trajectories"][0]
+        traj = res.trajectories[0]
         assert len(traj) == 2 and len(traj[0]) == 3 and len(traj[0][0]) == TINY["student_steps"]
 
 
@@ -136,7 +139,7 @@ def test_paper_preset_on_tiny_hf_checkpoints(tmp_path):
                                     qa_file=str(fixture), num_students=2, teacher_steps=5, student_steps=3,
                                     samples=2, max_new_tokens=8, batch_size=2)
     res = module.run(cfg)
-    assert len(res["prompt_true_entropy"]) == 2 and res["true_entropy"] == 0.0
+    assert len(res.prompt_true_entropy) == 2 and res.true_entropy == 0.0
 
 
 @pytest.mark.parametrize("name, overrides, match", [

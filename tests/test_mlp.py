@@ -77,24 +77,24 @@ def test_init_perturbation_s0_gives_identical_students():
     res = init_perturbation.run(init_perturbation.Config.from_preset(
         "quick", scales=(0.0, 0.1), num_students=8, epochs=20))
     # Identical students up to float32 rounding of the vectorised lanes (~1e-15 in variance).
-    assert res["inter_student_variance"][0] < 1e-12 and res["mse_truth_std"][0] < 1e-6
-    assert res["inter_student_variance"][1] > 1e-6
+    assert res.inter_student_variance[0] < 1e-12 and res.mse_truth_std[0] < 1e-6
+    assert res.inter_student_variance[1] > 1e-6
 
 
 def test_teacher_noise_mlp_grows_with_noise():
     res = teacher_noise.run(teacher_noise.Config.from_preset(
         "quick", model="mlp", alphas=(0.0, 1.0), num_students=16))
-    v = res["inter_student_variance"]
+    v = res.inter_student_variance
     assert v[1] > 3 * v[0] > 0  # init alone disagrees a little; noise much more
-    np.testing.assert_allclose(res["linear_inter_student_variance"][1], res["linear_predicted_variance"][1],
+    np.testing.assert_allclose(res.linear_inter_student_variance[1], res.linear_predicted_variance[1],
                                rtol=0.6)
 
 
 def test_variance_attribution_none_is_zero():
     res = variance_attribution.run(variance_attribution.Config.from_preset(
         "quick", num_students=8, epochs=5))
-    assert res["inter_student_variance"][-1] < 1e-12  # nothing varies: rounding only
-    assert all(res["inter_student_variance"][i] > 1e-6 for i in range(4))
+    assert res.inter_student_variance[-1] < 1e-12  # nothing varies: rounding only
+    assert all(res.inter_student_variance[i] > 1e-6 for i in range(4))
 
 
 @pytest.mark.parametrize("name", ["digits", "wine", "breast-cancer"])
@@ -102,12 +102,12 @@ def test_classifiers_reach_sane_accuracy_and_counts_add_up(name):
     cfg = output_entropy.Config.from_preset("quick", datasets=(name,))
     res = output_entropy.run(cfg)
     for model in ("logistic", "mlp"):
-        r = res[f"{name}-{model}"]
+        r = res.runs[f"{name}-{model}"]
         for role in ("teacher", "student_hard", "student_soft"):
-            assert r[f"{role}_accuracy"] > 0.9, (model, role)
-            assert r[f"{role}_correct_count"] + r[f"{role}_incorrect_count"] == r[f"{role}_all_count"] == r["test_size"]
-            assert np.isfinite(r[f"{role}_all_mean"]) and r[f"{role}_all_mean"] >= 0
-            assert r[f"{role}_correct_count"] == round(r[f"{role}_accuracy"] * r["test_size"])
+            assert getattr(r, f"{role}_accuracy") > 0.9, (model, role)
+            assert getattr(r, f"{role}_correct_count") + getattr(r, f"{role}_incorrect_count") == getattr(r, f"{role}_all_count") == r.test_size
+            assert np.isfinite(getattr(r, f"{role}_all_mean")) and getattr(r, f"{role}_all_mean") >= 0
+            assert getattr(r, f"{role}_correct_count") == round(getattr(r, f"{role}_accuracy") * r.test_size)
 
 
 def test_entropy_summary_hand_computed():
@@ -210,9 +210,9 @@ def test_init_perturbation_fresh_inits_spread_at_s0_and_record_parameter_varianc
         "quick", scales=(0.0, 0.1), num_students=6, epochs=10))
     fresh = init_perturbation.run(init_perturbation.Config.from_preset(
         "quick", scales=(0.0, 0.1), num_students=6, epochs=10, fresh_init=True, bias_scale=0.1))
-    assert shared["param_variance_before"][0] < 1e-12 and shared["param_variance_before"][1] > 1e-4
-    assert fresh["param_variance_before"][0] > 0.01 and fresh["inter_student_variance"][0] > 1e-4
-    assert all(x > 0 for x in fresh["param_variance_after"])
+    assert shared.param_variance_before[0] < 1e-12 and shared.param_variance_before[1] > 1e-4
+    assert fresh.param_variance_before[0] > 0.01 and fresh.inter_student_variance[0] > 1e-4
+    assert all(x > 0 for x in fresh.param_variance_after)
     cfg = init_perturbation.Config.from_preset("paper")
     assert (cfg.hidden, cfg.epochs, cfg.fresh_init, cfg.bias_scale, cfg.scales[-1]) == ((128,), 300, True, 0.1, 0.4)
 

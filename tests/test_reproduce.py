@@ -144,6 +144,15 @@ def test_killed_reproduce_resumes_to_identical_results(linear_study, tmp_path):
 # --- the checklist ------------------------------------------------------------------------------
 
 
+def _typed(results):
+    """Claims read results by attribute, as typed Results have them; partial stand-ins here."""
+    from types import SimpleNamespace
+
+    return {step: SimpleNamespace(runs={k: SimpleNamespace(**v) for k, v in r.items()})
+            if step.startswith("output-entropy") else SimpleNamespace(**{"num_students": None, **r})
+            for step, r in results.items()}
+
+
 def _claim(key):
     return next(c for c in study.CLAIMS if c.key == key)
 
@@ -159,7 +168,7 @@ def test_claims_follow_their_criteria():
     def judged(mlp, mlp_se, lin_se=None, **extra):
         res = {**base, "mse_truth_variance": mlp, "mse_truth_variance_se": mlp_se,
                "linear_mse_truth_variance_se": lin_se or se(None), **extra}
-        return _claim("mlp-noise").evaluate({"teacher-noise-mlp": res})
+        return _claim("mlp-noise").evaluate(_typed({"teacher-noise-mlp": res}))
 
     more_convex = [a + a**3 for a in alpha]          # bends more than the control
     finding = judged(more_convex, se(None))
@@ -170,25 +179,25 @@ def test_claims_follow_their_criteria():
     assert shrinking.status == "not reproduced"  # does not even grow with α
     boot = {"b": [20, 100, 404], "teacher_variance": [0.1, 0.03, 0.01], "teacher_variance_se": [0.01] * 3,
             "truth_variance": [0.2, 0.05, 0.02], "truth_variance_se": [0.01] * 3, "num_students": 100}
-    found = _claim("bootstrap").evaluate({"bootstrap-mlp": boot})
+    found = _claim("bootstrap").evaluate(_typed({"bootstrap-mlp": boot}))
     assert found.reproduced is True and found.interval[0] > 0 and found.replicates == 100
     degenerate = {**boot, "teacher_variance": [1e-30, 1e-30, 1e-30]}  # the linear case, 5.1
-    assert _claim("bootstrap").evaluate({"bootstrap-mlp": degenerate}).reproduced is False
+    assert _claim("bootstrap").evaluate(_typed({"bootstrap-mlp": degenerate})).reproduced is False
     close = {**boot, "teacher_variance": [0.19, 0.03, 0.01], "truth_variance_se": [0.05] * 3}
-    assert _claim("bootstrap").evaluate({"bootstrap-mlp": close}).status == "inconclusive"
-    assert _claim("bootstrap").evaluate({}).status == "not run"
+    assert _claim("bootstrap").evaluate(_typed({"bootstrap-mlp": close})).status == "inconclusive"
+    assert _claim("bootstrap").evaluate(_typed({})).status == "not run"
     init = {"scale": [0.0, 0.01, 0.05, 0.2], "inter_student_variance": [1e-3, 1.2e-3, 2e-3, 0.05],
             "inter_student_variance_se": [1e-4] * 4, "mse_truth": [0.3, 0.3001, 0.3005, 0.32]}
-    assert _claim("mlp-init").evaluate({"init-perturbation-mlp": init}).status == "reproduced"
+    assert _claim("mlp-init").evaluate(_typed({"init-perturbation-mlp": init})).status == "reproduced"
     wide = {**init, "inter_student_variance_se": [0.01] * 4}
-    assert _claim("mlp-init").evaluate({"init-perturbation-mlp": wide}).status == "inconclusive"
+    assert _claim("mlp-init").evaluate(_typed({"init-perturbation-mlp": wide})).status == "inconclusive"
     sensitive = {**init, "inter_student_variance": [1e-3, 0.05, 0.2, 0.5]}
-    assert _claim("mlp-init").evaluate({"init-perturbation-mlp": sensitive}).status == "not reproduced"
+    assert _claim("mlp-init").evaluate(_typed({"init-perturbation-mlp": sensitive})).status == "not reproduced"
     va = {"alpha": [0.1] * 3 + [1.0] * 3, "k": [1, 3, 10] * 2, "average_variance": [0.1, 0.04, 0.01, 1.0, 0.4, 0.1],
           "average_variance_se": [0.005] * 3 + [0.05] * 3}
-    assert _claim("mlp-averaging").evaluate({"variance-aware-mlp": va}).status == "reproduced"
+    assert _claim("mlp-averaging").evaluate(_typed({"variance-aware-mlp": va})).status == "reproduced"
     flat = {**va, "average_variance": [0.1, 0.09, 0.095, 1.0, 0.98, 0.97]}
-    assert _claim("mlp-averaging").evaluate({"variance-aware-mlp": flat}).status != "reproduced"
+    assert _claim("mlp-averaging").evaluate(_typed({"variance-aware-mlp": flat})).status != "reproduced"
 
 
 def test_llm_correction_claims_read_the_method_rows():
@@ -196,11 +205,11 @@ def test_llm_correction_claims_read_the_method_rows():
     k = [0, 1, 3, 3, 3, 5, 5, 5, 1]
     sim = [0.8, 0.85, 0.86, 0.87, 0.88, 0.87, 0.9, 0.95, 0.7]
     res = {"llm-variance-aware-gpt2": {"k": k, "gt_similarity": sim, "systematic_noise": [0, -0.1] + [-0.2] * 6 + [0.1]}}
-    findings = {c.key: c.evaluate(res) for c in study.CLAIMS if c.needs == ("llm-variance-aware-gpt2",)}
+    findings = {c.key: c.evaluate(_typed(res)) for c in study.CLAIMS if c.needs == ("llm-variance-aware-gpt2",)}
     assert findings["llm-similarity"].reproduced and findings["llm-systematic"].reproduced
     assert findings["llm-vw"].reproduced and "variance-weighting k=5" in findings["llm-vw"].evidence
     res["llm-variance-aware-gpt2"]["gt_similarity"] = sim[:6] + [0.96, 0.95, 0.7]  # averaging k=5 best
-    assert not _claim("llm-vw").evaluate(res).reproduced
+    assert not _claim("llm-vw").evaluate(_typed(res)).reproduced
 
 
 def test_every_study_step_is_an_experiment_and_every_claim_reads_a_step():
@@ -227,14 +236,14 @@ def test_classifier_claim_is_an_equivalence_test_on_paired_intervals():
         return {"output-entropy-all": {"wine-mlp": r}}
 
     claim = _claim("classifiers")
-    assert claim.evaluate(res(-0.02, 0.03)).status == "reproduced"      # within ±0.1 (25% of 0.4)
-    assert claim.evaluate(res(0.15, 0.3)).status == "not reproduced"    # wholly outside
-    assert claim.evaluate(res(0.05, 0.2)).status == "inconclusive"      # straddles the margin
-    assert claim.evaluate(res(-0.02, 0.03, acc=0.8)).status == "not reproduced"  # accuracy dropped
-    f = claim.evaluate(res(-0.02, 0.03))
+    assert claim.evaluate(_typed(res(-0.02, 0.03))).status == "reproduced"      # within ±0.1 (25% of 0.4)
+    assert claim.evaluate(_typed(res(0.15, 0.3))).status == "not reproduced"    # wholly outside
+    assert claim.evaluate(_typed(res(0.05, 0.2))).status == "inconclusive"      # straddles the margin
+    assert claim.evaluate(_typed(res(-0.02, 0.03, acc=0.8))).status == "not reproduced"  # accuracy dropped
+    f = claim.evaluate(_typed(res(-0.02, 0.03)))
     assert f.interval == pytest.approx((0.1 - 0.03, 0.1)) and f.replicates == 50
     # A near-certain teacher (0.001 nats) and student (+0.002): the margin never drops below 0.01.
     tiny = res(0.001, 0.004)
     for g in ("all", "correct", "incorrect"):
         tiny["output-entropy-all"]["wine-mlp"][f"student_hard_{g}_paired_teacher_mean"] = 0.001
-    assert claim.evaluate(tiny).status == "reproduced"
+    assert claim.evaluate(_typed(tiny)).status == "reproduced"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxkd.experiments import EXPERIMENTS, bootstrap, teacher_noise, variance_aware
-from jaxkd.runs import RunDir, atomic_write_json
+from jaxkd.runs import RunDir, atomic_write_json, to_jsonable
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
@@ -36,37 +36,37 @@ def test_rundir_refuses_reuse_and_config_mismatch(tmp_path):
 def test_teacher_noise_matches_closed_forms():
     cfg = teacher_noise.Config.from_preset("quick", num_students=400, alphas=(0.0, 0.5, 2.0))
     res = teacher_noise.run(cfg)
-    v, se, pred = map(np.asarray, (res["inter_student_variance"], res["inter_student_variance_se"],
-                                   res["predicted_variance"]))
+    v, se, pred = map(np.asarray, (res.inter_student_variance, res.inter_student_variance_se,
+                                   res.predicted_variance))
     assert v[0] == pytest.approx(0.0, abs=1e-20)
     assert np.all(np.abs(v - pred) <= 5 * se + 1e-20)
-    np.testing.assert_allclose(res["mse_teacher"], res["predicted_mse_teacher"], rtol=0.15, atol=1e-20)
-    np.testing.assert_allclose(pred, np.asarray(res["alpha"]) * res["c"], rtol=1e-10)
+    np.testing.assert_allclose(res.mse_teacher, res.predicted_mse_teacher, rtol=0.15, atol=1e-20)
+    np.testing.assert_allclose(pred, np.asarray(res.alpha) * res.c, rtol=1e-10)
 
 
 def test_bootstrap_teacher_labelled_is_degenerate_and_truth_decays():
     res = bootstrap.run(bootstrap.Config.from_preset("quick", num_students=100, sizes=(50, 100, 404)))
-    assert max(res["teacher_variance_full_rank"]) < 1e-20  # 5.1
-    tv = res["truth_variance"]
+    assert max(res.teacher_variance_full_rank) < 1e-20  # 5.1
+    tv = res.truth_variance
     assert tv[0] > tv[1] > tv[2] > 0  # 5.2: decays with b
-    assert all(f > 0.9 for f in res["full_rank_fraction"])
+    assert all(f > 0.9 for f in res.full_rank_fraction)
 
 
 def test_variance_aware_averaging_decays_as_one_over_k():
     res = variance_aware.run(variance_aware.Config.from_preset("quick", num_students=300,
                                                                alphas=(1.0,), ks=(1, 4, 16)))
-    v, se, pred = (np.asarray(res[k]) for k in ("average_variance", "average_variance_se",
+    v, se, pred = (np.asarray(getattr(res, k)) for k in ("average_variance", "average_variance_se",
                                                   "predicted_average_variance"))
     assert np.all(np.abs(v - pred) <= 5 * se)
     # The leverage oracle leans on the clean mean: far below averaging at every k.
-    assert np.all(np.asarray(res["leverage_oracle_variance"]) < 0.5 * v)
+    assert np.all(np.asarray(res.leverage_oracle_variance) < 0.5 * v)
     # The study's weighting is averaging at k = 1 (zero sample variance), exactly; with k >= 2
     # it pulls towards the clean mean, below averaging.
-    study = np.asarray(res["study_variance"])
-    assert study[0] == v[0] and res["study_mse_truth"][0] == res["average_mse_truth"][0]
+    study = np.asarray(res.study_variance)
+    assert study[0] == v[0] and res.study_mse_truth[0] == res.average_mse_truth[0]
     assert np.all(study[1:] < v[1:])
     # Honest weighting stays within 20% of averaging (it cannot use the clean mean).
-    np.testing.assert_allclose(res["honest_variance"], v, rtol=0.2)
+    np.testing.assert_allclose(res.honest_variance, v, rtol=0.2)
 
 
 SMALL = {
@@ -91,7 +91,7 @@ def assert_resume_reproduces(tmp_path, name, cfg, before_resume=lambda: None):
     (tmp_path / "part" / "points" / first.name).write_bytes(first.read_bytes())
     before_resume()
     resumed = module.run(cfg, RunDir.open(tmp_path / "part", config, resume=True))
-    assert json.dumps(resumed) == json.dumps(full)
+    assert json.dumps(to_jsonable(resumed)) == json.dumps(to_jsonable(full))
 
 
 @pytest.mark.parametrize("name", list(SMALL))  # the llm-* experiments: tests/test_llm_study.py
@@ -124,7 +124,7 @@ def test_teacher_noise_mse_variance_follows_x1_at_every_level():
     """The experiment's own X.1 column (one broadcast over all noise levels) against its
     simulated variance of the test MSE: within 5 SE at each level, and growing faster than α."""
     res = teacher_noise.run(teacher_noise.Config.from_preset("quick", num_students=400, alphas=(0.5, 1.0, 2.0)))
-    sim, se, pred = (np.asarray(res[k]) for k in ("mse_truth_variance", "mse_truth_variance_se",
+    sim, se, pred = (np.asarray(getattr(res, k)) for k in ("mse_truth_variance", "mse_truth_variance_se",
                                                     "predicted_mse_truth_variance"))
     assert np.all(np.abs(sim - pred) <= 5 * se)
     assert pred[2] / pred[1] > 2.0 and pred[1] / pred[0] > 2.0  # super-linear in α (X.1)
@@ -132,9 +132,29 @@ def test_teacher_noise_mse_variance_follows_x1_at_every_level():
 
 def test_bootstrap_records_the_sandwich_beside_5_2():
     res = bootstrap.run(bootstrap.Config.from_preset("quick", num_students=300, sizes=(50, 404)))
-    V, sandwich, homo = (np.asarray(res[k]) for k in ("truth_variance", "sandwich_truth_variance",
+    V, sandwich, homo = (np.asarray(getattr(res, k)) for k in ("truth_variance", "sandwich_truth_variance",
                                                       "predicted_truth_variance"))
     assert 0.85 < V[1] / sandwich[1] < 1.3      # X.2 holds on Boston at b = n
     assert V[1] / homo[1] > 1.3                 # 5.2's homoscedastic form does not
     assert V[0] / sandwich[0] > V[1] / sandwich[1]  # the small-b gap the report states
-    assert np.all(np.asarray(res["observed_truth_mse"]) > np.asarray(res["predicted_truth_mse"]))
+    assert np.all(np.asarray(res.observed_truth_mse) > np.asarray(res.predicted_truth_mse))
+
+
+def test_results_are_typed_frozen_and_round_trip_through_json():
+    import dataclasses
+
+    cfg = teacher_noise.Config.from_preset("quick", num_students=20, alphas=(0.0, 1.0))
+    res = teacher_noise.run(cfg)
+    assert isinstance(res, teacher_noise.Results) and res.config is cfg
+    assert isinstance(res.inter_student_variance, tuple) and len(res.inter_student_variance) == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.c = 0.0
+    data = json.loads(json.dumps(to_jsonable(res)))
+    assert data["config"]["num_students"] == 20 and "linear_c" not in data  # None-valued MLP fields left out
+    assert teacher_noise.Results.from_json(cfg, data) == res
+    values = {k: v for k, v in data.items() if k != "config"}
+    with pytest.raises(TypeError, match="unexpected \\['bogus'\\]"):
+        teacher_noise.Results.build(cfg, {**values, "bogus": 1.0})
+    del values["alpha"]
+    with pytest.raises(TypeError, match="missing \\['alpha'\\]"):
+        teacher_noise.Results.build(cfg, values)

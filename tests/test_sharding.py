@@ -43,6 +43,7 @@ def test_default_chunk_differs_only_in_rounding(tmp_path):
     args = CASES["teacher-noise-linear"]
     single = run(args, tmp_path / "one")
     sharded = run([*args, "--devices", "4"], tmp_path / "four", FOUR)
+    assert sharded.pop("config") == single.pop("config")
     for key, val in single.items():
         np.testing.assert_allclose(np.asarray(sharded[key], float), np.asarray(val, float), rtol=1e-12, atol=1e-300)
 

@@ -124,7 +124,40 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
     return {**common.columns(rows), "n": n, "num_students": cfg.num_students}
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (per bootstrap size b; teacher- and truth-labelled students)."""
+
+    b: tuple[int, ...]
+    teacher_variance: tuple[float, ...]
+    teacher_variance_se: tuple[float, ...]
+    teacher_mse: tuple[float, ...]
+    teacher_mse_std: tuple[float, ...]
+    truth_variance: tuple[float, ...]
+    truth_variance_se: tuple[float, ...]
+    truth_mse: tuple[float, ...]
+    truth_mse_std: tuple[float, ...]
+    n: int
+    full_rank_fraction: tuple[float, ...] | None = None
+    teacher_variance_full_rank: tuple[float, ...] | None = None
+    truth_variance_full_rank: tuple[float, ...] | None = None
+    predicted_truth_variance: tuple[float, ...] | None = None
+    gaussian_truth_variance: tuple[float, ...] | None = None
+    predicted_truth_mse: tuple[float, ...] | None = None
+    sandwich_truth_variance: tuple[float, ...] | None = None
+    observed_truth_mse: tuple[float, ...] | None = None
+    tau2_hat: float | None = None
+    d: int | None = None
+    full_data_test_mse: float | None = None
+    num_students: int | None = None
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     if cfg.model == "mlp":
         return _run_mlp(cfg, run_dir)
     with jax.enable_x64(True):
@@ -149,28 +182,28 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def fig_bootstrap_variance(res: dict):
+def fig_bootstrap_variance(res: Results):
     """Log-log variance against b. The axis spans the ground-truth curve and its closed forms;
     teacher-labelled variances far below it (5.1's zero, up to rounding, for linear students)
     are drawn at the bottom edge and said so in the legend, not allowed to stretch the axis."""
     fig, ax = subplots(figsize=(5.5, 4))
-    b = np.asarray(res["b"])
-    truth = np.asarray(res["truth_variance"], float)
-    teacher = nan_array(res["teacher_variance"])
-    shown = np.concatenate([truth, nan_array(res.get("sandwich_truth_variance", truth)),
+    b = np.asarray(res.b)
+    truth = np.asarray(res.truth_variance, float)
+    teacher = nan_array(res.teacher_variance)
+    shown = np.concatenate([truth, nan_array((res.sandwich_truth_variance if res.sandwich_truth_variance is not None else truth)),
                             teacher[teacher > 1e-8 * np.nanmax(truth)]])  # rounding-level zeros excluded
     bottom = 0.5 * np.nanmin(shown)
     ax.loglog(b, truth, "o-", label="ground-truth labels")
     low = teacher < bottom
     ax.loglog(b, np.maximum(teacher, bottom), "s-",
               label="teacher labels" + (" (at the edge: below the axis)" if low.any() else ""))
-    if "predicted_truth_variance" in res:
-        ax.loglog(b, np.maximum(nan_array(res["teacher_variance_full_rank"]), bottom), "^:",
+    if res.predicted_truth_variance is not None:
+        ax.loglog(b, np.maximum(nan_array(res.teacher_variance_full_rank), bottom), "^:",
                   label="teacher labels, full-rank resamples (5.1: zero; at the edge)")
-        ax.loglog(b, res["predicted_truth_variance"], "--", label="(τ²/b)·xᵀΣ⁻¹x (5.2)")
-        ax.loglog(b, nan_array(res["gaussian_truth_variance"]), ":", label="τ²/(b−d−1)·xᵀΣ⁻¹x (Gaussian)")
-        if "sandwich_truth_variance" in res:
-            ax.loglog(b, res["sandwich_truth_variance"], "-.", label="xᵀΣ⁻¹ΩΣ⁻¹x/b, sandwich (X.2)")
+        ax.loglog(b, res.predicted_truth_variance, "--", label="(τ²/b)·xᵀΣ⁻¹x (5.2)")
+        ax.loglog(b, nan_array(res.gaussian_truth_variance), ":", label="τ²/(b−d−1)·xᵀΣ⁻¹x (Gaussian)")
+        if res.sandwich_truth_variance is not None:
+            ax.loglog(b, res.sandwich_truth_variance, "-.", label="xᵀΣ⁻¹ΩΣ⁻¹x/b, sandwich (X.2)")
     ax.set_ylim(bottom=bottom)
     ax.set_xticks(b)
     ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=7)
@@ -182,15 +215,15 @@ def fig_bootstrap_variance(res: dict):
     return fig
 
 
-def fig_bootstrap_mse(res: dict):
+def fig_bootstrap_mse(res: Results):
     fig, ax = subplots(figsize=(5.5, 4))
-    b = np.asarray(res["b"])
-    ax.loglog(b, res["truth_mse"], "o-", label="ground-truth labels")
-    ax.loglog(b, res["teacher_mse"], "s-", label="teacher labels")
-    if "predicted_truth_mse" in res:
-        ax.loglog(b, res["predicted_truth_mse"], "--", label="τ²(1 + d/b) (5.3)")
-    if "observed_truth_mse" in res:
-        ax.loglog(b, res["observed_truth_mse"], "-.", label="MSE(full fit) + tr(X*ᵀX* Cov_b)/m (X.3)")
+    b = np.asarray(res.b)
+    ax.loglog(b, res.truth_mse, "o-", label="ground-truth labels")
+    ax.loglog(b, res.teacher_mse, "s-", label="teacher labels")
+    if res.predicted_truth_mse is not None:
+        ax.loglog(b, res.predicted_truth_mse, "--", label="τ²(1 + d/b) (5.3)")
+    if res.observed_truth_mse is not None:
+        ax.loglog(b, res.observed_truth_mse, "-.", label="MSE(full fit) + tr(X*ᵀX* Cov_b)/m (X.3)")
     ax.set_xticks(b)
     ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=7)
     ax.minorticks_off()
@@ -201,18 +234,19 @@ def fig_bootstrap_mse(res: dict):
     return fig
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     return {"variance.png": fig_bootstrap_variance(res), "mse.png": fig_bootstrap_mse(res)}
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
     if cfg.model == "mlp":
         keys = ["b", "teacher_variance", "truth_variance", "teacher_mse", "truth_mse"]
         table = markdown_table(["b", "V teacher-labelled", "V ground truth", "MSE teacher-labelled",
-                                "MSE ground truth"], list(zip(*(res[k] for k in keys))))
+                                "MSE ground truth"], list(zip(*(getattr(res, k) for k in keys))))
         return (f"# Bootstrap students (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
                 "Study Section 5.2. Every student starts from the same Kaiming init; bootstrap counts "
                 "weight the full-batch loss. MSE is against the observed test labels.\n\n"
@@ -223,10 +257,10 @@ def markdown(res: dict, cfg: Config) -> str:
     table = markdown_table(["b", "full-rank share", "V teacher-labelled", "V teacher (full rank)",
                             "V ground truth", "(τ²/b)xᵀΣ⁻¹x (5.2)", "sandwich/b (X.2)", "MSE teacher-labelled",
                             "MSE ground truth", "τ²(1+d/b) (5.3)", "X.3"],
-                           list(zip(*(res[k] for k in keys))))
-    V, V52, V_x2 = (np.asarray(res[k], float) for k in ("truth_variance", "predicted_truth_variance",
+                           list(zip(*(getattr(res, k) for k in keys))))
+    V, V52, V_x2 = (np.asarray(getattr(res, k), float) for k in ("truth_variance", "predicted_truth_variance",
                                                         "sandwich_truth_variance"))
-    d, b = res["d"], np.asarray(res["b"], float)
+    d, b = res.d, np.asarray(res.b, float)
     inflation = fmt(b[0] / (b[0] - d - 1), 3) if b[0] > d + 1 else "undefined (b <= d + 1)"
     gap = (f"At b = {fmt(b[0])} the simulated ground-truth variance is {fmt(V[0] / V_x2[0], 3)}x the sandwich "
            f"(X.2) and {fmt(V[0] / V52[0], 3)}x 5.2's homoscedastic form, against a Gaussian-design inflation "
@@ -235,8 +269,8 @@ def markdown(res: dict, cfg: Config) -> str:
            "one noise level τ²) are not expected to hold here; X.2 and X.3 are their heteroscedastic, "
            "fixed-test-split counterparts.")
     return (f"# Bootstrap students ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 5.2; docs/theorems.md 5.1-5.3, X.2-X.3. τ̂² (OLS residual variance) = {fmt(res['tau2_hat'])}, "
-            f"d = {res['d']}, n = {res['n']}. Rank-deficient resamples get the minimum-norm fit; "
+            f"Study Section 5.2; docs/theorems.md 5.1-5.3, X.2-X.3. τ̂² (OLS residual variance) = {fmt(res.tau2_hat)}, "
+            f"d = {res.d}, n = {res.n}. Rank-deficient resamples get the minimum-norm fit; "
             "5.1's zero variance holds for the full-rank ones.\n\n"
             f"{table}\n\n{gap}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
 
@@ -244,17 +278,17 @@ def markdown(res: dict, cfg: Config) -> str:
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
-def _bootstrap(res) -> Interval:
-    b = np.asarray(res["b"])
-    t, g = np.asarray(res["teacher_variance"]), np.asarray(res["truth_variance"])
-    t_se, g_se = np.asarray(res["teacher_variance_se"]), np.asarray(res["truth_variance_se"])
+def _bootstrap(res: Results) -> Interval:
+    b = np.asarray(res.b)
+    t, g = np.asarray(res.teacher_variance), np.asarray(res.truth_variance)
+    t_se, g_se = np.asarray(res.teacher_variance_se), np.asarray(res.truth_variance_se)
     nonzero = bool(t[0] > 3 * t_se[0])
     shrink = bool(t[-1] < t[0] and g[-1] < g[0])
     # Deciding quantity: log(ground-truth V / teacher-labelled V) at the smallest b (> 0: smaller).
     ratio = np.log(g[0] / t[0]) if t[0] > 0 else np.inf
     se = float(np.hypot(g_se[0] / g[0], t_se[0] / t[0])) if t[0] > 0 else 0.0
     lo, hi = ratio - 1.96 * se, ratio + 1.96 * se
-    return Interval(float(ratio), float(lo), float(hi), res.get("num_students"), (
+    return Interval(float(ratio), float(lo), float(hi), res.num_students, (
         f"b = {b[0]}: teacher-labelled {fmt(t[0])} ± {fmt(t_se[0])} vs ground truth {fmt(g[0])} ± {fmt(g_se[0])}, "
         f"log ratio {fmt(ratio, 3)}, 95% interval [{fmt(lo, 3)}, {fmt(hi, 3)}]; b = {b[-1]}: {fmt(t[-1])} vs "
         f"{fmt(g[-1])}"), precondition=nonzero and shrink)

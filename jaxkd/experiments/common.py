@@ -195,6 +195,52 @@ def ensemble_metrics(preds: jnp.ndarray, teacher_test: jnp.ndarray, y_test: jnp.
             f"{prefix}mse_truth": jnp.mean(mse_y), f"{prefix}mse_truth_std": jnp.std(mse_y, ddof=1)}
 
 
+def _frozen(value):
+    """JSON-shaped values made immutable: lists (of lists) become tuples."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """Base of every experiment's typed results: a frozen dataclass holding the config it came
+    from and one field per measured quantity (per-point fields are tuples over the grid, in
+    grid order; aggregates are scalars). Fields typed ``X | None`` exist for some models only
+    (None otherwise). ``to_json()`` is what ``results.json`` holds: the field names are its
+    stable keys."""
+
+    config: Any
+
+    @classmethod
+    def build(cls, config, values: dict) -> "Results":
+        """The typed results from measured ``values`` (field name -> value); every field that is
+        not optional must be given, and nothing else may be."""
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "config"}
+        extra = sorted(set(values) - set(fields))
+        missing = sorted(n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in values)
+        if extra or missing:
+            raise TypeError(f"{cls.__module__}.Results: unexpected {extra}, missing {missing}.")
+        return cls(config=config, **{k: _frozen(val) for k, val in values.items()})
+
+    @classmethod
+    def from_json(cls, config, data: dict) -> "Results":
+        """The typed results from what ``results.json`` holds (its "config" entry is replaced by
+        ``config``; JSON's None stands where a value was NaN)."""
+        return cls.build(config, {k: val for k, val in data.items() if k != "config"})
+
+    def to_json(self) -> dict:
+        """``{"config": ..., field: value, ...}``; optional fields that are None are left out."""
+        from jaxkd.runs import to_jsonable
+
+        out = {"config": to_jsonable(dataclasses.asdict(self.config))}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "config" and not (value is None and f.default is None):
+                out[f.name] = to_jsonable(value)
+        return out
+
+
 @dataclasses.dataclass(frozen=True)
 class RegressionConfig(Presets):
     """Fields every regression experiment shares; subclasses add their grids.

@@ -62,7 +62,30 @@ class Config(common.RegressionConfig):
             v.check_nonnegative("bias scale", self.bias_scale)
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (per perturbation scale s)."""
+
+    scale: tuple[float, ...]
+    mse_truth_variance: tuple[float, ...]
+    mse_truth_variance_se: tuple[float, ...]
+    inter_student_variance: tuple[float, ...]
+    inter_student_variance_se: tuple[float, ...]
+    mse_teacher: tuple[float, ...]
+    mse_teacher_std: tuple[float, ...]
+    mse_truth: tuple[float, ...]
+    mse_truth_std: tuple[float, ...]
+    param_variance_before: tuple[float, ...]
+    param_variance_after: tuple[float, ...]
+    num_students: int
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = common.mlp_task(cfg)
     init_key = rng.stream(cfg.seed, "init")
     perturb_key = rng.stream(cfg.seed, "init_perturbation")
@@ -90,18 +113,18 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def fig_init_perturbation(res: dict):
+def fig_init_perturbation(res: Results):
     fig, (ax1, ax2) = subplots(1, 2, figsize=(9, 3.8))
-    s = np.asarray(res["scale"])
-    ax1.errorbar(s, res["mse_truth"], yerr=res["mse_truth_std"], fmt="o-", label="vs ground truth")
-    ax1.errorbar(s, res["mse_teacher"], yerr=res["mse_teacher_std"], fmt="s-", label="vs teacher")
+    s = np.asarray(res.scale)
+    ax1.errorbar(s, res.mse_truth, yerr=res.mse_truth_std, fmt="o-", label="vs ground truth")
+    ax1.errorbar(s, res.mse_teacher, yerr=res.mse_teacher_std, fmt="s-", label="vs teacher")
     ax1.set_xlabel("init perturbation scale s (weights × (1 + ε), ε ~ N(0, s²))")
     ax1.set_ylabel("test MSE, mean ± std over students")
     ax1.legend(fontsize=8)
-    ax2.plot(s, res["inter_student_variance"], "o-", label="test predictions (inter-student)")
-    if "param_variance_before" in res:
-        ax2.plot(s, res["param_variance_before"], "s--", label="parameters before training")
-        ax2.plot(s, res["param_variance_after"], "^--", label="parameters after training")
+    ax2.plot(s, res.inter_student_variance, "o-", label="test predictions (inter-student)")
+    if res.param_variance_before is not None:
+        ax2.plot(s, res.param_variance_before, "s--", label="parameters before training")
+        ax2.plot(s, res.param_variance_after, "^--", label="parameters after training")
         ax2.legend(fontsize=7)
     ax2.set_yscale("symlog", linthresh=1e-8)
     ax2.set_xlabel("init perturbation scale s")
@@ -110,19 +133,20 @@ def fig_init_perturbation(res: dict):
     return fig
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     return {"init_perturbation.png": fig_init_perturbation(res)}
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
     keys = ["scale", "mse_truth", "mse_truth_variance", "mse_teacher", "inter_student_variance",
             "param_variance_before", "param_variance_after"]
     table = markdown_table(["s", "mean test MSE (truth)", "variance of test MSE", "mean MSE vs teacher",
                             "inter-student variance", "parameter variance before", "after training"],
-                           list(zip(*(res[k] for k in keys))))
+                           list(zip(*(getattr(res, k) for k in keys))))
     init = (f"every student draws its own Kaiming init (the study's scripts); weights × (1 + ε), ε ~ N(0, s²), "
             f"biases + N(0, ({cfg.bias_scale} s)²)" if cfg.fresh_init else
             "every student starts from the same Kaiming init with each weight multiplied by (1 + ε), "
@@ -137,10 +161,10 @@ def markdown(res: dict, cfg: Config) -> str:
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
-def _mlp_init(res) -> Interval:
-    s = np.asarray(res["scale"], float)
-    V, se = np.asarray(res["inter_student_variance"]), np.asarray(res["inter_student_variance_se"])
-    mse = np.asarray(res["mse_truth"])
+def _mlp_init(res: Results) -> Interval:
+    s = np.asarray(res.scale, float)
+    V, se = np.asarray(res.inter_student_variance), np.asarray(res.inter_student_variance_se)
+    mse = np.asarray(res.mse_truth)
     small = np.flatnonzero((s > 0) & (s <= 0.05))
     if not small.size:
         return Interval(np.nan, np.nan, np.nan, 0, "no perturbation scale in (0, 0.05] was run", precondition=False)
@@ -151,7 +175,7 @@ def _mlp_init(res) -> Interval:
     q_se = np.sqrt(se[small] ** 2 + se[0] ** 2)
     w = int(np.argmin(q - 1.96 * q_se))
     lo, hi = q[w] - 1.96 * q_se[w], q[w] + 1.96 * q_se[w]
-    return Interval(float(q[w]), float(lo), float(hi), res.get("num_students"), (
+    return Interval(float(q[w]), float(lo), float(hi), res.num_students, (
         f"s ≤ 0.05: the perturbation adds at most {fmt((V[small] - V[0]).max())} to the inter-student variance "
         f"of {fmt(V[0])} at s = 0 (target variance 1); margin below 0.01 at s = {fmt(s[small][w])}: "
         f"{fmt(q[w], 3)}, 95% interval [{fmt(lo, 3)}, {fmt(hi, 3)}]; test MSE within {fmt(100 * rel.max(), 2)}% "

@@ -51,7 +51,39 @@ def _tracked(state) -> jax.Array:
                       pure["h"][max(pure["h"]) ]["mlp"]["c_fc"]["kernel"][:, 0, 0]], axis=1)
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (per perturbation scale s)."""
+
+    scale: tuple[float, ...]
+    alignment: tuple[float, ...]
+    inter_student_variance: tuple[float, ...]
+    inter_student_variance_floor: tuple[float, ...]
+    inter_student_variance_corrected: tuple[float, ...]
+    intra_variance_gap: tuple[float, ...]
+    teacher_noise: tuple[float, ...]
+    student_noise: tuple[float, ...]
+    noise_slope: tuple[float, ...]
+    noise_intercept: tuple[float, ...]
+    noise_r2: tuple[float, ...]
+    gt_similarity: tuple[float, ...]
+    gt_similarity_variance: tuple[float, ...]
+    teacher_gt_similarity: tuple[float, ...]
+    hallucination: tuple[float, ...]
+    teacher_hallucination: tuple[float, ...]
+    student_entropy: tuple[float, ...]
+    teacher_entropy: tuple[float, ...]
+    true_entropy: tuple[float, ...]
+    narrower_share: tuple[float, ...]
+    trajectories: tuple
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
     targets = lc.sample_model(task, task.teacher, 1, 1.0, rng.stream(cfg.seed, "teacher_sampling"))
     pairs = [(q, s[0]) for q, s in enumerate(targets)]
@@ -81,13 +113,13 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def fig_llm_trajectories(res: dict):
+def fig_llm_trajectories(res: Results):
 
     fig, axes = subplots(1, len(TRACKED), figsize=(4 * len(TRACKED), 3.5))
     for j, name in enumerate(TRACKED):
         ax = axes[j]
-        for i, s in enumerate(res["scale"]):
-            for st, traj in enumerate(res["trajectories"][i]):
+        for i, s in enumerate(res.scale):
+            for st, traj in enumerate(res.trajectories[i]):
                 ax.plot(traj[j], color=f"C{i}", lw=0.8, label=f"s = {s}" if st == 0 else None)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("fine-tuning step")
@@ -97,17 +129,18 @@ def fig_llm_trajectories(res: dict):
     return fig
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     return {"trajectories.png": fig_llm_trajectories(res)}
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
     keys = ["scale", "inter_student_variance", "alignment", "gt_similarity", "student_noise", "hallucination"]
     table = markdown_table(["s", "inter-student var", "alignment", "cos GT", "student noise", "halluc."],
-                           list(zip(*(res[k] for k in keys))))
+                           list(zip(*(getattr(res, k) for k in keys))))
     return (lc.llm_header("LLM student initialization perturbation (Section 5.1, App. D)", cfg)
             + "Initial weights × (1 + ε), ε ~ N(0, s²); same targets and batch order for every "
             f"student.\n\n{table}\n\n![tracked parameters](trajectories.png)\n")
@@ -116,9 +149,9 @@ def markdown(res: dict, cfg: Config) -> str:
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
-def _llm_init(res) -> tuple[bool, str]:
-    s = np.asarray(res["scale"], float)
-    V = np.asarray(res["inter_student_variance"])
+def _llm_init(res: Results) -> tuple[bool, str]:
+    s = np.asarray(res.scale, float)
+    V = np.asarray(res.inter_student_variance)
     ratio = V[-1] / V[0] if V[0] > 0 else np.inf
     return ratio >= 2 and trend(s, V) > 0.5, (
         f"inter-student variance {fmt(V[0])} at s = 0 (sampling noise only) vs {fmt(V[-1])} at "

@@ -23,7 +23,40 @@ class Config(lc.TemperatureConfig):
     """Temperatures (quick: 0.5, 1, 1.5; paper: the study's six) and the shared llm fields."""
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (per teacher temperature)."""
+
+    temperature: tuple[float, ...]
+    alignment: tuple[float, ...]
+    inter_student_variance: tuple[float, ...]
+    inter_student_variance_floor: tuple[float, ...]
+    inter_student_variance_corrected: tuple[float, ...]
+    intra_variance_gap: tuple[float, ...]
+    teacher_noise: tuple[float, ...]
+    student_noise: tuple[float, ...]
+    noise_slope: tuple[float, ...]
+    noise_intercept: tuple[float, ...]
+    noise_r2: tuple[float, ...]
+    gt_similarity: tuple[float, ...]
+    gt_similarity_variance: tuple[float, ...]
+    teacher_gt_similarity: tuple[float, ...]
+    hallucination: tuple[float, ...]
+    teacher_hallucination: tuple[float, ...]
+    student_entropy: tuple[float, ...]
+    teacher_entropy: tuple[float, ...]
+    true_entropy: tuple[float, ...]
+    narrower_share: tuple[float, ...]
+    systematic_noise: tuple[float, ...]
+    direct_noise: float
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
     key = rng.stream(cfg.seed, "teacher_sampling")
     order = rng.student_keys(rng.stream(cfg.seed, "data_order"), cfg.num_students)
@@ -42,12 +75,12 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     fig, ax = subplots(figsize=(5.5, 3.8))
-    ax.plot(res["temperature"], res["noise_slope"], "o-", label="slope of student on teacher noise")
-    ax.plot(res["temperature"], res["noise_r2"], "s-", label="R²")
-    ax.plot(res["temperature"], res["systematic_noise"], "^-", label="systematic noise")
+    ax.plot(res.temperature, res.noise_slope, "o-", label="slope of student on teacher noise")
+    ax.plot(res.temperature, res.noise_r2, "s-", label="R²")
+    ax.plot(res.temperature, res.systematic_noise, "^-", label="systematic noise")
     ax.set_xlabel("teacher temperature")
     ax.set_ylabel("value")
     ax.legend(fontsize=8)
@@ -55,11 +88,12 @@ def figures(res: dict, cfg: Config) -> dict:
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
     keys = ["temperature", "teacher_noise", "student_noise", "noise_slope", "noise_r2", "systematic_noise"]
     table = markdown_table(["T", "teacher noise", "student noise", "slope", "R²", "systematic noise"],
-                           list(zip(*(res[k] for k in keys))))
+                           list(zip(*(getattr(res, k) for k in keys))))
     return (lc.llm_header("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg)
             + f"Systematic noise is relative to the base student fine-tuned directly on ground truth "
-            f"(its mean noise: {fmt(res['direct_noise'])}).\n\n{table}\n\n![noise transfer](noise_transfer.png)\n")
+            f"(its mean noise: {fmt(res.direct_noise)}).\n\n{table}\n\n![noise transfer](noise_transfer.png)\n")

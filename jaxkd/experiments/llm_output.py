@@ -31,7 +31,41 @@ class Config(lc.LLMConfig):
     num_students: int = 8
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (one run: students against the teacher, and per-prompt entropies)."""
+
+    alignment: float
+    inter_student_variance: float
+    inter_student_variance_floor: float
+    inter_student_variance_corrected: float
+    intra_variance_gap: float
+    teacher_noise: float
+    student_noise: float
+    noise_slope: float
+    noise_intercept: float
+    noise_r2: float
+    gt_similarity: float
+    gt_similarity_variance: float
+    teacher_gt_similarity: float
+    hallucination: float
+    teacher_hallucination: float
+    student_entropy: float
+    teacher_entropy: float
+    true_entropy: float
+    narrower_share: float
+    prompt_true_entropy: tuple[float, ...]
+    prompt_teacher_entropy: tuple[float, ...]
+    prompt_student_entropy: tuple[float, ...]
+    prompt_valid_answers: tuple[int, ...]
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
 
     def point(_):
@@ -53,11 +87,11 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     fig, ax = subplots(figsize=(5, 4))
-    ax.scatter(res["prompt_teacher_entropy"], res["prompt_student_entropy"], c=res["prompt_valid_answers"])
-    top = max(max(res["prompt_teacher_entropy"]), max(res["prompt_student_entropy"]), 0.1)
+    ax.scatter(res.prompt_teacher_entropy, res.prompt_student_entropy, c=res.prompt_valid_answers)
+    top = max(max(res.prompt_teacher_entropy), max(res.prompt_student_entropy), 0.1)
     ax.plot([0, top], [0, top], "k--", lw=0.8)
     ax.set_xlabel("teacher answer entropy (nats)")
     ax.set_ylabel("student answer entropy (nats, mean over students)")
@@ -66,16 +100,17 @@ def figures(res: dict, cfg: Config) -> dict:
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
     summary = markdown_table(["", "value"], [
-        ["mean true entropy (nats)", res["true_entropy"]], ["mean teacher entropy", res["teacher_entropy"]],
-        ["mean student entropy", res["student_entropy"]],
-        ["share of prompts where students are narrower", res["narrower_share"]],
-        ["intra-model variance, student − teacher", res["intra_variance_gap"]],
-        ["inter-student variance", res["inter_student_variance"]], ["alignment", res["alignment"]]])
-    rows = list(zip(range(len(res["prompt_true_entropy"])), res["prompt_valid_answers"],
-                    res["prompt_true_entropy"], res["prompt_teacher_entropy"], res["prompt_student_entropy"]))
+        ["mean true entropy (nats)", res.true_entropy], ["mean teacher entropy", res.teacher_entropy],
+        ["mean student entropy", res.student_entropy],
+        ["share of prompts where students are narrower", res.narrower_share],
+        ["intra-model variance, student − teacher", res.intra_variance_gap],
+        ["inter-student variance", res.inter_student_variance], ["alignment", res.alignment]])
+    rows = list(zip(range(len(res.prompt_true_entropy)), res.prompt_valid_answers,
+                    res.prompt_true_entropy, res.prompt_teacher_entropy, res.prompt_student_entropy))
     per = markdown_table(["prompt", "valid answers K", "true H", "teacher H", "student H"], rows)
     return (lc.llm_header("LLM student output uncertainty (Section 6.2, Table 2; docs/theorems.md C.1)", cfg)
             + "Students share supervision (one teacher answer per prompt) and init; only batch order "
@@ -86,10 +121,10 @@ def markdown(res: dict, cfg: Config) -> str:
 
 
 def _llm_narrower(out, noise) -> tuple[bool, str]:
-    s_noise, t_noise = np.asarray(noise["student_noise"]), np.asarray(noise["teacher_noise"])
-    ok = out["narrower_share"] > 0.5 and out["student_entropy"] < out["teacher_entropy"] and np.all(s_noise < t_noise)
-    return ok, (f"answer entropy {fmt(out['student_entropy'])} (students) vs {fmt(out['teacher_entropy'])} "
-                f"(teacher) nats, narrower on {fmt(100 * out['narrower_share'], 3)}% of prompts; per-prompt "
+    s_noise, t_noise = np.asarray(noise.student_noise), np.asarray(noise.teacher_noise)
+    ok = out.narrower_share > 0.5 and out.student_entropy < out.teacher_entropy and np.all(s_noise < t_noise)
+    return ok, (f"answer entropy {fmt(out.student_entropy)} (students) vs {fmt(out.teacher_entropy)} "
+                f"(teacher) nats, narrower on {fmt(100 * out.narrower_share, 3)}% of prompts; per-prompt "
                 f"noise below the teacher's at {int(np.sum(s_noise < t_noise))} of {len(s_noise)} temperatures")
 
 

@@ -37,7 +37,41 @@ def pc1_projection(teacher_embs, student_embs):
     return pc.transform(teacher_embs)[:, 0], pc.transform(student_embs)[:, 0]
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (per teacher temperature)."""
+
+    temperature: tuple[float, ...]
+    alignment: tuple[float, ...]
+    inter_student_variance: tuple[float, ...]
+    inter_student_variance_floor: tuple[float, ...]
+    inter_student_variance_corrected: tuple[float, ...]
+    intra_variance_gap: tuple[float, ...]
+    teacher_noise: tuple[float, ...]
+    student_noise: tuple[float, ...]
+    noise_slope: tuple[float, ...]
+    noise_intercept: tuple[float, ...]
+    noise_r2: tuple[float, ...]
+    gt_similarity: tuple[float, ...]
+    gt_similarity_variance: tuple[float, ...]
+    teacher_gt_similarity: tuple[float, ...]
+    hallucination: tuple[float, ...]
+    teacher_hallucination: tuple[float, ...]
+    student_entropy: tuple[float, ...]
+    teacher_entropy: tuple[float, ...]
+    true_entropy: tuple[float, ...]
+    narrower_share: tuple[float, ...]
+    pc1_teacher: tuple
+    pc1_student: tuple
+    shown_prompts: tuple[int, ...]
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
     key = rng.stream(cfg.seed, "teacher_sampling")
     order = rng.student_keys(rng.stream(cfg.seed, "data_order"), cfg.num_students)
@@ -61,18 +95,18 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def fig_llm_temperature(res: dict):
+def fig_llm_temperature(res: Results):
     fig, (a1, a2) = subplots(1, 2, figsize=(9, 3.8))
-    T = res["temperature"]
-    a1.plot(T, res["alignment"], "o-", label="student-teacher alignment")
-    a1.plot(T, res["gt_similarity"], "s-", label="student cosine to ground truth")
-    a1.plot(T, res["teacher_gt_similarity"], "^--", label="teacher cosine to ground truth")
+    T = res.temperature
+    a1.plot(T, res.alignment, "o-", label="student-teacher alignment")
+    a1.plot(T, res.gt_similarity, "s-", label="student cosine to ground truth")
+    a1.plot(T, res.teacher_gt_similarity, "^--", label="teacher cosine to ground truth")
     a1.set_xlabel("teacher temperature")
     a1.set_ylabel("cosine similarity")
     a1.legend(fontsize=7)
-    a2.plot(T, res["teacher_noise"], "o-", label="teacher noise")
-    a2.plot(T, res["student_noise"], "s-", label="student noise")
-    a2.plot(T, res["hallucination"], "v:", label="student hallucination share")
+    a2.plot(T, res.teacher_noise, "o-", label="teacher noise")
+    a2.plot(T, res.student_noise, "s-", label="student noise")
+    a2.plot(T, res.hallucination, "v:", label="student hallucination share")
     a2.set_xlabel("teacher temperature")
     a2.set_ylabel("mean pairwise cosine distance / share")
     a2.legend(fontsize=7)
@@ -80,17 +114,17 @@ def fig_llm_temperature(res: dict):
     return fig
 
 
-def fig_llm_pc1(res: dict):
+def fig_llm_pc1(res: Results):
     """Appendix B.2: teacher's and a student's answers on the first principal component."""
-    prompts = res["shown_prompts"]
-    idx = [0, len(res["temperature"]) - 1]
+    prompts = res.shown_prompts
+    idx = [0, len(res.temperature) - 1]
     fig, axes = subplots(len(prompts), 2, figsize=(9, 3 * len(prompts)), squeeze=False)
     for r, _ in enumerate(prompts):
         for c, i in enumerate(idx):
             ax = axes[r][c]
-            ax.hist(res["pc1_teacher"][i][r], bins=10, alpha=0.6, label="teacher")
-            ax.hist(res["pc1_student"][i][r], bins=10, alpha=0.6, label="student")
-            ax.set_title(f"prompt {prompts[r]}, T = {res['temperature'][i]}", fontsize=9)
+            ax.hist(res.pc1_teacher[i][r], bins=10, alpha=0.6, label="teacher")
+            ax.hist(res.pc1_student[i][r], bins=10, alpha=0.6, label="student")
+            ax.set_title(f"prompt {prompts[r]}, T = {res.temperature[i]}", fontsize=9)
             ax.set_xlabel("projection on first principal component")
             ax.set_ylabel("answers")
     axes[0][0].legend(fontsize=8)
@@ -98,19 +132,20 @@ def fig_llm_pc1(res: dict):
     return fig
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     return {"temperature.png": fig_llm_temperature(res), "pc1.png": fig_llm_pc1(res)}
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
     keys = ["temperature", "alignment", "inter_student_variance", "teacher_noise", "student_noise",
             "teacher_hallucination", "hallucination", "teacher_gt_similarity", "gt_similarity"]
     table = markdown_table(["T", "alignment", "inter-student var", "teacher noise", "student noise",
                             "teacher halluc.", "student halluc.", "teacher cos GT", "student cos GT"],
-                           list(zip(*(res[k] for k in keys))))
+                           list(zip(*(getattr(res, k) for k in keys))))
     return (lc.llm_header("LLM teacher output uncertainty: temperature sweep (Section 4.3, App. B.2)", cfg)
             + f"{table}\n\n![temperature](temperature.png)\n\n![PC1 projections](pc1.png)\n")
 
@@ -118,8 +153,8 @@ def markdown(res: dict, cfg: Config) -> str:
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
-def _llm_temperature(res) -> tuple[bool, str]:
-    T, al = np.asarray(res["temperature"], float), np.asarray(res["alignment"])
+def _llm_temperature(res: Results) -> tuple[bool, str]:
+    T, al = np.asarray(res.temperature, float), np.asarray(res.alignment)
     return trend(T, al) < 0 and al[-1] < al[0], (
         f"alignment {fmt(al[0])} at T = {fmt(T[0])} → {fmt(al[-1])} at T = {fmt(T[-1])} "
         f"(drop {fmt(100 * (1 - al[-1] / al[0]), 3)}%)")

@@ -48,7 +48,43 @@ def methods(ks) -> list[tuple[str, str, int]]:
     return rows + [("soft targets (token KD)", "soft", 1)]
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (per method row (direct, single, then multi/averaging/variance-weighting per k, soft))."""
+
+    method_index: tuple[int, ...]
+    k: tuple[int, ...]
+    alignment: tuple[float, ...]
+    inter_student_variance: tuple[float, ...]
+    inter_student_variance_floor: tuple[float, ...]
+    inter_student_variance_corrected: tuple[float, ...]
+    intra_variance_gap: tuple[float, ...]
+    teacher_noise: tuple[float, ...]
+    student_noise: tuple[float, ...]
+    noise_slope: tuple[float, ...]
+    noise_intercept: tuple[float, ...]
+    noise_r2: tuple[float, ...]
+    gt_similarity: tuple[float, ...]
+    gt_similarity_variance: tuple[float, ...]
+    teacher_gt_similarity: tuple[float, ...]
+    hallucination: tuple[float, ...]
+    teacher_hallucination: tuple[float, ...]
+    student_entropy: tuple[float, ...]
+    teacher_entropy: tuple[float, ...]
+    true_entropy: tuple[float, ...]
+    narrower_share: tuple[float, ...]
+    systematic_noise: tuple[float, ...]
+    steps: tuple[int, ...]
+    training_tokens: tuple[int, ...]
+    pairs: tuple[int, ...]
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
     kmax = max(cfg.ks)
     teacher_texts = lc.sample_model(task, task.teacher, kmax, 1.0, rng.stream(cfg.seed, "teacher_sampling"))
@@ -82,19 +118,20 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     return {}
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
 
     labels = [m[0] for m in methods(cfg.ks)]
-    rows = [[labels[i], f"{fmt(res['gt_similarity'][i])} ({fmt(res['gt_similarity_variance'][i])})",
-             res["noise_slope"][i], res["noise_r2"][i], res["student_noise"][i], res["systematic_noise"][i],
-             res["hallucination"][i], res["pairs"][i], res["training_tokens"][i]]
+    rows = [[labels[i], f"{fmt(res.gt_similarity[i])} ({fmt(res.gt_similarity_variance[i])})",
+             res.noise_slope[i], res.noise_r2[i], res.student_noise[i], res.systematic_noise[i],
+             res.hallucination[i], res.pairs[i], res.training_tokens[i]]
             for i in range(len(labels))]
     table = markdown_table(["method", "cos GT (inter-student var)", "noise slope", "R²", "avg noise",
                             "avg systematic noise", "halluc.", "distinct pairs", "training tokens"], rows)
@@ -111,32 +148,32 @@ def _llm_rows(res):
     column: direct, single, then three rows per k, then soft targets)."""
     from jaxkd.experiments.llm_variance_aware import methods
 
-    rows = methods(tuple(res["k"][2:-1:3]))
+    rows = methods(tuple(res.k[2:-1:3]))
     return [label for label, _, _ in rows], [method for _, method, _ in rows]
 
 
 def _corrections(res, metric: str, better) -> tuple[bool, str, list[str]]:
     labels, methods = _llm_rows(res)
-    vals = np.asarray(res[metric], float)
+    vals = np.asarray(getattr(res, metric), float)
     single = vals[methods.index("single")]
     rows = [i for i, m in enumerate(methods) if m in ("multi", "averaging", "variance-weighting")]
     wins = [labels[i] for i in rows if better(vals[i], single)]
     return len(wins) == len(rows), f"{len(wins)} of {len(rows)} corrected targets beat single ({fmt(single)})", wins
 
 
-def _llm_similarity(res) -> tuple[bool, str]:
+def _llm_similarity(res: Results) -> tuple[bool, str]:
     ok, text, wins = _corrections(res, "gt_similarity", lambda a, b: a > b)
     return ok, f"cosine to ground truth: {text}" + (f": {', '.join(wins)}" if wins else "")
 
 
-def _llm_systematic(res) -> tuple[bool, str]:
+def _llm_systematic(res: Results) -> tuple[bool, str]:
     ok, text, wins = _corrections(res, "systematic_noise", lambda a, b: a < b)
     return ok, f"systematic noise: {text}" + (f": {', '.join(wins)}" if wins else "")
 
 
-def _llm_vw_strongest(res) -> tuple[bool, str]:
+def _llm_vw_strongest(res: Results) -> tuple[bool, str]:
     labels, methods = _llm_rows(res)
-    sim = np.asarray(res["gt_similarity"], float)
+    sim = np.asarray(res.gt_similarity, float)
     rows = [i for i, m in enumerate(methods) if m in ("multi", "averaging", "variance-weighting")]
     best = max(rows, key=lambda i: sim[i])
     return methods[best] == "variance-weighting", f"highest cosine to ground truth: {labels[best]} ({fmt(sim[best])})"

@@ -169,7 +169,100 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
     return out
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """One dataset and model class: the teacher's and each student's accuracy and entropy per
+    group (all / correct / incorrect), the study's overlap rule and the paired test."""
+
+    num_classes: int
+    test_size: int
+    teacher_accuracy: float
+    teacher_all_mean: float
+    teacher_all_std: float
+    teacher_all_count: int
+    teacher_correct_mean: float
+    teacher_correct_std: float
+    teacher_correct_count: int
+    teacher_incorrect_mean: float
+    teacher_incorrect_std: float
+    teacher_incorrect_count: int
+    student_hard_accuracy: float
+    student_hard_all_mean: float
+    student_hard_all_std: float
+    student_hard_all_count: float
+    student_hard_correct_mean: float
+    student_hard_correct_std: float
+    student_hard_correct_count: float
+    student_hard_incorrect_mean: float
+    student_hard_incorrect_std: float
+    student_hard_incorrect_count: float
+    student_hard_agreement: float
+    student_hard_all_paired_diff: float
+    student_hard_all_paired_low: float
+    student_hard_all_paired_high: float
+    student_hard_all_paired_count: int
+    student_hard_all_paired_teacher_mean: float
+    student_hard_correct_paired_diff: float
+    student_hard_correct_paired_low: float
+    student_hard_correct_paired_high: float
+    student_hard_correct_paired_count: int
+    student_hard_correct_paired_teacher_mean: float
+    student_hard_incorrect_paired_diff: float
+    student_hard_incorrect_paired_low: float
+    student_hard_incorrect_paired_high: float
+    student_hard_incorrect_paired_count: int
+    student_hard_incorrect_paired_teacher_mean: float
+    student_soft_accuracy: float
+    student_soft_all_mean: float
+    student_soft_all_std: float
+    student_soft_all_count: float
+    student_soft_correct_mean: float
+    student_soft_correct_std: float
+    student_soft_correct_count: float
+    student_soft_incorrect_mean: float
+    student_soft_incorrect_std: float
+    student_soft_incorrect_count: float
+    student_soft_agreement: float
+    student_soft_all_paired_diff: float
+    student_soft_all_paired_low: float
+    student_soft_all_paired_high: float
+    student_soft_all_paired_count: int
+    student_soft_all_paired_teacher_mean: float
+    student_soft_correct_paired_diff: float
+    student_soft_correct_paired_low: float
+    student_soft_correct_paired_high: float
+    student_soft_correct_paired_count: int
+    student_soft_correct_paired_teacher_mean: float
+    student_soft_incorrect_paired_diff: float
+    student_soft_incorrect_paired_low: float
+    student_soft_incorrect_paired_high: float
+    student_soft_incorrect_paired_count: int
+    student_soft_incorrect_paired_teacher_mean: float
+    student_hard_all_significant: float
+    student_hard_correct_significant: float
+    student_hard_incorrect_significant: float
+    student_soft_all_significant: float
+    student_soft_correct_significant: float
+    student_soft_incorrect_significant: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results: one :class:`Comparison` per "dataset-model"."""
+
+    runs: dict[str, Comparison]
+
+    @classmethod
+    def from_json(cls, config, data: dict) -> "Results":
+        return cls(config=config, runs={k: Comparison(**row) for k, row in data["runs"].items()})
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run every dataset and model class (``run_dir`` enables save/resume); typed results."""
+    return Results(config=cfg, runs={key: Comparison(**row) for key, row in _columns(cfg, run_dir).items()})
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     points = [(f"{d}-{m}", (i, j)) for i, d in enumerate(cfg.datasets) for j, m in enumerate(cfg.models)]
     rows = common.sweep(run_dir, points, lambda p: _point(cfg, *p), desc="output-entropy")
     return {key: row for (key, _), row in zip(points, rows)}
@@ -178,17 +271,17 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def fig_output_entropy(res: dict):
+def fig_output_entropy(res: Results):
     """One panel per group (all / correct / incorrect test examples): mean entropy per model,
     bars of ± std clipped at 0 (entropy is non-negative)."""
-    keys = list(res)
+    keys = list(res.runs)
     fig, axes = subplots(1, 3, figsize=(max(10.0, 3.2 * len(keys)), 4), squeeze=False)
     x = np.arange(len(keys))
     for ax, g in zip(axes[0], ("all", "correct", "incorrect")):
         for off, role, label in ((-0.25, "teacher", "teacher"), (0.0, "student_hard", "student (hard labels)"),
                                  (0.25, "student_soft", "student (soft, T)")):
-            mean = nan_array([res[k][f"{role}_{g}_mean"] for k in keys])
-            std = np.nan_to_num(nan_array([res[k][f"{role}_{g}_std"] for k in keys]))
+            mean = nan_array([getattr(res.runs[k], f"{role}_{g}_mean") for k in keys])
+            std = np.nan_to_num(nan_array([getattr(res.runs[k], f"{role}_{g}_std") for k in keys]))
             ax.bar(x + off, mean, width=0.25, yerr=[np.minimum(std, np.nan_to_num(mean)), std], capsize=2,
                    label=label)
         ax.set_xticks(x, keys, rotation=30, ha="right", fontsize=7)
@@ -200,26 +293,27 @@ def fig_output_entropy(res: dict):
     return fig
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     return {"entropy.png": fig_output_entropy(res)}
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
     rows = []
-    for key, r in res.items():
+    for key, r in res.runs.items():
         for role in ("student_hard", "student_soft"):
             for g in ("all", "correct", "incorrect"):
-                sig = r[f"{role}_{g}_significant"]
-                lo, hi = r.get(f"{role}_{g}_paired_low"), r.get(f"{role}_{g}_paired_high")
+                sig = getattr(r, f"{role}_{g}_significant")
+                lo, hi = getattr(r, f"{role}_{g}_paired_low"), getattr(r, f"{role}_{g}_paired_high")
                 paired = ("n/a" if lo is None or not np.isfinite(lo) else
-                          f"{fmt(r[f'{role}_{g}_paired_diff'], 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}] "
-                          f"(n={fmt(r[f'{role}_{g}_paired_count'])}){' *' if lo > 0 or hi < 0 else ''}")
-                rows.append([key, role.split("_")[1], r["teacher_accuracy"], r[f"{role}_accuracy"], g,
-                             f"{fmt(r[f'teacher_{g}_mean'])} ± {fmt(r[f'teacher_{g}_std'])} (n={fmt(r[f'teacher_{g}_count'])})",
-                             f"{fmt(r[f'{role}_{g}_mean'])} ± {fmt(r[f'{role}_{g}_std'])} (n={fmt(r[f'{role}_{g}_count'])})",
+                          f"{fmt(getattr(r, f'{role}_{g}_paired_diff'), 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}] "
+                          f"(n={fmt(getattr(r, f'{role}_{g}_paired_count'))}){' *' if lo > 0 or hi < 0 else ''}")
+                rows.append([key, role.split("_")[1], r.teacher_accuracy, getattr(r, f"{role}_accuracy"), g,
+                             f"{fmt(getattr(r, f'teacher_{g}_mean'))} ± {fmt(getattr(r, f'teacher_{g}_std'))} (n={fmt(getattr(r, f'teacher_{g}_count'))})",
+                             f"{fmt(getattr(r, f'{role}_{g}_mean'))} ± {fmt(getattr(r, f'{role}_{g}_std'))} (n={fmt(getattr(r, f'{role}_{g}_count'))})",
                              "n/a" if sig is None or not np.isfinite(sig) else ("yes" if sig else "no"), paired])
     table = markdown_table(["dataset-model", "student target", "teacher acc", "student acc", "group",
                             "teacher entropy", "student entropy", "disjoint ± std (study)",
@@ -245,31 +339,29 @@ def markdown(res: dict, cfg: Config) -> str:
 EQUIVALENCE, EQUIVALENCE_FLOOR = 0.25, 0.01
 
 
-def _classifiers(res) -> Interval:
+def _classifiers(res: Results) -> Interval:
     """Equivalence from the paired intervals: per dataset-model and group (all / teacher correct /
     teacher incorrect), q = δ − |Δ|, δ = max(25% of the teacher's mean entropy there, 0.01 nats), Δ the hard-label
     student's mean entropy minus the teacher's on the same examples. Its interval is
     [δ − max(|lo|, |hi|), δ − distance of [lo, hi] from 0]; the claim's is the worst group's."""
     sig, groups, worse, qs, n_min = [], 0, [], [], None
-    for name, r in res.items():
-        if not isinstance(r, dict) or "teacher_accuracy" not in r:
-            continue
+    for name, r in res.runs.items():
         for g in ("all", "correct", "incorrect"):
-            flag = r.get(f"student_hard_{g}_significant")
+            flag = getattr(r, f"student_hard_{g}_significant")
             if flag is not None:  # empty group otherwise
                 groups += 1
                 if flag:
                     sig.append(f"{name}/{g}")
-            lo, hi = r.get(f"student_hard_{g}_paired_low"), r.get(f"student_hard_{g}_paired_high")
+            lo, hi = getattr(r, f"student_hard_{g}_paired_low"), getattr(r, f"student_hard_{g}_paired_high")
             if lo is None or not np.isfinite(lo):
                 continue
-            delta = max(EQUIVALENCE * r[f"student_hard_{g}_paired_teacher_mean"], EQUIVALENCE_FLOOR)
+            delta = max(EQUIVALENCE * getattr(r, f"student_hard_{g}_paired_teacher_mean"), EQUIVALENCE_FLOOR)
             far, near = max(abs(lo), abs(hi)), (0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)))
-            qs.append((delta - far, delta - near, f"{name}/{g}", r[f"student_hard_{g}_paired_diff"], lo, hi, delta,
-                       r[f"student_hard_{g}_paired_count"]))
-        slack = max(0.02, 1.0 / r["test_size"])  # 2 points, or one test example on small sets
-        if r["student_hard_accuracy"] < r["teacher_accuracy"] - slack - 1e-12:
-            worse.append(f"{name} ({fmt(r['student_hard_accuracy'])} vs {fmt(r['teacher_accuracy'])})")
+            qs.append((delta - far, delta - near, f"{name}/{g}", getattr(r, f"student_hard_{g}_paired_diff"), lo, hi, delta,
+                       getattr(r, f"student_hard_{g}_paired_count")))
+        slack = max(0.02, 1.0 / r.test_size)  # 2 points, or one test example on small sets
+        if r.student_hard_accuracy < r.teacher_accuracy - slack - 1e-12:
+            worse.append(f"{name} ({fmt(r.student_hard_accuracy)} vs {fmt(r.teacher_accuracy)})")
     text = f"study's rule: {groups - len(sig)} of {groups} entropy groups overlap"
     text += f" (disjoint: {', '.join(sig)})" if sig else ""
     text += (f"; accuracy drops: {', '.join(worse)}" if worse

@@ -115,8 +115,49 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
     return {**common.columns(rows), **linear_part}
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
-    """Run the sweep; returns results (numbers only). ``run_dir`` enables save/resume."""
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (per noise level α (grid order); ``linear_*`` are the OLS control beside MLP students)."""
+
+    alpha: tuple[float, ...]
+    sigma2: tuple[float, ...]
+    inter_student_variance: tuple[float, ...]
+    inter_student_variance_se: tuple[float, ...]
+    mse_teacher: tuple[float, ...]
+    mse_teacher_std: tuple[float, ...]
+    mse_truth: tuple[float, ...]
+    mse_truth_std: tuple[float, ...]
+    mse_truth_variance: tuple[float, ...]
+    mse_truth_variance_se: tuple[float, ...]
+    num_students: int
+    predicted_variance: tuple[float, ...] | None = None
+    predicted_mse_teacher: tuple[float, ...] | None = None
+    predicted_mse_truth: tuple[float, ...] | None = None
+    predicted_mse_truth_variance: tuple[float, ...] | None = None
+    c: float | None = None
+    linear_sigma2: tuple[float, ...] | None = None
+    linear_inter_student_variance: tuple[float, ...] | None = None
+    linear_inter_student_variance_se: tuple[float, ...] | None = None
+    linear_mse_teacher: tuple[float, ...] | None = None
+    linear_mse_teacher_std: tuple[float, ...] | None = None
+    linear_mse_truth: tuple[float, ...] | None = None
+    linear_mse_truth_std: tuple[float, ...] | None = None
+    linear_mse_truth_variance: tuple[float, ...] | None = None
+    linear_mse_truth_variance_se: tuple[float, ...] | None = None
+    linear_predicted_variance: tuple[float, ...] | None = None
+    linear_predicted_mse_teacher: tuple[float, ...] | None = None
+    linear_predicted_mse_truth: tuple[float, ...] | None = None
+    linear_predicted_mse_truth_variance: tuple[float, ...] | None = None
+    linear_c: float | None = None
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
+    """The measured values by field name (see :class:`Results`)."""
     body = _run_linear(cfg, run_dir) if cfg.model == "linear" else _run_mlp(cfg, run_dir)
     return {"alpha": list(cfg.alphas), **body, "num_students": cfg.num_students}
 
@@ -124,16 +165,16 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def fig_teacher_noise_variance(res: dict):
+def fig_teacher_noise_variance(res: Results):
     fig, ax = subplots(figsize=(5.5, 4))
-    a = np.asarray(res["alpha"])
-    lin = "linear_" if "linear_inter_student_variance" in res else ""
+    a = np.asarray(res.alpha)
+    lin = "linear_" if res.linear_inter_student_variance is not None else ""
     if lin:
-        ax.errorbar(a, res["inter_student_variance"], yerr=2 * np.asarray(res["inter_student_variance_se"]),
+        ax.errorbar(a, res.inter_student_variance, yerr=2 * np.asarray(res.inter_student_variance_se),
                     fmt="s-", label="MLP students (±2 SE)")
-    ax.errorbar(a, res[f"{lin}inter_student_variance"], yerr=2 * np.asarray(res[f"{lin}inter_student_variance_se"]),
+    ax.errorbar(a, getattr(res, f"{lin}inter_student_variance"), yerr=2 * np.asarray(getattr(res, f"{lin}inter_student_variance_se")),
                 fmt="o", label="linear students (±2 SE)")
-    ax.plot(a, res[f"{lin}predicted_variance"], "-", label="linear closed form σ²c (4.1)")
+    ax.plot(a, getattr(res, f"{lin}predicted_variance"), "-", label="linear closed form σ²c (4.1)")
     ax.set_xlabel("teacher noise level α (σ² = α·Var(y_train))")
     ax.set_ylabel("inter-student variance (standardized target)²")
     ax.set_title("Inter-student variance vs teacher noise")
@@ -141,17 +182,17 @@ def fig_teacher_noise_variance(res: dict):
     return fig
 
 
-def fig_teacher_noise_mse(res: dict):
+def fig_teacher_noise_mse(res: Results):
     fig, ax = subplots(figsize=(8.5, 4))  # room for the legend beside the axes
-    a = np.asarray(res["alpha"])
-    lin = "linear_" if "linear_mse_teacher" in res else ""
+    a = np.asarray(res.alpha)
+    lin = "linear_" if res.linear_mse_teacher is not None else ""
     if lin:
-        ax.plot(a, res["mse_teacher"], "^-", label="MLP vs teacher")
-        ax.plot(a, res["mse_truth"], "v-", label="MLP vs ground truth")
-    ax.plot(a, res[f"{lin}mse_teacher"], "o", label="linear vs teacher, simulated")
-    ax.plot(a, res[f"{lin}predicted_mse_teacher"], "-", label="linear vs teacher, closed form (4.2)")
-    ax.plot(a, res[f"{lin}mse_truth"], "s", label="linear vs ground truth, simulated")
-    ax.plot(a, res[f"{lin}predicted_mse_truth"], "--", label="linear vs ground truth, closed form (4.3)")
+        ax.plot(a, res.mse_teacher, "^-", label="MLP vs teacher")
+        ax.plot(a, res.mse_truth, "v-", label="MLP vs ground truth")
+    ax.plot(a, getattr(res, f"{lin}mse_teacher"), "o", label="linear vs teacher, simulated")
+    ax.plot(a, getattr(res, f"{lin}predicted_mse_teacher"), "-", label="linear vs teacher, closed form (4.2)")
+    ax.plot(a, getattr(res, f"{lin}mse_truth"), "s", label="linear vs ground truth, simulated")
+    ax.plot(a, getattr(res, f"{lin}predicted_mse_truth"), "--", label="linear vs ground truth, closed form (4.3)")
     ax.set_xlabel("teacher noise level α")
     ax.set_ylabel("test MSE (standardized target)²")
     ax.set_title("Student test MSE vs teacher noise")
@@ -160,18 +201,18 @@ def fig_teacher_noise_mse(res: dict):
     return fig
 
 
-def fig_teacher_noise_mse_variance(res: dict):
+def fig_teacher_noise_mse_variance(res: Results):
     """The study's "variance": the spread across students of each one's test MSE against the
     ground truth, ±2 SE, with X.1's closed form over the linear students."""
     fig, ax = subplots(figsize=(5.5, 4))
-    a = np.asarray(res["alpha"])
-    lin = "linear_" if "linear_mse_truth_variance" in res else ""
+    a = np.asarray(res.alpha)
+    lin = "linear_" if res.linear_mse_truth_variance is not None else ""
     if lin:
-        ax.errorbar(a, res["mse_truth_variance"], yerr=2 * np.asarray(res["mse_truth_variance_se"]),
+        ax.errorbar(a, res.mse_truth_variance, yerr=2 * np.asarray(res.mse_truth_variance_se),
                     fmt="s-", capsize=2, label="MLP students (±2 SE)")
-    ax.errorbar(a, res[f"{lin}mse_truth_variance"], yerr=2 * np.asarray(res[f"{lin}mse_truth_variance_se"]),
+    ax.errorbar(a, getattr(res, f"{lin}mse_truth_variance"), yerr=2 * np.asarray(getattr(res, f"{lin}mse_truth_variance_se")),
                 fmt="o", capsize=2, label="linear students (±2 SE)")
-    ax.plot(a, res[f"{lin}predicted_mse_truth_variance"], "-", label="linear closed form (X.1)")
+    ax.plot(a, getattr(res, f"{lin}predicted_mse_truth_variance"), "-", label="linear closed form (X.1)")
     ax.set_xlabel("teacher noise level α")
     ax.set_ylabel("Var across students of test MSE vs truth")
     ax.set_title("The study's 'variance': spread of test MSE")
@@ -179,14 +220,15 @@ def fig_teacher_noise_mse_variance(res: dict):
     return fig
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     return {"variance.png": fig_teacher_noise_variance(res), "mse.png": fig_teacher_noise_mse(res), "mse_variance.png": fig_teacher_noise_mse_variance(res)}
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
     lin = "linear_" if cfg.model == "mlp" else ""
     keys = [f"{lin}{k}" for k in ("sigma2", "inter_student_variance", "predicted_variance",
                                   "mse_teacher", "predicted_mse_teacher", "mse_truth", "predicted_mse_truth",
@@ -196,11 +238,11 @@ def markdown(res: dict, cfg: Config) -> str:
     if lin:
         keys += ["inter_student_variance", "mse_teacher", "mse_truth", "mse_truth_variance"]
         headers += ["V MLP", "MLP MSE teacher", "MLP MSE truth", "MLP Var(MSE truth)"]
-    table = markdown_table(headers, list(zip(res["alpha"], *(res[k] for k in keys))))
+    table = markdown_table(headers, list(zip(res.alpha, *(getattr(res, k) for k in keys))))
     note = ("MLP teacher and students (same architecture, Kaiming init shared across α); the linear "
             "columns are OLS teacher and students on the same split. " if lin else "")
     return (f"# Teacher output uncertainty ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 4; docs/theorems.md 4.1-4.3. {note}c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(res[lin + 'c'])}.\n\n"
+            f"Study Section 4; docs/theorems.md 4.1-4.3. {note}c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(getattr(res, lin + 'c'))}.\n\n"
             "V is the variance of the students' test predictions; Var(MSE truth) is the variance across "
             "students of each one's test MSE against the ground truth, the quantity the study's figure plots "
             "as \"variance\". The latter is quadratic in σ² even for OLS students (X.1).\n\n"
@@ -211,18 +253,18 @@ def markdown(res: dict, cfg: Config) -> str:
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
-def _mlp_noise(res) -> Interval:
-    a = np.asarray(res["alpha"], float)
-    V, mse = np.asarray(res["inter_student_variance"]), np.asarray(res["mse_truth"])
+def _mlp_noise(res: Results) -> Interval:
+    a = np.asarray(res.alpha, float)
+    V, mse = np.asarray(res.inter_student_variance), np.asarray(res.mse_truth)
     grows = trend(a, V) > 0.9 and trend(a, mse) > 0.9
     mid = int(np.argmin(np.abs(a - a[-1] / 2)))
     idx = (0, mid, len(a) - 1) if a[0] > 0 else (1, mid, len(a) - 1)  # Var(MSE) at α = 0 is ~0
-    k_mlp, se_mlp = bend(a, res["mse_truth_variance"], res["mse_truth_variance_se"], idx)
-    k_lin, se_lin = bend(a, res["linear_mse_truth_variance"], res["linear_mse_truth_variance_se"], idx)
+    k_mlp, se_mlp = bend(a, res.mse_truth_variance, res.mse_truth_variance_se, idx)
+    k_lin, se_lin = bend(a, res.linear_mse_truth_variance, res.linear_mse_truth_variance_se, idx)
     diff, se = k_mlp - k_lin, float(np.hypot(se_mlp, se_lin))
     lo, hi = diff - 1.96 * se, diff + 1.96 * se
     pts = ", ".join(fmt(a[i]) for i in idx)
-    return Interval(diff, lo, hi, res.get("num_students"), (
+    return Interval(diff, lo, hi, res.num_students, (
         f"V {fmt(V[0])} → {fmt(V[-1])} and test MSE vs truth {fmt(mse[0])} → {fmt(mse[-1])} over α "
         f"(rank correlations {fmt(trend(a, V), 2)}, {fmt(trend(a, mse), 2)}); curvature of the variance of "
         f"the test MSE over α = {pts}: MLP {fmt(k_mlp, 3)} ± {fmt(se_mlp, 2)}, OLS control {fmt(k_lin, 3)} ± "

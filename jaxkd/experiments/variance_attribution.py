@@ -46,7 +46,32 @@ class Config(common.RegressionConfig):
         v.check_int("batch size", self.batch_size)
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (per case (which sources of randomness vary), then the shares of the total)."""
+
+    case_index: tuple[int, ...]
+    mse_truth_variance: tuple[float, ...]
+    mse_truth_variance_se: tuple[float, ...]
+    inter_student_variance: tuple[float, ...]
+    inter_student_variance_se: tuple[float, ...]
+    mse_teacher: tuple[float, ...]
+    mse_teacher_std: tuple[float, ...]
+    mse_truth: tuple[float, ...]
+    mse_truth_std: tuple[float, ...]
+    share_teacher_noise: float
+    share_init: float
+    share_data_order: float
+    interaction: float
+    share_interaction: float
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = common.mlp_task(cfg)
     train = dataclasses.replace(task.train, batch_size=cfg.batch_size)
     sigma2 = cfg.alpha * task.var_y
@@ -79,11 +104,11 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
-def fig_variance_attribution(res: dict):
+def fig_variance_attribution(res: Results):
 
     fig, ax = subplots(figsize=(5.5, 3.8))
     labels = [s.replace("_", " ") for s in SOURCES] + ["interaction"]
-    values = [res[f"share_{s}"] for s in SOURCES] + [res["share_interaction"]]
+    values = [getattr(res, f"share_{s}") for s in SOURCES] + [res.share_interaction]
     ax.bar(labels, values)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_ylabel("share of inter-student variance (V_source / V_all)")
@@ -91,19 +116,20 @@ def fig_variance_attribution(res: dict):
     return fig
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     return {"attribution.png": fig_variance_attribution(res)}
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
 
-    V = res["inter_student_variance"]
+    V = res.inter_student_variance
     rows = [[case.replace("_", " ") + (" only" if case in SOURCES else ""), V[i],
-             V[i] / V[0] if V[0] else float("nan"), res["mse_truth"][i]] for i, case in enumerate(CASES)]
-    rows.append(["interaction remainder", res["interaction"], res["share_interaction"], float("nan")])
+             V[i] / V[0] if V[0] else float("nan"), res.mse_truth[i]] for i, case in enumerate(CASES)]
+    rows.append(["interaction remainder", res.interaction, res.share_interaction, float("nan")])
     table = markdown_table(["varying", "inter-student variance", "share of all", "test MSE (truth)"], rows)
     return (f"# Variance attribution (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
             f"α = {cfg.alpha}, minibatches of {cfg.batch_size}, {cfg.epochs} epochs. Each row varies one "

@@ -171,7 +171,44 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
             "num_students": cfg.num_students}
 
 
-def run(cfg: Config, run_dir: RunDir | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Results(common.Results):
+    """Typed results (per (α, k) point, α-major; one column group per target method)."""
+
+    alpha: tuple[float, ...]
+    sigma2: tuple[float, ...]
+    k: tuple[int, ...]
+    average_mse_teacher: tuple[float, ...]
+    average_mse_truth: tuple[float, ...]
+    average_mse_truth_std: tuple[float, ...]
+    average_variance: tuple[float, ...]
+    average_variance_se: tuple[float, ...]
+    honest_mse_teacher: tuple[float, ...]
+    honest_mse_truth: tuple[float, ...]
+    honest_mse_truth_std: tuple[float, ...]
+    honest_variance: tuple[float, ...]
+    honest_variance_se: tuple[float, ...]
+    leverage_oracle_mse_teacher: tuple[float, ...]
+    leverage_oracle_mse_truth: tuple[float, ...]
+    leverage_oracle_mse_truth_std: tuple[float, ...]
+    leverage_oracle_variance: tuple[float, ...]
+    leverage_oracle_variance_se: tuple[float, ...]
+    study_mse_teacher: tuple[float, ...]
+    study_mse_truth: tuple[float, ...]
+    study_mse_truth_std: tuple[float, ...]
+    study_variance: tuple[float, ...]
+    study_variance_se: tuple[float, ...]
+    predicted_average_variance: tuple[float, ...] | None = None
+    c: float | None = None
+    num_students: int | None = None
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     if cfg.model == "mlp":
         return _run_mlp(cfg, run_dir)
     with jax.enable_x64(True):
@@ -201,29 +238,29 @@ _METHOD_LABELS = {"average": "averaging", "study": "variance-weighting (study)",
 
 
 def _by_alpha(res: dict):
-    alphas = list(dict.fromkeys(res["alpha"]))
+    alphas = list(dict.fromkeys(res.alpha))
     for a in alphas:
-        rows = [i for i, x in enumerate(res["alpha"]) if x == a]
+        rows = [i for i, x in enumerate(res.alpha) if x == a]
         yield a, rows
 
 
-def fig_variance_aware(res: dict, metric: str, ylabel: str):
+def fig_variance_aware(res: Results, metric: str, ylabel: str):
     """One panel per α; ``metric`` "variance" (log-log, 7.1's line) or "mse_truth" (± std
     across students, the study's metric)."""
     groups = list(_by_alpha(res))
     fig, axes = subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
     for ax, (a, rows) in zip(axes[0], groups):
-        k = np.asarray(res["k"])[rows]
+        k = np.asarray(res.k)[rows]
         for j, (method, label) in enumerate(_METHOD_LABELS.items()):
-            y = np.asarray(res[f"{method}_{metric}"])[rows]
+            y = np.asarray(getattr(res, f"{method}_{metric}"))[rows]
             if metric == "variance":
                 ax.loglog(k, y, "o-", ms=3, label=label)
             else:
-                err = np.asarray(res[f"{method}_{metric}_std"])[rows] if f"{method}_{metric}_std" in res else None
+                err = np.asarray(getattr(res, f"{method}_{metric}_std"))[rows] if getattr(res, f"{method}_{metric}_std") is not None else None
                 ax.errorbar(k * (1 + 0.03 * (j - 1.5)), y, yerr=err, fmt="o-", ms=3, capsize=2, label=label)
                 ax.set_xscale("log")
-        if metric == "variance" and "predicted_average_variance" in res:
-            ax.loglog(k, np.asarray(res["predicted_average_variance"])[rows], "k--", label="(σ²/k)c (7.1)")
+        if metric == "variance" and res.predicted_average_variance is not None:
+            ax.loglog(k, np.asarray(res.predicted_average_variance)[rows], "k--", label="(σ²/k)c (7.1)")
         ax.set_title(f"α = {a}")
         ax.set_xlabel("teacher responses per input k")
         ax.set_ylabel(ylabel)
@@ -232,25 +269,26 @@ def fig_variance_aware(res: dict, metric: str, ylabel: str):
     return fig
 
 
-def figures(res: dict, cfg: Config) -> dict:
+def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     return {"variance.png": fig_variance_aware(res, "variance", "inter-student variance"),
             "mse.png": fig_variance_aware(res, "mse_truth", "test MSE vs ground truth (± std across students)")}
 
 
 
-def markdown(res: dict, cfg: Config) -> str:
+def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
+    cfg = res.config
     methods = list(_METHOD_LABELS)
     short = {"average": "avg", "study": "study", "leverage_oracle": "lev. oracle", "honest": "honest"}
     headers = ["α", "k", *(f"V {short[m]}" for m in methods), *(f"MSE truth {short[m]} (± std)" for m in methods)]
     rows = []
-    for i in range(len(res["alpha"])):
-        mse = [f"{fmt(res[f'{m}_mse_truth'][i])} ± {fmt(res[f'{m}_mse_truth_std'][i], 2)}" for m in methods]
-        rows.append([res["alpha"][i], res["k"][i], *(res[f"{m}_variance"][i] for m in methods), *mse])
-    if "predicted_average_variance" in res:
+    for i in range(len(res.alpha)):
+        mse = [f"{fmt(getattr(res, f'{m}_mse_truth')[i])} ± {fmt(getattr(res, f'{m}_mse_truth_std')[i], 2)}" for m in methods]
+        rows.append([res.alpha[i], res.k[i], *(getattr(res, f"{m}_variance")[i] for m in methods), *mse])
+    if res.predicted_average_variance is not None:
         headers.insert(2, "V (σ²/k)c (7.1)")
-        for row, pred in zip(rows, res["predicted_average_variance"]):
+        for row, pred in zip(rows, res.predicted_average_variance):
             row.insert(2, pred)
     table = markdown_table(headers, rows)
     return (f"# Variance-aware distillation ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
@@ -268,9 +306,9 @@ def markdown(res: dict, cfg: Config) -> str:
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
-def _mlp_averaging(res) -> Interval:
-    a, k = np.asarray(res["alpha"], float), np.asarray(res["k"])
-    V, se = np.asarray(res["average_variance"]), np.asarray(res["average_variance_se"])
+def _mlp_averaging(res: Results) -> Interval:
+    a, k = np.asarray(res.alpha, float), np.asarray(res.k)
+    V, se = np.asarray(res.average_variance), np.asarray(res.average_variance_se)
     parts, trend_ok, worst = [], True, None
     for alpha in np.unique(a):
         idx = np.flatnonzero(a == alpha)
@@ -284,7 +322,7 @@ def _mlp_averaging(res) -> Interval:
         parts.append(f"α = {fmt(alpha)}: {fmt(V[idx[0]])} (k = {k[idx[0]]}) → {fmt(V[idx[-1]])} (k = {k[idx[-1]]})")
     q, q_se, alpha = worst
     lo, hi = q - 1.96 * q_se, q + 1.96 * q_se
-    return Interval(float(q), float(lo), float(hi), res.get("num_students"), (
+    return Interval(float(q), float(lo), float(hi), res.num_students, (
         "averaged-target MLP students' V: " + "; ".join(parts) + f"; weakest α = {fmt(alpha)}: log ratio "
         f"{fmt(q, 3)}, 95% interval [{fmt(lo, 3)}, {fmt(hi, 3)}]"), precondition=trend_ok)
 
