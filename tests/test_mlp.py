@@ -86,7 +86,7 @@ def test_teacher_noise_mlp_grows_with_noise():
         "quick", model="mlp", alphas=(0.0, 1.0), num_students=16))
     v = res.inter_student_variance
     assert v[1] > 3 * v[0] > 0  # init alone disagrees a little; noise much more
-    np.testing.assert_allclose(res.linear_inter_student_variance[1], res.linear_predicted_variance[1],
+    np.testing.assert_allclose(res.linear.inter_student_variance[1], res.linear.predicted_variance[1],
                                rtol=0.6)
 
 

@@ -162,12 +162,14 @@ def test_claims_follow_their_criteria():
     # The OLS control's variance of the test MSE is quadratic (X.1): f = a + a^2 / 4.
     lin = [a + a * a / 4 for a in alpha]
     base = {"alpha": alpha, "inter_student_variance": [0.02, 0.06, 0.12, 0.22, 0.4], "mse_truth": [1, 2, 3, 4, 5],
-            "linear_mse_truth_variance": lin, "num_students": 5}
+            "num_students": 5}
     se = lambda x: [0.01] * 5  # noqa: E731
 
     def judged(mlp, mlp_se, lin_se=None, **extra):
-        res = {**base, "mse_truth_variance": mlp, "mse_truth_variance_se": mlp_se,
-               "linear_mse_truth_variance_se": lin_se or se(None), **extra}
+        from types import SimpleNamespace
+
+        control = SimpleNamespace(mse_truth_variance=lin, mse_truth_variance_se=lin_se or se(None))
+        res = {**base, "mse_truth_variance": mlp, "mse_truth_variance_se": mlp_se, "linear": control, **extra}
         return _claim("mlp-noise").evaluate(_typed({"teacher-noise-mlp": res}))
 
     more_convex = [a + a**3 for a in alpha]          # bends more than the control

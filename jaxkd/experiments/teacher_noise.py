@@ -71,7 +71,7 @@ def _simulate(task: common.LinearTask, sigma2, key: jax.Array, num_students: int
 _metrics = jax.jit(common.ensemble_metrics)
 
 
-def _run_linear(cfg: Config, run_dir: RunDir | None, prefix: str = "", tag: str = "") -> dict:
+def _run_linear(cfg: Config, run_dir: RunDir | None, tag: str = "") -> dict:
     with jax.enable_x64(True):
         task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
         common.guard_memory(cfg, task.X.shape[0], task.X_test.shape[0], task.X.shape[1])
@@ -93,7 +93,7 @@ def _run_linear(cfg: Config, run_dir: RunDir | None, prefix: str = "", tag: str 
 
         points = [(f"{tag}alpha-{i:02d}", (i, a)) for i, a in enumerate(cfg.alphas)]
         rows = common.sweep(run_dir, points, point, desc=f"teacher-noise (linear{', ' + tag if tag else ''})")
-    return {f"{prefix}{k}": val for k, val in {**common.columns(rows), "c": c}.items()}
+    return {**common.columns(rows), "c": c}
 
 
 def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
@@ -110,14 +110,14 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
 
     points = [(f"alpha-{i:02d}", (i, a)) for i, a in enumerate(cfg.alphas)]
     rows = common.sweep(run_dir, points, point, desc="teacher-noise (mlp)")
-    # The linear sweep beside it (OLS teacher and students on the same split and noise levels).
-    linear_part = _run_linear(cfg, run_dir, prefix="linear_", tag="linear-")
-    return {**common.columns(rows), **linear_part}
+    return common.columns(rows)
 
 
 @dataclasses.dataclass(frozen=True)
 class Results(common.Results):
-    """Typed results (per noise level α (grid order); ``linear_*`` are the OLS control beside MLP students)."""
+    """Typed results, per noise level α (grid order). Linear students carry the closed forms
+    (``predicted_*``, ``c``); MLP students carry ``linear``, the OLS control run beside them on
+    the same split and noise levels (itself a linear :class:`Results`)."""
 
     alpha: tuple[float, ...]
     sigma2: tuple[float, ...]
@@ -130,25 +130,24 @@ class Results(common.Results):
     mse_truth_variance: tuple[float, ...]
     mse_truth_variance_se: tuple[float, ...]
     num_students: int
-    predicted_variance: tuple[float, ...] | None = None
-    predicted_mse_teacher: tuple[float, ...] | None = None
-    predicted_mse_truth: tuple[float, ...] | None = None
-    predicted_mse_truth_variance: tuple[float, ...] | None = None
-    c: float | None = None
-    linear_sigma2: tuple[float, ...] | None = None
-    linear_inter_student_variance: tuple[float, ...] | None = None
-    linear_inter_student_variance_se: tuple[float, ...] | None = None
-    linear_mse_teacher: tuple[float, ...] | None = None
-    linear_mse_teacher_std: tuple[float, ...] | None = None
-    linear_mse_truth: tuple[float, ...] | None = None
-    linear_mse_truth_std: tuple[float, ...] | None = None
-    linear_mse_truth_variance: tuple[float, ...] | None = None
-    linear_mse_truth_variance_se: tuple[float, ...] | None = None
-    linear_predicted_variance: tuple[float, ...] | None = None
-    linear_predicted_mse_teacher: tuple[float, ...] | None = None
-    linear_predicted_mse_truth: tuple[float, ...] | None = None
-    linear_predicted_mse_truth_variance: tuple[float, ...] | None = None
-    linear_c: float | None = None
+    predicted_variance: tuple[float, ...] | None = None           # 4.1 (linear)
+    predicted_mse_teacher: tuple[float, ...] | None = None        # 4.2 (linear)
+    predicted_mse_truth: tuple[float, ...] | None = None          # 4.3 (linear)
+    predicted_mse_truth_variance: tuple[float, ...] | None = None  # X.1 (linear)
+    c: float | None = None                                        # mean test leverage (linear)
+    linear: "Results | None" = None                               # the OLS control (MLP)
+
+    @classmethod
+    def build(cls, config, values: dict) -> "Results":
+        values = dict(values)
+        if isinstance(values.get("linear"), dict):  # measured, or read back from results.json
+            values["linear"] = cls.build(config, {k: v for k, v in values["linear"].items() if k != "config"})
+        return super().build(config, values)
+
+    @property
+    def closed_forms(self) -> "Results":
+        """The results holding the linear closed forms: these, or the MLP run's OLS control."""
+        return self if self.linear is None else self.linear
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
@@ -158,8 +157,10 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     """The measured values by field name (see :class:`Results`)."""
-    body = _run_linear(cfg, run_dir) if cfg.model == "linear" else _run_mlp(cfg, run_dir)
-    return {"alpha": list(cfg.alphas), **body, "num_students": cfg.num_students}
+    head = {"alpha": list(cfg.alphas), "num_students": cfg.num_students}
+    if cfg.model == "linear":
+        return {**head, **_run_linear(cfg, run_dir)}
+    return {**head, **_run_mlp(cfg, run_dir), "linear": {**head, **_run_linear(cfg, run_dir, tag="linear-")}}
 
 
 # --- report: figures and markdown ----------------------------------------------------------
@@ -168,13 +169,13 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
 def fig_teacher_noise_variance(res: Results):
     fig, ax = subplots(figsize=(5.5, 4))
     a = np.asarray(res.alpha)
-    lin = "linear_" if res.linear_inter_student_variance is not None else ""
-    if lin:
+    lin = res.closed_forms
+    if res.linear is not None:
         ax.errorbar(a, res.inter_student_variance, yerr=2 * np.asarray(res.inter_student_variance_se),
                     fmt="s-", label="MLP students (±2 SE)")
-    ax.errorbar(a, getattr(res, f"{lin}inter_student_variance"), yerr=2 * np.asarray(getattr(res, f"{lin}inter_student_variance_se")),
+    ax.errorbar(a, lin.inter_student_variance, yerr=2 * np.asarray(lin.inter_student_variance_se),
                 fmt="o", label="linear students (±2 SE)")
-    ax.plot(a, getattr(res, f"{lin}predicted_variance"), "-", label="linear closed form σ²c (4.1)")
+    ax.plot(a, lin.predicted_variance, "-", label="linear closed form σ²c (4.1)")
     ax.set_xlabel("teacher noise level α (σ² = α·Var(y_train))")
     ax.set_ylabel("inter-student variance (standardized target)²")
     ax.set_title("Inter-student variance vs teacher noise")
@@ -185,14 +186,14 @@ def fig_teacher_noise_variance(res: Results):
 def fig_teacher_noise_mse(res: Results):
     fig, ax = subplots(figsize=(8.5, 4))  # room for the legend beside the axes
     a = np.asarray(res.alpha)
-    lin = "linear_" if res.linear_mse_teacher is not None else ""
-    if lin:
+    lin = res.closed_forms
+    if res.linear is not None:
         ax.plot(a, res.mse_teacher, "^-", label="MLP vs teacher")
         ax.plot(a, res.mse_truth, "v-", label="MLP vs ground truth")
-    ax.plot(a, getattr(res, f"{lin}mse_teacher"), "o", label="linear vs teacher, simulated")
-    ax.plot(a, getattr(res, f"{lin}predicted_mse_teacher"), "-", label="linear vs teacher, closed form (4.2)")
-    ax.plot(a, getattr(res, f"{lin}mse_truth"), "s", label="linear vs ground truth, simulated")
-    ax.plot(a, getattr(res, f"{lin}predicted_mse_truth"), "--", label="linear vs ground truth, closed form (4.3)")
+    ax.plot(a, lin.mse_teacher, "o", label="linear vs teacher, simulated")
+    ax.plot(a, lin.predicted_mse_teacher, "-", label="linear vs teacher, closed form (4.2)")
+    ax.plot(a, lin.mse_truth, "s", label="linear vs ground truth, simulated")
+    ax.plot(a, lin.predicted_mse_truth, "--", label="linear vs ground truth, closed form (4.3)")
     ax.set_xlabel("teacher noise level α")
     ax.set_ylabel("test MSE (standardized target)²")
     ax.set_title("Student test MSE vs teacher noise")
@@ -206,13 +207,13 @@ def fig_teacher_noise_mse_variance(res: Results):
     ground truth, ±2 SE, with X.1's closed form over the linear students."""
     fig, ax = subplots(figsize=(5.5, 4))
     a = np.asarray(res.alpha)
-    lin = "linear_" if res.linear_mse_truth_variance is not None else ""
-    if lin:
+    lin = res.closed_forms
+    if res.linear is not None:
         ax.errorbar(a, res.mse_truth_variance, yerr=2 * np.asarray(res.mse_truth_variance_se),
                     fmt="s-", capsize=2, label="MLP students (±2 SE)")
-    ax.errorbar(a, getattr(res, f"{lin}mse_truth_variance"), yerr=2 * np.asarray(getattr(res, f"{lin}mse_truth_variance_se")),
+    ax.errorbar(a, lin.mse_truth_variance, yerr=2 * np.asarray(lin.mse_truth_variance_se),
                 fmt="o", capsize=2, label="linear students (±2 SE)")
-    ax.plot(a, getattr(res, f"{lin}predicted_mse_truth_variance"), "-", label="linear closed form (X.1)")
+    ax.plot(a, lin.predicted_mse_truth_variance, "-", label="linear closed form (X.1)")
     ax.set_xlabel("teacher noise level α")
     ax.set_ylabel("Var across students of test MSE vs truth")
     ax.set_title("The study's 'variance': spread of test MSE")
@@ -229,20 +230,20 @@ def figures(res: Results) -> dict:
 def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
-    lin = "linear_" if cfg.model == "mlp" else ""
-    keys = [f"{lin}{k}" for k in ("sigma2", "inter_student_variance", "predicted_variance",
-                                  "mse_teacher", "predicted_mse_teacher", "mse_truth", "predicted_mse_truth",
-                                  "mse_truth_variance", "predicted_mse_truth_variance")]
+    lin = res.closed_forms
+    columns = [getattr(lin, k) for k in ("sigma2", "inter_student_variance", "predicted_variance", "mse_teacher",
+                                         "predicted_mse_teacher", "mse_truth", "predicted_mse_truth",
+                                         "mse_truth_variance", "predicted_mse_truth_variance")]
     headers = ["α", "σ²", "V linear", "V = σ²c (4.1)", "MSE teacher", "σ²c (4.2)", "MSE truth",
                "closed form (4.3)", "Var(MSE truth)", "closed form (X.1)"]
-    if lin:
-        keys += ["inter_student_variance", "mse_teacher", "mse_truth", "mse_truth_variance"]
+    if res.linear is not None:
+        columns += [res.inter_student_variance, res.mse_teacher, res.mse_truth, res.mse_truth_variance]
         headers += ["V MLP", "MLP MSE teacher", "MLP MSE truth", "MLP Var(MSE truth)"]
-    table = markdown_table(headers, list(zip(res.alpha, *(getattr(res, k) for k in keys))))
+    table = markdown_table(headers, list(zip(res.alpha, *columns)))
     note = ("MLP teacher and students (same architecture, Kaiming init shared across α); the linear "
-            "columns are OLS teacher and students on the same split. " if lin else "")
+            "columns are OLS teacher and students on the same split. " if res.linear is not None else "")
     return (f"# Teacher output uncertainty ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 4; docs/theorems.md 4.1-4.3. {note}c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(getattr(res, lin + 'c'))}.\n\n"
+            f"Study Section 4; docs/theorems.md 4.1-4.3. {note}c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(lin.c)}.\n\n"
             "V is the variance of the students' test predictions; Var(MSE truth) is the variance across "
             "students of each one's test MSE against the ground truth, the quantity the study's figure plots "
             "as \"variance\". The latter is quadratic in σ² even for OLS students (X.1).\n\n"
@@ -260,7 +261,7 @@ def _mlp_noise(res: Results) -> Interval:
     mid = int(np.argmin(np.abs(a - a[-1] / 2)))
     idx = (0, mid, len(a) - 1) if a[0] > 0 else (1, mid, len(a) - 1)  # Var(MSE) at α = 0 is ~0
     k_mlp, se_mlp = bend(a, res.mse_truth_variance, res.mse_truth_variance_se, idx)
-    k_lin, se_lin = bend(a, res.linear_mse_truth_variance, res.linear_mse_truth_variance_se, idx)
+    k_lin, se_lin = bend(a, res.linear.mse_truth_variance, res.linear.mse_truth_variance_se, idx)
     diff, se = k_mlp - k_lin, float(np.hypot(se_mlp, se_lin))
     lo, hi = diff - 1.96 * se, diff + 1.96 * se
     pts = ", ".join(fmt(a[i]) for i in idx)
