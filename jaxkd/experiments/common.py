@@ -242,6 +242,21 @@ class Results:
 
 
 @dataclasses.dataclass(frozen=True)
+class EnsembleResults(Results):
+    """Results whose grid points each measure one ensemble by :func:`ensemble_metrics`: those
+    quantities, one entry per point."""
+
+    inter_student_variance: tuple[float, ...]
+    inter_student_variance_se: tuple[float, ...]
+    mse_teacher: tuple[float, ...]
+    mse_teacher_std: tuple[float, ...]
+    mse_truth: tuple[float, ...]
+    mse_truth_std: tuple[float, ...]
+    mse_truth_variance: tuple[float, ...]
+    mse_truth_variance_se: tuple[float, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class RegressionConfig(Presets):
     """Fields every regression experiment shares; subclasses add their grids.
 

@@ -63,18 +63,10 @@ class Config(common.RegressionConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(common.Results):
+class Results(common.EnsembleResults):
     """Typed results (per perturbation scale s)."""
 
     scale: tuple[float, ...]
-    mse_truth_variance: tuple[float, ...]
-    mse_truth_variance_se: tuple[float, ...]
-    inter_student_variance: tuple[float, ...]
-    inter_student_variance_se: tuple[float, ...]
-    mse_teacher: tuple[float, ...]
-    mse_teacher_std: tuple[float, ...]
-    mse_truth: tuple[float, ...]
-    mse_truth_std: tuple[float, ...]
     param_variance_before: tuple[float, ...]
     param_variance_after: tuple[float, ...]
     num_students: int

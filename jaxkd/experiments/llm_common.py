@@ -37,6 +37,7 @@ from jaxkd import _validation as v
 from jaxkd import rng
 from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.data import qa, qa_concepts
+from jaxkd.experiments import common
 from jaxkd.llm import GPT2Config, checkpoint, distill, sampling, tokenizer, training
 from jaxkd.llm import metrics as tm
 from jaxkd.llm.model import init as init_gpt2
@@ -413,6 +414,31 @@ class TemperatureConfig(LLMConfig):
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "temperatures", v.check_grid("temperatures", self.temperatures, v.check_positive))
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResults(common.Results):
+    """Results of an llm-* sweep: the measures of :func:`summarize`, one entry per grid point."""
+
+    alignment: tuple[float, ...]
+    inter_student_variance: tuple[float, ...]
+    inter_student_variance_floor: tuple[float, ...]
+    inter_student_variance_corrected: tuple[float, ...]
+    intra_variance_gap: tuple[float, ...]
+    teacher_noise: tuple[float, ...]
+    student_noise: tuple[float, ...]
+    noise_slope: tuple[float, ...]
+    noise_intercept: tuple[float, ...]
+    noise_r2: tuple[float, ...]
+    gt_similarity: tuple[float, ...]
+    gt_similarity_variance: tuple[float, ...]
+    teacher_gt_similarity: tuple[float, ...]
+    hallucination: tuple[float, ...]
+    teacher_hallucination: tuple[float, ...]
+    student_entropy: tuple[float, ...]
+    teacher_entropy: tuple[float, ...]
+    true_entropy: tuple[float, ...]
+    narrower_share: tuple[float, ...]
 
 
 def distil_at_temperature(task: Task, temperature: float, key, order):

@@ -52,29 +52,10 @@ def _tracked(state) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(common.Results):
+class Results(lc.SweepResults):
     """Typed results (per perturbation scale s)."""
 
     scale: tuple[float, ...]
-    alignment: tuple[float, ...]
-    inter_student_variance: tuple[float, ...]
-    inter_student_variance_floor: tuple[float, ...]
-    inter_student_variance_corrected: tuple[float, ...]
-    intra_variance_gap: tuple[float, ...]
-    teacher_noise: tuple[float, ...]
-    student_noise: tuple[float, ...]
-    noise_slope: tuple[float, ...]
-    noise_intercept: tuple[float, ...]
-    noise_r2: tuple[float, ...]
-    gt_similarity: tuple[float, ...]
-    gt_similarity_variance: tuple[float, ...]
-    teacher_gt_similarity: tuple[float, ...]
-    hallucination: tuple[float, ...]
-    teacher_hallucination: tuple[float, ...]
-    student_entropy: tuple[float, ...]
-    teacher_entropy: tuple[float, ...]
-    true_entropy: tuple[float, ...]
-    narrower_share: tuple[float, ...]
     trajectories: tuple
 
 

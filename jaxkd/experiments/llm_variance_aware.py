@@ -49,30 +49,11 @@ def methods(ks) -> list[tuple[str, str, int]]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(common.Results):
+class Results(lc.SweepResults):
     """Typed results (per method row (direct, single, then multi/averaging/variance-weighting per k, soft))."""
 
     method_index: tuple[int, ...]
     k: tuple[int, ...]
-    alignment: tuple[float, ...]
-    inter_student_variance: tuple[float, ...]
-    inter_student_variance_floor: tuple[float, ...]
-    inter_student_variance_corrected: tuple[float, ...]
-    intra_variance_gap: tuple[float, ...]
-    teacher_noise: tuple[float, ...]
-    student_noise: tuple[float, ...]
-    noise_slope: tuple[float, ...]
-    noise_intercept: tuple[float, ...]
-    noise_r2: tuple[float, ...]
-    gt_similarity: tuple[float, ...]
-    gt_similarity_variance: tuple[float, ...]
-    teacher_gt_similarity: tuple[float, ...]
-    hallucination: tuple[float, ...]
-    teacher_hallucination: tuple[float, ...]
-    student_entropy: tuple[float, ...]
-    teacher_entropy: tuple[float, ...]
-    true_entropy: tuple[float, ...]
-    narrower_share: tuple[float, ...]
     systematic_noise: tuple[float, ...]
     steps: tuple[int, ...]
     training_tokens: tuple[int, ...]

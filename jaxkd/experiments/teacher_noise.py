@@ -114,21 +114,13 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(common.Results):
+class Results(common.EnsembleResults):
     """Typed results, per noise level α (grid order). Linear students carry the closed forms
     (``predicted_*``, ``c``); MLP students carry ``linear``, the OLS control run beside them on
     the same split and noise levels (itself a linear :class:`Results`)."""
 
     alpha: tuple[float, ...]
     sigma2: tuple[float, ...]
-    inter_student_variance: tuple[float, ...]
-    inter_student_variance_se: tuple[float, ...]
-    mse_teacher: tuple[float, ...]
-    mse_teacher_std: tuple[float, ...]
-    mse_truth: tuple[float, ...]
-    mse_truth_std: tuple[float, ...]
-    mse_truth_variance: tuple[float, ...]
-    mse_truth_variance_se: tuple[float, ...]
     num_students: int
     predicted_variance: tuple[float, ...] | None = None           # 4.1 (linear)
     predicted_mse_teacher: tuple[float, ...] | None = None        # 4.2 (linear)

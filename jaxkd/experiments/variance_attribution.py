@@ -47,18 +47,10 @@ class Config(common.RegressionConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(common.Results):
+class Results(common.EnsembleResults):
     """Typed results (per case (which sources of randomness vary), then the shares of the total)."""
 
     case_index: tuple[int, ...]
-    mse_truth_variance: tuple[float, ...]
-    mse_truth_variance_se: tuple[float, ...]
-    inter_student_variance: tuple[float, ...]
-    inter_student_variance_se: tuple[float, ...]
-    mse_teacher: tuple[float, ...]
-    mse_teacher_std: tuple[float, ...]
-    mse_truth: tuple[float, ...]
-    mse_truth_std: tuple[float, ...]
     share_teacher_noise: float
     share_init: float
     share_data_order: float
