@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     loop, ref = timed(baseline, args.students, ALPHAS_PAPER, repeats=1)
     # All sides estimate the same quantity: compare at alpha = 1 (relative Monte Carlo error).
     i = list(ALPHAS_PAPER).index(1.0)
-    agree = abs(res["inter_student_variance"][i] / ref_np["inter_student_variance"][i] - 1)
+    agree = abs(res.inter_student_variance[i] / ref_np["inter_student_variance"][i] - 1)
     _, X, X_test = _boston()
     (n, d), m, L = X.shape, X_test.shape[0], len(ALPHAS_PAPER)
     import jax
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
           f"jaxkd at {100 * fl['floor_seconds'] / warm:.0f}% of it, NumPy at {100 * fl['floor_seconds'] / peer:.0f}%")
     print(f"  the Gaussian draws alone: JAX {draws['jax']:.3f} s, NumPy {draws['numpy']:.3f} s "
           f"({100 * draws['jax'] / warm:.0f}% of jaxkd's time)")
-    print(f"  V at alpha=1: jaxkd {res['inter_student_variance'][i]:.5f}, "
+    print(f"  V at alpha=1: jaxkd {res.inter_student_variance[i]:.5f}, "
           f"NumPy {ref_np['inter_student_variance'][i]:.5f}, sklearn {ref['inter_student_variance'][i]:.5f}")
     if args.json:
         atomic_write_json(args.json, report)
