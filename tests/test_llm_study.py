@@ -161,3 +161,17 @@ def test_paper_preset_needs_paths(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         EXPERIMENTS["llm-output"].Config.from_preset(
             "paper", teacher=str(tmp_path / "t"), student=str(tmp_path / "s"), qa_file=str(tmp_path / "q.json"))
+
+
+def test_pc1_histograms_share_edges_and_show_identical_answers():
+    import numpy as np
+
+    from jaxkd.experiments.llm_teacher_noise import shared_bins
+
+    teacher, student = np.linspace(-1, 1, 20), np.zeros(10)  # every student answer the same
+    edges = shared_bins(teacher, student)
+    assert edges[0] < -1 and edges[-1] > 1 and len(edges) == 11
+    counts, _ = np.histogram(student, bins=edges)
+    assert counts.sum() == 10  # the identical answers land in a bar of non-zero width
+    same = shared_bins(np.full(5, 0.3), np.full(5, 0.3))
+    assert same[0] < 0.3 < same[-1] and np.all(np.diff(same) > 0)

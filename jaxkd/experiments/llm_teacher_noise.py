@@ -95,6 +95,16 @@ def fig_llm_temperature(res: Results):
     return fig
 
 
+def shared_bins(a, b, count: int = 10) -> np.ndarray:
+    """Histogram edges both samples share, wide enough to show a sample whose values are all
+    equal (identical answers project to one point: a zero-width range would hide its bar)."""
+    both = np.concatenate([np.asarray(a, float), np.asarray(b, float)])
+    lo, hi = float(both.min()), float(both.max())
+    half = max((hi - lo) / 2, 0.05 * max(abs(lo), abs(hi)), 1e-3)
+    mid = (lo + hi) / 2
+    return np.linspace(mid - 1.05 * half, mid + 1.05 * half, count + 1)
+
+
 def fig_llm_pc1(res: Results):
     """Appendix B.2: teacher's and a student's answers on the first principal component."""
     prompts = res.shown_prompts
@@ -103,8 +113,9 @@ def fig_llm_pc1(res: Results):
     for r, _ in enumerate(prompts):
         for c, i in enumerate(idx):
             ax = axes[r][c]
-            ax.hist(res.pc1_teacher[i][r], bins=10, alpha=0.6, label="teacher")
-            ax.hist(res.pc1_student[i][r], bins=10, alpha=0.6, label="student")
+            bins = shared_bins(res.pc1_teacher[i][r], res.pc1_student[i][r])
+            ax.hist(res.pc1_teacher[i][r], bins=bins, alpha=0.6, label="teacher")
+            ax.hist(res.pc1_student[i][r], bins=bins, alpha=0.6, label="student")
             ax.set_title(f"prompt {prompts[r]}, T = {res.temperature[i]}", fontsize=9)
             ax.set_xlabel("projection on first principal component")
             ax.set_ylabel("answers")
