@@ -28,21 +28,27 @@ def option(default: Any, help: str, *, flag: str | None = None) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "flag": flag})
 
 
-def field_help(cls, name: str) -> str:
-    """The help of field ``name``: from the nearest class in the MRO that documents it."""
+def _metadata(cls, name: str, key: str):
+    """``key`` of field ``name``'s metadata from the nearest class in the MRO that sets it (a
+    subclass may redeclare a field with a new default and keep its help and flag)."""
     for klass in cls.__mro__:
         f = getattr(klass, "__dataclass_fields__", {}).get(name)
-        if f is not None and f.metadata.get("help"):
-            return f.metadata["help"]
-    raise ValueError(f"{cls.__qualname__}.{name} has no help text; declare it with jaxkd.config.option.")
+        if f is not None and f.metadata.get(key):
+            return f.metadata[key]
+    return None
+
+
+def field_help(cls, name: str) -> str:
+    """The help of field ``name``."""
+    text = _metadata(cls, name, "help")
+    if text is None:
+        raise ValueError(f"{cls.__qualname__}.{name} has no help text; declare it with jaxkd.config.option.")
+    return text
 
 
 def field_flag(cls, name: str) -> str:
-    for klass in cls.__mro__:
-        f = getattr(klass, "__dataclass_fields__", {}).get(name)
-        if f is not None and f.metadata.get("flag"):
-            return f.metadata["flag"]
-    return "--" + name.replace("_", "-")
+    """The CLI flag of field ``name``: ``--field-name`` unless the field names another."""
+    return _metadata(cls, name, "flag") or "--" + name.replace("_", "-")
 
 
 class Presets:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxkd.claims import Claim, Finding
+from jaxkd.experiments import EXPERIMENTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,23 +83,18 @@ THEOREMS: dict[str, str] = {
 STEPS: tuple[Step, ...] = tuple(s for sec in SECTIONS for s in sec.steps)
 
 
-def _all_claims() -> tuple[Claim, ...]:
-    from jaxkd.experiments import EXPERIMENTS
-
+def _gather_claims() -> tuple[Claim, ...]:
     found = [c for module in EXPERIMENTS.values() for c in getattr(module, "CLAIMS", ())]
     order = {step.name: i for i, step in enumerate(STEPS)}  # the study's order of sections and steps
     return tuple(sorted(found, key=lambda c: order[c.needs[0]]))
 
 
-def __getattr__(name):  # CLAIMS is gathered from the experiment modules on first use
-    if name == "CLAIMS":
-        return _all_claims()
-    raise AttributeError(name)
+CLAIMS: tuple[Claim, ...] = _gather_claims()  # every experiment module's claims
 
 
-def judge(results: dict[str, dict]) -> list[tuple[Claim, Finding]]:
-    """Evaluate every claim on ``results`` (step name -> results dict)."""
-    return [(c, c.evaluate(results)) for c in _all_claims()]
+def judge(results: dict) -> list[tuple[Claim, Finding]]:
+    """Evaluate every claim on ``results`` (step name -> that step's typed results)."""
+    return [(c, c.evaluate(results)) for c in CLAIMS]
 
 
 def theorem_summary(checks: list[dict]) -> list[tuple[str, int, int]]:

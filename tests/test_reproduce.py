@@ -249,3 +249,9 @@ def test_classifier_claim_is_an_equivalence_test_on_paired_intervals():
     for g in ("all", "correct", "incorrect"):
         tiny["output-entropy-all"]["wine-mlp"][f"student_hard_{g}_paired_teacher_mean"] = 0.001
     assert claim.evaluate(_typed(tiny)).status == "reproduced"
+    # An empty group (no incorrect examples) is NaN in memory, None after JSON: neither counts
+    # as a group, let alone a disjoint one.
+    for empty in (float("nan"), None):
+        r = res(-0.02, 0.03)
+        r["output-entropy-all"]["wine-mlp"]["student_hard_incorrect_significant"] = empty
+        assert "2 of 2 entropy groups overlap" in claim.evaluate(_typed(r)).evidence

@@ -182,6 +182,14 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
 # --- report: figures and markdown ----------------------------------------------------------
 
 
+def _b_axis(ax, b) -> None:
+    """The log b axis of both figures, ticked at the sizes that were run."""
+    ax.set_xticks(b)
+    ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=7)
+    ax.minorticks_off()
+    ax.set_xlabel("bootstrap sample size b (rows)")
+
+
 def fig_bootstrap_variance(res: Results):
     """Log-log variance against b. The axis spans the ground-truth curve and its closed forms;
     teacher-labelled variances far below it (5.1's zero, up to rounding, for linear students)
@@ -205,10 +213,7 @@ def fig_bootstrap_variance(res: Results):
         if res.sandwich_truth_variance is not None:
             ax.loglog(b, res.sandwich_truth_variance, "-.", label="xᵀΣ⁻¹ΩΣ⁻¹x/b, sandwich (X.2)")
     ax.set_ylim(bottom=bottom)
-    ax.set_xticks(b)
-    ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=7)
-    ax.minorticks_off()
-    ax.set_xlabel("bootstrap sample size b (rows)")
+    _b_axis(ax, b)
     ax.set_ylabel("inter-student variance (standardized target)²")
     ax.set_title("Bootstrap students: predictive variance")
     ax.legend(fontsize=8)
@@ -224,10 +229,7 @@ def fig_bootstrap_mse(res: Results):
         ax.loglog(b, res.predicted_truth_mse, "--", label="τ²(1 + d/b) (5.3)")
     if res.observed_truth_mse is not None:
         ax.loglog(b, res.observed_truth_mse, "-.", label="MSE(full fit) + tr(X*ᵀX* Cov_b)/m (X.3)")
-    ax.set_xticks(b)
-    ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=7)
-    ax.minorticks_off()
-    ax.set_xlabel("bootstrap sample size b (rows)")
+    _b_axis(ax, b)
     ax.set_ylabel("test MSE vs observed labels")
     ax.set_title("Bootstrap students: test MSE")
     ax.legend(fontsize=8)

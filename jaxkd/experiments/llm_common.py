@@ -318,7 +318,8 @@ def guard_memory(cfg: LLMConfig) -> None:
     n = cfg.num_students
     distill.check_memory(distill.training_bytes(model, n, cfg.batch_size, length),
                          f"distilling {n:,} GPT-2 students", n)
-    sequences = (cfg.num_questions if cfg.qa_file is None else 1) * cfg.samples
+    questions = cfg.num_questions if cfg.qa_file is None else len(_load_qa(cfg.qa_file))
+    sequences = questions * cfg.samples
     distill.check_memory(distill.sampling_bytes(model, n, sequences, length), f"sampling {n:,} GPT-2 students", n)
 
 

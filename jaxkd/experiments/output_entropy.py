@@ -344,11 +344,11 @@ def _classifiers(res: Results) -> Interval:
     teacher incorrect), q = δ − |Δ|, δ = max(25% of the teacher's mean entropy there, 0.01 nats), Δ the hard-label
     student's mean entropy minus the teacher's on the same examples. Its interval is
     [δ − max(|lo|, |hi|), δ − distance of [lo, hi] from 0]; the claim's is the worst group's."""
-    sig, groups, worse, qs, n_min = [], 0, [], [], None
+    sig, groups, worse, qs = [], 0, [], []
     for name, r in res.runs.items():
         for g in ("all", "correct", "incorrect"):
             flag = getattr(r, f"student_hard_{g}_significant")
-            if flag is not None:  # empty group otherwise
+            if flag is not None and np.isfinite(flag):  # an empty group is NaN (None once in JSON)
                 groups += 1
                 if flag:
                     sig.append(f"{name}/{g}")
