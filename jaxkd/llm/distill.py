@@ -45,7 +45,7 @@ from jaxkd.llm import sampling, training
 from jaxkd.llm.selection import METHODS, select
 
 __all__ = ["Pairs", "Students", "METHODS", "encode_prompts", "encode_pairs", "stack_pairs",
-           "teacher_responses", "generate_texts", "student_responses", "choose_targets", "distil",
+           "teacher_responses", "generate_texts", "student_responses", "student_logprobs", "choose_targets", "distil",
            "embed_texts", "measure", "decode"]
 
 
@@ -234,6 +234,17 @@ def student_responses(students: Students, tokenizer, prompts: Sequence[Sequence[
                                                 eos_id=eos))
     P = len(prompts)
     return [[decode(tokenizer, out[s, i * n:(i + 1) * n], eos) for i in range(P)] for s in range(N)]
+
+
+def student_logprobs(students: Students, pairs: Pairs) -> np.ndarray:
+    """Teacher-forced log-probability of each pair's scored (answer) tokens under each student,
+    per scored token: (N, M) for pairs (M, L). Deterministic: no sampling floor."""
+    if pairs.per_student:
+        raise ValueError("student_logprobs scores one set of pairs (M, L) under every student.")
+    tokens, mask = jnp.asarray(pairs.tokens, jnp.int32), jnp.asarray(pairs.mask, jnp.int32)
+    target = jnp.asarray(pairs.loss_mask, jnp.float32)
+    total = jax.vmap(lambda s: sampling._sequence_logprob(students.graphdef, s, tokens, mask, target))(students.states)
+    return np.asarray(total) / np.maximum(np.asarray(pairs.loss_mask[:, 1:].sum(axis=1)), 1)
 
 
 def choose_targets(method: str, responses, embeddings=None, student_embeddings=None) -> list[tuple[int, str]]:

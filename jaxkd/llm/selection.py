@@ -7,8 +7,12 @@ Given the embeddings of k sampled teacher answers per prompt, (P, k, E) with uni
 * ``averaging``: the sample closest (cosine) to the mean embedding;
 * ``variance-weighting``: the teacher's mean embedding and the student's own pre-distillation
   mean embedding combined with inverse-variance weights (docs/theorems.md 7.3, via
-  :func:`jaxkd.targets.combine`; each variance is the mean per-dimension sample variance
-  divided by the number of samples), then the teacher sample closest to the combination.
+  :func:`jaxkd.targets.combine`; each variance is the variance *of the mean*: the mean
+  per-dimension unbiased sample variance divided by the number of samples), then the teacher
+  sample closest to the combination (jaxkd's variant);
+* ``variance-weighting-study``: the same combination with the variances as the study's scripts
+  compute them: the mean per-dimension sample variance with ddof 0, not divided by the number
+  of samples (so the side with more samples gets no credit for them).
 
 Token-level soft targets are a training option (``training.TrainConfig.kd_weight``), not a
 choice among samples; they are listed in ``METHODS`` so experiments treat them alike.
@@ -21,7 +25,7 @@ import numpy as np
 
 from jaxkd import targets
 
-METHODS = ("single", "multi", "averaging", "variance-weighting", "soft")
+METHODS = ("single", "multi", "averaging", "variance-weighting", "variance-weighting-study", "soft")
 
 
 def _check(embs, name="teacher embeddings") -> np.ndarray:
@@ -38,11 +42,14 @@ def closest(embs, target) -> np.ndarray:
     return np.argmax(np.einsum("pke,pe->pk", embs, target), axis=1)
 
 
-def mean_and_variance(embs):
-    """Mean embedding (P, E) and the variance of that mean, (P,): mean over dimensions of the
-    unbiased per-dimension sample variance, divided by the number of samples."""
+def mean_and_variance(embs, *, study: bool = False):
+    """Mean embedding (P, E) and a variance per prompt, (P,): jaxkd's is the variance of the
+    mean (mean over dimensions of the unbiased per-dimension sample variance, divided by the
+    number of samples); ``study=True`` gives the study's (ddof 0, not divided)."""
     embs = _check(embs)
     k = embs.shape[1]
+    if study:
+        return embs.mean(axis=1), embs.var(axis=1, ddof=0).mean(axis=-1)
     var = embs.var(axis=1, ddof=1).mean(axis=-1) / k if k > 1 else np.zeros(embs.shape[0])
     return embs.mean(axis=1), var
 
@@ -53,13 +60,14 @@ def averaging(teacher_embs) -> np.ndarray:
     return closest(teacher_embs, teacher_embs.mean(axis=1))
 
 
-def variance_weighting(teacher_embs, student_embs):
+def variance_weighting(teacher_embs, student_embs, *, study: bool = False):
     """Per prompt, the teacher sample closest to the inverse-variance combination of teacher
     and student mean embeddings.
 
     Args:
       teacher_embs: (P, k, E), k >= 2 (the variance needs replicates).
       student_embs: the pre-distillation student's samples, (P, ks, E), ks >= 2.
+      study: the study's variances instead of jaxkd's (:func:`mean_and_variance`).
 
     Returns:
       ``(index (P,), teacher_weight (P,))``.
@@ -69,8 +77,8 @@ def variance_weighting(teacher_embs, student_embs):
         raise ValueError("variance-weighting needs at least 2 teacher and 2 student samples per prompt.")
     if teacher_embs.shape[0] != student_embs.shape[0]:
         raise ValueError("teacher and student embeddings must cover the same prompts.")
-    m_t, v_t = mean_and_variance(teacher_embs)
-    m_s, v_s = mean_and_variance(student_embs)
+    m_t, v_t = mean_and_variance(teacher_embs, study=study)
+    m_s, v_s = mean_and_variance(student_embs, study=study)
     v_t, v_s = np.maximum(v_t, 1e-12), np.maximum(v_s, 1e-12)  # identical samples: equal footing
     z = np.asarray(targets.combine(jnp.asarray(m_t), jnp.asarray(v_t)[:, None],
                                    jnp.asarray(m_s), jnp.asarray(v_s)[:, None]))
@@ -102,5 +110,5 @@ def select(method: str, teacher_texts, teacher_embs=None, student_embs=None) -> 
     else:
         if student_embs is None:
             raise ValueError("variance-weighting needs the student's pre-distillation sample embeddings.")
-        idx, _ = variance_weighting(teacher_embs, student_embs)
+        idx, _ = variance_weighting(teacher_embs, student_embs, study=method == "variance-weighting-study")
     return [(p, teacher_texts[p][i]) for p, i in enumerate(idx)]
