@@ -74,10 +74,13 @@ def main(argv=None) -> int:
             loss = trainer.step(tokens, ones, ones)
         jax.block_until_ready(loss)
 
+    # The peer runs where jaxkd runs: on the GPU when JAX has one and PyTorch sees it.
+    dev = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     torch.manual_seed(0)
-    hf = GPT2LMHeadModel(HFConfig(**{k: v for k, v in cfg.to_hf().items() if k not in ("architectures",)}))
+    hf = GPT2LMHeadModel(HFConfig(**{k: v for k, v in cfg.to_hf().items() if k not in ("architectures",)})).to(dev)
     opt = torch.optim.AdamW(hf.parameters(), lr=1e-4, weight_decay=0.01)
-    tt = torch.tensor(tokens)
+    tt = torch.tensor(tokens, device=dev)
 
     def torch_train():
         for _ in range(args.steps):
@@ -86,6 +89,7 @@ def main(argv=None) -> int:
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
             opt.step()
+        sync()
 
     step_tokens = args.steps * tokens.size
     jax_train_tps = step_tokens / best_of(jax_train, args.repeats)
@@ -102,13 +106,14 @@ def main(argv=None) -> int:
         jax.block_until_ready(sampling.generate(model, prompts, pmask, keys, scfg))
 
     hf.eval()
-    tp, tm = torch.tensor(prompts), torch.tensor(pmask)
+    tp, tm = torch.tensor(prompts, device=dev), torch.tensor(pmask, device=dev)
 
     def torch_sample():
         with torch.no_grad():
             hf.generate(tp, attention_mask=tm, do_sample=True, temperature=1.0, top_k=50,
                         repetition_penalty=1.2, max_new_tokens=args.new, min_new_tokens=args.new,
                         use_cache=True, pad_token_id=0)
+        sync()
 
     gen_tokens = args.batch * args.new
     jax_sample_tps = gen_tokens / best_of(jax_sample, args.repeats)
@@ -121,10 +126,11 @@ def main(argv=None) -> int:
         "train_speedup": jax_train_tps / torch_train_tps,
         "jaxkd_sample_tokens_per_s": jax_sample_tps, "transformers_sample_tokens_per_s": torch_sample_tps,
         "sample_speedup": jax_sample_tps / torch_sample_tps,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "torch_threads": args.threads,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax on {jax.devices()[0].device_kind}, "
+                   f"transformers on {dev}", "torch_threads": args.threads,
     }
     print(f"GPT-2 {args.layers} layers, width {args.width}, vocab {args.vocab}; batch {args.batch}; "
-          f"{args.threads} thread(s)")
+          f"{args.threads} thread(s); {report['machine']}")
     print(f"  training (T={args.seq}):  jaxkd {jax_train_tps:9.0f} tok/s   transformers {torch_train_tps:9.0f} tok/s"
           f"   ratio {report['train_speedup']:.2f}x")
     print(f"  sampling ({args.prompt}+{args.new}): jaxkd {jax_sample_tps:9.0f} tok/s   transformers "
