@@ -114,12 +114,14 @@ NOTEBOOKS = {
         "the notebook runs in about a minute; the numbers are illustrative only.",
         SETUP,
         "from jaxkd.experiments import llm_output, llm_teacher_noise\n\n"
-        "tiny = dict(num_questions=5, teacher_steps=50, base_steps=10, student_steps=25, samples=4, num_students=3)\n"
+        "tiny = dict(num_questions=5, teacher_steps=50, base_steps=10, epochs=3, batch_size=4, samples=4,\n"
+        "            teacher_samples=6, num_students=3, replicates=2)\n"
         "res = llm_teacher_noise.run(llm_teacher_noise.Config.from_preset('quick', temperatures=(0.5, 1.5), **tiny))\n"
         "llm_teacher_noise.fig_llm_temperature(res)",
-        "out = llm_output.run(llm_output.Config.from_preset('quick', **tiny))\n"
-        "print(f\"answer entropy: students {out.student_entropy:.3f}, teacher {out.teacher_entropy:.3f}, \"\n"
-        "      f\"true {out.true_entropy:.3f} nats; students narrower on {100 * out.narrower_share:.0f}% of prompts\")\n"
+        "out = llm_output.run(llm_output.Config.from_preset('quick', temperatures=(1.0,), **tiny))\n"
+        "print(f\"answer entropy: students {out.means('student_entropy')[0]:.3f}, teacher \"\n"
+        "      f\"{out.means('teacher_entropy')[0]:.3f} nats; students narrower on \"\n"
+        "      f\"{100 * out.means('narrower_share')[0]:.0f}% of prompts ({len(out.alignment[0])} replicates)\")\n"
         "fig, ax = plt.subplots()\n"
         "ax.scatter(out.prompt_teacher_entropy, out.prompt_student_entropy)\n"
         "ax.plot([0, 1.6], [0, 1.6], 'k:'); ax.set_xlabel('teacher answer entropy'); ax.set_ylabel('student answer entropy');",

@@ -12,9 +12,11 @@ from jaxkd.experiments import EXPERIMENTS
 from jaxkd.report import write_step
 from jaxkd.runs import RunDir, to_jsonable
 
-TINY = dict(num_questions=5, teacher_steps=40, base_steps=10, student_steps=8, samples=3, num_students=2)
+TINY = dict(num_questions=5, teacher_steps=40, base_steps=10, epochs=2, batch_size=4, samples=3, teacher_samples=4,
+            num_students=2, replicates=2)
 EXTRA = {"llm-teacher-noise": {"temperatures": (0.7, 1.5)}, "llm-noise-transfer": {"temperatures": (1.0,)},
-         "llm-init": {"scales": (0.0, 0.05)}, "llm-output": {}, "llm-variance-aware": {"ks": (2,)}}
+         "llm-init": {"scales": (0.0, 0.05), "tracked_students": 2}, "llm-output": {"temperatures": (0.7, 1.0)},
+         "llm-variance-aware": {"ks": (2,)}}
 
 
 def _finite_numbers(obj):
@@ -38,19 +40,31 @@ def test_llm_experiment_end_to_end(tmp_path, name):
     run_dir.write_json("results.json", res)
     saved = json.loads((tmp_path / name / "results.json").read_text())
     assert saved.pop("config") == to_jsonable(dataclasses.asdict(cfg))
-    values = list(_finite_numbers(saved))
+    values = [x for x in _finite_numbers(saved) if not isinstance(x, str)]  # labels are strings
     assert values and all(isinstance(x, (int, float)) and math.isfinite(x) for x in values)
     assert "| " in report and "nan" not in report.lower()
     for png in Path(tmp_path / name).glob("*.png"):
         assert png.read_bytes()[:4] == b"\x89PNG"
+    steps = 3  # 2 passes over 5 pairs at batch 4
     if name == "llm-variance-aware":
-        assert res.systematic_noise[0] == 0.0  # the direct fine-tune is its own reference
-        assert res.pairs[2] == 2 * 5  # multi-response k=2: every sample of 5 prompts
+        assert res.systematic_noise[0] == (0.0, 0.0)  # the direct fine-tune is its own reference
+        multi = res.label.index("multi-response k=2, study")
+        assert res.pairs[multi] == 2 * 5 and res.steps[multi] == 10 and res.passes[multi] == 4.0  # epochs x k passes
+        equal = res.label.index("multi-response k=2, equal")
+        assert res.steps[equal] == steps and res.steps[res.method.index("single")] == steps
     if name == "llm-output":
-        assert 0.0 <= res.narrower_share <= 1.0 and len(res.prompt_student_entropy) == 5
+        # Identical students within a replicate: the measures without a floor are exactly 0,
+        # the uncorrected between-student variance is its sampling floor.
+        for i in range(2):
+            assert res.greedy_disagreement[i] == (0.0, 0.0) and max(res.logprob_spread[i]) < 1e-20
+            assert min(res.inter_student_variance[i]) > 0
+            assert len(res.prompt_student_entropy) == 5 and all(0.0 <= x <= 1.0 for x in res.narrower_share[i])
     if name == "llm-init":
         traj = res.trajectories[0]
-        assert len(traj) == 2 and len(traj[0]) == 3 and len(traj[0][0]) == TINY["student_steps"]
+        assert len(traj) == 2 and len(traj[0]) == 3 and len(traj[0][0]) == steps + 1
+        assert res.spread_before[0] == (0.0, 0.0) and res.greedy_disagreement[0] == (0.0, 0.0)  # s = 0: identical
+        assert min(res.spread_before[1]) > 0 and min(res.mlp_spread_before[1]) > 0
+    assert all(len(r) == 2 for r in res.alignment)  # one value per replicate
 
 
 @pytest.mark.slow  # 60 s; the sweep's resume is held to the same standard for every tabular experiment
@@ -65,10 +79,10 @@ def test_llm_resume_reproduces_uninterrupted_run(tmp_path):
 def test_shared_llm_work_gives_the_numbers_of_a_separate_run(tmp_path):
     """llm-noise-transfer after llm-teacher-noise in one shared folder reuses its setup and
     distillations (same keys and temperatures); the result must equal a cold run's."""
-    # Point 1 has the same key in both but another temperature: a cache that ignored the
-    # temperature would hand noise-transfer the T = 1.0 students.
+    # Distillations are keyed by temperature: noise-transfer reuses T = 0.7 and must not be
+    # handed another temperature's students for T = 1.6.
     cfgs = {n: EXPERIMENTS[n].Config.from_preset("quick", **TINY, temperatures=temps)
-            for n, temps in (("llm-teacher-noise", (0.7, 1.0, 1.3)), ("llm-noise-transfer", (0.7, 1.3)))}
+            for n, temps in (("llm-teacher-noise", (0.7, 1.0, 1.3)), ("llm-noise-transfer", (0.7, 1.6)))}
 
     def run(name, folder, shared):
         cfg = cfgs[name]
@@ -79,9 +93,9 @@ def test_shared_llm_work_gives_the_numbers_of_a_separate_run(tmp_path):
     works = set((tmp_path / "shared").glob("work-*.json"))
     warm = run("llm-noise-transfer", "b", tmp_path / "shared")
     assert len(list((tmp_path / "shared").glob("setup-*"))) == 1  # the teacher trained once
-    # noise-transfer adds its direct reference and point 1 (T = 1.3 under point 1's key); its
-    # point 0 (T = 0.7, same key) was reused.
-    assert len(set((tmp_path / "shared").glob("work-*.json")) - works) == 2
+    # noise-transfer adds its direct reference, and the T = 1.6 students and teacher reference;
+    # its T = 0.7 students and teacher reference were reused.
+    assert len(set((tmp_path / "shared").glob("work-*.json")) - works) == 3
     cold = run("llm-noise-transfer", "c", None)
     assert not (tmp_path / "shared" / "c").exists() and (tmp_path / "c" / "shared").is_dir()
     assert json.dumps(to_jsonable(warm)) == json.dumps(to_jsonable(cold))
@@ -136,10 +150,11 @@ def test_paper_preset_on_tiny_hf_checkpoints(tmp_path):
         tok.save_pretrained(folders[role])
     module = EXPERIMENTS["llm-output"]
     cfg = module.Config.from_preset("paper", teacher=str(folders["teacher"]), student=str(folders["student"]),
-                                    qa_file=str(fixture), num_students=2, teacher_steps=5, student_steps=3,
-                                    samples=2, max_new_tokens=8, batch_size=2)
+                                    qa_file=str(fixture), num_students=2, teacher_steps=5, epochs=1,
+                                    samples=2, teacher_samples=2, max_new_tokens=8, batch_size=2, replicates=2,
+                                    temperatures=(1.0,))
     res = module.run(cfg)
-    assert len(res.prompt_true_entropy) == 2 and res.true_entropy == 0.0
+    assert res.prompt_true_entropy == (0.0, 0.0) and res.steps == (1,)
 
 
 @pytest.mark.parametrize("name, overrides, match", [
@@ -147,6 +162,8 @@ def test_paper_preset_on_tiny_hf_checkpoints(tmp_path):
     ("llm-variance-aware", {"ks": (1, 3)}, "at least 2"),
     ("llm-output", {"num_questions": 0}, "at least 1"),
     ("llm-output", {"num_students": 1}, "at least 2"),
+    ("llm-output", {"replicates": 1}, "at least 2"),
+    ("llm-init", {"tracked_students": 5}, "cannot exceed"),
     ("llm-output", {"repetition_penalty": 0.9}, ">= 1"),
     ("llm-init", {"scales": (-0.01,)}, "non-negative"),
 ])
@@ -175,3 +192,82 @@ def test_pc1_histograms_share_edges_and_show_identical_answers():
     assert counts.sum() == 10  # the identical answers land in a bar of non-zero width
     same = shared_bins(np.full(5, 0.3), np.full(5, 0.3))
     assert same[0] < 0.3 < same[-1] and np.all(np.diff(same) > 0)
+
+
+def test_mean_interval_is_the_t_interval():
+    from jaxkd.experiments import llm_common as lc
+
+    m, lo, hi = lc.mean_interval([1.0, 2.0, 3.0])  # sd 1, se 1/sqrt(3), t(0.975, 2) = 4.3027
+    assert m == 2.0 and hi - m == pytest.approx(4.302653 / 3 ** 0.5, rel=1e-6) and m - lo == pytest.approx(hi - m)
+    with pytest.raises(ValueError, match="two replicates"):
+        lc.mean_interval([1.0])
+
+
+def test_study_variance_weighting_uses_the_studys_variances():
+    """Teacher samples (k = 2) and student samples (ks = 4) on one prompt, E = 2: the study's
+    variances are ddof 0 and not divided by the sample count; jaxkd's are the variance of the mean."""
+    import numpy as np
+
+    from jaxkd.llm import selection
+
+    t = np.array([[[1.0, 0.0], [0.0, 1.0]]])                       # mean (0.5, 0.5)
+    s = np.array([[[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.6, 0.8]]])  # mean (0.9, 0.2)
+    _, v_t = selection.mean_and_variance(t, study=True)
+    _, v_s = selection.mean_and_variance(s, study=True)
+    assert v_t[0] == pytest.approx(0.25) and v_s[0] == pytest.approx((0.03 + 0.12) / 2)  # ddof 0, per dim
+    _, j_t = selection.mean_and_variance(t)
+    assert j_t[0] == pytest.approx(0.5 / 2)  # ddof 1 (0.5 per dim), divided by k = 2
+    _, a_study = selection.variance_weighting(t, s, study=True)
+    _, a_jaxkd = selection.variance_weighting(t, s)
+    assert a_study[0] == pytest.approx((1 / 0.25) / (1 / 0.25 + 1 / 0.075))
+    j_s = (np.var(s[0], axis=0, ddof=1).mean()) / 4
+    assert a_jaxkd[0] == pytest.approx((1 / 0.25) / (1 / 0.25 + 1 / j_s))
+    pairs = selection.select("variance-weighting-study", [["a", "b"]], t, s)
+    assert pairs == [(0, "a")]  # the combination leans to the student's side, nearer sample "a"
+
+
+def test_base_student_never_sees_a_question_with_its_answer():
+    from jaxkd.data import qa
+    from jaxkd.experiments import llm_common as lc
+    from jaxkd.llm import tokenizer
+
+    corpus = qa.synthetic_qa(10)
+    tok = tokenizer.train_bpe([lc.prompt_text(it.question) for it in corpus.items]
+                              + [" " + t for it in corpus.items for ps in it.paraphrases for t in ps], vocab_size=300)
+    data = lc.language_pairs(tok, corpus)
+    texts = [tok.decode(row[m.astype(bool)]) for row, m in zip(data.tokens, data.mask)]
+    assert sum(t.startswith("Q:") for t in texts) == 10
+    assert all(("Q:" in t) != ("A:" in t) for t in texts)  # a question or an answer, never both
+    answers = {p for it in corpus.items for ps in it.paraphrases for p in ps}
+    assert answers <= {t.split("A:", 1)[1].replace("<|endoftext|>", "").strip() for t in texts if "A:" in t}
+
+
+def test_parameter_spread_and_amplification_by_hand():
+    import numpy as np
+
+    from jaxkd.experiments import llm_init
+
+    # 2 replicates x 2 students; leaves of 1 and 2 parameters.
+    a = np.array([[0.0], [2.0], [1.0], [1.0]])                 # variances: rep 0: 2, rep 1: 0
+    b = np.array([[0.0, 0.0], [0.0, 4.0], [3.0, 0.0], [1.0, 0.0]])  # rep 0: 0, 8; rep 1: 2, 0
+    spread = llm_init.parameter_spread({"a": a, "b": b}, 2)
+    np.testing.assert_allclose(spread, [(2 + 0 + 8) / 3, (0 + 2 + 0) / 3])
+    np.testing.assert_allclose(llm_init.amplification([1.0, 0.0], [3.0, 5.0]), [3.0, np.nan])
+
+
+def test_draw_protocol_per_student_draws_differ_and_shared_answers_are_equal():
+    """The teacher-noise and variance-aware protocol gives every student its own teacher draws;
+    llm-output and llm-init give every student the same greedy answers."""
+    from jaxkd import rng
+    from jaxkd.experiments import llm_common as lc
+
+    cfg = EXPERIMENTS["llm-teacher-noise"].Config.from_preset("quick", **TINY)
+    task = lc.build_task(cfg)
+    key = rng.stream(cfg.seed, "teacher_sampling")
+    draws = lc.teacher_draws(task, key, 2, 1.5)
+    assert len(draws) == cfg.total_students and all(len(d) == 5 and len(d[0]) == 2 for d in draws)
+    assert len({str(d) for d in draws}) == cfg.total_students  # every student its own draws
+    assert draws == lc.teacher_draws(task, key, 2, 1.5)          # and reproducible
+    greedy = lc.greedy_answers(task)
+    assert greedy == lc.greedy_answers(task) and len(greedy) == 5
+    assert lc.teacher_reference(task, 1.0)["greedy"] == greedy

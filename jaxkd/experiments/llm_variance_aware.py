@@ -1,12 +1,17 @@
-"""Variance-aware LLM distillation (study Section 7.3, Appendix F).
+"""Variance-aware LLM distillation (study Section 7.3, Table 1; Appendix F, Table 5).
 
-From the same teacher samples (temperature 1), students are distilled with: a direct
-fine-tune on ground truth (the reference), single-response targets, and for each k the
-multi-response, averaging and variance-weighting targets (:mod:`jaxkd.llm.selection`), plus
-token-level soft targets (not in the study). All methods train the same number of steps on the
-same batch size; the pairs and training tokens each saw are recorded so methods can also be
-compared at equal compute. Measured: cosine to ground-truth answers (and its inter-student
-variance), noise slope and R^2, average noise, average systematic noise.
+Protocol (the study's): each student draws its **own** k teacher answers per prompt
+(temperature 1) and keeps, per method: the first (single-response), all k (multi-response),
+the one closest to their mean embedding (averaging), or the one closest to the inverse-variance
+combination of the teacher's and the untrained base student's mean embeddings (variance
+weighting: the study's variances, and jaxkd's variance-of-the-mean variant beside it). The base
+student never saw a question with its answer, so no ground truth leaks into the choice.
+Training length follows the study's schedule (epochs x k passes over each method's set, so
+compute grows with k) and, as a second comparison, equal steps for every method; the steps,
+passes, pairs and tokens of each row are recorded. Soft targets (token-level KD) are jaxkd's
+addition. The reference for systematic noise is the base student fine-tuned directly on one
+reference answer per prompt for the single-response steps. R replicates (their own teacher
+draws); methods share each replicate's draws, so their differences are paired.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
 from jaxkd import rng
-from jaxkd.claims import Claim
+from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
 from jaxkd.experiments import common, llm_common as lc
 from jaxkd.formatting import fmt, markdown_table
@@ -26,36 +32,42 @@ from jaxkd.llm import selection
 from jaxkd.runs import RunDir
 
 MODELS = lc.LLMConfig.MODELS
+CORRECTED = ("multi", "averaging", "variance-weighting-study", "variance-weighting")
+NAMES = {"multi": "multi-response", "averaging": "averaging", "variance-weighting-study": "variance weighting (study)",
+         "variance-weighting": "variance weighting (jaxkd)"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(lc.LLMConfig):
-    PRESETS: ClassVar[dict] = lc.paper()
+    PRESETS: ClassVar[dict] = lc.paper(ks=(3, 5))
 
-    ks: tuple[int, ...] = option((3, 5), "teacher responses per prompt k (at least 2)")
+    ks: tuple[int, ...] = option((3,), "teacher responses per prompt k (at least 2)")
 
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "ks", v.check_grid("k", self.ks, lambda n, k: v.check_int(n, k, minimum=2)))
 
 
-def methods(ks) -> list[tuple[str, str, int]]:
-    """(label, method, k) rows of the table, in order, for the k grid ``ks``."""
-    rows = [("direct fine-tune", "direct", 0), ("single", "single", 1)]
-    for k in ks:
-        rows += [(f"multi-response k={k}", "multi", k), (f"averaging k={k}", "averaging", k),
-                 (f"variance-weighting k={k}", "variance-weighting", k)]
-    return rows + [("soft targets (token KD)", "soft", 1)]
+def methods(ks) -> list[tuple[str, str, int, str]]:
+    """(label, method, k, schedule) rows of the table, in order, for the k grid ``ks``: the
+    direct fine-tune, single-response and soft targets, then each corrected method per k on the
+    study's schedule ("study": epochs x k passes) and at the single-response steps ("equal")."""
+    rows = [("direct fine-tune", "direct", 1, "equal"), ("single", "single", 1, "equal"),
+            ("soft targets (token KD)", "soft", 1, "equal")]
+    for schedule in ("study", "equal"):
+        rows += [(f"{NAMES[m]} k={k}, {schedule}", m, k, schedule) for k in ks for m in CORRECTED]
+    return rows
 
 
 @dataclasses.dataclass(frozen=True)
 class Results(lc.SweepResults):
-    """Typed results (per method row (direct, single, then multi/averaging/variance-weighting per k, soft))."""
+    """Typed results (per method row of :func:`methods`; measures per replicate)."""
 
-    method_index: tuple[int, ...]
+    label: tuple[str, ...]
+    method: tuple[str, ...]
     k: tuple[int, ...]
-    systematic_noise: tuple[float, ...]
-    steps: tuple[int, ...]
+    schedule: tuple[str, ...]
+    systematic_noise: tuple[tuple[float, ...], ...]
     training_tokens: tuple[int, ...]
     pairs: tuple[int, ...]
 
@@ -67,33 +79,43 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
-    kmax = max(cfg.ks)
-    teacher_texts = lc.sample_model(task, task.teacher, kmax, 1.0, rng.stream(cfg.seed, "teacher_sampling"))
-    teacher_embs = lc.embed(task, teacher_texts)
-    base_embs = lc.embed(task, lc.sample_model(task, task.base, cfg.samples, 1.0, rng.stream(cfg.seed, "base_eval")))
-    t_eval = lc.embed(task, lc.sample_model(task, task.teacher, cfg.samples, 1.0, rng.stream(cfg.seed, "teacher_eval")))
-    order = rng.student_keys(rng.stream(cfg.seed, "data_order"), cfg.num_students)
-    # The reference: the base student fine-tuned directly on ground truth (deterministic, so a
-    # resumed run recomputes the same numbers); systematic noise is measured against it.
-    direct_embs, direct_noise = lc.direct_reference(task)
+    kmax, P = max(cfg.ks), len(task.prompts)
+    draws = lc.cached(task, lc.work_key(cfg, "va-draws", k=kmax), lambda: lc.teacher_draws(
+        task, rng.stream(cfg.seed, "teacher_sampling_va"), kmax, 1.0))
+    draw_embs = lc.embed(task, draws)                                     # (R*N, P, kmax, E)
+    base_embs = lc.embed(task, lc.cached(task, lc.work_key(cfg, "base-samples"), lambda: distill_base(task)))
+    teacher = lc.teacher_reference(task, 1.0)
+    direct = lc.direct_reference(task)
+    order = jnp.broadcast_to(rng.stream(cfg.seed, "data_order"), (cfg.total_students,))
 
     def point(p):
-        i, (label, method, k) = p
+        i, (label, method, k, schedule) = p
         if method == "direct":
-            compute = {"steps": cfg.student_steps, "training_tokens": 0, "pairs": 0}
-            s_embs = direct_embs
+            out = direct
         else:
-            kk = max(k, 1)
-            pairs = selection.select(method, [t[:kk] for t in teacher_texts], teacher_embs[:, :kk], base_embs)
-            students = lc.train_students(task, pairs, order, soft_targets=(method == "soft"))
-            compute = students.compute
-            s_embs = lc.embed(task, lc.sample_students(
-                task, students, cfg.samples, 1.0, rng.point_key(rng.stream(cfg.seed, "student_eval"), i)))
-        return {"method_index": i, "k": k, **lc.summarize(task, s_embs, t_eval, direct_noise=direct_noise),
-                **compute}
+            pairs = [selection.select("single" if method == "soft" else method, [d[:k] for d in draws[j]],
+                                      draw_embs[j, :, :k], base_embs) for j in range(cfg.total_students)]
+            M = len(pairs[0])
+            steps = cfg.steps(P) if schedule == "equal" else cfg.steps(M, passes=cfg.epochs * k)
+            students = lc.distil_students(task, pairs, steps=steps, order=order, soft=method == "soft")
+            out = lc.outputs(task, students, rng.point_key(rng.stream(cfg.seed, "student_eval"), i))
+        c = out["compute"]
+        return {"label": label, "method": method, "k": k, "schedule": schedule,
+                **lc.measure(task, out, teacher, direct=direct), "steps": c["steps"],
+                "passes": c["steps"] * cfg.batch_size / c["pairs"], "training_tokens": c["training_tokens"],
+                "pairs": c["pairs"]}
 
     points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks))]
     return common.columns(common.sweep(run_dir, points, point, desc="llm-variance-aware"))
+
+
+def distill_base(task: lc.Task) -> list[list[str]]:
+    """The untrained base student's sampled answers (P x n): the student side of variance weighting."""
+    cfg = task.cfg
+    from jaxkd.llm import distill
+
+    return distill.generate_texts(task.base, task.tok, task.prompts, cfg.samples, rng.stream(cfg.seed, "base_eval"),
+                                  cfg.sampling(1.0))
 
 
 # --- report: figures and markdown ----------------------------------------------------------
@@ -101,74 +123,119 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
 
 def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
-    return {}
+    from jaxkd.plotting import subplots
 
+    fig, (a1, a2) = subplots(1, 2, figsize=(12, 4.5))
+    y = np.arange(len(res.label))
+    for ax, name, title in ((a1, "total_variation", "TV to the true answer distribution (S.2; lower: closer)"),
+                            (a2, "systematic_noise", "systematic noise (vs direct fine-tune)")):
+        m = res.intervals(name)
+        ax.errorbar(m[:, 0], y, xerr=[m[:, 0] - m[:, 1], m[:, 2] - m[:, 0]], fmt="o", capsize=3)
+        ax.set_yticks(y)
+        ax.set_yticklabels(res.label, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=9)
+    a2.axvline(0.0, color="k", lw=0.8)
+    fig.tight_layout()
+    return {"methods.png": fig}
 
 
 def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
-
-    labels = [m[0] for m in methods(cfg.ks)]
-    rows = [[labels[i], f"{fmt(res.gt_similarity[i])} ({fmt(res.gt_similarity_variance[i])})",
-             res.noise_slope[i], res.noise_r2[i], res.student_noise[i], res.systematic_noise[i],
-             res.hallucination[i], res.pairs[i], res.training_tokens[i]]
-            for i in range(len(labels))]
-    table = markdown_table(["method", "cos GT (inter-student var)", "noise slope", "R²", "avg noise",
-                            "avg systematic noise", "halluc.", "distinct pairs", "training tokens"], rows)
-    return (lc.llm_header("Variance-aware LLM distillation (Section 7.3, App. F)", cfg)
-            + "Every method trains the same number of steps at the same batch size; 'distinct pairs' and "
-            "'training tokens' give the compute each saw.\n\n" + f"{table}\n")
+    idx = range(len(res.label))
+    study = lc.table(res, "method", res.label,
+                     ["total_variation", "entropy_gap", "centroid_cosine", "gt_similarity", "systematic_noise",
+                      "student_noise", "noise_slope", "noise_r2", "inter_student_variance_corrected",
+                      "greedy_disagreement"],
+                     ["TV to truth (S.2)", "H − true H (S.2)", "cos to true centroid (S.2)", "cos to nearest valid",
+                      "systematic noise", "avg noise", "noise slope", "R²", "between-student var (corrected)",
+                      "greedy disagreement"])
+    compute = markdown_table(["method", "schedule", "steps", "passes", "pairs per student", "training tokens"],
+                             [[res.label[i], res.schedule[i], res.steps[i], res.passes[i], res.pairs[i],
+                               res.training_tokens[i]] for i in idx])
+    return (lc.llm_header("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", cfg,
+                          passes="passes per row as in the compute table")
+            + "Rows marked 'study' train for epochs × k passes over their own set (the study's schedule); "
+            "rows marked 'equal' train the single-response steps. Teacher total variation to the truth: "
+            f"{lc.cell(res.teacher_total_variation[0])}.\n\n{study}\n\n**Compute per row**\n\n{compute}\n\n"
+            "![methods](methods.png)\n")
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
-def _llm_rows(res):
-    """Labels and method names of llm-variance-aware's rows (k grid read back from the k
-    column: direct, single, then three rows per k, then soft targets)."""
-    from jaxkd.experiments.llm_variance_aware import methods
-
-    rows = methods(tuple(res.k[2:-1:3]))
-    return [label for label, _, _ in rows], [method for _, method, _ in rows]
+def paired(res: Results, metric: str, against: int, rows, transform=lambda x: x) -> dict:
+    """Per row, the paired replicate differences transform(metric[against]) − transform(metric[row])."""
+    base = transform(np.asarray(getattr(res, metric)[against], float))
+    return {res.label[i]: base - transform(np.asarray(getattr(res, metric)[i], float)) for i in rows}
 
 
-def _corrections(res, metric: str, better) -> tuple[bool, str, list[str]]:
-    labels, methods = _llm_rows(res)
-    vals = np.asarray(getattr(res, metric), float)
-    single = vals[methods.index("single")]
-    rows = [i for i, m in enumerate(methods) if m in ("multi", "averaging", "variance-weighting")]
-    wins = [labels[i] for i in rows if better(vals[i], single)]
-    return len(wins) == len(rows), f"{len(wins)} of {len(rows)} corrected targets beat single ({fmt(single)})", wins
+def weakest(diffs: dict) -> tuple[str, float, float, float]:
+    """The row that decides "every difference is positive": one whose interval lies below 0 if
+    any does (not reproduced), else the one with the lowest lower bound."""
+    iv = {k: lc.mean_interval(d) for k, d in diffs.items()}
+    below = [k for k, (m, lo, hi) in iv.items() if hi < 0]
+    key = min(below, key=lambda k: iv[k][2]) if below else min(iv, key=lambda k: iv[k][1])
+    return (key, *iv[key])
 
 
-def _llm_similarity(res: Results) -> tuple[bool, str]:
-    ok, text, wins = _corrections(res, "gt_similarity", lambda a, b: a > b)
-    return ok, f"cosine to ground truth: {text}" + (f": {', '.join(wins)}" if wins else "")
+def _rows(res, schedule, names=CORRECTED):
+    return [i for i in range(len(res.label)) if res.schedule[i] == schedule and res.method[i] in names]
 
 
-def _llm_systematic(res: Results) -> tuple[bool, str]:
-    ok, text, wins = _corrections(res, "systematic_noise", lambda a, b: a < b)
-    return ok, f"systematic noise: {text}" + (f": {', '.join(wins)}" if wins else "")
+def _judge(res: Results, metric: str, text: str, transform=lambda x: x, names=CORRECTED, against=None) -> Interval:
+    single = res.method.index("single") if against is None else against
+    found = {}
+    for schedule in ("study", "equal"):
+        found[schedule] = weakest(paired(res, metric, single, _rows(res, schedule, names), transform))
+    label, m, lo, hi = found["study"]
+    e = found["equal"]
+    R = len(getattr(res, metric)[0])
+    return Interval(m, lo, hi, R, f"{text}; study schedule, weakest row {label}: {fmt(m)} [{fmt(lo)}, {fmt(hi)}]; "
+                    f"equal steps, weakest row {e[0]}: {fmt(e[1])} [{fmt(e[2])}, {fmt(e[3])}] ({R} replicates, paired)")
 
 
-def _llm_vw_strongest(res: Results) -> tuple[bool, str]:
-    labels, methods = _llm_rows(res)
-    sim = np.asarray(res.gt_similarity, float)
-    rows = [i for i, m in enumerate(methods) if m in ("multi", "averaging", "variance-weighting")]
-    best = max(rows, key=lambda i: sim[i])
-    return methods[best] == "variance-weighting", f"highest cosine to ground truth: {labels[best]} ({fmt(sim[best])})"
+def _llm_similarity(res: Results) -> Interval:
+    return _judge(res, "total_variation", "total variation to the true answer distribution, single − method")
+
+
+def _llm_systematic(res: Results) -> Interval:
+    return _judge(res, "systematic_noise", "|systematic noise|, single − method", transform=np.abs)
+
+
+def _llm_vw_strongest(res: Results) -> Interval:
+    rows = {}
+    for schedule in ("study", "equal"):
+        vw = [i for i in _rows(res, schedule, ("variance-weighting-study",))]
+        others = _rows(res, schedule, ("multi", "averaging"))
+        diffs = {}
+        for j in vw:
+            for i in others:
+                if res.k[i] == res.k[j]:
+                    diffs[f"{res.label[i]} vs {res.label[j]}"] = (np.asarray(res.total_variation[i])
+                                                                  - np.asarray(res.total_variation[j]))
+        rows[schedule] = weakest(diffs)
+    label, m, lo, hi = rows["study"]
+    e = rows["equal"]
+    R = len(res.total_variation[0])
+    return Interval(m, lo, hi, R, f"TV to truth, other corrected method − study's variance weighting; study "
+                    f"schedule, weakest pair {label}: {fmt(m)} [{fmt(lo)}, {fmt(hi)}]; equal steps, weakest pair "
+                    f"{e[0]}: {fmt(e[1])} [{fmt(e[2])}, {fmt(e[3])}] ({R} replicates, paired)")
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("llm-similarity", "variance-aware", "Multi-response, averaging and variance-weighting raise "
-          "LLM students' similarity to the ground truth", "every corrected method's mean cosine to the "
-          "ground-truth answers exceeds single-response distillation's", ("llm-variance-aware-gpt2",),
-          _llm_similarity),
+          "LLM students' similarity to the ground truth", "for every corrected method on the study's schedule, "
+          "total variation to the true answer distribution (S.2) of single-response students minus the method's, "
+          "paired by replicate: every 95% interval above 0 (reproduced), one below 0 (not reproduced)",
+          ("llm-variance-aware-gpt2",), _llm_similarity),
     Claim("llm-systematic", "variance-aware", "... and reduce their systematic noise",
-          "every corrected method's systematic noise is below single-response distillation's",
-          ("llm-variance-aware-gpt2",), _llm_systematic),
-    Claim("llm-vw", "variance-aware", "... with variance-weighting strongest", "the corrected method with "
-          "the highest cosine to ground truth is a variance-weighting row", ("llm-variance-aware-gpt2",),
-          _llm_vw_strongest),
+          "for every corrected method on the study's schedule, |systematic noise| of single-response students "
+          "minus the method's, paired by replicate: every 95% interval above 0", ("llm-variance-aware-gpt2",),
+          _llm_systematic),
+    Claim("llm-vw", "variance-aware", "... with variance-weighting strongest", "the study's variance weighting "
+          "against multi-response and averaging at the same k on the study's schedule: TV to truth of the other "
+          "method minus variance weighting's, paired by replicate: every 95% interval above 0",
+          ("llm-variance-aware-gpt2",), _llm_vw_strongest),
 )
