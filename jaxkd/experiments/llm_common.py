@@ -332,7 +332,7 @@ def guard_memory(cfg: LLMConfig) -> None:
     length = min(shape.n_positions, 32 + cfg.max_new_tokens)  # a nominal prompt plus an answer
     n = cfg.total_students
     distill.check_memory(distill.training_bytes(model, n, cfg.batch_size, length),
-                         f"distilling {n:,} GPT-2 students ({cfg.replicates} replicates x {cfg.num_students})", n)
+                         f"distilling {n:,} GPT-2 students ({cfg.replicates} replicates x {cfg.num_students:,})", n)
     questions = cfg.num_questions if cfg.qa_file is None else len(_load_qa(cfg.qa_file))
     sequences = questions * cfg.samples
     distill.check_memory(distill.sampling_bytes(model, n, sequences, length), f"sampling {n:,} GPT-2 students", n)
