@@ -87,6 +87,23 @@ def test_embeddings_are_offline_normalised_and_cached(embedder):
     np.testing.assert_array_equal(again.encode(["A cat."])[0], e[1])
 
 
+def test_an_embedding_does_not_depend_on_the_texts_embedded_with_it():
+    """A resumed run embeds other groups of texts than an uninterrupted one: the bits must agree."""
+    from jaxkd.llm.embeddings import Embedder
+
+    corpus = qa.synthetic_qa(30)
+    texts = sorted({t for it in corpus.items for ps in it.paraphrases for t in ps})
+    first, second = Embedder(), Embedder()
+    first.cache, second.cache = {}, {}  # both cold (Embedder() without a file caches in memory only)
+    a = first.encode(texts)
+    mixed = texts[::3] + ["Something else entirely, of another length.", "A dog."]
+    b = second.encode(mixed[::-1])[::-1]
+    index = {t: i for i, t in enumerate(texts)}
+    for t, vec in zip(mixed, b):
+        if t in index:
+            np.testing.assert_array_equal(vec, a[index[t]])
+
+
 def test_hallucination_detector_agrees_with_exact_matching(embedder):
     """Over every question: each valid paraphrase maps to its own answer and each distractor
     paraphrase (a wrong answer of the same kind) is flagged, exactly as string matching says."""

