@@ -312,6 +312,7 @@ def build_task(cfg: LLMConfig, shared=None) -> Task:
     setup = load_setup(SetupConfig.of(cfg), shared)
     embedder = Embedder(cache_file=None if shared is None else Path(shared) / "embeddings.npz")
     prompts = distill.encode_prompts(setup.tok, [it.question for it in setup.corpus.items], PROMPT_TEMPLATE)
+    embedder.encode([t for it in setup.corpus.items for ps in it.paraphrases for t in ps])  # one call: few passes
     centroids = [answer_centroids(embedder, it.paraphrases) for it in setup.corpus.items]
     answers = encode_pairs(setup.tok, setup.corpus, [(p, ps[0]) for p, it in enumerate(setup.corpus.items)
                                                       for ps in it.paraphrases])

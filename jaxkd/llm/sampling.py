@@ -56,14 +56,15 @@ def pad_prompts(prompts: Sequence[Sequence[int]], pad_id: int):
     return jnp.asarray(tokens), jnp.asarray(mask)
 
 
-def process_logits(logits, seen, cfg: SamplingConfig):
-    """Repetition penalty, temperature and top-k on (B, V) logits (Hugging Face order)."""
+def process_logits(logits, seen, cfg: SamplingConfig, temperature=None):
+    """Repetition penalty, temperature and top-k on (B, V) logits (Hugging Face order).
+    ``temperature`` (a traced scalar inside jit) overrides ``cfg.temperature`` when given."""
     if cfg.repetition_penalty != 1.0:
         p = cfg.repetition_penalty
         logits = jnp.where(seen, jnp.where(logits < 0, logits * p, logits / p), logits)
     if cfg.temperature == 0.0:
         return logits
-    logits = logits / cfg.temperature
+    logits = logits / (cfg.temperature if temperature is None else temperature)
     if cfg.top_k:
         logits = jnp.where(logits < kth_largest(logits, cfg.top_k), -jnp.inf, logits)
     return logits
@@ -93,8 +94,8 @@ def kth_largest(x, k: int, iterations: int = 64):
     return jnp.where(jnp.sum(finite, axis=-1, keepdims=True) >= k, kth, -jnp.inf)
 
 
-def _choose(logits, seen, keys, step, cfg):
-    logits = process_logits(logits, seen, cfg)
+def _choose(logits, seen, keys, step, cfg, temperature):
+    logits = process_logits(logits, seen, cfg, temperature)
     if cfg.temperature == 0.0:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     # Inverse-CDF sampling (as torch.multinomial): one uniform per sequence instead of V Gumbels.
@@ -103,8 +104,15 @@ def _choose(logits, seen, keys, step, cfg):
     return jnp.argmax(cdf > u * cdf[:, -1:], axis=-1).astype(jnp.int32)
 
 
+def _split(cfg: SamplingConfig):
+    """The static part of a sampling config (temperature 0 for greedy, else 1) and the
+    temperature as a traced scalar: one compiled program serves every temperature."""
+    greedy = cfg.temperature == 0.0
+    return dataclasses.replace(cfg, temperature=0.0 if greedy else 1.0), jnp.float32(1.0 if greedy else cfg.temperature)
+
+
 @functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id"))
-def _generate(graphdef, state, tokens, mask, keys, cfg: SamplingConfig, eos_id: int):
+def _generate(graphdef, state, tokens, mask, keys, temperature, cfg: SamplingConfig, eos_id: int):
     model = nnx.merge(graphdef, state)
     B, P = tokens.shape
     N = cfg.max_new_tokens
@@ -118,7 +126,7 @@ def _generate(graphdef, state, tokens, mask, keys, cfg: SamplingConfig, eos_id: 
 
     def advance(carry, step):
         logits, cache, pos, seen, done = carry
-        tok = _choose(logits, seen, keys, step, cfg)
+        tok = _choose(logits, seen, keys, step, cfg, temperature)
         tok = jnp.where(done, eos_id, tok)
         done = done | (tok == eos_id)
         seen = seen.at[rows, tok].set(True)
@@ -160,7 +168,8 @@ def generate(model: GPT2, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: in
                          f"the model's {model.config.n_positions} positions.")
     graphdef, state = nnx.split(model)
     eos = model.config.eos_token_id if eos_id is None else eos_id
-    return _generate(graphdef, state, tokens, mask, keys, cfg, eos)
+    static, temperature = _split(cfg)
+    return _generate(graphdef, state, tokens, mask, keys, temperature, static, eos)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
@@ -187,8 +196,8 @@ def sequence_logprob(model: GPT2, tokens, mask, target_mask):
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id"))
-def _generate_ensemble(graphdef, states, tokens, mask, keys, cfg, eos_id):
-    one = lambda s, k: _generate(graphdef, s, tokens, mask, k, cfg, eos_id)  # noqa: E731
+def _generate_ensemble(graphdef, states, tokens, mask, keys, temperature, cfg, eos_id):
+    one = lambda s, k: _generate(graphdef, s, tokens, mask, k, temperature, cfg, eos_id)  # noqa: E731
     return jax.vmap(one)(states, keys)
 
 
@@ -204,5 +213,7 @@ def generate_ensemble(graphdef, states, tokens, mask, keys, cfg: SamplingConfig,
       (N, B, max_new_tokens) new tokens.
     """
     tokens, mask = jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32)
-    return sharding.map_students(_generate_ensemble, graphdef, states, tokens, mask, keys, cfg, eos_id,
-                                 in_axes=(None, 0, None, None, 0, None, None), static_argnums=(0, 5, 6))
+    static, temperature = _split(cfg)
+    return sharding.map_students(_generate_ensemble, graphdef, states, tokens, mask, keys, temperature, static,
+                                 eos_id, in_axes=(None, 0, None, None, 0, None, None, None),
+                                 static_argnums=(0, 6, 7))
