@@ -194,6 +194,12 @@ def figures(res: Results) -> dict:
     return {"init.png": fig_llm_init(res), "trajectories.png": fig_llm_trajectories(res)}
 
 
+def _ratio_cell(ratios) -> str:
+    """Geometric mean of per-replicate ratios and the 95% interval of their log, back on the ratio scale."""
+    m, lo, hi = lc.mean_interval(np.log10(ratios))
+    return f"{fmt(10 ** m, 3)} [{fmt(10 ** lo, 3)}, {fmt(10 ** hi, 3)}]"
+
+
 def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
@@ -209,13 +215,14 @@ def markdown(res: Results) -> str:
         g = amplification(res.spread_before[i], res.spread_after[i])
         m = amplification(res.mlp_spread_before[i], res.mlp_spread_after[i])
         steps = res.tracked_spread[i]
-        rows.append([s, lc.cell(g), lc.cell(m), f"{fmt(steps[-1] / steps[0], 3)}" if steps[0] > 0 else "—"])
+        rows.append([s, _ratio_cell(g), _ratio_cell(m), f"{fmt(steps[-1] / steps[0], 3)}" if steps[0] > 0 else "—"])
     amp = markdown_table(["s", "GPT-2: spread after / before", "MLP: spread after / before",
                           "tracked scalars: std after / before (replicate 0)"], rows)
     return (lc.llm_header("LLM student initialization perturbation (Section 5.1, App. D)", cfg, steps=res.steps[0])
             + "Initial parameters × (1 + ε), ε ~ N(0, s²) per parameter; the teacher's greedy answers and the "
             f"same batch order for every student.\n\n{main}\n\n**How much training amplifies the initial "
             "spread** (variance across students of every parameter, averaged, after training / at init; "
+            "geometric mean over replicates, 95% interval from the log ratios; "
             f"MLP: Boston, init-perturbation's quick design, the same rule):\n\n{amp}\n\n![init](init.png)\n\n"
             "![tracked parameters](trajectories.png)\n")
 
