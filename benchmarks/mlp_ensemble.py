@@ -14,7 +14,7 @@ The floor: training FLOPs (forward matmuls x 3 for forward + backward) over a me
 matmul rate, and compulsory bytes (inputs, targets, initial and final parameters) over a
 measured copy bandwidth (``benchmarks/machine.py``).
 
-    python benchmarks/mlp_ensemble.py [--students 1000] [--sample 20] [--json PATH]
+    python benchmarks/mlp_ensemble.py [--students 1000] [--sample 20] [--epochs 200] [--json PATH]
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ def targets(y, students: int) -> np.ndarray:
     return (y[None] + 0.5 * np.random.default_rng(0).standard_normal((students, y.shape[0]))).astype(np.float32)
 
 
-def jaxkd_ensemble(X, Y, chunk):
+def jaxkd_ensemble(X, Y, chunk, epochs=EPOCHS):
     import jax
 
     from jaxkd.students import mlp
 
-    cfg = mlp.TrainConfig(widths=(X.shape[1], HIDDEN, 1), learning_rate=LR, epochs=EPOCHS)
+    cfg = mlp.TrainConfig(widths=(X.shape[1], HIDDEN, 1), learning_rate=LR, epochs=epochs)
     params = mlp.init_ensemble(cfg.widths, jax.random.split(jax.random.key(0), Y.shape[0]))
     start = time.perf_counter()
     out = mlp.train_ensemble(cfg, params, X, Y, chunk=chunk)
@@ -63,7 +63,7 @@ def jaxkd_ensemble(X, Y, chunk):
     return time.perf_counter() - start, np.asarray(mlp.predict(cfg.widths, out, X)[..., 0])
 
 
-def torch_batched(X, Y, threads: int):
+def torch_batched(X, Y, threads: int, epochs: int = EPOCHS):
     """The whole ensemble as one batched PyTorch computation (Kaiming-normal init, zero biases)."""
     import torch
 
@@ -79,7 +79,7 @@ def torch_batched(X, Y, threads: int):
     opt = torch.optim.Adam([W1, b1, W2, b2], lr=LR, foreach=True)
     _sync(dev)
     start = time.perf_counter()
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         opt.zero_grad(set_to_none=True)
         out = torch.baddbmm(b2, torch.relu(torch.matmul(Xt, W1) + b1), W2)[..., 0]  # (N, n)
         loss = ((out - Yt) ** 2).mean(dim=1).sum()
@@ -107,7 +107,7 @@ def _sync(dev: str) -> None:
         torch.cuda.synchronize()
 
 
-def torch_loop(X, Y, sample: int, threads: int) -> float:
+def torch_loop(X, Y, sample: int, threads: int, epochs: int = EPOCHS) -> float:
     import torch
 
     torch.set_num_threads(threads)
@@ -118,7 +118,7 @@ def torch_loop(X, Y, sample: int, threads: int) -> float:
         torch.manual_seed(s)
         net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, 1))
         opt = torch.optim.Adam(net.parameters(), lr=LR)
-        for _ in range(EPOCHS):
+        for _ in range(epochs):
             opt.zero_grad()
             loss = ((net(Xt)[:, 0] - yt) ** 2).mean()
             loss.backward()
@@ -139,31 +139,33 @@ def main(argv=None) -> int:
     parser.add_argument("--students", type=int, default=1000)
     parser.add_argument("--sample", type=int, default=20, help="students timed in the per-student loop")
     parser.add_argument("--chunk", type=int, default=None, help="students per chunk (default: automatic)")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="full-batch Adam epochs (the study's 200)")
     parser.add_argument("--json", help="write the timings as JSON to this path")
     args = parser.parse_args(argv)
+    E = args.epochs
 
     sp = split(load_dataset("boston"))
     X, y = sp.X_train.astype(np.float32), sp.y_train.astype(np.float32)
     Y = targets(y, args.students)
-    cold, _ = jaxkd_ensemble(X, Y, args.chunk)
-    warm, preds = min((jaxkd_ensemble(X, Y, args.chunk) for _ in range(3)), key=lambda r: r[0])
+    cold, _ = jaxkd_ensemble(X, Y, args.chunk, E)
+    warm, preds = min((jaxkd_ensemble(X, Y, args.chunk, E) for _ in range(3)), key=lambda r: r[0])
     threads = sorted({1, min(os.cpu_count() or 1, 16)})
-    torch_batched(X, Y[:10], threads[-1])  # warm-up (CUDA context, kernels)
-    batched = {t: torch_batched(X, Y, t) for t in threads}
+    torch_batched(X, Y[:10], threads[-1], E)  # warm-up (CUDA context, kernels)
+    batched = {t: torch_batched(X, Y, t, E) for t in threads}
     t_best = min(batched, key=lambda t: batched[t][0])
     peer, peer_preds = batched[t_best]
-    loop = {t: torch_loop(X, Y, args.sample, t) for t in threads}
+    loop = {t: torch_loop(X, Y, args.sample, t, E) for t in threads}
     loop_threads = min(loop, key=loop.get)
     loop_total = loop[loop_threads] * args.students
 
     widths = (X.shape[1], HIDDEN, 1)
     gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
-    fl = machine.floor(training_flops(X.shape[0], widths, EPOCHS, args.students),
+    fl = machine.floor(training_flops(X.shape[0], widths, E, args.students),
                        compulsory_bytes(X.shape[0], widths, args.students), gflops, gbs)
     # Both ensembles fit the same noisy targets: their mean training MSE should agree.
     fit_jaxkd, fit_torch = float(np.mean((preds - Y) ** 2)), float(np.mean((peer_preds - Y) ** 2))
     report = {
-        "benchmark": "mlp_ensemble", "students": args.students, "epochs": EPOCHS,
+        "benchmark": "mlp_ensemble", "students": args.students, "epochs": E,
         "jaxkd_seconds": warm, "jaxkd_cold_seconds": cold,
         "batched_torch_seconds": {str(t): s for t, (s, _) in batched.items()},
         "batched_torch_threads": t_best, "speedup_vs_batched_torch": peer / warm,
@@ -175,7 +177,7 @@ def main(argv=None) -> int:
         "train_mse_jaxkd": fit_jaxkd, "train_mse_batched_torch": fit_torch,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax on {_jax_device()}, torch on {_torch_device()}",
     }
-    print(f"MLP ensemble: {args.students} students x {EPOCHS} Adam epochs, 13-16-1, Boston ({X.shape[0]} rows)")
+    print(f"MLP ensemble: {args.students} students x {E} Adam epochs, 13-16-1, Boston ({X.shape[0]} rows)")
     print(f"  jaxkd:                   {warm:7.2f} s warm ({cold:.2f} s with compile)")
     for t, (s, _) in batched.items():
         print(f"  batched PyTorch, {t} thr:  {s:7.2f} s")

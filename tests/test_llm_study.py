@@ -82,7 +82,7 @@ def test_shared_llm_work_gives_the_numbers_of_a_separate_run(tmp_path):
     # Distillations are keyed by temperature: noise-transfer reuses T = 0.7 and must not be
     # handed another temperature's students for T = 1.6.
     cfgs = {n: EXPERIMENTS[n].Config.from_preset("quick", **TINY, temperatures=temps)
-            for n, temps in (("llm-teacher-noise", (0.7, 1.0, 1.3)), ("llm-noise-transfer", (0.7, 1.6)))}
+            for n, temps in (("llm-teacher-noise", (0.7,)), ("llm-noise-transfer", (0.7, 1.6)))}
 
     def run(name, folder, shared):
         cfg = cfgs[name]
