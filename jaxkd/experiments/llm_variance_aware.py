@@ -28,7 +28,7 @@ from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
 from jaxkd.experiments import common, llm_common as lc
 from jaxkd.formatting import fmt, markdown_table
-from jaxkd.llm import selection
+from jaxkd.llm import distill, selection
 from jaxkd.runs import RunDir
 
 MODELS = lc.LLMConfig.MODELS
@@ -83,7 +83,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     draws = lc.cached(task, lc.work_key(cfg, "va-draws", k=kmax), lambda: lc.teacher_draws(
         task, rng.stream(cfg.seed, "teacher_sampling_va"), kmax, 1.0))
     draw_embs = lc.embed(task, draws)                                     # (R*N, P, kmax, E)
-    base_embs = lc.embed(task, lc.cached(task, lc.work_key(cfg, "base-samples"), lambda: distill_base(task)))
+    base_embs = lc.embed(task, lc.cached(task, lc.work_key(cfg, "base-samples"), lambda: base_samples(task)))
     teacher = lc.teacher_reference(task, 1.0)
     direct = lc.direct_reference(task)
     order = jnp.broadcast_to(rng.stream(cfg.seed, "data_order"), (cfg.total_students,))
@@ -109,11 +109,9 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     return common.columns(common.sweep(run_dir, points, point, desc="llm-variance-aware"))
 
 
-def distill_base(task: lc.Task) -> list[list[str]]:
+def base_samples(task: lc.Task) -> list[list[str]]:
     """The untrained base student's sampled answers (P x n): the student side of variance weighting."""
     cfg = task.cfg
-    from jaxkd.llm import distill
-
     return distill.generate_texts(task.base, task.tok, task.prompts, cfg.samples, rng.stream(cfg.seed, "base_eval"),
                                   cfg.sampling(1.0))
 
