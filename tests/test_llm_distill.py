@@ -75,6 +75,19 @@ def test_teacher_draws_are_shared_or_per_student_and_reproducible(tiny):
     assert per[1] == distill.teacher_responses(teacher, tok, prompts, 3, jax.random.fold_in(jax.random.key(1), 1), cfg)
 
 
+def test_per_student_draws_are_one_batch_or_blocks_alike(tiny, monkeypatch):
+    """All students' draws in one generate call, or one student per call when memory is short:
+    the same texts."""
+    from jaxkd import memory
+
+    questions, tok, teacher, _ = tiny
+    prompts = distill.encode_prompts(tok, questions, "Q: {prompt}\nA:")
+    cfg = sampling.SamplingConfig(max_new_tokens=5, temperature=1.5)
+    together = distill.teacher_responses(teacher, tok, prompts, 2, jax.random.key(4), cfg, students=3)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1)
+    assert distill.teacher_responses(teacher, tok, prompts, 2, jax.random.key(4), cfg, students=3) == together
+
+
 def test_measure_reports_the_sampling_floor():
     """Identical students: the uncorrected between-student variance is about its floor (S.1)
     and the corrected value about zero."""

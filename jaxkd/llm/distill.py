@@ -197,8 +197,21 @@ def teacher_responses(teacher, tokenizer, prompts: Sequence[Sequence[int]], k: i
     if students is None:
         return generate_texts(teacher, tokenizer, prompts, k, key, cfg)
     v.check_int("students", students)
-    return [generate_texts(teacher, tokenizer, prompts, k, jax.random.fold_in(key, i), cfg)
-            for i in range(students)]
+    eos = teacher.config.eos_token_id
+    tokens, mask = _repeat(prompts, k, eos)
+    S, P = tokens.shape[0], len(prompts)
+    # Students are a batch axis: as many students' draws per generate call as memory allows.
+    per = sampling_bytes(teacher, 1, S, tokens.shape[1] + cfg.max_new_tokens)
+    block = int(max(1, min(students, memory.FRACTION * memory.available_bytes() // max(per, 1))))
+    keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(key, i), S))(jnp.arange(students))
+    out = []
+    for start in range(0, students, block):
+        n = min(block, students - start)
+        rows = sampling.generate(teacher, np.tile(np.asarray(tokens), (n, 1)), np.tile(np.asarray(mask), (n, 1)),
+                                 keys[start:start + n].reshape(-1), cfg, eos_id=eos)
+        texts = decode(tokenizer, rows, eos)
+        out += [[texts[j * S + i * k: j * S + (i + 1) * k] for i in range(P)] for j in range(n)]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
