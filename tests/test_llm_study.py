@@ -276,3 +276,15 @@ def test_draw_protocol_per_student_draws_differ_and_shared_answers_are_equal():
     greedy = lc.greedy_answers(task)
     assert greedy == lc.greedy_answers(task) and len(greedy) == 5
     assert lc.teacher_reference(task, 1.0)["greedy"] == greedy
+
+
+def test_greedy_disagreement_by_hand():
+    """Two students, two prompts: the same answer counts 0 exactly; different answers count
+    1 − cosine (0.4 here); the mean over prompts is 0.2."""
+    import numpy as np
+
+    from jaxkd.experiments import llm_common as lc
+
+    embs = np.array([[[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0], [0.6, 0.8]]])
+    assert lc.greedy_disagreement([["x", "y"], ["x", "z"]], embs) == pytest.approx(0.2)
+    assert lc.greedy_disagreement([["x", "y"], ["x", "y"]], embs[[0, 0]]) == 0.0

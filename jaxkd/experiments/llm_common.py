@@ -48,6 +48,7 @@ from jaxkd import rng
 from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.data import qa, qa_concepts
 from jaxkd.experiments import common
+from jaxkd.formatting import fmt
 from jaxkd.llm import GPT2Config, checkpoint, distill, sampling, tokenizer, training
 from jaxkd.llm import metrics as tm
 from jaxkd.llm.model import init as init_gpt2
@@ -179,10 +180,6 @@ class Task:
     @property
     def eos(self) -> int:
         return self.tok.eos_token_id
-
-    @property
-    def questions(self) -> list[str]:
-        return [it.question for it in self.corpus.items]
 
 
 PROMPT_TEMPLATE = "Q: {prompt}\nA:"
@@ -464,22 +461,6 @@ MEASURES = ("alignment", "greedy_disagreement", "logprob_spread", "inter_student
             "centroid_cosine", "teacher_centroid_cosine", "student_entropy", "teacher_entropy",
             "narrower_share", "gt_similarity", "teacher_gt_similarity", "hallucination", "teacher_hallucination")
 
-MEASURE_TEXT = {
-    "alignment": "alignment: cosine of each student's greedy answer to the teacher's greedy answer",
-    "greedy_disagreement": "greedy disagreement: mean pairwise cosine distance of the students' greedy answers (no floor)",
-    "logprob_spread": "log-prob spread: variance across students of the per-token teacher-forced log-probability "
-                      "of each valid answer (no floor)",
-    "inter_student_variance": "between-student variance of the mean sampled embedding (uncorrected)",
-    "inter_student_variance_floor": "its sampling floor, mean within-student variance / n (S.1)",
-    "inter_student_variance_corrected": "between-student variance corrected for the floor (S.1)",
-    "intra_variance_gap": "within-model embedding variance, student − teacher",
-    "variance_share": "share of prompts whose teacher embedding variance is at least the student's (Table 2)",
-    "total_variation": "total variation of the students' answer distribution to the truth (S.2)",
-    "entropy_gap": "answer entropy − true entropy, students (S.2)",
-    "centroid_cosine": "cosine of the students' mean answer to the probability-weighted centroid (S.2)",
-}
-
-
 def _labels(task: Task, embs) -> list[np.ndarray]:
     return [tm.classify(embs[p], task.centroids[p], qa_concepts.HALLUCINATION_THRESHOLD) for p in range(embs.shape[0])]
 
@@ -579,12 +560,14 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
+def span(m, lo, hi, digits: int = 4) -> str:
+    """``m [lo, hi]``: an estimate and its interval, as reports and evidence write them."""
+    return f"{fmt(m, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+
+
 def cell(values, digits: int = 3) -> str:
     """``mean [low, high]`` of replicates, for tables."""
-    from jaxkd.formatting import fmt
-
-    m, lo, hi = mean_interval(values)
-    return f"{fmt(m, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+    return span(*mean_interval(values), digits=digits)
 
 
 def paper(**extra) -> dict:
@@ -650,7 +633,8 @@ class SweepResults(common.Results):
 
 
 def errorbar(ax, x, res: SweepResults, name: str, fmt: str = "o-", **kw):
-    """Plot a measure's replicate means with their 95% intervals."""
+    """Plot a measure's replicate means with their 95% intervals (any field holding one tuple of
+    replicate values per grid point)."""
     m = res.intervals(name)
     ax.errorbar(x, m[:, 0], yerr=[m[:, 0] - m[:, 1], m[:, 2] - m[:, 0]], fmt=fmt, capsize=3, **kw)
 

@@ -196,8 +196,7 @@ def figures(res: Results) -> dict:
 
 def _ratio_cell(ratios) -> str:
     """Geometric mean of per-replicate ratios and the 95% interval of their log, back on the ratio scale."""
-    m, lo, hi = lc.mean_interval(np.log10(ratios))
-    return f"{fmt(10 ** m, 3)} [{fmt(10 ** lo, 3)}, {fmt(10 ** hi, 3)}]"
+    return lc.span(*(10 ** x for x in lc.mean_interval(np.log10(ratios))), digits=3)
 
 
 def markdown(res: Results) -> str:
@@ -239,8 +238,8 @@ def _llm_init(res: Results) -> Interval:
     return Interval(est, lo, hi, len(g),
                     f"at s = {fmt(res.scale[i])}: training multiplies the parameter spread by "
                     f"{fmt(10 ** g.mean(), 3)} for GPT-2 students and {fmt(10 ** m.mean(), 3)} for MLP students; "
-                    f"log10 ratio GPT-2 − MLP {fmt(est)} [{fmt(lo)}, {fmt(hi)}] over {len(g)} replicates; "
-                    f"corrected between-student variance {fmt(corr[0])} [{fmt(corr[1])}, {fmt(corr[2])}]")
+                    f"log10 ratio GPT-2 − MLP {lc.span(est, lo, hi)} over {len(g)} replicates; "
+                    f"corrected between-student variance {lc.span(*corr)}")
 
 
 CLAIMS: tuple[Claim, ...] = (

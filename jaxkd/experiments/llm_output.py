@@ -100,9 +100,7 @@ def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     fig, (a1, a2, a3) = subplots(1, 3, figsize=(14, 4))
     T = res.temperature
-    m = np.array([lc.mean_interval(r) for r in res.sample_alignment])
-    a1.errorbar(T, m[:, 0], yerr=[m[:, 0] - m[:, 1], m[:, 2] - m[:, 0]], fmt="o-", capsize=3,
-                label="alignment of mean sampled answers")
+    lc.errorbar(a1, T, res, "sample_alignment", "o-", label="alignment of mean sampled answers")
     lc.errorbar(a1, T, res, "centroid_cosine", "s-", label="students: cosine to true centroid (S.2)")
     a1.set_xlabel("sampling temperature (teacher and students)")
     a1.set_ylabel("cosine")
@@ -152,8 +150,8 @@ def _llm_narrower(res: Results) -> Interval:
     h = lc.mean_interval(np.asarray(res.teacher_entropy[i]) - np.asarray(res.student_entropy[i]))
     return Interval(m, lo, hi, len(gap),
                     f"at T = {fmt(res.temperature[i])}: within-model embedding variance, teacher − students "
-                    f"{fmt(m)} [{fmt(lo)}, {fmt(hi)}] over {len(gap)} replicates; answer entropy, teacher − "
-                    f"students {fmt(h[0])} [{fmt(h[1])}, {fmt(h[2])}] nats; students narrower on "
+                    f"{lc.span(m, lo, hi)} over {len(gap)} replicates; answer entropy, teacher − "
+                    f"students {lc.span(*h)} nats; students narrower on "
                     f"{fmt(100 * float(np.mean(res.narrower_share[i])), 3)}% of prompts")
 
 

@@ -27,7 +27,7 @@ from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
 from jaxkd.experiments import common, llm_common as lc
-from jaxkd.formatting import fmt, markdown_table
+from jaxkd.formatting import markdown_table
 from jaxkd.llm import distill, selection
 from jaxkd.runs import RunDir
 
@@ -182,44 +182,37 @@ def _rows(res, schedule, names=CORRECTED):
     return [i for i in range(len(res.label)) if res.schedule[i] == schedule and res.method[i] in names]
 
 
-def _judge(res: Results, metric: str, text: str, transform=lambda x: x, names=CORRECTED, against=None) -> Interval:
-    single = res.method.index("single") if against is None else against
-    found = {}
-    for schedule in ("study", "equal"):
-        found[schedule] = weakest(paired(res, metric, single, _rows(res, schedule, names), transform))
-    label, m, lo, hi = found["study"]
-    e = found["equal"]
-    R = len(getattr(res, metric)[0])
-    return Interval(m, lo, hi, R, f"{text}; study schedule, weakest row {label}: {fmt(m)} [{fmt(lo)}, {fmt(hi)}]; "
-                    f"equal steps, weakest row {e[0]}: {fmt(e[1])} [{fmt(e[2])}, {fmt(e[3])}] ({R} replicates, paired)")
+def _decide(text: str, word: str, diffs_of, R: int) -> Interval:
+    """The verdict on the study's schedule, with the equal-steps comparison beside it:
+    ``diffs_of(schedule)`` gives the paired differences that must all be positive."""
+    (label, m, lo, hi), e = (weakest(diffs_of(schedule)) for schedule in ("study", "equal"))
+    return Interval(m, lo, hi, R, f"{text}; study schedule, weakest {word} {label}: {lc.span(m, lo, hi)}; "
+                    f"equal steps, weakest {word} {e[0]}: {lc.span(*e[1:])} ({R} replicates, paired)")
+
+
+def _against_single(res: Results, metric: str, text: str, transform=lambda x: x) -> Interval:
+    single = res.method.index("single")
+    return _decide(text, "row", lambda schedule: paired(res, metric, single, _rows(res, schedule), transform),
+                   len(getattr(res, metric)[0]))
 
 
 def _llm_similarity(res: Results) -> Interval:
-    return _judge(res, "total_variation", "total variation to the true answer distribution, single − method")
+    return _against_single(res, "total_variation", "total variation to the true answer distribution, single − method")
 
 
 def _llm_systematic(res: Results) -> Interval:
-    return _judge(res, "systematic_noise", "|systematic noise|, single − method", transform=np.abs)
+    return _against_single(res, "systematic_noise", "|systematic noise|, single − method", transform=np.abs)
 
 
 def _llm_vw_strongest(res: Results) -> Interval:
-    rows = {}
-    for schedule in ("study", "equal"):
-        vw = [i for i in _rows(res, schedule, ("variance-weighting-study",))]
-        others = _rows(res, schedule, ("multi", "averaging"))
-        diffs = {}
-        for j in vw:
-            for i in others:
-                if res.k[i] == res.k[j]:
-                    diffs[f"{res.label[i]} vs {res.label[j]}"] = (np.asarray(res.total_variation[i])
-                                                                  - np.asarray(res.total_variation[j]))
-        rows[schedule] = weakest(diffs)
-    label, m, lo, hi = rows["study"]
-    e = rows["equal"]
-    R = len(res.total_variation[0])
-    return Interval(m, lo, hi, R, f"TV to truth, other corrected method − study's variance weighting; study "
-                    f"schedule, weakest pair {label}: {fmt(m)} [{fmt(lo)}, {fmt(hi)}]; equal steps, weakest pair "
-                    f"{e[0]}: {fmt(e[1])} [{fmt(e[2])}, {fmt(e[3])}] ({R} replicates, paired)")
+    tv = [np.asarray(x) for x in res.total_variation]
+
+    def diffs(schedule):
+        return {f"{res.label[i]} vs {res.label[j]}": tv[i] - tv[j]
+                for j in _rows(res, schedule, ("variance-weighting-study",))
+                for i in _rows(res, schedule, ("multi", "averaging")) if res.k[i] == res.k[j]}
+
+    return _decide("TV to truth, other corrected method − study's variance weighting", "pair", diffs, len(tv[0]))
 
 
 CLAIMS: tuple[Claim, ...] = (
