@@ -226,6 +226,15 @@ def embed(task: Task, texts) -> np.ndarray:
     return distill.embed_texts(task.embedder, texts)
 
 
+def warm_embeddings(task: Task, *nested) -> None:
+    """Embed every text of several nested lists in one call, so the embedder runs one set of
+    fixed-shape passes per token length instead of one per list (the values are the same: an
+    embedding does not depend on the texts batched with it)."""
+    flat = [t for n in nested for t in np.asarray(n, dtype=object).ravel().tolist()]
+    if flat:
+        task.embedder.encode([t if t else "(empty)" for t in flat])
+
+
 # Shared work, cached on disk in the run's shared folder under a hash of everything it depends on.
 
 def _stamp(path) -> list:
@@ -492,6 +501,8 @@ def measure(task: Task, out: dict, teacher: dict, temperature: float = 1.0, dire
     ``prompt_teacher_noise`` / ``prompt_student_noise``."""
     cfg = task.cfg
     R, N = cfg.replicates, cfg.num_students
+    warm_embeddings(task, out["samples"][str(float(temperature))], out["greedy"], teacher["greedy"],
+                    teacher["samples"], direct["samples"]["1.0"] if direct is not None else [])
     samples = embed(task, out["samples"][str(float(temperature))])          # (R*N, P, n, E)
     greedy = embed(task, out["greedy"])                                       # (R*N, P, E)
     t_greedy = embed(task, teacher["greedy"])                                 # (P, E)
