@@ -6,9 +6,11 @@ scikit-learn loop.
 protocol: N label sets of n noisy teacher outputs per level, N OLS fits, predictions on the
 test set.
 
-* Batched NumPy (the peer): one Cholesky factor of ``X^T X``, the label-to-test-prediction
-  map ``X* G^-1 X^T`` formed once, then per noise level one ``Generator.standard_normal`` draw
-  (float64, as jaxkd) and one matrix product for all N students.
+* Batched NumPy (the peer): one Cholesky factor of ``X^T X``, the label-to-coefficient map
+  ``X G^-1`` formed once, then per noise level one ``Generator.standard_normal`` draw and two
+  matrix products (coefficients, then test predictions) for all N students: jaxkd's route. Its deviates are drawn at float32 resolution and
+  the arithmetic is float64, as jaxkd does (``teachers.gaussian_responses``); the same peer
+  with float64 deviates, NumPy's default, is timed too.
 * Per-student scikit-learn loop (second line): one ``LinearRegression`` per student.
 
 The floor: FLOPs (the ``X^T Y`` and ``X_test theta`` products and the solves) over a measured
@@ -45,39 +47,42 @@ def _boston():
     return sp, X, X_test
 
 
-def numpy_batched(students: int, alphas, seed: int = 0) -> dict:
-    """What a competent NumPy user writes: one factorization, and since only test predictions
-    are needed, the (m, n) map from labels to test predictions ``X* G^-1 X^T`` formed once, so
-    every noise level is one random draw and one matrix product."""
+def numpy_batched(students: int, alphas, seed: int = 0, draw_dtype=np.float32) -> dict:
+    """What a competent NumPy user writes: one factorization and the (n, d) map from labels to
+    coefficients ``X G^-1`` formed once, so every noise level is one random draw and two
+    matrix products (coefficients, test predictions)."""
     from scipy.linalg import cho_factor, cho_solve
 
     sp, X, X_test = _boston()
     factor = cho_factor(X.T @ X)
-    to_test = X_test @ cho_solve(factor, X.T)  # (m, n)
-    mu = X @ cho_solve(factor, X.T @ sp.y_train)
-    mu_test = to_test @ sp.y_train
+    to_coef = cho_solve(factor, X.T).T  # (n, d)
+    mu = X @ (sp.y_train @ to_coef)
+    mu_test = X_test @ (sp.y_train @ to_coef)
     rng = np.random.default_rng(seed)
     out = {"inter_student_variance": [], "mse_teacher": []}
     for alpha in alphas:
-        Y = mu + np.sqrt(alpha * sp.y_train.var()) * rng.standard_normal((students, mu.shape[0]))
-        preds = Y @ to_test.T  # (N, m)
+        z = rng.standard_normal((students, mu.shape[0]), dtype=draw_dtype)
+        Y = mu + np.sqrt(alpha * sp.y_train.var()) * z  # float64 arithmetic
+        preds = (Y @ to_coef) @ X_test.T  # (N, m)
         out["inter_student_variance"].append(float(preds.var(axis=0, ddof=1).mean()))
         out["mse_teacher"].append(float(((preds - mu_test) ** 2).mean()))
     return out
 
 
 def sweep_flops(n: int, m: int, d: int, students: int, levels: int) -> float:
-    """The cheaper of the two exact routes: solve then predict (jaxkd), or the (m, n) map."""
-    solve = 2 * n * d * students + 2 * 2 * d * d * students + 2 * m * d * students
-    return float(min(solve, 2 * m * n * students) * levels)
+    """The two products of the coefficient-map route (labels -> coefficients -> test
+    predictions), which both sides take; the (m, n) label-to-prediction map would cost
+    ``2 m n`` per student instead of ``2 (n + m) d``."""
+    return float(2 * (n + m) * d * students * levels)
 
 
 def rng_seconds(students: int, n: int, levels: int) -> dict:
-    """Time to draw the sweep's float64 Gaussians alone: JAX (threefry) and NumPy (ziggurat)."""
+    """Time to draw the sweep's Gaussians alone, as each side draws them (float32 deviates cast
+    to float64): JAX (threefry, inverse CDF) and NumPy (ziggurat)."""
     import jax
 
     with jax.enable_x64(True):
-        draw = jax.jit(lambda k: jax.random.normal(k, (students, n), "float64"))
+        draw = jax.jit(lambda k: jax.random.normal(k, (students, n), "float32").astype("float64"))
         draw(jax.random.key(0)).block_until_ready()
         start = time.perf_counter()
         for i in range(levels):
@@ -86,7 +91,7 @@ def rng_seconds(students: int, n: int, levels: int) -> dict:
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for _ in range(levels):
-        rng.standard_normal((students, n))
+        rng.standard_normal((students, n), dtype=np.float32).astype(np.float64)
     return {"jax": jax_s, "numpy": time.perf_counter() - start}
 
 
@@ -139,6 +144,7 @@ def main(argv=None) -> int:
     cold, _ = timed(jaxkd_sweep, args.students, ALPHAS_PAPER)  # includes data load + compile
     warm, res = timed(jaxkd_sweep, args.students, ALPHAS_PAPER, repeats=args.repeats)
     peer, ref_np = timed(numpy_batched, args.students, ALPHAS_PAPER, repeats=args.repeats)
+    peer64, _ = timed(numpy_batched, args.students, ALPHAS_PAPER, 0, np.float64, repeats=args.repeats)
     loop, ref = timed(baseline, args.students, ALPHAS_PAPER, repeats=1)
     # All sides estimate the same quantity: compare at alpha = 1 (relative Monte Carlo error).
     i = list(ALPHAS_PAPER).index(1.0)
@@ -160,6 +166,7 @@ def main(argv=None) -> int:
         "jaxkd_cold_seconds": cold,
         "numpy_seconds": peer,
         "speedup_vs_numpy": peer / warm,
+        "numpy_float64_draws_seconds": peer64, "speedup_vs_numpy_float64_draws": peer64 / warm,
         "cold_speedup_vs_numpy": peer / cold,
         "sklearn_loop_seconds": loop,
         "speedup_vs_sklearn_loop": loop / warm,
@@ -172,8 +179,9 @@ def main(argv=None) -> int:
     }
     print(f"linear teacher-noise sweep: {L} noise levels x {args.students} students (Boston)")
     print(f"  jaxkd (warm, best of {args.repeats}):  {warm:8.3f} s   (cold, with compile: {cold:.3f} s)")
-    print(f"  batched NumPy (best of {args.repeats}):  {peer:8.3f} s   -> jaxkd {peer / warm:.2f}x warm, "
+    print(f"  batched NumPy, float32 deviates (best of {args.repeats}): {peer:6.3f} s   -> jaxkd {peer / warm:.2f}x warm, "
           f"{peer / cold:.2f}x cold")
+    print(f"  batched NumPy, float64 deviates: {peer64:6.3f} s   -> jaxkd {peer64 / warm:.2f}x warm")
     print(f"  sklearn per-student loop:      {loop:8.3f} s   -> jaxkd {loop / warm:.0f}x warm")
     print(f"  floor: {fl['flops'] / 1e9:.2f} GFLOP / {gflops:.0f} GFLOP/s (float64) = {fl['compute_seconds'] * 1e3:.1f} ms; "
           f"{fl['bytes'] / 1e6:.0f} MB / {gbs:.1f} GB/s = {fl['memory_seconds'] * 1e3:.1f} ms ({fl['bound']}-bound); "

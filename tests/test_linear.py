@@ -95,13 +95,13 @@ def test_label_length_mismatch(data):
         linear.fit(X, np.ones((3, 59)))
 
 
-def test_prediction_map_equals_fitting_each_student(x64):
+def test_coefficient_map_equals_fitting_each_student(x64):
     import jax.numpy as jnp
 
     rng = np.random.default_rng(0)
     X, X_test = rng.normal(size=(50, 4)), rng.normal(size=(7, 4))
     Y = rng.normal(size=(9, 50))
     factor = linear.gram_factor(jnp.asarray(X))
-    M = linear.prediction_map(factor, X, X_test)
-    np.testing.assert_allclose(np.asarray(Y @ M.T), np.asarray(linear.predict(linear.fit(X, Y), X_test)),
+    C = linear.coefficient_map(factor, X)
+    np.testing.assert_allclose(np.asarray((Y @ C) @ X_test.T), np.asarray(linear.predict(linear.fit(X, Y), X_test)),
                                rtol=1e-12, atol=1e-12)

@@ -63,8 +63,8 @@ class LinearTask:
     """A regression split prepared for linear distillation (float64).
 
     X (n, d+1) and X_test (m, d+1) carry an intercept column; the teacher is OLS on the
-    training labels, ``mu`` (n,) and ``mu_test`` (m,) are its outputs; ``to_test`` (m, n) maps a
-    label set to its OLS student's test predictions.
+    training labels, ``mu`` (n,) and ``mu_test`` (m,) are its outputs; ``to_coef`` (n, d+1) maps a
+    label set to its OLS student's coefficients.
     """
 
     X: jnp.ndarray
@@ -74,7 +74,7 @@ class LinearTask:
     mu: jnp.ndarray
     mu_test: jnp.ndarray
     factor: linear.GramFactor
-    to_test: jnp.ndarray  # (m, n): label set -> its OLS student's test predictions
+    to_coef: jnp.ndarray  # (n, d+1): label set -> its OLS student's coefficients
     var_y: float = dataclasses.field(metadata={"static": True})
 
 
@@ -90,7 +90,7 @@ def linear_task(dataset: str, *, split_seed: int = 0, drop_b: bool = False) -> L
     theta_t = linear.fit(X, sp.y_train)
     factor = linear.gram_factor(X)
     return LinearTask(X, X_test, jnp.asarray(sp.y_train), jnp.asarray(sp.y_test), X @ theta_t,
-                      X_test @ theta_t, factor, linear.prediction_map(factor, X, X_test),
+                      X_test @ theta_t, factor, linear.coefficient_map(factor, X),
                       float(np.var(sp.y_train)))
 
 

@@ -16,6 +16,7 @@ for OLS students (X.1), so the linear run is the control for the MLP curve's sha
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import ClassVar
 
 import jax
@@ -55,17 +56,30 @@ class Config(common.RegressionConfig):
 @jax.jit
 def _student_predictions(keys: jax.Array, task: common.LinearTask, sigma2) -> jax.Array:
     """One noisy response per input for each student key, N OLS students, their test
-    predictions: keys (N,) -> (N, m). Only predictions are needed, so the students are the
-    label-to-prediction map applied to their labels (one matrix product, same numbers as
-    solving for each student's coefficients, to rounding)."""
+    predictions: keys (N,) -> (N, m). The students' coefficients are the label-to-coefficient
+    map applied to their labels (one matrix product; the same numbers as solving for each
+    student, to rounding), then one product gives their test predictions."""
     resp = teachers.batched_responses(keys, task.mu, sigma2, 1)
-    return targets.single(resp) @ task.to_test.T
+    return (targets.single(resp) @ task.to_coef) @ task.X_test.T
 
 
-def _simulate(task: common.LinearTask, sigma2, key: jax.Array, num_students: int, chunk=None) -> dict:
-    keys = jax.random.split(key, num_students)
+@functools.partial(jax.jit, static_argnums=4)
+def _level(noise: jax.Array, index, task: common.LinearTask, sigma2, num_students: int) -> dict:
+    """One noise level whole in one compiled program (keys, draws, students, metrics): the
+    single-device path, where a sweep point is otherwise three dispatches and two syncs."""
+    keys = rng.student_keys(jax.random.fold_in(noise, index), num_students)
+    return common.ensemble_metrics(_student_predictions(keys, task, sigma2), task.mu_test, task.y_test)
+
+
+def _simulate(task: common.LinearTask, sigma2, noise: jax.Array, index: int, num_students: int,
+              chunk=None) -> dict:
+    """Metrics of ``num_students`` students at one noise level; keys from ``fold_in(noise,
+    index)``, the same on every path."""
+    if chunk is None and sharding.device_count() == 1:
+        return jax.device_get(_level(noise, index, task, sigma2, num_students))
+    keys = rng.student_keys(rng.point_key(noise, index), num_students)
     preds = sharding.map_students(_student_predictions, keys, task, sigma2, in_axes=(0, None, None), block=chunk)
-    return _metrics(preds, task.mu_test, task.y_test)
+    return jax.device_get(_metrics(preds, task.mu_test, task.y_test))
 
 
 _metrics = jax.jit(common.ensemble_metrics)
@@ -84,7 +98,7 @@ def _run_linear(cfg: Config, run_dir: RunDir | None, tag: str = "") -> dict:
 
         def point(p):
             sigma2 = p[1] * task.var_y
-            sim = _simulate(task, sigma2, rng.point_key(noise, p[0]), cfg.num_students, cfg.chunk)
+            sim = _simulate(task, sigma2, noise, p[0], cfg.num_students, cfg.chunk)
             return {"sigma2": sigma2, **sim,
                     "predicted_variance": sigma2 * c,             # 4.1
                     "predicted_mse_teacher": sigma2 * c,          # 4.2, linear teacher
