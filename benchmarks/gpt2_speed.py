@@ -33,6 +33,9 @@ def best_of(fn, repeats: int) -> float:
 
 
 def main(argv=None) -> int:
+    from jaxkd import compiler
+
+    compiler.configure()  # the XLA settings the `jaxkd` command runs with
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--width", type=int, default=128)
@@ -126,6 +129,7 @@ def main(argv=None) -> int:
         "train_speedup": jax_train_tps / torch_train_tps,
         "jaxkd_sample_tokens_per_s": jax_sample_tps, "transformers_sample_tokens_per_s": torch_sample_tps,
         "sample_speedup": jax_sample_tps / torch_sample_tps,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax on {jax.devices()[0].device_kind}, "
                    f"transformers on {dev}", "torch_threads": args.threads,
     }

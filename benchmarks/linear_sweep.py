@@ -133,6 +133,9 @@ def timed(fn, *args, repeats: int = 1):
 
 
 def main(argv=None) -> int:
+    from jaxkd import compiler
+
+    compiler.configure()  # the XLA settings the `jaxkd` command runs with
     from jaxkd.experiments.teacher_noise import ALPHAS_PAPER
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -175,6 +178,7 @@ def main(argv=None) -> int:
         "numpy_fraction_of_floor": fl["floor_seconds"] / peer,
         "gaussian_draw_seconds_jax": draws["jax"], "gaussian_draw_seconds_numpy": draws["numpy"],
         "variance_relative_difference_at_alpha_1": agree,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
     }
     print(f"linear teacher-noise sweep: {L} noise levels x {args.students} students (Boston)")

@@ -133,6 +133,9 @@ def _jax_device() -> str:
 
 
 def main(argv=None) -> int:
+    from jaxkd import compiler
+
+    compiler.configure()  # the XLA settings the `jaxkd` command runs with
     from jaxkd.data import load_dataset, split
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -175,6 +178,7 @@ def main(argv=None) -> int:
         "jaxkd_fraction_of_floor": fl["floor_seconds"] / warm,
         "torch_fraction_of_floor": fl["floor_seconds"] / peer,
         "train_mse_jaxkd": fit_jaxkd, "train_mse_batched_torch": fit_torch,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax on {_jax_device()}, torch on {_torch_device()}",
     }
     print(f"MLP ensemble: {args.students} students x {E} Adam epochs, 13-16-1, Boston ({X.shape[0]} rows)")

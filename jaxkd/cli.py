@@ -190,8 +190,9 @@ def main(argv=None) -> int:
                     f"{args.command}{' ' + where if where != args.command else ''} --help`).\n")
     handler = {"run": _cmd_run, "reproduce": _cmd_reproduce, "theory": _cmd_verify, "datasets": _cmd_datasets}[args.command]
     try:
-        from jaxkd import compilation_cache, sharding
+        from jaxkd import compilation_cache, compiler, sharding
 
+        compiler.configure()  # before JAX starts its backends
         _join_cluster(args)
         compilation_cache.enable()
         with sharding.use_devices(getattr(args, "devices", None)):

@@ -8,6 +8,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # (the user's, as `jaxkd` itself uses: ~/.cache/jaxkd/jax), so a program compiled by one is
 # loaded by the others, and by the next `make test`.
 
+from jaxkd import compiler  # noqa: E402
+
+compiler.configure()  # the XLA settings the `jaxkd` command runs with (inherited by its subprocesses)
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
