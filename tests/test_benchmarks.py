@@ -12,7 +12,7 @@ ROOT = Path(__file__).parent.parent
 
 
 @pytest.mark.parametrize("script, args, keys", [
-    ("linear_sweep.py", ["--students", "20", "--repeats", "1"], ("speedup_vs_numpy",)),
+    ("linear_sweep.py", ["--students", "20", "--repeats", "1"], ("speedup_vs_numpy", "speedup_vs_numpy_float64_draws")),
     ("mlp_ensemble.py", ["--students", "8", "--sample", "2", "--epochs", "5"], ("speedup_vs_batched_torch",)),
     ("gpt2_speed.py", ["--layers", "1", "--width", "32", "--heads", "2", "--vocab", "64", "--batch", "2",
                        "--seq", "16", "--prompt", "4", "--new", "4", "--steps", "2", "--repeats", "1"], ()),

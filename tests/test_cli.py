@@ -290,3 +290,34 @@ def test_a_new_config_field_becomes_a_flag_and_presets_resolve_per_model():
     assert teacher_noise.Config.from_preset("quick", model="mlp").num_students == 100
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         Extended.from_preset("huge")
+
+
+def test_xla_settings_are_in_effect_and_can_be_refused_or_switched_off():
+    """`compiler.configure` (called by conftest, as by the CLI) turned YNNPACK fusions off: no
+    compiled program holds one. In a fresh process it appends its flag to XLA_FLAGS, keeps a
+    user's own value, returns False once JAX has started, and refuses an unknown setting."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxkd import compiler
+
+    text = jax.jit(lambda x: jnp.sum(jnp.maximum(x, 0.0) * 2.0, axis=0)).lower(
+        jnp.ones((64, 256))).compile().as_text()
+    assert "ynn" not in text
+    probe = ("import os, jax; from jaxkd import compiler; a = compiler.configure(); "
+             "jax.numpy.ones(1).block_until_ready(); print(a, compiler.configure(), os.environ.get('XLA_FLAGS'))")
+
+    def run(**env):
+        base = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", compiler.ENV)}
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              env={**base, **env}, timeout=120)
+
+    assert run().stdout.split() == ["True", "False", "--xla_cpu_experimental_ynn_fusion_type="]
+    assert run(XLA_FLAGS="--xla_cpu_experimental_ynn_fusion_type=dot").stdout.split()[-1] == \
+        "--xla_cpu_experimental_ynn_fusion_type=dot"
+    assert run(JAXKD_XLA_OPTIONS="off").stdout.split() == ["False", "False", "None"]
+    bad = run(JAXKD_XLA_OPTIONS="fast")
+    assert bad.returncode != 0 and "must be unset or 'off'" in bad.stderr
+    cli = subprocess.run([sys.executable, "-m", "jaxkd.cli", "datasets"], capture_output=True, text=True,
+                         env={**os.environ, "JAXKD_XLA_OPTIONS": "fast"}, timeout=120)
+    assert cli.returncode == 2 and "JAXKD_XLA_OPTIONS must be unset or 'off'" in cli.stderr

@@ -225,3 +225,9 @@ def test_minibatch_training_needs_explicit_order_keys(boston):
         mlp.train_ensemble(cfg, params, X, y)
     full_batch = mlp.TrainConfig(widths=(13, 4, 1), epochs=2)  # no data order to draw: keys optional
     assert jax.tree.leaves(mlp.train_ensemble(full_batch, params, X, y))[0].shape[0] == 2
+
+
+def test_auto_chunk_keeps_about_2048_hidden_units_per_chunk_on_cpu():
+    assert mlp.auto_chunk(1000) == 125  # width 16: 8 balanced chunks of 125
+    assert mlp.auto_chunk(1000, 64) == 32 and mlp.auto_chunk(1000, 128) == 16
+    assert mlp.auto_chunk(100, 16) == 100 and mlp.auto_chunk(5, 4096) == 1

@@ -21,6 +21,16 @@ def test_gaussian_responses_shape_and_reproducibility():
                                   jnp.broadcast_to(mu, (2, 2, 5)))
 
 
+def test_gaussian_deviates_are_float32_resolution_in_the_means_dtype(x64):
+    """Documented in ``gaussian_responses``: float32 standard normal deviates, cast to the
+    mean's dtype, so float64 teachers get float64 responses at float32 resolution."""
+    key, mu = jax.random.key(3), jnp.arange(6.0, dtype=jnp.float64)
+    out = teachers.gaussian_responses(key, mu, 4.0, 2)
+    assert out.dtype == jnp.float64
+    z = jax.random.normal(key, (2, 6), jnp.float32)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(mu + 2.0 * z.astype(jnp.float64)))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"sigma2": -1.0}, "non-negative"),
     ({"k": 0}, "at least 1"),

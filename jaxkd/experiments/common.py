@@ -116,7 +116,7 @@ def guard_memory(cfg: "RegressionConfig", n: int, m: int, d: int) -> None:
     else:
         from jaxkd.students import mlp
 
-        chunk = N if cfg.model == "linear" else mlp.auto_chunk(N)
+        chunk = N if cfg.model == "linear" else mlp.auto_chunk(N, sum(cfg.hidden))
     need = itemsize * (N * per_student + chunk * per_chunk)
     available = memory.available_bytes()
     fit = int(max(memory.FRACTION * available / itemsize - chunk * per_chunk, 0) / per_student)

@@ -259,8 +259,9 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
       order_keys: (N,) keys of the minibatch-order stream: required with minibatches
         (``cfg.batch_size`` below the number of rows), unused and optional for full-batch training.
       chunk: train the student axis in chunks of this many students (bounds memory). None
-        picks automatically: about 128 students per chunk on CPU, where that keeps a chunk's
-        activations in cache, and all students at once on accelerators. Results depend on it
+        picks automatically (:func:`auto_chunk`): about 2,048 hidden units per chunk on CPU
+        (128 students of width 16), where that keeps a chunk's activations in cache, and all
+        students at once on accelerators. Results depend on it
         only through float32 rounding (matrix products of another width), and not at all
         across device counts at the same chunk.
 
@@ -296,7 +297,7 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
     if not minibatch:
         order_keys = None  # full batch: no data order
     if chunk is None:
-        chunk = auto_chunk(n_students)
+        chunk = auto_chunk(n_students, sum(cfg.widths[1:-1]))
     v.check_int("chunk", chunk)
     dtype = jax.tree.leaves(params)[0].dtype
     Y = jnp.asarray(Y) if cfg.loss == "ce" else jnp.asarray(Y, dtype)
@@ -306,9 +307,18 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
                                  order_keys, in_axes=(None, 0, None, 0, 0, 0), static_argnums=(0,), block=chunk)
 
 
-def auto_chunk(num_students: int, target: int = 128) -> int:
-    """Students per chunk: all on accelerators; on CPU about ``target``, balanced so that the
-    last chunk is nearly full (1,000 students -> 8 chunks of 125)."""
+#: Hidden units (students x width) per chunk on CPU.
+CHUNK_HIDDEN_UNITS = 2048
+
+
+def auto_chunk(num_students: int, hidden_units: int = 16) -> int:
+    """Students per chunk: all on accelerators; on CPU about ``CHUNK_HIDDEN_UNITS /
+    hidden_units`` (the students' hidden widths summed), so that a chunk's (n, c·h) activations
+    stay near the core's cache whatever the width: 128 students of width 16, 16 of width 128.
+    Balanced so that the last chunk is nearly full (1,000 students of width 16 -> 8 chunks of
+    125). Measured on a 2-core CPU, 1,000 students on Boston's 404 rows: width 128, 100 epochs,
+    8.69 s at 125 per chunk, 5.09 s at 16; width 64 3.96 s at 125, 2.63 s at 32."""
+    target = max(1, CHUNK_HIDDEN_UNITS // max(1, hidden_units))
     if jax.default_backend() != "cpu" or num_students <= target:
         return num_students
     chunks = -(-num_students // target)
