@@ -44,6 +44,21 @@ def test_teacher_noise_matches_closed_forms():
     np.testing.assert_allclose(pred, np.asarray(res.alpha) * res.c, rtol=1e-10)
 
 
+def test_teacher_noise_one_program_path_equals_the_sharded_path(x64):
+    """A linear level on one device runs as one compiled program; with --chunk it goes through
+    map_students. Same keys, same students: the metrics agree to rounding."""
+    from jaxkd import rng
+    from jaxkd.experiments import common
+
+    task = common.linear_task("boston")
+    noise = rng.stream(0, "teacher_noise")
+    one = teacher_noise._simulate(task, 1.5 * task.var_y, noise, 3, 64)
+    chunked = teacher_noise._simulate(task, 1.5 * task.var_y, noise, 3, 64, chunk=16)
+    assert one.keys() == chunked.keys()
+    for key in one:
+        np.testing.assert_allclose(one[key], chunked[key], rtol=1e-10, atol=1e-15, err_msg=key)
+
+
 def test_bootstrap_teacher_labelled_is_degenerate_and_truth_decays():
     res = bootstrap.run(bootstrap.Config.from_preset("quick", num_students=100, sizes=(50, 100, 404)))
     assert max(res.teacher_variance_full_rank) < 1e-20  # 5.1

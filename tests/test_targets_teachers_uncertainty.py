@@ -28,7 +28,7 @@ def test_gaussian_deviates_are_float32_resolution_in_the_means_dtype(x64):
     out = teachers.gaussian_responses(key, mu, 4.0, 2)
     assert out.dtype == jnp.float64
     z = jax.random.normal(key, (2, 6), jnp.float32)
-    np.testing.assert_array_equal(np.asarray(out), np.asarray(mu + 2.0 * z.astype(jnp.float64)))
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(mu[None, :] + 2.0 * z.astype(jnp.float64)))
 
 
 @pytest.mark.parametrize("kwargs, match", [
