@@ -29,6 +29,7 @@ def enable(directory: str | os.PathLike | None = None) -> Path | None:
     :func:`default_dir`). Returns the folder, or None when disabled (``JAXKD_COMPILATION_CACHE=off``)."""
     setting = os.environ.get(ENV, "")
     if directory is None and setting.lower() in OFF and setting:
+        jax.config.update("jax_enable_compilation_cache", False)  # off even if JAX_* variables say on
         return None
     path = Path(directory or setting or default_dir()).expanduser()
     try:

@@ -18,7 +18,11 @@ from hypothesis import settings  # noqa: E402
 
 from jaxkd import compilation_cache  # noqa: E402
 
-compilation_cache.enable()
+_cache = compilation_cache.enable()
+if _cache is not None:  # notebook kernels are plain Python processes: hand them the same cache
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_cache))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
