@@ -8,9 +8,10 @@ test set.
 
 * Batched NumPy (the peer): one Cholesky factor of ``X^T X``, the label-to-coefficient map
   ``X G^-1`` formed once, then per noise level one ``Generator.standard_normal`` draw and two
-  matrix products (coefficients, then test predictions) for all N students: jaxkd's route. Its deviates are drawn at float32 resolution and
-  the arithmetic is float64, as jaxkd does (``teachers.gaussian_responses``); the same peer
-  with float64 deviates, NumPy's default, is timed too.
+  matrix products (coefficients, then test predictions) for all N students: jaxkd's route.
+  Its deviates are drawn at float32 resolution and the arithmetic is float64, as jaxkd does
+  (``teachers.gaussian_responses``); the same peer with float64 deviates, NumPy's default, is
+  timed too.
 * Per-student scikit-learn loop (second line): one ``LinearRegression`` per student.
 
 The floor: FLOPs (the ``X^T Y`` and ``X_test theta`` products and the solves) over a measured

@@ -26,7 +26,8 @@ def default_dir() -> Path:
 
 def enable(directory: str | os.PathLike | None = None) -> Path | None:
     """Cache every compiled program in ``directory`` (default: the environment setting, else
-    :func:`default_dir`). Returns the folder, or None when disabled (``JAXKD_COMPILATION_CACHE=off``)."""
+    :func:`default_dir`). Returns the folder, or None when disabled (``JAXKD_COMPILATION_CACHE=off``,
+    which turns JAX's cache off even where ``JAX_COMPILATION_CACHE_DIR`` would turn it on)."""
     setting = os.environ.get(ENV, "")
     if directory is None and setting.lower() in OFF and setting:
         jax.config.update("jax_enable_compilation_cache", False)  # off even if JAX_* variables say on
