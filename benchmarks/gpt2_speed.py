@@ -7,6 +7,17 @@ B x T tokens of each step). Sampling: ``generate`` with temperature 1, top-k 50,
 penalty 1.2 and the KV cache (``use_cache=True`` for transformers), a fixed number of new tokens
 (``min_new_tokens`` keeps transformers from stopping early); tokens/s counts generated tokens.
 
+The floor (``benchmarks/machine.py``): training FLOPs are the matrix products of a step, three
+times the forward's (every product has a gradient for each operand): ``2 B T`` per weight of the
+blocks' and the head's matrices plus ``4 B T^2 C`` per layer for attention's two products;
+compulsory bytes are the optimizer's traffic, every parameter, gradient and Adam moment read
+and the parameters and moments written (8 floats per parameter). Sampling FLOPs are the forward
+products of the ``prompt + new - 1`` positions each sequence runs through the model (attention
+over the positions before each); compulsory bytes are the weights read once and the KV cache
+written once. A training step of the default configuration is 2.8 GFLOP, so at a 190 GFLOP/s
+matrix rate the floor is 15 ms a step (34 k tokens/s); no implementation of the same arithmetic
+beats it on that machine.
+
     python benchmarks/gpt2_speed.py [--layers 4 --width 128 --batch 8 --seq 64 --new 48] [--json PATH]
 """
 
@@ -17,9 +28,47 @@ import os
 import platform
 import time
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
-from jaxkd.runs import atomic_write_json
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine  # noqa: E402
+
+from jaxkd.runs import atomic_write_json  # noqa: E402
+
+
+def matmul_weights(cfg) -> int:
+    """Weights that enter matrix products per position: each block's c_attn, c_proj, c_fc and
+    mlp c_proj, and the (V, C) head."""
+    C, inner = cfg.n_embd, cfg.inner_dim
+    return cfg.n_layer * (3 * C * C + C * C + 2 * C * inner) + cfg.vocab_size * C
+
+
+def train_flops(cfg, batch: int, seq: int) -> float:
+    """FLOPs of the matrix products of one training step on (batch, seq) tokens."""
+    forward = 2 * batch * seq * matmul_weights(cfg) + cfg.n_layer * 4 * batch * seq * seq * cfg.n_embd
+    return 3.0 * forward
+
+
+def train_bytes(num_params: int) -> float:
+    """Compulsory bytes of one step: the optimizer reads parameters, gradients and both Adam
+    moments and writes parameters and moments; gradients are written once by the backward pass."""
+    return 4.0 * 8 * num_params
+
+
+def sample_flops(cfg, batch: int, prompt: int, new: int) -> float:
+    """Forward FLOPs of generating ``new`` tokens after ``prompt``: ``prompt + new - 1``
+    positions per sequence through the products, each attending to the positions up to it."""
+    positions = prompt + new - 1
+    attention = cfg.n_layer * 4 * cfg.n_embd * positions * (positions + 1) / 2
+    return batch * (2 * positions * matmul_weights(cfg) + attention)
+
+
+def sample_bytes(cfg, num_params: int, batch: int, prompt: int, new: int) -> float:
+    """Compulsory bytes of generation: the weights read once, the KV cache written once."""
+    return 4.0 * (num_params + 2 * cfg.n_layer * batch * (prompt + new) * cfg.n_embd)
 
 
 def best_of(fn, repeats: int) -> float:
@@ -122,6 +171,13 @@ def main(argv=None) -> int:
     jax_sample_tps = gen_tokens / best_of(jax_sample, args.repeats)
     torch_sample_tps = gen_tokens / best_of(torch_sample, args.repeats)
 
+    num_params = sum(x.size for x in jax.tree.leaves(trainer.state))
+    gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
+    train_floor = machine.floor(train_flops(cfg, args.batch, args.seq), train_bytes(num_params), gflops, gbs)
+    sample_floor = machine.floor(sample_flops(cfg, args.batch, args.prompt, args.new),
+                                 sample_bytes(cfg, num_params, args.batch, args.prompt, args.new), gflops, gbs)
+    floor_train_tps = tokens.size / train_floor["floor_seconds"]
+    floor_sample_tps = gen_tokens / sample_floor["floor_seconds"]
     report = {
         "benchmark": "gpt2_speed", "config": cfg.to_hf(), "batch": args.batch, "seq": args.seq,
         "prompt": args.prompt, "new_tokens": args.new, "threads": args.threads,
@@ -129,6 +185,14 @@ def main(argv=None) -> int:
         "train_speedup": jax_train_tps / torch_train_tps,
         "jaxkd_sample_tokens_per_s": jax_sample_tps, "transformers_sample_tokens_per_s": torch_sample_tps,
         "sample_speedup": jax_sample_tps / torch_sample_tps,
+        "num_params": num_params, "matmul_gflops": gflops, "bandwidth_gbs": gbs,
+        **{f"train_floor_{k}": v for k, v in train_floor.items()},
+        **{f"sample_floor_{k}": v for k, v in sample_floor.items()},
+        "floor_train_tokens_per_s": floor_train_tps, "floor_sample_tokens_per_s": floor_sample_tps,
+        "jaxkd_train_fraction_of_floor": jax_train_tps / floor_train_tps,
+        "transformers_train_fraction_of_floor": torch_train_tps / floor_train_tps,
+        "jaxkd_sample_fraction_of_floor": jax_sample_tps / floor_sample_tps,
+        "transformers_sample_fraction_of_floor": torch_sample_tps / floor_sample_tps,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax on {jax.devices()[0].device_kind}, "
                    f"transformers on {dev}", "torch_threads": args.threads,
@@ -139,6 +203,12 @@ def main(argv=None) -> int:
           f"   ratio {report['train_speedup']:.2f}x")
     print(f"  sampling ({args.prompt}+{args.new}): jaxkd {jax_sample_tps:9.0f} tok/s   transformers "
           f"{torch_sample_tps:9.0f} tok/s   ratio {report['sample_speedup']:.2f}x")
+    for name, fl, tps, jt, tt in (("training", train_floor, floor_train_tps, jax_train_tps, torch_train_tps),
+                                  ("sampling", sample_floor, floor_sample_tps, jax_sample_tps, torch_sample_tps)):
+        print(f"  {name} floor: {fl['flops'] / 1e9:.2f} GFLOP / {gflops:.0f} GFLOP/s = "
+              f"{fl['compute_seconds'] * 1e3:.1f} ms; {fl['bytes'] / 1e6:.1f} MB / {gbs:.1f} GB/s = "
+              f"{fl['memory_seconds'] * 1e3:.1f} ms ({fl['bound']}-bound) -> {tps:.0f} tok/s; "
+              f"jaxkd at {100 * jt / tps:.0f}%, transformers at {100 * tt / tps:.0f}%")
     if args.json:
         atomic_write_json(args.json, report)
     return 0
