@@ -11,6 +11,7 @@ from __future__ import annotations
 import zlib
 
 import jax
+import jax.numpy as jnp
 
 
 def stream(seed: int, name: str) -> jax.Array:
@@ -36,3 +37,30 @@ def point_key(key: jax.Array, *indices: int) -> jax.Array:
 def student_keys(key: jax.Array, num_students: int) -> jax.Array:
     """Split ``key`` into one key per student: shape (num_students,)."""
     return jax.random.split(key, num_students)
+
+
+def permutation(key: jax.Array, n: int) -> jax.Array:
+    """A uniformly random permutation of ``range(n)``, (n,) int32, several times faster on CPU
+    than ``jax.random.permutation`` for the small n of minibatch orders.
+
+    ``jax.random.permutation`` sorts random 32-bit keys together with the indices (a
+    two-operand sort, which XLA:CPU runs through a comparator). Here each round sorts one
+    uint32 word per index instead, random bits above the index's ``b = bit_length(n - 1)``
+    bits, so the sort's result carries the permutation in its low bits. Two rounds with
+    independent keys: a tie between two indices' random bits in the second round keeps their
+    order from the first, which is random, so the permutation is biased only where both rounds
+    tie the same pair, probability at most ``n^2 / 2 * 2^(-2 (32 - b))`` (1.2e-9 for n = 404).
+    Above n = 2,048 that bound passes 1e-6 and ``jax.random.permutation`` is used instead.
+    Measured on a 2-core CPU, 200,000 permutations of 404 (1,000 students x 200 epochs):
+    3.1-3.4 s against 10.8-11.1 s for ``jax.random.permutation``.
+    """
+    b = max(1, (n - 1).bit_length())
+    if n > 2048:
+        return jax.random.permutation(key, n).astype(jnp.int32)
+    index = jnp.arange(n, dtype=jnp.uint32)
+    low = jnp.uint32((1 << b) - 1)
+    order = index
+    for k in jax.random.split(key, 2):
+        words = jax.lax.sort((jax.random.bits(k, (n,), jnp.uint32) >> b) << b | index)
+        order = order[(words & low).astype(jnp.int32)]
+    return order.astype(jnp.int32)

@@ -7,6 +7,7 @@ import optax
 import pytest
 from flax import nnx
 
+from jaxkd import rng as jkrng
 from jaxkd.students import ensemble, mlp
 
 
@@ -44,7 +45,7 @@ def test_custom_module_and_loss_equal_a_hand_written_loop():
         model = Quadratic(3, rngs=nnx.Rngs(params=keys[i]))
         params = nnx.state(model)
         opt = tx.init(params)
-        perms = jax.vmap(lambda k: jax.random.permutation(k, 40))(jax.random.split(jax.random.split(jax.random.key(2), 5)[i], 30))
+        perms = jax.vmap(lambda k: jkrng.permutation(k, 40))(jax.random.split(jax.random.split(jax.random.key(2), 5)[i], 30))
         for perm in np.asarray(perms):
             for j in range(5):
                 idx = perm[j * 8:(j + 1) * 8]
@@ -55,6 +56,31 @@ def test_custom_module_and_loss_equal_a_hand_written_loop():
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-6)
     preds = ensemble.predict(graphdef, trained, X[:7])
     assert preds.shape == (5, 7)
+
+
+@pytest.mark.parametrize("n", [5, 3000])
+def test_minibatch_permutations_are_uniform(n):
+    """Every ordering of 5 items equally often (chi-square over the 120 orderings), and each item
+    equally often in each position for n above the packed-sort range (jax.random.permutation
+    there); every draw a permutation."""
+    from scipy import stats
+
+    draws = 60_000 if n == 5 else 400
+    perms = np.asarray(jax.jit(jax.vmap(lambda k: jkrng.permutation(k, n)))(
+        jax.random.split(jax.random.key(11), draws)))
+    assert perms.dtype == np.int32
+    np.testing.assert_array_equal(np.sort(perms, axis=1), np.broadcast_to(np.arange(n), perms.shape))
+    if n == 5:
+        codes = (perms * 5 ** np.arange(5)).sum(1)
+        counts = np.unique(codes, return_counts=True)[1]
+        assert len(counts) == 120
+        assert stats.chisquare(counts).pvalue > 1e-3
+    else:
+        first = np.bincount(perms[:, 0] * 10 // n, minlength=10)  # the first item's decile
+        assert stats.chisquare(first).pvalue > 1e-3
+    # Same key, same permutation; the packed path is not jax.random.permutation's stream.
+    k = jax.random.key(3)
+    np.testing.assert_array_equal(jkrng.permutation(k, 40), jkrng.permutation(k, 40))
 
 
 def test_mlp_is_an_instance_of_the_ensemble():

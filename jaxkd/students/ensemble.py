@@ -30,7 +30,7 @@ import optax
 from flax import nnx
 
 from jaxkd import _validation as v
-from jaxkd import sharding
+from jaxkd import rng, sharding
 
 Loss = Callable[[nnx.Module, jax.Array, jax.Array], jax.Array]
 
@@ -68,7 +68,8 @@ def fit_one(graphdef, loss: Loss, optimizer: optax.GradientTransformation, epoch
       loss: per-example losses ``loss(model, x, y) -> (b,)``.
       optimizer: any optax transformation.
       epochs: passes over the data. batch_size: None for full batch, else the minibatch size
-        (each epoch a fresh permutation from ``order_key``; the ragged tail is dropped).
+        (each epoch a fresh permutation from ``order_key``, :func:`jaxkd.rng.permutation`;
+        the ragged tail is dropped).
       X: inputs (n, ...). y: targets (n, ...). weights: per-example weights (n,).
       order_key: this student's data-order key (None for full batch).
 
@@ -93,7 +94,7 @@ def fit_one(graphdef, loss: Loss, optimizer: optax.GradientTransformation, epoch
         batches = jnp.broadcast_to(jnp.arange(n), (epochs, 1, n))
     else:
         per_epoch = n // batch_size
-        perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(order_key, epochs))
+        perms = jax.vmap(lambda k: rng.permutation(k, n))(jax.random.split(order_key, epochs))
         batches = perms[:, : per_epoch * batch_size].reshape(epochs, per_epoch, batch_size)
     (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), batches.reshape(-1, batches.shape[-1]))
     return params
