@@ -18,7 +18,7 @@ The floor: FLOPs (the ``X^T Y`` and ``X_test theta`` products and the solves) ov
 matmul rate, and compulsory bytes (the N x n noise draws written and read once, float64) over a
 measured copy bandwidth (``benchmarks/machine.py``). Times are wall-clock, best of repeats.
 
-    python benchmarks/linear_sweep.py [--students 1000] [--repeats 3] [--json PATH]
+    python benchmarks/linear_sweep.py [--students 1000] [--repeats 10] [--json PATH]
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3, help="best-of repeats for each side")
+    parser.add_argument("--repeats", type=int, default=10, help="best-of repeats for each side")
     parser.add_argument("--json", help="write the timings as JSON to this path")
     args = parser.parse_args(argv)
 
