@@ -4,8 +4,8 @@ XLA:CPU (jaxlib 0.10) hands element-wise and reduction fusions to YNNPACK by def
 jaxkd's shapes XLA's own loop emitter is faster, so jaxkd turns those fusions off
 (``--xla_cpu_experimental_ynn_fusion_type=``; matrix products are unaffected). Measured on a
 2-core x86 CPU, alternating runs of each setting in fresh processes: the 1,000-student MLP
-ensemble's 200 epochs took 1.42-1.65 s with YNNPACK fusions and 1.08-1.14 s without; a 4-layer
-GPT-2 training step 44-48 ms and 34-40 ms. It is a CPU setting; other backends ignore it.
+ensemble's 200 epochs took 0.92-1.00 s with YNNPACK fusions and 0.83-0.87 s without; a 4-layer
+GPT-2 training step 43-54 ms and 33-35 ms. It is a CPU setting; other backends ignore it.
 
 XLA reads its flags once per process, from ``XLA_FLAGS``, when JAX starts its backends, so the
 setting is process-wide and must come first: the ``jaxkd`` command calls :func:`configure`
