@@ -54,9 +54,9 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
     Measured on a 2-core CPU, 200,000 permutations of 404 (1,000 students x 200 epochs):
     3.1-3.4 s against 10.8-11.1 s for ``jax.random.permutation``.
     """
-    b = max(1, (n - 1).bit_length())
     if n > 2048:
         return jax.random.permutation(key, n).astype(jnp.int32)
+    b = max(1, (n - 1).bit_length())
     index = jnp.arange(n, dtype=jnp.uint32)
     low = jnp.uint32((1 << b) - 1)
     order = index
