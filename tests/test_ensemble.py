@@ -60,9 +60,9 @@ def test_custom_module_and_loss_equal_a_hand_written_loop():
 
 @pytest.mark.parametrize("n", [5, 3000])
 def test_minibatch_permutations_are_uniform(n):
-    """Every ordering of 5 items equally often (chi-square over the 120 orderings), and each item
-    equally often in each position for n above the packed-sort range (jax.random.permutation
-    there); every draw a permutation."""
+    """Every ordering of 5 items equally often (chi-square over the 120 orderings); above the
+    packed-sort range (jax.random.permutation there) the first item uniform over deciles; every
+    draw a permutation, as int32."""
     from scipy import stats
 
     draws = 60_000 if n == 5 else 400
@@ -78,9 +78,6 @@ def test_minibatch_permutations_are_uniform(n):
     else:
         first = np.bincount(perms[:, 0] * 10 // n, minlength=10)  # the first item's decile
         assert stats.chisquare(first).pvalue > 1e-3
-    # Same key, same permutation; the packed path is not jax.random.permutation's stream.
-    k = jax.random.key(3)
-    np.testing.assert_array_equal(jkrng.permutation(k, 40), jkrng.permutation(k, 40))
 
 
 def test_mlp_is_an_instance_of_the_ensemble():

@@ -67,7 +67,7 @@ def _student_predictions(keys: jax.Array, task: common.LinearTask, sigma2) -> ja
 def _level(noise: jax.Array, index, task: common.LinearTask, sigma2, num_students: int) -> dict:
     """One noise level whole in one compiled program (keys, draws, students, metrics): the
     single-device path, where a sweep point is otherwise three dispatches and two syncs."""
-    keys = rng.student_keys(jax.random.fold_in(noise, index), num_students)
+    keys = rng.student_keys(rng.point_key(noise, index), num_students)
     return common.ensemble_metrics(_student_predictions(keys, task, sigma2), task.mu_test, task.y_test)
 
 

@@ -235,6 +235,7 @@ def train_block_fused(cfg: TrainConfig, params: Params, X: jax.Array, Y: jax.Arr
         AW = jnp.maximum(Z, 0.0) * w2[None]
         out = sum(AW[:, j * c:(j + 1) * c] for j in range(h)) + b2v[None]  # (n, c)
         g = coef * (out - YT)                                             # (n, c)
+        # g repeated per hidden unit as a concatenate: XLA fuses it better than a broadcast.
         P = jnp.where(Z > 0, jnp.concatenate([g] * h, axis=1), 0.0)       # (n, h*c)
         Q = X1.T @ P                                                      # (d+1, h*c)
         return Q * w2[None], jnp.sum(W * Q, axis=0), g.sum(0)
