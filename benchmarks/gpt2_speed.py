@@ -18,12 +18,20 @@ written once. A training step of the default configuration is 3.02 GFLOP, so at 
 matrix rate the floor is 15 ms a step (34 k tokens/s); no implementation of the same arithmetic
 beats it on that machine.
 
+Where a training step's time goes: both sides also time steps of the same model with other
+depths (``--sweep-layers``, default 1 and 2 besides ``--layers``) and fit a line through the
+step times: the slope is what one transformer block costs (forward, backward and its share of
+the optimizer), the intercept what the rest costs (embeddings, head, loss, optimizer and call
+overhead). Each is printed against its own matrix-product floor, so the output says whether the
+blocks or the rest keep a side from its floor.
+
     python benchmarks/gpt2_speed.py [--layers 4 --width 128 --batch 8 --seq 64 --new 48] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -70,6 +78,18 @@ def sample_bytes(cfg, num_params: int, batch: int, prompt: int, new: int) -> flo
     return 4.0 * (num_params + 2 * cfg.n_layer * batch * (prompt + new) * cfg.n_embd)
 
 
+def layer_costs(layers, seconds) -> tuple[float, float]:
+    """Least-squares line through step times at several depths: (seconds for the rest, seconds
+    per block)."""
+    per_layer, rest = np.polyfit(np.asarray(layers, float), np.asarray(seconds, float), 1)
+    return float(rest), float(per_layer)
+
+
+def depths_list(text: str) -> list[int]:
+    """``"1,2"`` -> [1, 2] (argparse reports the ValueError of a non-integer)."""
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
 def best_of(fn, repeats: int) -> float:
     fn()  # warm-up (compilation for jax)
     times = []
@@ -94,10 +114,15 @@ def main(argv=None) -> int:
     parser.add_argument("--prompt", type=int, default=16)
     parser.add_argument("--new", type=int, default=48, help="tokens generated per sequence")
     parser.add_argument("--steps", type=int, default=10, help="training steps per timing")
+    parser.add_argument("--sweep-layers", type=depths_list, default=[1, 2],
+                        help="other depths whose training steps are timed to split a step's time into "
+                             "blocks and the rest (comma-separated; the line needs two depths in all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--json")
     args = parser.parse_args(argv)
+    if len({args.layers, *args.sweep_layers}) < 2 or min(args.sweep_layers, default=1) < 1:
+        parser.error("--sweep-layers needs at least one depth >= 1 other than --layers.")
 
     import jax
     import torch
@@ -118,33 +143,51 @@ def main(argv=None) -> int:
 
     # --- training ---
     tcfg = training.TrainConfig(learning_rate=1e-4, total_steps=10_000)
-    trainer = training.Trainer(init(cfg, jax.random.key(0)), tcfg)
-
-    def jax_train():
-        for _ in range(args.steps):
-            loss = trainer.step(tokens, ones, ones)
-        jax.block_until_ready(loss)
-
     # The peer runs where jaxkd runs: on the GPU when JAX has one and PyTorch sees it.
     dev = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-    torch.manual_seed(0)
-    hf = GPT2LMHeadModel(HFConfig(**{k: v for k, v in cfg.to_hf().items() if k not in ("architectures",)})).to(dev)
-    opt = torch.optim.AdamW(hf.parameters(), lr=1e-4, weight_decay=0.01)
     tt = torch.tensor(tokens, device=dev)
 
-    def torch_train():
-        for _ in range(args.steps):
-            opt.zero_grad()
-            out = hf(tt, labels=tt)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
-            opt.step()
-        sync()
+    def jax_step_seconds(c):
+        trainer = training.Trainer(init(c, jax.random.key(0)), tcfg)
 
-    step_tokens = args.steps * tokens.size
-    jax_train_tps = step_tokens / best_of(jax_train, args.repeats)
-    torch_train_tps = step_tokens / best_of(torch_train, args.repeats)
+        def train():
+            for _ in range(args.steps):
+                loss = trainer.step(tokens, ones, ones)
+            jax.block_until_ready(loss)
+
+        return best_of(train, args.repeats) / args.steps, trainer
+
+    def torch_step_seconds(c):
+        torch.manual_seed(0)
+        hf = GPT2LMHeadModel(HFConfig(**{k: v for k, v in c.to_hf().items() if k not in ("architectures",)})).to(dev)
+        opt = torch.optim.AdamW(hf.parameters(), lr=1e-4, weight_decay=0.01)
+
+        def train():
+            for _ in range(args.steps):
+                opt.zero_grad()
+                out = hf(tt, labels=tt)
+                out.loss.backward()
+                torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
+                opt.step()
+            sync()
+
+        return best_of(train, args.repeats) / args.steps, hf
+
+    jax_step, trainer = jax_step_seconds(cfg)
+    torch_step, hf = torch_step_seconds(cfg)
+    jax_train_tps, torch_train_tps = tokens.size / jax_step, tokens.size / torch_step
+
+    # Where the step's time goes: the same model at other depths, a line through the step times.
+    depths = sorted({args.layers, *args.sweep_layers})
+    jax_steps, torch_steps = [], []
+    for L in depths:
+        c = dataclasses.replace(cfg, n_layer=L)
+        jax_steps.append(jax_step if L == args.layers else jax_step_seconds(c)[0])
+        torch_steps.append(torch_step if L == args.layers else torch_step_seconds(c)[0])
+    one, two = (dataclasses.replace(cfg, n_layer=n) for n in (1, 2))
+    layer_flops = train_flops(two, args.batch, args.seq) - train_flops(one, args.batch, args.seq)
+    rest_flops = train_flops(one, args.batch, args.seq) - layer_flops
 
     # --- sampling ---
     prompts = rng.integers(1, args.vocab, size=(args.batch, args.prompt))
@@ -176,6 +219,13 @@ def main(argv=None) -> int:
     sample_floor = machine.floor(sample_flops(cfg, args.batch, args.prompt, args.new),
                                  sample_bytes(cfg, num_params, args.batch, args.prompt, args.new), gflops, gbs)
     floor_train_tps = tokens.size / train_floor["floor_seconds"]
+    jax_rest, jax_layer = layer_costs(depths, jax_steps)
+    torch_rest, torch_layer = layer_costs(depths, torch_steps)
+    sweep = {"layers": depths, "jaxkd_step_ms": [1e3 * t for t in jax_steps],
+             "transformers_step_ms": [1e3 * t for t in torch_steps],
+             "jaxkd_rest_ms": 1e3 * jax_rest, "jaxkd_per_layer_ms": 1e3 * jax_layer,
+             "transformers_rest_ms": 1e3 * torch_rest, "transformers_per_layer_ms": 1e3 * torch_layer,
+             "floor_rest_ms": 1e3 * rest_flops / gflops / 1e9, "floor_per_layer_ms": 1e3 * layer_flops / gflops / 1e9}
     floor_sample_tps = gen_tokens / sample_floor["floor_seconds"]
     report = {
         "benchmark": "gpt2_speed", "config": cfg.to_hf(), "batch": args.batch, "seq": args.seq,
@@ -187,7 +237,7 @@ def main(argv=None) -> int:
         "num_params": num_params, "matmul_gflops": gflops, "bandwidth_gbs": gbs,
         **{f"train_floor_{k}": v for k, v in train_floor.items()},
         **{f"sample_floor_{k}": v for k, v in sample_floor.items()},
-        "floor_train_tokens_per_s": floor_train_tps, "floor_sample_tokens_per_s": floor_sample_tps,
+        "floor_train_tokens_per_s": floor_train_tps, "layer_sweep": sweep, "floor_sample_tokens_per_s": floor_sample_tps,
         "jaxkd_train_fraction_of_floor": jax_train_tps / floor_train_tps,
         "transformers_train_fraction_of_floor": torch_train_tps / floor_train_tps,
         "jaxkd_sample_fraction_of_floor": jax_sample_tps / floor_sample_tps,
@@ -208,6 +258,10 @@ def main(argv=None) -> int:
               f"{fl['compute_seconds'] * 1e3:.1f} ms; {fl['bytes'] / 1e6:.1f} MB / {gbs:.1f} GB/s = "
               f"{fl['memory_seconds'] * 1e3:.1f} ms ({fl['bound']}-bound) -> {tps:.0f} tok/s; "
               f"jaxkd at {100 * jt / tps:.0f}%, transformers at {100 * tt / tps:.0f}%")
+    print(f"  where a training step goes (steps at {', '.join(map(str, depths))} layers, a line through them): "
+          f"jaxkd {sweep['jaxkd_rest_ms']:.1f} ms + {sweep['jaxkd_per_layer_ms']:.1f} ms a block, transformers "
+          f"{sweep['transformers_rest_ms']:.1f} ms + {sweep['transformers_per_layer_ms']:.1f} ms a block; floor "
+          f"{sweep['floor_rest_ms']:.1f} ms + {sweep['floor_per_layer_ms']:.1f} ms a block")
     if args.json:
         atomic_write_json(args.json, report)
     return 0

@@ -15,7 +15,8 @@ ROOT = Path(__file__).parent.parent
     ("linear_sweep.py", ["--students", "20", "--repeats", "1"], ("speedup_vs_numpy", "speedup_vs_numpy_float64_draws")),
     ("mlp_ensemble.py", ["--students", "8", "--sample", "2", "--epochs", "5"], ("speedup_vs_batched_torch",)),
     ("gpt2_speed.py", ["--layers", "1", "--width", "32", "--heads", "2", "--vocab", "64", "--batch", "2",
-                       "--seq", "16", "--prompt", "4", "--new", "4", "--steps", "2", "--repeats", "1"], ()),
+                       "--seq", "16", "--prompt", "4", "--new", "4", "--steps", "2", "--repeats", "1"],
+     ("train_speedup", "sample_speedup", "floor_train_tokens_per_s")),
 ])
 def test_benchmark_runs_and_writes_its_ratios(tmp_path, script, args, keys):
     out = tmp_path / "b.json"
@@ -25,6 +26,35 @@ def test_benchmark_runs_and_writes_its_ratios(tmp_path, script, args, keys):
     data = json.loads(out.read_text())
     for key in keys:
         assert data[key] > 0
+    if script == "gpt2_speed.py":  # the depth sweep: --layers 1 and the default other depths 1, 2
+        sweep = data["layer_sweep"]
+        assert sweep["layers"] == [1, 2]
+        assert len(sweep["jaxkd_step_ms"]) == len(sweep["transformers_step_ms"]) == 2
+        assert sweep["jaxkd_step_ms"][0] == pytest.approx(1e3 * data["batch"] * data["seq"]
+                                                          / data["jaxkd_train_tokens_per_s"])
+
+
+def test_gpt2_depth_sweep_splits_step_time_and_floor_into_blocks_and_the_rest():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpt2_speed
+
+    from jaxkd.llm import GPT2Config
+
+    rest, per_layer = gpt2_speed.layer_costs([1, 2, 4], [3.0 + 2.0 * 1, 3.0 + 2.0 * 2, 3.0 + 2.0 * 4])
+    assert (rest, per_layer) == (pytest.approx(3.0), pytest.approx(2.0))
+    # The floor's FLOPs are linear in depth, so "the rest" plus L blocks is the whole step's count.
+    cfgs = [GPT2Config(vocab_size=72, n_positions=16, n_embd=24, n_layer=L, n_head=2, bos_token_id=0,
+                       eos_token_id=0) for L in (1, 2, 5)]
+    flops = [gpt2_speed.train_flops(c, 3, 11) for c in cfgs]
+    block = flops[1] - flops[0]
+    assert flops[0] - block + 5 * block == flops[2]
+    assert gpt2_speed.depths_list("1, 3,") == [1, 3]
+
+
+def test_gpt2_benchmark_refuses_a_sweep_without_a_second_depth():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpt2_speed.py"), "--layers", "2",
+                        "--sweep-layers", "2"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--sweep-layers needs at least one depth >= 1 other than --layers" in r.stderr
 
 
 def _dot_flops(jaxpr) -> float:
