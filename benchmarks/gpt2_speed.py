@@ -59,6 +59,13 @@ def train_flops(cfg, batch: int, seq: int) -> float:
     return 3.0 * forward
 
 
+def train_flops_split(cfg, batch: int, seq: int) -> tuple[float, float]:
+    """:func:`train_flops` as (the rest: the head's products, one block's products); the step's
+    count at depth L is ``rest + L * block``."""
+    one, two = (train_flops(dataclasses.replace(cfg, n_layer=n), batch, seq) for n in (1, 2))
+    return one - (two - one), two - one
+
+
 def train_bytes(num_params: int) -> float:
     """Compulsory bytes of one step: the optimizer reads parameters, gradients and both Adam
     moments and writes parameters and moments; gradients are written once by the backward pass."""
@@ -185,9 +192,7 @@ def main(argv=None) -> int:
         c = dataclasses.replace(cfg, n_layer=L)
         jax_steps.append(jax_step if L == args.layers else jax_step_seconds(c)[0])
         torch_steps.append(torch_step if L == args.layers else torch_step_seconds(c)[0])
-    one, two = (dataclasses.replace(cfg, n_layer=n) for n in (1, 2))
-    layer_flops = train_flops(two, args.batch, args.seq) - train_flops(one, args.batch, args.seq)
-    rest_flops = train_flops(one, args.batch, args.seq) - layer_flops
+    rest_flops, layer_flops = train_flops_split(cfg, args.batch, args.seq)
 
     # --- sampling ---
     prompts = rng.integers(1, args.vocab, size=(args.batch, args.prompt))

@@ -1,6 +1,7 @@
 """The benchmarks still run against the library's current API (tiny sizes; they time nothing
 here: performance is measured by `make bench`, not asserted in tests)."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -42,12 +43,14 @@ def test_gpt2_depth_sweep_splits_step_time_and_floor_into_blocks_and_the_rest():
 
     rest, per_layer = gpt2_speed.layer_costs([1, 2, 4], [3.0 + 2.0 * 1, 3.0 + 2.0 * 2, 3.0 + 2.0 * 4])
     assert (rest, per_layer) == (pytest.approx(3.0), pytest.approx(2.0))
-    # The floor's FLOPs are linear in depth, so "the rest" plus L blocks is the whole step's count.
-    cfgs = [GPT2Config(vocab_size=72, n_positions=16, n_embd=24, n_layer=L, n_head=2, bos_token_id=0,
-                       eos_token_id=0) for L in (1, 2, 5)]
-    flops = [gpt2_speed.train_flops(c, 3, 11) for c in cfgs]
-    block = flops[1] - flops[0]
-    assert flops[0] - block + 5 * block == flops[2]
+    # The floor's split: the rest is the tied head's three (B T, C) x (C, V) products, and the
+    # rest plus L blocks is the whole step's count at every depth.
+    B, T = 3, 11
+    cfg = GPT2Config(vocab_size=72, n_positions=16, n_embd=24, n_layer=4, n_head=2, bos_token_id=0, eos_token_id=0)
+    rest_flops, block_flops = gpt2_speed.train_flops_split(cfg, B, T)
+    assert rest_flops == 3 * 2 * B * T * 24 * 72
+    for L in (1, 2, 5):
+        assert rest_flops + L * block_flops == gpt2_speed.train_flops(dataclasses.replace(cfg, n_layer=L), B, T)
     assert gpt2_speed.depths_list("1, 3,") == [1, 3]
 
 
