@@ -4,14 +4,14 @@ Public functions come in two kinds, and each docstring says which it is:
 
 * **entry points** take user data (CLI, configs, ``teachers.sample_responses``, ``linear.fit``,
   ``linear.fit_resampled``, ``linear.cross_fit``, ``mlp.train_ensemble``, ``ensemble.init`` /
-  ``train`` / ``predict``, ``llm.distill.*``, ``llm.checkpoint.load``, ...): they check their
+  ``train`` / ``fit`` / ``predict``, ``llm.distill.*``, ``llm.checkpoint.load``, ...): they check their
   inputs here once and raise ``ValueError`` with one sentence saying what is wrong and how to
   fix it;
 * **cores** are pure array functions meant to be called inside ``jax.jit`` / ``jax.vmap``
   (``targets.*``, ``uncertainty.*``, ``linear.solve``, ``linear.predict``,
   ``linear.cross_fit_core``, ``teachers.gaussian_responses``, ``teachers.batched_responses``,
-  ``llm.training.train_step`` / ``train_step_ensemble``, ``llm.training.soft_target_kl``,
-  ``ensemble.fit_one``, ``mlp.train_one``, ``mlp.train_block_fused``):
+  ``llm.objective.*``, ``llm.sampling.sequence_logprob_core``, ``ensemble.run_block``,
+  ``ensemble.epoch_batches``, ``mlp.train_one``, ``mlp.train_block_fused``):
   they cannot inspect concrete values, so they do not validate and assume clean arrays of the
   shapes their docstrings give.
 """

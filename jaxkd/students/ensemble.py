@@ -1,27 +1,43 @@
-"""N copies of any Flax NNX module trained at once with any loss and any optax optimizer.
+"""The training engine: N copies of any Flax NNX module trained at once, by any objective and
+any optax optimizer, in one compiled loop.
 
-Students are an array axis: one student is a pure function of its parameters, the ensemble is
-``jax.vmap`` of it over stacked states (``nnx.split`` once, ``nnx.merge`` inside the loss), and
-the student axis is split over devices and run in chunks by :func:`jaxkd.sharding.map_students`.
-Every random input is explicit: ``init`` takes one key per student, minibatch training one
-data-order key per student.
+Every student ensemble in jaxkd trains here, tabular or language model: one student is a pure
+function of its parameters, its data and its keys; the ensemble is ``jax.vmap`` of it over a
+leading student axis, split over devices by :func:`jaxkd.sharding.map_students` and, when
+memory asks for it, run in chunks of students. A block of epochs is one compiled
+``jax.lax.scan`` over optimisation steps. Every random input is explicit and has its own
+stream: ``init`` takes one key per student, minibatch training one data-order key per
+student (each epoch a fresh permutation without replacement, :func:`jaxkd.rng.permutation`),
+dropout one key per student.
 
-    graphdef, states = ensemble.init(lambda rngs: MyNet(rngs=rngs), init_keys)       # (N, ...) leaves
-    states = ensemble.train(graphdef, states, my_loss, X, Y, optimizer=optax.adam(1e-3), epochs=100)
-    preds = ensemble.predict(graphdef, states, X_test)                               # (N, m, ...)
+Two entry points:
 
-``my_loss(model, x, y) -> (b,)`` per-example losses; each student minimises their
-``weights``-weighted mean. :mod:`jaxkd.students.mlp` is one instance (a ReLU MLP with squared
-error or cross-entropy), plus a fused fast path for the study's one-hidden-layer students.
+* :func:`train` for the common case: a per-example loss on shared inputs ``X`` and per-student
+  targets ``Y`` (and example weights, e.g. bootstrap counts)::
 
-Entry points (:func:`init`, :func:`train`, :func:`predict`) validate their inputs; :func:`fit_one`
-is the unvalidated core (jit/vmap-safe) they are built on.
+      graphdef, states = ensemble.init(lambda rngs: MyNet(rngs=rngs), init_keys)       # (N, ...) leaves
+      states = ensemble.train(graphdef, states, my_loss, X, Y, optimizer=optax.adam(1e-3), epochs=100)
+      preds = ensemble.predict(graphdef, states, X_test)                               # (N, m, ...)
+
+  ``my_loss(model, x, y) -> (b,)`` per-example losses; each student minimises their
+  ``weights``-weighted mean. Modules with dropout (``nnx.Dropout``) get a fresh key per step
+  from ``dropout_keys``; modules with batch statistics (``nnx.BatchNorm``) update them in
+  training and :func:`predict` runs the module in evaluation mode (running averages, no
+  dropout).
+* :func:`fit` for anything else (language models): an :data:`Objective` of the parameters, a
+  gathered batch and a step key, data as a dict of arrays, per-step loss history, evaluation
+  after every block, a trace of chosen quantities per step, and a progress callback.
+
+:func:`run_block` is the unvalidated core both are built on (jit/vmap-safe, one student).
+:mod:`jaxkd.students.mlp` is one instance (a ReLU MLP with squared error or cross-entropy, plus a
+fused fast path for the study's one-hidden-layer students), :mod:`jaxkd.llm.distill` another.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,87 +50,403 @@ from jaxkd import rng, sharding
 
 Loss = Callable[[nnx.Module, jax.Array, jax.Array], jax.Array]
 
+#: ``objective(params, state, batch, valid, key, extra) -> (loss, state)``: the scalar a
+#: student minimises on one batch. ``params`` are the trainable parameters, ``state`` the rest
+#: of the module's state (batch statistics; an empty State for most modules), ``batch`` the
+#: data dict gathered at this step's example indices (leaves (B, ...)), ``valid`` (B,) marks
+#: real examples (False: padding of a ragged last batch, which must not count), ``key`` the
+#: step's dropout key (None without dropout keys), ``extra`` the shared non-trained inputs
+#: (a teacher's parameters). Returns the loss and the updated non-trainable state.
+Objective = Callable[..., tuple[jax.Array, Any]]
 
-def _keys(name: str, keys) -> jax.Array:
+
+def check_keys(name: str, keys, count: int | None = None) -> jax.Array:
+    """``keys`` as a 1-D array of typed PRNG keys (one per student), or ``ValueError``."""
     keys = jnp.asarray(keys)
     if keys.ndim != 1 or not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
         raise ValueError(f"{name} must be a 1-D array of typed PRNG keys, one per student "
                          "(jax.random.split(jax.random.key(seed), N)).")
+    if count is not None and keys.shape[0] != count:
+        raise ValueError(f"{keys.shape[0]} {name} for {count} students; give one per student.")
     return keys
 
 
-def init(make: Callable[[nnx.Rngs], nnx.Module], keys) -> tuple[Any, Any]:
-    """N students, one per key: ``make(rngs)`` builds one module from ``nnx.Rngs(params=key)``.
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How each student walks through its n examples.
 
-    Returns:
-      ``(graphdef, states)``: the shared graph definition and parameters with a leading axis N.
+    Attributes:
+      epochs: passes over the data (>= 1).
+      batch_size: examples per step; None (or >= n) trains full batch, one step per epoch.
+      drop_last: with minibatches, drop the ragged last batch of each epoch (n // B steps per
+        epoch) or keep it (ceil(n / B) steps, the last one padded with examples marked invalid,
+        as PyTorch's DataLoader and the Hugging Face Trainer do by default).
+      max_steps: stop after this many steps (the last epoch then partial): compute-matched
+        comparisons of training sets of different sizes. None: every step of every epoch.
     """
-    keys = _keys("init keys", keys)
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: make(nnx.Rngs(0))))
-    return graphdef, jax.vmap(lambda k: nnx.split(make(nnx.Rngs(params=k)))[1])(keys)
+
+    epochs: int
+    batch_size: int | None = None
+    drop_last: bool = True
+    max_steps: int | None = None
+
+    def __post_init__(self):
+        v.check_int("epochs", self.epochs)
+        if self.batch_size is not None:
+            v.check_int("batch size", self.batch_size)
+        if self.max_steps is not None:
+            v.check_int("max steps", self.max_steps)
+
+    def minibatch(self, n: int) -> bool:
+        return self.batch_size is not None and self.batch_size < n
+
+    def width(self, n: int) -> int:
+        """Examples per step (B)."""
+        return self.batch_size if self.minibatch(n) else n
+
+    def steps_per_epoch(self, n: int) -> int:
+        if not self.minibatch(n):
+            return 1
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def total_steps(self, n: int) -> int:
+        full = self.epochs * self.steps_per_epoch(n)
+        return full if self.max_steps is None else min(full, self.max_steps)
+
+    def epochs_run(self, n: int) -> int:
+        """Epochs that hold at least one step (all, unless ``max_steps`` stops earlier)."""
+        return -(-self.total_steps(n) // self.steps_per_epoch(n))
 
 
-def apply(graphdef, state, X):
-    """One student's outputs (core): ``nnx.merge(graphdef, state)(X)``."""
-    return nnx.merge(graphdef, state)(X)
+def epoch_batches(key: jax.Array | None, n: int, schedule: Schedule) -> tuple[jax.Array, jax.Array]:
+    """One epoch's example indices and validity (core): ``(idx, valid)``, both (S, B).
+
+    Full batch: every example, in order. Minibatches: a permutation of ``range(n)`` without
+    replacement from ``key`` (:func:`jaxkd.rng.permutation`), cut into S batches of B; the
+    ragged tail is dropped or padded (index 0, ``valid`` False) as ``schedule.drop_last`` says.
+    """
+    S, B = schedule.steps_per_epoch(n), schedule.width(n)
+    if not schedule.minibatch(n):
+        return jnp.arange(n, dtype=jnp.int32)[None], jnp.ones((1, n), bool)
+    perm = rng.permutation(key, n)
+    if schedule.drop_last:
+        return perm[: S * B].reshape(S, B), jnp.ones((S, B), bool)
+    pad = S * B - n
+    idx = jnp.concatenate([perm, jnp.zeros(pad, jnp.int32)]).reshape(S, B)
+    return idx, (jnp.arange(S * B) < n).reshape(S, B)
 
 
-def fit_one(graphdef, loss: Loss, optimizer: optax.GradientTransformation, epochs: int,
-            batch_size: int | None, params, X, y, weights, order_key):
-    """Train one student (core: no validation; vmap it over students).
+def epoch_keys(order_key: jax.Array, epochs: int) -> jax.Array:
+    """The permutation key of every epoch of one student: ``split(order_key, epochs)``, (E,)."""
+    return jax.random.split(order_key, epochs)
+
+
+class Carry(NamedTuple):
+    """One student's training state between steps: trainable ``params``, the optimizer's
+    ``opt`` state and the module's non-trainable ``state`` (batch statistics)."""
+
+    params: Any
+    opt: Any
+    state: Any
+
+
+def run_block(objective: Objective, optimizer: optax.GradientTransformation, schedule: Schedule, n: int,
+              carry: Carry, data: dict, keys, dropout_key, step0, extra, trace=None, losses: bool = True):
+    """Train one student for a block of epochs (core: no validation; vmap it over students).
 
     Args:
-      graphdef: the module's graph definition; ``params`` its state.
-      loss: per-example losses ``loss(model, x, y) -> (b,)``.
+      objective: the :data:`Objective`.
       optimizer: any optax transformation.
-      epochs: passes over the data. batch_size: None for full batch, else the minibatch size
-        (each epoch a fresh permutation from ``order_key``, :func:`jaxkd.rng.permutation`;
-        the ragged tail is dropped).
-      X: inputs (n, ...). y: targets (n, ...). weights: per-example weights (n,).
-      order_key: this student's data-order key (None for full batch).
+      schedule: epochs are given by ``keys``; batch size and ragged-batch rule from here.
+      n: examples per epoch (the leading size of every leaf of ``data``).
+      carry: the student's :class:`Carry`.
+      data: dict of arrays with leading axis n (this student's view: shared leaves and its own).
+      keys: (E,) one permutation key per epoch of this block (full batch ignores their values;
+        their number is the block's epochs).
+      dropout_key: this student's dropout key (None: no dropout); step s uses
+        ``fold_in(dropout_key, step0 + s)``, so a block boundary does not change the keys.
+      step0: global index of the block's first step (traced int); steps at or beyond
+        ``schedule.total_steps(n)`` (``max_steps``) leave the carry unchanged.
+      extra: shared non-trained inputs handed to the objective.
+      trace: optional ``trace(params) -> pytree`` recorded after every step.
+      losses: return the objective's value at every step (else None: the program then need not
+        keep it).
 
     Returns:
-      Trained parameters.
+      ``(carry, losses (steps,) or None, traced (steps, ...) or None)``.
     """
-    def loss_fn(p, idx):
-        w = weights[idx]
-        return jnp.sum(w * loss(nnx.merge(graphdef, p), X[idx], y[idx])) / jnp.sum(w)
+    idx, valid = jax.vmap(lambda k: epoch_batches(k, n, schedule))(keys)        # (E, S, B)
+    idx, valid = idx.reshape(-1, idx.shape[-1]), valid.reshape(-1, valid.shape[-1])
+    count = idx.shape[0]
+    steps = step0 + jnp.arange(count)
 
-    def step(carry, idx):
-        p, opt = carry
-        grads = jax.grad(loss_fn)(p, idx)
+    total = schedule.total_steps(n)
+    partial = total < schedule.epochs_run(n) * schedule.steps_per_epoch(n)
+
+    def step(c: Carry, xs):
+        i, ok, s = xs
+        batch = jax.tree.map(lambda a: a[i], data)
+        key = None if dropout_key is None else jax.random.fold_in(dropout_key, s)
+        (loss, state), grads = jax.value_and_grad(objective, has_aux=True)(c.params, c.state, batch, ok, key, extra)
         # optax's Adam bias correction mixes its int32 step count with floats; allow that
         # promotion there only (the tests run everything else with strict promotion).
         with jax.numpy_dtype_promotion("standard"):
-            updates, opt = optimizer.update(grads, opt, p)
-        return (optax.apply_updates(p, updates), opt), None
+            updates, opt = optimizer.update(grads, c.opt, c.params)
+        new = Carry(optax.apply_updates(c.params, updates), opt, state)
+        if partial:  # max_steps ends training inside this epoch: later steps change nothing
+            new = jax.tree.map(lambda a, b: jnp.where(s < total, a, b), new, c)
+        return new, (loss if losses else None, None if trace is None else trace(new.params))
 
-    n = X.shape[0]
-    if batch_size is None or batch_size >= n:
-        batches = jnp.broadcast_to(jnp.arange(n), (epochs, 1, n))
+    carry, (values, traced) = jax.lax.scan(step, carry, (idx, valid, steps))
+    return carry, values, traced
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "optimizer", "schedule", "n", "trace", "evaluate", "history"))
+def _block(carry, own, shared, keys, dropout_keys, step0, extra, eval_data, *, objective, optimizer, schedule, n,
+           trace, evaluate, history):
+    def one(c, o, k, d):
+        c, losses, traced = run_block(objective, optimizer, schedule, n, c, {**shared, **o}, k, d, step0, extra, trace,
+                                      history)
+        score = None if evaluate is None else evaluate(c.params, c.state, eval_data, extra)
+        return c, losses, traced, score
+
+    return jax.vmap(one, in_axes=(0, 0, 0, None if dropout_keys is None else 0))(carry, own, keys, dropout_keys)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fit:
+    """What :func:`fit` returns.
+
+    Attributes:
+      params: trained parameters, leading axis N.
+      state: the modules' non-trainable state (batch statistics), leading axis N.
+      losses: (N, steps) the objective at every step, float32 on the host (None when not kept).
+      eval_losses: (N, blocks) the evaluation after every block of epochs (None without one).
+      trace: (N, steps, ...) what ``trace`` recorded after every step (None without one).
+      steps: optimisation steps per student.
+      epochs_per_block: epochs between evaluations.
+    """
+
+    params: Any
+    state: Any
+    losses: np.ndarray | None
+    eval_losses: np.ndarray | None
+    trace: Any
+    steps: int
+    epochs_per_block: int
+
+
+def _rows(tree, lo: int, hi: int, size: int):
+    """Students lo..hi of every leaf, padded with copies of the first to ``size`` rows (so every
+    chunk compiles to the same shapes)."""
+    def one(a):
+        part = a[lo:hi]
+        if hi - lo < size:
+            part = jnp.concatenate([part, jnp.repeat(part[:1], size - (hi - lo), axis=0)])
+        return part
+    return jax.tree.map(one, tree)
+
+
+def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule: Schedule, params, data: dict, *,
+        own: dict | None = None, state=None, order_keys=None, dropout_keys=None, extra=None, chunk: int | None = None,
+        epochs_per_block: int | None = None, history: bool = True, trace=None, evaluate=None, eval_data=None,
+        on_block: Callable[[int, int], None] | None = None, host: bool = False) -> Fit:
+    """Train N students (validated entry point of the engine).
+
+    Args:
+      objective: the :data:`Objective`; a hashable callable (a module-level function or a
+        frozen dataclass): it is a static argument, so the same objective reuses the compiled
+        program.
+      optimizer: an optax transformation (pass the same object again to reuse the program).
+      schedule: epochs, batch size and the ragged-batch rule (:class:`Schedule`).
+      params: the students' trainable parameters, leaves (N, ...).
+      data: examples every student shares, a dict of arrays with leading axis n.
+      own: each student's own examples, a dict of arrays (N, n, ...) (targets, example weights).
+      state: the modules' non-trainable state, leaves (N, ...) (default: none).
+      order_keys: (N,) data-order keys, one per student: required with minibatches.
+      dropout_keys: (N,) dropout keys, one per student (None: the objective gets key None).
+      extra: shared non-trained inputs for the objective (a teacher's parameters).
+      chunk: students trained at a time on each device (bounds memory; None: all at once).
+        At the same chunk a student's numbers do not depend on how many students there are or
+        on the device count; another chunk changes them only by float32 rounding (matrix
+        products batched at another width).
+      epochs_per_block: epochs per compiled call (default all): progress, evaluation and
+        Python-side work happen between blocks.
+      history: keep the per-step losses (N x steps floats on the host).
+      trace: optional ``trace(params) -> pytree`` recorded after every step (hashable).
+      evaluate: optional ``evaluate(params, state, eval_data, extra) -> scalar`` after every
+        block (hashable), e.g. the loss on held-out examples.
+      on_block: optional ``on_block(steps_done, total_steps)`` after every block and chunk.
+      host: return the trained parameters as host (NumPy) arrays, chunk by chunk, so device
+        memory holds one chunk at a time.
+
+    Returns:
+      :class:`Fit`.
+    """
+    leaves = jax.tree.leaves(params)
+    if not leaves:
+        raise ValueError("the students have no parameters.")
+    N = leaves[0].shape[0]
+    own = dict(own or {})
+    sizes = {a.shape[0] for a in jax.tree.leaves(data)} | {a.shape[1] for a in jax.tree.leaves(own)}
+    if len(sizes) != 1:
+        raise ValueError(f"every data array must hold the same number of examples; got leading sizes {sorted(sizes)}.")
+    n = sizes.pop()
+    for a in jax.tree.leaves(own):
+        if a.shape[0] != N:
+            raise ValueError(f"per-student data has {a.shape[0]} rows for {N} students.")
+    if schedule.minibatch(n):
+        if order_keys is None:
+            raise ValueError("minibatch training draws a data order per student: pass order_keys, "
+                             "one key per student from your own data-order stream.")
+        order_keys = check_keys("order keys", order_keys, N)
     else:
-        per_epoch = n // batch_size
-        perms = jax.vmap(lambda k: rng.permutation(k, n))(jax.random.split(order_key, epochs))
-        batches = perms[:, : per_epoch * batch_size].reshape(epochs, per_epoch, batch_size)
-    (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), batches.reshape(-1, batches.shape[-1]))
-    return params
+        order_keys = jax.random.split(jax.random.key(0), N)  # full batch: the order is not used
+    if dropout_keys is not None:
+        dropout_keys = check_keys("dropout keys", dropout_keys, N)
+    state = nnx.State({}) if state is None else state
+    epochs = schedule.epochs_run(n)
+    per_block = epochs if epochs_per_block is None else min(v.check_int("epochs per block", epochs_per_block), epochs)
+    c = N if chunk is None else min(v.check_int("chunk", chunk), N)
+    d = sharding.device_count()
+    width = c * d  # students per call: every device trains its chunk
+    per_epoch = schedule.steps_per_epoch(n)
+    total = schedule.total_steps(n)
+    all_keys = jax.vmap(lambda k: epoch_keys(k, schedule.epochs))(order_keys)[:, :epochs]  # (N, E)
+    out_params, out_state, out_losses, out_eval, out_trace = [], [], [], [], []
+    done = 0
+    for lo in range(0, N, width):
+        hi = min(lo + width, N)
+        size = width if N > width else N
+        carry = Carry(_rows(params, lo, hi, size), None, _rows(state, lo, hi, size))
+        carry = carry._replace(opt=jax.vmap(optimizer.init)(carry.params))
+        own_c, keys_c = _rows(own, lo, hi, size), _rows(all_keys, lo, hi, size)
+        drop_c = None if dropout_keys is None else _rows(dropout_keys, lo, hi, size)
+        losses, evals, traced = [], [], []
+        for e0 in range(0, epochs, per_block):
+            e1 = min(e0 + per_block, epochs)
+            block = functools.partial(_block, objective=objective, optimizer=optimizer, schedule=schedule, n=n,
+                                      trace=trace, evaluate=evaluate, history=history)
+            carry, loss, tr, score = sharding.map_students(
+                _Block(block), carry, own_c, keys_c[:, e0:e1], drop_c, jnp.int32(e0 * per_epoch), data, extra,
+                eval_data, in_axes=(0, 0, 0, None if drop_c is None else 0, None, None, None, None))
+            if history:
+                losses.append(np.asarray(loss)[: hi - lo])
+            if evaluate is not None:
+                evals.append(np.asarray(score)[: hi - lo])
+            if trace is not None:
+                traced.append(jax.tree.map(lambda a: np.asarray(a)[: hi - lo], tr))
+            done += (min(e1 * per_epoch, total) - e0 * per_epoch) * (hi - lo)
+            if on_block is not None:
+                on_block(done, total * N)
+        keep = (lambda a: np.asarray(a)[: hi - lo]) if host else (lambda a: a[: hi - lo])
+        out_params.append(jax.tree.map(keep, carry.params))
+        out_state.append(jax.tree.map(keep, carry.state))
+        if history:
+            out_losses.append(np.concatenate(losses, axis=1)[:, :total])
+        if evaluate is not None:
+            out_eval.append(np.stack(evals, axis=1))
+        if trace is not None:
+            out_trace.append(jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, :total], *traced))
+    cat = np.concatenate if host else jnp.concatenate
+    join = (lambda parts: parts[0]) if len(out_params) == 1 else (lambda parts: jax.tree.map(lambda *a: cat(a), *parts))
+    return Fit(join(out_params), join(out_state),
+               np.concatenate(out_losses) if history else None,
+               np.concatenate(out_eval) if evaluate is not None else None,
+               jax.tree.map(lambda *a: np.concatenate(a), *out_trace) if trace is not None else None,
+               total, per_block)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
-def _fit(graphdef, loss, optimizer, epochs, batch_size, params, X, Y, weights, order_keys):
-    keys_axis = None if order_keys is None else 0
-    one = functools.partial(fit_one, graphdef, loss, optimizer, epochs, batch_size)
-    return jax.vmap(one, in_axes=(0, None, 0, 0, keys_axis))(params, X, Y, weights, order_keys)
+@dataclasses.dataclass(frozen=True)
+class _Block:
+    """The compiled block as a hashable positional function for :func:`sharding.map_students`
+    (a ``functools.partial`` of :func:`_block` with the static settings bound)."""
+
+    block: Any
+
+    def __call__(self, carry, own, keys, dropout_keys, step0, data, extra, eval_data):
+        return self.block(carry, own, data, keys, dropout_keys, step0, extra, eval_data)
+
+    def __hash__(self):
+        p = self.block
+        return hash((p.func, tuple(sorted(p.keywords.items()))))
+
+    def __eq__(self, other):
+        return isinstance(other, _Block) and self.block.func is other.block.func and \
+            self.block.keywords == other.block.keywords
+
+
+# --- the common case: a per-example loss on (X, Y) ------------------------------------------------
+
+
+def _refuse_unsupported(graphdef, state) -> None:
+    """Refuse module state the engine would mis-train: variables that are neither parameters
+    nor batch statistics nor random-stream state (they would be frozen silently)."""
+    other = nnx.filter_state(state, nnx.Not(nnx.Any(nnx.Param, nnx.BatchStat, nnx.RngState)))
+    names = sorted({type(x).__name__ for x in jax.tree.leaves(other, is_leaf=lambda x: isinstance(x, nnx.Variable))})
+    if names:
+        raise ValueError(f"the module holds {', '.join(names)} variables, which ensemble training would keep "
+                         "frozen; only nnx.Param (trained), nnx.BatchStat (updated) and dropout streams are supported.")
+
+
+@dataclasses.dataclass(frozen=True)
+class PerExample:
+    """The :data:`Objective` of :func:`train`: the ``weights``-weighted mean of a per-example
+    loss ``loss(model, x, y) -> (b,)`` over the valid examples of the batch."""
+
+    graphdef: Any
+    loss: Loss
+    dropout: bool = False   # reseed the module's dropout stream with the step's key
+
+    def __call__(self, params, state, batch, valid, key, extra):
+        # copy: the module's variables belong to this trace, so dropout streams and batch
+        # statistics can be updated in it.
+        model = nnx.merge(self.graphdef, params, state, copy=True)
+        if self.dropout:
+            nnx.reseed(model, dropout=key)
+        model.train()
+        values = self.loss(model, batch["x"], batch["y"])
+        b = batch["x"].shape[0]
+        if values.shape != (b,):
+            raise ValueError(f"the loss must return one value per example, shape ({b},); it returned shape "
+                             f"{values.shape} (a model output of shape (b, 1) against targets of shape (b,) "
+                             "broadcasts to (b, b): squeeze the output or give targets of the output's shape).")
+        w = batch["weights"] * valid.astype(batch["weights"].dtype)
+        new_state = nnx.state(model, nnx.Not(nnx.Param))
+        return jnp.sum(w * values) / jnp.maximum(jnp.sum(w), jnp.finfo(w.dtype).tiny), new_state
+
+
+def init(make: Callable[[nnx.Rngs], nnx.Module], keys) -> tuple[Any, Any]:
+    """N students, one per key: ``make(rngs)`` builds one module from ``nnx.Rngs(params=key,
+    dropout=...)`` (the dropout stream is a placeholder: :func:`train` reseeds it every step from
+    its own ``dropout_keys``).
+
+    Returns:
+      ``(graphdef, states)``: the shared graph definition and the state with a leading axis N.
+    """
+    keys = check_keys("init keys", keys)
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: make(nnx.Rngs(params=0, dropout=0))))
+    return graphdef, jax.vmap(lambda k: nnx.split(make(nnx.Rngs(params=k, dropout=0)))[1])(keys)
+
+
+def apply(graphdef, state, X):
+    """One student's outputs in evaluation mode (core): running averages, no dropout."""
+    model = nnx.merge(graphdef, state)
+    model.eval()
+    return model(X)
 
 
 def train(graphdef, states, loss: Loss, X, Y, *, optimizer: optax.GradientTransformation, epochs: int,
-          weights=None, batch_size: int | None = None, order_keys=None, chunk: int | None = None):
-    """Train N students at once (validated entry point).
+          weights=None, batch_size: int | None = None, order_keys=None, dropout_keys=None,
+          chunk: int | None = None, drop_last: bool = True):
+    """Train N students at once with a per-example loss (validated entry point).
 
     Args:
       graphdef, states: from :func:`init` (leaves with a leading student axis N).
       loss: per-example losses ``loss(model, x, y) -> (b,)``, a module-level function (it is
-        a static argument: the same function reuses the compiled program).
+        a static argument: the same function reuses the compiled program). Another shape is
+        refused when the program is traced (a (b, 1) output against (b,) targets would
+        broadcast to (b, b) and train every student to the mean).
       X: shared inputs, (n, ...).
       Y: targets per student (N, n, ...); anything else of leading size n is shared by all.
       optimizer: an optax transformation; pass the same object again to reuse the compiled
@@ -123,10 +455,13 @@ def train(graphdef, states, loss: Loss, X, Y, *, optimizer: optax.GradientTransf
       weights: per-student example weights (N, n) (e.g. bootstrap counts), default ones.
       batch_size: minibatch size (None: full batch).
       order_keys: (N,) data-order keys, one per student: required with minibatches.
+      dropout_keys: (N,) dropout keys, one per student: required when the module has dropout
+        (an ``nnx.Dropout`` with a positive rate).
       chunk: students per chunk on each device (bounds memory; None: all at once).
+      drop_last: with minibatches, drop each epoch's ragged last batch (default) or keep it.
 
     Returns:
-      Trained states, leading axis N.
+      Trained states (parameters and batch statistics), leading axis N.
     """
     leaves = jax.tree.leaves(states)
     if not leaves:
@@ -143,21 +478,27 @@ def train(graphdef, states, loss: Loss, X, Y, *, optimizer: optax.GradientTransf
         v.as_float_array("example weights", weights, ndim=2), X.dtype)
     if weights.shape != (N, n):
         raise ValueError(f"example weights have shape {weights.shape}; expected ({N}, {n}).")
-    v.check_int("epochs", epochs)
-    minibatch = batch_size is not None and v.check_int("batch size", batch_size) < n
-    if minibatch and order_keys is None:
-        raise ValueError("minibatch training draws a data order per student: pass order_keys, "
-                         "one key per student from your own data-order stream.")
-    if order_keys is not None:
-        order_keys = _keys("order keys", order_keys)
-        if order_keys.shape[0] != N:
-            raise ValueError(f"{order_keys.shape[0]} order keys for {N} students.")
-    if chunk is not None:
-        v.check_int("chunk", chunk)
-    return sharding.map_students(_fit, graphdef, loss, optimizer, epochs, batch_size, states, X, Y, weights,
-                                 order_keys if minibatch else None,
-                                 in_axes=(None, None, None, None, None, 0, None, 0, 0, 0),
-                                 static_argnums=(0, 1, 2, 3, 4), block=chunk)
+    _refuse_unsupported(graphdef, states)
+    params, rest = nnx.filter_state(states, nnx.Param), nnx.filter_state(states, nnx.Not(nnx.Param))
+    dropout = _dropout_rate(graphdef, states) > 0
+    if dropout and dropout_keys is None:
+        raise ValueError("the module has dropout: pass dropout_keys, one key per student from your own dropout "
+                         "stream (each step uses a fresh key folded from it).")
+    if dropout and not jax.tree.leaves(nnx.filter_state(states, nnx.RngState)):
+        raise ValueError("the module's nnx.Dropout has no random stream: build it with "
+                         "nnx.Dropout(rate, rngs=rngs) so that training can reseed it every step.")
+    schedule = Schedule(epochs, batch_size, drop_last)
+    out = fit(PerExample(graphdef, loss, dropout), optimizer, schedule, params, {"x": X}, own={"y": Y, "weights": weights},
+              state=rest, order_keys=order_keys, dropout_keys=dropout_keys if dropout else None, chunk=chunk,
+              history=False)
+    return nnx.merge_state(out.params, out.state)
+
+
+def _dropout_rate(graphdef, states) -> float:
+    """The largest dropout rate in the module (0 without dropout)."""
+    one = jax.tree.map(lambda a: a[0], states)
+    model = nnx.merge(graphdef, one)
+    return max([m.rate for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Dropout)] or [0.0])
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
@@ -166,7 +507,7 @@ def _predict(graphdef, states, X):
 
 
 def predict(graphdef, states, X, *, chunk: int | None = None):
-    """Every student's outputs on shared inputs: X (m, ...) -> (N, m, ...)."""
+    """Every student's outputs on shared inputs, in evaluation mode: X (m, ...) -> (N, m, ...)."""
     return sharding.map_students(_predict, graphdef, states, jnp.asarray(X), in_axes=(None, 0, None),
                                  static_argnums=(0,), block=chunk)
 
@@ -181,3 +522,10 @@ def split(states, sizes: list[int]) -> list:
     """Undo :func:`stack`: the first ``sizes[0]`` students, the next ``sizes[1]``, ..."""
     bounds = np.cumsum([0, *sizes])
     return [jax.tree.map(lambda a: a[lo:hi], states) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def steps_for(n: int, epochs: int, batch_size: int | None, drop_last: bool = True) -> int:
+    """Optimisation steps of ``epochs`` passes over n examples (:meth:`Schedule.total_steps`)."""
+    return Schedule(epochs, batch_size, drop_last).total_steps(n)
+
+

@@ -2,7 +2,7 @@
 :mod:`jaxkd.students.ensemble` (any NNX module, any loss), plus a fused fast path.
 
 One student is written as a pure function of its parameters and keys
-(:func:`jaxkd.students.ensemble.fit_one`); the ensemble is ``jax.vmap`` of it over a leading
+(:func:`jaxkd.students.ensemble.run_block`, the training engine); the ensemble is ``jax.vmap`` of it over a leading
 student axis. ``chunk`` bounds memory by running the student axis in chunks with
 ``jax.lax.map``; every student's numbers are independent of the chunk size.
 
@@ -154,8 +154,9 @@ LOSSES = {"mse": _mse, "ce": _ce, "soft_ce": _soft_ce}  # per-example losses, en
 
 def train_one(cfg: TrainConfig, params: Params, X: jax.Array, y: jax.Array, weights: jax.Array,
               order_key: jax.Array | None) -> Params:
-    """Train one student (core): :func:`jaxkd.students.ensemble.fit_one` with ``MLP(cfg.widths)``,
-    the loss ``cfg.loss`` and ``optax.adam(cfg.learning_rate)``.
+    """Train one student (core): the engine's :func:`jaxkd.students.ensemble.run_block` with
+    ``MLP(cfg.widths)``, the loss ``cfg.loss`` and ``optax.adam(cfg.learning_rate)``, all epochs
+    in one block.
 
     Args:
       cfg: optimisation settings (static).
@@ -168,8 +169,13 @@ def train_one(cfg: TrainConfig, params: Params, X: jax.Array, y: jax.Array, weig
     Returns:
       Trained parameters.
     """
-    return ensemble.fit_one(_graphdef(cfg.widths), LOSSES[cfg.loss], optax.adam(cfg.learning_rate), cfg.epochs,
-                            cfg.batch_size, params, X, y, weights, order_key)
+    schedule = ensemble.Schedule(cfg.epochs, cfg.batch_size)
+    tx = optax.adam(cfg.learning_rate)
+    keys = ensemble.epoch_keys(jax.random.key(0) if order_key is None else order_key, cfg.epochs)
+    carry = ensemble.Carry(params, tx.init(params), nnx.State({}))
+    carry, _, _ = ensemble.run_block(ensemble.PerExample(_graphdef(cfg.widths), LOSSES[cfg.loss]), tx, schedule,
+                                     X.shape[0], carry, {"x": X, "y": y, "weights": weights}, keys, None, 0, None)
+    return carry.params
 
 
 def uses_fused_path(cfg: TrainConfig, num_rows: int) -> bool:
