@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import platform
 import sys
@@ -97,6 +98,21 @@ def depths_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def train_block(objective, tx, steps: int, data: dict, carry):
+    """``steps`` training steps of one model on one batch, as jaxkd trains: the engine's
+    compiled scan (:func:`jaxkd.students.ensemble.run_block`, full batch, one step an epoch).
+    Returns ``(carry, losses)``."""
+    import jax
+
+    from jaxkd.students import ensemble
+
+    n = data["tokens"].shape[0]
+    keys = jax.random.split(jax.random.key(0), steps)  # full batch: the order is not used
+    carry, losses, _ = ensemble.run_block(objective, tx, ensemble.Schedule(steps), n, carry, data, keys, None, 0,
+                                          None)
+    return carry, losses
+
+
 def best_of(fn, repeats: int) -> float:
     fn()  # warm-up (compilation for jax)
     times = []
@@ -132,38 +148,47 @@ def main(argv=None) -> int:
         parser.error("--sweep-layers needs at least one depth >= 1 other than --layers.")
 
     import jax
+    import jax.numpy as jnp
     import torch
     from transformers import GPT2Config as HFConfig
     from transformers import GPT2LMHeadModel
     from transformers.utils import logging as hf_logging
 
-    from jaxkd.llm import GPT2Config, sampling, training
+    import optax
+    from flax import nnx
+
+    from jaxkd.llm import ModelConfig, sampling
     from jaxkd.llm.model import init
+    from jaxkd.llm.objective import LMObjective
+    from jaxkd.students import ensemble
 
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
-    cfg = GPT2Config(vocab_size=args.vocab, n_positions=max(args.seq, args.prompt + args.new),
+    cfg = ModelConfig(vocab_size=args.vocab, n_positions=max(args.seq, args.prompt + args.new),
                      n_embd=args.width, n_layer=args.layers, n_head=args.heads, bos_token_id=0, eos_token_id=0)
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, args.vocab, size=(args.batch, args.seq))
     ones = np.ones_like(tokens)
 
-    # --- training ---
-    tcfg = training.TrainConfig(learning_rate=1e-4, total_steps=10_000)
+    # --- training: the engine's compiled block of steps (what distill runs), the same AdamW both sides ---
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-4, weight_decay=0.01))
     # The peer runs where jaxkd runs: on the GPU when JAX has one and PyTorch sees it.
     dev = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     tt = torch.tensor(tokens, device=dev)
 
     def jax_step_seconds(c):
-        trainer = training.Trainer(init(c, jax.random.key(0)), tcfg)
+        graphdef, params = nnx.split(init(c, jax.random.key(0)), nnx.Param)
+        data = {"tokens": jnp.asarray(tokens, jnp.int32), "mask": jnp.asarray(ones, jnp.int32),
+                "loss_mask": jnp.asarray(ones, jnp.int32)}
+        block = jax.jit(functools.partial(train_block, LMObjective(graphdef), tx, args.steps, data))
+        state = [ensemble.Carry(params, tx.init(params), nnx.State({}))]
 
         def train():
-            for _ in range(args.steps):
-                loss = trainer.step(tokens, ones, ones)
-            jax.block_until_ready(loss)
+            state[0], losses = block(state[0])
+            jax.block_until_ready(losses)
 
-        return best_of(train, args.repeats) / args.steps, trainer
+        return best_of(train, args.repeats) / args.steps, (graphdef, state)
 
     def torch_step_seconds(c):
         torch.manual_seed(0)
@@ -181,7 +206,7 @@ def main(argv=None) -> int:
 
         return best_of(train, args.repeats) / args.steps, hf
 
-    jax_step, trainer = jax_step_seconds(cfg)
+    jax_step, (graphdef, trained) = jax_step_seconds(cfg)
     torch_step, hf = torch_step_seconds(cfg)
     jax_train_tps, torch_train_tps = tokens.size / jax_step, tokens.size / torch_step
 
@@ -198,7 +223,7 @@ def main(argv=None) -> int:
     prompts = rng.integers(1, args.vocab, size=(args.batch, args.prompt))
     pmask = np.ones_like(prompts)
     scfg = sampling.SamplingConfig(max_new_tokens=args.new, temperature=1.0, top_k=50, repetition_penalty=1.2)
-    model = trainer.model()
+    model = nnx.merge(graphdef, trained[0].params)
     keys = jax.random.split(jax.random.key(1), args.batch)
 
     def jax_sample():
@@ -218,7 +243,7 @@ def main(argv=None) -> int:
     jax_sample_tps = gen_tokens / best_of(jax_sample, args.repeats)
     torch_sample_tps = gen_tokens / best_of(torch_sample, args.repeats)
 
-    num_params = sum(x.size for x in jax.tree.leaves(trainer.state))
+    num_params = sum(x.size for x in jax.tree.leaves(trained[0].params))
     gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
     train_floor = machine.floor(train_flops(cfg, args.batch, args.seq), train_bytes(num_params), gflops, gbs)
     sample_floor = machine.floor(sample_flops(cfg, args.batch, args.prompt, args.new),

@@ -5,10 +5,12 @@ tiny ``GPT2LMHeadModel`` teacher (2 layers) and student (1 layer) saved with
 ``save_pretrained``. jaxkd then loads both folders and, for each target method, distils four
 students at once and measures them against the teacher's own samples::
 
-    python examples/distil_hf_gpt2.py [--folder DIR] [--students 4] [--steps 30]
+    python examples/distil_hf_gpt2.py [--folder DIR] [--students 4] [--epochs 8]
 
-Prints one markdown row per method: alignment, between-student variance (uncorrected, its
-sampling floor, corrected; S.1), training steps, pairs and tokens.
+The checkpoints carry Hugging Face's default dropout (0.1), so the students train with it, each
+with its own dropout key, as the Hugging Face Trainer would. Prints one markdown row per method:
+alignment, between-student variance (uncorrected, its sampling floor, corrected; S.1), the final
+training loss, training steps, pairs and tokens.
 """
 
 from __future__ import annotations
@@ -44,13 +46,13 @@ def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--folder", type=Path, default=None, help="where to write the checkpoints (default: a temp dir)")
     p.add_argument("--students", type=int, default=4)
-    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=8, help="passes over each student's pairs")
     p.add_argument("--k", type=int, default=3, help="teacher responses per prompt")
     args = p.parse_args(argv)
 
     import jax
 
-    from jaxkd.llm import checkpoint, distill, sampling, training
+    from jaxkd.llm import checkpoint, distill, sampling
     from jaxkd.llm.embeddings import Embedder
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,24 +71,27 @@ def main(argv=None) -> list[dict]:
                                                                jax.random.fold_in(key, 1), sample))
     evaluation = distill.embed_texts(embedder, distill.teacher_responses(teacher, tok, prompts, 5,
                                                                          jax.random.fold_in(key, 2), sample))
-    keys = jax.random.split(jax.random.fold_in(key, 3), args.students)
+    order = jax.random.split(jax.random.fold_in(key, 3), args.students)    # one data order per student
+    dropout = jax.random.split(jax.random.fold_in(key, 5), args.students)  # one dropout stream per student
     rows = []
     for method in distill.METHODS:
         pairs = distill.choose_targets(method, responses, embs, own)
         data = distill.encode_pairs(tok, [QUESTIONS[q] for q, _ in pairs], [a for _, a in pairs], template=template)
-        train = training.TrainConfig(total_steps=args.steps, warmup_steps=min(5, args.steps // 5),
-                                     kd_weight=1.0 if method == "soft" else 0.0)
-        students = distill.distil(student, data, keys, train, batch_size=4,
-                                  teacher=teacher if method == "soft" else None)
+        soft = method == "soft"
+        students = distill.distill(student, data, order_keys=order, dropout_keys=dropout, epochs=args.epochs,
+                                   batch_size=4, learning_rate=1e-3, loss=distill.Loss("forward_kl" if soft else "ce"),
+                                   teacher=teacher if soft else None)
         texts = distill.student_responses(students, tok, prompts, 5, jax.random.fold_in(key, 4), sample)
         m = distill.measure(distill.embed_texts(embedder, texts), evaluation)
-        rows.append({"method": method, "students": students.num_students, **m, **students.compute})
-    print("| method | students | alignment | between-student var. | floor | corrected | steps | pairs | tokens |")
-    print("|---|---|---|---|---|---|---|---|---|")
+        rows.append({"method": method, "students": students.num_students, **m, **students.compute,
+                     "final_loss": float(students.losses[:, -1].mean())})
+    print("| method | students | alignment | between-student var. | floor | corrected | final loss | steps | pairs "
+          "| tokens |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['method']} | {r['students']} | {r['alignment']:.3f} | {r['inter_student_variance']:.2e} | "
               f"{r['inter_student_variance_floor']:.2e} | {r['inter_student_variance_corrected']:.2e} | "
-              f"{r['steps']} | {r['pairs']} | {r['training_tokens']} |")
+              f"{r['final_loss']:.3f} | {r['steps']} | {r['pairs']} | {r['training_tokens']} |")
     return rows
 
 

@@ -1,5 +1,7 @@
-"""Flax GPT-2 against Hugging Face: logits, greedy generation, sampling, training, checkpoints."""
+"""Flax GPT-2 against Hugging Face: logits, greedy generation, sampling, dropout, training through
+the engine, checkpoints."""
 
+import dataclasses
 import json
 
 import jax
@@ -11,7 +13,7 @@ from transformers import GPT2Config as HFConfig
 from transformers import GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
-from jaxkd.llm import GPT2Config, checkpoint, sampling, tokenizer, training
+from jaxkd.llm import ModelConfig, checkpoint, distill, objective, sampling, tokenizer
 from jaxkd.llm.model import init
 
 hf_logging.set_verbosity_error()
@@ -74,7 +76,7 @@ def _hf_generate(hf, toks, mask, **kw):
 def test_greedy_generation_matches_hugging_face(hf_dir, ours):
     toks, mask = _batch(2)
     ref = _hf_generate(hf_dir[1], toks, mask, do_sample=False, max_new_tokens=12)
-    cfg = sampling.SamplingConfig(max_new_tokens=12, temperature=0.0)
+    cfg = sampling.SamplingConfig(max_new_tokens=12, greedy=True, repetition_penalty=1.0)
     out = sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(0), 3), cfg)
     np.testing.assert_array_equal(np.asarray(out), ref)
 
@@ -83,14 +85,14 @@ def test_greedy_with_repetition_penalty_matches_hugging_face(hf_dir, ours):
     toks = np.random.default_rng(3).integers(1, V, size=(2, 8))
     mask = np.ones_like(toks)
     ref = _hf_generate(hf_dir[1], toks, mask, do_sample=False, max_new_tokens=12, repetition_penalty=1.2)
-    cfg = sampling.SamplingConfig(max_new_tokens=12, temperature=0.0, repetition_penalty=1.2)
+    cfg = sampling.SamplingConfig(max_new_tokens=12, greedy=True, repetition_penalty=1.2)
     out = sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(0), 2), cfg)
     np.testing.assert_array_equal(np.asarray(out), ref)
 
 
 def test_sampling_is_reproducible_and_per_sequence(ours):
     toks, mask = _batch(4)
-    cfg = sampling.SamplingConfig(max_new_tokens=10, temperature=1.0, top_k=20)
+    cfg = sampling.SamplingConfig(max_new_tokens=10, temperature=1.0, top_k=20, repetition_penalty=1.0)
     keys = jax.random.split(jax.random.key(7), 3)
     a = np.asarray(sampling.generate(ours, toks, mask, keys, cfg))
     np.testing.assert_array_equal(a, np.asarray(sampling.generate(ours, toks, mask, keys, cfg)))
@@ -104,15 +106,20 @@ def test_sampling_is_reproducible_and_per_sequence(ours):
 def test_temperature_to_zero_is_greedy(ours):
     toks, mask = _batch(5)
     keys = jax.random.split(jax.random.key(1), 3)
-    greedy = sampling.generate(ours, toks, mask, keys, sampling.SamplingConfig(max_new_tokens=10, temperature=0.0))
-    cold = sampling.generate(ours, toks, mask, keys, sampling.SamplingConfig(max_new_tokens=10, temperature=1e-4))
+    top1 = sampling.SamplingConfig(max_new_tokens=10, top_k=0, repetition_penalty=1.0, greedy=True)
+    greedy = sampling.generate(ours, toks, mask, keys, top1)
+    cold = sampling.generate(ours, toks, mask, keys, top1.at(1e-4))
     np.testing.assert_array_equal(np.asarray(cold), np.asarray(greedy))
+    assert top1.at(1e-4).greedy is False
+    # Greedy decoding ignores the temperature.
+    hot = sampling.generate(ours, toks, mask, keys, dataclasses.replace(top1, temperature=3.0))
+    np.testing.assert_array_equal(np.asarray(hot), np.asarray(greedy))
 
 
 def test_top_k_never_samples_outside_the_top_k(ours):
     toks = np.tile(np.random.default_rng(6).integers(1, V, size=(1, 6)), (256, 1))
     mask = np.ones_like(toks)
-    cfg = sampling.SamplingConfig(max_new_tokens=1, temperature=1.5, top_k=3)
+    cfg = sampling.SamplingConfig(max_new_tokens=1, temperature=1.5, top_k=3, repetition_penalty=1.0)
     drawn = np.asarray(sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(2), 256), cfg))[:, 0]
     top3 = set(np.argsort(np.asarray(ours(jnp.asarray(toks[:1])))[0, -1])[-3:].tolist())
     assert set(drawn.tolist()) <= top3 and len(set(drawn.tolist())) == 3
@@ -120,7 +127,7 @@ def test_top_k_never_samples_outside_the_top_k(ours):
 
 def test_eos_pads_the_rest(ours):
     toks, mask = _batch(2)
-    cfg = sampling.SamplingConfig(max_new_tokens=8, temperature=0.0)
+    cfg = sampling.SamplingConfig(max_new_tokens=8, greedy=True)
     keys = jax.random.split(jax.random.key(0), 3)
     free = np.asarray(sampling.generate(ours, toks, mask, keys, cfg))
     eos = int(free[0, 0])  # declare the first greedy token of row 0 the end of sequence
@@ -197,27 +204,42 @@ def _toy_batches(T=24, B=16, steps=200, seed=0):
         yield toks, np.ones((B, T), np.int32), loss_mask
 
 
+def _toy_pairs(B=64, T=24, seed=0) -> distill.Pairs:
+    batches = list(_toy_batches(T=T, B=B, steps=1, seed=seed))
+    toks, mask, loss_mask = batches[0]
+    return distill.Pairs(toks.astype(np.int32), mask, loss_mask)
+
+
 def test_training_drives_loss_down():
-    model = init(GPT2Config.tiny(vocab_size=32), jax.random.key(0))
-    trainer = training.Trainer(model, training.TrainConfig(learning_rate=3e-3, total_steps=200))
-    losses = [float(trainer.step(*b)) for b in _toy_batches()]
+    """distill.fine_tune (one student through the engine) learns a predictable sequence, and
+    returns the loss of every step."""
+    model = init(ModelConfig.tiny(vocab_size=32), jax.random.key(0))
+    trained, losses = distill.fine_tune(model, _toy_pairs(), jax.random.key(1), epochs=50, batch_size=16,
+                                        optimizer="warmup-cosine", learning_rate=3e-3)
+    assert losses.shape == (50 * 4,)
     assert losses[0] > 2.5  # about log(32) at init
     assert np.mean(losses[-10:]) < 0.05
+    toks, mask, loss_mask = next(_toy_batches(B=4))
+    per = objective.token_losses(trained(jnp.asarray(toks)), jnp.asarray(toks), objective.Loss())
+    assert float(objective.masked_mean(per, jnp.asarray(loss_mask), jnp.ones(4, bool))) < 0.05
 
 
 def test_loss_mask_and_soft_targets():
-    model = init(GPT2Config.tiny(vocab_size=32), jax.random.key(1))
+    model = init(ModelConfig.tiny(vocab_size=32), jax.random.key(1))
     toks, _, loss_mask = next(_toy_batches(B=2))
     logits = model(jnp.asarray(toks))
-    cfg = training.TrainConfig()
-    loss = training.token_losses(logits, jnp.asarray(toks), jnp.asarray(loss_mask), None, cfg)
+    per = objective.token_losses(logits, jnp.asarray(toks), objective.Loss())
+    loss = objective.masked_mean(per, jnp.asarray(loss_mask), jnp.array([True, True]))
     logp = jax.nn.log_softmax(logits[:, :-1], -1)
     nll = -jnp.take_along_axis(logp, jnp.asarray(toks)[:, 1:, None], -1)[..., 0]
     w = jnp.asarray(loss_mask[:, 1:], jnp.float32)
     manual = jnp.sum(nll * w) / jnp.sum(w)
     assert float(loss) == pytest.approx(float(manual), rel=1e-5)
-    soft = training.TrainConfig(kd_weight=1.0)
-    assert float(training.token_losses(logits, jnp.asarray(toks), jnp.asarray(loss_mask), logits, soft)) == pytest.approx(0.0, abs=1e-5)
+    # A padded (invalid) sequence does not count.
+    only_first = objective.masked_mean(per, jnp.asarray(loss_mask), jnp.array([True, False]))
+    assert float(only_first) == pytest.approx(float(jnp.sum(nll[0] * w[0]) / jnp.sum(w[0])), rel=1e-5)
+    soft = objective.token_losses(logits, jnp.asarray(toks), objective.Loss("forward_kl"), logits)
+    assert float(jnp.max(jnp.abs(soft))) == pytest.approx(0.0, abs=1e-5)
 
 
 def test_soft_target_loss_is_hinton_kl_times_t_squared():
@@ -225,7 +247,7 @@ def test_soft_target_loss_is_hinton_kl_times_t_squared():
     # student gives q = (1/2, 1/2); KL(p || q) = sum p log(2 p); times T^2 = 4.
     p = np.array([1.0, np.sqrt(3.0)]) / (1.0 + np.sqrt(3.0))
     by_hand = 4.0 * float(np.sum(p * np.log(2.0 * p)))
-    got = training.soft_target_kl(jnp.zeros(2), jnp.array([0.0, np.log(3.0)]), 2.0)
+    got = objective.soft_target_kl(jnp.zeros(2), jnp.array([0.0, np.log(3.0)]), 2.0)
     assert float(got) == pytest.approx(by_hand, rel=1e-6)
     assert by_hand == pytest.approx(0.1454, abs=1e-4)  # 4 * (0.366 ln 0.732 + 0.634 ln 1.268)
     # And against torch's KLDivLoss on random (B, T, V) logits.
@@ -233,47 +255,85 @@ def test_soft_target_loss_is_hinton_kl_times_t_squared():
     s, t = rng.normal(size=(2, 5, 11)) * 3, rng.normal(size=(2, 5, 11)) * 3
     ref = torch.nn.functional.kl_div(torch.log_softmax(torch.tensor(s) / 1.5, -1), torch.log_softmax(torch.tensor(t) / 1.5, -1),
                                      reduction="none", log_target=True).sum(-1).numpy() * 1.5**2
-    np.testing.assert_allclose(np.asarray(training.soft_target_kl(jnp.asarray(s), jnp.asarray(t), 1.5)), ref, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(objective.soft_target_kl(jnp.asarray(s), jnp.asarray(t), 1.5)), ref, rtol=1e-5)
 
 
 def test_soft_targets_come_from_the_teacher_inside_the_step():
-    """A student distilled with kd_weight = 1 moves toward the teacher's next-token distribution,
-    and the trainer refuses a missing, unused or mismatched teacher."""
-    teacher = init(GPT2Config.tiny(vocab_size=32), jax.random.key(7))
-    student = init(GPT2Config.tiny(vocab_size=32), jax.random.key(8))
-    toks, mask, lm = next(_toy_batches(B=8))
+    """Students distilled with the forward-KL loss move toward the teacher's next-token
+    distribution, and distill refuses a missing, unused or mismatched teacher."""
+    teacher = init(ModelConfig.tiny(vocab_size=32), jax.random.key(7))
+    student = init(ModelConfig.tiny(vocab_size=32), jax.random.key(8))
+    pairs = _toy_pairs(B=8)
+    toks = jnp.asarray(pairs.tokens)
 
     def gap(model):
-        return float(jnp.mean(training.soft_target_kl(model(jnp.asarray(toks)), teacher(jnp.asarray(toks)), 1.0)))
+        return float(jnp.mean(objective.soft_target_kl(model(toks), teacher(toks), 1.0)))
 
     before = gap(student)
-    trainer = training.Trainer(student, training.TrainConfig(kd_weight=1.0, kd_temperature=1.0, total_steps=60),
-                               teacher=teacher)
-    for _ in range(60):
-        trainer.step(toks, mask, np.ones_like(lm))
-    assert gap(trainer.model()) < 0.3 * before
+    keys = jax.random.split(jax.random.key(2), 2)
+    out = distill.distill(student, pairs, order_keys=keys, epochs=60, batch_size=8, learning_rate=3e-3,
+                          loss=objective.Loss("forward_kl"), teacher=teacher)
+    assert gap(out.model(0)) < 0.3 * before and gap(out.model(1)) < 0.3 * before
     with pytest.raises(ValueError, match="needs the teacher"):
-        training.Trainer(student, training.TrainConfig(kd_weight=0.5))
+        distill.distill(student, pairs, order_keys=keys, epochs=1, batch_size=8, loss=objective.Loss("forward_kl"))
     with pytest.raises(ValueError, match="would not be used"):
-        training.Trainer(student, training.TrainConfig(), teacher=teacher)
+        distill.distill(student, pairs, order_keys=keys, epochs=1, batch_size=8, teacher=teacher)
     with pytest.raises(ValueError, match="vocabulary"):
-        training.Trainer(student, training.TrainConfig(kd_weight=0.5), teacher=init(GPT2Config.tiny(vocab_size=40), jax.random.key(0)))
+        distill.distill(student, pairs, order_keys=keys, epochs=1, batch_size=8, loss=objective.Loss("forward_kl"),
+                        teacher=init(ModelConfig.tiny(vocab_size=40), jax.random.key(0)))
 
 
 def test_vmapped_students_equal_separate_training():
-    cfg = training.TrainConfig(total_steps=5)
-    models = [init(GPT2Config.tiny(vocab_size=32), jax.random.key(i)) for i in range(2)]
-    batches = list(_toy_batches(B=4, steps=5))
-    ens = training.Trainer.ensemble(models, cfg)
-    for toks, mask, lm in batches:
-        ens.step(*(np.stack([a, a]) for a in (toks, mask, lm)))
+    """Two students trained at once (their own inits and data orders) equal each trained alone;
+    in chunks of one student they are each trained alone exactly (the same program), and match
+    the one-chunk run to float32 rounding (a vmap of another width)."""
+    from flax import nnx
+
+    inits = [init(ModelConfig.tiny(vocab_size=32), jax.random.key(i)) for i in range(2)]
+    states = jax.tree.map(lambda *a: jnp.stack(a), *[nnx.state(m, nnx.Param) for m in inits])
+    pairs = _toy_pairs(B=20)
+    keys = jax.random.split(jax.random.key(3), 2)
+    both = distill.distill(inits[0], pairs, order_keys=keys, epochs=2, batch_size=6, init_states=states,
+                           learning_rate=1e-3)
+    chunked = distill.distill(inits[0], pairs, order_keys=keys, epochs=2, batch_size=6, init_states=states,
+                              learning_rate=1e-3, chunk=1)
+    assert both.losses.shape == (2, 2 * 4) and chunked.compute == both.compute == {
+        "steps": 8, "epochs": 2.0, "pairs": 20, "training_tokens": 2 * 20 * 24}
+    np.testing.assert_allclose(both.losses, chunked.losses, rtol=1e-5)
+    toks = jnp.asarray(pairs.tokens[:3])
     for i in range(2):
-        single = training.Trainer(init(GPT2Config.tiny(vocab_size=32), jax.random.key(i)), cfg)
-        for b in batches:
-            single.step(*b)
-        toks = jnp.asarray(batches[0][0])
-        np.testing.assert_allclose(np.asarray(ens.model(i)(toks)), np.asarray(single.model()(toks)),
+        alone = distill.distill(inits[i], pairs, order_keys=keys[i:i + 1], epochs=2, batch_size=6, learning_rate=1e-3)
+        for a, b in zip(jax.tree.leaves(chunked.state(i, i + 1)), jax.tree.leaves(alone.states)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_allclose(np.asarray(both.model(i)(toks)), np.asarray(alone.model(0)(toks)),
                                    rtol=2e-4, atol=2e-4)
+
+
+def test_dropout_follows_its_key_and_only_in_training():
+    """Dropout at the config's rates, only with a key: the same key gives the same pass, another
+    key another pass, no key the model's inference logits; and HF checkpoints' rates are read."""
+    cfg = ModelConfig.tiny(vocab_size=32)
+    model = init(cfg, jax.random.key(0))
+    dropped = init(dataclasses.replace(cfg, embd_pdrop=0.1, resid_pdrop=0.1, attn_pdrop=0.1), jax.random.key(0))
+    toks = jnp.asarray(_toy_pairs(B=2).tokens)
+    plain = np.asarray(model(toks))
+    np.testing.assert_array_equal(np.asarray(dropped(toks)), plain)             # no key: no dropout
+    np.testing.assert_array_equal(np.asarray(model(toks, dropout_key=jax.random.key(1))), plain)  # rate 0
+    a = np.asarray(dropped(toks, dropout_key=jax.random.key(1)))
+    np.testing.assert_array_equal(a, np.asarray(dropped(toks, dropout_key=jax.random.key(1))))
+    assert not np.allclose(a, plain) and not np.allclose(a, np.asarray(dropped(toks, dropout_key=jax.random.key(2))))
+    # The kept fraction of an inverted dropout is 1 - rate and the expectation is unchanged.
+    from jaxkd.llm.model import dropout
+
+    x = jnp.ones((200_000,))
+    y = np.asarray(dropout(x, 0.1, jax.random.key(3)))
+    assert abs(np.mean(y > 0) - 0.9) < 0.005 and abs(y.mean() - 1.0) < 0.01
+    assert ModelConfig.from_hf({"model_type": "gpt2", "n_layer": 2}).resid_pdrop == 0.1  # Hugging Face's default
+    with pytest.raises(ValueError, match="dropout_keys"):
+        distill.distill(dropped, _toy_pairs(B=4), order_keys=jax.random.split(jax.random.key(0), 2), epochs=1,
+                        batch_size=2)
+    with pytest.raises(ValueError, match="in \\[0, 1\\)"):
+        dataclasses.replace(cfg, attn_pdrop=1.0)
 
 
 def test_bpe_tokenizer_roundtrip(tmp_path):
@@ -282,7 +342,7 @@ def test_bpe_tokenizer_roundtrip(tmp_path):
     ids = tok("the capital of spain is madrid")["input_ids"]
     assert tok.decode(ids) == "the capital of spain is madrid"
     assert tok.eos_token_id == 0 and tok.pad_token_id == 1
-    model = init(GPT2Config.tiny(vocab_size=len(tok)), jax.random.key(0))
+    model = init(ModelConfig.tiny(vocab_size=len(tok)), jax.random.key(0))
     checkpoint.save(model, tmp_path / "m", tokenizer=tok)
     again = checkpoint.load_tokenizer(tmp_path / "m")
     assert again("paris")["input_ids"] == tok("paris")["input_ids"]
@@ -291,8 +351,8 @@ def test_bpe_tokenizer_roundtrip(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"temperature": -1.0}, "non-negative"), ({"top_k": -1}, "at least 0"),
-    ({"repetition_penalty": 0.5}, ">= 1"), ({"max_new_tokens": 0}, "at least 1"),
+    ({"temperature": -1.0}, "non-negative"), ({"temperature": 0.0}, "must be positive"), ({"top_k": -1}, "at least 0"),
+    ({"repetition_penalty": 0.5}, ">= 1"), ({"max_new_tokens": 0}, "at least 1"), ({"greedy": 1}, "true or false"),
 ])
 def test_bad_sampling_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -318,7 +378,7 @@ def test_kth_largest_matches_top_k_including_ties():
 
 def test_sampling_frequencies_follow_the_distribution(ours):
     toks = np.tile(np.random.default_rng(6).integers(1, V, size=(1, 6)), (4000, 1))
-    cfg = sampling.SamplingConfig(max_new_tokens=1, temperature=1.0)
+    cfg = sampling.SamplingConfig(max_new_tokens=1, temperature=1.0, top_k=0, repetition_penalty=1.0)
     drawn = np.asarray(sampling.generate(ours, toks, np.ones_like(toks), jax.random.split(jax.random.key(3), 4000), cfg))[:, 0]
     p = np.asarray(jax.nn.softmax(ours(jnp.asarray(toks[:1]))[0, -1]))
     top = np.argsort(p)[-5:]

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxkd.llm import GPT2Config, distill, sampling, tokenizer, training
+from jaxkd.llm import ModelConfig, distill, sampling, tokenizer
 from jaxkd.llm.model import init
 
 ROOT = Path(__file__).parent.parent
@@ -28,17 +28,18 @@ def test_readme_distillation_example_runs():
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
-    rows = [line.rsplit(" ", 3) for line in out.getvalue().strip().splitlines()]
+    rows = [line.rsplit(" ", 4) for line in out.getvalue().strip().splitlines()]
     assert [row[0] for row in rows] == ["averaging", "soft targets"]
-    for _, alignment, corrected, steps in rows:
-        assert -1.0 <= float(alignment) <= 1.0 and np.isfinite(float(corrected)) and int(steps) == 30
+    for _, loss, alignment, corrected, steps in rows:
+        assert -1.0 <= float(alignment) <= 1.0 and np.isfinite(float(corrected)) and int(steps) == 20  # 10 x ceil(3/2)
+        assert 0.0 <= float(loss) < 10.0
 
 
 @pytest.fixture(scope="module")
 def tiny():
     questions = ["one two", "three four", "five six"]
     tok = tokenizer.train_bpe(questions * 10 + ["seven eight nine ten"] * 10, vocab_size=280)
-    cfg = GPT2Config.tiny(len(tok), tok.eos_token_id)
+    cfg = ModelConfig.tiny(len(tok), tok.eos_token_id)
     return questions, tok, init(cfg, jax.random.key(0)), init(cfg, jax.random.key(1))
 
 
@@ -52,11 +53,11 @@ def test_per_student_pairs_train_each_student_on_its_own(tiny):
     sets = [distill.encode_pairs(tok, questions, answers)
             for answers in (["a b", "c d", "e f"], ["seven", "eight nine", "ten ten ten"])]
     keys = jax.random.split(jax.random.key(5), 2)
-    cfg = training.TrainConfig(total_steps=4, warmup_steps=1)
-    both = distill.distil(student, distill.stack_pairs(sets, tok.eos_token_id), keys, cfg, batch_size=2)
-    assert both.num_students == 2 and both.compute["pairs"] == 3
+    both = distill.distill(student, distill.stack_pairs(sets, tok.eos_token_id), order_keys=keys, epochs=2,
+                           batch_size=2, learning_rate=1e-3)
+    assert both.num_students == 2 and both.compute["pairs"] == 3 and both.compute["steps"] == 4  # 2 x ceil(3 / 2)
     for i in range(2):
-        one = distill.distil(student, sets[i], keys[i:i + 1], cfg, batch_size=2)
+        one = distill.distill(student, sets[i], order_keys=keys[i:i + 1], epochs=2, batch_size=2, learning_rate=1e-3)
         # The per-student set is padded to the longer one's length: same tokens, more padding.
         toks = sets[i].tokens[:1]
         np.testing.assert_allclose(np.asarray(both.model(i)(toks)), np.asarray(one.model(0)(toks)),
@@ -76,16 +77,23 @@ def test_teacher_draws_are_shared_or_per_student_and_reproducible(tiny):
 
 
 def test_per_student_draws_are_one_batch_or_blocks_alike(tiny, monkeypatch):
-    """All students' draws in one generate call, or one student per call when memory is short:
-    the same texts."""
+    """All students' draws in one generate call, one student per call, or one student's
+    sequences in blocks when memory is short: the same texts."""
     from jaxkd import memory
 
     questions, tok, teacher, _ = tiny
     prompts = distill.encode_prompts(tok, questions, "Q: {prompt}\nA:")
     cfg = sampling.SamplingConfig(max_new_tokens=5, temperature=1.5)
     together = distill.teacher_responses(teacher, tok, prompts, 2, jax.random.key(4), cfg, students=3)
-    monkeypatch.setattr(memory, "available_bytes", lambda: 1)
-    assert distill.teacher_responses(teacher, tok, prompts, 2, jax.random.key(4), cfg, students=3) == together
+    length = max(map(len, prompts)) + 5
+    one_student = distill.sampling_bytes(teacher, 1, 6, length)
+    for available, expect in ((1.2 * one_student, (1, 6)), (distill.sampling_bytes(teacher, 1, 2, length), (1, 2))):
+        monkeypatch.setattr(memory, "available_bytes", lambda a=available: int(a / memory.FRACTION))
+        assert distill.sampling_blocks(teacher, 3, 6, length) == expect
+        assert distill.teacher_responses(teacher, tok, prompts, 2, jax.random.key(4), cfg, students=3) == together
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100)
+    with pytest.raises(ValueError, match="for a single sequence"):
+        distill.teacher_responses(teacher, tok, prompts, 2, jax.random.key(4), cfg, students=3)
 
 
 def test_measure_reports_the_sampling_floor():
@@ -103,17 +111,16 @@ def test_measure_reports_the_sampling_floor():
 _MEMORY_SCRIPT = textwrap.dedent("""
     import resource
     import jax, numpy as np
-    from jaxkd.llm import GPT2Config, distill, training
+    from jaxkd.llm import ModelConfig, distill
     from jaxkd.llm.model import init
     V, L = 50257, 16
-    cfg = GPT2Config(vocab_size=V, n_positions=L, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
+    cfg = ModelConfig(vocab_size=V, n_positions=L, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
     teacher, student = init(cfg, jax.random.key(0)), init(cfg, jax.random.key(1))
-    train = training.TrainConfig(total_steps=3, warmup_steps=0, kd_weight=1.0)
-    for M in (16, 2048):  # same batch shapes: the second call reuses the compiled step
+    for M in (16, 2048):  # same batch shapes; 3 steps each (max_steps)
         toks = np.random.default_rng(0).integers(1, V, size=(M, L)).astype(np.int32)
         pairs = distill.Pairs(toks, np.ones_like(toks), np.ones_like(toks))
-        out = distill.distil(student, pairs, jax.random.split(jax.random.key(2), 2), train, batch_size=4,
-                             teacher=teacher)
+        out = distill.distill(student, pairs, order_keys=jax.random.split(jax.random.key(2), 2), epochs=1,
+                              max_steps=3, batch_size=4, loss=distill.Loss("forward_kl"), teacher=teacher)
         jax.block_until_ready(out.states)
         print(M, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # peak so far, MiB
 """)
@@ -140,19 +147,41 @@ def test_bad_inputs_are_clear_errors(tiny):
     with pytest.raises(ValueError, match="one answer per prompt"):
         distill.encode_pairs(tok, questions, ["a"])
     data = distill.encode_pairs(tok, questions, ["a", "b", "c"])
-    cfg = training.TrainConfig(total_steps=2)
+    keys = jax.random.split(jax.random.key(0), 2)
     with pytest.raises(ValueError, match="typed PRNG keys"):
-        distill.distil(student, data, np.zeros((2, 2), np.uint32), cfg, batch_size=2)
+        distill.distill(student, data, order_keys=np.zeros((2, 2), np.uint32), epochs=1, batch_size=2)
     stacked = distill.stack_pairs([data, data], tok.eos_token_id)
-    with pytest.raises(ValueError, match="for 2 students, but 3 keys"):
-        distill.distil(student, stacked, jax.random.split(jax.random.key(0), 3), cfg, batch_size=2)
+    with pytest.raises(ValueError, match="for 2 students, but 3 order keys"):
+        distill.distill(student, stacked, order_keys=jax.random.split(jax.random.key(0), 3), epochs=1, batch_size=2)
     with pytest.raises(ValueError, match="same number of training pairs"):
         distill.stack_pairs([data, distill.encode_pairs(tok, questions[:2], ["a", "b"])], tok.eos_token_id)
     with pytest.raises(ValueError, match="needs the teacher"):
-        distill.distil(student, data, jax.random.split(jax.random.key(0), 2),
-                       training.TrainConfig(total_steps=2, kd_weight=1.0), batch_size=2)
+        distill.distill(student, data, order_keys=keys, epochs=1, batch_size=2, loss=distill.Loss("forward_kl"))
+    with pytest.raises(ValueError, match="unknown loss"):
+        distill.Loss("kl")
     with pytest.raises(ValueError, match="unknown method"):
         distill.choose_targets("best", [["a"]])
+    with pytest.raises(ValueError, match="exceed the student's 128 positions"):
+        long = distill.encode_pairs(tok, questions, ["seven " * 130] * 3)
+        distill.distill(student, long, order_keys=keys, epochs=1, batch_size=2)
+    with pytest.raises(ValueError, match="plus max_new_tokens \\(200\\) exceeds the model's 128 positions"):
+        distill.teacher_responses(teacher, tok, distill.encode_prompts(tok, questions), 2, jax.random.key(0),
+                                  sampling.SamplingConfig(max_new_tokens=200))
+
+
+def test_models_jaxkd_cannot_compute_are_refused_by_name(tiny):
+    """A transformers model handed to the library is refused in one sentence, before any work."""
+    from transformers import GPT2Config as HFConfig
+    from transformers import GPT2LMHeadModel
+
+    questions, tok, teacher, student = tiny
+    hf = GPT2LMHeadModel(HFConfig(vocab_size=len(tok), n_positions=32, n_embd=16, n_layer=1, n_head=2))
+    prompts = distill.encode_prompts(tok, questions)
+    with pytest.raises(ValueError, match="teacher is a transformers.*GPT2LMHeadModel; jaxkd distils its own GPT-2"):
+        distill.teacher_responses(hf, tok, prompts, 2, jax.random.key(0), sampling.SamplingConfig())
+    with pytest.raises(ValueError, match="student is a transformers"):
+        distill.distill(hf, distill.encode_pairs(tok, questions, ["a", "b", "c"]),
+                        order_keys=jax.random.split(jax.random.key(0), 2), epochs=1, batch_size=2)
 
 
 @pytest.mark.slow  # 15-25 s; make test covers every target method through the llm-variance-aware experiment
@@ -163,32 +192,57 @@ def test_hugging_face_example_distils_with_every_target_method(tmp_path):
     spec = importlib.util.spec_from_file_location("distil_hf_gpt2", ROOT / "examples" / "distil_hf_gpt2.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    rows = example.main(["--folder", str(tmp_path), "--steps", "3"])
+    rows = example.main(["--folder", str(tmp_path), "--epochs", "3"])
     assert [r["method"] for r in rows] == list(distill.METHODS)
     assert (tmp_path / "teacher" / "model.safetensors").is_file()
     for r in rows:
-        assert r["students"] == 4 and r["steps"] == 3
+        assert r["students"] == 4 and r["steps"] == 3 * (3 if r["method"] == "multi" else 1)  # ceil(M / 4) a pass
         assert r["pairs"] == (len(example.QUESTIONS) * 3 if r["method"] == "multi" else len(example.QUESTIONS))
         assert r["inter_student_variance_floor"] > 0 and -1 <= r["alignment"] <= 1
 
 
-def test_distil_and_sampling_refuse_what_cannot_fit(tiny, monkeypatch):
+def test_distill_chunks_what_does_not_fit_and_refuses_what_never_can(tiny, monkeypatch):
+    """Memory for one student but not two: distill trains one student at a time (the same
+    numbers, up to float32 rounding); memory for none: one sentence, before anything runs."""
     from jaxkd import memory
 
     questions, tok, _, student = tiny
     data = distill.encode_pairs(tok, questions, ["a", "b", "c"])
     keys = jax.random.split(jax.random.key(0), 2)
-    need = distill.training_bytes(student, 2, 2, data.tokens.shape[1])
-    assert need > 2 * 6 * 4 * sum(a.size for a in jax.tree.leaves(jax.tree.map(np.asarray, _params(student))))
-    monkeypatch.setattr(memory, "available_bytes", lambda: need // 2)
-    with pytest.raises(ValueError, match="distilling 2 students .* needs about .* use fewer students"):
-        distill.distil(student, data, keys, training.TrainConfig(total_steps=1), batch_size=2)
-    monkeypatch.setattr(memory, "available_bytes", lambda: 10 * need)
-    students = distill.distil(student, data, keys, training.TrainConfig(total_steps=1), batch_size=2)
+    per = distill.training_bytes(student, 1, 2, data.tokens.shape[1])
+    assert per > 6 * 4 * sum(a.size for a in jax.tree.leaves(jax.tree.map(np.asarray, _params(student))))
+    whole = distill.distill(student, data, order_keys=keys, epochs=2, batch_size=2, learning_rate=1e-3)
+    monkeypatch.setattr(memory, "available_bytes", lambda: int(1.5 * per / memory.FRACTION))
+    one_at_a_time = distill.distill(student, data, order_keys=keys, epochs=2, batch_size=2, learning_rate=1e-3)
+    assert isinstance(jax.tree.leaves(one_at_a_time.states)[0], np.ndarray)  # chunks kept on the host
+    np.testing.assert_allclose(one_at_a_time.losses, whole.losses, rtol=1e-5)
+    monkeypatch.setattr(memory, "available_bytes", lambda: per // 2)
+    with pytest.raises(ValueError, match="needs about .* for a single student"):
+        distill.distill(student, data, order_keys=keys, epochs=1, batch_size=2)
     monkeypatch.setattr(memory, "available_bytes", lambda: 1000)
-    with pytest.raises(ValueError, match="sampling 2 students"):
-        distill.student_responses(students, tok, distill.encode_prompts(tok, questions), 2, jax.random.key(1),
+    with pytest.raises(ValueError, match="sampling 9 sequences from a model needs .* for a single sequence"):
+        distill.student_responses(whole, tok, distill.encode_prompts(tok, questions), 3, jax.random.key(1),
                                   sampling.SamplingConfig(max_new_tokens=4))
+
+
+def test_distill_returns_its_loss_curve_and_held_out_loss(tiny):
+    """The loss of every step and the held-out loss after every epoch, both falling on a set the
+    students can learn; a trace of parameters per step."""
+    questions, tok, _, student = tiny
+    data = distill.encode_pairs(tok, questions * 4, ["one two", "three four", "five six"] * 4)
+    out = distill.distill(student, data, order_keys=jax.random.split(jax.random.key(0), 3), epochs=6, batch_size=4,
+                          learning_rate=3e-3, eval_pairs=distill.encode_pairs(tok, questions, ["one two", "three four",
+                                                                                               "five six"]),
+                          trace=_first_embedding)
+    assert out.losses.shape == (3, 18) and out.eval_losses.shape == (3, 6)
+    assert np.all(out.losses[:, -3:].mean(1) < 0.7 * out.losses[:, :3].mean(1))
+    assert np.all(np.diff(out.eval_losses, axis=1).mean(1) < 0)
+    assert out.trace.shape == (3, 18)
+    np.testing.assert_array_equal(out.trace[:, -1], np.asarray(out.states["wte"]["embedding"][:, 0, 0]))
+
+
+def _first_embedding(params):
+    return params["wte"]["embedding"][0, 0]
 
 
 def _params(model):

@@ -18,8 +18,8 @@ from transformers import GPT2LMHeadModel
 from transformers.activations import ACT2FN
 from transformers.utils import logging as hf_logging
 
-from jaxkd.llm import GPT2Config, checkpoint, sampling
-from jaxkd.llm.model import ACTIVATIONS
+from jaxkd.llm import ModelConfig, checkpoint, sampling
+from jaxkd.llm.activations import ACTIVATIONS
 
 hf_logging.set_verbosity_error()
 V, EOS = 83, 0
@@ -116,7 +116,7 @@ def test_greedy_generation_matches_hugging_face(pair):
         ref = hf.generate(torch.tensor(toks), attention_mask=torch.tensor(mask), do_sample=False,
                           max_new_tokens=10, pad_token_id=EOS, eos_token_id=EOS)[:, 6:].numpy()
     out = sampling.generate(ours, toks, mask, jax.random.split(jax.random.key(0), 2),
-                            sampling.SamplingConfig(max_new_tokens=10, temperature=0.0))
+                            sampling.SamplingConfig(max_new_tokens=10, greedy=True, repetition_penalty=1.0))
     np.testing.assert_array_equal(np.asarray(out)[:, : ref.shape[1]], ref)
 
 
@@ -222,12 +222,13 @@ def test_shard_index_problems_are_named(tmp_path):
 
 
 def test_config_round_trip_keeps_every_switch():
-    cfg = GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=2, n_head=2, n_inner=24,
+    cfg = ModelConfig(vocab_size=50, n_positions=16, n_embd=16, n_layer=2, n_head=2, n_inner=24,
                      activation_function="relu", scale_attn_weights=False,
                      scale_attn_by_inverse_layer_idx=True, reorder_and_upcast_attn=True,
-                     tie_word_embeddings=False, layer_norm_epsilon=1e-3)
-    assert GPT2Config.from_hf(cfg.to_hf()) == cfg
+                     tie_word_embeddings=False, layer_norm_epsilon=1e-3, resid_pdrop=0.05, attn_pdrop=0.2)
+    assert ModelConfig.from_hf(cfg.to_hf()) == cfg
     hf = HFConfig(**{k: v for k, v in cfg.to_hf().items() if k not in ("model_type", "architectures")})
     for k in ("n_inner", "activation_function", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
-              "reorder_and_upcast_attn", "tie_word_embeddings", "layer_norm_epsilon"):
+              "reorder_and_upcast_attn", "tie_word_embeddings", "layer_norm_epsilon", "embd_pdrop", "resid_pdrop",
+              "attn_pdrop"):
         assert getattr(hf, k) == getattr(cfg, k), k

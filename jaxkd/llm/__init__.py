@@ -2,7 +2,7 @@
 tokenizers, jitted KV-cache sampling, causal-LM / distillation training, and
 :mod:`jaxkd.llm.distill`, the study-independent distillation API."""
 
-from jaxkd.llm.config import GPT2Config
+from jaxkd.llm.config import ModelConfig
 from jaxkd.llm.model import GPT2, Cache
 
-__all__ = ["GPT2", "GPT2Config", "Cache"]
+__all__ = ["GPT2", "ModelConfig", "Cache"]

@@ -6,7 +6,7 @@ so a jaxkd checkpoint is also a Hugging Face checkpoint and vice versa. Import a
 ``pytorch_model.bin.index.json`` with their shard files), in any float dtype (bfloat16 and
 float16 are widened). The key-mapping table below drives both directions; import checks every
 shape and reports every mismatch, missing and unexpected key at once. The config is read by
-:meth:`GPT2Config.from_hf`, which refuses any setting jaxkd's GPT-2 does not compute exactly.
+:meth:`ModelConfig.from_hf`, which refuses any setting jaxkd's GPT-2 does not compute exactly.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxkd.llm.config import GPT2Config
+from jaxkd.llm.config import ModelConfig
 from jaxkd.llm.model import GPT2
 from jaxkd.runs import atomic_write_bytes
 
@@ -28,7 +28,7 @@ _IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
 _TIED_HEAD = "lm_head.weight"
 
 
-def key_map(cfg: GPT2Config) -> dict[str, tuple[tuple, tuple[int, ...]]]:
+def key_map(cfg: ModelConfig) -> dict[str, tuple[tuple, tuple[int, ...]]]:
     """Hugging Face key -> (path in the NNX param tree, expected shape)."""
     C, V, P, F = cfg.n_embd, cfg.vocab_size, cfg.n_positions, cfg.inner_dim
     table = {
@@ -106,7 +106,7 @@ def load(folder, dtype=jnp.float32) -> GPT2:
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"checkpoint folder {folder} does not exist.")
-    cfg = GPT2Config.from_hf(folder)
+    cfg = ModelConfig.from_hf(folder)
     tensors = _read_tensors(folder)
     tensors = {(k[len("transformer."):] if k.startswith("transformer.") else k): val
                for k, val in tensors.items()}

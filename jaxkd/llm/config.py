@@ -1,14 +1,17 @@
 """GPT-2 configuration: a frozen dataclass that reads a Hugging Face ``config.json``.
 
-Import is exact or refuses. Every ``GPT2Config`` field that changes what a GPT-2 computes is
+Import is exact or refuses. Every ``ModelConfig`` field that changes what a GPT-2 computes is
 either implemented here (``n_inner``, ``activation_function``, ``scale_attn_weights``,
 ``scale_attn_by_inverse_layer_idx``, ``reorder_and_upcast_attn``, ``layer_norm_epsilon``,
 ``tie_word_embeddings``) or refused with a sentence naming it (``add_cross_attention``, an
-activation jaxkd does not have). Fields that only matter elsewhere are read and ignored:
-dropout rates (jaxkd's GPT-2 has no dropout, so inference is identical and training is
-dropout-free), ``initializer_range`` (jaxkd initialises with GPT-2's 0.02), the
-``summary_*`` fields (GPT2DoubleHeadsModel only), ``use_cache``, ``pad_token_id`` and
-Hugging Face bookkeeping.
+activation jaxkd does not have). The dropout rates (``embd_pdrop``, ``resid_pdrop``,
+``attn_pdrop``) are read and applied in training when a dropout key is given (inference never
+drops). Fields that only matter elsewhere are read and ignored: ``initializer_range`` (jaxkd
+initialises with GPT-2's 0.02), the ``summary_*`` fields (GPT2DoubleHeadsModel only),
+``use_cache``, ``pad_token_id`` and Hugging Face bookkeeping.
+
+The class is jaxkd's own (``ModelConfig``), not ``transformers.GPT2Config``:
+:meth:`ModelConfig.from_hf` reads the latter's ``config.json``.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import json
 from pathlib import Path
 
 from jaxkd import _validation as v
+from jaxkd.llm.activations import ACTIVATIONS
 
 
 @dataclasses.dataclass(frozen=True)
-class GPT2Config:
-    """Shape of a GPT-2 (Hugging Face ``GPT2Config`` field names where they exist).
+class ModelConfig:
+    """Shape of a GPT-2 (Hugging Face ``ModelConfig`` field names where they exist).
 
     Attributes:
       vocab_size: tokens in the vocabulary (V).
@@ -34,13 +38,16 @@ class GPT2Config:
       bos_token_id / eos_token_id: the end-of-text token (GPT-2 uses one for both).
       n_inner: MLP hidden width; None means 4 * n_embd.
       activation_function: the MLP nonlinearity, by its Hugging Face ``ACT2FN`` name
-        (:data:`jaxkd.llm.model.ACTIVATIONS` lists those implemented; GPT-2 uses "gelu_new").
+        (:data:`jaxkd.llm.activations.ACTIVATIONS` lists those implemented; GPT-2 uses "gelu_new").
       scale_attn_weights: divide attention scores by sqrt(head size) (True in GPT-2).
       scale_attn_by_inverse_layer_idx: also divide layer i's scores by i + 1.
       reorder_and_upcast_attn: compute attention scores and softmax in float32 whatever the
         parameter dtype (Hugging Face's Mistral-style stabilisation; a no-op in float32).
       tie_word_embeddings: the output head is the token embedding (GPT-2); False gives the
         model its own ``lm_head`` (V, C).
+      embd_pdrop / resid_pdrop / attn_pdrop: dropout on the embeddings, on each residual branch
+        and on the attention weights, applied only in training with a dropout key (Hugging Face's
+        GPT-2 and DistilGPT2 use 0.1; jaxkd's small presets 0).
     """
 
     vocab_size: int = 50257
@@ -57,10 +64,11 @@ class GPT2Config:
     scale_attn_by_inverse_layer_idx: bool = False
     reorder_and_upcast_attn: bool = False
     tie_word_embeddings: bool = True
+    embd_pdrop: float = 0.0
+    resid_pdrop: float = 0.0
+    attn_pdrop: float = 0.0
 
     def __post_init__(self):
-        from jaxkd.llm.model import ACTIVATIONS
-
         for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
             v.check_int(name, getattr(self, name))
         if self.n_inner is not None:
@@ -71,10 +79,21 @@ class GPT2Config:
         if self.activation_function not in ACTIVATIONS:
             raise ValueError(f"activation_function {self.activation_function!r} is not implemented in "
                              f"jaxkd's GPT-2 (it has {', '.join(sorted(ACTIVATIONS))}).")
+        for name in ("embd_pdrop", "resid_pdrop", "attn_pdrop"):
+            if not 0.0 <= v.check_nonnegative(name, getattr(self, name)) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}.")
         for name in ("scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
                      "tie_word_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}.")
+
+    @property
+    def dropout(self) -> bool:
+        """Whether training with a dropout key drops anything."""
+        return max(self.embd_pdrop, self.resid_pdrop, self.attn_pdrop) > 0.0
+
+    def without_dropout(self) -> "ModelConfig":
+        return dataclasses.replace(self, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0)
 
     @property
     def head_dim(self) -> int:
@@ -87,27 +106,27 @@ class GPT2Config:
 
     # Presets: the study's teacher and student shapes, and small shapes for CPU training.
     @classmethod
-    def gpt2(cls) -> "GPT2Config":
+    def gpt2(cls) -> "ModelConfig":
         return cls()
 
     @classmethod
-    def distilgpt2(cls) -> "GPT2Config":
+    def distilgpt2(cls) -> "ModelConfig":
         return cls(n_layer=6)
 
     @classmethod
-    def small(cls, vocab_size: int = 1024, eos_token_id: int = 0) -> "GPT2Config":
+    def small(cls, vocab_size: int = 1024, eos_token_id: int = 0) -> "ModelConfig":
         """A CPU-trainable teacher for the bundled corpus: 4 layers, width 128."""
         return cls(vocab_size=vocab_size, n_positions=128, n_embd=128, n_layer=4, n_head=4,
                    bos_token_id=eos_token_id, eos_token_id=eos_token_id)
 
     @classmethod
-    def tiny(cls, vocab_size: int = 1024, eos_token_id: int = 0) -> "GPT2Config":
+    def tiny(cls, vocab_size: int = 1024, eos_token_id: int = 0) -> "ModelConfig":
         """A CPU-trainable student: 2 layers, width 64."""
         return cls(vocab_size=vocab_size, n_positions=128, n_embd=64, n_layer=2, n_head=4,
                    bos_token_id=eos_token_id, eos_token_id=eos_token_id)
 
     @classmethod
-    def from_hf(cls, source) -> "GPT2Config":
+    def from_hf(cls, source) -> "ModelConfig":
         """Read a Hugging Face GPT-2 ``config.json`` (a path to it or its folder, or a dict)."""
         if not isinstance(source, dict):
             path = Path(source)
@@ -125,8 +144,6 @@ class GPT2Config:
             raise ValueError("add_cross_attention is true in this config: jaxkd's GPT-2 has no "
                              "cross-attention layers, so it cannot compute this model.")
         act = source.get("activation_function", "gelu_new")
-        from jaxkd.llm.model import ACTIVATIONS
-
         if act not in ACTIVATIONS:
             raise ValueError(f"the config's activation_function {act!r} is not implemented in jaxkd's "
                              f"GPT-2 (it has {', '.join(sorted(ACTIVATIONS))}).")
@@ -134,11 +151,11 @@ class GPT2Config:
         values = {k: source[k] for k in fields if source.get(k) is not None}
         # Hugging Face's defaults where the config omits a field (older checkpoints do).
         values.setdefault("tie_word_embeddings", True)
+        for name in ("embd_pdrop", "resid_pdrop", "attn_pdrop"):
+            values.setdefault(name, 0.1)
         return cls(**values)
 
     def to_hf(self) -> dict:
         """The Hugging Face ``config.json`` content for this shape."""
         return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "add_cross_attention": False,
-                # jaxkd's GPT-2 has no dropout: the exported model trains as it did here.
-                "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
                 **dataclasses.asdict(self)}

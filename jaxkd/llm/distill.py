@@ -13,15 +13,20 @@ The steps, in the order a distillation runs them::
     pairs = distill.choose_targets("averaging", responses, embeddings=embed(responses))
     data = distill.encode_pairs(tok, [questions[p] for p, _ in pairs], [a for _, a in pairs],
                                 template="Q: {prompt}\\nA:")
-    students = distill.distil(student, data, order_keys, train_cfg, batch_size=16)
+    students = distill.distill(student, data, order_keys=keys, epochs=3, batch_size=10)
     texts = distill.student_responses(students, tok, prompts, n, key, sampling_cfg)    # N x P x n
     numbers = distill.measure(embed(texts), embed(teacher_texts))
 
 Targets (:mod:`jaxkd.llm.selection`): ``single`` (one response per prompt, standard
 distillation), ``multi`` (all k), ``averaging`` (the response closest to the mean embedding),
 ``variance-weighting`` (closest to the inverse-variance combination of teacher and student
-mean embeddings) and ``soft`` (token-level soft targets: :func:`distil` with a ``teacher``, the
-teacher's logits computed per batch inside the jitted step).
+mean embeddings) and ``soft`` (token-level soft targets: :func:`distill` with a ``teacher`` and
+``loss=Loss("forward_kl")``, the teacher's logits computed per batch inside the compiled step).
+
+Training runs on jaxkd's one engine (:mod:`jaxkd.students.ensemble`): N students vmapped,
+every epoch a permutation of each student's pairs without replacement from its own order key,
+the last ragged batch kept (as the Hugging Face Trainer does), a block of steps per compiled
+call, students in chunks sized from the memory estimate, the loss of every step returned.
 
 Per-student teacher draws: ``teacher_responses(..., students=N)`` gives each student its own k
 responses (N x P x k), and :func:`encode_pairs` output stacked with :func:`stack_pairs` trains
@@ -31,6 +36,7 @@ student i on its own pairs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Sequence
 
 import jax
@@ -39,14 +45,17 @@ import numpy as np
 from flax import nnx
 
 from jaxkd import _validation as v
-from jaxkd import memory, sharding, uncertainty
+from jaxkd import memory, uncertainty
 from jaxkd.llm import metrics as tm
-from jaxkd.llm import sampling, training
+from jaxkd.llm import optim, sampling
+from jaxkd.llm.model import GPT2
+from jaxkd.llm.objective import HeldOut, LMObjective, Loss
 from jaxkd.llm.selection import METHODS, select
+from jaxkd.students import ensemble
 
-__all__ = ["Pairs", "Students", "METHODS", "encode_prompts", "encode_pairs", "stack_pairs",
-           "teacher_responses", "generate_texts", "student_responses", "student_logprobs", "choose_targets", "distil",
-           "embed_texts", "measure", "decode"]
+__all__ = ["Pairs", "Students", "Loss", "METHODS", "encode_prompts", "encode_pairs", "stack_pairs",
+           "teacher_responses", "generate_texts", "student_responses", "student_logprobs", "choose_targets",
+           "distill", "fine_tune", "embed_texts", "measure", "decode", "check_model"]
 
 
 def _check_template(template: str) -> str:
@@ -142,15 +151,24 @@ def decode(tokenizer, rows, eos: int) -> list[str]:
     return out
 
 
+def check_model(model, role: str = "student") -> GPT2:
+    """``model`` if it is one of jaxkd's GPT-2s, else ``ValueError`` (one sentence)."""
+    if not isinstance(model, GPT2):
+        raise ValueError(f"the {role} is a {type(model).__module__}.{type(model).__qualname__}; jaxkd distils its own "
+                         "GPT-2 (jaxkd.llm.GPT2): load a Hugging Face folder with jaxkd.llm.checkpoint.load(path).")
+    return model
+
+
 def _num_params(model) -> int:
     return sum(int(np.prod(a.shape)) for a in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
 def training_bytes(model, students: int, batch: int, length: int, *, soft: bool = False) -> int:
-    """Estimated peak bytes of :func:`distil`: per student the parameters six times (initial
-    copy, state, Adam's two moments, gradients, updates) and one batch's activations kept for
-    the backward pass (per layer about 12 C + 2 H L + the MLP width per token, plus the logits,
-    their softmax and gradient; the teacher's logits twice more with soft targets), float32."""
+    """Estimated peak bytes of training ``students`` at once: per student the parameters six
+    times (initial copy, state, Adam's two moments, gradients, updates) and one batch's
+    activations kept for the backward pass (per layer about 12 C + 2 H L + the MLP width per
+    token, plus the logits, their softmax and gradient; the teacher's logits twice more with a
+    teacher in the loss), float32."""
     c = model.config
     per_token = c.n_layer * (12 * c.n_embd + 2 * c.n_head * length + 2 * c.inner_dim) + (5 if soft else 3) * c.vocab_size
     return 4 * students * (6 * _num_params(model) + batch * length * per_token)
@@ -158,9 +176,24 @@ def training_bytes(model, students: int, batch: int, length: int, *, soft: bool 
 
 def sampling_bytes(model, students: int, sequences: int, length: int) -> int:
     """Estimated peak bytes of sampling ``sequences`` per student with a KV cache of ``length``
-    slots: the cache (2 L S C floats), two rows of logits and the seen-token mask per sequence."""
+    slots: the cache (2 L S C floats), two rows of logits and the seen-token mask per sequence,
+    and the students' parameters."""
     c = model.config
-    return students * sequences * (4 * (2 * c.n_layer * length * c.n_embd + 2 * c.vocab_size) + c.vocab_size)
+    return students * (sequences * (4 * (2 * c.n_layer * length * c.n_embd + 2 * c.vocab_size) + c.vocab_size)
+                       + 4 * _num_params(model))
+
+
+def students_per_chunk(per_student: int, students: int, *, kept: int = 0, what: str) -> int:
+    """How many students fit at once in :data:`jaxkd.memory.FRACTION` of the available memory
+    when each needs ``per_student`` bytes and ``kept`` bytes are held for all of them besides
+    (finished students on the host); ``ValueError`` when not even one fits."""
+    budget = memory.FRACTION * memory.available_bytes() - kept
+    fit = int(budget // max(per_student, 1))
+    if fit < 1:
+        raise ValueError(f"{what} needs about {memory.human(per_student + kept)} of memory for a single student, but "
+                         f"this machine has {memory.human(memory.available_bytes())} available "
+                         f"({jax.default_backend()}); use a smaller batch, fewer pairs or a smaller model.")
+    return min(fit, students)
 
 
 def check_memory(need: int, what: str, students: int) -> None:
@@ -175,18 +208,54 @@ def _repeat(prompts: Sequence[Sequence[int]], n: int, eos: int):
     return sampling.pad_prompts([p for p in prompts for _ in range(n)], eos)
 
 
+def _check_length(model, prompt_width: int, cfg: sampling.SamplingConfig) -> None:
+    if prompt_width + cfg.max_new_tokens > model.config.n_positions:
+        raise ValueError(f"the longest prompt ({prompt_width} tokens) plus max_new_tokens ({cfg.max_new_tokens}) "
+                         f"exceeds the model's {model.config.n_positions} positions; lower max_new_tokens.")
+
+
+def sampling_blocks(model, students: int, sequences: int, length: int) -> tuple[int, int]:
+    """How to sample ``sequences`` from each of ``students`` models in memory: (models per call,
+    sequences per call). All sequences of as many models as fit; when not even one model's
+    sequences fit, one model at a time in blocks of sequences (``ValueError`` when not even one
+    sequence fits). Every sequence has its own key, so the blocks do not change the draws."""
+    per_model = sampling_bytes(model, 1, sequences, length)
+    budget = memory.FRACTION * memory.available_bytes()
+    if per_model <= budget:
+        return min(students, int(budget // per_model)), sequences
+    params = 4 * _num_params(model)
+    per_sequence = sampling_bytes(model, 1, 1, length) - params
+    block = int((budget - params) // max(per_sequence, 1))
+    if block < 1:
+        raise ValueError(f"sampling {sequences:,} sequences from a model needs about {memory.human(params + per_sequence)} "
+                         f"for a single sequence, but this machine has {memory.human(memory.available_bytes())} "
+                         f"available ({jax.default_backend()}); lower max_new_tokens or use a smaller model.")
+    return 1, block
+
+
+def _rows_in_blocks(fn, total: int, block: int) -> np.ndarray:
+    """``fn(lo, hi)`` over row blocks of ``total`` rows, concatenated on the last-but-one axis."""
+    return np.concatenate([np.asarray(fn(lo, min(lo + block, total))) for lo in range(0, total, block)], axis=-2)
+
+
 def generate_texts(model, tokenizer, prompts: Sequence[Sequence[int]], n: int, key: jax.Array,
                    cfg: sampling.SamplingConfig) -> list[list[str]]:
     """n sampled responses per prompt from one model: P lists of n strings.
 
     Args:
       prompts: token ids per prompt (:func:`encode_prompts`).
-      key: one key; sequence j of the (P * n) batch uses ``split(key, P * n)[j]``.
+      key: one key; sequence j of the (P * n) batch uses ``split(key, P * n)[j]`` (in blocks of
+        sequences when they do not fit in memory at once).
     """
+    check_model(model, "model")
     eos = model.config.eos_token_id
     tokens, mask = _repeat(prompts, n, eos)
+    _check_length(model, tokens.shape[1], cfg)
     keys = jax.random.split(key, tokens.shape[0])
-    texts = decode(tokenizer, sampling.generate(model, tokens, mask, keys, cfg, eos_id=eos), eos)
+    _, block = sampling_blocks(model, 1, tokens.shape[0], tokens.shape[1] + cfg.max_new_tokens)
+    rows = _rows_in_blocks(lambda lo, hi: sampling.generate(model, tokens[lo:hi], mask[lo:hi], keys[lo:hi], cfg,
+                                                            eos_id=eos), tokens.shape[0], block)
+    texts = decode(tokenizer, rows, eos)
     return [texts[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 
@@ -194,21 +263,25 @@ def teacher_responses(teacher, tokenizer, prompts: Sequence[Sequence[int]], k: i
                       cfg: sampling.SamplingConfig, *, students: int | None = None):
     """k teacher responses per prompt: shared (P x k), or per student (N x P x k) when
     ``students`` = N, student i's drawn with ``fold_in(key, i)`` (independent draws)."""
+    check_model(teacher, "teacher")
     if students is None:
         return generate_texts(teacher, tokenizer, prompts, k, key, cfg)
     v.check_int("students", students)
     eos = teacher.config.eos_token_id
     tokens, mask = _repeat(prompts, k, eos)
+    _check_length(teacher, tokens.shape[1], cfg)
     S, P = tokens.shape[0], len(prompts)
-    # Students are a batch axis: as many students' draws per generate call as memory allows.
-    per = sampling_bytes(teacher, 1, S, tokens.shape[1] + cfg.max_new_tokens)
-    block = int(max(1, min(students, memory.FRACTION * memory.available_bytes() // max(per, 1))))
+    # Students are a batch axis: as many students' draws per generate call as memory allows
+    # (and blocks of one student's sequences when not even those fit).
+    block, seq_block = sampling_blocks(teacher, students, S, tokens.shape[1] + cfg.max_new_tokens)
     keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(key, i), S))(jnp.arange(students))
     out = []
     for start in range(0, students, block):
         n = min(block, students - start)
-        rows = sampling.generate(teacher, np.tile(np.asarray(tokens), (n, 1)), np.tile(np.asarray(mask), (n, 1)),
-                                 keys[start:start + n].reshape(-1), cfg, eos_id=eos)
+        tiled_t, tiled_m = np.tile(np.asarray(tokens), (n, 1)), np.tile(np.asarray(mask), (n, 1))
+        flat = keys[start:start + n].reshape(-1)
+        rows = _rows_in_blocks(lambda lo, hi: sampling.generate(teacher, tiled_t[lo:hi], tiled_m[lo:hi], flat[lo:hi],
+                                                                cfg, eos_id=eos), n * S, seq_block)
         texts = decode(tokenizer, rows, eos)
         out += [[texts[j * S + i * k: j * S + (i + 1) * k] for i in range(P)] for j in range(n)]
     return out
@@ -216,37 +289,67 @@ def teacher_responses(teacher, tokenizer, prompts: Sequence[Sequence[int]], k: i
 
 @dataclasses.dataclass(frozen=True)
 class Students:
-    """N distilled students: ``graphdef`` and ``states`` stacked on a leading axis of size N
-    (``nnx.merge(graphdef, tree_map(lambda a: a[i], states))`` is student i), and ``compute``:
-    optimisation steps, training tokens per student and training pairs."""
+    """N distilled students and what their training did.
+
+    Attributes:
+      graphdef, states: the students' graph definition and parameters stacked on a leading axis
+        N (host NumPy arrays when they were trained in chunks);
+        ``nnx.merge(graphdef, tree_map(lambda a: a[i], states))`` is student i (:meth:`model`).
+      compute: ``steps`` (optimisation steps per student), ``epochs`` (passes over the pairs,
+        fractional when ``max_steps`` stopped inside one), ``pairs`` (training pairs per student)
+        and ``training_tokens`` (tokens seen per student, scored or not).
+      losses: (N, steps) the training loss at every step.
+      eval_losses: (N, epochs) the held-out loss after every epoch (None without held-out pairs).
+      trace: what ``trace`` recorded after every step, leaves (N, steps, ...) (None without one).
+    """
 
     graphdef: object
     states: object
     compute: dict
+    losses: np.ndarray | None = None
+    eval_losses: np.ndarray | None = None
+    trace: object = None
 
     @property
     def num_students(self) -> int:
         return jax.tree.leaves(self.states)[0].shape[0]
 
+    def state(self, lo: int = 0, hi: int | None = None):
+        """Students lo..hi's stacked states as device arrays."""
+        return jax.tree.map(lambda a: jnp.asarray(a[lo:hi]), self.states)
+
     def model(self, index: int):
-        return nnx.merge(self.graphdef, jax.tree.map(lambda a: a[index], self.states))
+        return nnx.merge(self.graphdef, jax.tree.map(lambda a: jnp.asarray(a[index]), self.states))
 
 
 def student_responses(students: Students, tokenizer, prompts: Sequence[Sequence[int]], n: int,
                       key: jax.Array, cfg: sampling.SamplingConfig) -> list[list[list[str]]]:
-    """n sampled responses per prompt from each of N students: N x P x n strings (student s,
-    sequence j uses ``split(key, (N, P * n))[s, j]``)."""
+    """n sampled responses per prompt from each of N students: N x P x n strings.
+
+    ``key``: one key, split into one per student, or (N,) keys, one per student; student s's
+    sequence j uses ``split(keys[s], P * n)[j]``, so a student's answers do not depend on which
+    other students are sampled with it. Students (and, when one student's sequences do not fit,
+    its sequences) are sampled in blocks as memory allows (:func:`sampling_blocks`)."""
     one = students.model(0)
     eos = one.config.eos_token_id
     tokens, mask = _repeat(prompts, n, eos)
-    N = students.num_students
-    check_memory(sampling_bytes(one, N, tokens.shape[0], tokens.shape[1] + cfg.max_new_tokens),
-                 f"sampling {N:,} students x {tokens.shape[0]:,} sequences", N)
-    keys = jax.random.split(key, (N, tokens.shape[0]))
-    out = np.asarray(sampling.generate_ensemble(students.graphdef, students.states, tokens, mask, keys, cfg,
-                                                eos_id=eos))
+    _check_length(one, tokens.shape[1], cfg)
+    N, S = students.num_students, tokens.shape[0]
+    chunk, block = sampling_blocks(one, N, S, tokens.shape[1] + cfg.max_new_tokens)
+    keys = jax.random.split(key, N) if jnp.ndim(key) == 0 else ensemble.check_keys("sampling keys", key, N)
+    keys = jax.vmap(lambda k: jax.random.split(k, S))(keys)
+    out = np.concatenate([
+        _rows_in_blocks(lambda a, b: sampling.generate_ensemble(students.graphdef, students.state(lo, lo + chunk),
+                                                                tokens[a:b], mask[a:b], keys[lo:lo + chunk, a:b], cfg,
+                                                                eos_id=eos), S, block)
+        for lo in range(0, N, chunk)])
     P = len(prompts)
     return [[decode(tokenizer, out[s, i * n:(i + 1) * n], eos) for i in range(P)] for s in range(N)]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _logprobs(graphdef, states, tokens, mask, target):
+    return jax.vmap(lambda s: sampling.sequence_logprob_core(graphdef, s, tokens, mask, target))(states)
 
 
 def student_logprobs(students: Students, pairs: Pairs) -> np.ndarray:
@@ -256,8 +359,13 @@ def student_logprobs(students: Students, pairs: Pairs) -> np.ndarray:
         raise ValueError("student_logprobs scores one set of pairs (M, L) under every student.")
     tokens, mask = jnp.asarray(pairs.tokens, jnp.int32), jnp.asarray(pairs.mask, jnp.int32)
     target = jnp.asarray(pairs.loss_mask, jnp.float32)
-    total = jax.vmap(lambda s: sampling._sequence_logprob(students.graphdef, s, tokens, mask, target))(students.states)
-    return np.asarray(total) / np.maximum(np.asarray(pairs.loss_mask[:, 1:].sum(axis=1)), 1)
+    one = students.model(0)
+    N = students.num_students
+    chunk = students_per_chunk(4 * _num_params(one) + 12 * tokens.size * one.config.vocab_size // max(len(tokens), 1),
+                               N, what="scoring pairs under a student")
+    total = np.concatenate([np.asarray(_logprobs(students.graphdef, students.state(lo, lo + chunk), tokens, mask, target))
+                            for lo in range(0, N, chunk)])
+    return total / np.maximum(np.asarray(pairs.loss_mask[:, 1:].sum(axis=1)), 1)
 
 
 def choose_targets(method: str, responses, embeddings=None, student_embeddings=None) -> list[tuple[int, str]]:
@@ -272,53 +380,114 @@ def choose_targets(method: str, responses, embeddings=None, student_embeddings=N
     return select(method, responses, embeddings, student_embeddings)
 
 
-def distil(student, pairs: Pairs, keys: jax.Array, cfg: training.TrainConfig, *, batch_size: int,
-           teacher=None, init_states=None, track: Callable | None = None) -> Students:
-    """Distil N students at once (vmapped; the student axis split over devices).
+def _as_data(pairs: Pairs) -> dict:
+    return {"tokens": jnp.asarray(pairs.tokens, jnp.int32), "mask": jnp.asarray(pairs.mask, jnp.int32),
+            "loss_mask": jnp.asarray(pairs.loss_mask, jnp.int32)}
+
+
+def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, max_steps: int | None = None,
+            optimizer: "str | object" = "trainer", learning_rate: float = 5e-5, loss: Loss = Loss(),
+            teacher=None, init_states=None, dropout_keys=None, eval_pairs: Pairs | None = None,
+            chunk: int | None = None, trace: Callable | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Students:
+    """Distil N students at once (validated entry point) on the engine of
+    :mod:`jaxkd.students.ensemble`.
 
     Args:
-      student: the model every student starts from (or give ``init_states``).
+      student: the jaxkd GPT-2 every student starts from (or give ``init_states``).
       pairs: training sequences (M, L), shared by all students, or (N, M, L), one set each.
-      keys: (N,) data-order keys: student i draws ``cfg.total_steps`` batches of
-        ``batch_size`` pair indices uniformly with replacement from ``keys[i]``.
-      cfg: optimisation settings; ``kd_weight > 0`` mixes in token-level soft targets and
-        needs ``teacher``, whose logits are computed per batch inside the jitted step.
-      init_states: optional stacked initial states (N, ...) instead of N copies of ``student``.
-      track: optional ``track(step, stacked_states)`` after every step.
+      order_keys: (N,) data-order keys, one per student: every epoch is a permutation of the
+        student's M pairs without replacement, cut into ceil(M / batch_size) batches (the last
+        one smaller, as the Hugging Face Trainer does).
+      epochs: passes over each student's pairs.
+      batch_size: pairs per step.
+      max_steps: stop after this many steps, inside an epoch if need be (compute-matched
+        comparisons of training sets of different sizes); the schedule of a named optimizer
+        spans these steps.
+      optimizer: an optimizer name of :mod:`jaxkd.llm.optim` (``"trainer"``: the Hugging Face
+        Trainer's defaults, the study's) built for this run's steps with ``learning_rate``, or
+        any optax transformation (then ``learning_rate`` is not used).
+      learning_rate: peak learning rate of a named optimizer (the study: 5e-5).
+      loss: the per-token loss (:class:`jaxkd.llm.objective.Loss`); a divergence needs
+        ``teacher``, whose logits are computed per batch inside the compiled step.
+      teacher: the teacher GPT-2 (same vocabulary) for a divergence loss.
+      init_states: optional stacked initial parameters (N, ...) instead of N copies of ``student``.
+      dropout_keys: (N,) dropout keys, one per student: required when the student's config has
+        dropout (Hugging Face checkpoints do: 0.1), which is then applied in training.
+      eval_pairs: optional held-out pairs (M', L'): their loss is evaluated after every epoch.
+      chunk: students trained at a time on each device (default: as many as memory allows;
+        a student's numbers do not depend on it).
+      trace: optional ``trace(params) -> pytree`` recorded after every step (hashable).
+      progress: optional ``progress(steps_done, total_steps)``, summed over students.
 
     Returns:
       :class:`Students`.
     """
-    keys = jnp.asarray(keys)
-    if keys.ndim != 1 or not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
-        raise ValueError("keys must be a 1-D array of typed PRNG keys, one per student "
-                         "(jax.random.split(jax.random.key(seed), N)).")
-    n = keys.shape[0]
+    check_model(student)
+    keys = ensemble.check_keys("order keys", order_keys)
+    N = keys.shape[0]
+    v.check_int("epochs", epochs)
     v.check_int("batch size", batch_size)
-    if pairs.per_student and pairs.tokens.shape[0] != n:
-        raise ValueError(f"per-student pairs are for {pairs.tokens.shape[0]} students, but {n} keys were given.")
-    check_memory(training_bytes(student, n, batch_size, pairs.tokens.shape[-1], soft=teacher is not None),
-                 f"distilling {n:,} students (batch {batch_size}, {pairs.tokens.shape[-1]} tokens)", n)
-    graphdef, base_state = nnx.split(student)
+    if not isinstance(loss, Loss):
+        raise ValueError(f"loss must be a jaxkd.llm.objective.Loss, got {type(loss).__name__}.")
+    if pairs.per_student and pairs.tokens.shape[0] != N:
+        raise ValueError(f"per-student pairs are for {pairs.tokens.shape[0]} students, but {N} order keys were given.")
+    if pairs.tokens.shape[-1] > student.config.n_positions:
+        raise ValueError(f"training sequences of {pairs.tokens.shape[-1]} tokens exceed the student's "
+                         f"{student.config.n_positions} positions; shorten the answers or the prompts.")
+    if loss.needs_teacher:
+        if teacher is None:
+            raise ValueError(f"the {loss.kind} loss needs the teacher's logits: pass teacher=.")
+        check_model(teacher, "teacher")
+        if teacher.config.vocab_size != student.config.vocab_size:
+            raise ValueError(f"the teacher's vocabulary ({teacher.config.vocab_size}) differs from the student's "
+                             f"({student.config.vocab_size}); token-level losses need the same tokenizer.")
+    elif teacher is not None:
+        raise ValueError("a teacher was given but the loss is cross-entropy on the training text, so it would not "
+                         "be used; pass loss=Loss('forward_kl') for soft targets, or leave the teacher out.")
+    if student.config.dropout and dropout_keys is None:
+        raise ValueError("the student has dropout in its config (e.g. a Hugging Face checkpoint's 0.1): pass "
+                         "dropout_keys, one per student, or train without it: init from "
+                         "student.config.without_dropout().")
+    graphdef, base_state = nnx.split(student, nnx.Param)
     states = init_states if init_states is not None else jax.tree.map(
-        lambda a: jnp.broadcast_to(a, (n, *a.shape)), base_state)
-    d = sharding.device_count()
-    if d > 1:
-        states = sharding.distribute(states, d)
-    place = (lambda a: sharding.distribute(a, d)) if d > 1 else (lambda a: a)
-    trainer = training.Trainer((graphdef, states), cfg, stacked=True, teacher=teacher)
-    steps, M = cfg.total_steps, pairs.num_pairs
-    idx = np.asarray(jax.vmap(lambda k: jax.random.randint(k, (steps, batch_size), 0, M))(keys))  # (N, S, B)
-    rows = np.arange(n)[:, None]
-    for s in range(steps):
-        b = idx[:, s]  # (N, B)
-        batch = [a[rows, b] if pairs.per_student else a[b] for a in (pairs.tokens, pairs.mask, pairs.loss_mask)]
-        trainer.step(*(place(a) for a in batch))
-        if track is not None:
-            track(s, trainer.state)
+        lambda a: jnp.broadcast_to(a, (N, *a.shape)), base_state)
+    if jax.tree.leaves(states)[0].shape[0] != N:
+        raise ValueError(f"init_states hold {jax.tree.leaves(states)[0].shape[0]} students for {N} order keys.")
+    M, L = pairs.num_pairs, pairs.tokens.shape[-1]
+    schedule = ensemble.Schedule(epochs, batch_size, drop_last=False, max_steps=max_steps)
+    steps = schedule.total_steps(M)
+    if isinstance(optimizer, str):
+        optimizer = optim.make(optimizer, learning_rate, steps)
+    per = training_bytes(student, 1, min(batch_size, M), L, soft=loss.needs_teacher)
+    if chunk is None:
+        fits_all = N * per <= memory.FRACTION * memory.available_bytes()
+        chunk = N if fits_all else students_per_chunk(per, N, kept=4 * N * _num_params(student),
+                                                      what=f"distilling students (batch {batch_size}, {L} tokens)")
+    chunk = v.check_int("chunk", chunk)
+    data, own = (({}, _as_data(pairs)) if pairs.per_student else (_as_data(pairs), {}))
+    objective = LMObjective(graphdef, loss, None if teacher is None else nnx.graphdef(teacher),
+                            dropout=student.config.dropout)
+    fit = ensemble.fit(objective, optimizer, schedule, states, data, own=own, order_keys=keys,
+                       dropout_keys=dropout_keys, extra=None if teacher is None else nnx.state(teacher, nnx.Param),
+                       chunk=chunk, epochs_per_block=1, trace=trace,
+                       evaluate=None if eval_pairs is None else HeldOut(graphdef),
+                       eval_data=None if eval_pairs is None else _as_data(eval_pairs), on_block=progress,
+                       host=chunk < N)
     per_pair = float(pairs.mask.sum() / np.prod(pairs.mask.shape[:-1]))
-    compute = {"steps": steps, "training_tokens": int(steps * batch_size * per_pair), "pairs": M}
-    return Students(graphdef, sharding.gather(trainer.state, n) if d > 1 else trainer.state, compute)
+    seen = min(steps * batch_size, epochs * M)  # sequences seen (the last batch of an epoch may be short)
+    compute = {"steps": steps, "epochs": seen / M, "pairs": M, "training_tokens": int(round(seen * per_pair))}
+    return Students(graphdef, fit.params, compute, fit.losses, fit.eval_losses, fit.trace)
+
+
+def fine_tune(model, pairs: Pairs, key: jax.Array, *, epochs: int, batch_size: int, optimizer: str = "trainer",
+              learning_rate: float = 5e-5, dropout_key=None, progress=None):
+    """One model trained on ``pairs`` (cross-entropy on the answers): :func:`distill` with one
+    student. Returns ``(model, losses (steps,))``."""
+    out = distill(model, pairs, order_keys=key[None], epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                  learning_rate=learning_rate, dropout_keys=None if dropout_key is None else dropout_key[None],
+                  progress=progress)
+    return out.model(0), out.losses[0]
 
 
 def embed_texts(embedder, texts) -> np.ndarray:

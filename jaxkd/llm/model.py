@@ -2,7 +2,7 @@
 
 Learned token and position embeddings, pre-LayerNorm blocks, fused QKV projection, an MLP
 with GPT-2's tanh GELU (or any activation in :data:`ACTIVATIONS`), final LayerNorm and a head
-tied to the token embedding (or its own ``lm_head``); every ``GPT2Config`` switch Hugging Face
+tied to the token embedding (or its own ``lm_head``); every ``ModelConfig`` switch Hugging Face
 implements for GPT-2's computation is implemented here (see :mod:`jaxkd.llm.config`). Parameter names mirror
 Hugging Face's (``h[i].attn.c_attn`` ...; HF ``Conv1D`` weights are already (in, out), like
 ``nnx.Linear`` kernels), so checkpoint import is a renaming.
@@ -13,14 +13,14 @@ The KV cache is a plain pytree (:class:`Cache`) with a fixed number of slots.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxkd.llm.config import GPT2Config
+from jaxkd.llm.activations import ACTIVATIONS
+from jaxkd.llm.config import ModelConfig
 
 
 class Cache(NamedTuple):
@@ -34,37 +34,24 @@ class Cache(NamedTuple):
     index: jax.Array
 
     @classmethod
-    def empty(cls, cfg: GPT2Config, batch: int, slots: int, dtype=jnp.float32) -> "Cache":
+    def empty(cls, cfg: ModelConfig, batch: int, slots: int, dtype=jnp.float32) -> "Cache":
         shape = (cfg.n_layer, batch, slots, cfg.n_head, cfg.head_dim)
         return cls(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((), jnp.int32))
 
 
-def _laplace(x, mu=0.707107, sigma=0.282095):
-    return 0.5 * (1.0 + jax.lax.erf((x - mu) / (sigma * math.sqrt(2.0))))
+def dropout(x, rate: float, key):
+    """Inverted dropout: each entry zeroed with probability ``rate`` and the rest scaled by
+    1 / (1 - rate); the identity without a key (inference) or at rate 0."""
+    if key is None or rate == 0.0:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype))
 
 
-# Hugging Face ``ACT2FN`` names -> the same function. The tanh forms of GELU are one formula
-# written four ways; "gelu" and "gelu_python" are the exact (erf) GELU. Activations with learned
-# parameters (prelu, xielu) are not here, so configs that ask for them are refused.
-ACTIVATIONS = {
-    **dict.fromkeys(("gelu_new", "gelu_pytorch_tanh", "gelu_python_tanh", "gelu_fast", "gelu_accurate"),
-                    lambda x: jax.nn.gelu(x, approximate=True)),
-    **dict.fromkeys(("gelu", "gelu_python"), lambda x: jax.nn.gelu(x, approximate=False)),
-    "gelu_10": lambda x: jnp.clip(jax.nn.gelu(x, approximate=False), -10.0, 10.0),
-    "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
-    "relu": jax.nn.relu,
-    "relu2": lambda x: jnp.square(jax.nn.relu(x)),
-    "relu6": jax.nn.relu6,
-    "leaky_relu": lambda x: jax.nn.leaky_relu(x, 0.01),
-    "hardswish": jax.nn.hard_swish,
-    "silu": jax.nn.silu,
-    "swish": jax.nn.silu,
-    "sigmoid": jax.nn.sigmoid,
-    "tanh": jnp.tanh,
-    "mish": lambda x: x * jnp.tanh(jax.nn.softplus(x)),
-    "linear": lambda x: x,
-    "laplace": _laplace,
-}
+def _site(key, layer: int, site: int):
+    """The dropout key of one site (0: attention weights, 1: attention output, 2: MLP output)
+    of one layer; the embeddings use ``fold_in(key, 0)``."""
+    return None if key is None else jax.random.fold_in(key, 1 + 3 * layer + site)
 
 
 def _dense(rngs, a, b):
@@ -72,17 +59,20 @@ def _dense(rngs, a, b):
 
 
 class Attention(nnx.Module):
-    def __init__(self, cfg: GPT2Config, layer: int = 0, *, rngs: nnx.Rngs):
+    def __init__(self, cfg: ModelConfig, layer: int = 0, *, rngs: nnx.Rngs):
         self.n_head, self.head_dim = cfg.n_head, cfg.head_dim
         # Hugging Face's one scaling factor: 1/sqrt(D) if scale_attn_weights, / (layer + 1) more.
         scale = cfg.head_dim ** -0.5 if cfg.scale_attn_weights else 1.0
         self.scale = scale / (layer + 1) if cfg.scale_attn_by_inverse_layer_idx else scale
         self.upcast = cfg.reorder_and_upcast_attn
+        self.layer = layer
+        self.attn_pdrop, self.resid_pdrop = cfg.attn_pdrop, cfg.resid_pdrop
         self.c_attn = _dense(rngs, cfg.n_embd, 3 * cfg.n_embd)
         self.c_proj = _dense(rngs, cfg.n_embd, cfg.n_embd)
 
-    def __call__(self, x, mask, cache=None, layer=None):
-        """x (B,T,C); mask (B,T,S) bool; cache: the all-layer :class:`Cache` or None.
+    def __call__(self, x, mask, cache=None, layer=None, key=None):
+        """x (B,T,C); mask (B,T,S) bool; cache: the all-layer :class:`Cache` or None; key: the
+        dropout key (None: no dropout).
 
         With a cache, the new keys/values are written in place at (layer, slot ``index``) of the
         full (L, B, S, H, D) arrays, so a decode loop never copies the cache, and attention runs
@@ -103,32 +93,35 @@ class Attention(nnx.Module):
             scores = jnp.einsum("BTHD,BSHD->BHTS", q, k) * jnp.asarray(self.scale, q.dtype)
         scores = jnp.where(mask[:, None], scores, jnp.finfo(scores.dtype).min)
         weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+        weights = dropout(weights, self.attn_pdrop, _site(key, self.layer, 0))
         out = jnp.einsum("BHTS,BSHD->BTHD", weights, v)
-        return self.c_proj(out.reshape(B, T, -1)), cache
+        return dropout(self.c_proj(out.reshape(B, T, -1)), self.resid_pdrop, _site(key, self.layer, 1)), cache
 
 
 class MLP(nnx.Module):
-    def __init__(self, cfg: GPT2Config, *, rngs: nnx.Rngs):
+    def __init__(self, cfg: ModelConfig, layer: int = 0, *, rngs: nnx.Rngs):
         self.c_fc = _dense(rngs, cfg.n_embd, cfg.inner_dim)
         self.c_proj = _dense(rngs, cfg.inner_dim, cfg.n_embd)
         self.activation = cfg.activation_function
+        self.layer, self.resid_pdrop = layer, cfg.resid_pdrop
 
-    def __call__(self, x):
-        return self.c_proj(ACTIVATIONS[self.activation](self.c_fc(x)))
+    def __call__(self, x, key=None):
+        out = self.c_proj(ACTIVATIONS[self.activation](self.c_fc(x)))
+        return dropout(out, self.resid_pdrop, _site(key, self.layer, 2))
 
 
 class Block(nnx.Module):
-    def __init__(self, cfg: GPT2Config, layer: int = 0, *, rngs: nnx.Rngs):
+    def __init__(self, cfg: ModelConfig, layer: int = 0, *, rngs: nnx.Rngs):
         eps = cfg.layer_norm_epsilon
         self.ln_1 = nnx.LayerNorm(cfg.n_embd, epsilon=eps, rngs=rngs)
         self.attn = Attention(cfg, layer, rngs=rngs)
         self.ln_2 = nnx.LayerNorm(cfg.n_embd, epsilon=eps, rngs=rngs)
-        self.mlp = MLP(cfg, rngs=rngs)
+        self.mlp = MLP(cfg, layer, rngs=rngs)
 
-    def __call__(self, x, mask, cache=None, layer=None):
-        a, cache = self.attn(self.ln_1(x), mask, cache, layer)
+    def __call__(self, x, mask, cache=None, layer=None, key=None):
+        a, cache = self.attn(self.ln_1(x), mask, cache, layer, key)
         x = x + a
-        return x + self.mlp(self.ln_2(x)), cache
+        return x + self.mlp(self.ln_2(x), key), cache
 
 
 class GPT2(nnx.Module):
@@ -138,7 +131,7 @@ class GPT2(nnx.Module):
     ``model.step(tokens, positions, key_valid, cache)`` runs T new tokens against a KV cache.
     """
 
-    def __init__(self, cfg: GPT2Config, *, rngs: nnx.Rngs):
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.config = cfg
         self.wte = nnx.Embed(cfg.vocab_size, cfg.n_embd, embedding_init=nnx.initializers.normal(0.02), rngs=rngs)
         self.wpe = nnx.Embed(cfg.n_positions, cfg.n_embd, embedding_init=nnx.initializers.normal(0.01), rngs=rngs)
@@ -157,7 +150,7 @@ class GPT2(nnx.Module):
             return self.wte.attend(x)  # tied head: x @ wte^T
         return x @ self.lm_head[...].T
 
-    def __call__(self, tokens, *, positions=None, attention_mask=None):
+    def __call__(self, tokens, *, positions=None, attention_mask=None, dropout_key=None):
         """Full causal forward pass.
 
         Args:
@@ -165,6 +158,9 @@ class GPT2(nnx.Module):
           positions: (B, T) position ids; default ``cumsum(attention_mask) - 1`` (0 at padding),
             which matches Hugging Face's ``generate`` for left-padded prompts.
           attention_mask: (B, T) 1 for real tokens, 0 for padding; default all ones.
+          dropout_key: training only: the key of this pass's dropout (the config's rates, at the
+            sites Hugging Face's GPT-2 drops: embeddings, attention weights, both residual
+            branches). None (inference) drops nothing.
 
         Returns:
           Logits, (B, T, V).
@@ -176,8 +172,10 @@ class GPT2(nnx.Module):
         causal = jnp.tril(jnp.ones((T, T), bool))
         mask = causal[None] & valid[:, None, :]  # (B, T, S=T)
         x = self.embed(tokens, positions)
+        if dropout_key is not None:
+            x = dropout(x, self.config.embd_pdrop, jax.random.fold_in(dropout_key, 0))
         for block in self.h:
-            x, _ = block(x, mask)
+            x, _ = block(x, mask, key=dropout_key)
         return self._logits(x)
 
     def step(self, tokens, positions, key_valid, cache: Cache):
@@ -201,6 +199,6 @@ class GPT2(nnx.Module):
         return self._logits(x), cache._replace(index=cache.index + T)
 
 
-def init(cfg: GPT2Config, key: jax.Array) -> GPT2:
+def init(cfg: ModelConfig, key: jax.Array) -> GPT2:
     """A randomly initialised GPT-2 (GPT-2's N(0, 0.02) init) from one key."""
     return GPT2(cfg, rngs=nnx.Rngs(params=key))

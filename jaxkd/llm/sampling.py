@@ -26,21 +26,40 @@ from jaxkd.llm.model import GPT2, Cache
 
 @dataclasses.dataclass(frozen=True)
 class SamplingConfig:
-    """max_new_tokens: tokens generated per sequence (N). temperature: > 0, or 0 for greedy.
-    top_k: keep the k most likely tokens (0 keeps all). repetition_penalty: >= 1 (1 = off)."""
+    """How sequences are decoded. The defaults are the study's (top-k 50, repetition penalty
+    1.2, temperature 1), the same wherever jaxkd samples.
+
+    Attributes:
+      max_new_tokens: tokens generated per sequence (N).
+      temperature: > 0; divides the logits (ignored when ``greedy``).
+      top_k: keep the k most likely tokens (0 keeps all).
+      repetition_penalty: >= 1 (1 = off).
+      greedy: top-1 decoding (the repetition penalty still applies, as in Hugging Face).
+    """
 
     max_new_tokens: int = 32
     temperature: float = 1.0
-    top_k: int = 0
-    repetition_penalty: float = 1.0
+    top_k: int = 50
+    repetition_penalty: float = 1.2
+    greedy: bool = False
 
     def __post_init__(self):
         v.check_int("max_new_tokens", self.max_new_tokens)
-        t = v.check_nonnegative("temperature", self.temperature)
+        object.__setattr__(self, "temperature", v.check_positive("temperature", self.temperature))
         v.check_int("top_k", self.top_k, minimum=0)
         if v.check_positive("repetition_penalty", self.repetition_penalty) < 1.0:
             raise ValueError(f"repetition_penalty must be >= 1, got {self.repetition_penalty}.")
-        object.__setattr__(self, "temperature", t)
+        if not isinstance(self.greedy, bool):
+            raise ValueError(f"greedy must be true or false, got {self.greedy!r}.")
+
+    def at(self, temperature: float) -> "SamplingConfig":
+        """The same decoding, sampling at ``temperature``."""
+        return dataclasses.replace(self, temperature=temperature, greedy=False)
+
+    @property
+    def top1(self) -> "SamplingConfig":
+        """The same decoding, greedy (top-1)."""
+        return dataclasses.replace(self, greedy=True)
 
 
 def pad_prompts(prompts: Sequence[Sequence[int]], pad_id: int):
@@ -57,12 +76,13 @@ def pad_prompts(prompts: Sequence[Sequence[int]], pad_id: int):
 
 
 def process_logits(logits, seen, cfg: SamplingConfig, temperature=None):
-    """Repetition penalty, temperature and top-k on (B, V) logits (Hugging Face order).
-    ``temperature`` (a traced scalar inside jit) overrides ``cfg.temperature`` when given."""
+    """Repetition penalty, temperature and top-k on (B, V) logits (Hugging Face order); greedy
+    decoding applies the penalty only. ``temperature`` (a traced scalar inside jit) overrides
+    ``cfg.temperature`` when given."""
     if cfg.repetition_penalty != 1.0:
         p = cfg.repetition_penalty
         logits = jnp.where(seen, jnp.where(logits < 0, logits * p, logits / p), logits)
-    if cfg.temperature == 0.0:
+    if cfg.greedy:
         return logits
     logits = logits / (cfg.temperature if temperature is None else temperature)
     if cfg.top_k:
@@ -96,7 +116,7 @@ def kth_largest(x, k: int, iterations: int = 64):
 
 def _choose(logits, seen, keys, step, cfg, temperature):
     logits = process_logits(logits, seen, cfg, temperature)
-    if cfg.temperature == 0.0:
+    if cfg.greedy:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     # Inverse-CDF sampling (as torch.multinomial): one uniform per sequence instead of V Gumbels.
     cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
@@ -105,10 +125,9 @@ def _choose(logits, seen, keys, step, cfg, temperature):
 
 
 def _split(cfg: SamplingConfig):
-    """The static part of a sampling config (temperature 0 for greedy, else 1) and the
-    temperature as a traced scalar: one compiled program serves every temperature."""
-    greedy = cfg.temperature == 0.0
-    return dataclasses.replace(cfg, temperature=0.0 if greedy else 1.0), jnp.float32(1.0 if greedy else cfg.temperature)
+    """The static part of a sampling config (its temperature fixed at 1) and the temperature as
+    a traced scalar: one compiled program serves every temperature."""
+    return dataclasses.replace(cfg, temperature=1.0), jnp.float32(cfg.temperature)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id"))
@@ -150,7 +169,7 @@ def generate(model: GPT2, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: in
       model: the GPT-2.
       tokens: left-padded prompts (B, P) (see :func:`pad_prompts`).
       mask: (B, P) 1 for prompt tokens, 0 for padding.
-      keys: one PRNG key per sequence, (B,) (ignored for greedy, temperature 0).
+      keys: one PRNG key per sequence, (B,) (ignored when ``cfg.greedy``).
       cfg: sampling settings.
       eos_id: end-of-sequence token (default the model's).
 
@@ -173,7 +192,9 @@ def generate(model: GPT2, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: in
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
-def _sequence_logprob(graphdef, state, tokens, mask, target_mask):
+def sequence_logprob_core(graphdef, state, tokens, mask, target_mask):
+    """:func:`sequence_logprob` for ``nnx.merge(graphdef, state)`` (core: no validation; vmap
+    it over stacked students' states)."""
     model = nnx.merge(graphdef, state)
     logp = jax.nn.log_softmax(model(tokens, attention_mask=mask)[:, :-1], axis=-1)
     picked = jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]  # (B, T-1)
@@ -191,8 +212,8 @@ def sequence_logprob(model: GPT2, tokens, mask, target_mask):
       Log-probabilities, (B,).
     """
     graphdef, state = nnx.split(model)
-    return _sequence_logprob(graphdef, state, jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32),
-                             jnp.asarray(target_mask, jnp.float32))
+    return sequence_logprob_core(graphdef, state, jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32),
+                                 jnp.asarray(target_mask, jnp.float32))
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id"))

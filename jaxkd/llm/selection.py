@@ -14,7 +14,7 @@ Given the embeddings of k sampled teacher answers per prompt, (P, k, E) with uni
   compute them: the mean per-dimension sample variance with ddof 0, not divided by the number
   of samples (so the side with more samples gets no credit for them).
 
-Token-level soft targets are a training option (``training.TrainConfig.kd_weight``), not a
+Token-level soft targets are a training loss (``distill.distill(..., loss=Loss("forward_kl"))``), not a
 choice among samples; they are listed in ``METHODS`` so experiments treat them alike.
 """
 
