@@ -12,7 +12,7 @@ from jaxkd.experiments import EXPERIMENTS
 from jaxkd.report import write_step
 from jaxkd.runs import RunDir, to_jsonable
 
-TINY = dict(num_questions=5, teacher_steps=40, base_steps=10, epochs=2, batch_size=4, samples=3, teacher_samples=4,
+TINY = dict(num_questions=5, teacher_epochs=2, base_epochs=2, epochs=2, batch_size=4, samples=3, teacher_samples=4,
             num_students=2, replicates=2)
 EXTRA = {"llm-teacher-noise": {"temperatures": (0.7, 1.5)}, "llm-noise-transfer": {"temperatures": (1.0,)},
          "llm-init": {"scales": (0.0, 0.05), "tracked_students": 2}, "llm-output": {"temperatures": (0.7, 1.0)},
@@ -45,13 +45,15 @@ def test_llm_experiment_end_to_end(tmp_path, name):
     assert "| " in report and "nan" not in report.lower()
     for png in Path(tmp_path / name).glob("*.png"):
         assert png.read_bytes()[:4] == b"\x89PNG"
-    steps = 3  # 2 passes over 5 pairs at batch 4
+    steps = 4  # 2 passes over 5 pairs at batch 4: ceil(5 / 4) = 2 steps a pass
     if name == "llm-variance-aware":
         assert res.systematic_noise[0] == (0.0, 0.0)  # the direct fine-tune is its own reference
         multi = res.label.index("multi-response k=2, study")
-        assert res.pairs[multi] == 2 * 5 and res.steps[multi] == 10 and res.passes[multi] == 4.0  # epochs x k passes
+        assert res.pairs[multi] == 2 * 5 and res.steps[multi] == 12 and res.passes[multi] == 4.0  # epochs x k passes
+        # Equal compute: the single-response steps, the last pass over the larger set cut short.
         equal = res.label.index("multi-response k=2, equal")
         assert res.steps[equal] == steps and res.steps[res.method.index("single")] == steps
+        assert res.passes[equal] == pytest.approx(steps * 4 / 10)
     if name == "llm-output":
         # Identical students within a replicate: the measures without a floor are exactly 0,
         # the uncorrected between-student variance is its sampling floor.
@@ -110,23 +112,25 @@ def test_cache_keys_hash_every_field():
     """A setup field or a shared-work field that changes changes the key (nothing hand-listed)."""
     import dataclasses
 
-    from jaxkd.experiments import llm_common as lc
+    from jaxkd.experiments.llm_study import config as lc
+    from jaxkd.experiments.llm_study import setup
 
     cfg = EXPERIMENTS["llm-output"].Config.from_preset("quick", **TINY)
     scfg = lc.SetupConfig.of(cfg)
     changed = {int: lambda x: x + 1, float: lambda x: x * 2, type(None): lambda x: "elsewhere", str: lambda x: x + "x"}
+    # (the optimizer field is a choice: its change is another name)
     for f in dataclasses.fields(lc.SetupConfig):
         other = dataclasses.replace(scfg, **{f.name: changed[type(getattr(scfg, f.name))](getattr(scfg, f.name))})
-        assert lc.setup_key(other) != lc.setup_key(scfg), f.name
-    base = lc.work_key(cfg, "direct")
+        assert setup.setup_key(other) != setup.setup_key(scfg), f.name
+    base = setup.work_key(cfg, "direct")
     for f in dataclasses.fields(lc.LLMConfig):
         if f.name in ("preset", "model", "teacher", "student", "qa_file"):
             continue  # checked above or fixed by validation
         value = getattr(cfg, f.name)
         object.__setattr__(cfg, f.name, changed[type(value)](value))  # frozen: bypass only in this test
-        assert lc.work_key(cfg, "direct") != base, f.name
+        assert setup.work_key(cfg, "direct") != base, f.name
         object.__setattr__(cfg, f.name, value)
-    assert lc.work_key(cfg, "direct") == base
+    assert setup.work_key(cfg, "direct") == base
 
 
 def test_every_experiment_is_covered_by_a_resume_test():
@@ -135,13 +139,17 @@ def test_every_experiment_is_covered_by_a_resume_test():
     assert set(EXPERIMENTS) == set(SMALL) | set(EXTRA)
 
 
-def test_paper_preset_on_tiny_hf_checkpoints(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory):
+    """Random tiny Hugging Face GPT-2 folders (with Hugging Face's default dropout, 0.1) and a
+    BioASQ-format QA file: the paper preset's inputs, small."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from jaxkd.data import qa
     from jaxkd.llm import tokenizer
 
+    tmp_path = tmp_path_factory.mktemp("tiny-hf")
     fixture = Path(__file__).parent / "fixtures" / "bioasq_small.json"
     corpus = qa.load_bioasq(fixture)
     tok = tokenizer.train_bpe([f"Q: {it.question}\nA: {it.answers[0]}" for it in corpus.items] * 5, vocab_size=300)
@@ -153,13 +161,51 @@ def test_paper_preset_on_tiny_hf_checkpoints(tmp_path):
         folders[role] = tmp_path / role
         model.save_pretrained(folders[role])
         tok.save_pretrained(folders[role])
-    module = EXPERIMENTS["llm-output"]
-    cfg = module.Config.from_preset("paper", teacher=str(folders["teacher"]), student=str(folders["student"]),
-                                    qa_file=str(fixture), num_students=2, teacher_steps=5, epochs=1,
-                                    samples=2, teacher_samples=2, max_new_tokens=8, batch_size=2, replicates=2,
-                                    temperatures=(1.0,))
+    return {"teacher": str(folders["teacher"]), "student": str(folders["student"]), "qa_file": str(fixture)}
+
+
+PAPER_TINY = dict(num_students=2, replicates=2, teacher_epochs=1, epochs=1, samples=2, teacher_samples=2,
+                  max_new_tokens=8, batch_size=2)
+
+
+@pytest.mark.parametrize("name", list(EXTRA))
+def test_paper_preset_on_tiny_hf_checkpoints(tiny_hf, name):
+    """Every llm-* experiment end to end on the paper preset's code path: Hugging Face folders
+    (their dropout applied in training), a BioASQ file, the Trainer's optimizer."""
+    module = EXPERIMENTS[name]
+    extra = {k: v for k, v in EXTRA[name].items() if k != "tracked_students"}
+    if "temperatures" in extra:
+        extra["temperatures"] = (1.0,)
+    cfg = module.Config.from_preset("paper", **tiny_hf, **PAPER_TINY, **extra)
+    assert cfg.optimizer == "trainer" and cfg.learning_rate == 5e-5
     res = module.run(cfg)
-    assert res.prompt_true_entropy == (0.0, 0.0) and res.steps == (1,)
+    assert all(len(r) == 2 for r in res.alignment)
+    if name == "llm-output":
+        assert res.prompt_true_entropy == (0.0, 0.0) and res.steps == (1,)
+
+
+def test_paper_preset_memory_fits_a_24_gib_cpu_and_one_gpu(tmp_path, monkeypatch):
+    """At the paper preset's shapes (DistilGPT2 students, GPT-2 teacher, 64 new tokens), every
+    llm-* experiment trains its students in chunks that fit 24 GiB (where all of them at once
+    would not) and 139 GiB."""
+    from jaxkd import memory
+    from jaxkd.experiments.llm_study import memory as llm_memory
+    from jaxkd.llm import ModelConfig
+
+    for role, shape in (("teacher", ModelConfig.gpt2()), ("student", ModelConfig.distilgpt2())):
+        (tmp_path / role).mkdir()
+        (tmp_path / role / "config.json").write_text(json.dumps(shape.to_hf()))
+    qa_file = Path(__file__).parent / "fixtures" / "bioasq_small.json"
+    for gib, least in ((24, 1), (139, 20)):
+        monkeypatch.setattr(memory, "available_bytes", lambda g=gib: g * 2**30)
+        for name in EXTRA:
+            cfg = EXPERIMENTS[name].Config.from_preset("paper", teacher=str(tmp_path / "teacher"),
+                                                       student=str(tmp_path / "student"), qa_file=str(qa_file))
+            e = llm_memory.estimate(cfg)
+            if gib == 24:
+                assert e.all_at_once > 0.8 * gib * 2**30      # all students at once would not fit
+            assert e.chunk >= min(least, cfg.total_students) and e.peak <= 0.8 * gib * 2**30, (name, gib, e)
+            llm_memory.guard_memory(cfg)                      # passes
 
 
 @pytest.mark.parametrize("name, overrides, match", [
@@ -200,7 +246,7 @@ def test_pc1_histograms_share_edges_and_show_identical_answers():
 
 
 def test_mean_interval_is_the_t_interval():
-    from jaxkd.experiments import llm_common as lc
+    from jaxkd.experiments.llm_study import stats as lc
 
     m, lo, hi = lc.mean_interval([1.0, 2.0, 3.0])  # sd 1, se 1/sqrt(3), t(0.975, 2) = 4.3027
     assert m == 2.0 and hi - m == pytest.approx(4.302653 / 3 ** 0.5, rel=1e-6) and m - lo == pytest.approx(hi - m)
@@ -233,7 +279,7 @@ def test_study_variance_weighting_uses_the_studys_variances():
 
 def test_base_student_never_sees_a_question_with_its_answer():
     from jaxkd.data import qa
-    from jaxkd.experiments import llm_common as lc
+    from jaxkd.experiments.llm_study import setup as lc
     from jaxkd.llm import tokenizer
 
     corpus = qa.synthetic_qa(10)
@@ -264,10 +310,11 @@ def test_draw_protocol_per_student_draws_differ_and_shared_answers_are_equal():
     """The teacher-noise and variance-aware protocol gives every student its own teacher draws;
     llm-output and llm-init give every student the same greedy answers."""
     from jaxkd import rng
-    from jaxkd.experiments import llm_common as lc
+    from jaxkd.experiments.llm_study import replicates as lc
+    from jaxkd.experiments.llm_study import setup
 
     cfg = EXPERIMENTS["llm-teacher-noise"].Config.from_preset("quick", **TINY)
-    task = lc.build_task(cfg)
+    task = setup.build_task(cfg)
     key = rng.stream(cfg.seed, "teacher_sampling")
     draws = lc.teacher_draws(task, key, 2, 1.5)
     assert len(draws) == cfg.total_students and all(len(d) == 5 and len(d[0]) == 2 for d in draws)
@@ -275,7 +322,7 @@ def test_draw_protocol_per_student_draws_differ_and_shared_answers_are_equal():
     assert draws == lc.teacher_draws(task, key, 2, 1.5)          # and reproducible
     greedy = lc.greedy_answers(task)
     assert greedy == lc.greedy_answers(task) and len(greedy) == 5
-    assert lc.teacher_reference(task, 1.0)["greedy"] == greedy
+    assert list(lc.teacher_reference(task, 1.0).greedy) == greedy
 
 
 def test_greedy_disagreement_by_hand():
@@ -283,7 +330,7 @@ def test_greedy_disagreement_by_hand():
     1 − cosine (0.4 here); the mean over prompts is 0.2."""
     import numpy as np
 
-    from jaxkd.experiments import llm_common as lc
+    from jaxkd.experiments.llm_study import measures as lc
 
     embs = np.array([[[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0], [0.6, 0.8]]])
     assert lc.greedy_disagreement([["x", "y"], ["x", "z"]], embs) == pytest.approx(0.2)

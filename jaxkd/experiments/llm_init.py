@@ -26,19 +26,21 @@ from jaxkd import _validation as v
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
-from jaxkd.experiments import common, llm_common as lc
+from jaxkd.experiments import common
+from jaxkd.experiments.llm_study import config as llm_config
+from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
 from jaxkd.formatting import fmt, markdown_table
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
 
-MODELS = lc.LLMConfig.MODELS
+MODELS = llm_config.LLMConfig.MODELS
 TRACKED = ("wte embedding[5, 0]", "h[0] c_attn kernel[0, 0]", "h[-1] c_fc kernel[0, 0]")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(lc.LLMConfig):
-    PRESETS: ClassVar[dict] = lc.paper(scales=(0.0, 0.01, 0.02, 0.03, 0.04, 0.05))
+class Config(llm_config.LLMConfig):
+    PRESETS: ClassVar[dict] = llm_config.paper(scales=(0.0, 0.01, 0.02, 0.03, 0.04, 0.05))
 
     scales: tuple[float, ...] = option((0.0, 0.01, 0.03, 0.05), "init perturbation scales s")
     tracked_students: int = option(3, "students whose parameter trajectories are drawn")
@@ -53,25 +55,45 @@ class Config(lc.LLMConfig):
 
 
 def _tracked(state) -> jax.Array:
-    """The tracked scalars of every student: (S, 3)."""
+    """The tracked scalars of one student: (3,)."""
     pure = nnx.to_pure_dict(state)
-    return jnp.stack([pure["wte"]["embedding"][:, 5, 0], pure["h"][0]["attn"]["c_attn"]["kernel"][:, 0, 0],
-                      pure["h"][max(pure["h"])]["mlp"]["c_fc"]["kernel"][:, 0, 0]], axis=1)
+    return jnp.stack([pure["wte"]["embedding"][5, 0], pure["h"][0]["attn"]["c_attn"]["kernel"][0, 0],
+                      pure["h"][max(pure["h"])]["mlp"]["c_fc"]["kernel"][0, 0]])
+
+
+class Spread:
+    """Per replicate, the variance across its students of every parameter, averaged over all
+    parameters, accumulated chunk by chunk of students (sums and sums of squares in float64)."""
+
+    def __init__(self, replicates: int, students: int):
+        self.R, self.N = replicates, students
+        self.s1, self.s2 = None, None
+
+    def add(self, states, lo: int) -> None:
+        leaves = [np.asarray(a, np.float64).reshape(a.shape[0], -1) for a in jax.tree.leaves(states)]
+        x = np.concatenate(leaves, axis=1)                                 # (chunk, parameters)
+        if self.s1 is None:
+            self.s1, self.s2 = np.zeros((self.R, x.shape[1])), np.zeros((self.R, x.shape[1]))
+        rep = (lo + np.arange(x.shape[0])) // self.N
+        np.add.at(self.s1, rep, x)
+        np.add.at(self.s2, rep, x * x)
+
+    def value(self) -> np.ndarray:
+        mean = self.s1 / self.N
+        return ((self.s2 - self.N * mean * mean) / (self.N - 1)).mean(axis=1)
 
 
 def parameter_spread(states, replicates: int) -> np.ndarray:
     """Per replicate, the variance across its students of every parameter, averaged over all
     parameters: stacked states (R*N, ...) -> (R,)."""
-    total, count = np.zeros(replicates), 0
-    for leaf in jax.tree.leaves(states):
-        x = np.asarray(leaf, np.float64).reshape(replicates, -1, *leaf.shape[1:])
-        total += x.var(axis=1, ddof=1).reshape(replicates, -1).sum(axis=1)
-        count += int(np.prod(leaf.shape[1:]))
-    return total / count
+    n = jax.tree.leaves(states)[0].shape[0]
+    spread = Spread(replicates, n // replicates)
+    spread.add(states, 0)
+    return spread.value()
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(lc.SweepResults):
+class Results(measures.SweepResults):
     """Typed results (per perturbation scale s; measures per replicate)."""
 
     scale: tuple[float, ...]
@@ -103,12 +125,12 @@ def mlp_spreads(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
-    task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
-    teacher = lc.teacher_reference(task, 1.0)
-    pairs = list(enumerate(teacher["greedy"]))
+    task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
+    teacher = replicates.teacher_reference(task, 1.0)
+    pairs = list(enumerate(teacher.greedy))
     # Frozen data order: every student sees the same batches.
     order = jnp.broadcast_to(rng.stream(cfg.seed, "data_order"), (cfg.total_students,))
-    _, base_state = nnx.split(task.base)
+    _, base_state = nnx.split(task.base, nnx.Param)
     perturb_key = rng.stream(cfg.seed, "init_perturbation")
     mlp_before, mlp_after = mlp_spreads(cfg)
 
@@ -116,20 +138,25 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         i, s = p
         keys = rng.student_keys(rng.point_key(perturb_key, i), cfg.total_students)
         init = jax.vmap(mlp.perturb, in_axes=(None, 0, None))(base_state, keys, s)
-        trace = [np.asarray(_tracked(init))]
-        before = parameter_spread(init, cfg.replicates)  # read now: training consumes the init buffers
-        students = lc.distil_students(task, pairs, steps=cfg.steps(len(pairs)), order=order, init_states=init,
-                                      track=lambda step, state: trace.append(np.asarray(_tracked(state))))
-        out = lc.outputs(task, students, rng.point_key(perturb_key, i, 1))
-        traj = np.stack(trace)                                     # (steps + 1, S, 3)
-        first = traj[:, : cfg.num_students]                        # replicate 0
-        return {"scale": s, **lc.measure(task, out, teacher), "passes": float(cfg.epochs),
-                "steps": out["compute"]["steps"],
-                "spread_before": before.tolist(),
-                "spread_after": parameter_spread(students.states, cfg.replicates).tolist(),
+        start = np.asarray(jax.vmap(_tracked)(init))                        # (S, 3)
+        before = parameter_spread(init, cfg.replicates)
+        after = Spread(cfg.replicates, cfg.num_students)
+        traces = []
+
+        def keep(students, lo, hi):
+            after.add(students.states, lo)
+            traces.append(np.asarray(students.trace))                       # (chunk, steps, 3)
+
+        out = replicates.train_and_sample(task, pairs, order=order, init_states=init, trace=_tracked, after=keep,
+                                          key=rng.point_key(perturb_key, i, 1))
+        traj = np.concatenate([start[:, None], np.concatenate(traces)], axis=1)   # (S, steps + 1, 3)
+        first = traj[: cfg.num_students]                                     # replicate 0
+        return {"scale": s, **measures.measure(task, out, teacher), "passes": float(cfg.epochs),
+                "steps": out.compute["steps"],
+                "spread_before": before.tolist(), "spread_after": after.value().tolist(),
                 "mlp_spread_before": mlp_before[i].tolist(), "mlp_spread_after": mlp_after[i].tolist(),
-                "tracked_spread": first.std(axis=1, ddof=1).mean(axis=1).tolist(),
-                "trajectories": np.transpose(first[:, : cfg.tracked_students], (1, 2, 0)).tolist()}
+                "tracked_spread": first.std(axis=0, ddof=1).mean(axis=1).tolist(),
+                "trajectories": np.transpose(first[: cfg.tracked_students], (0, 2, 1)).tolist()}
 
     rows = common.sweep(run_dir, [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)], point,
                         desc="llm-init")
@@ -166,19 +193,19 @@ def fig_llm_trajectories(res: Results):
 def fig_llm_init(res: Results):
     fig, (a1, a2) = subplots(1, 2, figsize=(10, 3.8))
     s = res.scale
-    lc.errorbar(a1, s, res, "inter_student_variance_corrected", "o-", label="between-student var, corrected (S.1)")
-    lc.errorbar(a1, s, res, "inter_student_variance_floor", "x:", label="sampling floor (S.1)")
+    report.errorbar(a1, s, res, "inter_student_variance_corrected", "o-", label="between-student var, corrected (S.1)")
+    report.errorbar(a1, s, res, "inter_student_variance_floor", "x:", label="sampling floor (S.1)")
     a1.set_xlabel("perturbation scale s")
     a1.set_ylabel("variance of mean embedding")
     a1.legend(fontsize=7)
     a1b = a1.twinx()
-    lc.errorbar(a1b, s, res, "greedy_disagreement", "s--", color="C2", label="greedy disagreement (right)")
+    report.errorbar(a1b, s, res, "greedy_disagreement", "s--", color="C2", label="greedy disagreement (right)")
     a1b.legend(fontsize=7, loc="lower right")
     for before, after, label, fmt_ in ((res.spread_before, res.spread_after, "GPT-2 students", "o-"),
                                        (res.mlp_spread_before, res.mlp_spread_after, "MLP students", "s-")):
         amp = amplification(before, after)
         keep = [i for i, x in enumerate(s) if x > 0]
-        iv = np.array([lc.mean_interval(np.log10(amp[i])) for i in keep])
+        iv = np.array([stats.mean_interval(np.log10(amp[i])) for i in keep])
         a2.errorbar([s[i] for i in keep], iv[:, 0], yerr=[iv[:, 0] - iv[:, 1], iv[:, 2] - iv[:, 0]], fmt=fmt_,
                     capsize=3, label=label)
     a2.axhline(0.0, color="k", lw=0.8)
@@ -191,18 +218,19 @@ def fig_llm_init(res: Results):
 
 def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
-    return {"init.png": fig_llm_init(res), "trajectories.png": fig_llm_trajectories(res)}
+    return {"init.png": fig_llm_init(res), "trajectories.png": fig_llm_trajectories(res),
+            "training.png": report.fig_training(res, [f"s = {s}" for s in res.scale])}
 
 
 def _ratio_cell(ratios) -> str:
     """Geometric mean of per-replicate ratios and the 95% interval of their log, back on the ratio scale."""
-    return lc.span(*(10 ** x for x in lc.mean_interval(np.log10(ratios))), digits=3)
+    return stats.span(*(10 ** x for x in stats.mean_interval(np.log10(ratios))), digits=3)
 
 
 def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
-    main = lc.table(res, "s", res.scale,
+    main = report.table(res, "s", res.scale,
                     ["inter_student_variance", "inter_student_variance_floor", "inter_student_variance_corrected",
                      "greedy_disagreement", "logprob_spread", "alignment", "total_variation"],
                     ["between-student var", "floor (S.1)", "corrected (S.1)", "greedy disagreement",
@@ -217,13 +245,13 @@ def markdown(res: Results) -> str:
         rows.append([s, _ratio_cell(g), _ratio_cell(m), f"{fmt(steps[-1] / steps[0], 3)}" if steps[0] > 0 else "—"])
     amp = markdown_table(["s", "GPT-2: spread after / before", "MLP: spread after / before",
                           "tracked scalars: std after / before (replicate 0)"], rows)
-    return (lc.llm_header("LLM student initialization perturbation (Section 5.1, App. D)", cfg, steps=res.steps[0])
+    return (report.llm_header("LLM student initialization perturbation (Section 5.1, App. D)", cfg, steps=res.steps[0])
             + "Initial parameters × (1 + ε), ε ~ N(0, s²) per parameter; the teacher's greedy answers and the "
             f"same batch order for every student.\n\n{main}\n\n**How much training amplifies the initial "
             "spread** (variance across students of every parameter, averaged, after training / at init; "
             "geometric mean over replicates, 95% interval from the log ratios; "
             f"MLP: Boston, init-perturbation's quick design, the same rule):\n\n{amp}\n\n![init](init.png)\n\n"
-            "![tracked parameters](trajectories.png)\n")
+            "![tracked parameters](trajectories.png)\n\n![training curves](training.png)\n")
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------
@@ -233,13 +261,13 @@ def _llm_init(res: Results) -> Interval:
     i = int(np.argmax(res.scale))
     g = np.log10(amplification(res.spread_before[i], res.spread_after[i]))
     m = np.log10(amplification(res.mlp_spread_before[i], res.mlp_spread_after[i]))
-    est, lo, hi = lc.mean_interval(g - m)
-    corr = lc.mean_interval(res.inter_student_variance_corrected[i])
+    est, lo, hi = stats.mean_interval(g - m)
+    corr = stats.mean_interval(res.inter_student_variance_corrected[i])
     return Interval(est, lo, hi, len(g),
                     f"at s = {fmt(res.scale[i])}: training multiplies the parameter spread by "
                     f"{fmt(10 ** g.mean(), 3)} for GPT-2 students and {fmt(10 ** m.mean(), 3)} for MLP students; "
-                    f"log10 ratio GPT-2 − MLP {lc.span(est, lo, hi)} over {len(g)} replicates; "
-                    f"corrected between-student variance {lc.span(*corr)}")
+                    f"log10 ratio GPT-2 − MLP {stats.span(est, lo, hi)} over {len(g)} replicates; "
+                    f"corrected between-student variance {stats.span(*corr)}")
 
 
 CLAIMS: tuple[Claim, ...] = (

@@ -12,23 +12,25 @@ import dataclasses
 
 import numpy as np
 
-from jaxkd.experiments import common, llm_common as lc
+from jaxkd.experiments import common
+from jaxkd.experiments.llm_study import config as llm_config
+from jaxkd.experiments.llm_study import measures, replicates, report, setup
 from jaxkd.experiments.llm_teacher_noise import distil_at_temperature
 from jaxkd.formatting import fmt
 from jaxkd.llm import metrics as tm
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 
-MODELS = lc.LLMConfig.MODELS
+MODELS = llm_config.LLMConfig.MODELS
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(lc.TemperatureConfig):
+class Config(llm_config.TemperatureConfig):
     """Temperatures (quick: 0.5, 1, 1.5, 2; paper: the study's six) and the shared llm fields."""
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(lc.SweepResults):
+class Results(measures.SweepResults):
     """Typed results (per teacher temperature; measures per replicate)."""
 
     temperature: tuple[float, ...]
@@ -42,17 +44,17 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
 
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
-    task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
-    direct = lc.direct_reference(task)
+    task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
+    direct = replicates.direct_reference(task)
 
     def point(T):
         out = distil_at_temperature(task, T)
-        return {"temperature": T, **lc.measure(task, out, lc.teacher_reference(task, T), direct=direct),
-                "passes": float(cfg.epochs), "steps": out["compute"]["steps"]}
+        return {"temperature": T, **measures.measure(task, out, replicates.teacher_reference(task, T), direct=direct),
+                "passes": float(cfg.epochs), "steps": out.compute["steps"]}
 
     rows = common.sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
                         desc="llm-noise-transfer")
-    d = lc.embed(task, direct["samples"]["1.0"])
+    d = measures.embed(task, direct.samples.at(1.0))
     return {**common.columns(rows), "direct_noise": float(np.mean([tm.pairwise_cosine_distance(e) for e in d]))}
 
 
@@ -63,9 +65,9 @@ def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     fig, (a1, a2) = subplots(1, 2, figsize=(11, 4))
     T = res.temperature
-    lc.errorbar(a1, T, res, "noise_slope", "o-", label="slope of student on teacher noise")
-    lc.errorbar(a1, T, res, "noise_r2", "s-", label="R²")
-    lc.errorbar(a1, T, res, "systematic_noise", "^-", label="systematic noise")
+    report.errorbar(a1, T, res, "noise_slope", "o-", label="slope of student on teacher noise")
+    report.errorbar(a1, T, res, "noise_r2", "s-", label="R²")
+    report.errorbar(a1, T, res, "systematic_noise", "^-", label="systematic noise")
     a1.axhline(0.0, color="k", lw=0.8)
     a1.set_xlabel("teacher temperature")
     a1.set_ylabel("value")
@@ -80,19 +82,19 @@ def figures(res: Results) -> dict:
     a2.set_ylabel("student noise per prompt (mean over students)")
     a2.legend(fontsize=8)
     fig.tight_layout()
-    return {"noise_transfer.png": fig}
+    return {"noise_transfer.png": fig, "training.png": report.fig_training(res, [f"T = {T}" for T in res.temperature])}
 
 
 def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
-    table = lc.table(res, "T", res.temperature,
+    table = report.table(res, "T", res.temperature,
                      ["teacher_noise", "student_noise", "noise_slope", "noise_r2", "systematic_noise"],
                      ["teacher noise", "student noise", "slope", "R²", "systematic noise"])
-    return (lc.llm_header("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg, steps=res.steps[0])
+    return (report.llm_header("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg, steps=res.steps[0])
             + "Systematic noise is relative to the base student fine-tuned directly on one reference answer per "
             f"prompt for the same steps (its mean noise: {fmt(res.direct_noise)}).\n\n{table}\n\n"
-            "![noise transfer](noise_transfer.png)\n")
+            "![noise transfer](noise_transfer.png)\n\n![training curves](training.png)\n")
 
 
 CLAIMS: tuple = ()  # noise transfer is reported, not judged: the study states no claim about its size

@@ -20,26 +20,28 @@ import numpy as np
 
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
-from jaxkd.experiments import common, llm_common as lc
+from jaxkd.experiments import common
+from jaxkd.experiments.llm_study import config as llm_config
+from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
 from jaxkd.formatting import fmt
 from jaxkd.llm import metrics as tm
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 
-MODELS = lc.LLMConfig.MODELS
+MODELS = llm_config.LLMConfig.MODELS
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(lc.TemperatureConfig):
+class Config(llm_config.TemperatureConfig):
     """Sampling temperatures of teacher and students (quick: 0.5, 1, 1.5)."""
 
-    PRESETS: ClassVar[dict] = lc.paper(num_students=20, temperatures=(0.5, 0.8, 1.0, 1.2, 1.5, 2.0))
+    PRESETS: ClassVar[dict] = llm_config.paper(num_students=20, temperatures=(0.5, 0.8, 1.0, 1.2, 1.5, 2.0))
 
     temperatures: tuple[float, ...] = (0.5, 1.0, 1.5)
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(lc.SweepResults):
+class Results(measures.SweepResults):
     """Typed results (per sampling temperature; measures per replicate)."""
 
     temperature: tuple[float, ...]
@@ -56,32 +58,33 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
 
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
-    task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
-    greedy = lc.teacher_reference(task, 1.0)["greedy"]
+    task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
+    greedy = replicates.teacher_reference(task, 1.0).greedy
     # Replicate r's students share one order key: identical students within a replicate.
     keys = rng.student_keys(rng.stream(cfg.seed, "data_order"), cfg.replicates)
     order = jnp.repeat(keys, cfg.num_students)
 
     def compute():
-        students = lc.distil_students(task, list(enumerate(greedy)), steps=cfg.steps(len(greedy)), order=order)
-        return lc.outputs(task, students, rng.stream(cfg.seed, "student_eval"), cfg.temperatures)
+        return replicates.train_and_sample(task, list(enumerate(greedy)), order=order,
+                                           key=rng.stream(cfg.seed, "student_eval"), temperatures=cfg.temperatures)
 
-    out = lc.cached(task, lc.work_key(cfg, "output", temperatures=list(map(float, cfg.temperatures))), compute)
+    out = setup.cached(task, setup.work_key(cfg, "output", temperatures=list(map(float, cfg.temperatures))), compute,
+                       load=replicates.Outputs.from_json)
     near_one = int(np.argmin(np.abs(np.asarray(cfg.temperatures) - 1.0)))
     R, N = cfg.replicates, cfg.num_students
 
     def point(p):
         i, T = p
-        teacher = lc.teacher_reference(task, T)
-        row = {"temperature": T, **lc.measure(task, out, teacher, T), "passes": float(cfg.epochs),
-               "steps": out["compute"]["steps"]}
-        s = lc.embed(task, out["samples"][str(float(T))])
-        t = lc.embed(task, teacher["samples"])
+        teacher = replicates.teacher_reference(task, T)
+        row = {"temperature": T, **measures.measure(task, out, teacher, T), "passes": float(cfg.epochs),
+               "steps": out.compute["steps"]}
+        s = measures.embed(task, out.samples.at(T))
+        t = measures.embed(task, teacher.samples)
         row["sample_alignment"] = [float(np.mean([tm.alignment(e, t).mean() for e in s[r * N:(r + 1) * N]]))
                                    for r in range(R)]
         if i == near_one:
-            row["_teacher_entropy"] = lc.describe(task, t)["entropy"].tolist()
-            row["_student_entropy"] = np.mean([lc.describe(task, e)["entropy"] for e in s], axis=0).tolist()
+            row["_teacher_entropy"] = measures.describe(task, t)["entropy"].tolist()
+            row["_student_entropy"] = np.mean([measures.describe(task, e)["entropy"] for e in s], axis=0).tolist()
         return row
 
     rows = common.sweep(run_dir, [(f"T-{i:02d}", (i, T)) for i, T in enumerate(cfg.temperatures)], point,
@@ -100,12 +103,12 @@ def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
     fig, (a1, a2, a3) = subplots(1, 3, figsize=(14, 4))
     T = res.temperature
-    lc.errorbar(a1, T, res, "sample_alignment", "o-", label="alignment of mean sampled answers")
-    lc.errorbar(a1, T, res, "centroid_cosine", "s-", label="students: cosine to true centroid (S.2)")
+    report.errorbar(a1, T, res, "sample_alignment", "o-", label="alignment of mean sampled answers")
+    report.errorbar(a1, T, res, "centroid_cosine", "s-", label="students: cosine to true centroid (S.2)")
     a1.set_xlabel("sampling temperature (teacher and students)")
     a1.set_ylabel("cosine")
     a1.legend(fontsize=7)
-    lc.errorbar(a2, T, res, "intra_variance_gap", "o-", label="within-model variance, student − teacher")
+    report.errorbar(a2, T, res, "intra_variance_gap", "o-", label="within-model variance, student − teacher")
     a2.axhline(0.0, color="k", lw=0.8)
     a2.set_xlabel("sampling temperature (teacher and students)")
     a2.set_ylabel("embedding variance gap")
@@ -117,27 +120,28 @@ def figures(res: Results) -> dict:
     a3.set_ylabel("student answer entropy (mean over students)")
     a3.set_title("Suppression: points below the diagonal (C.1), T ≈ 1", fontsize=9)
     fig.tight_layout()
-    return {"output.png": fig}
+    # One set of students, sampled at every temperature: one training curve.
+    return {"output.png": fig, "training.png": report.fig_training(res, ["the students"])}
 
 
 def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
-    main = lc.table(res, "T", res.temperature,
+    main = report.table(res, "T", res.temperature,
                     ["intra_variance_gap", "teacher_entropy", "student_entropy", "narrower_share",
                      "teacher_total_variation", "total_variation", "entropy_gap",
                      "inter_student_variance", "inter_student_variance_corrected"],
                     ["intra var, student − teacher", "teacher H", "student H", "share narrower",
                      "teacher TV to truth", "student TV to truth", "student H − true H",
                      "between-student var", "corrected (S.1)"])
-    al = "\n".join(f"- T = {T}: alignment of mean sampled answers {lc.cell(a)}"
+    al = "\n".join(f"- T = {T}: alignment of mean sampled answers {stats.cell(a)}"
                    for T, a in zip(res.temperature, res.sample_alignment))
-    return (lc.llm_header("LLM student output uncertainty (Section 6.2, Figure 10; docs/theorems.md C.1)", cfg,
+    return (report.llm_header("LLM student output uncertainty (Section 6.2, Figure 10; docs/theorems.md C.1)", cfg,
                           steps=res.steps[0])
             + "Students learn the teacher's greedy answers from one init; within a replicate they also share "
             "the data order (identical students: their corrected between-student variance is about 0 while "
             f"the uncorrected one is its sampling floor). Mean true answer entropy "
-            f"{fmt(float(np.mean(res.prompt_true_entropy)))} nats.\n\n{main}\n\n{al}\n\n![output](output.png)\n")
+            f"{fmt(float(np.mean(res.prompt_true_entropy)))} nats.\n\n{main}\n\n{al}\n\n![output](output.png)\n\n![training curves](training.png)\n")
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------
@@ -146,12 +150,12 @@ def markdown(res: Results) -> str:
 def _llm_narrower(res: Results) -> Interval:
     i = int(np.argmin(np.abs(np.asarray(res.temperature) - 1.0)))
     gap = -np.asarray(res.intra_variance_gap[i])
-    m, lo, hi = lc.mean_interval(gap)
-    h = lc.mean_interval(np.asarray(res.teacher_entropy[i]) - np.asarray(res.student_entropy[i]))
+    m, lo, hi = stats.mean_interval(gap)
+    h = stats.mean_interval(np.asarray(res.teacher_entropy[i]) - np.asarray(res.student_entropy[i]))
     return Interval(m, lo, hi, len(gap),
                     f"at T = {fmt(res.temperature[i])}: within-model embedding variance, teacher − students "
-                    f"{lc.span(m, lo, hi)} over {len(gap)} replicates; answer entropy, teacher − "
-                    f"students {lc.span(*h)} nats; students narrower on "
+                    f"{stats.span(m, lo, hi)} over {len(gap)} replicates; answer entropy, teacher − "
+                    f"students {stats.span(*h)} nats; students narrower on "
                     f"{fmt(100 * float(np.mean(res.narrower_share[i])), 3)}% of prompts")
 
 

@@ -21,16 +21,18 @@ import numpy as np
 
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
-from jaxkd.experiments import common, llm_common as lc
+from jaxkd.experiments import common
+from jaxkd.experiments.llm_study import config as llm_config
+from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 
-MODELS = lc.LLMConfig.MODELS
+MODELS = llm_config.LLMConfig.MODELS
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(lc.TemperatureConfig):
+class Config(llm_config.TemperatureConfig):
     """Teacher temperatures (quick: 0.5, 1, 1.5, 2; paper: the study's six) and the shared fields."""
 
 
@@ -44,7 +46,7 @@ def pc1_projection(teacher_embs, student_embs):
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(lc.SweepResults):
+class Results(measures.SweepResults):
     """Typed results (per teacher temperature; measures per replicate)."""
 
     temperature: tuple[float, ...]
@@ -53,22 +55,23 @@ class Results(lc.SweepResults):
     shown_prompts: tuple[int, ...]
 
 
-def distil_at_temperature(task: lc.Task, temperature: float) -> dict:
+def distil_at_temperature(task: setup.Task, temperature: float) -> replicates.Outputs:
     """R x N students, each distilled on its own teacher answer per prompt drawn at
-    ``temperature``, from the base student in one fixed data order; their outputs
-    (:func:`llm_common.outputs`), cached in the shared folder (llm-noise-transfer reuses them)."""
+    ``temperature``, from the base student in one fixed data order; their outputs, cached in the
+    shared folder (llm-noise-transfer reuses them)."""
     cfg = task.cfg
-    tag = int(round(1000 * temperature))
-    key = rng.point_key(rng.stream(cfg.seed, "teacher_sampling"), tag)
+    key = replicates.temperature_key(rng.stream(cfg.seed, "teacher_sampling"), temperature)
 
     def compute():
-        draws = lc.teacher_draws(task, key, 1, temperature)
+        draws = replicates.teacher_draws(task, key, 1, temperature)
         pairs = [[(p, d[0]) for p, d in enumerate(student)] for student in draws]
         order = jnp.broadcast_to(rng.stream(cfg.seed, "data_order"), (cfg.total_students,))
-        students = lc.distil_students(task, pairs, steps=cfg.steps(len(task.prompts)), order=order)
-        return lc.outputs(task, students, rng.point_key(rng.stream(cfg.seed, "student_eval"), tag))
+        return replicates.train_and_sample(task, pairs, order=order,
+                                           key=replicates.temperature_key(rng.stream(cfg.seed, "student_eval"),
+                                                                          temperature))
 
-    return lc.cached(task, lc.work_key(cfg, "teacher-noise", temperature=float(temperature)), compute)
+    return setup.cached(task, setup.work_key(cfg, "teacher-noise", temperature=float(temperature)), compute,
+                        load=replicates.Outputs.from_json)
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
@@ -77,17 +80,17 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
 
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
-    task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
+    task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
     # The most ambiguous prompts are the ones worth projecting (App. B.2).
     shown = sorted(range(len(task.corpus)), key=lambda p: -task.corpus.items[p].entropy)[:2]
 
     def point(T):
         out = distil_at_temperature(task, T)
-        teacher = lc.teacher_reference(task, T)
-        t_embs, s_embs = lc.embed(task, teacher["samples"]), lc.embed(task, out["samples"]["1.0"][0])
+        teacher = replicates.teacher_reference(task, T)
+        t_embs, s_embs = measures.embed(task, teacher.samples), measures.embed(task, out.samples.at(1.0)[0])
         proj = [pc1_projection(t_embs[q], s_embs[q]) for q in shown]
-        return {"temperature": T, **lc.measure(task, out, teacher), "passes": float(cfg.epochs),
-                "steps": out["compute"]["steps"],
+        return {"temperature": T, **measures.measure(task, out, teacher), "passes": float(cfg.epochs),
+                "steps": out.compute["steps"],
                 "pc1_teacher": [a.tolist() for a, _ in proj], "pc1_student": [b.tolist() for _, b in proj]}
 
     rows = common.sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
@@ -101,20 +104,20 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
 def fig_llm_temperature(res: Results):
     fig, (a1, a2, a3) = subplots(1, 3, figsize=(13, 3.8))
     T = res.temperature
-    lc.errorbar(a1, T, res, "alignment", "o-", label="alignment (greedy answers)")
-    lc.errorbar(a1, T, res, "centroid_cosine", "s-", label="students: cosine to true centroid (S.2)")
-    lc.errorbar(a1, T, res, "teacher_centroid_cosine", "^--", label="teacher at T: cosine to true centroid")
+    report.errorbar(a1, T, res, "alignment", "o-", label="alignment (greedy answers)")
+    report.errorbar(a1, T, res, "centroid_cosine", "s-", label="students: cosine to true centroid (S.2)")
+    report.errorbar(a1, T, res, "teacher_centroid_cosine", "^--", label="teacher at T: cosine to true centroid")
     a1.set_xlabel("teacher temperature")
     a1.set_ylabel("cosine similarity")
     a1.legend(fontsize=7)
-    lc.errorbar(a2, T, res, "inter_student_variance", "o-", label="between-student variance (uncorrected)")
-    lc.errorbar(a2, T, res, "inter_student_variance_floor", "x:", label="its sampling floor (S.1)")
-    lc.errorbar(a2, T, res, "inter_student_variance_corrected", "s-", label="corrected (S.1)")
+    report.errorbar(a2, T, res, "inter_student_variance", "o-", label="between-student variance (uncorrected)")
+    report.errorbar(a2, T, res, "inter_student_variance_floor", "x:", label="its sampling floor (S.1)")
+    report.errorbar(a2, T, res, "inter_student_variance_corrected", "s-", label="corrected (S.1)")
     a2.set_xlabel("teacher temperature")
     a2.set_ylabel("variance of mean embedding")
     a2.legend(fontsize=7)
-    lc.errorbar(a3, T, res, "greedy_disagreement", "o-", label="greedy disagreement")
-    lc.errorbar(a3, T, res, "variance_share", "s-", label="share: teacher variance ≥ student's (Table 2)")
+    report.errorbar(a3, T, res, "greedy_disagreement", "o-", label="greedy disagreement")
+    report.errorbar(a3, T, res, "variance_share", "s-", label="share: teacher variance ≥ student's (Table 2)")
     a3.set_xlabel("teacher temperature")
     a3.set_ylabel("cosine distance / share")
     a3.legend(fontsize=7)
@@ -153,29 +156,30 @@ def fig_llm_pc1(res: Results):
 
 def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the markdown refers to them)."""
-    return {"temperature.png": fig_llm_temperature(res), "pc1.png": fig_llm_pc1(res)}
+    return {"temperature.png": fig_llm_temperature(res), "pc1.png": fig_llm_pc1(res),
+            "training.png": report.fig_training(res, [f"T = {T}" for T in res.temperature])}
 
 
 def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
-    main = lc.table(res, "T", res.temperature,
+    main = report.table(res, "T", res.temperature,
                     ["alignment", "greedy_disagreement", "logprob_spread", "inter_student_variance",
                      "inter_student_variance_floor", "inter_student_variance_corrected"],
                     ["alignment (greedy)", "greedy disagreement", "log-prob spread", "between-student var",
                      "its floor (S.1)", "corrected (S.1)"])
-    spread = lc.table(res, "T", res.temperature,
+    spread = report.table(res, "T", res.temperature,
                       ["teacher_entropy", "student_entropy", "intra_variance_gap", "variance_share",
                        "teacher_total_variation", "total_variation", "teacher_noise", "student_noise"],
                       ["teacher H", "student H", "intra var, student − teacher", "Table 2 share",
                        "teacher TV to truth", "student TV to truth", "teacher noise", "student noise"])
-    return (lc.llm_header("LLM teacher output uncertainty: temperature sweep (Section 4.3, App. B.2, Table 2)",
+    return (report.llm_header("LLM teacher output uncertainty: temperature sweep (Section 4.3, App. B.2, Table 2)",
                           cfg, steps=res.steps[0])
             + "Each student learns its own teacher answer per prompt (drawn at T); init and data order are "
             "the same for every student. Students are sampled at temperature 1; the teacher at T.\n\n"
             f"{main}\n\n**Predictive spread and Table 2** (share of prompts whose teacher embedding variance "
             f"is at least the students'):\n\n{spread}\n\n![temperature](temperature.png)\n\n"
-            "![PC1 projections](pc1.png)\n")
+            "![PC1 projections](pc1.png)\n\n![training curves](training.png)\n")
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------
@@ -190,7 +194,7 @@ def _slopes(T, per_point) -> np.ndarray:
 
 def _llm_temperature(res: Results) -> Interval:
     slopes = _slopes(res.temperature, res.alignment)
-    m, lo, hi = lc.mean_interval(-slopes)
+    m, lo, hi = stats.mean_interval(-slopes)
     al = res.means("alignment")
     return Interval(m, lo, hi, len(slopes),
                     f"alignment (greedy vs greedy) {fmt(al[0])} at T = {fmt(res.temperature[0])} → {fmt(al[-1])} "

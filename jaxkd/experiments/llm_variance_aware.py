@@ -26,20 +26,22 @@ from jaxkd import _validation as v
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
-from jaxkd.experiments import common, llm_common as lc
+from jaxkd.experiments import common
+from jaxkd.experiments.llm_study import config as llm_config
+from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
 from jaxkd.formatting import markdown_table
 from jaxkd.llm import distill, selection
 from jaxkd.runs import RunDir
 
-MODELS = lc.LLMConfig.MODELS
+MODELS = llm_config.LLMConfig.MODELS
 CORRECTED = ("multi", "averaging", "variance-weighting-study", "variance-weighting")
 NAMES = {"multi": "multi-response", "averaging": "averaging", "variance-weighting-study": "variance weighting (study)",
          "variance-weighting": "variance weighting (jaxkd)"}
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(lc.LLMConfig):
-    PRESETS: ClassVar[dict] = lc.paper(ks=(3, 5))
+class Config(llm_config.LLMConfig):
+    PRESETS: ClassVar[dict] = llm_config.paper(ks=(3, 5))
 
     ks: tuple[int, ...] = option((3,), "teacher responses per prompt k (at least 2)")
 
@@ -60,7 +62,7 @@ def methods(ks) -> list[tuple[str, str, int, str]]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(lc.SweepResults):
+class Results(measures.SweepResults):
     """Typed results (per method row of :func:`methods`; measures per replicate)."""
 
     label: tuple[str, ...]
@@ -78,14 +80,14 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
 
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
-    task = lc.build_task(cfg, None if run_dir is None else run_dir.shared)
-    kmax, P = max(cfg.ks), len(task.prompts)
-    draws = lc.cached(task, lc.work_key(cfg, "va-draws", k=kmax), lambda: lc.teacher_draws(
+    task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
+    kmax = max(cfg.ks)
+    draws = setup.cached(task, setup.work_key(cfg, "va-draws", k=kmax), lambda: replicates.teacher_draws(
         task, rng.stream(cfg.seed, "teacher_sampling_va"), kmax, 1.0))
-    draw_embs = lc.embed(task, draws)                                     # (R*N, P, kmax, E)
-    base_embs = lc.embed(task, lc.cached(task, lc.work_key(cfg, "base-samples"), lambda: base_samples(task)))
-    teacher = lc.teacher_reference(task, 1.0)
-    direct = lc.direct_reference(task)
+    draw_embs = measures.embed(task, draws)                               # (R*N, P, kmax, E)
+    base_embs = measures.embed(task, setup.cached(task, setup.work_key(cfg, "base-samples"), lambda: base_samples(task)))
+    teacher = replicates.teacher_reference(task, 1.0)
+    direct = replicates.direct_reference(task)
     order = jnp.broadcast_to(rng.stream(cfg.seed, "data_order"), (cfg.total_students,))
 
     def point(p):
@@ -95,21 +97,23 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         else:
             pairs = [selection.select("single" if method == "soft" else method, [d[:k] for d in draws[j]],
                                       draw_embs[j, :, :k], base_embs) for j in range(cfg.total_students)]
-            M = len(pairs[0])
-            steps = cfg.steps(P) if schedule == "equal" else cfg.steps(M, passes=cfg.epochs * k)
-            students = lc.distil_students(task, pairs, steps=steps, order=order, soft=method == "soft")
-            out = lc.outputs(task, students, rng.point_key(rng.stream(cfg.seed, "student_eval"), i))
-        c = out["compute"]
+            # The study's schedule: epochs x k passes over the method's own set; equal compute: the
+            # single-response steps (the last pass over a larger set stops part-way).
+            study = schedule == "study"
+            out = replicates.train_and_sample(task, pairs, epochs=cfg.epochs * (k if study else 1),
+                                              max_steps=None if study else cfg.steps(len(task.prompts)), order=order,
+                                              soft=method == "soft",
+                                              key=rng.point_key(rng.stream(cfg.seed, "student_eval"), i))
+        c = out.compute
         return {"label": label, "method": method, "k": k, "schedule": schedule,
-                **lc.measure(task, out, teacher, direct=direct), "steps": c["steps"],
-                "passes": c["steps"] * cfg.batch_size / c["pairs"], "training_tokens": c["training_tokens"],
-                "pairs": c["pairs"]}
+                **measures.measure(task, out, teacher, direct=direct), "steps": c["steps"],
+                "passes": float(c["epochs"]), "training_tokens": c["training_tokens"], "pairs": c["pairs"]}
 
     points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks))]
     return common.columns(common.sweep(run_dir, points, point, desc="llm-variance-aware"))
 
 
-def base_samples(task: lc.Task) -> list[list[str]]:
+def base_samples(task: setup.Task) -> list[list[str]]:
     """The untrained base student's sampled answers (P x n): the student side of variance weighting."""
     cfg = task.cfg
     return distill.generate_texts(task.base, task.tok, task.prompts, cfg.samples, rng.stream(cfg.seed, "base_eval"),
@@ -135,14 +139,14 @@ def figures(res: Results) -> dict:
         ax.set_title(title, fontsize=9)
     a2.axvline(0.0, color="k", lw=0.8)
     fig.tight_layout()
-    return {"methods.png": fig}
+    return {"methods.png": fig, "training.png": report.fig_training(res, res.label)}
 
 
 def markdown(res: Results) -> str:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     idx = range(len(res.label))
-    study = lc.table(res, "method", res.label,
+    study = report.table(res, "method", res.label,
                      ["total_variation", "entropy_gap", "centroid_cosine", "gt_similarity", "systematic_noise",
                       "student_noise", "noise_slope", "noise_r2", "inter_student_variance_corrected",
                       "greedy_disagreement"],
@@ -152,12 +156,12 @@ def markdown(res: Results) -> str:
     compute = markdown_table(["method", "schedule", "steps", "passes", "pairs per student", "training tokens"],
                              [[res.label[i], res.schedule[i], res.steps[i], res.passes[i], res.pairs[i],
                                res.training_tokens[i]] for i in idx])
-    return (lc.llm_header("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", cfg,
+    return (report.llm_header("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", cfg,
                           passes="passes per row as in the compute table")
             + "Rows marked 'study' train for epochs × k passes over their own set (the study's schedule); "
             "rows marked 'equal' train the single-response steps. Teacher total variation to the truth: "
-            f"{lc.cell(res.teacher_total_variation[0])}.\n\n{study}\n\n**Compute per row**\n\n{compute}\n\n"
-            "![methods](methods.png)\n")
+            f"{stats.cell(res.teacher_total_variation[0])}.\n\n{study}\n\n**Compute per row**\n\n{compute}\n\n"
+            "![methods](methods.png)\n\n![training curves](training.png)\n")
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------
@@ -172,7 +176,7 @@ def paired(res: Results, metric: str, against: int, rows, transform=lambda x: x)
 def weakest(diffs: dict) -> tuple[str, float, float, float]:
     """The row that decides "every difference is positive": one whose interval lies below 0 if
     any does (not reproduced), else the one with the lowest lower bound."""
-    iv = {k: lc.mean_interval(d) for k, d in diffs.items()}
+    iv = {k: stats.mean_interval(d) for k, d in diffs.items()}
     below = [k for k, (m, lo, hi) in iv.items() if hi < 0]
     key = min(below, key=lambda k: iv[k][2]) if below else min(iv, key=lambda k: iv[k][1])
     return (key, *iv[key])
@@ -186,8 +190,8 @@ def _decide(text: str, word: str, diffs_of, R: int) -> Interval:
     """The verdict on the study's schedule, with the equal-steps comparison beside it:
     ``diffs_of(schedule)`` gives the paired differences that must all be positive."""
     (label, m, lo, hi), e = (weakest(diffs_of(schedule)) for schedule in ("study", "equal"))
-    return Interval(m, lo, hi, R, f"{text}; study schedule, weakest {word} {label}: {lc.span(m, lo, hi)}; "
-                    f"equal steps, weakest {word} {e[0]}: {lc.span(*e[1:])} ({R} replicates, paired)")
+    return Interval(m, lo, hi, R, f"{text}; study schedule, weakest {word} {label}: {stats.span(m, lo, hi)}; "
+                    f"equal steps, weakest {word} {e[0]}: {stats.span(*e[1:])} ({R} replicates, paired)")
 
 
 def _against_single(res: Results, metric: str, text: str, transform=lambda x: x) -> Interval:

@@ -1,0 +1,143 @@
+"""The configuration every llm-* experiment shares (quick defaults, the paper preset's values)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import ClassVar
+
+from jaxkd import _validation as v
+from jaxkd.config import NO_FLAG, Presets, option
+from jaxkd.llm import ModelConfig, optim, sampling
+
+# The paper preset of every llm-* experiment: Hugging Face checkpoints fine-tuned with the
+# Trainer's defaults at lr 5e-5, 3 epochs at batch 10, as the study; the checkpoint's dropout.
+PAPER = {"num_students": 10, "replicates": 3, "teacher_epochs": 3, "base_epochs": 0, "epochs": 3,
+         "batch_size": 10, "learning_rate": 5e-5, "max_new_tokens": 64}
+
+#: Positions of the quick preset's models (jaxkd's small GPT-2s).
+QUICK_POSITIONS = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class LLMConfig(Presets):
+    """Fields shared by the llm-* experiments (quick defaults; ``PRESETS`` the paper's)."""
+
+    MODELS: ClassVar[tuple[str, ...]] = ("gpt2",)
+    PRESETS: ClassVar[dict] = {("paper", "*"): PAPER}
+
+    preset: str = option("quick", "preset these values came from", flag=NO_FLAG)
+    model: str = option("gpt2", "student model class")
+    num_students: int = option(3, "students per replicate N", flag="--students")
+    replicates: int = option(3, "independent replicates R behind every interval (at least 2)")
+    seed: int = option(0, "root seed: every source of randomness is a named stream under it")
+    num_questions: int = option(100, "questions in the synthetic QA corpus (quick preset)")
+    vocab_size: int = option(512, "BPE vocabulary trained on the corpus (quick preset)")
+    teacher_epochs: int = option(3, "passes of teacher training (fine-tuning) over its answers")
+    base_epochs: int = option(4, "passes of base-student pre-training over the corpus's language, never over "
+                              "question -> answer pairs (quick preset; 0 at paper: the checkpoint as published)")
+    epochs: int = option(5, "passes over each student's distillation set (the study: 3)")
+    batch_size: int = option(10, "training batch size")
+    learning_rate: float = option(3e-3, "peak learning rate of distillation")
+    optimizer: str = option("trainer", "distillation optimizer: trainer (the Hugging Face Trainer's defaults, the "
+                            "study's: AdamW, no weight decay, no warm-up, linear decay to 0) or warmup-cosine")
+    samples: int = option(8, "sampled answers per prompt to measure a student")
+    teacher_samples: int = option(16, "sampled answers per prompt to measure the teacher")
+    max_new_tokens: int = option(16, "longest sampled answer, in tokens")
+    top_k: int = option(50, "top-k sampling (0 keeps all tokens)")
+    repetition_penalty: float = option(1.2, "repetition penalty (1 = off)")
+    teacher: str | None = option(None, "paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
+    student: str | None = option(None, "paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
+    qa_file: str | None = option(None, "paper preset: BioASQ JSON or [{question, answer}] JSON")
+
+    def __post_init__(self):
+        v.check_choice("model for llm experiments", self.model, self.MODELS)
+        for name in ("num_students", "replicates", "num_questions", "vocab_size", "teacher_epochs", "epochs",
+                     "batch_size", "samples", "teacher_samples", "max_new_tokens"):
+            minimum = 2 if name in ("num_students", "replicates", "samples", "teacher_samples") else 1
+            v.check_int(name.replace("_", " "), getattr(self, name), minimum=minimum)
+        v.check_int("base epochs", self.base_epochs, minimum=0)
+        v.check_int("seed", self.seed, minimum=0)
+        v.check_positive("learning rate", self.learning_rate)
+        v.check_choice("optimizer", self.optimizer, tuple(optim.OPTIMIZERS))
+        self.sampling(1.0)
+        paths = (self.teacher, self.student, self.qa_file)
+        if self.preset == "paper" and None in paths:
+            raise ValueError("--preset paper needs --teacher and --student Hugging Face checkpoint "
+                             "folders and --qa-file (BioASQ or [{question, answer}] JSON).")
+        for name, p in zip(("teacher", "student", "qa file"), paths):
+            if p is not None and not Path(p).exists():
+                raise ValueError(f"{name} path {p} does not exist.")
+        if self.student is not None and self.base_epochs:
+            raise ValueError("--base-epochs pre-trains the quick preset's base student; with --student the "
+                             "checkpoint is used as published (give --base-epochs 0).")
+        positions = self.positions
+        if self.max_new_tokens >= positions:
+            raise ValueError(f"--max-new-tokens {self.max_new_tokens} leaves no room for a prompt in the models' "
+                             f"{positions} positions; give at most {positions - 8}.")
+
+    @property
+    def positions(self) -> int:
+        """The students' positions (the longest prompt + answer they can hold)."""
+        if self.student is not None:
+            return min(ModelConfig.from_hf(self.student).n_positions,
+                       ModelConfig.from_hf(self.teacher).n_positions if self.teacher else math.inf)
+        return QUICK_POSITIONS
+
+    def sampling(self, temperature: float) -> sampling.SamplingConfig:
+        return sampling.SamplingConfig(self.max_new_tokens, temperature, self.top_k, self.repetition_penalty)
+
+    @property
+    def greedy(self) -> sampling.SamplingConfig:
+        """Top-1 decoding (the study's alignment), with the same length and repetition penalty."""
+        return self.sampling(1.0).top1
+
+    @property
+    def total_students(self) -> int:
+        return self.num_students * self.replicates
+
+    def steps(self, pairs: int, passes: int | None = None) -> int:
+        """Optimisation steps of ``passes`` (default ``epochs``) epochs over ``pairs`` training
+        pairs at this batch size (the last batch of an epoch may be smaller)."""
+        return (self.epochs if passes is None else passes) * math.ceil(pairs / self.batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class SetupConfig:
+    """What the shared setup (corpus, tokenizer, teacher, base student) depends on: the fields
+    of the same names in :class:`LLMConfig`. :func:`jaxkd.experiments.llm_study.setup.build_setup`
+    sees nothing else, and the cache key hashes all of it, so a field added here is part of the key."""
+
+    seed: int
+    num_questions: int
+    vocab_size: int
+    teacher_epochs: int
+    base_epochs: int
+    batch_size: int
+    learning_rate: float
+    teacher: str | None
+    student: str | None
+    qa_file: str | None
+
+    @classmethod
+    def of(cls, cfg: LLMConfig) -> "SetupConfig":
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+
+
+def paper(**extra) -> dict:
+    """An llm-* experiment's PRESETS: the shared paper values plus its own."""
+    return {("paper", "*"): {**PAPER, **extra}}
+
+
+@dataclasses.dataclass(frozen=True)
+class TemperatureConfig(LLMConfig):
+    """An llm-* config with a teacher-temperature grid."""
+
+    PRESETS: ClassVar[dict] = paper(temperatures=(0.5, 0.8, 1.0, 1.2, 1.5, 2.0))
+
+    temperatures: tuple[float, ...] = option((0.5, 1.0, 1.5, 2.0), "teacher sampling temperatures")
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "temperatures", v.check_grid("temperatures", self.temperatures, v.check_positive))

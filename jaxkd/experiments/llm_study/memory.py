@@ -1,0 +1,62 @@
+"""The memory of an llm-* experiment: refused before anything trains when not even one student
+fits, else trained and sampled in chunks of as many students as fit.
+
+The R x N students never need to be in memory together: each chunk is distilled, sampled and
+dropped (:func:`jaxkd.experiments.llm_study.replicates.train_and_sample`), so the peak is one
+chunk's training or sampling, whatever R x N is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flax import nnx
+
+from jaxkd import memory
+from jaxkd.experiments.llm_study.config import QUICK_POSITIONS, LLMConfig
+from jaxkd.llm import ModelConfig, distill
+from jaxkd.llm.model import GPT2
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """Peak bytes of an llm-* experiment: ``all_at_once`` (every student trained in one call, as
+    before students were chunked), ``per_student`` (one student's training), ``chunk`` (students
+    trained at a time on this machine), ``peak`` (one chunk's training) and ``one_sequence``
+    (sampling one sequence from one student: the least sampling can do)."""
+
+    all_at_once: int
+    per_student: int
+    chunk: int
+    peak: int
+    one_sequence: int
+
+
+def estimate(cfg: LLMConfig, *, soft: bool = False) -> Estimate:
+    """The estimate for ``cfg``'s student shape, a nominal prompt of 32 tokens plus an answer."""
+    shape = ModelConfig.from_hf(cfg.student) if cfg.student else ModelConfig.tiny(cfg.vocab_size)
+    model = nnx.eval_shape(lambda: GPT2(shape, rngs=nnx.Rngs(0)))
+    length = min(shape.n_positions if cfg.student else QUICK_POSITIONS, 32 + cfg.max_new_tokens)
+    n = cfg.total_students
+    per = distill.training_bytes(model, 1, cfg.batch_size, length, soft=soft)
+    chunk = max(0, min(n, int(memory.FRACTION * memory.available_bytes() // per)))
+    return Estimate(distill.training_bytes(model, n, cfg.batch_size, length, soft=soft), per, chunk, chunk * per,
+                    distill.sampling_bytes(model, 1, 1, length))
+
+
+def questions(cfg: LLMConfig) -> int:
+    from jaxkd.experiments.llm_study.setup import load_qa
+
+    return cfg.num_questions if cfg.qa_file is None else len(load_qa(cfg.qa_file))
+
+
+def guard_memory(cfg: LLMConfig) -> None:
+    """Refuse, before the setup trains anything, a configuration of which not even one student
+    can be trained, or sampled one sequence at a time (``ValueError``: the estimate, the memory,
+    what to change). The exact sizes are checked again by :mod:`jaxkd.llm.distill` before it
+    allocates."""
+    e = estimate(cfg)
+    if e.chunk < 1:
+        memory.check_fits(e.per_student, "training one llm-* student", "lower --batch-size or use a smaller student")
+    memory.check_fits(e.one_sequence, "sampling one sequence from an llm-* student",
+                      "lower --max-new-tokens or use a smaller student")

@@ -1,0 +1,213 @@
+"""R x N students and what they produce: teacher draws, distillation in chunks of students,
+and the typed outputs every llm-* measure reads.
+
+Every number a verdict reads comes from ``replicates`` independent replicates (their own
+teacher draws, perturbation keys or data orders, as each experiment's protocol says), each of
+``num_students`` students; all R x N students are distilled through
+:func:`jaxkd.llm.distill.distill`, in chunks of as many students as memory holds, and each chunk
+is sampled as soon as it is trained, so memory never holds more than one chunk of students.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import numpy as np
+
+from jaxkd import rng
+from jaxkd.experiments.llm_study.setup import Task, cached, encode_pairs, work_key
+from jaxkd.llm import distill
+from jaxkd.llm.objective import Loss
+
+
+@dataclasses.dataclass(frozen=True)
+class Samples:
+    """Sampled answers of S models at each of several temperatures.
+
+    ``texts[t][s][p]`` holds the n answers of model s to prompt p at ``temperatures[t]``.
+    """
+
+    temperatures: tuple[float, ...]
+    texts: tuple
+
+    def at(self, temperature: float):
+        """The answers at ``temperature`` (S x P x n): one of :attr:`temperatures`, exactly."""
+        if temperature not in self.temperatures:
+            raise KeyError(f"no samples at temperature {temperature}; have {self.temperatures}.")
+        return self.texts[self.temperatures.index(temperature)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+    """What S distilled students produce, and how they trained.
+
+    Attributes:
+      greedy: each student's top-1 answer per prompt, S x P.
+      samples: :class:`Samples` (S x P x n at each temperature).
+      logprob: per-token teacher-forced log-probability of every valid answer, S x A.
+      compute: the training's steps, epochs, pairs and tokens per student.
+      losses: the training loss at every step, S x steps.
+    """
+
+    greedy: tuple
+    samples: Samples
+    logprob: tuple
+    compute: dict
+    losses: tuple
+
+    def to_json(self) -> dict:
+        return {"greedy": self.greedy, "temperatures": self.samples.temperatures, "samples": self.samples.texts,
+                "logprob": self.logprob, "compute": self.compute, "losses": self.losses}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Outputs":
+        return cls(data["greedy"], Samples(tuple(data["temperatures"]), data["samples"]), data["logprob"],
+                   data["compute"], data["losses"])
+
+    @classmethod
+    def concat(cls, parts: list["Outputs"]) -> "Outputs":
+        """Students of several chunks, in order."""
+        temps = parts[0].samples.temperatures
+        return cls([g for p in parts for g in p.greedy],
+                   Samples(temps, [[s for p in parts for s in p.samples.texts[t]] for t in range(len(temps))]),
+                   [x for p in parts for x in p.logprob], parts[0].compute, [x for p in parts for x in p.losses])
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherReference:
+    """The teacher's greedy answer per prompt (P) and ``teacher_samples`` answers per prompt
+    at ``temperature`` (P x n)."""
+
+    temperature: float
+    greedy: tuple
+    samples: tuple
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TeacherReference":
+        return cls(**data)
+
+
+def temperature_key(key, temperature: float):
+    """``key`` with a temperature folded in (both 32-bit halves of its float64 bits), so every
+    temperature of any grid has its own stream and the same temperature the same stream."""
+    bits = int(np.float64(temperature).view(np.uint64))
+    return rng.point_key(key, bits >> 32, bits & 0xFFFFFFFF)
+
+
+def teacher_draws(task: Task, key, k: int, temperature: float) -> list[list[list[str]]]:
+    """k teacher answers per prompt for each of the R x N students, each student its own draws
+    (student j's from ``fold_in(key, j)``): (R*N) x P x k strings."""
+    return distill.teacher_responses(task.teacher, task.tok, task.prompts, k, key, task.cfg.sampling(temperature),
+                                     students=task.cfg.total_students)
+
+
+def greedy_answers(task: Task) -> list[str]:
+    """The teacher's top-1 answer per prompt (P strings)."""
+    return [a[0] for a in distill.generate_texts(task.teacher, task.tok, task.prompts, 1, jax.random.key(0),
+                                                 task.cfg.greedy)]
+
+
+def teacher_reference(task: Task, temperature: float) -> TeacherReference:
+    """The teacher's greedy answers and samples at ``temperature``, cached in the shared folder."""
+    cfg = task.cfg
+    key = temperature_key(rng.stream(cfg.seed, "teacher_eval"), temperature)
+    return cached(task, work_key(cfg, "teacher", temperature=float(temperature)), lambda: TeacherReference(
+        float(temperature), greedy_answers(task),
+        distill.generate_texts(task.teacher, task.tok, task.prompts, cfg.teacher_samples, key,
+                               cfg.sampling(temperature))), load=TeacherReference.from_json)
+
+
+def _training_pairs(task: Task, pairs):
+    """One list of (prompt index, text) per student, or one shared list -> Pairs."""
+    if pairs and isinstance(pairs[0], list):
+        return distill.stack_pairs([encode_pairs(task.tok, task.corpus, p) for p in pairs], task.eos)
+    return encode_pairs(task.tok, task.corpus, pairs)
+
+
+def _rows(pairs: distill.Pairs, lo: int, hi: int) -> distill.Pairs:
+    return pairs if not pairs.per_student else distill.Pairs(pairs.tokens[lo:hi], pairs.mask[lo:hi],
+                                                              pairs.loss_mask[lo:hi])
+
+
+def chunk_size(task: Task, pairs: distill.Pairs, soft: bool) -> int:
+    """Students trained at a time: as many as memory holds (all R x N on the quick preset).
+    Sampling a trained chunk blocks itself further when it must
+    (:func:`jaxkd.llm.distill.sampling_blocks`)."""
+    cfg = task.cfg
+    per = distill.training_bytes(task.base, 1, cfg.batch_size, pairs.tokens.shape[-1], soft=soft)
+    return distill.students_per_chunk(per, cfg.total_students, what="training an llm-* student")
+
+
+def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps: int | None = None, order, key,
+                     temperatures=(1.0,),
+                     init_states=None, soft: bool = False, trace: Callable | None = None,
+                     after: Callable | None = None) -> Outputs:
+    """Distil the R x N students from the base student (or ``init_states``) and collect what
+    they produce, in chunks of students (:func:`chunk_size`).
+
+    Args:
+      pairs: one list of (prompt index, text) per student (each student its own set, all the
+        same length), or one list shared by all.
+      epochs: passes over each student's set (default ``cfg.epochs``); ``max_steps`` stops
+        earlier (compute-matched comparisons).
+      order: (R*N,) data-order keys.
+      key: the students' sampling key (student s's sequences from ``split(key, (S, ...))[s]``
+        whatever the chunk).
+      temperatures: sampling temperatures of :attr:`Outputs.samples`.
+      init_states: optional stacked initial parameters (R*N, ...).
+      soft: token-level soft targets (forward KL to the teacher) instead of cross-entropy.
+      trace, after: ``trace`` is :func:`jaxkd.llm.distill.distill`'s; ``after(students, lo, hi)``
+        sees each trained chunk (students lo..hi-1) before it is discarded.
+    """
+    cfg = task.cfg
+    data = _training_pairs(task, pairs)
+    S = cfg.total_students
+    chunk = chunk_size(task, data, soft)
+    keys = {T: jax.random.split(jax.random.fold_in(key, i), S) for i, T in enumerate(temperatures)}
+    parts = []
+    for lo in range(0, S, chunk):
+        hi = min(lo + chunk, S)
+        init = None if init_states is None else jax.tree.map(lambda a: a[lo:hi], init_states)
+        students = distill.distill(
+            task.base, _rows(data, lo, hi), order_keys=order[lo:hi], epochs=cfg.epochs if epochs is None else epochs, max_steps=max_steps,
+            batch_size=cfg.batch_size, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
+            loss=Loss("forward_kl") if soft else Loss(), teacher=task.teacher if soft else None, init_states=init,
+            dropout_keys=None if not task.base.config.dropout else
+            rng.student_keys(rng.stream(cfg.seed, "dropout"), S)[lo:hi], trace=trace, progress=None)
+        parts.append(_outputs(task, students, temperatures, {T: k[lo:hi] for T, k in keys.items()}))
+        if after is not None:
+            after(students, lo, hi)
+        del students
+    return Outputs.concat(parts)
+
+
+def _outputs(task: Task, students: distill.Students, temperatures, keys) -> Outputs:
+    """What a trained chunk of students produces; ``keys[T]`` holds one sampling key per student."""
+    cfg = task.cfg
+    none = jax.random.split(jax.random.key(0), students.num_students)  # greedy decoding draws nothing
+    greedy = [[a[0] for a in s] for s in distill.student_responses(students, task.tok, task.prompts, 1, none,
+                                                                   cfg.greedy)]
+    texts = [distill.student_responses(students, task.tok, task.prompts, cfg.samples, keys[T], cfg.sampling(T))
+             for T in temperatures]
+    return Outputs(greedy, Samples(tuple(map(float, temperatures)), texts),
+                   distill.student_logprobs(students, task.answers).tolist(), students.compute,
+                   np.asarray(students.losses).tolist())
+
+
+def direct_reference(task: Task) -> Outputs:
+    """R x N copies of the base student fine-tuned directly on one reference answer per prompt
+    (the most probable valid answer's first paraphrase; BioASQ's ideal answer), for the
+    distillation's epochs: the reference of systematic noise. Cached."""
+    cfg = task.cfg
+
+    def compute():
+        reference = [(p, it.paraphrases[int(np.argmax(it.probs))][0]) for p, it in enumerate(task.corpus.items)]
+        order = rng.student_keys(rng.stream(cfg.seed, "data_order"), cfg.total_students)
+        return train_and_sample(task, reference, order=order, key=rng.stream(cfg.seed, "direct_sampling"))
+
+    return cached(task, work_key(cfg, "direct"), compute, load=Outputs.from_json)
