@@ -90,7 +90,7 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
                    shared: Path | None = None):
     """Run one experiment into the run folder ``out`` and write its results and report.
 
-    Returns ``(results, report markdown, wall seconds)``. A run that fails on bad input
+    Returns ``(results, report document, wall seconds)``. A run that fails on bad input
     before finishing any grid point leaves no folder behind.
     """
     from jaxkd.experiments import EXPERIMENTS
@@ -114,10 +114,9 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
     wall = time.perf_counter() - start
     # Reported and judged from what results.json holds (NaN -> None), the same either way.
     results = module.Results.from_json(cfg, data)
-    report = write_step(module, results, run_dir)
+    section = write_step(module, results, run_dir)
     run_dir.write_json("results.json", results)
-    run_dir.write_text("report.md", report)
-    return results, report, wall
+    return results, section, wall
 
 
 def run_theory(out: Path, students: int, seed: int, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
@@ -139,10 +138,10 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
     """Run ``the_plan`` into ``out`` and write report.md, report.html and summary.json.
 
     Returns ``(summary, tables)``: the summary written to summary.json (theorem and claim
-    verdicts, timings) and its markdown tables. ``log`` receives one line per
+    verdicts, timings) and its tables as markdown. ``log`` receives one line per
     step (default: stderr, through tqdm so progress bars stay intact).
     """
-    from jaxkd import report, study
+    from jaxkd import document, report, study
 
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))
     out = Path(out)
@@ -150,7 +149,7 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
     started = time.perf_counter()
     checks: list[dict] = []
     results: dict[str, dict] = {}
-    reports: dict[str, str] = {}
+    sections: dict[str, document.Section] = {}
     total = len(the_plan.steps) + (the_plan.theory_students is not None)
     done = 0
     with tqdm(total=total, desc="reproduce", unit="step", disable=None) as bar:
@@ -172,10 +171,10 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
             checks = timed("theory", lambda: run_theory(out / "theory", the_plan.theory_students, the_plan.seed,
                                                         resume=resume, overwrite=overwrite))
         for step, cfg in the_plan.steps:
-            res, md, _ = timed(step.name, lambda: run_experiment(step.experiment, cfg, out / step.name,
-                                                                 resume=resume, overwrite=overwrite,
-                                                                 shared=top.shared))
-            results[step.name], reports[step.name] = res, md
+            res, section, _ = timed(step.name, lambda: run_experiment(step.experiment, cfg, out / step.name,
+                                                                      resume=resume, overwrite=overwrite,
+                                                                      shared=top.shared))
+            results[step.name], sections[step.name] = res, section
     findings = study.judge(results)
     timings = {p.stem.removeprefix("wall-"): top.load_point(p.stem)["seconds"]
                for p in sorted((out / "points").glob("wall-*.json"))}
@@ -188,8 +187,8 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
                      for c, f in findings],
         "seconds": timings, "wall_seconds_this_run": time.perf_counter() - started,
     }
-    md = report.study_report(the_plan, checks, reports, findings, timings)
+    study_doc = report.study_document(the_plan, checks, sections, findings, timings)
     top.write_json("summary.json", summary)
-    top.write_text("report.md", md)
-    top.write_text("report.html", report.markdown_to_html(md, out, title=f"jaxkd reproduce ({the_plan.preset})"))
-    return summary, report.study_summary_tables(checks, findings)
+    top.write_text("report.md", document.to_markdown(study_doc))
+    top.write_text("report.html", document.to_html(study_doc, out, title=f"jaxkd reproduce ({the_plan.preset})"))
+    return summary, document.to_markdown(report.summary_section(checks, findings), level=2, ids=False)
