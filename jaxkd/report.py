@@ -47,6 +47,27 @@ def summary_section(checks: list[dict], findings, links: dict[str, str] | None =
     return doc.Section("Summary", blocks, anchor="summary")
 
 
+def provenance_blocks(prov: dict, plan, timings: dict[str, float]) -> list:
+    """The report header: what ran, on what code, packages and devices, for how long
+    (``prov``: :func:`jaxkd.provenance.record` plus ``started`` and ``wall_seconds``)."""
+    pk, dev = prov.get("packages", {}), prov.get("devices", {})
+    commit = prov.get("commit")
+    code = (f"{prov['version']}, commit {commit}{' with local modifications' if prov.get('modified') else ''}"
+            if commit else f"{prov['version']} (not a git checkout)")
+    total = sum(timings.values())
+    rows = [["preset, seed", f"{plan.preset}, {plan.seed}"],
+            ["jaxkd", code],
+            ["source sha256", prov["source_sha256"]],
+            ["packages", ", ".join(f"{n} {v}" for n, v in pk.items())],
+            ["Python, platform", f"{prov.get('python')}, {prov.get('platform')}"],
+            ["devices", f"{dev.get('count')} x {dev.get('kind')} ({dev.get('platform')}), "
+                        f"{dev.get('processes')} process(es), {dev.get('cpu_cores')} CPU cores"],
+            ["started", prov.get("started", "")],
+            ["wall time", f"{prov.get('wall_seconds', 0.0) / 60:.1f} min this invocation; {total / 60:.1f} min "
+                          f"of step time over {len(timings)} steps (a resumed step counts its last part)"]]
+    return [doc.Table(["provenance", ""], rows)]
+
+
 def _step_tests(step, by_result: dict, claims: list) -> list:
     """The blocks saying which theorems and claims a step tests, and how they came out."""
     from jaxkd import study

@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sys
 import time
 from pathlib import Path
-from typing import Callable
-
-from tqdm.auto import tqdm
 
 from jaxkd import _validation as v
 from jaxkd.runs import RunDir, read_json, to_jsonable
@@ -133,38 +129,32 @@ def run_theory(out: Path, students: int, seed: int, *, resume: bool = False, ove
     return checks
 
 
-def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = False,
-              log: Callable[[str], None] | None = None) -> tuple[dict, str]:
+def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = False) -> tuple[dict, str]:
     """Run ``the_plan`` into ``out`` and write report.md, report.html and summary.json.
 
     Returns ``(summary, tables)``: the summary written to summary.json (theorem and claim
-    verdicts, timings) and its tables as markdown. ``log`` receives one line per
-    step (default: stderr, through tqdm so progress bars stay intact).
+    verdicts, provenance, timings) and its tables as markdown. Progress goes to stderr through
+    :mod:`jaxkd.progress` (a bar on a terminal, timestamped lines elsewhere).
     """
-    from jaxkd import document, report, study
+    from jaxkd import document, progress, provenance, report, study
 
-    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
     out = Path(out)
     top = RunDir.open(out, the_plan.config(), resume=resume, overwrite=overwrite)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     checks: list[dict] = []
     results: dict[str, dict] = {}
     sections: dict[str, document.Section] = {}
     total = len(the_plan.steps) + (the_plan.theory_students is not None)
-    done = 0
-    with tqdm(total=total, desc="reproduce", unit="step", disable=None) as bar:
+    with progress.task("reproduce", total=total, unit="step") as bar:
         def timed(name: str, fn):
-            nonlocal done
-            bar.set_postfix_str(name)
-            log(f"[{done + 1}/{total}] {name} ...")
+            bar.note(name)
             t0 = time.perf_counter()
             value = fn()
             wall = time.perf_counter() - t0
             if not top.has_point(f"wall-{name}"):
                 top.save_point(f"wall-{name}", {"seconds": wall})
-            log(f"[{done + 1}/{total}] {name} done in {wall:.1f} s")
-            done += 1
-            bar.update()
+            progress.log(f"reproduce: {name} done in {wall:.1f} s")
+            bar.advance()
             return value
 
         if the_plan.theory_students is not None:
@@ -178,6 +168,8 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
     findings = study.judge(results)
     timings = {p.stem.removeprefix("wall-"): top.load_point(p.stem)["seconds"]
                for p in sorted((out / "points").glob("wall-*.json"))}
+    wall = time.perf_counter() - started
+    prov = {**provenance.record(), "started": started_at, "wall_seconds": wall}
     summary = {
         "preset": the_plan.preset, "seed": the_plan.seed,
         "theorems": [{"result": r, "passed": k, "checks": n} for r, k, n in study.theorem_summary(checks)],
@@ -185,9 +177,11 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
                       "criterion": c.criterion, "interval": None if f.interval is None else list(f.interval),
                       "replicates": f.replicates}
                      for c, f in findings],
-        "seconds": timings, "wall_seconds_this_run": time.perf_counter() - started,
+        "seconds": timings, "wall_seconds_this_run": wall,
+        "provenance": prov,
     }
-    study_doc = report.study_document(the_plan, checks, sections, findings, timings)
+    study_doc = report.study_document(the_plan, checks, sections, findings, timings,
+                                      header=report.provenance_blocks(prov, the_plan, timings))
     top.write_json("summary.json", summary)
     top.write_text("report.md", document.to_markdown(study_doc))
     top.write_text("report.html", document.to_html(study_doc, out, title=f"jaxkd reproduce ({the_plan.preset})"))

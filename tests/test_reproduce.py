@@ -56,6 +56,10 @@ def test_reproduce_writes_report_html_and_summary(linear_study):
     assert summary == json.loads((out.parent / "summary.json").read_text())
     assert {f["status"] for f in summary["findings"]} == {"not run"}  # claims need MLP/LLM runs
     assert set(summary["seconds"]) == set(LINEAR.split(","))
+    prov = summary["provenance"]  # what made these numbers: code, packages, devices, wall time
+    assert {"jax", "jaxlib", "flax", "optax", "numpy"} <= set(prov["packages"]) and prov["devices"]["count"] >= 1
+    assert prov["wall_seconds"] > 0 and len(prov["source_sha256"]) == 64
+    assert prov["source_sha256"] in md and f"jax {prov['packages']['jax']}" in md and prov["devices"]["kind"] in md
     assert "| claim | verdict | measured |" in r.stdout
 
 
