@@ -126,6 +126,8 @@ class Task:
             body = f"started, {self._count()}"
         elif event == "end":
             body = f"done, {self._count()} in {_seconds(now - self.started)}"
+        elif event == "stop":
+            body = f"stopped after {self._count()} in {_seconds(now - self.started)}"
         else:
             body = f"{self._count()}, {_seconds(now - self.started)}"
         if self.note_text:
@@ -159,12 +161,14 @@ def task(name: str, total: int | None = None, *, unit: str = "step",
         if how == "lines":
             t._line("start")
             _start_heartbeat()
+    ok = False
     try:
         yield t
+        ok = True
     finally:
         with _lock:
             if how == "lines":
-                t._line("end")
+                t._line("end" if ok else "stop")
             t._close()
             _stack.remove(t)
             for outer in _stack:  # the lines just written named the open tasks too

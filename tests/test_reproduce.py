@@ -123,7 +123,7 @@ def test_killed_sweep_resumes_to_identical_results(tmp_path, sig, uninterrupted_
     proc.send_signal(sig)
     err = proc.communicate(timeout=120)[1]
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "rerun with --resume" in err
+        assert proc.returncode == 130 and "rerun the same command with --resume" in err
     else:
         assert proc.returncode == -signal.SIGKILL
     finished = len(list(out.glob("points/*.json")))

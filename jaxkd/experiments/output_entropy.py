@@ -53,9 +53,10 @@ class Config(Presets):
     PRESETS: ClassVar[dict] = {("quick", "*"): {"epochs": 150}, ("paper", "*"): {"datasets": _cached_extras}}
 
     preset: str = option("quick", "preset these values came from", flag=NO_FLAG)
-    model: str = option("all", "model class: all (every class in models), logistic or mlp (that class alone)")
+    model: str = option("all", "model class: all (every class in models), logistic or mlp (that class alone)",
+                        choices=("all", *MODELS))
     datasets: tuple[str, ...] = option(OFFLINE, "classification datasets (see `jaxkd datasets`)")
-    models: tuple[str, ...] = option(MODELS, "model classes to run when model is all")
+    models: tuple[str, ...] = option(MODELS, "model classes to run when model is all", choices=MODELS)
     teacher_hidden: int = option(128, "MLP teacher's hidden width")
     student_hidden: int = option(64, "MLP students' hidden width")
     epochs: int = option(300, "training epochs of teacher and students (full batch)")
