@@ -382,6 +382,13 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"jaxkd: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ImportError as exc:
+        from jaxkd._extras import MissingExtra
+
+        if not isinstance(exc, MissingExtra):
+            raise
+        print(f"jaxkd: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(_interrupted(args), file=sys.stderr)
         return EXIT_INTERRUPTED

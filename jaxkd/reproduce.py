@@ -59,7 +59,8 @@ def plan(preset: str = "quick", *, seed: int = 0, only=None, teacher=None, stude
       ValueError: unknown preset or name, bad seed, or a config an experiment rejects (for
         example ``--preset paper`` without the GPT-2 checkpoints while llm-* steps are planned).
     """
-    from jaxkd.experiments import EXPERIMENTS
+    from jaxkd._extras import MissingExtra
+    from jaxkd.experiments import registry
 
     v.check_choice("preset", preset, list(THEORY_STUDENTS))
     v.check_int("seed", seed, minimum=0)
@@ -75,7 +76,11 @@ def plan(preset: str = "quick", *, seed: int = 0, only=None, teacher=None, stude
                          "--student and --qa-file, or leave them out with --only.")
     steps = []
     for step in chosen:
-        module = EXPERIMENTS[step.experiment]
+        try:
+            module = registry.load(step.experiment)
+        except MissingExtra as exc:
+            tabular = ",".join(["theory", *(s.name for s in chosen if not s.experiment.startswith("llm-"))])
+            raise ValueError(f"{str(exc).rstrip('.')}; or leave the llm-* steps out: --only {tabular}.") from None
         extra = {"teacher": teacher, "student": student, "qa_file": qa_file} if step.experiment.startswith("llm-") else {}
         steps.append((step, module.Config.from_preset(preset, model=step.model, seed=seed, **extra)))
     theory = THEORY_STUDENTS[preset] if wanted is None or "theory" in wanted else None
@@ -89,7 +94,7 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
     Returns ``(results, report document, wall seconds)``. A run that fails on bad input
     before finishing any grid point leaves no folder behind.
     """
-    from jaxkd.experiments import EXPERIMENTS
+    from jaxkd.experiments import registry
     from jaxkd.report import write_step
 
     out = Path(out)
@@ -97,7 +102,7 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
     run_dir = RunDir.open(out, {"experiment": name, **dataclasses.asdict(cfg)}, resume=resume, overwrite=overwrite,
                           shared=shared)
     start = time.perf_counter()
-    module = EXPERIMENTS[name]
+    module = registry.load(name)
     if resume and (out / "results.json").is_file():  # finished earlier: only redo the report
         data = read_json(out / "results.json")
     else:
