@@ -185,8 +185,8 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
         "seconds": timings, "wall_seconds_this_run": wall,
         "provenance": prov,
     }
-    study_doc = report.study_document(the_plan, checks, sections, findings, timings,
-                                      header=report.provenance_blocks(prov, the_plan, timings))
+    header, details = report.provenance_blocks(prov, the_plan, timings)
+    study_doc = report.study_document(the_plan, checks, sections, findings, timings, header=header, details=details)
     top.write_json("summary.json", summary)
     top.write_text("report.md", document.to_markdown(study_doc))
     top.write_text("report.html", document.to_html(study_doc, out, title=f"jaxkd reproduce ({the_plan.preset})"))
