@@ -141,8 +141,8 @@ def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], f
         for step in judged:
             fig = next(doc.relocate(sections[step.name], step.name).figures(), None)
             if fig is not None:
-                key_figures += [doc.Figure(fig.path, f"{section.title}: {fig.caption} ({step.name})"),
-                                doc.Paragraph(doc.Link(f"details: {sections[step.name].title}", f"#{step.name}"))]
+                key_figures.append(doc.Figure(fig.path, f"{section.title}: {sections[step.name].title}, "
+                                                        f"{fig.caption}", link=f"#{step.name}"))
                 break
 
     out = [*header, intro, doc.Contents(depth=2), summary_section(checks, findings, links)]
