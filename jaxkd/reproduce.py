@@ -191,3 +191,48 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
     top.write_text("report.md", document.to_markdown(study_doc))
     top.write_text("report.html", document.to_html(study_doc, out, title=f"jaxkd reproduce ({the_plan.preset})"))
     return summary, document.to_markdown(report.summary_section(checks, findings), level=2, ids=False)
+
+
+def report_from_folder(out, *, redraw: bool = False):
+    """The study document of a finished ``jaxkd reproduce`` folder, rebuilt by this code from
+    the numbers the run saved (each step's config.json and results.json, theory/checks.json,
+    summary.json's provenance and timings). For re-rendering a report after the report code
+    changed (scripts/render_report.py) and for testing the report on a stored run.
+
+    Args:
+      out: the run folder.
+      redraw: draw every step's figures again into its folder (a stored run kept without PNGs).
+
+    Returns:
+      ``(document, summary)``: the :class:`jaxkd.document.Section` and summary.json's contents.
+    """
+    from jaxkd import report, study
+    from jaxkd.experiments import registry
+    from jaxkd.experiments.common import _frozen
+
+    out = Path(out)
+    top, summary = read_json(out / "config.json"), read_json(out / "summary.json")
+    by_name = {s.name: s for s in STEPS}
+    steps, sections, results = [], {}, {}
+    for name in top["steps"]:
+        step = by_name[name]
+        module = registry.load(step.experiment)
+        stored = read_json(out / name / "config.json")
+        fields = {f.name for f in dataclasses.fields(module.Config)}
+        cfg = module.Config(**{k: _frozen(val) for k, val in stored.items() if k in fields})
+        res = module.Results.from_json(cfg, read_json(out / name / "results.json"))
+        if redraw:
+            run_dir = RunDir(out / name, stored)
+            for fname, fig in module.figures(res).items():
+                run_dir.save_figure(fig, fname)
+        steps.append((step, cfg))
+        sections[name], results[name] = module.document(res), res
+    the_plan = Plan(top["preset"], top["seed"], top["theory_students"], tuple(steps))
+    checks = read_json(out / "theory" / "checks.json") if top["theory_students"] is not None else []
+    timings = summary["seconds"]
+    header = details = None
+    if "provenance" in summary:
+        header, details = report.provenance_blocks(summary["provenance"], the_plan, timings)
+    document = report.study_document(the_plan, checks, sections, study.judge(results), timings, header=header,
+                                      details=details)
+    return document, summary
