@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from jaxkd import document as doc
 from jaxkd.experiments import common
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, report, setup
@@ -58,11 +59,11 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     return {**common.columns(rows), "direct_noise": float(np.mean([tm.pairwise_cosine_distance(e) for e in d]))}
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     fig, (a1, a2) = subplots(1, 2, figsize=(11, 4))
     T = res.temperature
     report.errorbar(a1, T, res, "noise_slope", "o-", label="slope of student on teacher noise")
@@ -85,16 +86,17 @@ def figures(res: Results) -> dict:
     return {"noise_transfer.png": fig, "training.png": report.fig_training(res, [f"T = {T}" for T in res.temperature])}
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     table = report.table(res, "T", res.temperature,
                      ["teacher_noise", "student_noise", "noise_slope", "noise_r2", "systematic_noise"],
                      ["teacher noise", "student noise", "slope", "R²", "systematic noise"])
-    return (report.llm_header("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg, steps=res.steps[0])
-            + "Systematic noise is relative to the base student fine-tuned directly on one reference answer per "
-            f"prompt for the same steps (its mean noise: {fmt(res.direct_noise)}).\n\n{table}\n\n"
-            "![noise transfer](noise_transfer.png)\n\n![training curves](training.png)\n")
+    return report.llm_section("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg, [
+        doc.Paragraph("Systematic noise is relative to the base student fine-tuned directly on one reference answer "
+                      f"per prompt for the same steps (its mean noise: {fmt(res.direct_noise)})."),
+        table, doc.Figure("noise_transfer.png", "noise transfer"),
+        doc.Figure("training.png", "the students' training loss at every step")], steps=res.steps[0])
 
 
 CLAIMS: tuple = ()  # noise transfer is reported, not judged: the study states no claim about its size

@@ -23,13 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
+from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
 from jaxkd.experiments import common
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
-from jaxkd.formatting import markdown_table
 from jaxkd.llm import distill, selection
 from jaxkd.runs import RunDir
 
@@ -85,7 +85,8 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     draws = setup.cached(task, setup.work_key(cfg, "va-draws", k=kmax), lambda: replicates.teacher_draws(
         task, rng.stream(cfg.seed, "teacher_sampling_va"), kmax, 1.0))
     draw_embs = measures.embed(task, draws)                               # (R*N, P, kmax, E)
-    base_embs = measures.embed(task, setup.cached(task, setup.work_key(cfg, "base-samples"), lambda: base_samples(task)))
+    base_embs = measures.embed(task, setup.cached(task, setup.work_key(cfg, "base-samples"),
+                                                  lambda: base_samples(task)))
     teacher = replicates.teacher_reference(task, 1.0)
     direct = replicates.direct_reference(task)
     order = jnp.broadcast_to(rng.stream(cfg.seed, "data_order"), (cfg.total_students,))
@@ -120,11 +121,11 @@ def base_samples(task: setup.Task) -> list[list[str]]:
                                   cfg.sampling(1.0))
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     from jaxkd.plotting import subplots
 
     fig, (a1, a2) = subplots(1, 2, figsize=(12, 4.5))
@@ -142,7 +143,7 @@ def figures(res: Results) -> dict:
     return {"methods.png": fig, "training.png": report.fig_training(res, res.label)}
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     idx = range(len(res.label))
@@ -153,15 +154,16 @@ def markdown(res: Results) -> str:
                      ["TV to truth (S.2)", "H − true H (S.2)", "cos to true centroid (S.2)", "cos to nearest valid",
                       "systematic noise", "avg noise", "noise slope", "R²", "between-student var (corrected)",
                       "greedy disagreement"])
-    compute = markdown_table(["method", "schedule", "steps", "passes", "pairs per student", "training tokens"],
-                             [[res.label[i], res.schedule[i], res.steps[i], res.passes[i], res.pairs[i],
-                               res.training_tokens[i]] for i in idx])
-    return (report.llm_header("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", cfg,
-                          passes="passes per row as in the compute table")
-            + "Rows marked 'study' train for epochs × k passes over their own set (the study's schedule); "
-            "rows marked 'equal' train the single-response steps. Teacher total variation to the truth: "
-            f"{stats.cell(res.teacher_total_variation[0])}.\n\n{study}\n\n**Compute per row**\n\n{compute}\n\n"
-            "![methods](methods.png)\n\n![training curves](training.png)\n")
+    compute = doc.Table(["method", "schedule", "steps", "passes", "pairs per student", "training tokens"],
+                        [[res.label[i], res.schedule[i], res.steps[i], res.passes[i], res.pairs[i],
+                          res.training_tokens[i]] for i in idx])
+    return report.llm_section("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", cfg, [
+        doc.Paragraph("Rows marked 'study' train for epochs × k passes over their own set (the study's schedule); "
+                      "rows marked 'equal' train the single-response steps. Teacher total variation to the truth: "
+                      f"{stats.cell(res.teacher_total_variation[0])}."),
+        study, doc.Paragraph(doc.Strong("Compute per row")), compute, doc.Figure("methods.png", "methods"),
+        doc.Figure("training.png", "the students' training loss at every step")],
+        passes="passes per row as in the compute table")
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------

@@ -174,7 +174,8 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
         hi = min(lo + chunk, S)
         init = None if init_states is None else jax.tree.map(lambda a: a[lo:hi], init_states)
         students = distill.distill(
-            task.base, _rows(data, lo, hi), order_keys=order[lo:hi], epochs=cfg.epochs if epochs is None else epochs, max_steps=max_steps,
+            task.base, _rows(data, lo, hi), order_keys=order[lo:hi], epochs=cfg.epochs if epochs is None else epochs,
+            max_steps=max_steps,
             batch_size=cfg.batch_size, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
             loss=Loss("forward_kl") if soft else Loss(), teacher=task.teacher if soft else None, init_states=init,
             dropout_keys=None if not task.base.config.dropout else

@@ -3,6 +3,7 @@ measures with their intervals, and error-bar plots."""
 
 from __future__ import annotations
 
+from jaxkd import document as doc
 from jaxkd.experiments.llm_study.measures import SweepResults
 from jaxkd.experiments.llm_study.setup import load_qa
 from jaxkd.experiments.llm_study.stats import cell
@@ -36,15 +37,10 @@ def fig_training(res: SweepResults, labels, title: str = "the students' training
     return fig
 
 
-def table(res: SweepResults, grid_label: str, grid, names, headers) -> str:
-    """A markdown table of measures (mean [95% interval]) per grid point."""
-    from jaxkd.formatting import markdown_table
-
-    return markdown_table([grid_label, *headers], [[g, *(cell(getattr(res, n)[i]) for n in names)]
-                                                   for i, g in enumerate(grid)])
-
-
-# --- report ----------------------------------------------------------------------------------
+def table(res: SweepResults, grid_label: str, grid, names, headers) -> doc.Table:
+    """A table of measures (mean [95% interval]) per grid point."""
+    return doc.Table([grid_label, *headers], [[g, *(cell(getattr(res, n)[i]) for n in names)]
+                                              for i, g in enumerate(grid)])
 
 
 LLM_NOTE = ("Students are GPT-2s distilled from a GPT-2 teacher's answers; answers are embedded with "
@@ -58,15 +54,16 @@ LLM_NOTE = ("Students are GPT-2s distilled from a GPT-2 teacher's answers; answe
             "log-prob spread have none.")
 
 
-def llm_header(title: str, cfg, passes=None, steps=None) -> str:
-    """The first lines of every llm-* report: title, sizes, passes over the distillation set and
-    what the measures mean."""
+def llm_section(title: str, cfg, blocks, passes=None, steps=None) -> doc.Section:
+    """An llm-* report: its title, then the paragraph every one starts with (sizes, passes over
+    the distillation set and what the measures mean), then ``blocks``."""
     train = f"{cfg.epochs} passes over each student's distillation set" if passes is None else passes
-    return (f"# {title}\n\n{cfg.replicates} replicates x {cfg.num_students} students, "
-            f"{len_questions(cfg)} questions, {cfg.samples} samples per prompt per student "
-            f"({cfg.teacher_samples} for the teacher), {train}"
-            f"{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
-            f"{LLM_NOTE}\n\n")
+    return doc.Section(title, [doc.Paragraph(
+        f"{cfg.replicates} replicates x {cfg.num_students} students, "
+        f"{len_questions(cfg)} questions, {cfg.samples} samples per prompt per student "
+        f"({cfg.teacher_samples} for the teacher), {train}"
+        f"{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
+        f"{LLM_NOTE}"), *blocks])
 
 
 def len_questions(cfg) -> int:
