@@ -16,10 +16,11 @@ from typing import Callable
 import jax
 import numpy as np
 
-from jaxkd import rng
+from jaxkd import progress, rng
 from jaxkd.experiments.llm_study.setup import Task, cached, encode_pairs, work_key
 from jaxkd.llm import distill
 from jaxkd.llm.objective import Loss
+from jaxkd.students import ensemble
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,21 +171,36 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
     chunk = chunk_size(task, data, soft)
     keys = {T: jax.random.split(jax.random.fold_in(key, i), S) for i, T in enumerate(temperatures)}
     parts = []
-    for lo in range(0, S, chunk):
-        hi = min(lo + chunk, S)
+    with progress.task(f"{S} students: distilling and sampling", total=S, unit="student") as bar:
+        for lo in range(0, S, chunk):
+            hi = min(lo + chunk, S)
+            parts.append(_chunk(task, data, lo, hi, epochs, max_steps, order, init_states, soft, trace, temperatures,
+                                keys, after, bar))
+    return Outputs.concat(parts)
+
+
+def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, soft, trace, temperatures, keys, after, bar):
+    """Students lo..hi-1 distilled, sampled and dropped: their :class:`Outputs`."""
+    cfg = task.cfg
+    epochs = cfg.epochs if epochs is None else epochs
+    steps = ensemble.Schedule(epochs, cfg.batch_size, drop_last=False, max_steps=max_steps).total_steps(data.num_pairs)
+    with progress.task(f"distilling students {lo + 1}-{hi}", total=steps * (hi - lo), unit="student-step") as p:
+        def advance(done, total):
+            p.advance(done - p.done)
+
         init = None if init_states is None else jax.tree.map(lambda a: a[lo:hi], init_states)
         students = distill.distill(
-            task.base, _rows(data, lo, hi), order_keys=order[lo:hi], epochs=cfg.epochs if epochs is None else epochs,
-            max_steps=max_steps,
-            batch_size=cfg.batch_size, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
+            task.base, _rows(data, lo, hi), order_keys=order[lo:hi], epochs=epochs, max_steps=max_steps, batch_size=cfg.batch_size, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
             loss=Loss("forward_kl") if soft else Loss(), teacher=task.teacher if soft else None, init_states=init,
             dropout_keys=None if not task.base.config.dropout else
-            rng.student_keys(rng.stream(cfg.seed, "dropout"), S)[lo:hi], trace=trace, progress=None)
-        parts.append(_outputs(task, students, temperatures, {T: k[lo:hi] for T, k in keys.items()}))
-        if after is not None:
-            after(students, lo, hi)
-        del students
-    return Outputs.concat(parts)
+            rng.student_keys(rng.stream(cfg.seed, "dropout"), cfg.total_students)[lo:hi], trace=trace,
+            progress=advance)
+    with progress.task(f"sampling students {lo + 1}-{hi}"):
+        out = _outputs(task, students, temperatures, {T: k[lo:hi] for T, k in keys.items()})
+    if after is not None:
+        after(students, lo, hi)
+    bar.advance(hi - lo)
+    return out
 
 
 def _outputs(task: Task, students: distill.Students, temperatures, keys) -> Outputs:
