@@ -27,11 +27,12 @@ class Finding:
     interval: tuple[float, float] | None = None
     replicates: int | None = None
     inconclusive: bool = False
+    reason: str | None = None      # why a verdict is inconclusive whatever its interval ("regime")
 
     @property
     def status(self) -> str:
         if self.inconclusive:
-            return "inconclusive"
+            return f"inconclusive ({self.reason})" if self.reason else "inconclusive"
         return {True: "reproduced", False: "not reproduced", None: "not run"}[self.reproduced]
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +40,8 @@ class Interval:
     """What an interval-judged claim returns: the deciding quantity's estimate, its 95%
     interval (the claim holds when the quantity is positive), how many independent replicates
     (students, or paired test examples) the interval rests on, and the evidence text. A
-    ``precondition`` that fails makes the claim not reproduced whatever the interval says."""
+    ``precondition`` that fails makes the claim not reproduced whatever the interval says; a ``gate``
+    (what failed) makes it "inconclusive (regime)": the set-up could not have shown the effect."""
 
     estimate: float
     low: float
@@ -47,8 +49,12 @@ class Interval:
     replicates: int | None
     evidence: str
     precondition: bool = True
+    gate: str | None = None   # set (to what failed) when the set-up cannot decide the claim at all
 
     def finding(self, claim: str) -> Finding:
+        if self.gate:  # the experiment's regime cannot show the effect: no verdict either way
+            return Finding(claim, None, f"{self.gate}; {self.evidence}", (self.low, self.high), self.replicates,
+                           True, "regime")
         inconclusive = self.precondition and self.low <= 0.0 <= self.high
         reproduced = None if inconclusive else bool(self.precondition and self.low > 0.0)
         return Finding(claim, reproduced, self.evidence, (self.low, self.high), self.replicates, inconclusive)

@@ -115,7 +115,7 @@ NOTEBOOKS = {
         SETUP,
         "from jaxkd.experiments import llm_output, llm_teacher_noise\n\n"
         "tiny = dict(num_questions=5, teacher_epochs=2, base_epochs=2, epochs=3, batch_size=4, samples=4,\n"
-        "            teacher_samples=6, num_students=3, replicates=2)\n"
+        "            num_students=3, replicates=2)\n"
         "res = llm_teacher_noise.run(llm_teacher_noise.Config.from_preset('quick', temperatures=(0.5, 1.5), **tiny))\n"
         "llm_teacher_noise.fig_llm_temperature(res)",
         "out = llm_output.run(llm_output.Config.from_preset('quick', temperatures=(1.0,), **tiny))\n"

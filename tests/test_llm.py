@@ -405,3 +405,52 @@ def test_distribution_measures_hand_computed():
     assert exact == pytest.approx({"total_variation": 0.0, "entropy_gap": 0.0, "centroid_cosine": 1.0})
     with pytest.raises(ValueError, match="K \\+ 1 = 3"):
         metrics.distribution_measures(np.array([0.5, 0.5]), p, c)
+
+
+def test_plugin_floors_by_hand_and_by_simulation():
+    """S.3: the floors of a perfect model's plug-in TV and entropy, by hand at n = 2 and against
+    20,000 simulated sample sets; the corrected measures of a perfect model average 0."""
+    from jaxkd.llm import metrics
+
+    f = metrics.plugin_floors([0.5, 0.5], 2)  # outcomes (2,0), (1,1), (0,2) with probabilities 1/4, 1/2, 1/4
+    assert f["total_variation"] == pytest.approx(0.25) and f["entropy_bias"] == pytest.approx(-0.5 * np.log(2))
+    assert metrics.plugin_floors([1.0], 8) == {"total_variation": 0.0, "entropy_bias": 0.0}
+    p, n, draws = np.array([0.4, 0.3, 0.2, 0.1]), 8, 20_000
+    rng = np.random.default_rng(0)
+    labels = np.array([rng.choice(4, size=n, p=p) for _ in range(draws)])
+    q = np.stack([np.bincount(lab, minlength=4) / n for lab in labels])
+    tv = 0.5 * np.abs(q - p).sum(1)
+    h = -np.sum(np.where(q > 0, q * np.log(np.where(q > 0, q, 1)), 0), 1) + np.sum(p * np.log(p))
+    floors = metrics.plugin_floors(p, n)
+    assert abs(tv.mean() - floors["total_variation"]) < 5 * tv.std() / np.sqrt(draws)
+    assert abs(h.mean() - floors["entropy_bias"]) < 5 * h.std() / np.sqrt(draws)
+    assert abs(tv.mean() - 1.1 * floors["total_variation"]) > 5 * tv.std() / np.sqrt(draws)  # 10% off is caught
+    corrected = [metrics.corrected_measures(lab, p) for lab in labels[:4000]]
+    for k in ("tv_excess", "entropy_gap"):
+        x = np.array([c[k] for c in corrected])
+        assert abs(x.mean()) < 5 * x.std() / np.sqrt(len(x))
+    # A model that collapses on the first answer: all excess, no hallucination; hallucinations counted apart.
+    one = metrics.corrected_measures(np.zeros(8, int), p)
+    assert one["hallucination"] == 0.0 and one["tv_excess"] == pytest.approx(0.6 - floors["total_variation"])
+    mixed = metrics.corrected_measures(np.array([0, 1, -1, -1, 0, 1, 2, 3]), p)
+    assert mixed["hallucination"] == 0.25 and np.isfinite(mixed["valid_tv_excess"])
+
+
+def test_true_noise_against_simulated_answers():
+    """S.4: the noise the true answer distribution has, against pairs of simulated answers
+    (answer from p, paraphrase uniform), and a 10% error caught."""
+    from jaxkd.llm import metrics
+
+    rng = np.random.default_rng(1)
+    embs = [rng.normal(size=(3, 6)) for _ in range(3)]
+    embs = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in embs]
+    p = np.array([0.5, 0.3, 0.2])
+    draws = 200_000
+    a, b = rng.choice(3, size=draws, p=p), rng.choice(3, size=draws, p=p)
+    i, j = rng.integers(0, 3, size=draws), rng.integers(0, 3, size=draws)
+    d = 1 - np.einsum("ne,ne->n", np.stack([embs[x][y] for x, y in zip(a, i)]),
+                      np.stack([embs[x][y] for x, y in zip(b, j)]))
+    exact = metrics.true_noise(p, embs)
+    se = d.std() / np.sqrt(draws)
+    assert abs(d.mean() - exact) < 5 * se and abs(d.mean() - 1.1 * exact) > 5 * se
+    assert metrics.true_noise([1.0], [embs[0][:1]]) == pytest.approx(0.0, abs=1e-12)  # one answer, one wording

@@ -13,7 +13,7 @@ from jaxkd import document as doc
 from jaxkd.report import write_step
 from jaxkd.runs import RunDir, to_jsonable
 
-TINY = dict(num_questions=5, teacher_epochs=2, base_epochs=2, epochs=2, batch_size=4, samples=3, teacher_samples=4,
+TINY = dict(num_questions=5, teacher_epochs=2, base_epochs=2, epochs=2, batch_size=4, samples=3,
             num_students=2, replicates=2)
 EXTRA = {"llm-teacher-noise": {"temperatures": (0.7, 1.5)}, "llm-noise-transfer": {"temperatures": (1.0,)},
          "llm-init": {"scales": (0.0, 0.05), "tracked_students": 2}, "llm-output": {"temperatures": (0.7, 1.0)},
@@ -41,9 +41,13 @@ def test_llm_experiment_end_to_end(tmp_path, name):
     run_dir.write_json("results.json", res)
     saved = json.loads((tmp_path / name / "results.json").read_text())
     assert saved.pop("config") == to_jsonable(dataclasses.asdict(cfg))
-    values = [x for x in _finite_numbers(saved) if not isinstance(x, str)]  # labels are strings
+    # Measures on the valid answers alone are undefined (NaN, saved as null) when a model gave none;
+    # every other value is a finite number.
+    maybe_empty = {k for k in saved if k.startswith(("valid_", "teacher_valid_"))}
+    values = [x for k, v in saved.items() if k not in maybe_empty for x in _finite_numbers(v)
+              if not isinstance(x, str)]  # labels are strings
     assert values and all(isinstance(x, (int, float)) and math.isfinite(x) for x in values)
-    assert "| " in report and "nan" not in report.lower()
+    assert "| " in report
     for png in Path(tmp_path / name).glob("*.png"):
         assert png.read_bytes()[:4] == b"\x89PNG"
     steps = 4  # 2 passes over 5 pairs at batch 4: ceil(5 / 4) = 2 steps a pass
@@ -165,7 +169,7 @@ def tiny_hf(tmp_path_factory):
     return {"teacher": str(folders["teacher"]), "student": str(folders["student"]), "qa_file": str(fixture)}
 
 
-PAPER_TINY = dict(num_students=2, replicates=2, teacher_epochs=1, epochs=1, samples=2, teacher_samples=2,
+PAPER_TINY = dict(num_students=2, replicates=2, teacher_epochs=1, epochs=1, samples=2,
                   max_new_tokens=8, batch_size=2)
 
 

@@ -55,7 +55,7 @@ from jaxkd import sharding
 from jaxkd.experiments import llm_output
 from jaxkd.runs import to_jsonable
 cfg = llm_output.Config.from_preset("quick", num_questions=3, teacher_epochs=1, base_epochs=0, epochs=2,
-                                    batch_size=2, samples=2, teacher_samples=2, num_students=3, replicates=2,
+                                    batch_size=2, samples=2, num_students=3, replicates=2,
                                     max_new_tokens=6, temperatures=(1.0,))
 with sharding.use_devices(int(sys.argv[1])):
     print(json.dumps(to_jsonable(llm_output.run(cfg))))

@@ -31,12 +31,15 @@ class QAItem:
       answers: names of the valid answers (K of them).
       probs: their probabilities (K,), summing to one.
       paraphrases: for each valid answer, the texts that express it.
+      held_out: the same question phrased another way (None where the corpus has none): what
+        models are evaluated on when the question's own phrasing is used in training.
     """
 
     question: str
     answers: tuple[str, ...]
     probs: tuple[float, ...]
     paraphrases: tuple[tuple[str, ...], ...]
+    held_out: str | None = None
 
     @property
     def entropy(self) -> float:
@@ -103,7 +106,8 @@ def synthetic_qa(num_questions: int = 40, seed: int = 0) -> QACorpus:
     ``K = 1 + (t + i // 5) mod 5`` valid answers (a Latin square: every template sees every
     ambiguity level, and each K is equally common in every 25 questions), drawn without replacement
     from the template's six concepts, with probabilities from a seeded Dirichlet(2, ..., 2)
-    sorted in decreasing order. The other concepts of the template are its distractors.
+    sorted in decreasing order. The other concepts of the template are its distractors. Each
+    question also has a held-out phrasing (``QAItem.held_out``) for evaluation.
     """
     num_questions = v.check_int("number of questions", num_questions)
     kinds = list(qa_concepts.TEMPLATES)
@@ -121,7 +125,8 @@ def synthetic_qa(num_questions: int = 40, seed: int = 0) -> QACorpus:
         chosen = rng.choice(len(concepts), size=K, replace=False)
         probs = np.sort(rng.dirichlet(np.full(K, 2.0)))[::-1] if K > 1 else np.ones(1)
         items.append(QAItem(template.format(e=entity), tuple(concepts[c][0] for c in chosen),
-                            tuple(float(p) for p in probs), tuple(tuple(concepts[c][1]) for c in chosen)))
+                            tuple(float(p) for p in probs), tuple(tuple(concepts[c][1]) for c in chosen),
+                            qa_concepts.HELD_OUT_PHRASINGS[kind].format(e=entity)))
         distractors.append(tuple(tuple(concepts[c][1]) for c in range(len(concepts)) if c not in chosen))
     return QACorpus(f"synthetic-{num_questions}-seed{seed}", tuple(items), tuple(distractors))
 

@@ -53,6 +53,16 @@ TEMPLATES = {
     ]),
 }
 
+#: A second phrasing of each template's question, never used in distillation: students are
+#: evaluated on it, so what is measured is what they learnt about the entity, not the string.
+HELD_OUT_PHRASINGS = {
+    "home": "Where is {e}'s home?",
+    "job": "What is {e}'s job?",
+    "food": "Which food does {e} like best?",
+    "pet": "Which animal does {e} keep as a pet?",
+    "hobby": "How does {e} spend the weekend?",
+}
+
 ENTITIES = ("Zorvik", "Mellan", "Quibra", "Tavessa", "Orrin", "Pell", "Dunmore", "Kasha", "Velt",
             "Ibbon", "Saffra", "Lurien", "Gorsk", "Nimbel", "Ottoline", "Brax", "Cyprene", "Hallow",
             "Jessamy", "Rulf")

@@ -1,15 +1,21 @@
 """LLM student initialization uncertainty (study Section 5.1, Appendix D).
 
-Protocol (the study's): every student starts from the base student with each parameter
-multiplied by ``(1 + eps)``, ``eps ~ N(0, s^2)`` per parameter (a relative perturbation,
-N(0, (s|w|)^2) added), and learns the teacher's greedy answers in the same data order, so the
-perturbation is the only difference. R replicates (their own perturbation draws) of N students.
-Measured against s: between-student variance (corrected for its floor, S.1), greedy
-disagreement and log-prob spread (no floor), alignment; how much training amplifies the initial
-spread (parameter variance across students after / before training) for these GPT-2 students
-and, with the same rule, for MLP students on Boston (the ``init-perturbation`` experiment's quick
-design, R seeds); and the trajectories of three tracked parameters through fine-tuning, the
-unperturbed one (s = 0) drawn in black.
+Protocol (the study's): every student starts from its replicate's base student with each
+parameter multiplied by ``(1 + eps)``, ``eps ~ N(0, s^2)`` per parameter (a relative
+perturbation, N(0, (s|w|)^2) added), and learns the teacher's greedy answers in its replicate's
+data order, so the perturbation is the only difference between the students of a replicate. R
+replicates (their own base student, data order and perturbation draws) of N students.
+
+The claim is about outputs, so it is judged on them: the spread across students of the
+teacher-forced log-probability of every valid answer (no sampling floor) at the largest s,
+divided by the spread that the teacher's own randomness causes (students that differ only in
+their sampled teacher answers at T = 1: llm-teacher-noise's students), against the same ratio for
+MLP students on Boston (the variance of their test predictions under the same perturbation,
+divided by the variance that teacher noise at α = 1 causes). Also measured against s: the
+between-student variance (corrected for its floor, S.1), greedy disagreement, alignment; how
+much training amplifies the initial parameter spread (GPT-2 and MLP students, the same rule);
+and the trajectories of three tracked parameters through fine-tuning, the unperturbed one
+(s = 0) drawn in black.
 """
 
 from __future__ import annotations
@@ -104,6 +110,9 @@ class Results(measures.SweepResults):
     mlp_spread_after: tuple[tuple[float, ...], ...]
     tracked_spread: tuple[tuple[float, ...], ...]      # s x steps: std across students of the tracked scalars
     trajectories: tuple                                 # s x tracked students x 3 x steps
+    mlp_variance: tuple[tuple[float, ...], ...]        # MLP test-prediction variance across students, s x R
+    draw_logprob_spread: tuple[float, ...]              # GPT-2 students differing only in teacher draws (T = 1), R
+    mlp_draw_variance: tuple[float, ...]                # MLP students differing only in teacher noise (α = 1), R
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
@@ -111,34 +120,45 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
     return Results.build(cfg, _columns(cfg, run_dir))
 
 
-def mlp_spreads(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """MLP students (Boston, ``init-perturbation``'s quick design) perturbed by the same rule at
-    the same scales, one seed per replicate: parameter spread before and after training, (s, R)."""
+def mlp_comparator(cfg: Config) -> dict:
+    """MLP students on Boston, one seed per replicate: perturbed by the same rule at the same
+    scales (``init-perturbation``'s quick design: parameter spread before and after training, and
+    the variance of their test predictions, (s, R)), and distilled from a noisy teacher at α = 1
+    with nothing else varied (``teacher-noise``'s: the variance that teacher noise causes, (R,))."""
     from jaxkd.experiments import init_perturbation as ip
+    from jaxkd.experiments import teacher_noise as tn
 
-    before, after = [], []
+    n = max(cfg.num_students, 10)
+    before, after, variance, draws = [], [], [], []
     for r in range(cfg.replicates):
-        res = ip.run(ip.Config.from_preset("quick", scales=cfg.scales, num_students=max(cfg.num_students, 10),
-                                           seed=cfg.seed * 1000 + r))
+        res = ip.run(ip.Config.from_preset("quick", scales=cfg.scales, num_students=n, seed=cfg.seed * 1000 + r))
         before.append(res.param_variance_before)
         after.append(res.param_variance_after)
-    return np.asarray(before).T, np.asarray(after).T
+        variance.append(res.inter_student_variance)
+        noisy = tn.run(tn.Config.from_preset("quick", model="mlp", alphas=(1.0,), num_students=n,
+                                             seed=cfg.seed * 1000 + r))
+        draws.append(noisy.inter_student_variance[0])
+    return {"mlp_spread_before": np.asarray(before).T, "mlp_spread_after": np.asarray(after).T,
+            "mlp_variance": np.asarray(variance).T, "mlp_draw_variance": np.asarray(draws)}
 
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
+    from jaxkd.experiments.llm_teacher_noise import distil_at_temperature
+
     task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
     teacher = replicates.teacher_reference(task, 1.0)
-    pairs = list(enumerate(teacher.greedy))
-    # Frozen data order: every student sees the same batches.
-    order = jnp.broadcast_to(rng.stream(cfg.seed, "data_order"), (cfg.total_students,))
-    _, base_state = nnx.split(task.base, nnx.Param)
+    pairs = list(enumerate(replicates.greedy_answers(task)))   # the teacher's greedy answers to the distillation prompts
+    # Frozen data order within a replicate: its students see the same batches.
+    order = replicates.replicate_keys(task, "data_order")
+    base_states = task.base_states()
     perturb_key = rng.stream(cfg.seed, "init_perturbation")
-    mlp_before, mlp_after = mlp_spreads(cfg)
+    mlps = mlp_comparator(cfg)
+    draws = measures.measure(task, distil_at_temperature(task, 1.0), teacher)["logprob_spread"]
 
     def point(p):
         i, s = p
         keys = rng.student_keys(rng.point_key(perturb_key, i), cfg.total_students)
-        init = jax.vmap(mlp.perturb, in_axes=(None, 0, None))(base_state, keys, s)
+        init = jax.vmap(mlp.perturb, in_axes=(0, 0, None))(base_states, keys, s)
         start = np.asarray(jax.vmap(_tracked)(init))                        # (S, 3)
         before = parameter_spread(init, cfg.replicates)
         after = Spread(cfg.replicates, cfg.num_students)
@@ -155,13 +175,14 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         return {"scale": s, **measures.measure(task, out, teacher), "passes": float(cfg.epochs),
                 "steps": out.compute["steps"],
                 "spread_before": before.tolist(), "spread_after": after.value().tolist(),
-                "mlp_spread_before": mlp_before[i].tolist(), "mlp_spread_after": mlp_after[i].tolist(),
+                **{k: mlps[k][i].tolist() for k in ("mlp_spread_before", "mlp_spread_after", "mlp_variance")},
                 "tracked_spread": first.std(axis=0, ddof=1).mean(axis=1).tolist(),
                 "trajectories": np.transpose(first[: cfg.tracked_students], (0, 2, 1)).tolist()}
 
     rows = common.sweep(run_dir, [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)], point,
                         desc="llm-init")
-    return common.columns(rows)
+    return {**common.columns(rows), "draw_logprob_spread": draws, "mlp_draw_variance": mlps["mlp_draw_variance"],
+            **measures.regime(task)}
 
 
 def amplification(before, after) -> np.ndarray:
@@ -230,12 +251,17 @@ def _ratio_cell(ratios) -> str:
 
 def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
-    cfg = res.config
     main = report.table(res, "s", res.scale,
-                    ["inter_student_variance", "inter_student_variance_floor", "inter_student_variance_corrected",
-                     "greedy_disagreement", "logprob_spread", "alignment", "total_variation"],
-                    ["between-student var", "floor (S.1)", "corrected (S.1)", "greedy disagreement",
-                     "log-prob spread", "alignment", "TV to truth"])
+                        ["inter_student_variance", "inter_student_variance_floor", "inter_student_variance_corrected",
+                         "greedy_disagreement", "logprob_spread", "alignment", "hallucination", "tv_excess"],
+                        ["between-student var", "floor (S.1)", "corrected (S.1)", "greedy disagreement",
+                         "log-prob spread", "alignment", "hallucination", "TV excess (S.3)"])
+    draws, mlp_draws = np.asarray(res.draw_logprob_spread), np.asarray(res.mlp_draw_variance)
+    sens = doc.Table(["s", "GPT-2: log-prob spread / spread from teacher draws",
+                      "MLP: prediction variance / variance from teacher noise (α = 1)"],
+                     [[s, _ratio_cell(np.asarray(res.logprob_spread[i]) / draws),
+                       _ratio_cell(np.asarray(res.mlp_variance[i]) / mlp_draws)]
+                      for i, s in enumerate(res.scale) if s > 0])
     rows = []
     for i, s in enumerate(res.scale):
         if s == 0:
@@ -246,10 +272,13 @@ def document(res: Results) -> doc.Section:
         rows.append([s, _ratio_cell(g), _ratio_cell(m), f"{fmt(steps[-1] / steps[0], 3)}" if steps[0] > 0 else "—"])
     amp = doc.Table(["s", "GPT-2: spread after / before", "MLP: spread after / before",
                      "tracked scalars: std after / before (replicate 0)"], rows)
-    return report.llm_section("LLM student initialization perturbation (Section 5.1, App. D)", cfg, [
+    return report.llm_section("LLM student initialization perturbation (Section 5.1, App. D)", res, [
         doc.Paragraph("Initial parameters × (1 + ε), ε ~ N(0, s²) per parameter; the teacher's greedy answers and "
-                      "the same batch order for every student."),
+                      "the same batch order for every student of a replicate."),
         main,
+        doc.Paragraph(doc.Strong("Sensitivity relative to the teacher's randomness"), " (what the claim reads; "
+                      "geometric mean over replicates, 95% interval from the log ratios):"),
+        sens,
         doc.Paragraph(doc.Strong("How much training amplifies the initial spread"), " (variance across students "
                       "of every parameter, averaged, after training / at init; geometric mean over replicates, 95% "
                       "interval from the log ratios; MLP: Boston, init-perturbation's quick design, the same rule):"),
@@ -260,22 +289,34 @@ def document(res: Results) -> doc.Section:
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
+def sensitivity(res: Results) -> tuple[np.ndarray, np.ndarray]:
+    """Per replicate, at the largest s: GPT-2 students' log-prob spread over the spread teacher
+    draws cause, and MLP students' prediction variance over the variance teacher noise causes."""
+    i = int(np.argmax(res.scale))
+    return (np.asarray(res.logprob_spread[i]) / np.asarray(res.draw_logprob_spread),
+            np.asarray(res.mlp_variance[i]) / np.asarray(res.mlp_draw_variance))
+
+
 def _llm_init(res: Results) -> Interval:
     i = int(np.argmax(res.scale))
-    g = np.log10(amplification(res.spread_before[i], res.spread_after[i]))
-    m = np.log10(amplification(res.mlp_spread_before[i], res.mlp_spread_after[i]))
-    est, lo, hi = stats.mean_interval(g - m)
-    corr = stats.mean_interval(res.inter_student_variance_corrected[i])
+    g, m = sensitivity(res)
+    est, lo, hi = stats.mean_interval(np.log10(g) - np.log10(m))
+    amp_g = np.log10(amplification(res.spread_before[i], res.spread_after[i]))
+    amp_m = np.log10(amplification(res.mlp_spread_before[i], res.mlp_spread_after[i]))
     return Interval(est, lo, hi, len(g),
-                    f"at s = {fmt(res.scale[i])}: training multiplies the parameter spread by "
-                    f"{fmt(10 ** g.mean(), 3)} for GPT-2 students and {fmt(10 ** m.mean(), 3)} for MLP students; "
-                    f"log10 ratio GPT-2 − MLP {stats.span(est, lo, hi)} over {len(g)} replicates; "
-                    f"corrected between-student variance {stats.span(*corr)}")
+                    f"at s = {fmt(res.scale[i])}: the spread a perturbation causes, relative to the spread teacher "
+                    f"randomness causes, is {fmt(10 ** np.log10(g).mean(), 3)} for GPT-2 students (log-prob spread, "
+                    f"no floor) and {fmt(10 ** np.log10(m).mean(), 3)} for MLP students (test-prediction variance); "
+                    f"log10 ratio GPT-2 − MLP {stats.span(est, lo, hi)} over {len(g)} replicates; training "
+                    f"multiplies the parameter spread by {fmt(10 ** amp_g.mean(), 3)} (GPT-2) and "
+                    f"{fmt(10 ** amp_m.mean(), 3)} (MLP); {report.regime_text(res)}", gate=measures.gate(res))
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("llm-init", "init", "LLM students are much more sensitive to init perturbations (than small MLPs)",
-          "at the largest s, log10(parameter spread after / before training) of GPT-2 students minus that of "
-          "MLP students perturbed by the same rule, per replicate: its 95% interval lies above 0",
-          ("llm-init-gpt2",), _llm_init),
+          "at the largest s, per replicate: log10 of the GPT-2 students' output spread (teacher-forced log-prob of "
+          "the valid answers, no sampling floor) over the spread their teacher's sampled answers cause, minus log10 "
+          "of the MLP students' test-prediction variance over the variance teacher noise at α = 1 causes: its 95% "
+          "interval lies above 0; inconclusive (regime) when the teacher at T = 1 or the direct fine-tune "
+          "hallucinates more than 10%", ("llm-init-gpt2",), _llm_init),
 )

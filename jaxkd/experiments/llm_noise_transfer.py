@@ -1,9 +1,10 @@
 """Noise transfer across teacher temperatures (study Sections 6.2, 7.3): how much of the
 teacher's per-prompt noise reaches students (slope and R² of student noise on teacher noise
 across prompts, per replicate), and the students' systematic noise: their per-prompt noise
-minus that of the base student fine-tuned directly on one reference answer per prompt for the
-same number of steps. The students are llm-teacher-noise's (each its own teacher draws; reused
-from the shared folder when that experiment ran first).
+minus the noise of the true answer distribution itself (S.4), with the base students fine-tuned
+directly on one reference answer per prompt (the study's reference) beside it. The students are
+llm-teacher-noise's (each its own teacher draws; reused from the shared folder when that
+experiment ran first).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class Results(measures.SweepResults):
     """Typed results (per teacher temperature; measures per replicate)."""
 
     temperature: tuple[float, ...]
-    systematic_noise: tuple[tuple[float, ...], ...]
+    direct_systematic_noise: tuple[tuple[float, ...], ...]
+    direct_hallucination: tuple[tuple[float, ...], ...]
     direct_noise: float
 
 
@@ -56,7 +58,8 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     rows = common.sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
                         desc="llm-noise-transfer")
     d = measures.embed(task, direct.samples.at(1.0))
-    return {**common.columns(rows), "direct_noise": float(np.mean([tm.pairwise_cosine_distance(e) for e in d]))}
+    return {**common.columns(rows), "direct_noise": float(np.mean([tm.pairwise_cosine_distance(e) for e in d])),
+            **measures.regime(task)}
 
 
 # --- report: figures and document ----------------------------------------------------------
@@ -88,13 +91,15 @@ def figures(res: Results) -> dict:
 
 def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
-    cfg = res.config
     table = report.table(res, "T", res.temperature,
-                     ["teacher_noise", "student_noise", "noise_slope", "noise_r2", "systematic_noise"],
-                     ["teacher noise", "student noise", "slope", "R²", "systematic noise"])
-    return report.llm_section("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg, [
-        doc.Paragraph("Systematic noise is relative to the base student fine-tuned directly on one reference answer "
-                      f"per prompt for the same steps (its mean noise: {fmt(res.direct_noise)})."),
+                         ["teacher_noise", "student_noise", "true_noise", "noise_slope", "noise_r2", "systematic_noise",
+                          "direct_systematic_noise"],
+                         ["teacher noise", "student noise", "the truth's noise (S.4)", "slope", "R²",
+                          "systematic noise (vs the truth)", "the direct fine-tune's (vs the truth)"])
+    return report.llm_section("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", res, [
+        doc.Paragraph("Systematic noise is a model's per-prompt noise minus the noise of the true answer distribution "
+                      "(S.4); the base students fine-tuned directly on one reference answer per prompt for the same "
+                      f"epochs (the study's reference; their mean noise {fmt(res.direct_noise)}) are shown beside."),
         table, doc.Figure("noise_transfer.png", "noise transfer"),
         doc.Figure("training.png", "the students' training loss at every step")], steps=res.steps[0])
 

@@ -3,11 +3,16 @@
 Protocol (the study's): every student learns the teacher's **greedy** answers from the same
 init; the students of a replicate also share the data order, so they are the same model and
 all their differences are output sampling (their corrected between-student variance must be
-about 0 while the uncorrected one sits on its floor, S.1). R replicates differ in data order.
-Teacher and students are sampled at each temperature of the grid; measured per replicate:
-alignment of the mean sampled answers, the within-model embedding variance gap (student −
-teacher), answer entropies, the exact distribution measures (S.2) and the share of prompts where
-the students are narrower.
+about 0 while the uncorrected one sits on its floor, S.1). R replicates differ in base student
+and data order. Teacher and students are sampled at each temperature of the grid (the same
+number of samples each); measured per replicate on the evaluation prompts: alignment of the
+mean sampled answers, the within-model embedding variance gap (student − teacher), answer
+entropies, the exact distribution measures (S.2, S.3) and the share of prompts where the
+students are narrower.
+
+Greedy supervision is not the setting of C.1 (no sampled targets): the study's 6.2.1 reports
+these students slightly *wider* than the teacher, and that is the claim judged here; "students
+are narrower" is judged on llm-teacher-noise, where each student learns its own sampled answers.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import document as doc
@@ -60,14 +64,12 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
-    greedy = replicates.teacher_reference(task, 1.0).greedy
-    # Replicate r's students share one order key: identical students within a replicate.
-    keys = rng.student_keys(rng.stream(cfg.seed, "data_order"), cfg.replicates)
-    order = jnp.repeat(keys, cfg.num_students)
 
     def compute():
-        return replicates.train_and_sample(task, list(enumerate(greedy)), order=order,
-                                           key=rng.stream(cfg.seed, "student_eval"), temperatures=cfg.temperatures)
+        greedy = replicates.greedy_answers(task)  # on the distillation prompts
+        # Replicate r's students share one order key: identical students within a replicate.
+        return replicates.train_and_sample(task, list(enumerate(greedy)), order=replicates.replicate_keys(
+            task, "data_order"), key=rng.stream(cfg.seed, "student_eval"), temperatures=cfg.temperatures)
 
     out = setup.cached(task, setup.work_key(cfg, "output", temperatures=list(map(float, cfg.temperatures))), compute,
                        load=replicates.Outputs.from_json)
@@ -80,11 +82,11 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         row = {"temperature": T, **measures.measure(task, out, teacher, T), "passes": float(cfg.epochs),
                "steps": out.compute["steps"]}
         s = measures.embed(task, out.samples.at(T))
-        t = measures.embed(task, teacher.samples)
-        row["sample_alignment"] = [float(np.mean([tm.alignment(e, t).mean() for e in s[r * N:(r + 1) * N]]))
+        t = measures.embed(task, teacher.samples)                          # (R, P, n, E)
+        row["sample_alignment"] = [float(np.mean([tm.alignment(e, t[r]).mean() for e in s[r * N:(r + 1) * N]]))
                                    for r in range(R)]
         if i == near_one:
-            row["_teacher_entropy"] = measures.describe(task, t)["entropy"].tolist()
+            row["_teacher_entropy"] = np.mean([measures.describe(task, e)["entropy"] for e in t], axis=0).tolist()
             row["_student_entropy"] = np.mean([measures.describe(task, e)["entropy"] for e in s], axis=0).tolist()
         return row
 
@@ -92,9 +94,10 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                         desc="llm-output")
     per = rows[near_one]
     cols = common.columns([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
-    return {**cols, "prompt_true_entropy": [it.entropy for it in task.corpus.items],
+    items = task.eval_corpus.items
+    return {**cols, "prompt_true_entropy": [it.entropy for it in items],
             "prompt_teacher_entropy": per["_teacher_entropy"], "prompt_student_entropy": per["_student_entropy"],
-            "prompt_valid_answers": [len(it.answers) for it in task.corpus.items]}
+            "prompt_valid_answers": [len(it.answers) for it in items], **measures.regime(task)}
 
 
 # --- report: figures and document ----------------------------------------------------------
@@ -127,17 +130,17 @@ def figures(res: Results) -> dict:
 
 def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
-    cfg = res.config
     main = report.table(res, "T", res.temperature,
-                    ["intra_variance_gap", "teacher_entropy", "student_entropy", "narrower_share",
-                     "teacher_total_variation", "total_variation", "entropy_gap",
-                     "inter_student_variance", "inter_student_variance_corrected"],
-                    ["intra var, student − teacher", "teacher H", "student H", "share narrower",
-                     "teacher TV to truth", "student TV to truth", "student H − true H",
-                     "between-student var", "corrected (S.1)"])
+                        ["intra_variance_gap", "teacher_entropy", "student_entropy", "narrower_share",
+                         "teacher_hallucination", "hallucination", "teacher_tv_excess", "tv_excess", "entropy_gap",
+                         "inter_student_variance", "inter_student_variance_corrected"],
+                        ["intra var, student − teacher", "teacher H", "student H", "share narrower",
+                         "teacher hallucination", "student hallucination", "teacher TV excess (S.3)",
+                         "student TV excess (S.3)", "student H − true H (S.3)", "between-student var",
+                         "corrected (S.1)"])
     al = doc.BulletList([f"T = {T}: alignment of mean sampled answers {stats.cell(a)}"
                          for T, a in zip(res.temperature, res.sample_alignment)])
-    return report.llm_section("LLM student output uncertainty (Section 6.2, Figure 10; docs/theorems.md C.1)", cfg, [
+    return report.llm_section("LLM student output uncertainty (Section 6.2, Figure 10; docs/theorems.md C.1)", res, [
         doc.Paragraph("Students learn the teacher's greedy answers from one init; within a replicate they also share "
                       "the data order (identical students: their corrected between-student variance is about 0 "
                       "while the uncorrected one is its sampling floor). Mean true answer entropy "
@@ -149,20 +152,26 @@ def document(res: Results) -> doc.Section:
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
-def _llm_narrower(res: Results) -> Interval:
+def _llm_not_narrower(res: Results) -> Interval:
     i = int(np.argmin(np.abs(np.asarray(res.temperature) - 1.0)))
-    gap = -np.asarray(res.intra_variance_gap[i])
+    gap = np.asarray(res.intra_variance_gap[i])
     m, lo, hi = stats.mean_interval(gap)
-    h = stats.mean_interval(np.asarray(res.teacher_entropy[i]) - np.asarray(res.student_entropy[i]))
+    pp = res.per_prompt[i]
+    boot = stats.prompt_bootstrap(np.asarray(pp["student_variance"]) - np.asarray(pp["teacher_variance"]))
+    h = stats.mean_interval(np.asarray(res.student_entropy[i]) - np.asarray(res.teacher_entropy[i]))
     return Interval(m, lo, hi, len(gap),
-                    f"at T = {fmt(res.temperature[i])}: within-model embedding variance, teacher − students "
-                    f"{stats.span(m, lo, hi)} over {len(gap)} replicates; answer entropy, teacher − "
-                    f"students {stats.span(*h)} nats; students narrower on "
-                    f"{fmt(100 * float(np.mean(res.narrower_share[i])), 3)}% of prompts")
+                    f"at T = {fmt(res.temperature[i])}: within-model embedding variance, students − teacher "
+                    f"{stats.span(m, lo, hi)} over {len(gap)} replicates, prompt bootstrap "
+                    f"[{fmt(boot[1], 4)}, {fmt(boot[2], 4)}]; answer entropy, students − teacher "
+                    f"{stats.span(*h)} nats; students narrower on {fmt(100 * float(np.mean(res.narrower_share[i])), 3)}% "
+                    f"of prompts; {report.regime_text(res)}", gate=measures.gate(res))
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("llm-narrower", "output", "LLM students' predictive variance is narrower than the teacher's",
-          "at sampling temperature 1, the teacher's within-model embedding variance minus the students', "
-          "per replicate: its 95% interval lies above 0", ("llm-output-gpt2",), _llm_narrower),
+    Claim("llm-greedy-wider", "output", "Students distilled on the teacher's greedy answers are not narrower than "
+          "the teacher (Section 6.2.1: slightly wider; C.1 does not apply to greedy supervision)",
+          "at sampling temperature 1, the students' within-model embedding variance minus the teacher's (the "
+          "study's Figure 10b measure, same number of samples each), per replicate: its 95% interval lies above 0 "
+          "(wider); below 0 is not reproduced; inconclusive (regime) when the teacher at T = 1 or the direct "
+          "fine-tune hallucinates more than 10%", ("llm-output-gpt2",), _llm_not_narrower),
 )

@@ -1,17 +1,22 @@
 """Variance-aware LLM distillation (study Section 7.3, Table 1; Appendix F, Table 5).
 
 Protocol (the study's): each student draws its **own** k teacher answers per prompt
-(temperature 1) and keeps, per method: the first (single-response), all k (multi-response),
-the one closest to their mean embedding (averaging), or the one closest to the inverse-variance
-combination of the teacher's and the untrained base student's mean embeddings (variance
-weighting: the study's variances, and jaxkd's variance-of-the-mean variant beside it). The base
-student never saw a question with its answer, so no ground truth leaks into the choice.
-Training length follows the study's schedule (epochs x k passes over each method's set, so
-compute grows with k) and, as a second comparison, equal steps for every method; the steps,
-passes, pairs and tokens of each row are recorded. Soft targets (token-level KD) are jaxkd's
-addition. The reference for systematic noise is the base student fine-tuned directly on one
-reference answer per prompt for the single-response steps. R replicates (their own teacher
-draws); methods share each replicate's draws, so their differences are paired.
+(temperature 1, the script's default) and keeps, per method: the first (single-response), all k
+(multi-response), the one closest to their mean embedding (averaging), or the one closest to the
+inverse-variance combination of the teacher's and the untrained base student's mean embeddings
+(variance weighting: the study's variances, and jaxkd's variance-of-the-mean variant beside it;
+each student its own samples from its replicate's base student). The base student never saw a
+question with its answer, so no ground truth leaks into the choice.
+
+Compute decides: every method trains the single-response steps ("equal"), and those rows decide
+the claims. The study's schedule (epochs x k passes over each method's set, so compute grows with
+k: multi-response trains k² times single's steps) is run beside them and its verdicts are labelled
+compute-confounded; single- and multi-response students at k times single's steps ("k× steps")
+complete a small steps x method grid. Soft targets (token-level KD) are jaxkd's addition; the
+direct fine-tune on one reference answer per prompt is a row. Systematic noise is measured
+against the true answer distribution (S.4; against the direct fine-tune on single-answer
+corpora, as the study). R replicates (their own teacher draws, base students, data orders);
+methods share each replicate's draws, so their differences are paired.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from jaxkd import _validation as v
 from jaxkd import document as doc
@@ -52,12 +57,17 @@ class Config(llm_config.LLMConfig):
 
 def methods(ks) -> list[tuple[str, str, int, str]]:
     """(label, method, k, schedule) rows of the table, in order, for the k grid ``ks``: the
-    direct fine-tune, single-response and soft targets, then each corrected method per k on the
-    study's schedule ("study": epochs x k passes) and at the single-response steps ("equal")."""
+    direct fine-tune, single-response and soft targets, then each corrected method per k at the
+    single-response steps ("equal", what decides), on the study's schedule ("study": epochs x k
+    passes over the method's set), and single- and multi-response at k times single's steps
+    ("k× steps": with the study's rows of averaging and weighting, the steps x method grid)."""
     rows = [("direct fine-tune", "direct", 1, "equal"), ("single", "single", 1, "equal"),
             ("soft targets (token KD)", "soft", 1, "equal")]
-    for schedule in ("study", "equal"):
+    for schedule in ("equal", "study"):
         rows += [(f"{NAMES[m]} k={k}, {schedule}", m, k, schedule) for k in ks for m in CORRECTED]
+    for k in ks:
+        rows += [(f"single, {k}× steps", "single", k, "k× steps"), (f"multi-response k={k}, {k}× steps", "multi", k,
+                                                                     "k× steps")]
     return rows
 
 
@@ -69,7 +79,8 @@ class Results(measures.SweepResults):
     method: tuple[str, ...]
     k: tuple[int, ...]
     schedule: tuple[str, ...]
-    systematic_noise: tuple[tuple[float, ...], ...]
+    direct_systematic_noise: tuple[tuple[float, ...], ...]
+    direct_hallucination: tuple[tuple[float, ...], ...]
     training_tokens: tuple[int, ...]
     pairs: tuple[int, ...]
 
@@ -85,11 +96,12 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     draws = setup.cached(task, setup.work_key(cfg, "va-draws", k=kmax), lambda: replicates.teacher_draws(
         task, rng.stream(cfg.seed, "teacher_sampling_va"), kmax, 1.0))
     draw_embs = measures.embed(task, draws)                               # (R*N, P, kmax, E)
-    base_embs = measures.embed(task, setup.cached(task, setup.work_key(cfg, "base-samples"),
-                                                  lambda: base_samples(task)))
+    base_embs = measures.embed(task, setup.cached(task, setup.work_key(cfg, "base-samples", k=kmax),
+                                                  lambda: base_samples(task, kmax)))   # (R*N, P, kmax, E)
     teacher = replicates.teacher_reference(task, 1.0)
     direct = replicates.direct_reference(task)
-    order = jnp.broadcast_to(rng.stream(cfg.seed, "data_order"), (cfg.total_students,))
+    order = replicates.replicate_keys(task, "data_order")
+    single_steps = cfg.steps(len(task.prompts))
 
     def point(p):
         i, (label, method, k, schedule) = p
@@ -97,12 +109,12 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
             out = direct
         else:
             pairs = [selection.select("single" if method == "soft" else method, [d[:k] for d in draws[j]],
-                                      draw_embs[j, :, :k], base_embs) for j in range(cfg.total_students)]
-            # The study's schedule: epochs x k passes over the method's own set; equal compute: the
-            # single-response steps (the last pass over a larger set stops part-way).
-            study = schedule == "study"
-            out = replicates.train_and_sample(task, pairs, epochs=cfg.epochs * (k if study else 1),
-                                              max_steps=None if study else cfg.steps(len(task.prompts)), order=order,
+                                      draw_embs[j, :, :k], base_embs[j, :, :k]) for j in range(cfg.total_students)]
+            # equal: the single-response steps (the last pass over a larger set stops part-way); the
+            # study's schedule: epochs x k passes over the method's own set; k× steps: k times single's.
+            epochs, steps = {"equal": (cfg.epochs, single_steps), "study": (cfg.epochs * k, None),
+                             "k× steps": (cfg.epochs * k, k * single_steps)}[schedule]
+            out = replicates.train_and_sample(task, pairs, epochs=epochs, max_steps=steps, order=order,
                                               soft=method == "soft",
                                               key=rng.point_key(rng.stream(cfg.seed, "student_eval"), i))
         c = out.compute
@@ -111,14 +123,18 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "passes": float(c["epochs"]), "training_tokens": c["training_tokens"], "pairs": c["pairs"]}
 
     points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks))]
-    return common.columns(common.sweep(run_dir, points, point, desc="llm-variance-aware"))
+    return {**common.columns(common.sweep(run_dir, points, point, desc="llm-variance-aware")),
+            **measures.regime(task)}
 
 
-def base_samples(task: setup.Task) -> list[list[str]]:
-    """The untrained base student's sampled answers (P x n): the student side of variance weighting."""
+def base_samples(task: setup.Task, k: int) -> list[list[list[str]]]:
+    """Each student's own k samples per distillation prompt from its replicate's untrained base
+    student ((R*N) x P x k): the student side of variance weighting, drawn per student as the
+    study's script does inside its loop over students."""
     cfg = task.cfg
-    return distill.generate_texts(task.base, task.tok, task.prompts, cfg.samples, rng.stream(cfg.seed, "base_eval"),
-                                  cfg.sampling(1.0))
+    bases = distill.Students(nnx.graphdef(task.base), task.base_states(), {})
+    return distill.student_responses(bases, task.tok, task.prompts, k, rng.stream(cfg.seed, "base_eval"),
+                                     cfg.sampling(1.0))
 
 
 # --- report: figures and document ----------------------------------------------------------
@@ -130,9 +146,11 @@ def figures(res: Results) -> dict:
 
     fig, (a1, a2) = subplots(1, 2, figsize=(12, 4.5))
     y = np.arange(len(res.label))
-    for ax, name, title in ((a1, "total_variation", "TV to the true answer distribution (S.2; lower: closer)"),
-                            (a2, "systematic_noise", "systematic noise (vs direct fine-tune)")):
-        m = res.intervals(name)
+    metric, title = similarity_metric(res)
+    for ax, name, title in ((a1, metric, title),
+                            (a2, "systematic_noise", "systematic noise (S.4; vs the direct fine-tune on single-answer "
+                                                     "corpora)")):
+        m = np.array([stats.mean_interval(_values(res, name, i)) for i in range(len(res.label))])
         ax.errorbar(m[:, 0], y, xerr=[m[:, 0] - m[:, 1], m[:, 2] - m[:, 0]], fmt="o", capsize=3)
         ax.set_yticks(y)
         ax.set_yticklabels(res.label, fontsize=7)
@@ -145,34 +163,74 @@ def figures(res: Results) -> dict:
 
 def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
-    cfg = res.config
     idx = range(len(res.label))
-    study = report.table(res, "method", res.label,
-                     ["total_variation", "entropy_gap", "centroid_cosine", "gt_similarity", "systematic_noise",
-                      "student_noise", "noise_slope", "noise_r2", "inter_student_variance_corrected",
-                      "greedy_disagreement"],
-                     ["TV to truth (S.2)", "H − true H (S.2)", "cos to true centroid (S.2)", "cos to nearest valid",
-                      "systematic noise", "avg noise", "noise slope", "R²", "between-student var (corrected)",
-                      "greedy disagreement"])
+    table = report.table(res, "method", res.label,
+                         ["tv_excess", "hallucination", "entropy_gap", "centroid_cosine", "gt_similarity",
+                          "systematic_noise", "student_noise", "noise_slope", "noise_r2",
+                          "inter_student_variance_corrected", "greedy_disagreement"],
+                         ["TV excess to truth (S.3)", "hallucination", "H − true H (S.3)", "cos to true centroid (S.2)",
+                          "cos to nearest valid", "systematic noise (S.4)", "avg noise", "noise slope", "R²",
+                          "between-student var (corrected)", "greedy disagreement"])
     compute = doc.Table(["method", "schedule", "steps", "passes", "pairs per student", "training tokens"],
                         [[res.label[i], res.schedule[i], res.steps[i], res.passes[i], res.pairs[i],
                           res.training_tokens[i]] for i in idx])
-    return report.llm_section("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", cfg, [
-        doc.Paragraph("Rows marked 'study' train for epochs × k passes over their own set (the study's schedule); "
-                      "rows marked 'equal' train the single-response steps. Teacher total variation to the truth: "
-                      f"{stats.cell(res.teacher_total_variation[0])}."),
-        study, doc.Paragraph(doc.Strong("Compute per row")), compute, doc.Figure("methods.png", "methods"),
+    return report.llm_section("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", res, [
+        doc.Paragraph("Rows marked 'equal' train the single-response steps and decide the claims; rows marked "
+                      "'study' train for epochs × k passes over their own set (the study's schedule, so compute grows "
+                      "with k: its verdicts are compute-confounded); 'k× steps' rows complete the steps × method grid. "
+                      f"Teacher TV excess to the truth: {stats.cell(res.teacher_tv_excess[0])}; the truth's own noise "
+                      f"{stats.cell(res.true_noise[0])}."),
+        table, doc.Paragraph(doc.Strong("Gain over single-response against compute"), " (single − method of the "
+                             "deciding similarity measure, paired by replicate, per steps budget):"), grid(res),
+        doc.Paragraph(doc.Strong("Compute per row")), compute, doc.Figure("methods.png", "methods"),
         doc.Figure("training.png", "the students' training loss at every step")],
         passes="passes per row as in the compute table")
+
+
+def grid(res: Results) -> doc.Table:
+    """The steps x method grid: each method's gain over single-response trained for the same
+    steps, at every steps budget the rows hold."""
+    metric, _ = similarity_metric(res)
+    values = [np.asarray(x, float) for x in getattr(res, metric)]
+    cells = {}
+    for i in range(len(res.label)):
+        if res.method[i] in ("direct", "soft"):
+            continue
+        cells.setdefault(res.steps[i], {})[NAMES.get(res.method[i], res.method[i]) + (
+            f" k={res.k[i]}" if res.method[i] != "single" else "")] = values[i]
+    names = sorted({n for c in cells.values() for n in c if n != "single"})
+    rows = []
+    for steps in sorted(cells):
+        base = cells[steps].get("single")
+        rows.append([steps] + [stats.cell(base - cells[steps][n]) if base is not None and n in cells[steps] else "—"
+                               for n in names])
+    return doc.Table(["steps"] + names, rows)
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------
 
 
+def similarity_metric(res: Results) -> tuple[str, str]:
+    """The distance to the truth that decides: excess total variation to the known answer
+    distribution (S.3), or on single-answer corpora the cosine distance to the reference answer
+    (the study's measure), as ``1 − gt_similarity``."""
+    if res.single_answer:
+        return "gt_distance", "cosine distance to the reference answer (the study's; lower: closer)"
+    return "tv_excess", "TV excess to the true answer distribution (S.3; lower: closer)"
+
+
+def _values(res: Results, metric: str, i: int) -> np.ndarray:
+    if metric == "gt_distance":
+        return 1.0 - np.asarray(res.gt_similarity[i], float)
+    if metric == "systematic_noise" and res.single_answer:  # the study's reference: the direct fine-tune
+        return np.asarray(res.systematic_noise[i], float) - np.asarray(res.direct_systematic_noise[i], float)
+    return np.asarray(getattr(res, metric)[i], float)
+
+
 def paired(res: Results, metric: str, against: int, rows, transform=lambda x: x) -> dict:
     """Per row, the paired replicate differences transform(metric[against]) − transform(metric[row])."""
-    base = transform(np.asarray(getattr(res, metric)[against], float))
-    return {res.label[i]: base - transform(np.asarray(getattr(res, metric)[i], float)) for i in rows}
+    base = transform(_values(res, metric, against))
+    return {res.label[i]: base - transform(_values(res, metric, i)) for i in rows}
 
 
 def weakest(diffs: dict) -> tuple[str, float, float, float]:
@@ -188,22 +246,25 @@ def _rows(res, schedule, names=CORRECTED):
     return [i for i in range(len(res.label)) if res.schedule[i] == schedule and res.method[i] in names]
 
 
-def _decide(text: str, word: str, diffs_of, R: int) -> Interval:
-    """The verdict on the study's schedule, with the equal-steps comparison beside it:
+def _decide(res: Results, text: str, word: str, diffs_of) -> Interval:
+    """The verdict at equal compute, the study's schedule beside it (compute-confounded):
     ``diffs_of(schedule)`` gives the paired differences that must all be positive."""
-    (label, m, lo, hi), e = (weakest(diffs_of(schedule)) for schedule in ("study", "equal"))
-    return Interval(m, lo, hi, R, f"{text}; study schedule, weakest {word} {label}: {stats.span(m, lo, hi)}; "
-                    f"equal steps, weakest {word} {e[0]}: {stats.span(*e[1:])} ({R} replicates, paired)")
+    (label, m, lo, hi), st = (weakest(diffs_of(schedule)) for schedule in ("equal", "study"))
+    R = res.config.replicates
+    return Interval(m, lo, hi, R, f"{text}; equal steps (deciding), weakest {word} {label}: {stats.span(m, lo, hi)}; "
+                    f"the study's schedule (compute-confounded), weakest {word} {st[0]}: {stats.span(*st[1:])} "
+                    f"({R} replicates, paired); {report.regime_text(res)}", gate=measures.gate(res))
 
 
 def _against_single(res: Results, metric: str, text: str, transform=lambda x: x) -> Interval:
-    single = res.method.index("single")
-    return _decide(text, "row", lambda schedule: paired(res, metric, single, _rows(res, schedule), transform),
-                   len(getattr(res, metric)[0]))
+    single = res.label.index("single")
+    return _decide(res, text, "row", lambda schedule: paired(res, metric, single, _rows(res, schedule), transform))
 
 
 def _llm_similarity(res: Results) -> Interval:
-    return _against_single(res, "total_variation", "total variation to the true answer distribution, single − method")
+    metric, _ = similarity_metric(res)
+    return _against_single(res, metric, ("TV excess to the true answer distribution" if metric == "tv_excess" else
+                                         "cosine distance to the reference answer") + ", single − method")
 
 
 def _llm_systematic(res: Results) -> Interval:
@@ -211,28 +272,31 @@ def _llm_systematic(res: Results) -> Interval:
 
 
 def _llm_vw_strongest(res: Results) -> Interval:
-    tv = [np.asarray(x) for x in res.total_variation]
+    metric, _ = similarity_metric(res)
 
     def diffs(schedule):
-        return {f"{res.label[i]} vs {res.label[j]}": tv[i] - tv[j]
+        return {f"{res.label[i]} vs {res.label[j]}": _values(res, metric, i) - _values(res, metric, j)
                 for j in _rows(res, schedule, ("variance-weighting-study",))
                 for i in _rows(res, schedule, ("multi", "averaging")) if res.k[i] == res.k[j]}
 
-    return _decide("TV to truth, other corrected method − study's variance weighting", "pair", diffs, len(tv[0]))
+    return _decide(res, "distance to the truth, other corrected method − the study's variance weighting", "pair", diffs)
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("llm-similarity", "variance-aware", "Multi-response, averaging and variance-weighting raise "
-          "LLM students' similarity to the ground truth", "for every corrected method on the study's schedule, "
-          "total variation to the true answer distribution (S.2) of single-response students minus the method's, "
-          "paired by replicate: every 95% interval above 0 (reproduced), one below 0 (not reproduced)",
-          ("llm-variance-aware-gpt2",), _llm_similarity),
+          "LLM students' similarity to the ground truth", "for every corrected method at the single-response steps, "
+          "the distance to the truth (TV excess to the known answer distribution, S.3; the cosine distance to the "
+          "reference answer on single-answer corpora) of single-response students minus the method's, paired by "
+          "replicate: every 95% interval above 0 (reproduced), one below 0 (not reproduced); the study's schedule "
+          "is reported beside (compute-confounded); inconclusive (regime) when the teacher at T = 1 or the direct "
+          "fine-tune hallucinates more than 10%", ("llm-variance-aware-gpt2",), _llm_similarity),
     Claim("llm-systematic", "variance-aware", "... and reduce their systematic noise",
-          "for every corrected method on the study's schedule, |systematic noise| of single-response students "
-          "minus the method's, paired by replicate: every 95% interval above 0", ("llm-variance-aware-gpt2",),
-          _llm_systematic),
+          "for every corrected method at the single-response steps, |systematic noise| (student noise minus the true "
+          "answer distribution's, S.4; minus the direct fine-tune's on single-answer corpora) of single-response "
+          "students minus the method's, paired by replicate: every 95% interval above 0; the study's schedule beside",
+          ("llm-variance-aware-gpt2",), _llm_systematic),
     Claim("llm-vw", "variance-aware", "... with variance-weighting strongest", "the study's variance weighting "
-          "against multi-response and averaging at the same k on the study's schedule: TV to truth of the other "
-          "method minus variance weighting's, paired by replicate: every 95% interval above 0",
-          ("llm-variance-aware-gpt2",), _llm_vw_strongest),
+          "against multi-response and averaging at the same k and the single-response steps: the other method's "
+          "distance to the truth minus variance weighting's, paired by replicate: every 95% interval above 0; the "
+          "study's schedule beside", ("llm-variance-aware-gpt2",), _llm_vw_strongest),
 )

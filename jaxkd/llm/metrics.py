@@ -6,6 +6,8 @@ students' samples are (N, P, n, E).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -122,3 +124,103 @@ def distribution_measures(q, p, centroids) -> dict[str, float]:
     return {"total_variation": float(0.5 * np.sum(np.abs(q - p_full))),
             "entropy_gap": H(q) - H(p),
             "centroid_cosine": float(model @ truth / norm) if norm > 0 else 0.0}
+
+
+# --- S.3: the plug-in floors of the exact measures, and the estimates corrected for them ------
+
+
+def _entropy(x) -> np.ndarray:
+    """Entropy (nats) of distributions on the last axis, 0 log 0 = 0: (..., K) -> (...)."""
+    x = np.asarray(x, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 0.0 - np.sum(np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0)), 0.0), axis=-1)
+
+
+def _compositions(n: int, k: int) -> np.ndarray:
+    """Every way to put n draws in k cells: (C(n + k - 1, k - 1), k) counts."""
+    from itertools import combinations
+
+    out = []
+    for bars in combinations(range(n + k - 1), k - 1):
+        edges = (-1, *bars, n + k - 1)
+        out.append([edges[i + 1] - edges[i] - 1 for i in range(k)])
+    return np.asarray(out, int)
+
+
+@functools.lru_cache(maxsize=4096)
+def _floors(p: tuple[float, ...], n: int) -> tuple[float, float]:
+    from scipy.stats import multinomial
+
+    p_arr = np.asarray(p, float)
+    counts = _compositions(n, len(p))
+    prob = multinomial.pmf(counts, n, p_arr)
+    q = counts / n
+    tv = 0.5 * np.abs(q - p_arr).sum(axis=1)
+    return float(prob @ tv), float(prob @ _entropy(q))
+
+
+def plugin_floors(p, n: int) -> dict[str, float]:
+    """What the plug-in exact measures (S.2) give for a model that *is* the truth, seen through
+    n samples (**S.3**): the expected total variation ``E[TV(p̂_n, p)]`` (> 0 although the model
+    is perfect) and the expected plug-in entropy bias ``E[H(p̂_n)] − H(p)`` (< 0), exactly, by
+    enumerating the multinomial outcomes of n draws from ``p`` (K valid answers).
+
+    Args:
+      p: the true answer distribution, (K,).
+      n: samples behind a model's empirical distribution (>= 1).
+    """
+    p = np.asarray(p, float)
+    if n < 1:
+        raise ValueError(f"a floor needs at least one sample, got n = {n}.")
+    keep = p[p > 0]
+    tv, h = _floors(tuple(np.round(keep, 15).tolist()), int(n))
+    return {"total_variation": tv, "entropy_bias": h - float(_entropy(keep))}
+
+
+def corrected_measures(labels, p, n_floor: int | None = None) -> dict[str, float]:
+    """A model's answer distribution against the truth with the plug-in floors removed (**S.3**),
+    its hallucination share, and the same measures on its valid answers alone.
+
+    Args:
+      labels: the model's n classified samples (:func:`classify`: answer index, -1 hallucination).
+      p: the true distribution over the K valid answers, (K,).
+      n_floor: samples the floors assume (default: the number of labels).
+
+    Returns:
+      ``hallucination`` (share of samples), ``tv_excess`` = TV(q̂, p) − E[TV(p̂_n, p)] (0 in
+      expectation for a perfect model), ``entropy_gap`` = H(q̂) − E[H(p̂_n)] (the gap to the truth
+      with the plug-in bias removed; 0 in expectation for a perfect model), and on the valid
+      answers alone (q̂ renormalised over the K answers, floors at the number of valid samples):
+      ``valid_tv_excess`` and ``valid_entropy_gap`` (NaN when no sample is valid).
+    """
+    labels = np.asarray(labels)
+    p = np.asarray(p, float)
+    K, n = len(p), len(labels) if n_floor is None else n_floor
+    q = answer_distribution(labels, K)
+    floors = plugin_floors(p, n)
+    tv = 0.5 * float(np.sum(np.abs(q - np.append(p, 0.0))))
+    out = {"hallucination": float(q[K]), "tv_excess": tv - floors["total_variation"],
+           "entropy_gap": float(_entropy(q)) - float(_entropy(p)) - floors["entropy_bias"]}
+    valid = labels[labels >= 0]
+    if valid.size:
+        qv = np.bincount(valid, minlength=K) / valid.size
+        fv = plugin_floors(p, valid.size)
+        out["valid_tv_excess"] = 0.5 * float(np.sum(np.abs(qv - p))) - fv["total_variation"]
+        out["valid_entropy_gap"] = float(_entropy(qv)) - float(_entropy(p)) - fv["entropy_bias"]
+    else:
+        out["valid_tv_excess"] = out["valid_entropy_gap"] = float("nan")
+    return out
+
+
+def true_noise(p, paraphrase_embs) -> float:
+    """The study's per-prompt noise (mean pairwise cosine distance of sampled answers) expected of
+    the true answer distribution (**S.4**): two independent answers drawn from ``p``, each written
+    in one of its paraphrases uniformly: ``Σ_ab p_a p_b mean_ij (1 − e_ai · e_bj)``.
+
+    Args:
+      p: the true distribution over K answers, (K,).
+      paraphrase_embs: per answer, its paraphrases' unit embeddings, a list of K (n_a, E) arrays.
+    """
+    p = np.asarray(p, float)
+    means = np.stack([np.asarray(e, float).mean(axis=0) for e in paraphrase_embs])   # (K, E)
+    return float(1.0 - p @ (means @ means.T) @ p)

@@ -13,8 +13,9 @@ from jaxkd.llm import ModelConfig, optim, sampling
 
 # The paper preset of every llm-* experiment: Hugging Face checkpoints fine-tuned with the
 # Trainer's defaults at lr 5e-5, 3 epochs at batch 10, as the study; the checkpoint's dropout.
-PAPER = {"num_students": 10, "replicates": 3, "teacher_epochs": 3, "base_epochs": 0, "epochs": 3,
-         "batch_size": 10, "learning_rate": 5e-5, "max_new_tokens": 64}
+PAPER = {"num_students": 10, "replicates": 5, "teacher_epochs": 3, "base_epochs": 0, "epochs": 3,
+         "batch_size": 10, "learning_rate": 5e-5, "teacher_learning_rate": 5e-5, "max_new_tokens": 64,
+         "samples": 20}
 
 #: Positions of the quick preset's models (jaxkd's small GPT-2s).
 QUICK_POSITIONS = 128
@@ -30,11 +31,13 @@ class LLMConfig(Presets):
     preset: str = option("quick", "preset these values came from", flag=NO_FLAG)
     model: str = option("gpt2", "student model class")
     num_students: int = option(3, "students per replicate N", flag="--students")
-    replicates: int = option(3, "independent replicates R behind every interval (at least 2)")
+    replicates: int = option(5, "independent replicates R behind every interval (at least 2): each its own teacher "
+                             "draws, base student, data order and evaluation samples")
     seed: int = option(0, "root seed: every source of randomness is a named stream under it")
     num_questions: int = option(100, "questions in the synthetic QA corpus (quick preset)")
     vocab_size: int = option(512, "BPE vocabulary trained on the corpus (quick preset)")
-    teacher_epochs: int = option(3, "passes of teacher training (fine-tuning) over its answers")
+    teacher_epochs: int = option(10, "passes of teacher training (fine-tuning) over its answers")
+    teacher_learning_rate: float = option(3e-3, "peak learning rate of teacher and base-student training")
     base_epochs: int = option(4, "passes of base-student pre-training over the corpus's language, never over "
                               "question -> answer pairs (quick preset; 0 at paper: the checkpoint as published)")
     epochs: int = option(5, "passes over each student's distillation set (the study: 3)")
@@ -42,8 +45,7 @@ class LLMConfig(Presets):
     learning_rate: float = option(3e-3, "peak learning rate of distillation")
     optimizer: str = option("trainer", "distillation optimizer: trainer (the Hugging Face Trainer's defaults, the "
                             "study's: AdamW, no weight decay, no warm-up, linear decay to 0) or warmup-cosine")
-    samples: int = option(8, "sampled answers per prompt to measure a student")
-    teacher_samples: int = option(16, "sampled answers per prompt to measure the teacher")
+    samples: int = option(8, "sampled answers per prompt to measure a model (teacher and students alike)")
     max_new_tokens: int = option(16, "longest sampled answer, in tokens")
     top_k: int = option(50, "top-k sampling (0 keeps all tokens)")
     repetition_penalty: float = option(1.2, "repetition penalty (1 = off)")
@@ -54,12 +56,13 @@ class LLMConfig(Presets):
     def __post_init__(self):
         v.check_choice("model for llm experiments", self.model, self.MODELS)
         for name in ("num_students", "replicates", "num_questions", "vocab_size", "teacher_epochs", "epochs",
-                     "batch_size", "samples", "teacher_samples", "max_new_tokens"):
-            minimum = 2 if name in ("num_students", "replicates", "samples", "teacher_samples") else 1
+                     "batch_size", "samples", "max_new_tokens"):
+            minimum = 2 if name in ("num_students", "replicates", "samples") else 1
             v.check_int(name.replace("_", " "), getattr(self, name), minimum=minimum)
         v.check_int("base epochs", self.base_epochs, minimum=0)
         v.check_int("seed", self.seed, minimum=0)
         v.check_positive("learning rate", self.learning_rate)
+        v.check_positive("teacher learning rate", self.teacher_learning_rate)
         v.check_choice("optimizer", self.optimizer, tuple(optim.OPTIMIZERS))
         self.sampling(1.0)
         paths = (self.teacher, self.student, self.qa_file)
@@ -112,10 +115,11 @@ class SetupConfig:
     seed: int
     num_questions: int
     vocab_size: int
+    replicates: int
     teacher_epochs: int
     base_epochs: int
     batch_size: int
-    learning_rate: float
+    teacher_learning_rate: float
     teacher: str | None
     student: str | None
     qa_file: str | None

@@ -37,91 +37,123 @@ def warm_embeddings(task: Task, *nested) -> None:
 
 MEASURES = ("alignment", "greedy_disagreement", "logprob_spread", "inter_student_variance",
             "inter_student_variance_floor", "inter_student_variance_corrected", "intra_variance_gap",
-            "teacher_noise", "student_noise", "noise_slope", "noise_r2", "variance_share",
-            "total_variation", "teacher_total_variation", "entropy_gap", "teacher_entropy_gap",
-            "centroid_cosine", "teacher_centroid_cosine", "student_entropy", "teacher_entropy",
-            "narrower_share", "gt_similarity", "teacher_gt_similarity", "hallucination", "teacher_hallucination")
+            "teacher_noise", "student_noise", "true_noise", "noise_slope", "noise_r2", "variance_share",
+            "hallucination", "teacher_hallucination", "tv_excess", "teacher_tv_excess", "entropy_gap",
+            "teacher_entropy_gap", "valid_tv_excess", "teacher_valid_tv_excess", "valid_entropy_gap",
+            "teacher_valid_entropy_gap", "student_entropy", "teacher_entropy", "narrower_share", "centroid_cosine",
+            "teacher_centroid_cosine", "gt_similarity", "teacher_gt_similarity", "systematic_noise",
+            "teacher_systematic_noise")
+
+#: Per-prompt values kept for every replicate (R x P), for the prompt bootstrap of a verdict.
+PER_PROMPT = ("student_entropy", "teacher_entropy", "student_variance", "teacher_variance", "tv_excess",
+              "teacher_tv_excess", "hallucination", "gt_similarity", "teacher_gt_similarity", "systematic_noise")
+
 
 def _labels(task: Task, embs) -> list[np.ndarray]:
     return [tm.classify(embs[p], task.centroids[p], qa_concepts.HALLUCINATION_THRESHOLD) for p in range(embs.shape[0])]
 
 
 def describe(task: Task, embs) -> dict:
-    """One model's samples (P, n, E): per prompt noise, hallucination share, answer entropy,
-    cosine to the nearest valid answer, and the exact measures against the truth (S.2)."""
+    """One model's samples on the evaluation prompts (P, n, E), per prompt: noise, within-model
+    variance, answer entropy (plug-in), cosine to the nearest valid answer, the centroid cosine
+    (S.2), and the exact measures with their plug-in floors removed (S.3): hallucination share,
+    excess total variation and entropy gap to the truth, on all samples and on the valid ones."""
     P = embs.shape[0]
     labels = _labels(task, embs)
-    exact = [tm.distribution_measures(tm.answer_distribution(l, len(task.centroids[p])),
-                                      task.corpus.items[p].probs, task.centroids[p]) for p, l in enumerate(labels)]
+    items = task.eval_corpus.items
+    exact = [tm.distribution_measures(tm.answer_distribution(lab, len(task.centroids[p])), items[p].probs,
+                                      task.centroids[p]) for p, lab in enumerate(labels)]
+    corrected = [tm.corrected_measures(lab, items[p].probs) for p, lab in enumerate(labels)]
     return {
         "noise": tm.pairwise_cosine_distance(embs),
         "variance": tm.intra_model_variance(embs),
-        "hallucination": np.array([np.mean(l < 0) for l in labels]),
-        "entropy": np.array([tm.answer_entropy(l, len(task.centroids[p])) for p, l in enumerate(labels)]),
+        "entropy": np.array([tm.answer_entropy(lab, len(task.centroids[p])) for p, lab in enumerate(labels)]),
         "gt_similarity": np.array([tm.ground_truth_similarity(embs[p], task.centroids[p]) for p in range(P)]),
-        **{k: np.array([e[k] for e in exact]) for k in ("total_variation", "entropy_gap", "centroid_cosine")},
+        "centroid_cosine": np.array([e["centroid_cosine"] for e in exact]),
+        **{k: np.array([c[k] for c in corrected]) for k in corrected[0]},
     }
+
+
+def _mean(x) -> float:
+    x = np.asarray(x, float)
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
 
 
 def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: float = 1.0,
             direct: Outputs | None = None) -> dict:
     """Every measure of :data:`MEASURES`, one value per replicate (lists of R), for the outputs
     of R x N students (:class:`Outputs`, student j in replicate j // N) against the teacher's
-    (:class:`TeacherReference`); with ``direct`` (:func:`replicates.direct_reference`) also
-    ``systematic_noise``: the students' per-prompt noise minus that of the direct fine-tune's
-    students of the same replicate, averaged.
-    Per-prompt noise of teacher and students (mean over replicates) comes back as
-    ``prompt_teacher_noise`` / ``prompt_student_noise``, and the students' training curve (the
-    loss at every step, mean and standard deviation across students) as ``loss_curve`` /
-    ``loss_band``."""
+    own samples of the same replicate (:class:`TeacherReference`), all on the evaluation prompts
+    with the same number of samples per model. Student measures are means over the replicate's
+    students; ``systematic_noise`` is the students' per-prompt noise minus the true answer
+    distribution's (S.4), and with ``direct`` (:func:`replicates.direct_reference`)
+    ``direct_systematic_noise`` is the same for the directly fine-tuned students of the
+    replicate, and ``direct_hallucination`` their hallucination share (the competence gate).
+
+    Also returned: ``per_prompt`` (the :data:`PER_PROMPT` values, R x P), per-prompt noise of
+    teacher and students (replicate means) as ``prompt_teacher_noise`` / ``prompt_student_noise``,
+    and the students' training curve (the loss at every step, mean and standard deviation across
+    students) as ``loss_curve`` / ``loss_band``."""
     cfg = task.cfg
     R, N = cfg.replicates, cfg.num_students
-    warm_embeddings(task, out.samples.at(temperature), out.greedy, teacher.greedy, teacher.samples,
+    student_texts = out.samples.at(temperature)
+    warm_embeddings(task, student_texts, out.greedy, teacher.greedy, teacher.samples,
                     direct.samples.at(1.0) if direct is not None else [])
-    samples = embed(task, out.samples.at(temperature))                        # (R*N, P, n, E)
+    samples = embed(task, student_texts)                                      # (R*N, P, n, E)
     greedy = embed(task, out.greedy)                                          # (R*N, P, E)
     t_greedy = embed(task, teacher.greedy)                                    # (P, E)
-    t_samples = embed(task, teacher.samples)                                  # (P, nt, E)
+    t_samples = embed(task, teacher.samples)                                  # (R, P, n, E)
     logprob = np.asarray(out.logprob, float)                                  # (R*N, A)
-    t = describe(task, t_samples)
     per = [describe(task, e) for e in samples]
-    d_noise = None
-    if direct is not None:  # per student of the direct fine-tune, paired with replicate r's students
-        d_noise = [describe(task, e)["noise"] for e in embed(task, direct.samples.at(1.0))]
-    rows = {name: [] for name in MEASURES + (("systematic_noise",) if direct is not None else ())}
-    s_noise_all = []
+    direct_per = None if direct is None else [describe(task, e) for e in embed(task, direct.samples.at(1.0))]
+    extra = ("direct_systematic_noise", "direct_hallucination") if direct is not None else ()
+    rows = {name: [] for name in MEASURES + extra}
+    prompt = {name: [] for name in PER_PROMPT}
+    s_noise_all, t_noise_all = [], []
     for r in range(R):
         group = range(r * N, (r + 1) * N)
-        base = distill.measure(samples[r * N:(r + 1) * N], t_samples)
-        s_noise = np.mean([per[j]["noise"] for j in group], axis=0)
-        s_var = np.mean([per[j]["variance"] for j in group], axis=0)
-        s_noise_all.append(s_noise)
-        mean = lambda k: float(np.mean([per[j][k].mean() for j in group]))  # noqa: E731
+        t = describe(task, t_samples[r])
+        base = distill.measure(samples[r * N:(r + 1) * N], t_samples[r])
+        s = {k: np.mean([per[j][k] for j in group], axis=0) for k in per[0]}   # per prompt, over the students
+        s_noise_all.append(s["noise"])
+        t_noise_all.append(t["noise"])
         values = {
             **{k: base[k] for k in ("inter_student_variance", "inter_student_variance_floor",
                                     "inter_student_variance_corrected", "intra_variance_gap",
                                     "teacher_noise", "student_noise", "noise_slope", "noise_r2")},
+            "true_noise": float(task.truth_noise.mean()),
             "alignment": float(np.einsum("npe,pe->np", greedy[r * N:(r + 1) * N], t_greedy).mean()),
             "greedy_disagreement": greedy_disagreement(out.greedy[r * N:(r + 1) * N], greedy[r * N:(r + 1) * N]),
             "logprob_spread": float(np.var(logprob[r * N:(r + 1) * N], axis=0, ddof=1).mean()),
-            "variance_share": float(np.mean(t["variance"] >= s_var)),
-            "total_variation": mean("total_variation"), "teacher_total_variation": float(t["total_variation"].mean()),
-            "entropy_gap": mean("entropy_gap"), "teacher_entropy_gap": float(t["entropy_gap"].mean()),
-            "centroid_cosine": mean("centroid_cosine"), "teacher_centroid_cosine": float(t["centroid_cosine"].mean()),
-            "student_entropy": mean("entropy"), "teacher_entropy": float(t["entropy"].mean()),
-            "narrower_share": tm.narrower_share(np.mean([per[j]["entropy"] for j in group], axis=0), t["entropy"]),
-            "gt_similarity": mean("gt_similarity"), "teacher_gt_similarity": float(t["gt_similarity"].mean()),
-            "hallucination": mean("hallucination"), "teacher_hallucination": float(t["hallucination"].mean()),
+            "variance_share": float(np.mean(t["variance"] >= s["variance"])),
+            "student_entropy": _mean(s["entropy"]), "teacher_entropy": _mean(t["entropy"]),
+            "narrower_share": tm.narrower_share(s["entropy"], t["entropy"]),
+            "systematic_noise": _mean(s["noise"] - task.truth_noise),
+            "teacher_systematic_noise": _mean(t["noise"] - task.truth_noise),
         }
-        if d_noise is not None:
-            values["systematic_noise"] = tm.systematic_noise(s_noise, np.mean([d_noise[j] for j in group], axis=0))
+        for k in ("hallucination", "tv_excess", "entropy_gap", "valid_tv_excess", "valid_entropy_gap",
+                  "centroid_cosine", "gt_similarity"):
+            values[k] = _mean(s[k])
+            values["teacher_" + k] = _mean(t[k])
+        if direct_per is not None:
+            d = {k: np.mean([direct_per[j][k] for j in group], axis=0) for k in ("noise", "hallucination")}
+            values["direct_systematic_noise"] = _mean(d["noise"] - task.truth_noise)
+            values["direct_hallucination"] = _mean(d["hallucination"])
         for k in rows:
             rows[k].append(float(values[k]))
-    rows["prompt_teacher_noise"] = t["noise"].tolist()
+        for k, src in (("student_entropy", s["entropy"]), ("teacher_entropy", t["entropy"]),
+                       ("student_variance", s["variance"]), ("teacher_variance", t["variance"]),
+                       ("tv_excess", s["tv_excess"]), ("teacher_tv_excess", t["tv_excess"]),
+                       ("hallucination", s["hallucination"]), ("gt_similarity", s["gt_similarity"]),
+                       ("teacher_gt_similarity", t["gt_similarity"]),
+                       ("systematic_noise", s["noise"] - task.truth_noise)):
+            prompt[k].append(np.asarray(src, float).tolist())
+    rows["per_prompt"] = prompt
+    rows["prompt_teacher_noise"] = np.mean(t_noise_all, axis=0).tolist()
+    rows["prompt_student_noise"] = np.mean(s_noise_all, axis=0).tolist()
     losses = np.asarray(out.losses, float)                                    # (R*N, steps)
     rows["loss_curve"] = losses.mean(axis=0).tolist()
     rows["loss_band"] = losses.std(axis=0).tolist()
-    rows["prompt_student_noise"] = np.mean(s_noise_all, axis=0).tolist()
     return rows
 
 
@@ -142,7 +174,9 @@ def greedy_disagreement(texts, embs) -> float:
 @dataclasses.dataclass(frozen=True)
 class SweepResults(common.Results):
     """Results of an llm-* sweep: every measure of :data:`MEASURES` per grid point and
-    replicate (grid points x R), and per-prompt noise per grid point (grid points x P)."""
+    replicate (grid points x R), the :data:`PER_PROMPT` values per grid point (a dict of
+    R x P), per-prompt noise per grid point (grid points x P), and the students' training
+    curves."""
 
     alignment: tuple[tuple[float, ...], ...]
     greedy_disagreement: tuple[tuple[float, ...], ...]
@@ -153,28 +187,39 @@ class SweepResults(common.Results):
     intra_variance_gap: tuple[tuple[float, ...], ...]
     teacher_noise: tuple[tuple[float, ...], ...]
     student_noise: tuple[tuple[float, ...], ...]
+    true_noise: tuple[tuple[float, ...], ...]
     noise_slope: tuple[tuple[float, ...], ...]
     noise_r2: tuple[tuple[float, ...], ...]
     variance_share: tuple[tuple[float, ...], ...]
-    total_variation: tuple[tuple[float, ...], ...]
-    teacher_total_variation: tuple[tuple[float, ...], ...]
+    hallucination: tuple[tuple[float, ...], ...]
+    teacher_hallucination: tuple[tuple[float, ...], ...]
+    tv_excess: tuple[tuple[float, ...], ...]
+    teacher_tv_excess: tuple[tuple[float, ...], ...]
     entropy_gap: tuple[tuple[float, ...], ...]
     teacher_entropy_gap: tuple[tuple[float, ...], ...]
-    centroid_cosine: tuple[tuple[float, ...], ...]
-    teacher_centroid_cosine: tuple[tuple[float, ...], ...]
+    valid_tv_excess: tuple[tuple[float, ...], ...]
+    teacher_valid_tv_excess: tuple[tuple[float, ...], ...]
+    valid_entropy_gap: tuple[tuple[float, ...], ...]
+    teacher_valid_entropy_gap: tuple[tuple[float, ...], ...]
     student_entropy: tuple[tuple[float, ...], ...]
     teacher_entropy: tuple[tuple[float, ...], ...]
     narrower_share: tuple[tuple[float, ...], ...]
+    centroid_cosine: tuple[tuple[float, ...], ...]
+    teacher_centroid_cosine: tuple[tuple[float, ...], ...]
     gt_similarity: tuple[tuple[float, ...], ...]
     teacher_gt_similarity: tuple[tuple[float, ...], ...]
-    hallucination: tuple[tuple[float, ...], ...]
-    teacher_hallucination: tuple[tuple[float, ...], ...]
+    systematic_noise: tuple[tuple[float, ...], ...]
+    teacher_systematic_noise: tuple[tuple[float, ...], ...]
+    per_prompt: tuple                  # per point: {name: R x P}
     prompt_teacher_noise: tuple[tuple[float, ...], ...]
     prompt_student_noise: tuple[tuple[float, ...], ...]
     passes: tuple[float, ...]          # passes over each student's distillation set, per point
     steps: tuple[int, ...]             # optimisation steps per point
     loss_curve: tuple[tuple[float, ...], ...]   # per point: the training loss at every step, mean over students
     loss_band: tuple[tuple[float, ...], ...]    # per point: its standard deviation across students
+    regime_teacher_hallucination: tuple[float, ...]   # per replicate (:func:`regime`)
+    regime_direct_hallucination: tuple[float, ...]
+    single_answer: bool
 
     def means(self, name: str) -> np.ndarray:
         """Replicate means of a measure per grid point."""
@@ -183,3 +228,38 @@ class SweepResults(common.Results):
     def intervals(self, name: str) -> np.ndarray:
         """(grid points, 3): mean, low, high of a measure's 95% interval."""
         return np.array([mean_interval(r) for r in getattr(self, name)])
+
+
+#: The competence gate: at most this share of hallucinated answers for the teacher at
+#: temperature 1 and for the directly fine-tuned students, else a verdict is "inconclusive (regime)".
+GATE = 0.10
+
+
+def regime(task: Task) -> dict:
+    """The competence of the set-up, per replicate: the teacher's hallucination share at
+    temperature 1 on the evaluation prompts, and that of the base students fine-tuned directly
+    on the reference answers (both cached, shared by every llm-* experiment)."""
+    from jaxkd.experiments.llm_study.replicates import direct_reference, teacher_reference
+
+    cfg = task.cfg
+    teacher = embed(task, teacher_reference(task, 1.0).samples)             # (R, P, n, E)
+    direct = embed(task, direct_reference(task).samples.at(1.0))           # (R*N, P, n, E)
+    N = cfg.num_students
+    d = [describe(task, e)["hallucination"].mean() for e in direct]
+    return {"regime_teacher_hallucination": [float(describe(task, e)["hallucination"].mean()) for e in teacher],
+            "regime_direct_hallucination": [float(np.mean(d[r * N:(r + 1) * N])) for r in range(cfg.replicates)],
+            "single_answer": task.single_answer}
+
+
+def gate(res) -> str | None:
+    """Why ``res``'s regime cannot decide a claim (None when it can): the teacher at T = 1 or the
+    direct fine-tune hallucinating more than :data:`GATE` on average over replicates. Single-answer
+    corpora have no hallucination threshold that means anything (a long reference answer is rarely
+    within cosine 0.75); their criteria read the cosine to the reference instead, ungated."""
+    if res.single_answer:
+        return None
+    t, d = float(np.mean(res.regime_teacher_hallucination)), float(np.mean(res.regime_direct_hallucination))
+    failed = [f"{who} hallucinates {100 * x:.0f}%" for who, x in (("the teacher at T = 1", t),
+                                                                  ("the direct fine-tune", d)) if x > GATE]
+    return None if not failed else (f"regime gate failed ({' and '.join(failed)}; at most {100 * GATE:.0f}% allowed): "
+                                    "these students cannot show the effect either way")

@@ -78,8 +78,9 @@ class Outputs:
 
 @dataclasses.dataclass(frozen=True)
 class TeacherReference:
-    """The teacher's greedy answer per prompt (P) and ``teacher_samples`` answers per prompt
-    at ``temperature`` (P x n)."""
+    """The teacher on the evaluation prompts: its greedy answer per prompt (P) and, per
+    replicate, ``samples`` answers per prompt at ``temperature`` (R x P x n: each replicate its
+    own draws, so replicate intervals include the teacher's sampling error)."""
 
     temperature: float
     greedy: tuple
@@ -101,26 +102,36 @@ def temperature_key(key, temperature: float):
 
 
 def teacher_draws(task: Task, key, k: int, temperature: float) -> list[list[list[str]]]:
-    """k teacher answers per prompt for each of the R x N students, each student its own draws
-    (student j's from ``fold_in(key, j)``): (R*N) x P x k strings."""
+    """k teacher answers per distillation prompt for each of the R x N students, each student its
+    own draws (student j's from ``fold_in(key, j)``): (R*N) x P x k strings."""
     return distill.teacher_responses(task.teacher, task.tok, task.prompts, k, key, task.cfg.sampling(temperature),
                                      students=task.cfg.total_students)
 
 
-def greedy_answers(task: Task) -> list[str]:
-    """The teacher's top-1 answer per prompt (P strings)."""
-    return [a[0] for a in distill.generate_texts(task.teacher, task.tok, task.prompts, 1, jax.random.key(0),
-                                                 task.cfg.greedy)]
+def greedy_answers(task: Task, prompts=None) -> list[str]:
+    """The teacher's top-1 answer per prompt (P strings): the distillation prompts by default."""
+    return [a[0] for a in distill.generate_texts(task.teacher, task.tok, task.prompts if prompts is None else prompts,
+                                                 1, jax.random.key(0), task.cfg.greedy)]
 
 
 def teacher_reference(task: Task, temperature: float) -> TeacherReference:
-    """The teacher's greedy answers and samples at ``temperature``, cached in the shared folder."""
+    """The teacher's greedy answers and, per replicate, its samples at ``temperature`` on the
+    evaluation prompts, cached in the shared folder."""
     cfg = task.cfg
     key = temperature_key(rng.stream(cfg.seed, "teacher_eval"), temperature)
     return cached(task, work_key(cfg, "teacher", temperature=float(temperature)), lambda: TeacherReference(
-        float(temperature), greedy_answers(task),
-        distill.generate_texts(task.teacher, task.tok, task.prompts, cfg.teacher_samples, key,
-                               cfg.sampling(temperature))), load=TeacherReference.from_json)
+        float(temperature), greedy_answers(task, task.eval_prompts),
+        distill.teacher_responses(task.teacher, task.tok, task.eval_prompts, cfg.samples, key,
+                                  cfg.sampling(temperature), students=cfg.replicates)),
+        load=TeacherReference.from_json)
+
+
+def replicate_keys(task: Task, name: str):
+    """One key per student from stream ``name``, the same for the N students of a replicate and
+    another for each replicate: (R*N,). What a protocol freezes within a replicate (the data
+    order, dropout) still differs across replicates."""
+    cfg = task.cfg
+    return jax.numpy.repeat(rng.student_keys(rng.stream(cfg.seed, name), cfg.replicates), cfg.num_students)
 
 
 def _training_pairs(task: Task, pairs):
@@ -148,8 +159,10 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
                      temperatures=(1.0,),
                      init_states=None, soft: bool = False, trace: Callable | None = None,
                      after: Callable | None = None) -> Outputs:
-    """Distil the R x N students from the base student (or ``init_states``) and collect what
-    they produce, in chunks of students (:func:`chunk_size`).
+    """Distil the R x N students from their replicate's base student (or ``init_states``) and
+    collect what they produce on the evaluation prompts, in chunks of students
+    (:func:`chunk_size`). Dropout, where the student has it, uses one key per replicate, like the
+    data order of the protocols that freeze it.
 
     Args:
       pairs: one list of (prompt index, text) per student (each student its own set, all the
@@ -169,6 +182,7 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
     data = _training_pairs(task, pairs)
     S = cfg.total_students
     chunk = chunk_size(task, data, soft)
+    init_states = task.base_states() if init_states is None else init_states
     keys = {T: jax.random.split(jax.random.fold_in(key, i), S) for i, T in enumerate(temperatures)}
     parts = []
     with progress.task(f"{S} students: distilling and sampling", total=S, unit="student") as bar:
@@ -188,12 +202,12 @@ def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, soft, trac
         def advance(done, total):
             p.advance(done - p.done)
 
-        init = None if init_states is None else jax.tree.map(lambda a: a[lo:hi], init_states)
         students = distill.distill(
-            task.base, _rows(data, lo, hi), order_keys=order[lo:hi], epochs=epochs, max_steps=max_steps, batch_size=cfg.batch_size, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
-            loss=Loss("forward_kl") if soft else Loss(), teacher=task.teacher if soft else None, init_states=init,
-            dropout_keys=None if not task.base.config.dropout else
-            rng.student_keys(rng.stream(cfg.seed, "dropout"), cfg.total_students)[lo:hi], trace=trace,
+            task.base, _rows(data, lo, hi), order_keys=order[lo:hi], epochs=epochs, max_steps=max_steps,
+            batch_size=cfg.batch_size, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
+            loss=Loss("forward_kl") if soft else Loss(), teacher=task.teacher if soft else None,
+            init_states=jax.tree.map(lambda a: a[lo:hi], init_states),
+            dropout_keys=replicate_keys(task, "dropout")[lo:hi] if task.base.config.dropout else None, trace=trace,
             progress=advance)
     with progress.task(f"sampling students {lo + 1}-{hi}"):
         out = _outputs(task, students, temperatures, {T: k[lo:hi] for T, k in keys.items()})
@@ -207,9 +221,9 @@ def _outputs(task: Task, students: distill.Students, temperatures, keys) -> Outp
     """What a trained chunk of students produces; ``keys[T]`` holds one sampling key per student."""
     cfg = task.cfg
     none = jax.random.split(jax.random.key(0), students.num_students)  # greedy decoding draws nothing
-    greedy = [[a[0] for a in s] for s in distill.student_responses(students, task.tok, task.prompts, 1, none,
-                                                                   cfg.greedy)]
-    texts = [distill.student_responses(students, task.tok, task.prompts, cfg.samples, keys[T], cfg.sampling(T))
+    prompts = task.eval_prompts
+    greedy = [[a[0] for a in s] for s in distill.student_responses(students, task.tok, prompts, 1, none, cfg.greedy)]
+    texts = [distill.student_responses(students, task.tok, prompts, cfg.samples, keys[T], cfg.sampling(T))
              for T in temperatures]
     return Outputs(greedy, Samples(tuple(map(float, temperatures)), texts),
                    distill.student_logprobs(students, task.answers).tolist(), students.compute,
@@ -217,14 +231,15 @@ def _outputs(task: Task, students: distill.Students, temperatures, keys) -> Outp
 
 
 def direct_reference(task: Task) -> Outputs:
-    """R x N copies of the base student fine-tuned directly on one reference answer per prompt
+    """R x N copies of the base students fine-tuned directly on one reference answer per prompt
     (the most probable valid answer's first paraphrase; BioASQ's ideal answer), for the
-    distillation's epochs: the reference of systematic noise. Cached."""
+    distillation's epochs: the competence gate's second model and a row of the variance-aware
+    table. Cached."""
     cfg = task.cfg
 
     def compute():
         reference = [(p, it.paraphrases[int(np.argmax(it.probs))][0]) for p, it in enumerate(task.corpus.items)]
-        order = rng.student_keys(rng.stream(cfg.seed, "data_order"), cfg.total_students)
-        return train_and_sample(task, reference, order=order, key=rng.stream(cfg.seed, "direct_sampling"))
+        return train_and_sample(task, reference, order=replicate_keys(task, "data_order"),
+                                key=rng.stream(cfg.seed, "direct_sampling"))
 
     return cached(task, work_key(cfg, "direct"), compute, load=Outputs.from_json)

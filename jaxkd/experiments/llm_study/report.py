@@ -54,17 +54,75 @@ LLM_NOTE = ("Students are GPT-2s distilled from a GPT-2 teacher's answers; answe
             "log-prob spread have none.")
 
 
-def llm_section(title: str, cfg, blocks, passes=None, steps=None) -> doc.Section:
-    """An llm-* report: its title, then the paragraph every one starts with (sizes, passes over
-    the distillation set and what the measures mean), then ``blocks``."""
+def regime_text(res) -> str:
+    """The competence of the set-up in words: hallucination shares of the teacher at T = 1 and
+    of the direct fine-tune, and the gate they are held to."""
+    import numpy as np
+
+    from jaxkd.experiments.llm_study.measures import GATE
+
+    if res.single_answer:
+        return "single-answer corpus: criteria read the cosine to the reference answer (no hallucination gate)"
+    t, d = np.mean(res.regime_teacher_hallucination), np.mean(res.regime_direct_hallucination)
+    return (f"regime: the teacher at T = 1 hallucinates {100 * t:.1f}%, the direct fine-tune {100 * d:.1f}% "
+            f"(gate: at most {100 * GATE:.0f}% each)")
+
+
+def llm_section(title: str, res, blocks, passes=None, steps=None) -> doc.Section:
+    """An llm-* report: its title, the paragraph every one starts with (sizes, passes over the
+    distillation set, what the measures mean), the regime's hallucination shares, the table of
+    departures from the study, then ``blocks``."""
+    cfg = res.config
     train = f"{cfg.epochs} passes over each student's distillation set" if passes is None else passes
     return doc.Section(title, [doc.Paragraph(
         f"{cfg.replicates} replicates x {cfg.num_students} students, "
-        f"{len_questions(cfg)} questions, {cfg.samples} samples per prompt per student "
-        f"({cfg.teacher_samples} for the teacher), {train}"
-        f"{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
-        f"{LLM_NOTE}"), *blocks])
+        f"{len_questions(cfg)} questions, {cfg.samples} samples per prompt per model (teacher and students alike), "
+        f"{train}{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
+        f"{LLM_NOTE}"), doc.Paragraph(doc.Strong("Regime. "), regime_text(res) + "."),
+        *departures(cfg), *blocks])
 
 
 def len_questions(cfg) -> int:
     return cfg.num_questions if cfg.qa_file is None else len(load_qa(cfg.qa_file))
+
+
+def departures(cfg) -> list:
+    """Every way this run's language-model protocol differs from the study's (its text and its
+    published scripts), with jaxkd's choice and why: a table under the header of every llm-*
+    report."""
+    quick = cfg.student is None
+    rows = [
+        ["corpus and models", "BioASQ; GPT-2 teacher fine-tuned on it, DistilGPT2 students",
+         ("a synthetic corpus whose answer distributions are known; a small GPT-2 teacher and tiny GPT-2 base "
+          "students trained from scratch on it" if quick else "the Hugging Face folders and QA file given"),
+         "exact entropy, total variation and hallucination; no weights can be downloaded" if quick else "—"],
+        ["prompt", "'Question: {q}\\nAnswer:'", "the same", "—"],
+        ["what is scored in training", "'Answer: {a}' (no end-of-text: students generate to the maximum length)",
+         "' {a}' and an end-of-text token", "answers end, so their length is the answer's, not the budget's"],
+        ["optimizer", "Hugging Face Trainer defaults: AdamW, lr 5e-5, linear decay, batch 10, 3 epochs",
+         f"the same schedule ({cfg.optimizer}), lr {cfg.learning_rate:g}, batch {cfg.batch_size}, {cfg.epochs} epochs",
+         "students trained from scratch on a small corpus need more steps and a larger rate to learn it"
+         if quick else "—"],
+        ["dropout", "the checkpoint's (0.1), active in training",
+         "none (the small presets have none)" if quick else "the checkpoint's, one key per replicate",
+         "models trained from scratch for few steps" if quick else "—"],
+        ["data order and init", "the Trainer's seed 42 and torch seed 1: one order, one init for every student",
+         "one order and one base student per replicate, each replicate its own",
+         "an interval over replicates includes every source of randomness"],
+        ["replicates", "one set of students per setting (n = 5, 10 or 20)",
+         f"{cfg.replicates} replicates of {cfg.num_students} students", "a 95% interval on every verdict"],
+        ["samples per model", "20 (6.2), 10 (App. F), 1,000 (App. B.2's PC1)",
+         f"{cfg.samples} for the teacher and every student", "equal counts: plug-in biases cancel in comparisons"],
+        ["evaluation prompts", "not in the published scripts",
+         "each question in a held-out phrasing" if quick else "20% of the questions, held out from distillation",
+         "measure what was learnt, not the training string"],
+        ["sampling", "top-k 50 of 50,257 tokens, repetition penalty 1.2, up to the model's length",
+         f"top-k {cfg.top_k} of {cfg.vocab_size if quick else 'the'} tokens, penalty {cfg.repetition_penalty:g}, "
+         f"at most {cfg.max_new_tokens} new tokens", "the answers are short" if quick else "—"],
+        ["variance-aware teacher temperature", "the script's default 1.0 (Table 1's single row equals Table 5 at 1.2)",
+         "1.0", "the script's value; the 1.2 match is reported by the study, not set by its script"],
+        ["base samples for variance weighting", "drawn from DistilGPT2 inside each student's loop",
+         "each student its own samples from its replicate's base student", "as the script"],
+    ]
+    return [doc.Paragraph(doc.Strong("Departures from the study"), " (its text and published scripts):"),
+            doc.Table(["what", "the study", "jaxkd", "why"], rows)]

@@ -3,11 +3,18 @@ task built on it, and the on-disk cache of shared work.
 
 quick preset (CPU, offline): the bundled synthetic QA corpus (questions whose answer
 distributions are known), a byte-level BPE trained on it, a small GPT-2 teacher trained from
-scratch on answers drawn from those distributions, and a tiny GPT-2 *base* student pre-trained
-on the corpus's language only: questions alone and answers alone, never a question followed by
-its answer, so the question -> answer mapping is learnt from distillation alone. paper preset:
+scratch on answers drawn from those distributions (asked in both of each question's phrasings),
+and one tiny GPT-2 *base* student per replicate (its own init and data order) pre-trained on the
+corpus's language only: questions alone and answers alone, never a question followed by its
+answer, so the question -> answer mapping is learnt from distillation alone. paper preset:
 ``--teacher`` and ``--student`` Hugging Face checkpoint folders (GPT-2 / DistilGPT2) and a
-BioASQ (or plain QA JSON) file; the teacher is fine-tuned on it, the student is used as published.
+BioASQ (or plain QA JSON) file; the teacher is fine-tuned on its distillation questions, the
+student is used as published (every replicate starts from it, as the study's students did).
+
+Students are distilled on one set of prompts and measured on another (:attr:`Task.prompts`,
+:attr:`Task.eval_prompts`): the synthetic corpus's questions in their held-out phrasing (the
+same questions, so the known answer distributions still apply), or BioASQ questions held out
+from distillation (20%).
 
 Shared work is explicit: the setup is a pure function of a :class:`SetupConfig`, cached in the
 run's ``shared`` folder under a hash of that whole config; distillations other experiments
@@ -26,6 +33,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from jaxkd import rng
 from jaxkd.data import qa
@@ -34,7 +42,9 @@ from jaxkd.llm import ModelConfig, checkpoint, distill, tokenizer
 from jaxkd.llm.model import init as init_gpt2
 from jaxkd.runs import atomic_write_json, read_json, to_jsonable
 
-PROMPT_TEMPLATE = "Q: {prompt}\nA:"
+PROMPT_TEMPLATE = "Question: {prompt}\nAnswer:"  # the study's prompt
+TRUTH_SAMPLES = 32    # teacher training answers per question and phrasing (quick preset)
+EVAL_FRACTION = 0.2   # single-answer corpora: questions held out from distillation for evaluation
 
 
 def prompt_text(question: str) -> str:
@@ -43,13 +53,18 @@ def prompt_text(question: str) -> str:
 
 @dataclasses.dataclass
 class Setup:
-    """The shared setup: QA corpus, tokenizer, trained teacher and base student, and the
-    training curves of the last two (loss per step)."""
+    """The shared setup: the questions distilled on (``corpus``) and those models are measured
+    on (``eval_corpus``, the same order of questions as the teacher was asked about), the
+    tokenizer, the trained teacher, the base students of the R replicates (``bases``:
+    parameters stacked (R, ...); ``base``: replicate 0's as a model, the shape every student
+    has), and the training curves of the teacher (steps,) and the bases (R, steps)."""
 
     corpus: qa.QACorpus
+    eval_corpus: qa.QACorpus
     tok: object
     teacher: object
     base: object
+    bases: object
     teacher_losses: np.ndarray
     base_losses: np.ndarray
 
@@ -57,20 +72,28 @@ class Setup:
 @dataclasses.dataclass
 class Task:
     """Everything the experiments share: the config, the setup, the embedder, the encoded
-    prompts, each prompt's valid-answer centroids, and one scoring sequence per valid answer
-    (its first paraphrase) for the teacher-forced log-probabilities."""
+    distillation prompts (``prompts``) and evaluation prompts (``eval_prompts``), each
+    evaluation question's valid-answer centroids, one scoring sequence per valid answer after its
+    evaluation prompt (its first paraphrase) for the teacher-forced log-probabilities, and the
+    noise the true answer distribution itself has per question (S.4)."""
 
     cfg: LLMConfig
     setup: Setup
     embedder: object
     prompts: list[list[int]]
-    centroids: list[np.ndarray]       # per prompt: (K, 384) valid-answer centroids
-    answers: distill.Pairs            # (A, L): every prompt's valid answers, prompt by prompt
+    eval_prompts: list[list[int]]
+    centroids: list[np.ndarray]       # per evaluation question: (K, 384) valid-answer centroids
+    answers: distill.Pairs            # (A, L): every evaluation question's valid answers, in order
+    truth_noise: np.ndarray           # (P_eval,) S.4
     shared: Path | None = None        # the run's shared folder (None: nothing is cached)
 
     @property
     def corpus(self) -> qa.QACorpus:
         return self.setup.corpus
+
+    @property
+    def eval_corpus(self) -> qa.QACorpus:
+        return self.setup.eval_corpus
 
     @property
     def tok(self):
@@ -88,33 +111,52 @@ class Task:
     def eos(self) -> int:
         return self.tok.eos_token_id
 
+    @property
+    def single_answer(self) -> bool:
+        """Whether every question has one valid answer (BioASQ): distribution measures then
+        degenerate, and the criteria read the cosine to the reference answer (the study's)."""
+        return all(len(it.answers) == 1 for it in self.eval_corpus.items)
+
+    def base_states(self):
+        """Every student's starting parameters: replicate r's base for its N students, (R*N, ...)."""
+        N = self.cfg.num_students
+        return jax.tree.map(lambda a: jnp.repeat(jnp.asarray(a), N, axis=0), self.setup.bases)
+
 
 def encode_pairs(tok, corpus: qa.QACorpus, pairs) -> distill.Pairs:
-    """(prompt index, answer text) pairs -> right-padded training sequences (M, L)."""
+    """(question index, answer text) pairs -> right-padded training sequences (M, L)."""
     return distill.encode_pairs(tok, [corpus.items[p].question for p, _ in pairs], [t for _, t in pairs],
                                 template=PROMPT_TEMPLATE)
 
 
-def language_pairs(tok, corpus: qa.QACorpus) -> distill.Pairs:
-    """The base student's pre-training text: every question alone (``"Q: {question}"``) and
-    every answer paraphrase alone (``"A: {answer}"``, valid answers and distractors), each
-    followed by end-of-text. No sequence holds a question and its answer."""
-    questions = distill.encode_pairs(tok, [""] * len(corpus), [f"Q: {q.question}" for q in corpus.items],
-                                     answer_prefix="")
-    texts = sorted({t for it in corpus.items for ps in it.paraphrases for t in ps}
-                   | {t for ds in corpus.distractors for ps in ds for t in ps})
-    answers = distill.encode_pairs(tok, ["A:"] * len(texts), texts)
-    L = max(questions.tokens.shape[1], answers.tokens.shape[1])
+def language_pairs(tok, corpora) -> distill.Pairs:
+    """The base student's pre-training text: every question alone (``"Question: {question}"``,
+    each phrasing) and every answer paraphrase alone (``"Answer: {answer}"``, valid answers and
+    distractors), each followed by end-of-text. No sequence holds a question and its answer."""
+    questions = sorted({q.question for c in corpora for q in c.items})
+    asked = distill.encode_pairs(tok, [""] * len(questions), [f"Question: {q}" for q in questions], answer_prefix="")
+    texts = sorted({t for c in corpora for it in c.items for ps in it.paraphrases for t in ps}
+                   | {t for c in corpora for ds in c.distractors for ps in ds for t in ps})
+    answers = distill.encode_pairs(tok, ["Answer:"] * len(texts), texts)
+    L = max(asked.tokens.shape[1], answers.tokens.shape[1])
     pad = lambda a, fill: np.pad(a, ((0, 0), (0, L - a.shape[1])), constant_values=fill)  # noqa: E731
     return distill.Pairs(*(np.concatenate([pad(getattr(q, f), tok.eos_token_id if f == "tokens" else 0)
-                                           for q in (questions, answers)])
+                                           for q in (asked, answers)])
                            for f in ("tokens", "mask", "loss_mask")))
 
 
-def _corpus(scfg: SetupConfig) -> qa.QACorpus:
+def corpora(scfg: SetupConfig) -> tuple[qa.QACorpus, qa.QACorpus]:
+    """(distillation questions, evaluation questions): the synthetic corpus in its training and
+    its held-out phrasing, or a QA file's questions split 80/20 (stratified where it can be)."""
     if scfg.qa_file is None:
-        return qa.synthetic_qa(scfg.num_questions, seed=scfg.seed)
-    return load_qa(scfg.qa_file)
+        corpus = qa.synthetic_qa(scfg.num_questions, seed=scfg.seed)
+        held = tuple(dataclasses.replace(it, question=it.held_out, held_out=it.question) for it in corpus.items)
+        return corpus, qa.QACorpus(corpus.name + "-held-out", held, corpus.distractors)
+    full = load_qa(scfg.qa_file)
+    if len(full) < 2:
+        raise ValueError(f"--qa-file {scfg.qa_file} holds {len(full)} question; distillation and evaluation need "
+                         "at least two.")
+    return full.split(test_size=EVAL_FRACTION, seed=scfg.seed)
 
 
 def load_qa(path) -> qa.QACorpus:
@@ -128,35 +170,55 @@ def load_qa(path) -> qa.QACorpus:
 
 
 def build_setup(scfg: SetupConfig) -> Setup:
-    """Corpus, tokenizer, trained teacher and base student: a pure function of ``scfg``."""
+    """Corpora, tokenizer, trained teacher and base students: a pure function of ``scfg``."""
     key = rng.stream(scfg.seed, "llm_setup")
-    corpus = _corpus(scfg)
+    corpus, eval_corpus = corpora(scfg)
+    asked = [corpus] if scfg.qa_file is not None else [corpus, eval_corpus]  # the teacher knows both phrasings
+    R = scfg.replicates
     if scfg.teacher is None:
-        texts = [prompt_text(it.question) for it in corpus.items]
+        texts = [prompt_text(it.question) for c in asked for it in c.items]
         texts += [" " + t for it in corpus.items for ps in it.paraphrases for t in ps]
         texts += [" " + t for ds in corpus.distractors for ps in ds for t in ps]
         tok = tokenizer.train_bpe(texts, vocab_size=scfg.vocab_size)
         teacher = init_gpt2(ModelConfig.small(len(tok), tok.eos_token_id), jax.random.fold_in(key, 0))
         base = init_gpt2(ModelConfig.tiny(len(tok), tok.eos_token_id), jax.random.fold_in(key, 1))
+        inits = jax.vmap(lambda k: nnx.state(init_gpt2(base.config, k), nnx.Param))(
+            rng.student_keys(rng.stream(scfg.seed, "base_init"), R))
         optimizer = "warmup-cosine"  # small GPT-2s trained from scratch
     else:
         tok = checkpoint.load_tokenizer(scfg.teacher)
         teacher, base = checkpoint.load(scfg.teacher), checkpoint.load(scfg.student)
+        inits = jax.tree.map(lambda a: jnp.broadcast_to(a, (R, *a.shape)), nnx.state(base, nnx.Param))
         optimizer = "trainer"  # fine-tuning a published checkpoint, as the study
-    # Teacher: answers drawn from the known distributions. Base student: the corpus's language
-    # only (questions alone, answers alone), never the question -> answer mapping.
-    truth = [(q, t) for q, _, t in corpus.sample(scfg.seed, per_question=32)]
+    # Teacher: answers drawn from the known distributions (the reference answer of a QA file).
+    per = TRUTH_SAMPLES if scfg.qa_file is None else 1
+    teacher_pairs = _concat([encode_pairs(tok, c, [(q, t) for q, _, t in c.sample(scfg.seed, per_question=per)])
+                             for c in asked], tok.eos_token_id)
     teacher_key = jax.random.fold_in(key, 2)
     teacher, teacher_losses = distill.fine_tune(
-        teacher, encode_pairs(tok, corpus, truth), teacher_key, epochs=scfg.teacher_epochs,
-        batch_size=scfg.batch_size, optimizer=optimizer, learning_rate=scfg.learning_rate,
+        teacher, teacher_pairs, teacher_key, epochs=scfg.teacher_epochs, batch_size=scfg.batch_size,
+        optimizer=optimizer, learning_rate=scfg.teacher_learning_rate,
         dropout_key=jax.random.fold_in(teacher_key, 1) if teacher.config.dropout else None)
-    base_losses = np.zeros(0, np.float32)
+    # Base students: the corpus's language only (questions alone, answers alone), never the
+    # question -> answer mapping; each replicate its own init and data order.
+    bases, base_losses = inits, np.zeros((R, 0), np.float32)
     if scfg.base_epochs:
-        base, base_losses = distill.fine_tune(base, language_pairs(tok, corpus), jax.random.fold_in(key, 3),
-                                              epochs=scfg.base_epochs, batch_size=scfg.batch_size,
-                                              optimizer=optimizer, learning_rate=scfg.learning_rate)
-    return Setup(corpus, tok, teacher, base, np.asarray(teacher_losses), np.asarray(base_losses))
+        out = distill.distill(base, language_pairs(tok, [corpus, eval_corpus]),
+                              order_keys=rng.student_keys(rng.stream(scfg.seed, "base_order"), R),
+                              epochs=scfg.base_epochs, batch_size=scfg.batch_size, optimizer=optimizer,
+                              learning_rate=scfg.teacher_learning_rate, init_states=inits)
+        bases, base_losses = out.states, out.losses
+    bases = jax.tree.map(np.asarray, bases)
+    base = nnx.merge(nnx.graphdef(base), jax.tree.map(lambda a: jnp.asarray(a[0]), bases))
+    return Setup(corpus, eval_corpus, tok, teacher, base, bases, np.asarray(teacher_losses), np.asarray(base_losses))
+
+
+def _concat(parts: list[distill.Pairs], eos: int) -> distill.Pairs:
+    """Several unstacked Pairs as one set (padded to the longest)."""
+    L = max(p.tokens.shape[1] for p in parts)
+    pad = lambda a, fill: np.pad(a, ((0, 0), (0, L - a.shape[1])), constant_values=fill)  # noqa: E731
+    return distill.Pairs(*(np.concatenate([pad(getattr(p, f), eos if f == "tokens" else 0) for p in parts])
+                           for f in ("tokens", "mask", "loss_mask")))
 
 
 # --- the on-disk cache of shared work -----------------------------------------------------------
@@ -210,7 +272,10 @@ def load_setup(scfg: SetupConfig, shared=None) -> Setup:
         if tmp.exists():
             shutil.rmtree(tmp)
         checkpoint.save(made.teacher, tmp / "teacher", tokenizer=made.tok)
-        checkpoint.save(made.base, tmp / "base")
+        graphdef = nnx.graphdef(made.base)
+        for r in range(scfg.replicates):
+            checkpoint.save(nnx.merge(graphdef, jax.tree.map(lambda a: jnp.asarray(a[r]), made.bases)),
+                            tmp / f"base-{r}")
         atomic_write_json(tmp / "losses.json", {"teacher": made.teacher_losses, "base": made.base_losses})
         (tmp / "done").write_text("complete\n")
         if folder.exists():
@@ -218,9 +283,11 @@ def load_setup(scfg: SetupConfig, shared=None) -> Setup:
         os.replace(tmp, folder)
         return made
     losses = read_json(folder / "losses.json")
-    return Setup(_corpus(scfg), checkpoint.load_tokenizer(folder / "teacher"), checkpoint.load(folder / "teacher"),
-                 checkpoint.load(folder / "base"), np.asarray(losses["teacher"], np.float32),
-                 np.asarray(losses["base"], np.float32))
+    bases = [checkpoint.load(folder / f"base-{r}") for r in range(scfg.replicates)]
+    stacked = jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *[nnx.state(b, nnx.Param) for b in bases])
+    return Setup(*corpora(scfg), checkpoint.load_tokenizer(folder / "teacher"), checkpoint.load(folder / "teacher"),
+                 bases[0], stacked, np.asarray(losses["teacher"], np.float32),
+                 np.asarray(losses["base"], np.float32).reshape(scfg.replicates, -1))
 
 
 def cached(task: Task, key: str, compute, *, load=None):
@@ -237,18 +304,23 @@ def cached(task: Task, key: str, compute, *, load=None):
 
 
 def build_task(cfg: LLMConfig, shared=None) -> Task:
-    """Corpus, tokenizer, teacher and base student for ``cfg`` (see the module docstring);
-    ``shared``: the run's shared folder (None: nothing is cached)."""
+    """The setup for ``cfg`` and what every experiment computes from it (see the module
+    docstring); ``shared``: the run's shared folder (None: nothing is cached)."""
     from jaxkd.experiments.llm_study.memory import guard_memory
+    from jaxkd.llm import metrics
     from jaxkd.llm.embeddings import Embedder, answer_centroids
 
     guard_memory(cfg)
     setup = load_setup(SetupConfig.of(cfg), shared)
     embedder = Embedder(cache_file=None if shared is None else Path(shared) / "embeddings.npz")
-    corpus = setup.corpus
-    prompts = distill.encode_prompts(setup.tok, [it.question for it in corpus.items], PROMPT_TEMPLATE)
-    embedder.encode([t for it in corpus.items for ps in it.paraphrases for t in ps])  # one call: few passes
-    centroids = [answer_centroids(embedder, it.paraphrases) for it in corpus.items]
-    answers = encode_pairs(setup.tok, corpus, [(p, ps[0]) for p, it in enumerate(corpus.items)
-                                               for ps in it.paraphrases])
-    return Task(cfg, setup, embedder, prompts, centroids, answers, None if shared is None else Path(shared))
+    items = setup.eval_corpus.items
+    prompts = distill.encode_prompts(setup.tok, [it.question for it in setup.corpus.items], PROMPT_TEMPLATE)
+    eval_prompts = distill.encode_prompts(setup.tok, [it.question for it in items], PROMPT_TEMPLATE)
+    embedder.encode([t for it in items for ps in it.paraphrases for t in ps])  # one call: few passes
+    centroids = [answer_centroids(embedder, it.paraphrases) for it in items]
+    answers = encode_pairs(setup.tok, setup.eval_corpus, [(p, ps[0]) for p, it in enumerate(items)
+                                                          for ps in it.paraphrases])
+    noise = np.array([metrics.true_noise(it.probs, [embedder.encode(list(ps)) for ps in it.paraphrases])
+                      for it in items])
+    return Task(cfg, setup, embedder, prompts, eval_prompts, centroids, answers, noise,
+                None if shared is None else Path(shared))

@@ -26,3 +26,21 @@ def span(m, lo, hi, digits: int = 4) -> str:
 def cell(values, digits: int = 3) -> str:
     """``mean [low, high]`` of replicates, for tables."""
     return span(*mean_interval(values), digits=digits)
+
+
+def prompt_bootstrap(per_prompt, statistic=np.mean, *, draws: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float, float]:
+    """The estimate and a percentile interval over the choice of prompts: per_prompt (R, P)
+    values of R replicates on P prompts; each draw resamples the P prompts with replacement (the
+    same prompts for every replicate) and applies ``statistic`` to the replicate means. It covers
+    which prompts were asked, which the replicate interval (:func:`mean_interval`) does not; the
+    replicate interval covers teacher draws, base students, data orders and sampling, which this
+    one holds fixed."""
+    x = np.asarray(per_prompt, float)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise ValueError(f"a prompt bootstrap needs (replicates, prompts) values with >= 2 prompts, got {x.shape}.")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.shape[1], size=(draws, x.shape[1]))
+    stats_ = np.array([statistic(np.nanmean(x[:, i], axis=1)) for i in idx])
+    lo, hi = np.nanpercentile(stats_, [50 * (1 - level), 50 * (1 + level)])
+    return float(statistic(np.nanmean(x, axis=1))), float(lo), float(hi)
