@@ -89,6 +89,7 @@ def _version() -> str:
 
 
 def _cmd_run(args) -> int:
+    from jaxkd import document
     from jaxkd.experiments import EXPERIMENTS
     from jaxkd.reproduce import run_experiment
     from jaxkd.runs import atomic_write_json
@@ -102,11 +103,11 @@ def _cmd_run(args) -> int:
     cfg = module.Config.from_preset(args.preset, **given)
     out = args.out or Path("runs") / f"{args.experiment}-{cfg.model}-{cfg.preset}"
     _check_json_path(args.json)
-    results, report, wall = run_experiment(args.experiment, cfg, out, resume=args.resume, overwrite=args.overwrite)
+    results, section, wall = run_experiment(args.experiment, cfg, out, resume=args.resume, overwrite=args.overwrite)
     if args.json is not None:
         atomic_write_json(args.json, results)
-    print(report)
-    print(f"wrote {out}/ (results.json, report.md, figures) in {wall:.1f} s")
+    print(document.to_markdown(section))
+    print(f"wrote {out}/ (results.json, report.md, report.html, figures) in {wall:.1f} s")
     return EXIT_OK
 
 

@@ -187,7 +187,7 @@ def _tamper(path, **changes):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("version", "was written by jaxkd 0.0.1"),
+    ("code", "was written by other code (jaxkd 0.0.1, source 000000000000"),
     ("config", "different config (num_students differ)"),
     ("corrupt", "is not valid JSON"),
     ("foreign", "is not a jaxkd run folder"),
@@ -200,8 +200,8 @@ def test_resume_refuses_a_folder_it_did_not_write(tmp_path, case, message, inpro
         (out / "notes.txt").write_text("mine")
     else:
         assert inproc(*args).returncode == 0
-        if case == "version":
-            _tamper(out / "config.json", jaxkd="0.0.1")
+        if case == "code":
+            _tamper(out / "config.json", jaxkd="0.0.1", code="0" * 64)
         elif case == "corrupt":
             (out / "config.json").write_text("{not json")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
