@@ -79,8 +79,9 @@ def mixture_log_probs(log_p: jax.Array, log_q: jax.Array, beta: jax.Array) -> ja
     either = (a > -jnp.inf) | (b > -jnp.inf)
     a = jnp.where(either, a, 0.0)  # rows of -inf on both sides: no -inf - -inf below
     b = jnp.where(either, b, 0.0)
-    m = jax.lax.stop_gradient(jnp.maximum(a, b))  # cancels exactly; only keeps exp() in range
-    out = m + jnp.log(jnp.exp(a - m) + jnp.exp(b - m))
+    # log(e^a + e^b) = max + log1p(e^{-|a - b|}): one exp per answer (exp(-inf) = 0 when one
+    # side has zero weight, with zero gradient).
+    out = jnp.maximum(a, b) + jnp.log1p(jnp.exp(-jnp.abs(a - b)))
     return jnp.where(either, out, -jnp.inf)
 
 

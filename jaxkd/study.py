@@ -59,6 +59,12 @@ SECTIONS: tuple[Section, ...] = (
             "estimates by inverse variance (7.3, 7.4).",
             (Step("variance-aware", "linear", ("7.1", "7.2", "7.3", "7.4")), Step("variance-aware", "mlp"),
              Step("llm-variance-aware", "gpt2"))),
+    Section("objectives", "Beyond the study: which distillation objective keeps the teacher's uncertainty?",
+            "The study chooses targets (one sample, k samples, averages); distillation today chooses "
+            "objectives: forward KL on soft targets, reverse KL, the generalised JSD(β) between them. "
+            "Classifiers distilled with each, over seeds, against the teacher's entropy and calibration; "
+            "theory X.4-X.7 says what a student that can or cannot represent its teacher should do.",
+            (Step("objectives", "all"),)),
 )
 
 THEOREMS: dict[str, str] = {
