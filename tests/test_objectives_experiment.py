@@ -151,3 +151,9 @@ def test_t_interval():
     half = 2.7764451051977987 * np.std([1, 2, 3, 4, 5], ddof=1) / np.sqrt(5)  # t(0.975, 4 df)
     assert (est, count) == (3.0, 5) and lo == pytest.approx(3 - half) and hi == pytest.approx(3 + half)
     assert np.isnan(ob.t_interval([1.0])[1])
+
+
+def test_too_many_seeds_is_refused_before_training():
+    cfg = ob.Config.from_preset("quick", datasets=("digits",), num_seeds=10**9)
+    with pytest.raises(ValueError, match="lower --seeds"):
+        ob.run(cfg)

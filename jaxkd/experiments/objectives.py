@@ -37,7 +37,7 @@ import optax
 from scipy import stats
 
 from jaxkd import _validation as v
-from jaxkd import divergences, rng, uncertainty
+from jaxkd import divergences, memory, rng, uncertainty
 from jaxkd import document as doc
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import NO_FLAG, Presets, option
@@ -173,6 +173,16 @@ def distil(widths: tuple[int, ...], X, teacher_logits, objectives, init_keys, *,
     return graphdef, states, target
 
 
+def _guard_memory(cfg: Config, O: int, n: int, m: int, C: int, widths) -> None:
+    """Refuse, before anything is allocated, a number of seeds the machine cannot hold: float32
+    targets (O·S·n·(C + 2), three copies), predictions and measures (O·S·(n + m)·C, four), and one
+    chunk's training activations (S·n·(hidden + C), about ten)."""
+    S = cfg.num_seeds
+    need = 4 * (3 * O * S * n * (C + 2) + 4 * O * S * (n + m) * C + 10 * S * n * sum(widths[1:]))
+    memory.check_fits(need, f"objectives with {S} seeds x {O} objectives on {n:,} rows",
+                      "lower --seeds")
+
+
 def _point(cfg: Config, di: int, mi: int) -> dict:
     name, model = cfg.datasets[di], cfg.models[mi]
     sp = split(load_dataset(name, seed=cfg.split_seed), seed=cfg.split_seed)
@@ -182,6 +192,7 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
     widths = {"logistic": lambda h: (d, C), "mlp": lambda h: (d, h, C)}[model]
     objectives = cfg.objectives()
     O = len(objectives)
+    _guard_memory(cfg, O, n, m, C, widths(cfg.student_hidden))
 
     # Teachers: one per seed, on the true labels (output-entropy's teachers).
     teacher_cfg = mlp.TrainConfig(widths(cfg.teacher_hidden), "ce", cfg.learning_rate, cfg.epochs)
