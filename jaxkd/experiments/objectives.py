@@ -403,10 +403,10 @@ def _worst_cell(res: Results, rows) -> Interval:
     if not rows:
         return Interval(np.nan, np.nan, np.nan, 0, "no cell with two finite seeds", precondition=False)
     worst = min(rows, key=lambda r: r[2])
-    other = [r for r in rows if r[3] < 0]
+    other = [f"{r[0]}: {r[5]}" for r in rows if r[3] < 0]
+    listed = f" ({'; '.join(other[:3])}{'; ...' if len(other) > 3 else ''})" if other else ""
     text = (f"{sum(r[2] > 0 for r in rows)} of {len(rows)} intervals on the claimed side, {len(other)} wholly on "
-            f"the other{' (' + '; '.join(f'{r[0]}: {r[5]}' for r in other[:3]) + ('; ...' if len(other) > 3 else '') + ')' if other else ''}"
-            f"; lowest bound: {worst[0]}, {worst[5]}")
+            f"the other{listed}; lowest bound: {worst[0]}, {worst[5]}")
     return Interval(worst[1], min(r[2] for r in rows), min(r[3] for r in rows), worst[4], text)
 
 
