@@ -58,6 +58,12 @@ SECTIONS: tuple[Section, ...] = (
             "estimates by inverse variance (7.3, 7.4).",
             (Step("variance-aware", "linear", ("7.1", "7.2", "7.3", "7.4")), Step("variance-aware", "mlp"),
              Step("llm-variance-aware", "gpt2"))),
+    Section("objectives", "Beyond the study: which distillation objective keeps the teacher's uncertainty?",
+            "The study chooses targets (one sample, k samples, averages); distillation today chooses "
+            "objectives: forward KL on soft targets, reverse KL, the generalised JSD(β) between them. "
+            "Classifiers distilled with each, over seeds, against the teacher's entropy and calibration; "
+            "theory X.4-X.7 says what a student that can or cannot represent its teacher should do.",
+            (Step("objectives", "all"),)),
 )
 
 THEOREMS: dict[str, str] = {
@@ -76,6 +82,10 @@ THEOREMS: dict[str, str] = {
     "X.1": "variance of an OLS student's test MSE = (4σ²bᵀH*b + 2σ⁴tr H*²)/m², convex in σ²",
     "X.2": "ground-truth bootstrap variance on heteroscedastic data = sandwich Σ⁻¹ΩΣ⁻¹/b",
     "X.3": "bootstrap test MSE on a fixed split = MSE(full fit) + tr(X*ᵀX* Cov_b)/m",
+    "X.4": "a free categorical student reaches its target under every objective (entropy gap 0)",
+    "X.5": "forward KL at a stationary point: mean H(q) − mean H(p) = mean KL(p‖q) ≥ 0",
+    "X.6": "sequence-level KD, lumped-tail student: C.1 on r + 1 cells, gap ≈ r/(2k)",
+    "X.7": "lumped-tail student: head ∝ teacher, tail mass falls monotonically in β (AM → GM)",
     "S.1": "Var_s(m̄_s) − mean(w_s)/n is unbiased for the between-student variance",
 }
 

@@ -108,3 +108,20 @@ def empirical_distribution(answers: ArrayLike, num_answers: int) -> jax.Array:
     answers = jnp.asarray(answers)
     onehot = jax.nn.one_hot(answers, num_answers)
     return jnp.mean(onehot, axis=-2)
+
+
+def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, num_bins: int = 15) -> jax.Array:
+    """Expected calibration error of classifier probabilities: (..., m, C), (m,) ints -> (...).
+
+    Confidence is the largest probability; examples fall into ``num_bins`` equal-width bins
+    ``((b-1)/B, b/B]``; ``ECE = sum_b (n_b/m) |accuracy_b - mean confidence_b|`` (Guo et al.
+    2017), computed as ``sum_b |sum_{x in b} (1[correct] - confidence)| / m``.
+    """
+    probs = jnp.asarray(probs)
+    labels = jnp.asarray(labels)
+    conf = jnp.max(probs, axis=-1)                                        # (..., m)
+    correct = (jnp.argmax(probs, axis=-1) == jnp.broadcast_to(labels, conf.shape)).astype(probs.dtype)
+    bins = jnp.clip(jnp.ceil(conf * num_bins).astype(jnp.int32) - 1, 0, num_bins - 1)
+    onehot = jax.nn.one_hot(bins, num_bins, dtype=probs.dtype)            # (..., m, B)
+    per_bin = jnp.sum(onehot * (correct - conf)[..., None], axis=-2)      # (..., B)
+    return jnp.sum(jnp.abs(per_bin), axis=-1) / conf.shape[-1]

@@ -92,6 +92,7 @@ SMALL = {
     "init-perturbation": {"num_students": 4, "epochs": 10, "scales": (0.0, 0.1)},
     "variance-attribution": {"num_students": 4, "epochs": 3},
     "output-entropy": {"datasets": ("wine",), "epochs": 20},
+    "objectives": {"datasets": ("wine",), "epochs": 10, "num_seeds": 2},
 }
 
 

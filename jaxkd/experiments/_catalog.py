@@ -505,6 +505,92 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                              'randomness here)',
                                                      'choices': None,
                                                      'default': '32'}]},
+                 'objectives': {'module': 'jaxkd.experiments.objectives',
+                                'summary': 'Beyond the study: which distillation objective keeps a '
+                                           "classifier's uncertainty? (issue 23; the tabular analogue of "
+                                           '``llm-objectives``)',
+                                'description': 'Beyond the study: which distillation objective keeps a '
+                                               "classifier's uncertainty? (issue 23; the tabular analogue of "
+                                               '``llm-objectives``)',
+                                'presets': ['quick', 'paper'],
+                                'flags': [{'field': 'model',
+                                           'flag': '--model',
+                                           'kind': 'str',
+                                           'help': 'model class: all (every class in models), logistic or '
+                                                   'mlp (that class alone)',
+                                           'choices': None,
+                                           'default': 'all'},
+                                          {'field': 'datasets',
+                                           'flag': '--datasets',
+                                           'kind': 'str...',
+                                           'help': 'classification datasets (see `jaxkd datasets`)',
+                                           'choices': None,
+                                           'default': 'digits,wine,breast-cancer'},
+                                          {'field': 'models',
+                                           'flag': '--models',
+                                           'kind': 'str...',
+                                           'help': 'model classes to run when model is all',
+                                           'choices': None,
+                                           'default': 'logistic,mlp'},
+                                          {'field': 'teacher_hidden',
+                                           'flag': '--teacher-hidden',
+                                           'kind': 'int',
+                                           'help': "MLP teachers' hidden width (the study: 128)",
+                                           'choices': None,
+                                           'default': 'quick 32; paper 128'},
+                                          {'field': 'student_hidden',
+                                           'flag': '--student-hidden',
+                                           'kind': 'int',
+                                           'help': "MLP students' hidden width (the study: half the "
+                                                   "teacher's)",
+                                           'choices': None,
+                                           'default': 'quick 16; paper 64'},
+                                          {'field': 'epochs',
+                                           'flag': '--epochs',
+                                           'kind': 'int',
+                                           'help': 'full-batch Adam epochs of teachers and students',
+                                           'choices': None,
+                                           'default': 'quick 150; paper 300'},
+                                          {'field': 'learning_rate',
+                                           'flag': '--learning-rate',
+                                           'kind': 'float',
+                                           'help': 'Adam learning rate',
+                                           'choices': None,
+                                           'default': '0.01'},
+                                          {'field': 'temperature',
+                                           'flag': '--temperature',
+                                           'kind': 'float',
+                                           'help': 'temperature T of the soft-target objectives (both logits '
+                                                   'divided by T)',
+                                           'choices': None,
+                                           'default': '1.0'},
+                                          {'field': 'betas',
+                                           'flag': '--betas',
+                                           'kind': 'float...',
+                                           'help': 'JSD(β) objectives between forward KL (β=0) and reverse '
+                                                   'KL (β=1)',
+                                           'choices': None,
+                                           'default': '0.1,0.5,0.9'},
+                                          {'field': 'num_seeds',
+                                           'flag': '--seeds',
+                                           'kind': 'int',
+                                           'help': 'seeds: each a fresh teacher and a fresh student '
+                                                   'initialization',
+                                           'choices': None,
+                                           'default': 'quick 10; paper 20'},
+                                          {'field': 'seed',
+                                           'flag': '--seed',
+                                           'kind': 'int',
+                                           'help': 'root seed: every source of randomness is a named stream '
+                                                   'under it',
+                                           'choices': None,
+                                           'default': '0'},
+                                          {'field': 'split_seed',
+                                           'flag': '--split-seed',
+                                           'kind': 'int',
+                                           'help': 'seed of the 80/20 train/test split',
+                                           'choices': None,
+                                           'default': '0'}]},
                  'llm-teacher-noise': {'module': 'jaxkd.experiments.llm_teacher_noise',
                                        'summary': 'LLM teacher output uncertainty (study Section 4.3, '
                                                   'Appendix B.2, Table 2): a teacher-temperature sweep.',
@@ -527,9 +613,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                   'flag': '--replicates',
                                                   'kind': 'int',
                                                   'help': 'independent replicates R behind every interval '
-                                                          '(at least 2)',
+                                                          '(at least 2): each its own teacher draws, base '
+                                                          'student, data order and evaluation samples',
                                                   'choices': None,
-                                                  'default': '3'},
+                                                  'default': '5'},
                                                  {'field': 'seed',
                                                   'flag': '--seed',
                                                   'kind': 'int',
@@ -557,7 +644,14 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                   'help': 'passes of teacher training (fine-tuning) over its '
                                                           'answers',
                                                   'choices': None,
-                                                  'default': '3'},
+                                                  'default': 'quick 10; paper 3'},
+                                                 {'field': 'teacher_learning_rate',
+                                                  'flag': '--teacher-learning-rate',
+                                                  'kind': 'float',
+                                                  'help': 'peak learning rate of teacher and base-student '
+                                                          'training',
+                                                  'choices': None,
+                                                  'default': 'quick 0.003; paper 5e-05'},
                                                  {'field': 'base_epochs',
                                                   'flag': '--base-epochs',
                                                   'kind': 'int',
@@ -598,15 +692,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                  {'field': 'samples',
                                                   'flag': '--samples',
                                                   'kind': 'int',
-                                                  'help': 'sampled answers per prompt to measure a student',
+                                                  'help': 'sampled answers per prompt to measure a model '
+                                                          '(teacher and students alike)',
                                                   'choices': None,
-                                                  'default': '8'},
-                                                 {'field': 'teacher_samples',
-                                                  'flag': '--teacher-samples',
-                                                  'kind': 'int',
-                                                  'help': 'sampled answers per prompt to measure the teacher',
-                                                  'choices': None,
-                                                  'default': '16'},
+                                                  'default': 'quick 8; paper 20'},
                                                  {'field': 'max_new_tokens',
                                                   'flag': '--max-new-tokens',
                                                   'kind': 'int',
@@ -675,9 +764,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                          'flag': '--replicates',
                                          'kind': 'int',
                                          'help': 'independent replicates R behind every interval (at least '
-                                                 '2)',
+                                                 '2): each its own teacher draws, base student, data order '
+                                                 'and evaluation samples',
                                          'choices': None,
-                                         'default': '3'},
+                                         'default': '5'},
                                         {'field': 'seed',
                                          'flag': '--seed',
                                          'kind': 'int',
@@ -702,7 +792,13 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                          'kind': 'int',
                                          'help': 'passes of teacher training (fine-tuning) over its answers',
                                          'choices': None,
-                                         'default': '3'},
+                                         'default': 'quick 10; paper 3'},
+                                        {'field': 'teacher_learning_rate',
+                                         'flag': '--teacher-learning-rate',
+                                         'kind': 'float',
+                                         'help': 'peak learning rate of teacher and base-student training',
+                                         'choices': None,
+                                         'default': 'quick 0.003; paper 5e-05'},
                                         {'field': 'base_epochs',
                                          'flag': '--base-epochs',
                                          'kind': 'int',
@@ -740,15 +836,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                         {'field': 'samples',
                                          'flag': '--samples',
                                          'kind': 'int',
-                                         'help': 'sampled answers per prompt to measure a student',
+                                         'help': 'sampled answers per prompt to measure a model (teacher and '
+                                                 'students alike)',
                                          'choices': None,
-                                         'default': '8'},
-                                        {'field': 'teacher_samples',
-                                         'flag': '--teacher-samples',
-                                         'kind': 'int',
-                                         'help': 'sampled answers per prompt to measure the teacher',
-                                         'choices': None,
-                                         'default': '16'},
+                                         'default': 'quick 8; paper 20'},
                                         {'field': 'max_new_tokens',
                                          'flag': '--max-new-tokens',
                                          'kind': 'int',
@@ -822,9 +913,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                            'flag': '--replicates',
                                            'kind': 'int',
                                            'help': 'independent replicates R behind every interval (at least '
-                                                   '2)',
+                                                   '2): each its own teacher draws, base student, data order '
+                                                   'and evaluation samples',
                                            'choices': None,
-                                           'default': '3'},
+                                           'default': '5'},
                                           {'field': 'seed',
                                            'flag': '--seed',
                                            'kind': 'int',
@@ -850,7 +942,13 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                            'help': 'passes of teacher training (fine-tuning) over its '
                                                    'answers',
                                            'choices': None,
-                                           'default': '3'},
+                                           'default': 'quick 10; paper 3'},
+                                          {'field': 'teacher_learning_rate',
+                                           'flag': '--teacher-learning-rate',
+                                           'kind': 'float',
+                                           'help': 'peak learning rate of teacher and base-student training',
+                                           'choices': None,
+                                           'default': 'quick 0.003; paper 5e-05'},
                                           {'field': 'base_epochs',
                                            'flag': '--base-epochs',
                                            'kind': 'int',
@@ -889,15 +987,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                           {'field': 'samples',
                                            'flag': '--samples',
                                            'kind': 'int',
-                                           'help': 'sampled answers per prompt to measure a student',
+                                           'help': 'sampled answers per prompt to measure a model (teacher '
+                                                   'and students alike)',
                                            'choices': None,
-                                           'default': '8'},
-                                          {'field': 'teacher_samples',
-                                           'flag': '--teacher-samples',
-                                           'kind': 'int',
-                                           'help': 'sampled answers per prompt to measure the teacher',
-                                           'choices': None,
-                                           'default': '16'},
+                                           'default': 'quick 8; paper 20'},
                                           {'field': 'max_new_tokens',
                                            'flag': '--max-new-tokens',
                                            'kind': 'int',
@@ -964,9 +1057,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                    'flag': '--replicates',
                                                    'kind': 'int',
                                                    'help': 'independent replicates R behind every interval '
-                                                           '(at least 2)',
+                                                           '(at least 2): each its own teacher draws, base '
+                                                           'student, data order and evaluation samples',
                                                    'choices': None,
-                                                   'default': '3'},
+                                                   'default': '5'},
                                                   {'field': 'seed',
                                                    'flag': '--seed',
                                                    'kind': 'int',
@@ -994,7 +1088,14 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                    'help': 'passes of teacher training (fine-tuning) over '
                                                            'its answers',
                                                    'choices': None,
-                                                   'default': '3'},
+                                                   'default': 'quick 10; paper 3'},
+                                                  {'field': 'teacher_learning_rate',
+                                                   'flag': '--teacher-learning-rate',
+                                                   'kind': 'float',
+                                                   'help': 'peak learning rate of teacher and base-student '
+                                                           'training',
+                                                   'choices': None,
+                                                   'default': 'quick 0.003; paper 5e-05'},
                                                   {'field': 'base_epochs',
                                                    'flag': '--base-epochs',
                                                    'kind': 'int',
@@ -1035,16 +1136,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                   {'field': 'samples',
                                                    'flag': '--samples',
                                                    'kind': 'int',
-                                                   'help': 'sampled answers per prompt to measure a student',
+                                                   'help': 'sampled answers per prompt to measure a model '
+                                                           '(teacher and students alike)',
                                                    'choices': None,
-                                                   'default': '8'},
-                                                  {'field': 'teacher_samples',
-                                                   'flag': '--teacher-samples',
-                                                   'kind': 'int',
-                                                   'help': 'sampled answers per prompt to measure the '
-                                                           'teacher',
-                                                   'choices': None,
-                                                   'default': '16'},
+                                                   'default': 'quick 8; paper 20'},
                                                   {'field': 'max_new_tokens',
                                                    'flag': '--max-new-tokens',
                                                    'kind': 'int',
@@ -1096,17 +1191,19 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                    'noise reaches students (slope and R² of student noise on '
                                                    'teacher noise across prompts, per replicate), and the '
                                                    "students' systematic noise: their per-prompt noise minus "
-                                                   'that of the base student fine-tuned directly on one '
-                                                   'reference answer per prompt for the same number of '
-                                                   'steps.',
+                                                   'the noise of the true answer distribution itself (S.4), '
+                                                   'with the base students fine-tuned directly on one '
+                                                   "reference answer per prompt (the study's reference) "
+                                                   'beside it.',
                                         'description': 'Noise transfer across teacher temperatures (study '
                                                        "Sections 6.2, 7.3): how much of the teacher's "
                                                        'per-prompt noise reaches students (slope and R² of '
                                                        'student noise on teacher noise across prompts, per '
                                                        "replicate), and the students' systematic noise: "
-                                                       'their per-prompt noise minus that of the base '
-                                                       'student fine-tuned directly on one reference answer '
-                                                       'per prompt for the same number of steps. The '
+                                                       'their per-prompt noise minus the noise of the true '
+                                                       'answer distribution itself (S.4), with the base '
+                                                       'students fine-tuned directly on one reference answer '
+                                                       "per prompt (the study's reference) beside it. The "
                                                        "students are llm-teacher-noise's (each its own "
                                                        'teacher draws; reused from the shared folder when '
                                                        'that experiment ran first).',
@@ -1127,9 +1224,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                    'flag': '--replicates',
                                                    'kind': 'int',
                                                    'help': 'independent replicates R behind every interval '
-                                                           '(at least 2)',
+                                                           '(at least 2): each its own teacher draws, base '
+                                                           'student, data order and evaluation samples',
                                                    'choices': None,
-                                                   'default': '3'},
+                                                   'default': '5'},
                                                   {'field': 'seed',
                                                    'flag': '--seed',
                                                    'kind': 'int',
@@ -1157,7 +1255,14 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                    'help': 'passes of teacher training (fine-tuning) over '
                                                            'its answers',
                                                    'choices': None,
-                                                   'default': '3'},
+                                                   'default': 'quick 10; paper 3'},
+                                                  {'field': 'teacher_learning_rate',
+                                                   'flag': '--teacher-learning-rate',
+                                                   'kind': 'float',
+                                                   'help': 'peak learning rate of teacher and base-student '
+                                                           'training',
+                                                   'choices': None,
+                                                   'default': 'quick 0.003; paper 5e-05'},
                                                   {'field': 'base_epochs',
                                                    'flag': '--base-epochs',
                                                    'kind': 'int',
@@ -1198,16 +1303,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                   {'field': 'samples',
                                                    'flag': '--samples',
                                                    'kind': 'int',
-                                                   'help': 'sampled answers per prompt to measure a student',
+                                                   'help': 'sampled answers per prompt to measure a model '
+                                                           '(teacher and students alike)',
                                                    'choices': None,
-                                                   'default': '8'},
-                                                  {'field': 'teacher_samples',
-                                                   'flag': '--teacher-samples',
-                                                   'kind': 'int',
-                                                   'help': 'sampled answers per prompt to measure the '
-                                                           'teacher',
-                                                   'choices': None,
-                                                   'default': '16'},
+                                                   'default': 'quick 8; paper 20'},
                                                   {'field': 'max_new_tokens',
                                                    'flag': '--max-new-tokens',
                                                    'kind': 'int',
@@ -1267,7 +1366,8 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
            'llm-output-gpt2',
            'variance-aware-linear',
            'variance-aware-mlp',
-           'llm-variance-aware-gpt2'],
+           'llm-variance-aware-gpt2',
+           'objectives-all'],
  'theory_results': ['2.2',
                     '4.1',
                     '4.2',

@@ -31,6 +31,7 @@ MODULES = {
     "output-entropy": "jaxkd.experiments.output_entropy",
     "variance-aware": "jaxkd.experiments.variance_aware",
     "variance-attribution": "jaxkd.experiments.variance_attribution",
+    "objectives": "jaxkd.experiments.objectives",
     "llm-teacher-noise": "jaxkd.experiments.llm_teacher_noise",
     "llm-init": "jaxkd.experiments.llm_init",
     "llm-output": "jaxkd.experiments.llm_output",
