@@ -249,3 +249,67 @@ def _params(model):
     from flax import nnx
 
     return nnx.state(model, nnx.Param)
+
+
+def test_every_divergence_trains_toward_the_teacher(tiny):
+    """Forward KL, reverse KL and JSD(β) distil students toward the teacher's next-token
+    distribution (the divergence to the teacher on the training positions falls), and the
+    on-policy path (λ = 1) trains on the students' own samples."""
+    from jaxkd.llm import objective
+
+    questions, tok, teacher, student = tiny
+    data = distill.encode_pairs(tok, questions * 2, ["one two", "three four", "five six"] * 2)
+    keys = jax.random.split(jax.random.key(0), 2)
+    toks, mask = jax.numpy.asarray(data.tokens), jax.numpy.asarray(data.mask)
+
+    def gap(model, loss):
+        per = objective.divergence(model(toks, attention_mask=mask)[:, :-1], teacher(toks, attention_mask=mask)[:, :-1],
+                                   loss)
+        return float(objective.masked_mean(per, jax.numpy.asarray(data.loss_mask), jax.numpy.ones(6, bool)))
+
+    for loss in (distill.Loss("forward_kl"), distill.Loss("reverse_kl"), distill.Loss("jsd", beta=0.9),
+                 distill.Loss("jsd", beta=0.5, on_policy=1.0, max_new_tokens=6)):
+        out = distill.distill(student, data, order_keys=keys, epochs=15, batch_size=3, learning_rate=3e-3, loss=loss,
+                              teacher=teacher, sample_keys=jax.random.split(jax.random.key(1), 2))
+        assert gap(out.model(0), loss) < 0.5 * gap(student, loss), loss
+        assert out.losses[:, -3:].mean() < out.losses[:, :3].mean()
+
+
+def test_on_policy_students_are_independent_and_reproducible(tiny):
+    """Each student samples its own continuations from its own key: student i of a run equals
+    student i trained alone; the same keys give the same students, other sample keys others;
+    the coin (λ = 0.5) is one stream shared by every student."""
+    questions, tok, teacher, student = tiny
+    data = distill.encode_pairs(tok, questions, ["one two", "three four", "five six"])
+    loss = distill.Loss("jsd", beta=0.5, on_policy=0.5, max_new_tokens=5)
+    order, samples = jax.random.split(jax.random.key(0), 2), jax.random.split(jax.random.key(1), 2)
+
+    def run(o, s, coin=jax.random.key(2)):
+        return distill.distill(student, data, order_keys=o, epochs=4, batch_size=2, learning_rate=3e-3, loss=loss,
+                               teacher=teacher, sample_keys=s, coin_key=coin).losses
+
+    both = run(order, samples)
+    np.testing.assert_array_equal(both, run(order, samples))
+    np.testing.assert_allclose(run(order[1:], samples[1:])[0], both[1], rtol=1e-5)
+    assert not np.allclose(run(order, jax.random.split(jax.random.key(7), 2)), both)
+    assert not np.allclose(run(order, samples, jax.random.key(3)), both)  # another coin, other on-policy steps
+    with pytest.raises(ValueError, match="pass sample_keys"):
+        distill.distill(student, data, order_keys=order, epochs=1, batch_size=2, loss=loss, teacher=teacher)
+    with pytest.raises(ValueError, match="pass coin_key"):
+        distill.distill(student, data, order_keys=order, epochs=1, batch_size=2, loss=loss, teacher=teacher,
+                        sample_keys=samples)
+    with pytest.raises(ValueError, match="needs a divergence"):
+        distill.Loss("ce", on_policy=0.5)
+    with pytest.raises(ValueError, match="beta must lie in"):
+        distill.Loss("jsd", beta=1.5)
+
+
+def test_left_padded_prompts_recover_each_rows_prompt(tiny):
+    from jaxkd.llm.objective import left_padded_prompts
+
+    questions, tok, _, _ = tiny
+    data = distill.encode_pairs(tok, questions, ["a", "b c d", "e"], template="Q: {prompt}\nA:")
+    prompts, pmask = left_padded_prompts(data.tokens, data.mask, data.loss_mask)
+    for i, q in enumerate(questions):
+        want = tok(f"Q: {q}\nA:")["input_ids"]
+        assert prompts[i][pmask[i] > 0].tolist() == want and pmask[i, -1] == 1

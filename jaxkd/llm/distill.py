@@ -49,7 +49,7 @@ from jaxkd import memory, uncertainty
 from jaxkd.llm import metrics as tm
 from jaxkd.llm import optim, sampling
 from jaxkd.llm.model import GPT2
-from jaxkd.llm.objective import HeldOut, LMObjective, Loss
+from jaxkd.llm.objective import HeldOut, LMObjective, Loss, left_padded_prompts
 from jaxkd.llm.selection import METHODS, select
 from jaxkd.students import ensemble
 
@@ -387,7 +387,8 @@ def _as_data(pairs: Pairs) -> dict:
 
 def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, max_steps: int | None = None,
             optimizer: "str | object" = "trainer", learning_rate: float = 5e-5, loss: Loss = Loss(),
-            teacher=None, init_states=None, dropout_keys=None, eval_pairs: Pairs | None = None,
+            teacher=None, init_states=None, dropout_keys=None, sample_keys=None, coin_key=None,
+            eval_pairs: Pairs | None = None,
             chunk: int | None = None, trace: Callable | None = None,
             progress: Callable[[int, int], None] | None = None) -> Students:
     """Distil N students at once (validated entry point) on the engine of
@@ -414,6 +415,9 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
       init_states: optional stacked initial parameters (N, ...) instead of N copies of ``student``.
       dropout_keys: (N,) dropout keys, one per student: required when the student's config has
         dropout (Hugging Face checkpoints do: 0.1), which is then applied in training.
+      sample_keys: (N,) keys of the students' own samples: required with ``loss.on_policy`` > 0.
+      coin_key: the key of the on-policy coin (one flip per step, shared by every student):
+        required when 0 < ``loss.on_policy`` < 1.
       eval_pairs: optional held-out pairs (M', L'): their loss is evaluated after every epoch.
       chunk: students trained at a time on each device (default: as many as memory allows;
         a student's numbers do not depend on it).
@@ -445,6 +449,15 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
     elif teacher is not None:
         raise ValueError("a teacher was given but the loss is cross-entropy on the training text, so it would not "
                          "be used; pass loss=Loss('forward_kl') for soft targets, or leave the teacher out.")
+    if loss.on_policy > 0:
+        if sample_keys is None:
+            raise ValueError("on-policy training samples every student's own continuations: pass sample_keys, one "
+                             "key per student from its own sampling stream.")
+        if loss.on_policy < 1 and coin_key is None:
+            raise ValueError("0 < on_policy < 1 flips a coin per step for whether it is on-policy: pass coin_key.")
+        if pairs.tokens.shape[-1] + loss.max_new_tokens > student.config.n_positions:
+            raise ValueError(f"prompts plus on-policy continuations of {loss.max_new_tokens} tokens exceed the "
+                             f"student's {student.config.n_positions} positions; lower loss.max_new_tokens.")
     if student.config.dropout and dropout_keys is None:
         raise ValueError("the student has dropout in its config (e.g. a Hugging Face checkpoint's 0.1): pass "
                          "dropout_keys, one per student, or train without it: init from "
@@ -459,17 +472,26 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
     steps = schedule.total_steps(M)
     if isinstance(optimizer, str):
         optimizer = optim.make(optimizer, learning_rate, steps)
-    per = training_bytes(student, 1, min(batch_size, M), L, soft=loss.needs_teacher)
+    per = training_bytes(student, 1, min(batch_size, M), L + (loss.max_new_tokens if loss.on_policy else 0),
+                         soft=loss.needs_teacher)
     if chunk is None:
         fits_all = N * per <= memory.FRACTION * memory.available_bytes()
         chunk = N if fits_all else students_per_chunk(per, N, kept=4 * N * _num_params(student),
                                                       what=f"distilling students (batch {batch_size}, {L} tokens)")
     chunk = v.check_int("chunk", chunk)
-    data, own = (({}, _as_data(pairs)) if pairs.per_student else (_as_data(pairs), {}))
+    arrays = _as_data(pairs)
+    if loss.on_policy > 0:
+        prompts, pmask = left_padded_prompts(pairs.tokens, pairs.mask, pairs.loss_mask)
+        arrays |= {"prompt": jnp.asarray(prompts, jnp.int32), "prompt_mask": jnp.asarray(pmask, jnp.int32)}
+    data, own = (({}, arrays) if pairs.per_student else (arrays, {}))
     objective = LMObjective(graphdef, loss, None if teacher is None else nnx.graphdef(teacher),
-                            dropout=student.config.dropout)
+                            dropout=student.config.dropout, eos_id=student.config.eos_token_id)
+    step_keys = {**({"dropout": dropout_keys} if student.config.dropout else {}),
+                 **({"sample": ensemble.check_keys("sample keys", sample_keys, N)} if loss.on_policy > 0 else {})}
+    extra = None if teacher is None else {"teacher": nnx.state(teacher, nnx.Param),
+                                          "coin": jax.random.key(0) if coin_key is None else coin_key}
     fit = ensemble.fit(objective, optimizer, schedule, states, data, own=own, order_keys=keys,
-                       dropout_keys=dropout_keys, extra=None if teacher is None else nnx.state(teacher, nnx.Param),
+                       step_keys=step_keys or None, extra=extra,
                        chunk=chunk, epochs_per_block=1, trace=trace,
                        evaluate=None if eval_pairs is None else HeldOut(graphdef),
                        eval_data=None if eval_pairs is None else _as_data(eval_pairs), on_block=progress,

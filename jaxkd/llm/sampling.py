@@ -162,6 +162,13 @@ def _generate(graphdef, state, tokens, mask, keys, temperature, cfg: SamplingCon
     return jnp.concatenate([toks.T, last[:, None]], axis=1)
 
 
+def generate_core(graphdef, state, tokens, mask, keys, cfg: SamplingConfig, eos_id: int):
+    """:func:`generate` for ``nnx.merge(graphdef, state)`` (core: no validation; callable inside a
+    traced function, e.g. a training step that samples the student it trains)."""
+    static, temperature = _split(cfg)
+    return _generate(graphdef, state, tokens, mask, keys, temperature, static, eos_id)
+
+
 def generate(model: GPT2, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int | None = None):
     """Generate ``cfg.max_new_tokens`` tokens for each prompt.
 

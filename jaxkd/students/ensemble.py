@@ -50,13 +50,15 @@ from jaxkd import rng, sharding
 
 Loss = Callable[[nnx.Module, jax.Array, jax.Array], jax.Array]
 
-#: ``objective(params, state, batch, valid, key, extra) -> (loss, state)``: the scalar a
+#: ``objective(params, state, batch, valid, keys, extra, step) -> (loss, state)``: the scalar a
 #: student minimises on one batch. ``params`` are the trainable parameters, ``state`` the rest
 #: of the module's state (batch statistics; an empty State for most modules), ``batch`` the
 #: data dict gathered at this step's example indices (leaves (B, ...)), ``valid`` (B,) marks
-#: real examples (False: padding of a ragged last batch, which must not count), ``key`` the
-#: step's dropout key (None without dropout keys), ``extra`` the shared non-trained inputs
-#: (a teacher's parameters). Returns the loss and the updated non-trainable state.
+#: real examples (False: padding of a ragged last batch, which must not count), ``keys`` this
+#: student's step keys (the ``step_keys`` pytree with the step folded into every stream: a
+#: dropout key, a sampling key; None without step keys), ``extra`` the shared non-trained inputs
+#: (a teacher's parameters, a key shared by all students), ``step`` the global step index (the
+#: same for every student). Returns the loss and the updated non-trainable state.
 Objective = Callable[..., tuple[jax.Array, Any]]
 
 
@@ -151,7 +153,7 @@ class Carry(NamedTuple):
 
 
 def run_block(objective: Objective, optimizer: optax.GradientTransformation, schedule: Schedule, n: int,
-              carry: Carry, data: dict, keys, dropout_key, step0, extra, trace=None, losses: bool = True):
+              carry: Carry, data: dict, keys, step_keys, step0, extra, trace=None, losses: bool = True):
     """Train one student for a block of epochs (core: no validation; vmap it over students).
 
     Args:
@@ -163,8 +165,8 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
       data: dict of arrays with leading axis n (this student's view: shared leaves and its own).
       keys: (E,) one permutation key per epoch of this block (full batch ignores their values;
         their number is the block's epochs).
-      dropout_key: this student's dropout key (None: no dropout); step s uses
-        ``fold_in(dropout_key, step0 + s)``, so a block boundary does not change the keys.
+      step_keys: this student's per-step key streams, a pytree of keys (None: none); step s
+        gets every stream folded with s, so a block boundary does not change the keys.
       step0: global index of the block's first step (traced int); steps at or beyond
         ``schedule.total_steps(n)`` (``max_steps``) leave the carry unchanged.
       extra: shared non-trained inputs handed to the objective.
@@ -186,8 +188,9 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
     def step(c: Carry, xs):
         i, ok, s = xs
         batch = jax.tree.map(lambda a: a[i], data)
-        key = None if dropout_key is None else jax.random.fold_in(dropout_key, s)
-        (loss, state), grads = jax.value_and_grad(objective, has_aux=True)(c.params, c.state, batch, ok, key, extra)
+        key = None if step_keys is None else jax.tree.map(lambda k: jax.random.fold_in(k, s), step_keys)
+        (loss, state), grads = jax.value_and_grad(objective, has_aux=True)(c.params, c.state, batch, ok, key, extra,
+                                                                           s)
         # optax's Adam bias correction mixes its int32 step count with floats; allow that
         # promotion there only (the tests run everything else with strict promotion).
         with jax.numpy_dtype_promotion("standard"):
@@ -202,7 +205,7 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
 
 
 @functools.partial(jax.jit, static_argnames=("objective", "optimizer", "schedule", "n", "trace", "evaluate", "history"))
-def _block(carry, own, shared, keys, dropout_keys, step0, extra, eval_data, *, objective, optimizer, schedule, n,
+def _block(carry, own, shared, keys, step_keys, step0, extra, eval_data, *, objective, optimizer, schedule, n,
            trace, evaluate, history):
     def one(c, o, k, d):
         c, losses, traced = run_block(objective, optimizer, schedule, n, c, {**shared, **o}, k, d, step0, extra, trace,
@@ -210,7 +213,7 @@ def _block(carry, own, shared, keys, dropout_keys, step0, extra, eval_data, *, o
         score = None if evaluate is None else evaluate(c.params, c.state, eval_data, extra)
         return c, losses, traced, score
 
-    return jax.vmap(one, in_axes=(0, 0, 0, None if dropout_keys is None else 0))(carry, own, keys, dropout_keys)
+    return jax.vmap(one, in_axes=(0, 0, 0, None if step_keys is None else 0))(carry, own, keys, step_keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,7 +251,7 @@ def _rows(tree, lo: int, hi: int, size: int):
 
 
 def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule: Schedule, params, data: dict, *,
-        own: dict | None = None, state=None, order_keys=None, dropout_keys=None, extra=None, chunk: int | None = None,
+        own: dict | None = None, state=None, order_keys=None, step_keys=None, extra=None, chunk: int | None = None,
         epochs_per_block: int | None = None, history: bool = True, trace=None, evaluate=None, eval_data=None,
         on_block: Callable[[int, int], None] | None = None, host: bool = False) -> Fit:
     """Train N students (validated entry point of the engine).
@@ -264,7 +267,9 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
       own: each student's own examples, a dict of arrays (N, n, ...) (targets, example weights).
       state: the modules' non-trainable state, leaves (N, ...) (default: none).
       order_keys: (N,) data-order keys, one per student: required with minibatches.
-      dropout_keys: (N,) dropout keys, one per student (None: the objective gets key None).
+      step_keys: per-student key streams the objective gets at every step (the step folded in):
+        a (N,) key array or a pytree of them (a dropout stream, a sampling stream). None: the
+        objective gets None.
       extra: shared non-trained inputs for the objective (a teacher's parameters).
       chunk: students trained at a time on each device (bounds memory; None: all at once).
         At the same chunk a student's numbers do not depend on how many students there are or
@@ -302,8 +307,8 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
         order_keys = check_keys("order keys", order_keys, N)
     else:
         order_keys = jax.random.split(jax.random.key(0), N)  # full batch: the order is not used
-    if dropout_keys is not None:
-        dropout_keys = check_keys("dropout keys", dropout_keys, N)
+    if step_keys is not None:
+        step_keys = jax.tree.map(lambda k: check_keys("step keys", k, N), step_keys)
     state = nnx.State({}) if state is None else state
     epochs = schedule.epochs_run(n)
     per_block = epochs if epochs_per_block is None else min(v.check_int("epochs per block", epochs_per_block), epochs)
@@ -321,7 +326,7 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
         carry = Carry(_rows(params, lo, hi, size), None, _rows(state, lo, hi, size))
         carry = carry._replace(opt=jax.vmap(optimizer.init)(carry.params))
         own_c, keys_c = _rows(own, lo, hi, size), _rows(all_keys, lo, hi, size)
-        drop_c = None if dropout_keys is None else _rows(dropout_keys, lo, hi, size)
+        drop_c = None if step_keys is None else _rows(step_keys, lo, hi, size)
         losses, evals, traced = [], [], []
         for e0 in range(0, epochs, per_block):
             e1 = min(e0 + per_block, epochs)
@@ -364,8 +369,8 @@ class _Block:
 
     block: Any
 
-    def __call__(self, carry, own, keys, dropout_keys, step0, data, extra, eval_data):
-        return self.block(carry, own, data, keys, dropout_keys, step0, extra, eval_data)
+    def __call__(self, carry, own, keys, step_keys, step0, data, extra, eval_data):
+        return self.block(carry, own, data, keys, step_keys, step0, extra, eval_data)
 
     def __hash__(self):
         p = self.block
@@ -398,7 +403,7 @@ class PerExample:
     loss: Loss
     dropout: bool = False   # reseed the module's dropout stream with the step's key
 
-    def __call__(self, params, state, batch, valid, key, extra):
+    def __call__(self, params, state, batch, valid, key, extra, step):
         # copy: the module's variables belong to this trace, so dropout streams and batch
         # statistics can be updated in it.
         model = nnx.merge(self.graphdef, params, state, copy=True)
@@ -489,7 +494,7 @@ def train(graphdef, states, loss: Loss, X, Y, *, optimizer: optax.GradientTransf
                          "nnx.Dropout(rate, rngs=rngs) so that training can reseed it every step.")
     schedule = Schedule(epochs, batch_size, drop_last)
     out = fit(PerExample(graphdef, loss, dropout), optimizer, schedule, params, {"x": X}, own={"y": Y, "weights": weights},
-              state=rest, order_keys=order_keys, dropout_keys=dropout_keys if dropout else None, chunk=chunk,
+              state=rest, order_keys=order_keys, step_keys=dropout_keys if dropout else None, chunk=chunk,
               history=False)
     return nnx.merge_state(out.params, out.state)
 
