@@ -70,7 +70,8 @@ def plan(preset: str = "quick", *, seed: int = 0, only=None, teacher=None, stude
         if name not in names:
             raise ValueError(f"--only {name!r} is not part of the study; choose from theory, "
                              f"{', '.join(sorted({s.experiment for s in STEPS}))} or names like teacher-noise-mlp.")
-    chosen = [s for s in STEPS if wanted is None or s.name in wanted or s.experiment in wanted]
+    chosen = [s for s in STEPS if (wanted is None and not s.optional) or (wanted is not None and (
+        s.name in wanted or s.experiment in wanted))]
     if preset == "paper" and any(s.experiment.startswith("llm-") for s in chosen) and None in (teacher, student, qa_file):
         raise ValueError("--preset paper runs the llm-* experiments on GPT-2 checkpoints: pass --teacher, "
                          "--student and --qa-file, or leave them out with --only.")

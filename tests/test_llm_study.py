@@ -17,7 +17,7 @@ TINY = dict(num_questions=5, teacher_epochs=2, base_epochs=2, epochs=2, batch_si
             num_students=2, replicates=2)
 EXTRA = {"llm-teacher-noise": {"temperatures": (0.7, 1.5)}, "llm-noise-transfer": {"temperatures": (1.0,)},
          "llm-init": {"scales": (0.0, 0.05), "tracked_students": 2}, "llm-output": {"temperatures": (0.7, 1.0)},
-         "llm-variance-aware": {"ks": (2,)}}
+         "llm-variance-aware": {"ks": (2,)}, "llm-objectives": {"temperatures": (1.0, 2.0), "max_new_tokens": 6}}
 
 
 def _finite_numbers(obj):
@@ -52,13 +52,21 @@ def test_llm_experiment_end_to_end(tmp_path, name):
         assert png.read_bytes()[:4] == b"\x89PNG"
     steps = 4  # 2 passes over 5 pairs at batch 4: ceil(5 / 4) = 2 steps a pass
     if name == "llm-variance-aware":
-        assert res.systematic_noise[0] == (0.0, 0.0)  # the direct fine-tune is its own reference
+        # The direct fine-tune's row: its students' systematic noise is the direct reference's.
+        direct = res.label.index("direct fine-tune")
+        assert res.systematic_noise[direct] == res.direct_systematic_noise[direct]
+        grid = res.label.index("multi-response k=2, 2× steps")
+        assert res.steps[grid] == 2 * steps and res.steps[res.label.index("single, 2× steps")] == 2 * steps
         multi = res.label.index("multi-response k=2, study")
         assert res.pairs[multi] == 2 * 5 and res.steps[multi] == 12 and res.passes[multi] == 4.0  # epochs x k passes
         # Equal compute: the single-response steps, the last pass over the larger set cut short.
         equal = res.label.index("multi-response k=2, equal")
         assert res.steps[equal] == steps and res.steps[res.method.index("single")] == steps
         assert res.passes[equal] == pytest.approx(steps * 4 / 10)
+    if name == "llm-objectives":
+        assert len(res.objective) == 2 * 9 and set(res.steps) == {steps}  # every objective at equal compute
+        seq3 = res.objective.index("sequence-level k=3")
+        assert res.c1_student_entropy[seq3] > res.c1_student_entropy[res.objective.index("sequence-level k=1")]
     if name == "llm-output":
         # Identical students within a replicate: the measures without a floor are exactly 0,
         # the uncorrected between-student variance is its sampling floor.

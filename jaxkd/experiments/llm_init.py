@@ -47,10 +47,10 @@ TRACKED = ("wte embedding[5, 0]", "h[0] c_attn kernel[0, 0]", "h[-1] c_fc kernel
 
 @dataclasses.dataclass(frozen=True)
 class Config(llm_config.LLMConfig):
-    PRESETS: ClassVar[dict] = llm_config.paper(scales=(0.0, 0.01, 0.02, 0.03, 0.04, 0.05))
+    PRESETS: ClassVar[dict] = llm_config.paper(num_students=20, scales=(0.0, 0.01, 0.02, 0.03, 0.04, 0.05))
 
     scales: tuple[float, ...] = option((0.0, 0.01, 0.03, 0.05), "init perturbation scales s")
-    tracked_students: int = option(3, "students whose parameter trajectories are drawn")
+    tracked_students: int = option(2, "students whose parameter trajectories are drawn")
 
     def __post_init__(self):
         super().__post_init__()

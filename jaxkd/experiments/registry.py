@@ -37,6 +37,7 @@ MODULES = {
     "llm-output": "jaxkd.experiments.llm_output",
     "llm-variance-aware": "jaxkd.experiments.llm_variance_aware",
     "llm-noise-transfer": "jaxkd.experiments.llm_noise_transfer",
+    "llm-objectives": "jaxkd.experiments.llm_objectives",
 }
 
 

@@ -13,7 +13,7 @@ from jaxkd.llm import ModelConfig, optim, sampling
 
 # The paper preset of every llm-* experiment: Hugging Face checkpoints fine-tuned with the
 # Trainer's defaults at lr 5e-5, 3 epochs at batch 10, as the study; the checkpoint's dropout.
-PAPER = {"num_students": 10, "replicates": 5, "teacher_epochs": 3, "base_epochs": 0, "epochs": 3,
+PAPER = {"num_students": 10, "replicates": 5, "teacher_epochs": 3, "base_epochs": 0, "epochs": 3, "evaluation": "held-out",
          "batch_size": 10, "learning_rate": 5e-5, "teacher_learning_rate": 5e-5, "max_new_tokens": 64,
          "samples": 20}
 
@@ -30,22 +30,26 @@ class LLMConfig(Presets):
 
     preset: str = option("quick", "preset these values came from", flag=NO_FLAG)
     model: str = option("gpt2", "student model class")
-    num_students: int = option(3, "students per replicate N", flag="--students")
+    num_students: int = option(2, "students per replicate N", flag="--students")
     replicates: int = option(5, "independent replicates R behind every interval (at least 2): each its own teacher "
                              "draws, base student, data order and evaluation samples")
     seed: int = option(0, "root seed: every source of randomness is a named stream under it")
-    num_questions: int = option(100, "questions in the synthetic QA corpus (quick preset)")
+    num_questions: int = option(50, "questions in the synthetic QA corpus (quick preset)")
     vocab_size: int = option(512, "BPE vocabulary trained on the corpus (quick preset)")
     teacher_epochs: int = option(10, "passes of teacher training (fine-tuning) over its answers")
     teacher_learning_rate: float = option(3e-3, "peak learning rate of teacher and base-student training")
     base_epochs: int = option(4, "passes of base-student pre-training over the corpus's language, never over "
                               "question -> answer pairs (quick preset; 0 at paper: the checkpoint as published)")
-    epochs: int = option(5, "passes over each student's distillation set (the study: 3)")
+    epochs: int = option(60, "passes over each student's distillation set (the study: 3; tiny students trained from "
+                         "scratch need about 300 steps to learn the quick corpus)")
     batch_size: int = option(10, "training batch size")
     learning_rate: float = option(3e-3, "peak learning rate of distillation")
     optimizer: str = option("trainer", "distillation optimizer: trainer (the Hugging Face Trainer's defaults, the "
                             "study's: AdamW, no weight decay, no warm-up, linear decay to 0) or warmup-cosine")
     samples: int = option(8, "sampled answers per prompt to measure a model (teacher and students alike)")
+    evaluation: str = option("distillation", "prompts models are measured on: distillation (the students' own "
+                             "distillation prompts) or held-out (the synthetic questions in a held-out phrasing; 20% "
+                             "of a QA file's questions, held out from distillation)")
     max_new_tokens: int = option(16, "longest sampled answer, in tokens")
     top_k: int = option(50, "top-k sampling (0 keeps all tokens)")
     repetition_penalty: float = option(1.2, "repetition penalty (1 = off)")
@@ -64,6 +68,7 @@ class LLMConfig(Presets):
         v.check_positive("learning rate", self.learning_rate)
         v.check_positive("teacher learning rate", self.teacher_learning_rate)
         v.check_choice("optimizer", self.optimizer, tuple(optim.OPTIMIZERS))
+        v.check_choice("evaluation", self.evaluation, ("distillation", "held-out"))
         self.sampling(1.0)
         paths = (self.teacher, self.student, self.qa_file)
         if self.preset == "paper" and None in paths:
@@ -123,6 +128,7 @@ class SetupConfig:
     teacher: str | None
     student: str | None
     qa_file: str | None
+    evaluation: str
 
     @classmethod
     def of(cls, cfg: LLMConfig) -> "SetupConfig":

@@ -146,18 +146,19 @@ def _rows(pairs: distill.Pairs, lo: int, hi: int) -> distill.Pairs:
                                                               pairs.loss_mask[lo:hi])
 
 
-def chunk_size(task: Task, pairs: distill.Pairs, soft: bool) -> int:
+def chunk_size(task: Task, pairs: distill.Pairs, loss: Loss) -> int:
     """Students trained at a time: as many as memory holds (all R x N on the quick preset).
     Sampling a trained chunk blocks itself further when it must
     (:func:`jaxkd.llm.distill.sampling_blocks`)."""
     cfg = task.cfg
-    per = distill.training_bytes(task.base, 1, cfg.batch_size, pairs.tokens.shape[-1], soft=soft)
+    length = pairs.tokens.shape[-1] + (loss.max_new_tokens if loss.on_policy else 0)
+    per = distill.training_bytes(task.base, 1, cfg.batch_size, length, soft=loss.needs_teacher)
     return distill.students_per_chunk(per, cfg.total_students, what="training an llm-* student")
 
 
 def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps: int | None = None, order, key,
-                     temperatures=(1.0,),
-                     init_states=None, soft: bool = False, trace: Callable | None = None,
+                     temperatures=(1.0,), init_states=None, soft: bool = False, loss: Loss | None = None,
+                     sample_keys=None, coin_key=None, trace: Callable | None = None,
                      after: Callable | None = None) -> Outputs:
     """Distil the R x N students from their replicate's base student (or ``init_states``) and
     collect what they produce on the evaluation prompts, in chunks of students
@@ -175,25 +176,29 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
       temperatures: sampling temperatures of :attr:`Outputs.samples`.
       init_states: optional stacked initial parameters (R*N, ...).
       soft: token-level soft targets (forward KL to the teacher) instead of cross-entropy.
+      loss: any :class:`jaxkd.llm.objective.Loss` instead (divergences, on-policy), with
+        ``sample_keys`` (R*N,) and ``coin_key`` as :func:`jaxkd.llm.distill.distill` needs them.
       trace, after: ``trace`` is :func:`jaxkd.llm.distill.distill`'s; ``after(students, lo, hi)``
         sees each trained chunk (students lo..hi-1) before it is discarded.
     """
     cfg = task.cfg
     data = _training_pairs(task, pairs)
     S = cfg.total_students
-    chunk = chunk_size(task, data, soft)
+    loss = loss or (Loss("forward_kl") if soft else Loss())
+    chunk = chunk_size(task, data, loss)
     init_states = task.base_states() if init_states is None else init_states
     keys = {T: jax.random.split(jax.random.fold_in(key, i), S) for i, T in enumerate(temperatures)}
     parts = []
     with progress.task(f"{S} students: distilling and sampling", total=S, unit="student") as bar:
         for lo in range(0, S, chunk):
             hi = min(lo + chunk, S)
-            parts.append(_chunk(task, data, lo, hi, epochs, max_steps, order, init_states, soft, trace, temperatures,
-                                keys, after, bar))
+            parts.append(_chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, sample_keys,
+                                coin_key, trace, temperatures, keys, after, bar))
     return Outputs.concat(parts)
 
 
-def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, soft, trace, temperatures, keys, after, bar):
+def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, sample_keys, coin_key, trace, temperatures,
+           keys, after, bar):
     """Students lo..hi-1 distilled, sampled and dropped: their :class:`Outputs`."""
     cfg = task.cfg
     epochs = cfg.epochs if epochs is None else epochs
@@ -205,7 +210,8 @@ def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, soft, trac
         students = distill.distill(
             task.base, _rows(data, lo, hi), order_keys=order[lo:hi], epochs=epochs, max_steps=max_steps,
             batch_size=cfg.batch_size, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
-            loss=Loss("forward_kl") if soft else Loss(), teacher=task.teacher if soft else None,
+            loss=loss, teacher=task.teacher if loss.needs_teacher else None,
+            sample_keys=None if sample_keys is None else sample_keys[lo:hi], coin_key=coin_key,
             init_states=jax.tree.map(lambda a: a[lo:hi], init_states),
             dropout_keys=replicate_keys(task, "dropout")[lo:hi] if task.base.config.dropout else None, trace=trace,
             progress=advance)

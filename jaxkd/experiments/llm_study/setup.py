@@ -11,10 +11,10 @@ answer, so the question -> answer mapping is learnt from distillation alone. pap
 BioASQ (or plain QA JSON) file; the teacher is fine-tuned on its distillation questions, the
 student is used as published (every replicate starts from it, as the study's students did).
 
-Students are distilled on one set of prompts and measured on another (:attr:`Task.prompts`,
-:attr:`Task.eval_prompts`): the synthetic corpus's questions in their held-out phrasing (the
-same questions, so the known answer distributions still apply), or BioASQ questions held out
-from distillation (20%).
+Students are measured on :attr:`Task.eval_prompts`: their distillation prompts
+(``evaluation="distillation"``, the quick preset), or prompts held out from distillation
+(``"held-out"``, the paper preset): the synthetic corpus's questions in a held-out phrasing (the
+same questions, so the known answer distributions still apply) or 20% of a QA file's questions.
 
 Shared work is explicit: the setup is a pure function of a :class:`SetupConfig`, cached in the
 run's ``shared`` folder under a hash of that whole config; distillations other experiments
@@ -146,13 +146,15 @@ def language_pairs(tok, corpora) -> distill.Pairs:
 
 
 def corpora(scfg: SetupConfig) -> tuple[qa.QACorpus, qa.QACorpus]:
-    """(distillation questions, evaluation questions): the synthetic corpus in its training and
-    its held-out phrasing, or a QA file's questions split 80/20 (stratified where it can be)."""
+    """(distillation questions, evaluation questions): the same questions (``evaluation`` =
+    "distillation"), or held out: the synthetic corpus in its held-out phrasing, a QA file's
+    questions split 80/20 (stratified where it can be)."""
+    full = qa.synthetic_qa(scfg.num_questions, seed=scfg.seed) if scfg.qa_file is None else load_qa(scfg.qa_file)
+    if scfg.evaluation == "distillation":
+        return full, full
     if scfg.qa_file is None:
-        corpus = qa.synthetic_qa(scfg.num_questions, seed=scfg.seed)
-        held = tuple(dataclasses.replace(it, question=it.held_out, held_out=it.question) for it in corpus.items)
-        return corpus, qa.QACorpus(corpus.name + "-held-out", held, corpus.distractors)
-    full = load_qa(scfg.qa_file)
+        held = tuple(dataclasses.replace(it, question=it.held_out, held_out=it.question) for it in full.items)
+        return full, qa.QACorpus(full.name + "-held-out", held, full.distractors)
     if len(full) < 2:
         raise ValueError(f"--qa-file {scfg.qa_file} holds {len(full)} question; distillation and evaluation need "
                          "at least two.")
@@ -173,7 +175,8 @@ def build_setup(scfg: SetupConfig) -> Setup:
     """Corpora, tokenizer, trained teacher and base students: a pure function of ``scfg``."""
     key = rng.stream(scfg.seed, "llm_setup")
     corpus, eval_corpus = corpora(scfg)
-    asked = [corpus] if scfg.qa_file is not None else [corpus, eval_corpus]  # the teacher knows both phrasings
+    # The teacher knows every phrasing it is asked in (the held-out one too: it is the reference there).
+    asked = [corpus, eval_corpus] if eval_corpus is not corpus and scfg.qa_file is None else [corpus]
     R = scfg.replicates
     if scfg.teacher is None:
         texts = [prompt_text(it.question) for c in asked for it in c.items]
@@ -203,7 +206,7 @@ def build_setup(scfg: SetupConfig) -> Setup:
     # question -> answer mapping; each replicate its own init and data order.
     bases, base_losses = inits, np.zeros((R, 0), np.float32)
     if scfg.base_epochs:
-        out = distill.distill(base, language_pairs(tok, [corpus, eval_corpus]),
+        out = distill.distill(base, language_pairs(tok, asked),
                               order_keys=rng.student_keys(rng.stream(scfg.seed, "base_order"), R),
                               epochs=scfg.base_epochs, batch_size=scfg.batch_size, optimizer=optimizer,
                               learning_rate=scfg.teacher_learning_rate, init_states=inits)
