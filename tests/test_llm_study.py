@@ -163,7 +163,7 @@ def tiny_hf(tmp_path_factory):
     from jaxkd.llm import tokenizer
 
     tmp_path = tmp_path_factory.mktemp("tiny-hf")
-    fixture = Path(__file__).parent / "fixtures" / "bioasq_small.json"
+    fixture = Path(__file__).parent / "fixtures" / "bioasq_ten.json"  # 8 distillation, 2 held-out questions
     corpus = qa.load_bioasq(fixture)
     tok = tokenizer.train_bpe([f"Q: {it.question}\nA: {it.answers[0]}" for it in corpus.items] * 5, vocab_size=300)
     folders = {}
@@ -193,8 +193,9 @@ def test_paper_preset_on_tiny_hf_checkpoints(tiny_hf, name):
     assert cfg.optimizer == "trainer" and cfg.learning_rate == 5e-5
     res = module.run(cfg)
     assert all(len(r) == 2 for r in res.alignment)
+    assert cfg.evaluation == "held-out" and res.single_answer  # held-out questions, cosine-to-reference criteria
     if name == "llm-output":
-        assert res.prompt_true_entropy == (0.0, 0.0) and res.steps == (1,)
+        assert res.prompt_true_entropy == (0.0, 0.0) and res.steps == (4,)  # 8 questions at batch 2, one epoch
 
 
 def test_paper_preset_memory_fits_a_24_gib_cpu_and_one_gpu(tmp_path, monkeypatch):
@@ -208,7 +209,7 @@ def test_paper_preset_memory_fits_a_24_gib_cpu_and_one_gpu(tmp_path, monkeypatch
     for role, shape in (("teacher", ModelConfig.gpt2()), ("student", ModelConfig.distilgpt2())):
         (tmp_path / role).mkdir()
         (tmp_path / role / "config.json").write_text(json.dumps(shape.to_hf()))
-    qa_file = Path(__file__).parent / "fixtures" / "bioasq_small.json"
+    qa_file = Path(__file__).parent / "fixtures" / "bioasq_ten.json"
     for gib, least in ((24, 1), (139, 20)):
         monkeypatch.setattr(memory, "available_bytes", lambda g=gib: g * 2**30)
         for name in EXTRA:
@@ -348,3 +349,24 @@ def test_greedy_disagreement_by_hand():
     embs = np.array([[[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0], [0.6, 0.8]]])
     assert lc.greedy_disagreement([["x", "y"], ["x", "z"]], embs) == pytest.approx(0.2)
     assert lc.greedy_disagreement([["x", "y"], ["x", "y"]], embs[[0, 0]]) == 0.0
+
+
+def test_evaluation_prompts_are_the_distillation_prompts_or_held_out():
+    """The quick preset measures students on their distillation prompts; held-out evaluation
+    asks the same synthetic questions in another phrasing (the same truth), or holds out 20% of a
+    QA file's questions."""
+    from jaxkd.experiments.llm_study import config as lc
+    from jaxkd.experiments.llm_study import setup
+
+    cfg = EXPERIMENTS["llm-output"].Config.from_preset("quick", **TINY)
+    same = setup.corpora(lc.SetupConfig.of(cfg))
+    assert same[0] is same[1]
+    held = setup.corpora(lc.SetupConfig.of(dataclasses.replace(cfg, evaluation="held-out")))
+    for a, b in zip(held[0].items, held[1].items):
+        assert a.question != b.question and a.probs == b.probs and b.question == a.held_out
+    paper = EXPERIMENTS["llm-output"].Config.from_preset(
+        "quick", **TINY, evaluation="held-out", qa_file=str(Path(__file__).parent / "fixtures" / "bioasq_ten.json"))
+    train, test = setup.corpora(lc.SetupConfig.of(paper))
+    assert (len(train), len(test)) == (8, 2) and not {i.question for i in train.items} & {i.question for i in test.items}
+    with pytest.raises(ValueError, match="evaluation"):
+        EXPERIMENTS["llm-output"].Config.from_preset("quick", evaluation="test")

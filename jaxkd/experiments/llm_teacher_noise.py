@@ -183,7 +183,8 @@ def document(res: Results) -> doc.Section:
     title = "LLM teacher output uncertainty: temperature sweep (Section 4.3, App. B.2, Table 2)"
     return report.llm_section(title, res, [
         doc.Paragraph("Each student learns its own teacher answer per prompt (drawn at T); init and data order are "
-                      "the same for every student. Students are sampled at temperature 1; the teacher at T."),
+                      "the same for every student of a replicate. Students are sampled at temperature 1; the teacher "
+                      "at T."),
         main,
         doc.Paragraph(doc.Strong("Predictive spread and Table 2"), " (share of prompts whose teacher embedding "
                       "variance is at least the students'):"),

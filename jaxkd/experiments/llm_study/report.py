@@ -44,14 +44,15 @@ def table(res: SweepResults, grid_label: str, grid, names, headers) -> doc.Table
 
 
 LLM_NOTE = ("Students are GPT-2s distilled from a GPT-2 teacher's answers; answers are embedded with "
-            "all-MiniLM-L6-v2. Every cell is the mean over independent replicates with its 95% "
-            "t-interval in brackets; the teacher's columns come from one set of teacher samples shared "
-            "by the replicates, hence their zero-width brackets. Alignment: cosine of greedy answers (student vs teacher). Noise = "
-            "mean pairwise cosine distance of a model's sampled answers per prompt; hallucination = an "
-            "answer whose nearest valid answer has cosine < 0.75; entropy and total variation are over "
-            "the corpus's known valid answers plus 'hallucination' (S.2). The uncorrected between-"
-            "student variance has a sampling floor (S.1); the corrected value, greedy disagreement and "
-            "log-prob spread have none.")
+            "all-MiniLM-L6-v2. Every cell is the mean over independent replicates with its 95% t-interval in "
+            "brackets; a replicate has its own teacher draws, base student, data order and evaluation samples of "
+            "teacher and students, so the interval covers all of them (the choice of prompts is covered by a prompt "
+            "bootstrap where a verdict reports one). Alignment: cosine of greedy answers (student vs teacher). Noise = "
+            "mean pairwise cosine distance of a model's sampled answers per prompt; hallucination = an answer whose "
+            "nearest valid answer has cosine < 0.75; entropy and total variation are over the corpus's known valid "
+            "answers plus 'hallucination' (S.2), with their plug-in floors removed where marked (S.3). The "
+            "uncorrected between-student variance has a sampling floor (S.1); the corrected value, greedy "
+            "disagreement and log-prob spread have none.")
 
 
 def regime_text(res) -> str:

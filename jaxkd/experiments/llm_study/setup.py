@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxkd import rng
+from jaxkd import progress, rng
 from jaxkd.data import qa
 from jaxkd.experiments.llm_study.config import LLMConfig, SetupConfig
 from jaxkd.llm import ModelConfig, checkpoint, distill, tokenizer
@@ -198,18 +198,22 @@ def build_setup(scfg: SetupConfig) -> Setup:
     teacher_pairs = _concat([encode_pairs(tok, c, [(q, t) for q, _, t in c.sample(scfg.seed, per_question=per)])
                              for c in asked], tok.eos_token_id)
     teacher_key = jax.random.fold_in(key, 2)
-    teacher, teacher_losses = distill.fine_tune(
-        teacher, teacher_pairs, teacher_key, epochs=scfg.teacher_epochs, batch_size=scfg.batch_size,
-        optimizer=optimizer, learning_rate=scfg.teacher_learning_rate,
-        dropout_key=jax.random.fold_in(teacher_key, 1) if teacher.config.dropout else None)
+    with progress.task("training the teacher", unit="step") as bar:
+        teacher, teacher_losses = distill.fine_tune(
+            teacher, teacher_pairs, teacher_key, epochs=scfg.teacher_epochs, batch_size=scfg.batch_size,
+            optimizer=optimizer, learning_rate=scfg.teacher_learning_rate,
+            dropout_key=jax.random.fold_in(teacher_key, 1) if teacher.config.dropout else None,
+            progress=lambda done, total: bar.advance(done - bar.done, note=f"of {total}"))
     # Base students: the corpus's language only (questions alone, answers alone), never the
     # question -> answer mapping; each replicate its own init and data order.
     bases, base_losses = inits, np.zeros((R, 0), np.float32)
     if scfg.base_epochs:
-        out = distill.distill(base, language_pairs(tok, asked),
-                              order_keys=rng.student_keys(rng.stream(scfg.seed, "base_order"), R),
-                              epochs=scfg.base_epochs, batch_size=scfg.batch_size, optimizer=optimizer,
-                              learning_rate=scfg.teacher_learning_rate, init_states=inits)
+        with progress.task(f"pre-training {R} base students", unit="student-step") as bar:
+            out = distill.distill(base, language_pairs(tok, asked),
+                                  order_keys=rng.student_keys(rng.stream(scfg.seed, "base_order"), R),
+                                  epochs=scfg.base_epochs, batch_size=scfg.batch_size, optimizer=optimizer,
+                                  learning_rate=scfg.teacher_learning_rate, init_states=inits,
+                                  progress=lambda done, total: bar.advance(done - bar.done, note=f"of {total}"))
         bases, base_losses = out.states, out.losses
     bases = jax.tree.map(np.asarray, bases)
     base = nnx.merge(nnx.graphdef(base), jax.tree.map(lambda a: jnp.asarray(a[0]), bases))
