@@ -225,6 +225,11 @@ def quiet_third_party() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import warnings
+
+    # tqdm.auto (imported by sentence-transformers) warns in a notebook without ipywidgets; jaxkd
+    # draws its own progress (module docstring).
+    warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
     if sys.modules.get("transformers") is not None:  # already imported: its settings are read
         from transformers.utils import logging as hf_logging
 

@@ -108,23 +108,54 @@ NOTEBOOKS = {
         "variance_aware.fig_variance_aware(res, 'variance', 'inter-student variance')",
     ],
     "05_language_models.ipynb": [
-        "# Language models (study Sections 4.3, 6.2, 7.3)\n\nA GPT-2 teacher trained from scratch on "
-        "a synthetic QA corpus whose answer distributions are known, tiny GPT-2 students "
-        "distilled from its sampled answers. Settings here are far below the quick preset so "
-        "the notebook runs in about a minute; the numbers are illustrative only.",
+        "# Language models (study Sections 4.3, 6.2, 7.3)\n\n`jaxkd.llm.distill` on your own teacher and "
+        "students: sample k teacher answers per prompt, choose targets, distil N students at once on jaxkd's "
+        "engine, read their training curves, and measure them. Everything here is tiny (a 300-token BPE, "
+        "two-layer GPT-2s, three questions) so that it runs in seconds: **what it can show** is the API and the "
+        "shapes of the numbers; **what it cannot** is any of the study's effects. Students this small, trained "
+        "this briefly, mostly produce text that is none of the valid answers (the llm-* experiments call such a "
+        "regime incompetent and refuse to judge a claim on it: 'inconclusive (regime)'). The study's numbers "
+        "come from `jaxkd reproduce` (docs/results.md).",
         SETUP,
-        "from jaxkd.experiments import llm_output, llm_teacher_noise\n\n"
-        "tiny = dict(num_questions=5, teacher_epochs=2, base_epochs=2, epochs=3, batch_size=4, samples=4,\n"
-        "            num_students=3, replicates=2)\n"
-        "res = llm_teacher_noise.run(llm_teacher_noise.Config.from_preset('quick', temperatures=(0.5, 1.5), **tiny))\n"
-        "llm_teacher_noise.fig_llm_temperature(res)",
-        "out = llm_output.run(llm_output.Config.from_preset('quick', temperatures=(1.0,), **tiny))\n"
-        "print(f\"answer entropy: students {out.means('student_entropy')[0]:.3f}, teacher \"\n"
-        "      f\"{out.means('teacher_entropy')[0]:.3f} nats; students narrower on \"\n"
-        "      f\"{100 * out.means('narrower_share')[0]:.0f}% of prompts ({len(out.alignment[0])} replicates)\")\n"
+        "from jaxkd.llm import ModelConfig, distill, sampling, tokenizer\n"
+        "from jaxkd.llm.embeddings import Embedder\n"
+        "from jaxkd.llm.model import init\n\n"
+        "questions = ['What colour is the sky?', 'What do cows drink?', 'Where is Paris?']\n"
+        "answers = ['blue', 'grey', 'water', 'milk', 'in France']\n"
+        "tok = tokenizer.train_bpe(questions + answers * 5, vocab_size=300)\n"
+        "template = 'Q: {prompt}\\nA:'\n"
+        "truth = distill.encode_pairs(tok, questions * 4, ['blue', 'water', 'in France', 'grey', 'milk', 'in France'] * 2,\n"
+        "                             template=template)\n"
+        "teacher, teacher_loss = distill.fine_tune(init(ModelConfig.tiny(len(tok), tok.eos_token_id), jax.random.key(0)),\n"
+        "                                          truth, jax.random.key(1), epochs=60, batch_size=4, learning_rate=3e-3)\n"
         "fig, ax = plt.subplots()\n"
-        "ax.scatter(out.prompt_teacher_entropy, out.prompt_student_entropy)\n"
-        "ax.plot([0, 1.6], [0, 1.6], 'k:'); ax.set_xlabel('teacher answer entropy'); ax.set_ylabel('student answer entropy');",
+        "ax.plot(teacher_loss); ax.set_xlabel('step'); ax.set_ylabel('teacher training loss (nats per token)');",
+        "## Distil N students from k sampled answers per prompt\n\nEach student draws its own k teacher answers "
+        "(`students=N`), keeps the one closest to their mean embedding (averaging, study 7.3), and trains on it: "
+        "every epoch a permutation of its pairs, the Hugging Face Trainer's optimizer. `distill` returns the loss "
+        "of every step.",
+        "prompts = distill.encode_prompts(tok, questions, template)\n"
+        "sample = sampling.SamplingConfig(max_new_tokens=6)          # the study's top-k 50 and penalty 1.2\n"
+        "embedder = Embedder()\n"
+        "k, N = 3, 4\n"
+        "draws = distill.teacher_responses(teacher, tok, prompts, k, jax.random.key(2), sample, students=N)  # N x P x k\n"
+        "per_student = [distill.encode_pairs(tok, questions, [a for _, a in distill.choose_targets(\n"
+        "                   'averaging', d, distill.embed_texts(embedder, d))], template=template) for d in draws]\n"
+        "student = init(ModelConfig.tiny(len(tok), tok.eos_token_id), jax.random.key(3))\n"
+        "students = distill.distill(student, distill.stack_pairs(per_student, tok.eos_token_id),\n"
+        "                           order_keys=jax.random.split(jax.random.key(4), N), epochs=40, batch_size=2,\n"
+        "                           learning_rate=3e-3)\n"
+        "fig, ax = plt.subplots()\n"
+        "for i, curve in enumerate(students.losses):\n"
+        "    ax.plot(curve, lw=0.8, label=f'student {i}')\n"
+        "ax.set_xlabel('step'); ax.set_ylabel('training loss'); ax.legend();",
+        "## Measure them\n\nBetween-student variance with its sampling floor and corrected (S.1), alignment with "
+        "the teacher, within-model spread. With three questions these are illustrations, not estimates.",
+        "teacher_texts = distill.teacher_responses(teacher, tok, prompts, 8, jax.random.key(5), sample)\n"
+        "texts = distill.student_responses(students, tok, prompts, 8, jax.random.key(6), sample)\n"
+        "m = distill.measure(distill.embed_texts(embedder, texts), distill.embed_texts(embedder, teacher_texts))\n"
+        "{k: round(v, 5) for k, v in m.items() if k in ('alignment', 'inter_student_variance',\n"
+        "                                              'inter_student_variance_floor', 'inter_student_variance_corrected')}",
     ],
     "06_theory.ipynb": [
         "# Theory: every closed form of docs/theorems.md, simulated through jaxkd\n\n`theory.verify` "
