@@ -362,7 +362,9 @@ from jaxkd import cli
 for argv in (["--help"], ["run", "--help"], ["run", "teacher-noise", "--help"], ["run", "llm-output", "--help"],
              ["reproduce", "--help"], ["theory", "verify", "--help"], ["run", "teacher-nois"],
              ["run", "teacher-noise", "--students", "x"], ["run", "teacher-noise", "--studnets", "3"],
-             ["reproduce", "--only", "x"], ["theory", "verify", "--only", "9"], ["--version"]):
+             ["reproduce", "--only", "x"], ["theory", "verify", "--only", "9"], ["--version"],
+             ["run", "teacher-noise", "--resume", "--overwrite"], ["run", "teacher-noise", "--devices", "0"],
+             ["reproduce", "--seed", "-1"], ["theory", "verify", "--json", "/dev/null/v.json"]):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
             cli.main(argv)
