@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 PIP_TORCH ?=
 
-.PHONY: run test test-all bench install clean
+.PHONY: run test test-all bench results install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ install: $(STAMP)
 # everything already computed, and finishes a run that was interrupted.
 run: $(STAMP)
 	$(BIN)/jaxkd reproduce --preset quick --out runs/reproduce-quick --resume
+
+# docs/results.md from a finished `make run` (copies its summary.json to docs/reference/).
+results: $(STAMP)
+	$(BIN)/python scripts/results.py runs/reproduce-quick
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal

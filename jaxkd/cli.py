@@ -188,7 +188,6 @@ def _cmd_run(args) -> int:
     from jaxkd.reproduce import run_experiment
     from jaxkd.runs import atomic_write_json
 
-    _check_run_options(args)
     spec = registry.spec(args.experiment)
     given = {f["field"]: getattr(args, f["field"]) for f in spec["flags"] if getattr(args, f["field"]) is not None}
     module = registry.load(args.experiment)
@@ -204,10 +203,16 @@ def _cmd_run(args) -> int:
     return EXIT_OK
 
 
-def _check_run_options(args) -> None:
-    if args.resume and args.overwrite:
+def _precheck(args) -> None:
+    """The checks that need no experiment and no JAX, made before either is imported (so these
+    usage errors come back as fast as argparse's own)."""
+    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
         raise ValueError("--resume and --overwrite contradict each other; give one.")
-    _check_json_path(args.json)
+    if getattr(args, "devices", None) is not None and args.devices < 1:
+        raise ValueError(f"--devices must be at least 1, got {args.devices}.")
+    if args.command == "reproduce" and args.seed < 0:
+        raise ValueError(f"--seed must be at least 0, got {args.seed}.")
+    _check_json_path(getattr(args, "json", None))
 
 
 def _check_json_path(path) -> None:
@@ -231,7 +236,6 @@ def _cmd_reproduce(args) -> int:
     from jaxkd import reproduce
     from jaxkd.runs import atomic_write_json
 
-    _check_run_options(args)
     the_plan = reproduce.plan(args.preset, seed=args.seed, only=args.only, teacher=args.teacher,
                               student=args.student, qa_file=args.qa_file)
     out = args.out or Path("runs") / f"reproduce-{args.preset}"
@@ -252,7 +256,6 @@ def _cmd_verify(args) -> int:
     from jaxkd.runs import atomic_write_json
     from theory.verify import verify
 
-    _check_json_path(args.json)
     start = time.perf_counter()
     names = list(args.only or registry.theory_results())
     with contextlib.ExitStack() as stack:
@@ -346,7 +349,7 @@ def _unknown_option(parser, args, extra: list[str]) -> str:
         action = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction))
         sub = action.choices[name]
     known = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
-    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
     hint = f"; did you mean {close[0]}?" if close else ""
     return f"jaxkd: error: {flag} does not apply to {where}{hint} (see `jaxkd {command} --help`).\n"
 
@@ -369,6 +372,7 @@ def main(argv=None) -> int:
     args.argv = argv
     handler = {"run": _cmd_run, "reproduce": _cmd_reproduce, "theory": _cmd_verify, "datasets": _cmd_datasets}[args.command]
     try:
+        _precheck(args)
         from jaxkd import compilation_cache, compiler, progress
 
         progress.quiet_third_party()

@@ -151,14 +151,8 @@ class Section:
         object.__setattr__(self, "blocks", blocks)
         object.__setattr__(self, "anchor", anchor)
 
-    def sections(self) -> Iterator["Section"]:
-        """This section's subsections, depth first, in document order (itself excluded)."""
-        for b in self.blocks:
-            if isinstance(b, Section):
-                yield b
-                yield from b.sections()
-
     def figures(self) -> Iterator[Figure]:
+        """Every figure, depth first, in document order."""
         for b in self.blocks:
             if isinstance(b, Figure):
                 yield b
@@ -166,6 +160,7 @@ class Section:
                 yield from b.figures()
 
     def tables(self) -> Iterator[Table]:
+        """Every table, depth first, in document order."""
         for b in self.blocks:
             if isinstance(b, Table):
                 yield b

@@ -215,7 +215,9 @@ def results_document(summary: dict, source: str) -> doc.Section:
             doc.Table(["result", "statement", "checks passed", "verdict"], theorems)]),
         doc.Section("Empirical claims", [
             doc.Paragraph(f"{len(summary['findings'])} claims: {tally}. The interval is the 95% interval of the "
-                          "quantity that decided each verdict; replicates are the independent runs behind it."),
+                          "quantity that decided each verdict, signed so that an interval above 0 supports the "
+                          "claim (the evidence below states it in the claim's own terms); replicates are the "
+                          "independent runs behind it."),
             doc.Table(["claim", "verdict", "95% interval", "replicates"], findings),
             doc.Paragraph(doc.Strong("What decided each verdict")), doc.BulletList(details)]),
         doc.Section("Time per step", [doc.Table(["step", "seconds"], steps)]),
