@@ -242,15 +242,16 @@ def _stamp(path) -> list:
 
 
 def _digest(payload: dict) -> str:
-    import jaxkd
+    from jaxkd import provenance
 
-    text = json.dumps({"jaxkd": jaxkd.__version__, **to_jsonable(payload)}, sort_keys=True)
+    # The code's own digest, not just its version: shared work made by other code is never reused.
+    text = json.dumps({"jaxkd": provenance.source_digest(), **to_jsonable(payload)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def setup_key(scfg: SetupConfig) -> str:
-    """The cache key of a setup: a hash of every :class:`SetupConfig` field, the jaxkd version
-    and the size and modification time of each input file (checkpoints, QA file)."""
+    """The cache key of a setup: a hash of every :class:`SetupConfig` field, the digest of
+    jaxkd's source and the size and modification time of each input file (checkpoints, QA file)."""
     return _digest({"setup": dataclasses.asdict(scfg),
                     "inputs": [_stamp(p) for p in (scfg.teacher, scfg.student, scfg.qa_file)]})
 
