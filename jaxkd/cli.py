@@ -137,7 +137,7 @@ def _cmd_reproduce(args) -> int:
 
 def _cmd_verify(args) -> int:
     from jaxkd.runs import atomic_write_json
-    from theory.verify import verify
+    from jaxkd.theory.verify import verify
 
     if args.json is not None and not args.json.parent.exists():
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -123,7 +123,7 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
 def run_theory(out: Path, students: int, seed: int, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
     """``theory verify`` as a resumable run folder: one point per docs/theorems.md result."""
     from jaxkd.experiments.common import sweep
-    from theory.verify import VERIFIERS, verify
+    from jaxkd.theory.verify import VERIFIERS, verify
 
     run_dir = RunDir.open(out, {"command": "theory verify", "students": students, "seed": seed},
                           resume=resume, overwrite=overwrite)

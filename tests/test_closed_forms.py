@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from jaxkd import targets
 from jaxkd.students import linear
-from theory import closed_forms as cf
+from jaxkd.theory import closed_forms as cf
 
 variances = st.floats(min_value=1e-3, max_value=1e3)
 

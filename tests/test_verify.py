@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import pytest
 
 from jaxkd import targets
-from theory import verify as tv
+from jaxkd.theory import verify as tv
 
 
 def test_every_result_passes_at_default_settings():

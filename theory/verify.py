@@ -24,7 +24,7 @@ from jaxkd import bootstrap, rng, targets, teachers, uncertainty
 from jaxkd import _validation as v
 from jaxkd.data import load_dataset, split
 from jaxkd.students import linear
-from theory import closed_forms as cf
+from jaxkd.theory import closed_forms as cf
 
 Z_TOL = 5.0
 EPS = float(np.finfo(np.float64).eps)

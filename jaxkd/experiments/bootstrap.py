@@ -24,7 +24,7 @@ from jaxkd.formatting import fmt, markdown_table
 from jaxkd.plotting import nan_array, subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import ensemble, linear, mlp
-from theory import closed_forms as cf
+from jaxkd.theory import closed_forms as cf
 
 MODELS = ("linear", "mlp")
 

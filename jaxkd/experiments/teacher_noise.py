@@ -32,7 +32,7 @@ from jaxkd.formatting import fmt, markdown_table
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
-from theory import closed_forms as cf
+from jaxkd.theory import closed_forms as cf
 
 ALPHAS_PAPER = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0)
 MODELS = ("linear", "mlp")

@@ -43,7 +43,7 @@ from jaxkd.formatting import fmt, markdown_table
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import linear, mlp
-from theory import closed_forms as cf
+from jaxkd.theory import closed_forms as cf
 
 MODELS = ("linear", "mlp")
 METHODS = ("average", "study", "leverage_oracle", "honest")
