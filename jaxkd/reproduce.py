@@ -29,7 +29,7 @@ from jaxkd import _validation as v
 from jaxkd.runs import RunDir, read_json, to_jsonable
 from jaxkd.study import STEPS, Step
 
-THEORY_STUDENTS = {"quick": 1000, "paper": 5000}
+THEORY_STUDENTS = {"quick": 1000, "paper": 2000}  # base students of theory verify (docs/theorems.md)
 
 
 @dataclasses.dataclass(frozen=True)

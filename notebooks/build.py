@@ -129,7 +129,8 @@ NOTEBOOKS = {
     "06_theory.ipynb": [
         "# Theory: every closed form of docs/theorems.md, simulated through jaxkd\n\n`theory.verify` "
         "draws Monte Carlo students through the toolkit's own code and compares with the closed "
-        "forms; tolerances are 5 standard deviations of the estimate.",
+        "forms; each tolerance is Z standard errors of the simulated value (Z about 4.1 holds the "
+        "whole run's family-wise error at 1%) plus any term the result states only 'about'.",
         SETUP,
         "from jaxkd.theory.verify import verify\n\n"
         "checks = verify(num_students=300, results=['4.1', '7.1', '7.4', 'C.1'])\n"
