@@ -1,9 +1,8 @@
-"""Number and table formatting shared by the report, the study's claims and the CLI."""
+"""Number formatting shared by the report, the study's claims and the CLI."""
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 
@@ -15,11 +14,3 @@ def fmt(x, digits: int = 4) -> str:
         return str(int(x))
     x = float(x)
     return f"{x:.{digits}g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.{max(digits - 1, 1)}e}"
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A GitHub-flavoured markdown table; numbers are formatted with :func:`fmt`."""
-    cells = [[c if isinstance(c, str) else fmt(c) for c in row] for row in rows]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
-    return "\n".join(lines)

@@ -1,51 +1,105 @@
-"""The study report: assembles each experiment's own markdown and figures (every experiment
-module has ``figures(results)`` and ``markdown(results)``) into ``report.md``
-and a self-contained ``report.html``, with the theorem checks and claim verdicts beside the
-step they test."""
+"""The study report: one structured document (:mod:`jaxkd.document`) built from the run's
+results, rendered to ``report.md`` and a self-contained ``report.html``.
+
+Order: title and provenance, a linked table of contents, the summary (theorem checks and claim
+verdicts), one key figure per study section, then each study section with its experiments'
+own documents (every experiment module has ``figures(results)`` and ``document(results)``)
+and what each step tests, the theorem checks in full, and the run details in run order.
+"""
 
 from __future__ import annotations
 
-from jaxkd.formatting import markdown_table
+from jaxkd import document as doc
 from jaxkd.runs import RunDir
 
 
-def write_step(module, results, run_dir: RunDir) -> str:
-    """Save an experiment's figures into its run folder and return its markdown."""
+def write_step(module, results, run_dir: RunDir) -> doc.Section:
+    """Save an experiment's figures into its run folder, write its report.md and report.html,
+    and return its document."""
     for name, fig in module.figures(results).items():
         run_dir.save_figure(fig, name)
-    return module.markdown(results)
+    section = module.document(results)
+    run_dir.write_text("report.md", doc.to_markdown(section))
+    run_dir.write_text("report.html", doc.to_html(section, run_dir.path))
+    return section
 
 
-def _embed_step_report(md: str, folder: str) -> str:
-    """An experiment's report inside the study report: headings two levels down, figure paths
-    relative to the study folder."""
-    import re
-
-    md = re.sub(r"^(#+) ", lambda m: "#" * min(len(m.group(1)) + 2, 6) + " ", md, flags=re.M)
-    return re.sub(r"!\[([^\]]*)\]\(([^)/]+\.png)\)", rf"![\1]({folder}/\2)", md)
-
-
-def study_summary_tables(checks: list[dict], findings) -> str:
+def summary_section(checks: list[dict], findings, links: dict[str, str] | None = None) -> doc.Section:
     """The summary: one row per docs/theorems.md result (pass/fail) and one per empirical claim
-    (reproduced / not reproduced, with the numbers that decided it)."""
+    (its verdict and the numbers that decided it). ``links``: step name -> anchor of its
+    section, to link each claim to the experiment that decided it."""
     from jaxkd import study
 
+    links = links or {}
+    blocks = []
     thm = [[r, study.THEOREMS.get(r, ""), f"{k}/{n}", "pass" if k == n else "FAIL"]
            for r, k, n in study.theorem_summary(checks)]
-    parts = []
     if thm:
-        parts.append("### Theorems (closed forms, `jaxkd theory verify`)\n\n"
-                     + markdown_table(["result", "statement", "checks passed", "verdict"], thm))
-    rows = [[c.claim, f.status, f.evidence] for c, f in findings]
-    parts.append("### Empirical findings (docs/theorems.md, \"Empirical claims\")\n\n"
-                 + markdown_table(["claim", "verdict", "measured"], rows))
-    return "\n\n".join(parts)
+        blocks.append(doc.Section("Theorems (closed forms, jaxkd theory verify)", [
+            doc.Table(["result", "statement", "checks passed", "verdict"], thm)], anchor="summary-theorems"))
+    rows = []
+    for claim, finding in findings:
+        step = claim.needs[0]
+        text = doc.Link(claim.claim, f"#{links[step]}") if step in links else claim.claim
+        rows.append([text, finding.status, finding.evidence])
+    blocks.append(doc.Section("Empirical findings (docs/theorems.md, \"Empirical claims\")", [
+        doc.Table(["claim", "verdict", "measured"], rows)], anchor="summary-findings"))
+    return doc.Section("Summary", blocks, anchor="summary")
 
 
-def study_report(plan, checks: list[dict], reports: dict[str, str], findings, timings: dict[str, float]) -> str:
-    """report.md of ``jaxkd reproduce``: summary, then one section per study section with each
-    experiment's tables and figures followed by the theorems and claims it tests."""
-    import jaxkd
+def provenance_blocks(prov: dict, plan, timings: dict[str, float]) -> list:
+    """The report header: what ran, on what code, packages and devices, for how long
+    (``prov``: :func:`jaxkd.provenance.record` plus ``started`` and ``wall_seconds``)."""
+    pk, dev = prov.get("packages", {}), prov.get("devices", {})
+    commit = prov.get("commit")
+    code = (f"{prov['version']}, commit {commit}{' with local modifications' if prov.get('modified') else ''}"
+            if commit else f"{prov['version']} (not a git checkout)")
+    total = sum(timings.values())
+    rows = [["preset, seed", f"{plan.preset}, {plan.seed}"],
+            ["jaxkd", code],
+            ["source sha256", prov["source_sha256"]],
+            ["packages", ", ".join(f"{n} {v}" for n, v in pk.items())],
+            ["Python, platform", f"{prov.get('python')}, {prov.get('platform')}"],
+            ["devices", f"{dev.get('count')} x {dev.get('kind')} ({dev.get('platform')}), "
+                        f"{dev.get('processes')} process(es), {dev.get('cpu_cores')} CPU cores"],
+            ["started", prov.get("started", "")],
+            ["wall time", f"{prov.get('wall_seconds', 0.0) / 60:.1f} min this invocation; {total / 60:.1f} min "
+                          f"of step time over {len(timings)} steps (a resumed step counts its last part)"]]
+    return [doc.Table(["provenance", ""], rows)]
+
+
+def _step_tests(step, by_result: dict, claims: list) -> list:
+    """The blocks saying which theorems and claims a step tests, and how they came out."""
+    from jaxkd import study
+
+    items = []
+    for r in step.theorems:
+        verdict = (doc.Code("theory verify"), " was not part of this run")
+        if r in by_result:
+            ok = sum(c["passed"] for c in by_result[r])
+            verdict = (f"{ok}/{len(by_result[r])} checks pass in ", doc.Code("theory verify"))
+        items.append((f"docs/theorems.md {r} ({study.THEOREMS[r]}): ", *verdict, "; the closed-form columns "
+                      "and lines above are the same formulas."))
+    for claim, finding in claims:
+        items.append((doc.Strong(finding.status), f": {claim.claim}. Criterion: {claim.criterion}. "
+                      f"Measured: {finding.evidence}."))
+    if not items:
+        return []
+    return [doc.Paragraph(doc.Strong("What this tests")), doc.BulletList(items)]
+
+
+def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], findings,
+                   timings: dict[str, float], header: list | None = None) -> doc.Section:
+    """The document of ``jaxkd reproduce``.
+
+    Args:
+      plan: the :class:`jaxkd.reproduce.Plan` that ran (its order is the run order).
+      checks: theory verify's checks (dicts), empty when theory was not run.
+      sections: step name -> that experiment's document (figure paths relative to its folder).
+      findings: ``study.judge``'s (claim, finding) pairs.
+      timings: step name (and "theory") -> wall seconds.
+      header: blocks under the title (provenance); default: preset, seed and compute time.
+    """
     from jaxkd import study
 
     claims_by_step: dict[str, list] = {}
@@ -55,72 +109,50 @@ def study_report(plan, checks: list[dict], reports: dict[str, str], findings, ti
     for c in checks:
         by_result.setdefault(c["result"], []).append(c)
     total = sum(timings.values())
-    out = [f"# jaxkd: the study, reproduced (preset {plan.preset})\n",
-           f"jaxkd {jaxkd.__version__}, seed {plan.seed}; compute time {total / 60:.1f} min "
-           f"over {len(timings)} steps (per step at the end). Every number below was measured in "
-           "this run; verdicts are computed from them by `jaxkd.study`, whose criteria are listed "
-           "next to each claim.\n",
-           "## Summary\n", study_summary_tables(checks, findings) + "\n"]
-    if checks:
-        out += ["## Theory (docs/theorems.md)\n",
-                f"Every result simulated through jaxkd's own code ({plan.theory_students} students per "
-                "check) and compared with its closed form; the tolerance is 5 standard deviations of "
-                "the Monte Carlo estimate unless the result is exact.\n",
-                markdown_table(["result", "statement", "closed form", "simulated", "tolerance", ""],
-                               [[c["result"], c["case"], c["predicted"], c["observed"], c["tolerance"],
-                                 "pass" if c["passed"] else "FAIL"] for c in checks]) + "\n"]
+    if header is None:
+        header = [doc.Paragraph(f"Seed {plan.seed}; compute time {total / 60:.1f} min over {len(timings)} steps.")]
+    intro = doc.Paragraph("Every number below was measured in this run; verdicts are computed from them by ",
+                          doc.Code("jaxkd.study"), ", whose criteria are listed next to each claim.")
+    links = {name: name for name in sections}
+
+    key_figures, body = [], []
     for section in study.SECTIONS:
-        steps = [s for s in section.steps if s.name in reports]
+        steps = [s for s in section.steps if s.name in sections]
         if not steps:
             continue
-        out += [f"## {section.title}\n", section.intro + "\n"]
+        parts = [doc.Paragraph(section.intro)]
         for step in steps:
-            out.append(_embed_step_report(reports[step.name], step.name))
-            tests = []
-            for r in step.theorems:
-                verdict = "`theory verify` was not part of this run"
-                if r in by_result:
-                    ok = sum(c["passed"] for c in by_result[r])
-                    verdict = f"{ok}/{len(by_result[r])} checks pass in `theory verify`"
-                tests.append(f"- docs/theorems.md {r} ({study.THEOREMS[r]}): {verdict}; the closed-form columns "
-                             "and lines above are the same formulas.")
-            for claim, finding in claims_by_step.get(step.name, []):
-                tests.append(f"- **{finding.status}**: {claim.claim}. Criterion: {claim.criterion}. "
-                             f"Measured: {finding.evidence}.")
-            if tests:
-                out.append("**What this tests**\n\n" + "\n".join(tests) + "\n")
-    rows = [[name, f"{sec:.1f}", f"`{name}/`"] for name, sec in timings.items()]
-    out += ["## Run details\n", "Wall time of the invocation that finished each step (a resumed "
-            "step counts only its last part), and the run folder holding its config.json, "
-            "results.json, per-point files and figures.\n", markdown_table(["step", "seconds", "folder"], rows) + "\n"]
-    return "\n".join(out)
+            inner = doc.relocate(sections[step.name], step.name, anchor=step.name)
+            parts.append(doc.Section(inner.title, [*inner.blocks, *_step_tests(step, by_result,
+                                                                                claims_by_step.get(step.name, []))],
+                                     anchor=step.name))
+        body.append(doc.Section(section.title, parts, anchor=section.key))
+        # Key figure: the first figure of the section's first step with a claim (else its first step).
+        judged = [s for s in steps if claims_by_step.get(s.name)] or steps
+        for step in judged:
+            fig = next(doc.relocate(sections[step.name], step.name).figures(), None)
+            if fig is not None:
+                key_figures += [doc.Figure(fig.path, f"{section.title}: {fig.caption} ({step.name})"),
+                                doc.Paragraph(doc.Link(f"details: {sections[step.name].title}", f"#{step.name}"))]
+                break
 
-
-_HTML_STYLE = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;
-line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
-td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}th{background:#f3f3f3}
-img{max-width:100%;height:auto}code{background:#f5f5f5;padding:0 .2em}"""
-
-
-def markdown_to_html(md: str, base_dir, title: str = "jaxkd report") -> str:
-    """Render report markdown to one self-contained HTML page: images are embedded as data URIs
-    (read from paths relative to ``base_dir``)."""
-    import base64
-    import html
-    import re
-    from pathlib import Path
-
-    from markdown_it import MarkdownIt
-
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
-
-    def embed(match):
-        path = Path(base_dir) / html.unescape(match.group(1))
-        if not path.is_file():
-            raise ValueError(f"the report refers to {path}, which does not exist.")
-        data = base64.b64encode(path.read_bytes()).decode()
-        return f'src="data:image/png;base64,{data}"'
-
-    body = re.sub(r'src="([^"]+\.png)"', embed, body)
-    return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{_HTML_STYLE}</style></head>\n<body>\n{body}</body></html>\n")
+    out = [*header, intro, doc.Contents(depth=2), summary_section(checks, findings, links)]
+    if key_figures:
+        out.append(doc.Section("Key figures", key_figures, anchor="key-figures"))
+    out += body
+    if checks:
+        out.append(doc.Section("Theory checks (docs/theorems.md)", [
+            doc.Paragraph(f"Every result simulated through jaxkd's own code ({plan.theory_students} students per "
+                          "check) and compared with its closed form; the tolerance is 5 standard deviations of "
+                          "the Monte Carlo estimate unless the result is exact."),
+            doc.Table(["result", "statement", "closed form", "simulated", "tolerance", ""],
+                      [[c["result"], c["case"], c["predicted"], c["observed"], c["tolerance"],
+                        "pass" if c["passed"] else "FAIL"] for c in checks])], anchor="theory"))
+    order = ["theory", *(s.name for s, _ in plan.steps)]
+    rows = [[name, f"{timings[name]:.1f}", doc.Link(f"{name}/", f"{name}/")] for name in order if name in timings]
+    out.append(doc.Section("Run details", [
+        doc.Paragraph("Steps in run order: wall time of the invocation that finished each step (a resumed step "
+                      "counts only its last part), and the run folder holding its config.json, results.json, "
+                      "per-point files and figures."),
+        doc.Table(["step", "seconds", "folder"], rows)], anchor="run-details"))
+    return doc.Section(f"jaxkd: the study, reproduced (preset {plan.preset})", out, anchor="top")

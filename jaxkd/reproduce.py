@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sys
 import time
 from pathlib import Path
-from typing import Callable
-
-from tqdm.auto import tqdm
 
 from jaxkd import _validation as v
 from jaxkd.runs import RunDir, read_json, to_jsonable
@@ -90,7 +86,7 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
                    shared: Path | None = None):
     """Run one experiment into the run folder ``out`` and write its results and report.
 
-    Returns ``(results, report markdown, wall seconds)``. A run that fails on bad input
+    Returns ``(results, report document, wall seconds)``. A run that fails on bad input
     before finishing any grid point leaves no folder behind.
     """
     from jaxkd.experiments import EXPERIMENTS
@@ -114,10 +110,9 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
     wall = time.perf_counter() - start
     # Reported and judged from what results.json holds (NaN -> None), the same either way.
     results = module.Results.from_json(cfg, data)
-    report = write_step(module, results, run_dir)
+    section = write_step(module, results, run_dir)
     run_dir.write_json("results.json", results)
-    run_dir.write_text("report.md", report)
-    return results, report, wall
+    return results, section, wall
 
 
 def run_theory(out: Path, students: int, seed: int, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
@@ -134,51 +129,47 @@ def run_theory(out: Path, students: int, seed: int, *, resume: bool = False, ove
     return checks
 
 
-def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = False,
-              log: Callable[[str], None] | None = None) -> tuple[dict, str]:
+def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = False) -> tuple[dict, str]:
     """Run ``the_plan`` into ``out`` and write report.md, report.html and summary.json.
 
     Returns ``(summary, tables)``: the summary written to summary.json (theorem and claim
-    verdicts, timings) and its markdown tables. ``log`` receives one line per
-    step (default: stderr, through tqdm so progress bars stay intact).
+    verdicts, provenance, timings) and its tables as markdown. Progress goes to stderr through
+    :mod:`jaxkd.progress` (a bar on a terminal, timestamped lines elsewhere).
     """
-    from jaxkd import report, study
+    from jaxkd import document, progress, provenance, report, study
 
-    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
     out = Path(out)
     top = RunDir.open(out, the_plan.config(), resume=resume, overwrite=overwrite)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     checks: list[dict] = []
     results: dict[str, dict] = {}
-    reports: dict[str, str] = {}
+    sections: dict[str, document.Section] = {}
     total = len(the_plan.steps) + (the_plan.theory_students is not None)
-    done = 0
-    with tqdm(total=total, desc="reproduce", unit="step", disable=None) as bar:
+    with progress.task("reproduce", total=total, unit="step") as bar:
         def timed(name: str, fn):
-            nonlocal done
-            bar.set_postfix_str(name)
-            log(f"[{done + 1}/{total}] {name} ...")
+            bar.note(name)
             t0 = time.perf_counter()
             value = fn()
             wall = time.perf_counter() - t0
             if not top.has_point(f"wall-{name}"):
                 top.save_point(f"wall-{name}", {"seconds": wall})
-            log(f"[{done + 1}/{total}] {name} done in {wall:.1f} s")
-            done += 1
-            bar.update()
+            progress.log(f"reproduce: {name} done in {wall:.1f} s")
+            bar.advance()
             return value
 
         if the_plan.theory_students is not None:
             checks = timed("theory", lambda: run_theory(out / "theory", the_plan.theory_students, the_plan.seed,
                                                         resume=resume, overwrite=overwrite))
         for step, cfg in the_plan.steps:
-            res, md, _ = timed(step.name, lambda: run_experiment(step.experiment, cfg, out / step.name,
-                                                                 resume=resume, overwrite=overwrite,
-                                                                 shared=top.shared))
-            results[step.name], reports[step.name] = res, md
+            res, section, _ = timed(step.name, lambda: run_experiment(step.experiment, cfg, out / step.name,
+                                                                      resume=resume, overwrite=overwrite,
+                                                                      shared=top.shared))
+            results[step.name], sections[step.name] = res, section
     findings = study.judge(results)
     timings = {p.stem.removeprefix("wall-"): top.load_point(p.stem)["seconds"]
                for p in sorted((out / "points").glob("wall-*.json"))}
+    wall = time.perf_counter() - started
+    prov = {**provenance.record(), "started": started_at, "wall_seconds": wall}
     summary = {
         "preset": the_plan.preset, "seed": the_plan.seed,
         "theorems": [{"result": r, "passed": k, "checks": n} for r, k, n in study.theorem_summary(checks)],
@@ -186,10 +177,12 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
                       "criterion": c.criterion, "interval": None if f.interval is None else list(f.interval),
                       "replicates": f.replicates}
                      for c, f in findings],
-        "seconds": timings, "wall_seconds_this_run": time.perf_counter() - started,
+        "seconds": timings, "wall_seconds_this_run": wall,
+        "provenance": prov,
     }
-    md = report.study_report(the_plan, checks, reports, findings, timings)
+    study_doc = report.study_document(the_plan, checks, sections, findings, timings,
+                                      header=report.provenance_blocks(prov, the_plan, timings))
     top.write_json("summary.json", summary)
-    top.write_text("report.md", md)
-    top.write_text("report.html", report.markdown_to_html(md, out, title=f"jaxkd reproduce ({the_plan.preset})"))
-    return summary, report.study_summary_tables(checks, findings)
+    top.write_text("report.md", document.to_markdown(study_doc))
+    top.write_text("report.html", document.to_html(study_doc, out, title=f"jaxkd reproduce ({the_plan.preset})"))
+    return summary, document.to_markdown(report.summary_section(checks, findings), level=2, ids=False)

@@ -3,6 +3,7 @@
 Layout of a run directory::
 
     config.json      what was asked (experiment, model, preset, seed, grids) + jaxkd version
+                     and the digest of the code that ran (jaxkd.provenance)
     points/*.json    one file per finished grid point (the unit of resume)
     results.json     numbers only, stable keys, written once the sweep is complete
     *.png            figures
@@ -10,7 +11,8 @@ Layout of a run directory::
 
 Every file is written to a temporary name in the same folder and renamed into place, so a
 half-written file never exists under its final name. ``--resume`` reuses finished points
-after checking that the stored config equals the requested one.
+after checking that the stored config equals the requested one and that the same code (by
+source digest) wrote it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import jaxkd
+from jaxkd import provenance
 
 FORMAT_VERSION = 1
 
@@ -107,7 +109,8 @@ class RunDir:
             cannot be written.
         """
         path = Path(path)
-        stored = {"format": FORMAT_VERSION, "jaxkd": jaxkd.__version__, **to_jsonable(config)}
+        stored = {"format": FORMAT_VERSION, "jaxkd": provenance.version(), "code": provenance.source_digest(),
+                  **to_jsonable(config)}
         cfg_path = path / "config.json"
         if path.exists() and not path.is_dir():
             raise ValueError(f"--out {path} is a file, not a folder.")
@@ -118,12 +121,14 @@ class RunDir:
                     "to start again, or choose another --out."
                 )
             old = read_json(cfg_path)
-            if old.get("format") != FORMAT_VERSION or old.get("jaxkd") != jaxkd.__version__:
+            if old.get("format") != FORMAT_VERSION or old.get("code") != stored["code"]:
                 raise ValueError(
-                    f"{path} was written by jaxkd {old.get('jaxkd')} (format {old.get('format')}); "
-                    f"this is {jaxkd.__version__} (format {FORMAT_VERSION}), so it cannot be resumed."
+                    f"{path} was written by other code (jaxkd {old.get('jaxkd')}, source "
+                    f"{str(old.get('code'))[:12]}, format {old.get('format')}); this is jaxkd {stored['jaxkd']}, "
+                    f"source {stored['code'][:12]}, format {FORMAT_VERSION}, so it cannot be resumed: pass "
+                    "--overwrite to start again or choose another --out."
                 )
-            diff = sorted(k for k in set(old) | set(stored) if old.get(k) != stored.get(k))
+            diff = sorted(k for k in set(old) | set(stored) if k != "jaxkd" and old.get(k) != stored.get(k))
             if diff:
                 raise ValueError(
                     f"{path} holds a run with a different config ({', '.join(diff)} differ); "

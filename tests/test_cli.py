@@ -97,10 +97,15 @@ def test_datasets_lists_availability():
 
 
 BAD = [
-    (["run", "nope"], "invalid choice"),
-    (["run", "teacher-noise", "--students", "0"], "number of students must be at least 2"),
+    (["run", "nope"], "unknown experiment 'nope'; choose from teacher-noise"),
+    (["run", "teacher-nois"], "unknown experiment 'teacher-nois'; did you mean teacher-noise?"),
+    (["reproduc"], "unknown command 'reproduc'; did you mean reproduce?"),
+    (["run", "teacher-noise", "--studnets", "3"], "--studnets does not apply to teacher-noise; did you mean --students?"),
+    (["run", "teacher-noise", "--students", "0"], "--students 0: number of students must be at least 2"),
     (["run", "teacher-noise", "--students", "many"], "expected an integer"),
-    (["run", "teacher-noise", "--alphas", "0,-1"], "must be non-negative"),
+    (["run", "teacher-noise", "--alphas", "0,-1"], "--alphas 0,-1: each value of alphas must be non-negative"),
+    (["run", "teacher-noise", "--alphas", "-1,0"], "--alphas -1,0: each value of alphas must be non-negative"),
+    (["run", "teacher-noise", "--alphas", "-0.5"], "--alphas -0.5: each value of alphas must be non-negative"),
     (["run", "teacher-noise", "--alphas", "0,x"], "comma-separated float"),
     (["run", "variance-aware", "--ks", "0"], "at least 1"),
     (["run", "teacher-noise", "--ks", "3"], "--ks does not apply"),
@@ -108,11 +113,16 @@ BAD = [
     (["run", "teacher-noise", "--dataset", "digits"], "classification set"),
     (["run", "teacher-noise", "--dataset", "mnist"], "not cached"),
     (["run", "teacher-noise", "--dataset", "missing.csv"], "does not exist"),
-    (["run", "teacher-noise", "--model", "gpt9"], "unknown model"),
-    (["run", "init-perturbation", "--model", "linear"], "unknown model for init-perturbation"),
+    (["run", "teacher-noise", "--model", "gpt9"], "argument --model: 'gpt9' is not one of linear, mlp"),
+    (["run", "teacher-noise", "--model", "MLP"], "'MLP' is not one of linear, mlp; did you mean mlp?"),
+    (["run", "init-perturbation", "--model", "linear"], "argument --model: 'linear' is not one of mlp"),
+    (["run", "output-entropy", "--models", "mlp,svm"], "argument --models: 'svm' is not one of logistic, mlp"),
     (["run", "init-perturbation", "--scales", "-0.1"], "non-negative"),
     (["run", "teacher-noise", "--model", "mlp", "--epochs", "0"], "epochs must be at least 1"),
-    (["run", "teacher-noise", "--model", "mlp", "--chunk", "0"], "chunk must be at least 1"),
+    (["run", "teacher-noise", "--model", "mlp", "--chunk", "0"], "--chunk 0: chunk must be at least 1"),
+    (["run", "teacher-noise", "--students", "1.5"], "argument --students: expected an integer, got '1.5'"),
+    (["run", "teacher-noise", "--alphas"], "argument --alphas: expected one argument"),
+    (["run", "teacher-noise", "--alphas", ","], "argument --alphas: expected at least one value"),
     (["run", "output-entropy", "--datasets", "boston"], "regression set"),
     (["run", "output-entropy", "--datasets", "mnist"], "not cached"),
     (["run", "llm-teacher-noise", "--temperatures", "0,1"], "must be positive"),
@@ -120,27 +130,34 @@ BAD = [
     (["run", "llm-output", "--preset", "paper"], "needs --teacher and --student"),
     (["run", "llm-output", "--alphas", "1"], "--alphas does not apply to llm-output"),
     (["run", "teacher-noise", "--temperatures", "1"], "--temperatures does not apply"),
-    (["run", "teacher-noise", "--preset", "huge"], "invalid choice"),
+    (["run", "teacher-noise", "--preset", "huge"], "unknown --preset 'huge'; choose from quick, paper"),
     (["run", "bootstrap", "--sizes", "5000"], "exceed the 404 training rows"),
-    (["run", "teacher-noise", "--students", "-3"], "number of students must be at least 2"),
+    (["run", "teacher-noise", "--students", "-3"], "--students -3: number of students must be at least 2"),
     (["run", "teacher-noise", "--devices", "0"], "devices must be at least 1"),
     (["run", "teacher-noise", "--devices", "64"], "more devices than the 1 visible"),
     (["run", "teacher-noise", "--devices", "two"], "expected an integer"),
     (["run", "variance-aware", "--ks", "3,-1"], "at least 1"),
-    (["run", "teacher-noise", "--json", "nowhere/r.json"], "folder nowhere does not exist"),
+    (["run", "teacher-noise", "--json", "/dev/null/r.json"], "cannot write --json /dev/null/r.json: /dev/null is a file"),
+    (["run", "teacher-noise", "--json", "."], "--json . is a folder; give a file path"),
     (["run", "teacher-noise", "--resume", "--overwrite"], "contradict"),
-    (["reproduce", "--only", "nope"], "--only 'nope' is not part of the study"),
+    (["reproduce", "--only", "nope"], "argument --only: 'nope' is not one of theory, teacher-noise"),
+    (["reproduce", "--only", "bootstrap-linaer"], "did you mean bootstrap-linear?"),
     (["reproduce", "--preset", "paper"], "pass --teacher, --student and --qa-file"),
-    (["reproduce", "--preset", "huge"], "invalid choice"),
+    (["reproduce", "--preset", "huge"], "unknown --preset 'huge'; choose from quick, paper"),
+    (["reproduce", "--students", "3"], "--students does not apply to reproduce"),
     (["reproduce", "--seed", "-1"], "seed must be at least 0"),
     (["reproduce", "--seed", "x"], "expected an integer"),
     (["reproduce", "--devices", "0"], "devices must be at least 1"),
     (["reproduce", "--resume", "--overwrite"], "contradict"),
-    (["reproduce", "--json", "nowhere/s.json"], "folder nowhere does not exist"),
+    (["reproduce", "--json", "/dev/null/s.json"], "cannot write --json /dev/null/s.json: /dev/null is a file"),
     (["reproduce", "--preset", "paper", "--only", "llm-output", "--teacher", "t", "--student", "s",
       "--qa-file", "q.json"], "does not exist"),
     (["theory", "verify", "--students", "5"], "at least 100"),
-    (["theory", "verify", "--only", "9.9"], "unknown result"),
+    (["theory", "verify", "--only", "9.9"], "argument --only: '9.9' is not one of 2.2, 4.1"),
+    (["theory", "verify", "--json", "/dev/null/v.json"], "cannot write --json /dev/null/v.json: /dev/null is a file"),
+    (["theory", "verify", "--students", "-5"], "must be at least 100"),
+    (["theory", "check"], "unknown command 'check'; choose from verify"),
+    (["datasets", "--data-home"], "argument --data-home: expected one argument"),
     # Requests too big for the machine are refused before anything is allocated.
     (["run", "teacher-noise", "--model", "mlp", "--students", "100000000"], "lower --students (about"),
     (["run", "variance-aware", "--students", "100000000", "--ks", "50"], "of memory at its peak, but this machine has"),
@@ -187,7 +204,7 @@ def _tamper(path, **changes):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("version", "was written by jaxkd 0.0.1"),
+    ("code", "was written by other code (jaxkd 0.0.1, source 000000000000"),
     ("config", "different config (num_students differ)"),
     ("corrupt", "is not valid JSON"),
     ("foreign", "is not a jaxkd run folder"),
@@ -200,8 +217,8 @@ def test_resume_refuses_a_folder_it_did_not_write(tmp_path, case, message, inpro
         (out / "notes.txt").write_text("mine")
     else:
         assert inproc(*args).returncode == 0
-        if case == "version":
-            _tamper(out / "config.json", jaxkd="0.0.1")
+        if case == "code":
+            _tamper(out / "config.json", jaxkd="0.0.1", code="0" * 64)
         elif case == "corrupt":
             (out / "config.json").write_text("{not json")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -321,3 +338,85 @@ def test_xla_settings_are_in_effect_and_can_be_refused_or_switched_off():
     cli = subprocess.run([sys.executable, "-m", "jaxkd.cli", "datasets"], capture_output=True, text=True,
                          env={**os.environ, "JAXKD_XLA_OPTIONS": "fast"}, timeout=120)
     assert cli.returncode == 2 and "JAXKD_XLA_OPTIONS must be unset or 'off'" in cli.stderr
+
+
+def test_catalog_matches_the_experiment_modules():
+    """The CLI's registry is generated from the experiment modules (the one source of truth):
+    it must say what they say (else: python -m jaxkd.experiments.registry --write)."""
+    from pathlib import Path
+
+    from jaxkd.experiments import registry
+
+    built = registry.build()
+    assert built == registry.CATALOG
+    assert Path(registry.__file__).with_name("_catalog.py").read_text() == registry.render(built)
+    assert list(registry.MODULES) == list(built["experiments"])
+
+
+def test_help_and_usage_errors_import_neither_jax_nor_an_experiment():
+    """--help and usage errors are answered from the registry: nothing heavy is imported (a
+    fresh interpreter, as the shell would start)."""
+    probe = """
+import contextlib, io, sys
+from jaxkd import cli
+for argv in (["--help"], ["run", "--help"], ["run", "teacher-noise", "--help"], ["run", "llm-output", "--help"],
+             ["reproduce", "--help"], ["theory", "verify", "--help"], ["run", "teacher-nois"],
+             ["run", "teacher-noise", "--students", "x"], ["run", "teacher-noise", "--studnets", "3"],
+             ["reproduce", "--only", "x"], ["theory", "verify", "--only", "9"], ["--version"]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            cli.main(argv)
+        except SystemExit:
+            pass
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "numpy", "scipy", "flax", "optax",
+      "torch", "transformers", "matplotlib", "theory") or m.startswith("jaxkd.experiments.")))
+"""
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['jaxkd.experiments._catalog', 'jaxkd.experiments.registry']"
+
+
+def test_help_shows_choices_and_defaults_per_preset(inproc):
+    r = inproc("run", "teacher-noise", "--help")
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0
+    assert "--model {linear,mlp}" in text and "--preset {quick,paper}" in text and "paper: the study's protocol" in text
+    assert "number of students N (default: quick: linear 200, mlp 100; paper 1000)" in text
+    assert "(default: quick 0.0,0.25,0.5,1.0,1.5,2.0; paper 0.0,0.1," in text
+    full = " ".join(inproc("run", "--help").stdout.split())
+    # Summaries are whole sentences, not a docstring's first line cut mid-sentence.
+    assert "LLM teacher output uncertainty (study Section 4.3, Appendix B.2, Table 2): a teacher-temperature sweep." in full
+
+
+def test_negative_values_reach_the_flag():
+    assert cli._attach_negative_values(["run", "x", "--alphas", "-1,0", "--seed", "3", "--scales", "-.5"],
+                                       {"--alphas", "--scales", "--seed"}) == \
+        ["run", "x", "--alphas=-1,0", "--seed", "3", "--scales=-.5"]
+    assert cli._attach_negative_values(["--resume", "-h"], {"--out"}) == ["--resume", "-h"]
+
+
+def test_json_folder_is_created_by_every_command(tmp_path, inproc):
+    for args, path in ((["run", "teacher-noise", "--students", "5", "--alphas", "0.5", "--out", tmp_path / "o"],
+                        tmp_path / "new" / "a" / "r.json"),
+                       (["reproduce", "--only", "teacher-noise-linear", "--out", tmp_path / "rep"],
+                        tmp_path / "new" / "b" / "s.json"),
+                       (["theory", "verify", "--only", "7.4"], tmp_path / "new" / "c" / "v.json")):
+        r = inproc(*args, "--json", path)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(path.read_text())
+
+
+def test_interruption_messages_tell_the_truth(monkeypatch, inproc, tmp_path):
+    import theory.verify
+
+    from jaxkd import reproduce
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(theory.verify, "verify", stop)
+    r = inproc("theory", "verify")
+    assert r.returncode == 130 and "--resume" not in r.stderr and "keeps no partial results" in r.stderr
+    monkeypatch.setattr(reproduce, "run_experiment", stop)
+    r = inproc("run", "teacher-noise", "--out", tmp_path / "tn")
+    assert r.returncode == 130 and f"saved in {tmp_path / 'tn'}: rerun the same command with --resume" in r.stderr

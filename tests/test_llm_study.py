@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from jaxkd.experiments import EXPERIMENTS
+from jaxkd import document as doc
 from jaxkd.report import write_step
 from jaxkd.runs import RunDir, to_jsonable
 
@@ -36,7 +37,7 @@ def test_llm_experiment_end_to_end(tmp_path, name):
     cfg = module.Config.from_preset("quick", **TINY, **EXTRA[name])
     run_dir = RunDir.open(tmp_path / name, {"experiment": name, **cfg.__dict__})
     res = module.run(cfg, run_dir)
-    report = write_step(module, res, run_dir)
+    report = doc.to_markdown(write_step(module, res, run_dir))
     run_dir.write_json("results.json", res)
     saved = json.loads((tmp_path / name / "results.json").read_text())
     assert saved.pop("config") == to_jsonable(dataclasses.asdict(cfg))

@@ -39,20 +39,27 @@ def linear_study(tmp_path_factory):
 def test_reproduce_writes_report_html_and_summary(linear_study):
     out, r = linear_study
     md = (out / "report.md").read_text()
-    for heading in ("## Summary", "## Teacher output uncertainty (Section 4)",
-                    "## Student initialization uncertainty (Section 5)", "## Variance-aware distillation (Section 7)",
-                    "## Run details", "**What this tests**", "docs/theorems.md 4.1"):
+    for heading in ('## <a id="summary"></a>Summary', '## <a id="teacher"></a>Teacher output uncertainty (Section 4)',
+                    '## <a id="init"></a>Student initialization uncertainty (Section 5)',
+                    '## <a id="variance-aware"></a>Variance-aware distillation (Section 7)',
+                    '## <a id="run-details"></a>Run details', "**What this tests**", "docs/theorems.md 4.1"):
         assert heading in md, heading
-    assert "## Student output uncertainty" not in md  # not run: no empty section
+    assert "Student output uncertainty" not in md  # not run: no empty section
     # Figures are linked into their run folders, and every one of them exists.
     links = [line.split("](")[1].rstrip(")") for line in md.splitlines() if line.startswith("![")]
     assert links and all((out / link).is_file() for link in links)
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(links) and "<table>" in html
+    for step in LINEAR.split(","):  # each step's own folder has its report too
+        assert (out / step / "report.md").is_file() and (out / step / "report.html").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary == json.loads((out.parent / "summary.json").read_text())
     assert {f["status"] for f in summary["findings"]} == {"not run"}  # claims need MLP/LLM runs
     assert set(summary["seconds"]) == set(LINEAR.split(","))
+    prov = summary["provenance"]  # what made these numbers: code, packages, devices, wall time
+    assert {"jax", "jaxlib", "flax", "optax", "numpy"} <= set(prov["packages"]) and prov["devices"]["count"] >= 1
+    assert prov["wall_seconds"] > 0 and len(prov["source_sha256"]) == 64
+    assert prov["source_sha256"] in md and f"jax {prov['packages']['jax']}" in md and prov["devices"]["kind"] in md
     assert "| claim | verdict | measured |" in r.stdout
 
 
@@ -116,7 +123,7 @@ def test_killed_sweep_resumes_to_identical_results(tmp_path, sig, uninterrupted_
     proc.send_signal(sig)
     err = proc.communicate(timeout=120)[1]
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "rerun with --resume" in err
+        assert proc.returncode == 130 and "rerun the same command with --resume" in err
     else:
         assert proc.returncode == -signal.SIGKILL
     finished = len(list(out.glob("points/*.json")))

@@ -23,9 +23,10 @@ def test_rundir_refuses_reuse_and_config_mismatch(tmp_path):
         RunDir.open(tmp_path / "r", {"a": 2}, resume=True)
     RunDir.open(tmp_path / "r", {"a": 1}, resume=True)
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
-    cfg["jaxkd"] = "0.0.1"
-    (tmp_path / "r" / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ValueError, match="written by jaxkd 0.0.1"):
+    (tmp_path / "r" / "config.json").write_text(json.dumps({**cfg, "jaxkd": "0.0.1"}))
+    RunDir.open(tmp_path / "r", {"a": 1}, resume=True)  # the version string alone (a docs-only commit) is no bar
+    (tmp_path / "r" / "config.json").write_text(json.dumps({**cfg, "jaxkd": "0.0.1", "code": "0" * 64}))
+    with pytest.raises(ValueError, match="written by other code \\(jaxkd 0.0.1, source 000000000000"):
         RunDir.open(tmp_path / "r", {"a": 1}, resume=True)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")

@@ -1,35 +1,23 @@
-"""Experiments, one module per study section: ``Config.from_preset`` -> ``run`` -> results."""
+"""Experiments, one module per study section: ``Config.from_preset`` -> ``run`` -> results.
+
+``EXPERIMENTS`` (name -> module) imports every experiment the first time it is used; the
+command line reads :mod:`jaxkd.experiments.registry` instead, which imports an experiment only
+when it runs.
+"""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from jaxkd.experiments import (
-    bootstrap,
-    init_perturbation,
-    llm_init,
-    llm_noise_transfer,
-    llm_output,
-    llm_teacher_noise,
-    llm_variance_aware,
-    output_entropy,
-    teacher_noise,
-    variance_attribution,
-    variance_aware,
-)
 
-EXPERIMENTS: dict[str, ModuleType] = {
-    "teacher-noise": teacher_noise,
-    "init-perturbation": init_perturbation,
-    "bootstrap": bootstrap,
-    "output-entropy": output_entropy,
-    "variance-aware": variance_aware,
-    "variance-attribution": variance_attribution,
-    "llm-teacher-noise": llm_teacher_noise,
-    "llm-init": llm_init,
-    "llm-output": llm_output,
-    "llm-variance-aware": llm_variance_aware,
-    "llm-noise-transfer": llm_noise_transfer,
-}
+def __getattr__(name: str):
+    if name == "EXPERIMENTS":
+        from jaxkd.experiments import registry
+
+        experiments: dict[str, ModuleType] = {n: registry.load(n) for n in registry.MODULES}
+        globals()["EXPERIMENTS"] = experiments
+        return experiments
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["EXPERIMENTS"]

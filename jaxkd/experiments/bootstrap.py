@@ -17,10 +17,11 @@ import numpy as np
 
 from jaxkd import _validation as v
 from jaxkd import bootstrap, rng, uncertainty
+from jaxkd import document as doc
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
 from jaxkd.experiments import common
-from jaxkd.formatting import fmt, markdown_table
+from jaxkd.formatting import fmt
 from jaxkd.plotting import nan_array, subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import ensemble, linear, mlp
@@ -179,7 +180,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "full_data_test_mse": float(np.mean((np.asarray(task.mu_test) - np.asarray(task.y_test)) ** 2))}
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def _b_axis(ax, b) -> None:
@@ -237,44 +238,45 @@ def fig_bootstrap_mse(res: Results):
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     return {"variance.png": fig_bootstrap_variance(res), "mse.png": fig_bootstrap_mse(res)}
 
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
+    figures = [doc.Figure("variance.png", "variance"), doc.Figure("mse.png", "MSE")]
     if cfg.model == "mlp":
         keys = ["b", "teacher_variance", "truth_variance", "teacher_mse", "truth_mse"]
-        table = markdown_table(["b", "V teacher-labelled", "V ground truth", "MSE teacher-labelled",
-                                "MSE ground truth"], list(zip(*(getattr(res, k) for k in keys))))
-        return (f"# Bootstrap students (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
-                "Study Section 5.2. Every student starts from the same Kaiming init; bootstrap counts "
-                "weight the full-batch loss. MSE is against the observed test labels.\n\n"
-                f"{table}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
+        table = doc.Table(["b", "V teacher-labelled", "V ground truth", "MSE teacher-labelled",
+                           "MSE ground truth"], list(zip(*(getattr(res, k) for k in keys))))
+        return doc.Section(f"Bootstrap students (mlp, {cfg.dataset}, {cfg.num_students} students)", [
+            doc.Paragraph("Study Section 5.2. Every student starts from the same Kaiming init; bootstrap counts "
+                          "weight the full-batch loss. MSE is against the observed test labels."),
+            table, *figures])
     keys = ["b", "full_rank_fraction", "teacher_variance", "teacher_variance_full_rank",
             "truth_variance", "predicted_truth_variance", "sandwich_truth_variance", "teacher_mse", "truth_mse",
             "predicted_truth_mse", "observed_truth_mse"]
-    table = markdown_table(["b", "full-rank share", "V teacher-labelled", "V teacher (full rank)",
-                            "V ground truth", "(τ²/b)xᵀΣ⁻¹x (5.2)", "sandwich/b (X.2)", "MSE teacher-labelled",
-                            "MSE ground truth", "τ²(1+d/b) (5.3)", "X.3"],
-                           list(zip(*(getattr(res, k) for k in keys))))
+    table = doc.Table(["b", "full-rank share", "V teacher-labelled", "V teacher (full rank)",
+                       "V ground truth", "(τ²/b)xᵀΣ⁻¹x (5.2)", "sandwich/b (X.2)", "MSE teacher-labelled",
+                       "MSE ground truth", "τ²(1+d/b) (5.3)", "X.3"],
+                      list(zip(*(getattr(res, k) for k in keys))))
     V, V52, V_x2 = (np.asarray(getattr(res, k), float) for k in ("truth_variance", "predicted_truth_variance",
                                                         "sandwich_truth_variance"))
     d, b = res.d, np.asarray(res.b, float)
     inflation = fmt(b[0] / (b[0] - d - 1), 3) if b[0] > d + 1 else "undefined (b <= d + 1)"
     gap = (f"At b = {fmt(b[0])} the simulated ground-truth variance is {fmt(V[0] / V_x2[0], 3)}x the sandwich "
-           f"(X.2) and {fmt(V[0] / V52[0], 3)}x 5.2's homoscedastic form, against a Gaussian-design inflation "
-           f"b/(b-d-1) = {inflation}; at b = {fmt(b[-1])} the ratios are {fmt(V[-1] / V_x2[-1], 3)} and "
-           f"{fmt(V[-1] / V52[-1], 3)}. Boston's residuals are heteroscedastic, so 5.2 and 5.3 (which assume "
+           f"(X.2) and {fmt(V[0] / V52[0], 3)}x 5.2's homoscedastic form, against a Gaussian-design inflation ",
+           doc.Formula("b/(b-d-1)"), f" = {inflation}; at b = {fmt(b[-1])} the ratios are {fmt(V[-1] / V_x2[-1], 3)} "
+           f"and {fmt(V[-1] / V52[-1], 3)}. Boston's residuals are heteroscedastic, so 5.2 and 5.3 (which assume "
            "one noise level τ²) are not expected to hold here; X.2 and X.3 are their heteroscedastic, "
            "fixed-test-split counterparts.")
-    return (f"# Bootstrap students ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 5.2; docs/theorems.md 5.1-5.3, X.2-X.3. τ̂² (OLS residual variance) = {fmt(res.tau2_hat)}, "
-            f"d = {res.d}, n = {res.n}. Rank-deficient resamples get the minimum-norm fit; "
-            "5.1's zero variance holds for the full-rank ones.\n\n"
-            f"{table}\n\n{gap}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
+    return doc.Section(f"Bootstrap students ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)", [
+        doc.Paragraph("Study Section 5.2; docs/theorems.md 5.1-5.3, X.2-X.3. τ̂² (OLS residual variance) = "
+                      f"{fmt(res.tau2_hat)}, d = {res.d}, n = {res.n}. Rank-deficient resamples get the "
+                      "minimum-norm fit; 5.1's zero variance holds for the full-rank ones."),
+        table, doc.Paragraph(*gap), *figures])
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------

@@ -8,10 +8,8 @@ from typing import Any, Callable, ClassVar, Iterable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
-
 from jaxkd import _validation as v
-from jaxkd import memory
+from jaxkd import memory, progress
 from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.data import DATASETS, check_available, load_dataset, split
 from jaxkd.runs import RunDir
@@ -34,8 +32,9 @@ def sweep(
     """
     points = list(points)
     out = []
-    with tqdm(total=len(points), desc=desc, unit="point", disable=None, leave=False) as bar:
+    with progress.task(desc, total=len(points), unit="point") as bar:
         for key, point in points:
+            bar.note(key)
             if run_dir is not None and run_dir.has_point(key):
                 out.append(run_dir.load_point(key))
             else:
@@ -43,7 +42,7 @@ def sweep(
                 if run_dir is not None:
                     run_dir.save_point(key, values)
                 out.append(values)
-            bar.update()
+            bar.advance()
     return out
 
 

@@ -26,11 +26,12 @@ from typing import ClassVar
 import jax
 
 from jaxkd import _validation as v
+from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
 from jaxkd.experiments import common
-from jaxkd.formatting import fmt, markdown_table
+from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
@@ -102,7 +103,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     return {**common.columns(rows), "num_students": cfg.num_students}
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def fig_init_perturbation(res: Results):
@@ -126,28 +127,28 @@ def fig_init_perturbation(res: Results):
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     return {"init_perturbation.png": fig_init_perturbation(res)}
 
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     keys = ["scale", "mse_truth", "mse_truth_variance", "mse_teacher", "inter_student_variance",
             "param_variance_before", "param_variance_after"]
-    table = markdown_table(["s", "mean test MSE (truth)", "variance of test MSE", "mean MSE vs teacher",
-                            "inter-student variance", "parameter variance before", "after training"],
-                           list(zip(*(getattr(res, k) for k in keys))))
+    table = doc.Table(["s", "mean test MSE (truth)", "variance of test MSE", "mean MSE vs teacher",
+                       "inter-student variance", "parameter variance before", "after training"],
+                      list(zip(*(getattr(res, k) for k in keys))))
     init = (f"every student draws its own Kaiming init (the study's scripts); weights × (1 + ε), ε ~ N(0, s²), "
             f"biases + N(0, ({cfg.bias_scale} s)²)" if cfg.fresh_init else
             "every student starts from the same Kaiming init with each weight multiplied by (1 + ε), "
             "ε ~ N(0, s²) (zero biases stay zero)")
-    return (f"# Initialization perturbation (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 5.1. Deterministic teacher (σ² = 0); 13 → {', '.join(map(str, cfg.hidden))} → 1, "
-            f"{cfg.epochs} epochs; {init}. Parameter variance: across students, averaged over parameters; "
-            "after / before says whether training amplifies the initial spread.\n\n"
-            f"{table}\n\n![init perturbation](init_perturbation.png)\n")
+    return doc.Section(f"Initialization perturbation (mlp, {cfg.dataset}, {cfg.num_students} students)", [
+        doc.Paragraph(f"Study Section 5.1. Deterministic teacher (σ² = 0); 13 → {', '.join(map(str, cfg.hidden))} → 1, "
+                      f"{cfg.epochs} epochs; {init}. Parameter variance: across students, averaged over parameters; "
+                      "after / before says whether training amplifies the initial spread."),
+        table, doc.Figure("init_perturbation.png", "init perturbation")])
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------

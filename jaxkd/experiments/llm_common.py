@@ -44,6 +44,7 @@ import numpy as np
 from scipy import stats
 
 from jaxkd import _validation as v
+from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.data import qa, qa_concepts
@@ -650,12 +651,10 @@ def errorbar(ax, x, res: SweepResults, name: str, fmt: str = "o-", **kw):
     ax.errorbar(x, m[:, 0], yerr=[m[:, 0] - m[:, 1], m[:, 2] - m[:, 0]], fmt=fmt, capsize=3, **kw)
 
 
-def table(res: SweepResults, grid_label: str, grid, names, headers) -> str:
-    """A markdown table of measures (mean [95% interval]) per grid point."""
-    from jaxkd.formatting import markdown_table
-
-    return markdown_table([grid_label, *headers], [[g, *(cell(getattr(res, n)[i]) for n in names)]
-                                                   for i, g in enumerate(grid)])
+def table(res: SweepResults, grid_label: str, grid, names, headers) -> doc.Table:
+    """A table of measures (mean [95% interval]) per grid point."""
+    return doc.Table([grid_label, *headers], [[g, *(cell(getattr(res, n)[i]) for n in names)]
+                                              for i, g in enumerate(grid)])
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -672,15 +671,16 @@ LLM_NOTE = ("Students are GPT-2s distilled from a GPT-2 teacher's answers; answe
             "log-prob spread have none.")
 
 
-def llm_header(title: str, cfg, passes=None, steps=None) -> str:
-    """The first lines of every llm-* report: title, sizes, passes over the distillation set and
-    what the measures mean."""
+def llm_section(title: str, cfg, blocks, passes=None, steps=None) -> doc.Section:
+    """An llm-* report: its title, then the paragraph every one starts with (sizes, passes over
+    the distillation set and what the measures mean), then ``blocks``."""
     train = f"{cfg.epochs} passes over each student's distillation set" if passes is None else passes
-    return (f"# {title}\n\n{cfg.replicates} replicates x {cfg.num_students} students, "
-            f"{len_questions(cfg)} questions, {cfg.samples} samples per prompt per student "
-            f"({cfg.teacher_samples} for the teacher), {train}"
-            f"{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
-            f"{LLM_NOTE}\n\n")
+    return doc.Section(title, [doc.Paragraph(
+        f"{cfg.replicates} replicates x {cfg.num_students} students, "
+        f"{len_questions(cfg)} questions, {cfg.samples} samples per prompt per student "
+        f"({cfg.teacher_samples} for the teacher), {train}"
+        f"{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
+        f"{LLM_NOTE}"), *blocks])
 
 
 def len_questions(cfg) -> int:

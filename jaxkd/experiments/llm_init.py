@@ -23,11 +23,12 @@ import numpy as np
 from flax import nnx
 
 from jaxkd import _validation as v
+from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
 from jaxkd.experiments import common, llm_common as lc
-from jaxkd.formatting import fmt, markdown_table
+from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
@@ -142,7 +143,7 @@ def amplification(before, after) -> np.ndarray:
     return np.where(before > 0, after / np.where(before > 0, before, 1.0), np.nan)
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def fig_llm_trajectories(res: Results):
@@ -190,7 +191,7 @@ def fig_llm_init(res: Results):
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     return {"init.png": fig_llm_init(res), "trajectories.png": fig_llm_trajectories(res)}
 
 
@@ -199,7 +200,7 @@ def _ratio_cell(ratios) -> str:
     return lc.span(*(10 ** x for x in lc.mean_interval(np.log10(ratios))), digits=3)
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     main = lc.table(res, "s", res.scale,
@@ -215,15 +216,16 @@ def markdown(res: Results) -> str:
         m = amplification(res.mlp_spread_before[i], res.mlp_spread_after[i])
         steps = res.tracked_spread[i]
         rows.append([s, _ratio_cell(g), _ratio_cell(m), f"{fmt(steps[-1] / steps[0], 3)}" if steps[0] > 0 else "—"])
-    amp = markdown_table(["s", "GPT-2: spread after / before", "MLP: spread after / before",
-                          "tracked scalars: std after / before (replicate 0)"], rows)
-    return (lc.llm_header("LLM student initialization perturbation (Section 5.1, App. D)", cfg, steps=res.steps[0])
-            + "Initial parameters × (1 + ε), ε ~ N(0, s²) per parameter; the teacher's greedy answers and the "
-            f"same batch order for every student.\n\n{main}\n\n**How much training amplifies the initial "
-            "spread** (variance across students of every parameter, averaged, after training / at init; "
-            "geometric mean over replicates, 95% interval from the log ratios; "
-            f"MLP: Boston, init-perturbation's quick design, the same rule):\n\n{amp}\n\n![init](init.png)\n\n"
-            "![tracked parameters](trajectories.png)\n")
+    amp = doc.Table(["s", "GPT-2: spread after / before", "MLP: spread after / before",
+                     "tracked scalars: std after / before (replicate 0)"], rows)
+    return lc.llm_section("LLM student initialization perturbation (Section 5.1, App. D)", cfg, [
+        doc.Paragraph("Initial parameters × (1 + ε), ε ~ N(0, s²) per parameter; the teacher's greedy answers and "
+                      "the same batch order for every student."),
+        main,
+        doc.Paragraph(doc.Strong("How much training amplifies the initial spread"), " (variance across students "
+                      "of every parameter, averaged, after training / at init; geometric mean over replicates, 95% "
+                      "interval from the log ratios; MLP: Boston, init-perturbation's quick design, the same rule):"),
+        amp, doc.Figure("init.png", "init"), doc.Figure("trajectories.png", "tracked parameters")], steps=res.steps[0])
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------

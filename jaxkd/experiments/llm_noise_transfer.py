@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from jaxkd import document as doc
 from jaxkd.experiments import common, llm_common as lc
 from jaxkd.experiments.llm_teacher_noise import distil_at_temperature
 from jaxkd.formatting import fmt
@@ -56,11 +57,11 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     return {**common.columns(rows), "direct_noise": float(np.mean([tm.pairwise_cosine_distance(e) for e in d]))}
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     fig, (a1, a2) = subplots(1, 2, figsize=(11, 4))
     T = res.temperature
     lc.errorbar(a1, T, res, "noise_slope", "o-", label="slope of student on teacher noise")
@@ -83,16 +84,16 @@ def figures(res: Results) -> dict:
     return {"noise_transfer.png": fig}
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     table = lc.table(res, "T", res.temperature,
                      ["teacher_noise", "student_noise", "noise_slope", "noise_r2", "systematic_noise"],
                      ["teacher noise", "student noise", "slope", "R²", "systematic noise"])
-    return (lc.llm_header("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg, steps=res.steps[0])
-            + "Systematic noise is relative to the base student fine-tuned directly on one reference answer per "
-            f"prompt for the same steps (its mean noise: {fmt(res.direct_noise)}).\n\n{table}\n\n"
-            "![noise transfer](noise_transfer.png)\n")
+    return lc.llm_section("LLM noise transfer across teacher temperatures (Sections 6.2, 7.3)", cfg, [
+        doc.Paragraph("Systematic noise is relative to the base student fine-tuned directly on one reference answer "
+                      f"per prompt for the same steps (its mean noise: {fmt(res.direct_noise)})."),
+        table, doc.Figure("noise_transfer.png", "noise transfer")], steps=res.steps[0])
 
 
 CLAIMS: tuple = ()  # noise transfer is reported, not judged: the study states no claim about its size

@@ -18,6 +18,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 
+from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.experiments import common, llm_common as lc
@@ -93,11 +94,11 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
             "prompt_valid_answers": [len(it.answers) for it in task.corpus.items]}
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     fig, (a1, a2, a3) = subplots(1, 3, figsize=(14, 4))
     T = res.temperature
     lc.errorbar(a1, T, res, "sample_alignment", "o-", label="alignment of mean sampled answers")
@@ -120,7 +121,7 @@ def figures(res: Results) -> dict:
     return {"output.png": fig}
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     main = lc.table(res, "T", res.temperature,
@@ -130,14 +131,14 @@ def markdown(res: Results) -> str:
                     ["intra var, student − teacher", "teacher H", "student H", "share narrower",
                      "teacher TV to truth", "student TV to truth", "student H − true H",
                      "between-student var", "corrected (S.1)"])
-    al = "\n".join(f"- T = {T}: alignment of mean sampled answers {lc.cell(a)}"
-                   for T, a in zip(res.temperature, res.sample_alignment))
-    return (lc.llm_header("LLM student output uncertainty (Section 6.2, Figure 10; docs/theorems.md C.1)", cfg,
-                          steps=res.steps[0])
-            + "Students learn the teacher's greedy answers from one init; within a replicate they also share "
-            "the data order (identical students: their corrected between-student variance is about 0 while "
-            f"the uncorrected one is its sampling floor). Mean true answer entropy "
-            f"{fmt(float(np.mean(res.prompt_true_entropy)))} nats.\n\n{main}\n\n{al}\n\n![output](output.png)\n")
+    al = doc.BulletList([f"T = {T}: alignment of mean sampled answers {lc.cell(a)}"
+                         for T, a in zip(res.temperature, res.sample_alignment)])
+    return lc.llm_section("LLM student output uncertainty (Section 6.2, Figure 10; docs/theorems.md C.1)", cfg, [
+        doc.Paragraph("Students learn the teacher's greedy answers from one init; within a replicate they also share "
+                      "the data order (identical students: their corrected between-student variance is about 0 "
+                      "while the uncorrected one is its sampling floor). Mean true answer entropy "
+                      f"{fmt(float(np.mean(res.prompt_true_entropy)))} nats."),
+        main, al, doc.Figure("output.png", "output")], steps=res.steps[0])
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------

@@ -19,6 +19,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.experiments import common, llm_common as lc
@@ -95,7 +96,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     return {**common.columns(rows), "shown_prompts": shown}
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def fig_llm_temperature(res: Results):
@@ -152,11 +153,11 @@ def fig_llm_pc1(res: Results):
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     return {"temperature.png": fig_llm_temperature(res), "pc1.png": fig_llm_pc1(res)}
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     main = lc.table(res, "T", res.temperature,
@@ -169,13 +170,14 @@ def markdown(res: Results) -> str:
                        "teacher_total_variation", "total_variation", "teacher_noise", "student_noise"],
                       ["teacher H", "student H", "intra var, student − teacher", "Table 2 share",
                        "teacher TV to truth", "student TV to truth", "teacher noise", "student noise"])
-    return (lc.llm_header("LLM teacher output uncertainty: temperature sweep (Section 4.3, App. B.2, Table 2)",
-                          cfg, steps=res.steps[0])
-            + "Each student learns its own teacher answer per prompt (drawn at T); init and data order are "
-            "the same for every student. Students are sampled at temperature 1; the teacher at T.\n\n"
-            f"{main}\n\n**Predictive spread and Table 2** (share of prompts whose teacher embedding variance "
-            f"is at least the students'):\n\n{spread}\n\n![temperature](temperature.png)\n\n"
-            "![PC1 projections](pc1.png)\n")
+    return lc.llm_section("LLM teacher output uncertainty: temperature sweep (Section 4.3, App. B.2, Table 2)", cfg, [
+        doc.Paragraph("Each student learns its own teacher answer per prompt (drawn at T); init and data order are "
+                      "the same for every student. Students are sampled at temperature 1; the teacher at T."),
+        main,
+        doc.Paragraph(doc.Strong("Predictive spread and Table 2"), " (share of prompts whose teacher embedding "
+                      "variance is at least the students'):"),
+        spread, doc.Figure("temperature.png", "temperature"), doc.Figure("pc1.png", "PC1 projections")],
+        steps=res.steps[0])
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------

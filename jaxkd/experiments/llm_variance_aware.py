@@ -23,11 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
+from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
 from jaxkd.experiments import common, llm_common as lc
-from jaxkd.formatting import markdown_table
 from jaxkd.llm import distill, selection
 from jaxkd.runs import RunDir
 
@@ -116,11 +116,11 @@ def base_samples(task: lc.Task) -> list[list[str]]:
                                   cfg.sampling(1.0))
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     from jaxkd.plotting import subplots
 
     fig, (a1, a2) = subplots(1, 2, figsize=(12, 4.5))
@@ -138,7 +138,7 @@ def figures(res: Results) -> dict:
     return {"methods.png": fig}
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     idx = range(len(res.label))
@@ -149,15 +149,15 @@ def markdown(res: Results) -> str:
                      ["TV to truth (S.2)", "H − true H (S.2)", "cos to true centroid (S.2)", "cos to nearest valid",
                       "systematic noise", "avg noise", "noise slope", "R²", "between-student var (corrected)",
                       "greedy disagreement"])
-    compute = markdown_table(["method", "schedule", "steps", "passes", "pairs per student", "training tokens"],
-                             [[res.label[i], res.schedule[i], res.steps[i], res.passes[i], res.pairs[i],
-                               res.training_tokens[i]] for i in idx])
-    return (lc.llm_header("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", cfg,
-                          passes="passes per row as in the compute table")
-            + "Rows marked 'study' train for epochs × k passes over their own set (the study's schedule); "
-            "rows marked 'equal' train the single-response steps. Teacher total variation to the truth: "
-            f"{lc.cell(res.teacher_total_variation[0])}.\n\n{study}\n\n**Compute per row**\n\n{compute}\n\n"
-            "![methods](methods.png)\n")
+    compute = doc.Table(["method", "schedule", "steps", "passes", "pairs per student", "training tokens"],
+                        [[res.label[i], res.schedule[i], res.steps[i], res.passes[i], res.pairs[i],
+                          res.training_tokens[i]] for i in idx])
+    return lc.llm_section("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", cfg, [
+        doc.Paragraph("Rows marked 'study' train for epochs × k passes over their own set (the study's schedule); "
+                      "rows marked 'equal' train the single-response steps. Teacher total variation to the truth: "
+                      f"{lc.cell(res.teacher_total_variation[0])}."),
+        study, doc.Paragraph(doc.Strong("Compute per row")), compute, doc.Figure("methods.png", "methods")],
+        passes="passes per row as in the compute table")
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------

@@ -25,12 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
+from jaxkd import document as doc
 from jaxkd import rng, uncertainty
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.data import DATASETS, availability, check_available, load_dataset, split
 from jaxkd.experiments import common
-from jaxkd.formatting import fmt, markdown_table
+from jaxkd.formatting import fmt
 from jaxkd.plotting import nan_array, subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
@@ -52,9 +53,10 @@ class Config(Presets):
     PRESETS: ClassVar[dict] = {("quick", "*"): {"epochs": 150}, ("paper", "*"): {"datasets": _cached_extras}}
 
     preset: str = option("quick", "preset these values came from", flag=NO_FLAG)
-    model: str = option("all", "model class: all (every class in models), logistic or mlp (that class alone)")
+    model: str = option("all", "model class: all (every class in models), logistic or mlp (that class alone)",
+                        choices=("all", *MODELS))
     datasets: tuple[str, ...] = option(OFFLINE, "classification datasets (see `jaxkd datasets`)")
-    models: tuple[str, ...] = option(MODELS, "model classes to run when model is all")
+    models: tuple[str, ...] = option(MODELS, "model classes to run when model is all", choices=MODELS)
     teacher_hidden: int = option(128, "MLP teacher's hidden width")
     student_hidden: int = option(64, "MLP students' hidden width")
     epochs: int = option(300, "training epochs of teacher and students (full batch)")
@@ -268,7 +270,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     return {key: row for (key, _), row in zip(points, rows)}
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def fig_output_entropy(res: Results):
@@ -294,12 +296,12 @@ def fig_output_entropy(res: Results):
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     return {"entropy.png": fig_output_entropy(res)}
 
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     rows = []
@@ -315,10 +317,11 @@ def markdown(res: Results) -> str:
                              f"{fmt(getattr(r, f'teacher_{g}_mean'))} ± {fmt(getattr(r, f'teacher_{g}_std'))} (n={fmt(getattr(r, f'teacher_{g}_count'))})",
                              f"{fmt(getattr(r, f'{role}_{g}_mean'))} ± {fmt(getattr(r, f'{role}_{g}_std'))} (n={fmt(getattr(r, f'{role}_{g}_count'))})",
                              "n/a" if sig is None or not np.isfinite(sig) else ("yes" if sig else "no"), paired])
-    table = markdown_table(["dataset-model", "student target", "teacher acc", "student acc", "group",
-                            "teacher entropy", "student entropy", "disjoint ± std (study)",
-                            "paired Δ entropy [95% CI]"], rows)
-    return ("# Student output uncertainty: predictive entropy of distilled classifiers\n\n"
+    table = doc.Table(["dataset-model", "student target", "teacher acc", "student acc", "group",
+                       "teacher entropy", "student entropy", "disjoint ± std (study)",
+                       "paired Δ entropy [95% CI]"], rows)
+    return doc.Section("Student output uncertainty: predictive entropy of distilled classifiers", [
+        doc.Paragraph(
             f"Study Section 6.1. Teacher hidden {cfg.teacher_hidden}, student hidden {cfg.student_hidden} "
             f"(MLP), {cfg.epochs} epochs of Adam (lr {cfg.learning_rate}). Hard: the student learns the "
             f"teacher's argmax labels (the study). Soft: it learns the teacher's probabilities at "
@@ -326,8 +329,8 @@ def markdown(res: Results) -> str:
             "student's mean ± std intervals disjoint; each model grouped by its own correctness). 'paired Δ "
             "entropy' is jaxkd's test with power: per test example, student minus teacher entropy, mean and paired "
             "bootstrap 95% interval, grouped by the teacher's correctness so both sides see the same examples "
-            "(* = the interval excludes 0).\n\n"
-            f"{table}\n\n![entropy](entropy.png)\n")
+            "(* = the interval excludes 0)."),
+        table, doc.Figure("entropy.png", "entropy")])
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------

@@ -24,11 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
+from jaxkd import document as doc
 from jaxkd import rng, sharding, targets, teachers
 from jaxkd.claims import Claim, Interval, bend, trend
 from jaxkd.config import option
 from jaxkd.experiments import common
-from jaxkd.formatting import fmt, markdown_table
+from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
@@ -169,7 +170,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     return {**head, **_run_mlp(cfg, run_dir), "linear": {**head, **_run_linear(cfg, run_dir, tag="linear-")}}
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def fig_teacher_noise_variance(res: Results):
@@ -228,12 +229,12 @@ def fig_teacher_noise_mse_variance(res: Results):
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     return {"variance.png": fig_teacher_noise_variance(res), "mse.png": fig_teacher_noise_mse(res), "mse_variance.png": fig_teacher_noise_mse_variance(res)}
 
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     lin = res.closed_forms
@@ -245,16 +246,19 @@ def markdown(res: Results) -> str:
     if res.linear is not None:
         columns += [res.inter_student_variance, res.mse_teacher, res.mse_truth, res.mse_truth_variance]
         headers += ["V MLP", "MLP MSE teacher", "MLP MSE truth", "MLP Var(MSE truth)"]
-    table = markdown_table(headers, list(zip(res.alpha, *columns)))
     note = ("MLP teacher and students (same architecture, Kaiming init shared across α); the linear "
             "columns are OLS teacher and students on the same split. " if res.linear is not None else "")
-    return (f"# Teacher output uncertainty ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"Study Section 4; docs/theorems.md 4.1-4.3. {note}c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(lin.c)}.\n\n"
-            "V is the variance of the students' test predictions; Var(MSE truth) is the variance across "
-            "students of each one's test MSE against the ground truth, the quantity the study's figure plots "
-            "as \"variance\". The latter is quadratic in σ² even for OLS students (X.1).\n\n"
-            f"{table}\n\n![inter-student variance](variance.png)\n\n![test MSE](mse.png)\n\n"
-            "![variance of the test MSE](mse_variance.png)\n")
+    return doc.Section(f"Teacher output uncertainty ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)", [
+        doc.Paragraph(f"Study Section 4; docs/theorems.md 4.1-4.3. {note}",
+                      doc.Formula(f"c = tr(X* G⁻¹ X*ᵀ)/m = {fmt(lin.c)}"), "."),
+        doc.Paragraph("V is the variance of the students' test predictions; Var(MSE truth) is the variance across "
+                      "students of each one's test MSE against the ground truth, the quantity the study's figure "
+                      "plots as \"variance\". The latter is quadratic in σ² even for OLS students (X.1)."),
+        doc.Table(headers, list(zip(res.alpha, *columns))),
+        doc.Figure("variance.png", "inter-student variance"),
+        doc.Figure("mse.png", "test MSE"),
+        doc.Figure("mse_variance.png", "variance of the test MSE"),
+    ])
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------

@@ -15,10 +15,10 @@ from typing import ClassVar
 import jax
 
 from jaxkd import _validation as v
+from jaxkd import document as doc
 from jaxkd import rng, targets, teachers
 from jaxkd.config import option
 from jaxkd.experiments import common
-from jaxkd.formatting import markdown_table
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import mlp
@@ -93,7 +93,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     return out
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 def fig_variance_attribution(res: Results):
@@ -109,12 +109,12 @@ def fig_variance_attribution(res: Results):
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     return {"attribution.png": fig_variance_attribution(res)}
 
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
 
@@ -122,9 +122,9 @@ def markdown(res: Results) -> str:
     rows = [[case.replace("_", " ") + (" only" if case in SOURCES else ""), V[i],
              V[i] / V[0] if V[0] else float("nan"), res.mse_truth[i]] for i, case in enumerate(CASES)]
     rows.append(["interaction remainder", res.interaction, res.share_interaction, float("nan")])
-    table = markdown_table(["varying", "inter-student variance", "share of all", "test MSE (truth)"], rows)
-    return (f"# Variance attribution (mlp, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            f"α = {cfg.alpha}, minibatches of {cfg.batch_size}, {cfg.epochs} epochs. Each row varies one "
-            "source's PRNG stream across students and freezes the others; 'all' varies all three, "
-            "'none' none (zero by construction).\n\n"
-            f"{table}\n\n![attribution](attribution.png)\n")
+    return doc.Section(f"Variance attribution (mlp, {cfg.dataset}, {cfg.num_students} students)", [
+        doc.Paragraph(f"α = {cfg.alpha}, minibatches of {cfg.batch_size}, {cfg.epochs} epochs. Each row varies one "
+                      "source's PRNG stream across students and freezes the others; 'all' varies all three, "
+                      "'none' none (zero by construction)."),
+        doc.Table(["varying", "inter-student variance", "share of all", "test MSE (truth)"], rows),
+        doc.Figure("attribution.png", "attribution")])

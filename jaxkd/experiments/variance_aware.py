@@ -35,11 +35,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxkd import _validation as v
+from jaxkd import document as doc
 from jaxkd import rng, sharding, targets, teachers
 from jaxkd.claims import Claim, Interval, trend
 from jaxkd.config import option
 from jaxkd.experiments import common
-from jaxkd.formatting import fmt, markdown_table
+from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
 from jaxkd.runs import RunDir
 from jaxkd.students import linear, mlp
@@ -230,7 +231,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "c": c}
 
 
-# --- report: figures and markdown ----------------------------------------------------------
+# --- report: figures and document ----------------------------------------------------------
 
 
 _METHOD_LABELS = {"average": "averaging", "study": "variance-weighting (study)",
@@ -270,13 +271,13 @@ def fig_variance_aware(res: Results, metric: str, ylabel: str):
 
 
 def figures(res: Results) -> dict:
-    """This experiment's figures, by file name (the markdown refers to them)."""
+    """This experiment's figures, by file name (the document refers to them)."""
     return {"variance.png": fig_variance_aware(res, "variance", "inter-student variance"),
             "mse.png": fig_variance_aware(res, "mse_truth", "test MSE vs ground truth (± std across students)")}
 
 
 
-def markdown(res: Results) -> str:
+def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
     methods = list(_METHOD_LABELS)
@@ -290,17 +291,18 @@ def markdown(res: Results) -> str:
         headers.insert(2, "V (σ²/k)c (7.1)")
         for row, pred in zip(rows, res.predicted_average_variance):
             row.insert(2, pred)
-    table = markdown_table(headers, rows)
-    return (f"# Variance-aware distillation ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)\n\n"
-            "Study Section 7; docs/theorems.md 7.1-7.4. *Study*: the study's variance weighting, the "
+    return doc.Section(f"Variance-aware distillation ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)", [
+        doc.Paragraph(
+            "Study Section 7; docs/theorems.md 7.1-7.4. ", doc.Emph("Study"), ": the study's variance weighting, the "
             "averaged responses at the inverse of their per-input sample variance combined with the clean "
-            "teacher mean at 1/σ² (equal to averaging at k = 1). *Leverage oracle*: jaxkd's variant, the "
-            "average at its true variance σ²/k combined with the clean mean at a single-response student's "
+            "teacher mean at 1/σ² (equal to averaging at k = 1). ", doc.Emph("Leverage oracle"), ": jaxkd's variant, "
+            "the average at its true variance σ²/k combined with the clean mean at a single-response student's "
             "variance σ²h_i (not the study's method; a bound). Both need the clean teacher mean, which a "
-            "practitioner does not have. *Honest*: combined with a cross-fitted student, variances estimated "
-            "from the data. MSE is against the ground-truth test labels (the study's metric), mean ± std "
-            "across students.\n\n"
-            f"{table}\n\n![variance](variance.png)\n\n![MSE](mse.png)\n")
+            "practitioner does not have. ", doc.Emph("Honest"), ": combined with a cross-fitted student, variances "
+            "estimated from the data. MSE is against the ground-truth test labels (the study's metric), mean ± std "
+            "across students."),
+        doc.Table(headers, rows),
+        doc.Figure("variance.png", "variance"), doc.Figure("mse.png", "MSE")])
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------
