@@ -74,7 +74,7 @@ def summary_of(doc: str | None) -> tuple[str, str]:
 def build() -> dict:
     """The catalog made from the code itself (imports every experiment, theory and the study)."""
     from jaxkd import config, study
-    from theory.verify import VERIFIERS
+    from jaxkd.theory.verify import VERIFIERS
 
     experiments = {}
     for name, module_name in MODULES.items():
