@@ -56,7 +56,7 @@ NOTEBOOKS = {
         "pseudo-labels, and the exact entropy gap of single-response students (C.1).",
         SETUP,
         "from jaxkd.experiments import output_entropy\n\n"
-        "cfg = output_entropy.Config.from_preset('quick', datasets=('wine',), epochs=100)\n"
+        "cfg = output_entropy.Config.from_preset('quick', datasets=('wine',), epochs=100, replicates=3)\n"
         "res = output_entropy.run(cfg)\n"
         "output_entropy.fig_output_entropy(res)",
         "## C.1: the empirical distribution of k answers is narrower than the teacher's\n\n"
@@ -127,7 +127,7 @@ NOTEBOOKS = {
         "ax.plot([0, 1.6], [0, 1.6], 'k:'); ax.set_xlabel('teacher answer entropy'); ax.set_ylabel('student answer entropy');",
     ],
     "06_theory.ipynb": [
-        "# Theory: every closed form of docs/theorems.md, simulated through jaxkd\n\n`theory.verify` "
+        "# Theory: every closed form of docs/theorems.md, simulated through jaxkd\n\n`jaxkd.theory.verify` "
         "draws Monte Carlo students through the toolkit's own code and compares with the closed "
         "forms; each tolerance is Z standard errors of the simulated value (Z about 4.1 holds the "
         "whole run's family-wise error at 1%) plus any term the result states only 'about'.",
@@ -139,7 +139,7 @@ NOTEBOOKS = {
         "print(sum(c.passed for c in checks), 'of', len(checks), 'checks pass')",
         MD("V = σ²c (4.1): the closed form against simulated students across noise levels."),
         "from jaxkd.theory import closed_forms as cf\n"
-        "from jaxkd.experiments import common, teacher_noise\n\n"
+        "from jaxkd.experiments import teacher_noise\n\n"
         "res = teacher_noise.run(teacher_noise.Config.from_preset('quick', num_students=300))\n"
         "fig, ax = plt.subplots()\n"
         "ax.errorbar(res.alpha, res.inter_student_variance, yerr=2 * np.asarray(res.inter_student_variance_se), fmt='o', label='simulated ±2 SE')\n"

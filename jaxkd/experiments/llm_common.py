@@ -48,7 +48,7 @@ from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.data import qa, qa_concepts
-from jaxkd.experiments import common
+from jaxkd.experiments import protocol
 from jaxkd.formatting import fmt
 from jaxkd.llm import GPT2Config, checkpoint, distill, sampling, tokenizer, training
 from jaxkd.llm import metrics as tm
@@ -601,7 +601,7 @@ class TemperatureConfig(LLMConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepResults(common.Results):
+class SweepResults(protocol.Results):
     """Results of an llm-* sweep: every measure of :data:`MEASURES` per grid point and
     replicate (grid points x R), and per-prompt noise per grid point (grid points x P)."""
 

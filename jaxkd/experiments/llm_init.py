@@ -27,10 +27,10 @@ from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
-from jaxkd.experiments import common, llm_common as lc
+from jaxkd.experiments import llm_common as lc
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 from jaxkd.students import mlp
 
 MODELS = lc.LLMConfig.MODELS
@@ -132,9 +132,9 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "tracked_spread": first.std(axis=1, ddof=1).mean(axis=1).tolist(),
                 "trajectories": np.transpose(first[:, : cfg.tracked_students], (1, 2, 0)).tolist()}
 
-    rows = common.sweep(run_dir, [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)], point,
+    rows = sweep(run_dir, [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)], point,
                         desc="llm-init")
-    return common.columns(rows)
+    return columns(rows)
 
 
 def amplification(before, after) -> np.ndarray:

@@ -13,12 +13,12 @@ import dataclasses
 import numpy as np
 
 from jaxkd import document as doc
-from jaxkd.experiments import common, llm_common as lc
+from jaxkd.experiments import llm_common as lc
 from jaxkd.experiments.llm_teacher_noise import distil_at_temperature
 from jaxkd.formatting import fmt
 from jaxkd.llm import metrics as tm
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 
 MODELS = lc.LLMConfig.MODELS
 
@@ -51,10 +51,10 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         return {"temperature": T, **lc.measure(task, out, lc.teacher_reference(task, T), direct=direct),
                 "passes": float(cfg.epochs), "steps": out["compute"]["steps"]}
 
-    rows = common.sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
+    rows = sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
                         desc="llm-noise-transfer")
     d = lc.embed(task, direct["samples"]["1.0"])
-    return {**common.columns(rows), "direct_noise": float(np.mean([tm.pairwise_cosine_distance(e) for e in d]))}
+    return {**columns(rows), "direct_noise": float(np.mean([tm.pairwise_cosine_distance(e) for e in d]))}
 
 
 # --- report: figures and document ----------------------------------------------------------

@@ -27,9 +27,9 @@ from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
-from jaxkd.experiments import common, llm_common as lc
+from jaxkd.experiments import llm_common as lc
 from jaxkd.llm import distill, selection
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 
 MODELS = lc.LLMConfig.MODELS
 CORRECTED = ("multi", "averaging", "variance-weighting-study", "variance-weighting")
@@ -106,7 +106,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "pairs": c["pairs"]}
 
     points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks))]
-    return common.columns(common.sweep(run_dir, points, point, desc="llm-variance-aware"))
+    return columns(sweep(run_dir, points, point, desc="llm-variance-aware"))
 
 
 def base_samples(task: lc.Task) -> list[list[str]]:

@@ -50,8 +50,11 @@ def spec(name: str) -> dict:
 
 
 def load(name: str) -> ModuleType:
-    """Import and return the module of experiment ``name``."""
-    return importlib.import_module(MODULES[name])
+    """Import and return the module of experiment ``name``, held to the
+    :class:`~jaxkd.experiments.protocol.Experiment` protocol (``TypeError`` when it drifts)."""
+    from jaxkd.experiments import protocol  # imports the claims and config machinery: not for --help
+
+    return protocol.check(importlib.import_module(MODULES[name]))
 
 
 def steps() -> tuple[str, ...]:
