@@ -19,6 +19,7 @@ computes the points a run folder does not hold yet and saves each as soon as it 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -176,8 +177,6 @@ class RunDir:
 
     def save_figure(self, fig, name: str) -> Path:
         """Save a matplotlib figure as PNG atomically."""
-        import io
-
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
         atomic_write_bytes(self.path / name, buf.getvalue())

@@ -14,6 +14,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.ticker import LogLocator, NullLocator, ScalarFormatter
 
 from jaxkd import _validation as v
 from jaxkd import bootstrap, rng, uncertainty
@@ -192,8 +193,6 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
 def _b_axis(ax, b) -> None:
     """The log b axis of both figures, ticked at the sizes that were run (x only: the log y
     axis keeps its minor ticks, which carry its labels when it spans less than a decade)."""
-    from matplotlib.ticker import LogLocator, NullLocator, ScalarFormatter
-
     ax.set_xticks(b)
     ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=8)
     ax.xaxis.set_minor_locator(NullLocator())

@@ -27,12 +27,13 @@ estimate the teacher's variance from, so honest weighting reduces to averaging t
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
 import functools
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from sklearn.model_selection import KFold
 
 from jaxkd import _validation as v
 from jaxkd import document as doc
@@ -132,8 +133,6 @@ def _point(task, folds, lev_single, c, sigma2, k, key, num_students, chunk=None)
 
 
 def _fold_ids(n: int, seed: int) -> jax.Array:
-    from sklearn.model_selection import KFold
-
     folds = np.empty(n, dtype=np.int32)
     for f, (_, held) in enumerate(KFold(NUM_FOLDS, shuffle=True, random_state=seed).split(np.zeros(n))):
         folds[held] = f
