@@ -4,16 +4,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # torch is pinned and installed first: an unpinned torch (pulled in by sentence-transformers)
-# would fetch several GB of CUDA packages.
+# would fetch several GB of CUDA packages. Where the default index serves CUDA builds, add
+# PIP_TORCH='--index-url https://download.pytorch.org/whl/cpu' (CPU-only wheels).
 TORCH  := torch==2.13.0
+PIP_TORCH ?=
 
 .PHONY: run test test-all bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet $(PIP_TORCH) $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[llm,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                 spec["description"], "Every flag's default is shown per preset (and per model where it differs); "
                 "the flags given override the preset.")))
         one.add_argument("--preset", default="quick", choices=spec["presets"], help=PRESET_HELP)
-        one.add_argument("--out", type=Path, help="run folder (default: runs/EXPERIMENT-MODEL-PRESET)")
+        one.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: runs/EXPERIMENT-MODEL-PRESET)")
         config.add_spec_flags(one, spec["flags"])
         _add_run_options(one, "results.json")
 
@@ -96,15 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Verify the theory and run every experiment of the study into one folder "
                                      "with report.md, a self-contained report.html and summary.json.")
     rep.add_argument("--preset", default="quick", choices=["quick", "paper"], help=PRESET_HELP)
-    rep.add_argument("--out", type=Path, help="output folder (default: runs/reproduce-PRESET)")
-    rep.add_argument("--seed", type=config.integer, default=0, help="root seed of every experiment (default: 0)")
+    rep.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/reproduce-PRESET)")
+    rep.add_argument("--seed", type=config.integer, default=0, metavar="S", help="root seed of every experiment (default: 0)")
     only = ["theory", *registry.names(), *registry.steps()]
     rep.add_argument("--only", type=config.checked_list(only), metavar="NAME,...",
                      help="run a subset: theory, experiment names (all their models) or step names "
                           f"({', '.join(registry.steps())})")
-    rep.add_argument("--teacher", help="llm-* paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
-    rep.add_argument("--student", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
-    rep.add_argument("--qa-file", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
+    rep.add_argument("--teacher", metavar="DIR", help="llm-* paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
+    rep.add_argument("--student", metavar="DIR", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
+    rep.add_argument("--qa-file", metavar="FILE", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
     _add_run_options(rep, "summary.json")
 
     theory = sub.add_parser("theory", help="closed forms of docs/theorems.md",
@@ -113,16 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify = tsub.add_parser("verify", help="simulate every result through jaxkd and compare with its closed form",
                              description="Simulate every result of docs/theorems.md through jaxkd's own code and "
                                          "compare with its closed form; exit 1 when a check fails.")
-    verify.add_argument("--students", type=config.integer, default=1000,
+    verify.add_argument("--students", type=config.integer, default=1000, metavar="N",
                         help="Monte Carlo students per check, at least 100 (default: 1000)")
-    verify.add_argument("--seed", type=config.integer, default=0, help="root seed (default: 0)")
+    verify.add_argument("--seed", type=config.integer, default=0, metavar="S", help="root seed (default: 0)")
     verify.add_argument("--only", type=config.checked_list(list(registry.theory_results())), metavar="RESULT,...",
                         help=f"result identifiers to check (default: all of {', '.join(registry.theory_results())})")
-    verify.add_argument("--json", type=Path, help="also write the checks as a JSON list to this file")
+    verify.add_argument("--json", type=Path, metavar="FILE", help="also write the checks as a JSON list to this file")
 
     data = sub.add_parser("datasets", help="list datasets and whether they are available offline",
                           description="List the datasets and whether each is available offline.")
-    data.add_argument("--data-home", type=Path, help="scikit-learn cache folder for MNIST/Covertype")
+    data.add_argument("--data-home", type=Path, metavar="DIR", help="scikit-learn cache folder for MNIST/Covertype")
     return parser
 
 
@@ -130,15 +130,15 @@ def _add_run_options(parser, written: str) -> None:
     """Options ``run`` and ``reproduce`` share: devices, processes, resume, JSON copy."""
     from jaxkd.config import integer
 
-    parser.add_argument("--devices", type=integer, help="split student axes over this many devices (default: all visible)")
+    parser.add_argument("--devices", type=integer, metavar="N", help="split student axes over this many devices (default: all visible)")
     parser.add_argument("--coordinator", metavar="HOST:PORT",
                         help="run as one of several processes (jax.distributed): the coordinator's address, "
                         "the same for every process; process 0 hosts it")
-    parser.add_argument("--num-processes", type=integer, help="with --coordinator: how many processes take part")
-    parser.add_argument("--process-id", type=integer, help="with --coordinator: this process's id, 0 .. N-1")
+    parser.add_argument("--num-processes", type=integer, metavar="N", help="with --coordinator: how many processes take part")
+    parser.add_argument("--process-id", type=integer, metavar="I", help="with --coordinator: this process's id, 0 .. N-1")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (same options, same code)")
     parser.add_argument("--overwrite", action="store_true", help="discard the run in --out and start again")
-    parser.add_argument("--json", type=Path, help=f"also write {written} to this file (its folder is created)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help=f"also write {written} to this file (its folder is created)")
 
 
 def _show(value) -> str:
@@ -188,7 +188,6 @@ def _cmd_run(args) -> int:
     from jaxkd.reproduce import run_experiment
     from jaxkd.runs import atomic_write_json
 
-    _check_run_options(args)
     spec = registry.spec(args.experiment)
     given = {f["field"]: getattr(args, f["field"]) for f in spec["flags"] if getattr(args, f["field"]) is not None}
     module = registry.load(args.experiment)
@@ -204,10 +203,16 @@ def _cmd_run(args) -> int:
     return EXIT_OK
 
 
-def _check_run_options(args) -> None:
-    if args.resume and args.overwrite:
+def _precheck(args) -> None:
+    """The checks that need no experiment and no JAX, made before either is imported (so these
+    usage errors come back as fast as argparse's own)."""
+    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
         raise ValueError("--resume and --overwrite contradict each other; give one.")
-    _check_json_path(args.json)
+    if getattr(args, "devices", None) is not None and args.devices < 1:
+        raise ValueError(f"--devices must be at least 1, got {args.devices}.")
+    if args.command == "reproduce" and args.seed < 0:
+        raise ValueError(f"--seed must be at least 0, got {args.seed}.")
+    _check_json_path(getattr(args, "json", None))
 
 
 def _check_json_path(path) -> None:
@@ -231,7 +236,6 @@ def _cmd_reproduce(args) -> int:
     from jaxkd import reproduce
     from jaxkd.runs import atomic_write_json
 
-    _check_run_options(args)
     the_plan = reproduce.plan(args.preset, seed=args.seed, only=args.only, teacher=args.teacher,
                               student=args.student, qa_file=args.qa_file)
     out = args.out or Path("runs") / f"reproduce-{args.preset}"
@@ -252,7 +256,6 @@ def _cmd_verify(args) -> int:
     from jaxkd.runs import atomic_write_json
     from jaxkd.theory.verify import verify
 
-    _check_json_path(args.json)
     start = time.perf_counter()
     names = list(args.only or registry.theory_results())
     with contextlib.ExitStack() as stack:
@@ -346,7 +349,7 @@ def _unknown_option(parser, args, extra: list[str]) -> str:
         action = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction))
         sub = action.choices[name]
     known = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
-    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
     hint = f"; did you mean {close[0]}?" if close else ""
     return f"jaxkd: error: {flag} does not apply to {where}{hint} (see `jaxkd {command} --help`).\n"
 
@@ -369,6 +372,7 @@ def main(argv=None) -> int:
     args.argv = argv
     handler = {"run": _cmd_run, "reproduce": _cmd_reproduce, "theory": _cmd_verify, "datasets": _cmd_datasets}[args.command]
     try:
+        _precheck(args)
         from jaxkd import compilation_cache, compiler, progress
 
         progress.quiet_third_party()
@@ -380,6 +384,13 @@ def main(argv=None) -> int:
         with sharding.use_devices(getattr(args, "devices", None)):
             return handler(args)
     except ValueError as exc:
+        print(f"jaxkd: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as exc:
+        from jaxkd._extras import MissingExtra
+
+        if not isinstance(exc, MissingExtra):
+            raise
         print(f"jaxkd: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

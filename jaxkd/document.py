@@ -125,6 +125,7 @@ class Table:
 class Figure:
     path: str     # PNG, relative to the folder the document is rendered from
     caption: str
+    link: str | None = None  # where the caption leads ("#anchor"), if anywhere
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,14 +151,8 @@ class Section:
         object.__setattr__(self, "blocks", blocks)
         object.__setattr__(self, "anchor", anchor)
 
-    def sections(self) -> Iterator["Section"]:
-        """This section's subsections, depth first, in document order (itself excluded)."""
-        for b in self.blocks:
-            if isinstance(b, Section):
-                yield b
-                yield from b.sections()
-
     def figures(self) -> Iterator[Figure]:
+        """Every figure, depth first, in document order."""
         for b in self.blocks:
             if isinstance(b, Figure):
                 yield b
@@ -165,6 +160,7 @@ class Section:
                 yield from b.figures()
 
     def tables(self) -> Iterator[Table]:
+        """Every table, depth first, in document order."""
         for b in self.blocks:
             if isinstance(b, Table):
                 yield b
@@ -181,7 +177,7 @@ def relocate(section: Section, folder: str, *, anchor: str | None = None) -> Sec
 
     def move(block):
         if isinstance(block, Figure):
-            return Figure(f"{folder}/{block.path}", block.caption)
+            return Figure(f"{folder}/{block.path}", block.caption, block.link)
         if isinstance(block, Section):
             return Section(block.title, [move(b) for b in block.blocks], block.anchor)
         return block
@@ -326,7 +322,8 @@ def _md_block(b, doc: Section, names) -> str:
         return text if b.caption is None else f"{escape_markdown(b.caption)}\n\n{text}"
     if isinstance(b, Figure):
         path = b.path.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
-        return f"![{escape_markdown(b.caption)}]({path})"
+        image = f"![{escape_markdown(b.caption)}]({path})"
+        return image if b.link is None else f"{image}\n\n{_md_inline(Link(b.caption, b.link))}"
     if isinstance(b, Contents):
         def items(tree, indent):
             for title, anchor, children in tree:
@@ -346,7 +343,8 @@ th{background:#f3f3f3}img{max-width:100%;height:auto}figure{margin:1em 0}
 figcaption{color:#555;font-size:.9em}code{background:#f5f5f5;padding:0 .2em}
 .formula{font-family:"DejaVu Serif",Georgia,serif;white-space:nowrap}
 nav.toc ul{margin:.2em 0}h1,h2,h3,h4{scroll-margin-top:1em}
-.meta{color:#444;font-size:.92em}"""
+.meta{color:#444;font-size:.92em}
+#key-figures>figure{display:inline-block;vertical-align:top;width:48%;margin:0 1% 1em 0}"""
 
 
 def _e(text) -> str:
@@ -417,8 +415,9 @@ def _html_block(b, doc: Section, names, base: Path) -> str:
         if not path.is_file():
             raise ValueError(f"the report refers to {path}, which does not exist.")
         data = base64.b64encode(path.read_bytes()).decode()
+        caption = _e(b.caption) if b.link is None else f'<a href="{_e(b.link)}">{_e(b.caption)}</a>'
         return (f'<figure><img src="data:image/png;base64,{data}" alt="{_e(b.caption)}">'
-                f"<figcaption>{_e(b.caption)}</figcaption></figure>")
+                f"<figcaption>{caption}</figcaption></figure>")
     if isinstance(b, Contents):
         def items(tree) -> str:
             if not tree:

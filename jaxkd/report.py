@@ -47,14 +47,21 @@ def summary_section(checks: list[dict], findings, links: dict[str, str] | None =
     return doc.Section("Summary", blocks, anchor="summary")
 
 
-def provenance_blocks(prov: dict, plan, timings: dict[str, float]) -> list:
-    """The report header: what ran, on what code, packages and devices, for how long
-    (``prov``: :func:`jaxkd.provenance.record` plus ``started`` and ``wall_seconds``)."""
+def provenance_blocks(prov: dict, plan, timings: dict[str, float]) -> tuple[list, list]:
+    """(header, details) from ``prov`` (:func:`jaxkd.provenance.record` plus ``started`` and
+    ``wall_seconds``): one line under the title -- code, packages, devices, time -- and the
+    full table for the run details."""
     pk, dev = prov.get("packages", {}), prov.get("devices", {})
     commit = prov.get("commit")
     code = (f"{prov['version']}, commit {commit}{' with local modifications' if prov.get('modified') else ''}"
             if commit else f"{prov['version']} (not a git checkout)")
     total = sum(timings.values())
+    wall = prov.get("wall_seconds", 0.0)
+    core = ", ".join(f"{n} {pk[n]}" for n in ("jax", "jaxlib", "flax", "optax", "numpy") if n in pk)
+    header = [doc.Paragraph(
+        f"Preset {plan.preset}, seed {plan.seed}; jaxkd {prov['version']}; {core}; {dev.get('count')} x "
+        f"{dev.get('kind')} ({dev.get('cpu_cores')} CPU cores); started {prov.get('started', '?')}, "
+        f"{wall / 60:.1f} min wall. Full provenance under ", doc.Link("Run details", "#run-details"), ".")]
     rows = [["preset, seed", f"{plan.preset}, {plan.seed}"],
             ["jaxkd", code],
             ["source sha256", prov["source_sha256"]],
@@ -63,9 +70,9 @@ def provenance_blocks(prov: dict, plan, timings: dict[str, float]) -> list:
             ["devices", f"{dev.get('count')} x {dev.get('kind')} ({dev.get('platform')}), "
                         f"{dev.get('processes')} process(es), {dev.get('cpu_cores')} CPU cores"],
             ["started", prov.get("started", "")],
-            ["wall time", f"{prov.get('wall_seconds', 0.0) / 60:.1f} min this invocation; {total / 60:.1f} min "
-                          f"of step time over {len(timings)} steps (a resumed step counts its last part)"]]
-    return [doc.Table(["provenance", ""], rows)]
+            ["wall time", f"{wall / 60:.1f} min this invocation; {total / 60:.1f} min of step time over "
+                          f"{len(timings)} steps (a resumed step counts its last part)"]]
+    return header, [doc.Table(["provenance", ""], rows)]
 
 
 def _step_tests(step, by_result: dict, claims: list) -> list:
@@ -89,7 +96,8 @@ def _step_tests(step, by_result: dict, claims: list) -> list:
 
 
 def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], findings,
-                   timings: dict[str, float], header: list | None = None) -> doc.Section:
+                   timings: dict[str, float], header: list | None = None,
+                   details: list | None = None) -> doc.Section:
     """The document of ``jaxkd reproduce``.
 
     Args:
@@ -99,6 +107,7 @@ def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], f
       findings: ``study.judge``'s (claim, finding) pairs.
       timings: step name (and "theory") -> wall seconds.
       header: blocks under the title (provenance); default: preset, seed and compute time.
+      details: blocks that open the run details (the full provenance).
     """
     from jaxkd import study
 
@@ -132,8 +141,8 @@ def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], f
         for step in judged:
             fig = next(doc.relocate(sections[step.name], step.name).figures(), None)
             if fig is not None:
-                key_figures += [doc.Figure(fig.path, f"{section.title}: {fig.caption} ({step.name})"),
-                                doc.Paragraph(doc.Link(f"details: {sections[step.name].title}", f"#{step.name}"))]
+                key_figures.append(doc.Figure(fig.path, f"{section.title}: {sections[step.name].title}, "
+                                                        f"{fig.caption}", link=f"#{step.name}"))
                 break
 
     out = [*header, intro, doc.Contents(depth=2), summary_section(checks, findings, links)]
@@ -153,8 +162,63 @@ def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], f
     order = ["theory", *(s.name for s, _ in plan.steps)]
     rows = [[name, f"{timings[name]:.1f}", doc.Link(f"{name}/", f"{name}/")] for name in order if name in timings]
     out.append(doc.Section("Run details", [
+        *(details or []),
         doc.Paragraph("Steps in run order: wall time of the invocation that finished each step (a resumed step "
                       "counts only its last part), and the run folder holding its config.json, results.json, "
                       "per-point files and figures."),
         doc.Table(["step", "seconds", "folder"], rows)], anchor="run-details"))
     return doc.Section(f"jaxkd: the study, reproduced (preset {plan.preset})", out, anchor="top")
+
+
+def results_document(summary: dict, source: str) -> doc.Section:
+    """docs/results.md: the verdicts of a reference run, from its ``summary.json`` alone
+    (``source``: where that file is kept, for the header)."""
+    from jaxkd import study
+
+    prov = summary.get("provenance", {})
+    pk, dev = prov.get("packages", {}), prov.get("devices", {})
+    commit = prov.get("commit")
+    wall = prov.get("wall_seconds", summary.get("wall_seconds_this_run"))
+    about = [["preset, seed", f"{summary['preset']}, {summary['seed']}"],
+             ["jaxkd", f"{prov.get('version', '?')}" + (f", commit {commit}" if commit else "")
+              + (" with local modifications" if prov.get("modified") else "")],
+             ["packages", ", ".join(f"{n} {pk[n]}" for n in ("jax", "jaxlib", "flax", "optax", "numpy") if n in pk)],
+             ["devices", f"{dev.get('count', '?')} x {dev.get('kind', '?')}, {dev.get('cpu_cores', '?')} CPU cores"],
+             ["started", prov.get("started", "?")],
+             ["wall time", "?" if wall is None else f"{wall / 60:.1f} min (this invocation)"]]
+    theorems = [[t["result"], study.THEOREMS.get(t["result"], ""), f"{t['passed']}/{t['checks']}",
+                 "pass" if t["passed"] == t["checks"] else "FAIL"] for t in summary["theorems"]]
+    findings, details = [], []
+    for f in summary["findings"]:
+        interval = "—" if f["interval"] is None else f"[{f['interval'][0]:.4g}, {f['interval'][1]:.4g}]"
+        findings.append([f["statement"], f["status"], interval, f["replicates"]])
+        details.append((doc.Strong(f["statement"]), f" ({f['status']}). Criterion: {f['criterion']}. "
+                        f"Measured: {f['evidence']}."))
+    order = ["theory", *(s.name for s in study.STEPS)]
+    seconds = summary.get("seconds", {})
+    steps = [[name, f"{seconds[name]:.1f}"] for name in order if name in seconds]
+    steps += [[name, f"{sec:.1f}"] for name, sec in seconds.items() if name not in order]
+    passed = sum(t["passed"] for t in summary["theorems"])
+    checks = sum(t["checks"] for t in summary["theorems"])
+    counts = {}
+    for f in summary["findings"]:
+        counts[f["status"]] = counts.get(f["status"], 0) + 1
+    tally = ", ".join(f"{n} {s}" for s, n in counts.items())
+    return doc.Section("Results of the reference run", [
+        doc.Paragraph("Generated from ", doc.Code(source), ", the ", doc.Code("summary.json"), " of a ",
+                      doc.Code(f"jaxkd reproduce --preset {summary['preset']}"), " run, by ",
+                      doc.Code("python scripts/results.py RUN_DIR"), " (", doc.Code("make results"),
+                      "); do not edit it by hand. A test checks that this page matches that file. The full "
+                      "report of such a run, every table and figure, is the run folder's report.html."),
+        doc.Section("The run", [doc.Table(["", ""], about)]),
+        doc.Section("Theorems", [
+            doc.Paragraph(f"{passed} of {checks} checks pass ({sum(t['passed'] == t['checks'] for t in summary['theorems'])} "
+                          f"of {len(summary['theorems'])} results); each result's statement is in docs/theorems.md."),
+            doc.Table(["result", "statement", "checks passed", "verdict"], theorems)]),
+        doc.Section("Empirical claims", [
+            doc.Paragraph(f"{len(summary['findings'])} claims: {tally}. The interval is the 95% interval of the "
+                          "quantity that decided each verdict; replicates are the independent runs behind it."),
+            doc.Table(["claim", "verdict", "95% interval", "replicates"], findings),
+            doc.Paragraph(doc.Strong("What decided each verdict")), doc.BulletList(details)]),
+        doc.Section("Time per step", [doc.Table(["step", "seconds"], steps)]),
+    ])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 
 from jaxkd.claims import Claim, Finding
-from jaxkd.experiments import EXPERIMENTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,17 +83,35 @@ STEPS: tuple[Step, ...] = tuple(s for sec in SECTIONS for s in sec.steps)
 
 
 def _gather_claims() -> tuple[Claim, ...]:
-    found = [c for module in EXPERIMENTS.values() for c in getattr(module, "CLAIMS", ())]
+    """Every experiment module's claims in the study's order; the llm-* modules' are left out
+    when the llm extra is not installed (those steps cannot run then either)."""
+    from jaxkd._extras import MissingExtra
+    from jaxkd.experiments import registry
+
+    found = []
+    for name in registry.MODULES:
+        try:
+            module = registry.load(name)
+        except MissingExtra:
+            continue
+        found += getattr(module, "CLAIMS", ())
     order = {step.name: i for i, step in enumerate(STEPS)}  # the study's order of sections and steps
     return tuple(sorted(found, key=lambda c: order[c.needs[0]]))
 
 
-CLAIMS: tuple[Claim, ...] = _gather_claims()  # every experiment module's claims
+def __getattr__(name: str):
+    if name == "CLAIMS":  # every experiment module's claims; gathered on first use (imports them)
+        claims = _gather_claims()
+        globals()["CLAIMS"] = claims
+        return claims
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def judge(results: dict) -> list[tuple[Claim, Finding]]:
     """Evaluate every claim on ``results`` (step name -> that step's typed results)."""
-    return [(c, c.evaluate(results)) for c in CLAIMS]
+    import sys
+
+    return [(c, c.evaluate(results)) for c in sys.modules[__name__].CLAIMS]
 
 
 def theorem_summary(checks: list[dict]) -> list[tuple[str, int, int]]:

@@ -54,6 +54,11 @@ def test_run_writes_a_complete_run_directory(tmp_path):
     assert res == json.loads((tmp_path / "r.json").read_text())
     assert len(res["inter_student_variance"]) == len(res["alpha"]) == 6
     assert (out / "variance.png").read_bytes()[:4] == b"\x89PNG"
+    # No terminal: progress is timestamped lines (no bars, nothing else on stderr).
+    import re
+
+    lines = r.stderr.strip().splitlines()
+    assert lines and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d teacher-noise \(linear\): ", x) for x in lines), lines
     # Running again without --resume is refused; with --resume it reuses every point.
     again = jaxkd("run", "teacher-noise", "--students", "50", "--out", str(out))
     assert again.returncode == 2 and "--resume" in again.stderr
@@ -362,7 +367,9 @@ from jaxkd import cli
 for argv in (["--help"], ["run", "--help"], ["run", "teacher-noise", "--help"], ["run", "llm-output", "--help"],
              ["reproduce", "--help"], ["theory", "verify", "--help"], ["run", "teacher-nois"],
              ["run", "teacher-noise", "--students", "x"], ["run", "teacher-noise", "--studnets", "3"],
-             ["reproduce", "--only", "x"], ["theory", "verify", "--only", "9"], ["--version"]):
+             ["reproduce", "--only", "x"], ["theory", "verify", "--only", "9"], ["--version"],
+             ["run", "teacher-noise", "--resume", "--overwrite"], ["run", "teacher-noise", "--devices", "0"],
+             ["reproduce", "--seed", "-1"], ["theory", "verify", "--json", "/dev/null/v.json"]):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
             cli.main(argv)

@@ -98,7 +98,7 @@ def test_anchors_are_stable_unique_and_linked(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "f.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
     inner = doc.Section("Results", [doc.Figure("f.png", "a figure")])
-    d = doc.Section("Study", [doc.Contents(), doc.Section("Summary"),
+    d = doc.Section("Study", [doc.Contents(), doc.Section("Summary", [doc.Figure("a/f.png", "key <1>", link="#step-a")]),
                               doc.Section("Teacher σ² sweep", [doc.relocate(inner, "a", anchor="step-a")]),
                               doc.Section("Other", [doc.Section("Results")]), doc.Section("Summary")])
     names = sorted(doc.anchors(d).values())
@@ -108,9 +108,10 @@ def test_anchors_are_stable_unique_and_linked(tmp_path):
     got = parse(page)
     assert set(got.ids) == set(names)
     assert {x.lstrip("#") for x in got.links} == set(names) - {"study"}  # every section in the contents
-    assert got.images[0].startswith("data:image/png;base64,")
+    assert got.images[0].startswith("data:image/png;base64,") and len(got.images) == 2
+    assert '<figcaption><a href="#step-a">key &lt;1&gt;</a></figcaption>' in page
     md = doc.to_markdown(d)
-    assert "](#step-a)" in md and "![a figure](a/f.png)" in md and '## <a id="teacher-2-sweep"></a>Teacher σ² sweep' in md
+    assert "](#step-a)" in md and "![a figure](a/f.png)" in md and "![key \\<1\\>](a/f.png)\n\n[key \\<1\\>](#step-a)" in md and '## <a id="teacher-2-sweep"></a>Teacher σ² sweep' in md
     with pytest.raises(ValueError, match="does not exist"):
         doc.to_html(doc.Section("x", [doc.Figure("missing.png", "m")]), tmp_path)
 

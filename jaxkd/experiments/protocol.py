@@ -21,10 +21,10 @@ from jaxkd.config import Presets
 from jaxkd.runs import to_jsonable
 
 
-def _frozen(value):
+def frozen(value):
     """JSON-shaped values made immutable: lists (of lists) become tuples."""
     if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
+        return tuple(frozen(v) for v in value)
     return value
 
 
@@ -47,7 +47,7 @@ class Results:
         missing = sorted(n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in values)
         if extra or missing:
             raise TypeError(f"{cls.__module__}.Results: unexpected {extra}, missing {missing}.")
-        return cls(config=config, **{k: _frozen(val) for k, val in values.items()})
+        return cls(config=config, **{k: frozen(val) for k, val in values.items()})
 
     @classmethod
     def from_json(cls, config, data: dict) -> "Results":
