@@ -1,7 +1,6 @@
 """Figures show the uncertainty that decides their claim, and stay readable (issue 26's list)."""
 
 import numpy as np
-import pytest
 from matplotlib.figure import Figure
 
 from jaxkd.experiments import bootstrap, init_perturbation, output_entropy, teacher_noise, variance_attribution, variance_aware
