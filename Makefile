@@ -33,8 +33,9 @@ results: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
+# Everything, slow tests included; property tests draw fresh random examples (not derandomized).
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m ''
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m '' --hypothesis-profile=random
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/linear_sweep.py

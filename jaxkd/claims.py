@@ -83,18 +83,22 @@ def trend(x, y) -> float:
         return float(np.sign(y[-1] - y[0]))
     return float(stats.spearmanr(x, y).statistic)
 
-def bend(a, f, se, idx) -> tuple[float, float]:
-    """Normalised curvature of f over the three grid points ``idx``: (upper slope − lower slope)
-    / chord slope (0 for a straight line), and its standard error by the delta method with the
-    points' standard errors taken as independent (conservative when, as here, the points share
-    their students' inits and so are positively correlated)."""
-    a, f, se = (np.asarray(x, float)[list(idx)] for x in (a, f, se))
+def curvature(x, f, se) -> tuple[float, float]:
+    """How much a curve f(x) bends upward, from every grid point: the weighted least-squares fit
+    ``f = a + b x + c x^2`` (weights 1/se^2) and ``kappa = c (x_max - x_min)^2 / (fhat(x_max) -
+    fhat(x_min))``, the share of the fitted rise over the grid that the quadratic term accounts
+    for (0 for a straight line, above 0 when the curve bends upward). Returns ``(kappa, SE)``,
+    the SE from the fit's covariance with the rise treated as known and the points as
+    independent (conservative when, as in jaxkd's sweeps, they share their students' inits and
+    so are positively correlated: a curvature is a contrast of the points).
+    """
+    x, f, se = (np.asarray(v, float) for v in (x, f, se))
+    A = np.stack([np.ones_like(x), x, x * x], axis=1)
+    w = 1.0 / np.maximum(se, 1e-300) ** 2
+    cov = np.linalg.inv(A.T @ (A * w[:, None]))
+    coef = cov @ (A.T @ (w * f))
+    span = x.max() - x.min()
+    rise = coef[1] * span + coef[2] * (x.max() ** 2 - x.min() ** 2)
+    scale = span**2 / abs(rise) if rise != 0 else np.inf
+    return float(coef[2] * span**2 / rise), float(np.sqrt(cov[2, 2]) * scale)
 
-    def kappa(v):
-        lo = (v[1] - v[0]) / (a[1] - a[0])
-        hi = (v[2] - v[1]) / (a[2] - a[1])
-        return (hi - lo) / ((v[2] - v[0]) / (a[2] - a[0]))
-
-    k0 = kappa(f)
-    grad = [(kappa(f + h * np.eye(3)[i]) - k0) / h for i, h in enumerate(1e-6 * np.maximum(np.abs(f), 1e-12))]
-    return float(k0), float(np.sqrt(np.sum((np.asarray(grad) * se) ** 2)))

@@ -254,7 +254,7 @@ def _cmd_verify(args) -> int:
     from jaxkd import progress
     from jaxkd.experiments import registry
     from jaxkd.runs import atomic_write_json
-    from theory.verify import verify
+    from jaxkd.theory.verify import verify
 
     start = time.perf_counter()
     names = list(args.only or registry.theory_results())

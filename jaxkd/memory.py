@@ -1,7 +1,8 @@
 """A memory guard: refuse a request too big for the machine before anything is allocated.
 
 Experiments estimate the peak bytes of their student computation from the config and the
-data's shape (:meth:`jaxkd.experiments.common.RegressionConfig.peak_bytes`) and call
+data's shape (:meth:`jaxkd.experiments.regression.RegressionConfig.floats_per_student`, through
+:func:`jaxkd.experiments.regression.guard_memory`) and call
 :func:`check_fits` before drawing a single student. The estimate counts the arrays that scale
 with the number of students (targets, weights, parameters and optimizer state, predictions)
 plus the working set of one chunk of students; it is an estimate, so the guard keeps a margin

@@ -151,9 +151,11 @@ def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], f
     out += body
     if checks:
         out.append(doc.Section("Theory checks (docs/theorems.md)", [
-            doc.Paragraph(f"Every result simulated through jaxkd's own code ({plan.theory_students} students per "
-                          "check) and compared with its closed form; the tolerance is 5 standard deviations of "
-                          "the Monte Carlo estimate unless the result is exact."),
+            doc.Paragraph(f"Every result simulated through jaxkd's own code (each check a stated multiple of "
+                          f"{plan.theory_students} base students) and compared with its closed form; the tolerance "
+                          "is Z standard errors of the simulated value (Z from a 1% family-wise error over the whole "
+                          "run) plus any term a result states only 'about', a rounding bound for exact results "
+                          "(docs/theorems.md, 'How the results are verified')."),
             doc.Table(["result", "statement", "closed form", "simulated", "tolerance", ""],
                       [[c["result"], c["case"], c["predicted"], c["observed"], c["tolerance"],
                         "pass" if c["passed"] else "FAIL"] for c in checks])], anchor="theory"))

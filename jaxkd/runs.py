@@ -12,21 +12,25 @@ Layout of a run directory::
 Every file is written to a temporary name in the same folder and renamed into place, so a
 half-written file never exists under its final name. ``--resume`` reuses finished points
 after checking that the stored config equals the requested one and that the same code (by
-source digest) wrote it.
+source digest) wrote it. :func:`sweep` is the loop every experiment runs its grid with: it
+computes the points a run folder does not hold yet and saves each as soon as it exists.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
-from jaxkd import provenance
+import numpy as np
+
+from jaxkd import progress, provenance
 
 FORMAT_VERSION = 1
 
@@ -173,9 +177,44 @@ class RunDir:
 
     def save_figure(self, fig, name: str) -> Path:
         """Save a matplotlib figure as PNG atomically."""
-        import io
-
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
         atomic_write_bytes(self.path / name, buf.getvalue())
         return self.path / name
+
+
+def sweep(run_dir: RunDir | None, points: Iterable[tuple[str, Any]], compute: Callable[[Any], dict], *,
+          desc: str) -> list[dict]:
+    """Compute every grid point, reusing points a resumed run already finished.
+
+    ``points`` are ``(key, point)`` pairs; ``compute(point)`` returns the point's numbers by
+    name. Each point's numbers are saved atomically as soon as they exist, so a killed sweep
+    loses at most the point in flight. ``compute`` must depend only on the point (its PRNG keys
+    are folded from the point's index), which makes resumed results identical to a fresh run.
+    """
+    points = list(points)
+    out = []
+    with progress.task(desc, total=len(points), unit="point") as bar:
+        for key, point in points:
+            bar.note(key)
+            if run_dir is not None and run_dir.has_point(key):
+                out.append(run_dir.load_point(key))
+            else:
+                values = {name: _plain(val) for name, val in compute(point).items()}
+                if run_dir is not None:
+                    run_dir.save_point(key, values)
+                out.append(values)
+            bar.advance()
+    return out
+
+
+def _plain(value):
+    """A JSON-shaped copy of an array or scalar: nested lists of Python numbers."""
+    arr = np.asarray(value)
+    return arr.item() if arr.ndim == 0 else arr.tolist()
+
+
+def columns(rows: list[dict]) -> dict[str, list]:
+    """List of per-point dicts -> dict of per-key lists (results.json layout)."""
+    return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+

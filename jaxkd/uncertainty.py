@@ -50,6 +50,43 @@ def mse(preds: ArrayLike, target: ArrayLike) -> jax.Array:
     return jnp.mean((preds - jnp.broadcast_to(target, preds.shape)) ** 2, axis=-1)
 
 
+def ensemble_metrics(preds: ArrayLike, teacher_test: ArrayLike, y_test: ArrayLike) -> dict[str, jax.Array]:
+    """What the tabular experiments measure of one ensemble: preds (N, m), the teacher's and the
+    true test outputs (m,) -> scalars by name.
+
+    ``inter_student_variance`` V (with ``_se`` from the per-student contributions), the mean and
+    standard deviation across students of the test MSE against the teacher (``mse_teacher``)
+    and against the truth (``mse_truth``), and the variance across students of the test MSE
+    against the truth with its standard error (``mse_truth_variance``: the study's teacher-noise
+    "variance", docs/theorems.md X.1 for OLS students).
+    """
+    preds = jnp.asarray(preds)
+    q = inter_student_contributions(preds)
+    mse_t = mse(preds, teacher_test)
+    mse_y = mse(preds, y_test)
+    mse_var, mse_var_se = variance_with_se(mse_y)
+    n = preds.shape[0]
+    return {"mse_truth_variance": mse_var, "mse_truth_variance_se": mse_var_se,
+            "inter_student_variance": jnp.mean(q), "inter_student_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(n),
+            "mse_teacher": jnp.mean(mse_t), "mse_teacher_std": jnp.std(mse_t, ddof=1),
+            "mse_truth": jnp.mean(mse_y), "mse_truth_std": jnp.std(mse_y, ddof=1)}
+
+
+def log_variance_ratio(x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """``log(Var x / Var y)`` for paired draws (x_s, y_s), s = 1..N, and its standard error by
+    the delta method, counting the pairing: with ``u = (x - xbar)^2 / s_x^2`` and
+    ``w = (y - ybar)^2 / s_y^2``, ``SE^2 = Var(u - w) / N``. (N,), (N,) -> ((), ()).
+
+    Paired draws share their randomness (the same teacher responses, the same inits), so the
+    difference is far more precise than two independent variances would allow.
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    dx, dy = x - jnp.mean(x), y - jnp.mean(y)
+    sx, sy = jnp.mean(dx**2), jnp.mean(dy**2)
+    u, w = dx**2 / sx, dy**2 / sy
+    return jnp.log(jnp.var(x, ddof=1) / jnp.var(y, ddof=1)), jnp.std(u - w, ddof=1) / jnp.sqrt(x.shape[0])
+
+
 def variance_decomposition(samples: ArrayLike) -> dict[str, jax.Array]:
     """Split the predictive variance of stochastic students into across and within parts.
 

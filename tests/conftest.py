@@ -26,8 +26,11 @@ if _cache is not None:  # notebook kernels are plain Python processes: hand them
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
-# Property tests are derandomized so CI never flakes; deadlines off because of jit compiles.
+# Property tests are derandomized in `make test` so it never flakes; `make test-all` loads the
+# "random" profile (--hypothesis-profile=random): fresh examples every run, more of them.
+# Deadlines off because of jit compiles.
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=25)
+settings.register_profile("random", derandomize=False, deadline=None, max_examples=200)
 settings.load_profile("ci")
 
 

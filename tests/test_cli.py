@@ -414,14 +414,14 @@ def test_json_folder_is_created_by_every_command(tmp_path, inproc):
 
 
 def test_interruption_messages_tell_the_truth(monkeypatch, inproc, tmp_path):
-    import theory.verify
+    import jaxkd.theory.verify
 
     from jaxkd import reproduce
 
     def stop(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(theory.verify, "verify", stop)
+    monkeypatch.setattr(jaxkd.theory.verify, "verify", stop)
     r = inproc("theory", "verify")
     assert r.returncode == 130 and "--resume" not in r.stderr and "keeps no partial results" in r.stderr
     monkeypatch.setattr(reproduce, "run_experiment", stop)

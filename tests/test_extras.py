@@ -34,7 +34,7 @@ import json
 import numpy as np
 from jaxkd import cli, targets, teachers, uncertainty
 from jaxkd.students import ensemble, linear, mlp
-from theory import closed_forms
+from jaxkd.theory import closed_forms
 codes = [cli.main(["run", "teacher-noise", "--students", "5", "--alphas", "0.5", "--out", "tn"]),
          cli.main(["reproduce", "--only", "teacher-noise-linear", "--out", "rep"]),
          cli.main(["run", "llm-output", "--out", "llm"])]

@@ -105,3 +105,31 @@ def test_coefficient_map_equals_fitting_each_student(x64):
     C = linear.coefficient_map(factor, X)
     np.testing.assert_allclose(np.asarray((Y @ C) @ X_test.T), np.asarray(linear.predict(linear.fit(X, Y), X_test)),
                                rtol=1e-12, atol=1e-12)
+
+
+def test_fit_weighted_with_counts_is_the_resampled_fit(data):
+    """A student weighted by how often it drew each row is the student fitted on the rows it
+    drew (duplicates counted): the two bootstrap engines agree to rounding."""
+    X, _ = data
+    y = np.random.default_rng(3).normal(size=60)
+    idx = bootstrap.resample_indices(jax.random.key(2), 60, 90, num_students=20)
+    counts = np.zeros((20, 60))
+    for s, rows in enumerate(np.asarray(idx)):
+        np.add.at(counts[s], rows, 1.0)
+    np.testing.assert_allclose(linear.fit_weighted(X, y, counts), linear.fit_resampled(X, y, idx),
+                               rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="non-negative"):
+        linear.fit_weighted(X, y, -counts)
+
+
+def test_resample_counts_are_multinomial():
+    n, b, N = 8, 40, 20_000
+    c = np.asarray(bootstrap.resample_counts(jax.random.key(0), n, b, num_students=N))
+    assert c.shape == (N, n) and np.all(c.sum(axis=1) == b) and np.all(c >= 0)
+    # Multinomial(b, 1/n): each cell has mean b/n and variance b (1/n)(1 - 1/n), two cells
+    # covariance -b/n^2; 5 SE bounds on the sample moments (one draw; seeds fixed).
+    mean, var = b / n, b / n * (1 - 1 / n)
+    assert np.all(np.abs(c.mean(axis=0) - mean) < 5 * np.sqrt(var / N))
+    assert np.all(np.abs(c.var(axis=0) / var - 1) < 5 * np.sqrt(2 / N) * 1.5)
+    assert np.corrcoef(c[:, 0], c[:, 1])[0, 1] == pytest.approx(-1 / (n - 1), abs=5 / np.sqrt(N))
+    np.testing.assert_array_equal(c, bootstrap.resample_counts(jax.random.key(0), n, b, num_students=N))

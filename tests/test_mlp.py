@@ -73,12 +73,21 @@ def test_perturb_zero_is_identity_and_scales():
     assert 0.05 < ratio.std() < 0.15 and abs(ratio.mean() - 1) < 0.05
 
 
-def test_init_perturbation_s0_gives_identical_students():
-    res = init_perturbation.run(init_perturbation.Config.from_preset(
-        "quick", scales=(0.0, 0.1), num_students=8, epochs=20))
+def test_init_perturbation_s0_gives_identical_students_when_the_init_is_shared():
+    shared = init_perturbation.run(init_perturbation.Config.from_preset(
+        "quick", scales=(0.0, 0.1), num_students=8, epochs=20, fresh_init=False))
     # Identical students up to float32 rounding of the vectorised lanes (~1e-15 in variance).
-    assert res.inter_student_variance[0] < 1e-12 and res.mse_truth_std[0] < 1e-6
-    assert res.inter_student_variance[1] > 1e-6
+    assert shared.inter_student_variance[0] < 1e-12 and shared.mse_truth_std[0] < 1e-6
+    assert shared.inter_student_variance[1] > 1e-6
+    # The study's protocol (the default): fresh inits already disagree at s = 0; every student's
+    # test MSE is kept, paired across s, on the training labels (the study's script).
+    fresh = init_perturbation.run(init_perturbation.Config.from_preset(
+        "quick", scales=(0.0, 0.1), num_students=8, epochs=20))
+    assert fresh.config.labels == "truth" and fresh.config.init == "he" and fresh.config.split_seed == 42
+    assert fresh.inter_student_variance[0] > 1e-4
+    assert np.asarray(fresh.mse_truth_per_student).shape == (2, 8)
+    np.testing.assert_allclose(np.mean(fresh.mse_truth_per_student, axis=1), fresh.mse_truth, rtol=1e-5)
+    np.testing.assert_allclose(fresh.mse_teacher, fresh.mse_truth, rtol=1e-6)  # the labels are the truth
 
 
 def test_teacher_noise_mlp_grows_with_noise():
@@ -90,16 +99,45 @@ def test_teacher_noise_mlp_grows_with_noise():
                                rtol=0.6)
 
 
-def test_variance_attribution_none_is_zero():
+def test_variance_attribution_indices_follow_their_definitions():
     res = variance_attribution.run(variance_attribution.Config.from_preset(
-        "quick", num_students=8, epochs=5))
-    assert res.inter_student_variance[-1] < 1e-12  # nothing varies: rounding only
-    assert all(res.inter_student_variance[i] > 1e-6 for i in range(4))
+        "quick", num_students=8, frozen_draws=4, epochs=5))
+    V = dict(zip(res.case, res.group_variance))
+    for s in variance_attribution.SOURCES:
+        assert res.total_init > 0 and V[f"only-{s}"] > 0
+        assert res.index("total", s)[0] == pytest.approx(V[f"only-{s}"] / V["all"])
+        assert res.index("first_order", s)[0] == pytest.approx(1 - V[f"fixed-{s}"] / V["all"])
+        assert res.index("total", s)[1] > 0 and res.index("first_order", s)[1] > 0
+    with pytest.raises(ValueError, match="multiple of --frozen-draws"):
+        variance_attribution.Config.from_preset("quick", num_students=10, frozen_draws=4)
+
+
+def test_variance_attribution_frozen_sources_share_keys_within_a_group_only():
+    cfg = variance_attribution.Config.from_preset("quick", num_students=8, frozen_draws=4)
+    frozen = jax.random.key_data(variance_attribution._keys(cfg, "init", False))
+    assert np.array_equal(frozen[0], frozen[1]) and not np.array_equal(frozen[1], frozen[2])
+    varying = jax.random.key_data(variance_attribution._keys(cfg, "init", True))
+    assert len({tuple(np.ravel(k)) for k in np.asarray(varying)}) == 8
+
+
+def test_torch_init_is_uniform_on_plus_minus_one_over_sqrt_fan_in():
+    p = mlp.init_ensemble((13, 64, 3), jax.random.split(jax.random.key(0), 200), init="torch")
+    for layer, fan_in in ((0, 13), (1, 64)):
+        for part in ("kernel", "bias"):
+            x = np.asarray(p["layers"][layer][part][...])
+            bound = 1 / np.sqrt(fan_in)
+            assert x.min() >= -bound and x.max() <= bound and x.max() > 0.95 * bound
+            assert x.std() == pytest.approx(bound / np.sqrt(3), rel=0.05)  # uniform's std
+    he = mlp.init_ensemble((13, 64, 3), jax.random.split(jax.random.key(0), 200))
+    assert np.all(np.asarray(he["layers"][0]["bias"][...]) == 0)
+    assert np.asarray(he["layers"][0]["kernel"][...]).std() == pytest.approx(np.sqrt(2 / 13), rel=0.05)
+    with pytest.raises(ValueError, match="unknown initialisation"):
+        mlp.init_ensemble((13, 3), jax.random.split(jax.random.key(0), 2), init="xavier")
 
 
 @pytest.mark.parametrize("name", ["digits", "wine", "breast-cancer"])
 def test_classifiers_reach_sane_accuracy_and_counts_add_up(name):
-    cfg = output_entropy.Config.from_preset("quick", datasets=(name,))
+    cfg = output_entropy.Config.from_preset("quick", datasets=(name,), replicates=2)
     res = output_entropy.run(cfg)
     for model in ("logistic", "mlp"):
         r = res.runs[f"{name}-{model}"]
@@ -107,7 +145,8 @@ def test_classifiers_reach_sane_accuracy_and_counts_add_up(name):
             assert getattr(r, f"{role}_accuracy") > 0.9, (model, role)
             assert getattr(r, f"{role}_correct_count") + getattr(r, f"{role}_incorrect_count") == getattr(r, f"{role}_all_count") == r.test_size
             assert np.isfinite(getattr(r, f"{role}_all_mean")) and getattr(r, f"{role}_all_mean") >= 0
-            assert getattr(r, f"{role}_correct_count") == round(getattr(r, f"{role}_accuracy") * r.test_size)
+            assert getattr(r, f"{role}_correct_count") == pytest.approx(getattr(r, f"{role}_accuracy") * r.test_size)
+        assert r.replicates == 2 and r.teacher_all_margin >= output_entropy.MARGIN_FLOOR
 
 
 def test_entropy_summary_hand_computed():
@@ -174,22 +213,28 @@ def test_fused_block_equals_vmapped_autodiff_adam(boston, weighted):
         mlp.train_block_fused(cfg, deep, X, Y, w)
 
 
-def test_paired_difference_has_power_where_the_overlap_rule_has_none():
-    """A student whose entropy is the teacher's + 0.05 on every example: the spreads (std 0.3)
-    overlap, so the study's rule sees nothing; the paired interval excludes 0."""
+def test_paired_comparison_has_power_where_the_overlap_rule_has_none():
+    """Students whose entropy is their teacher's + 0.05 on every example: the spreads (std 0.3)
+    overlap, so the study's rule sees nothing; the paired interval over replicates sits at 0.05.
+    Retrained teachers that differ by ±0.01 give a margin near 0.02, so 0.05 is outside it."""
     rng = np.random.default_rng(0)
-    h_t = rng.uniform(0.0, 1.0, 300)
-    h_s = h_t + 0.05
-    t = {"all_mean": h_t.mean(), "all_std": h_t.std(ddof=1)}
-    s = {"all_mean": h_s.mean(), "all_std": h_s.std(ddof=1)}
+    R, m = 10, 300
+    h_t = rng.uniform(0.0, 1.0, m)[None] + rng.choice([-0.01, 0.01], R)[:, None]  # retrained teachers
+    correct = rng.uniform(size=(R, m)) < 0.9
+    t = {"all_mean": h_t[0].mean(), "all_std": h_t[0].std()}
+    s = {"all_mean": h_t[0].mean() + 0.05, "all_std": h_t[0].std()}
     assert output_entropy.significant(t, s, "all") == 0.0
-    pair = output_entropy.paired_difference(h_s, h_t, np.random.default_rng(1))
-    assert pair["diff"] == pytest.approx(0.05) and pair["count"] == 300
-    assert 0.0 < pair["low"] <= pair["high"] and pair["high"] == pytest.approx(0.05)  # constant shift
-    # No difference: the interval holds 0; an empty group gives NaN.
-    same = output_entropy.paired_difference(h_t + rng.normal(0, 0.01, 300), h_t, np.random.default_rng(2))
-    assert same["low"] < 0 < same["high"]
-    assert np.isnan(output_entropy.paired_difference(h_t[:0], h_t[:0], np.random.default_rng(3))["diff"])
+    out = output_entropy.paired_comparison(h_t + 0.05, h_t, correct)
+    assert out["all_delta"] == pytest.approx(0.05) and out["all_replicates"] == R
+    assert out["all_examples"] == R * m and out["correct_examples"] == correct.sum()
+    assert out["all_delta_low"] == pytest.approx(0.05) and out["all_delta_high"] == pytest.approx(0.05)
+    assert 0.015 < out["all_margin"] < 0.05
+    # The effect absent (the student is its teacher up to noise): the interval holds 0.
+    same = output_entropy.paired_comparison(h_t + rng.normal(0, 0.01, (R, m)), h_t, correct)
+    assert same["all_delta_low"] < 0 < same["all_delta_high"]
+    # A group empty in every replicate: NaN, no replicates.
+    empty = output_entropy.paired_comparison(h_t, h_t, np.ones((R, m), bool))
+    assert empty["incorrect_replicates"] == 0 and np.isnan(empty["incorrect_delta"])
 
 
 def test_perturb_moves_biases_additively_when_asked():
@@ -207,9 +252,9 @@ def test_perturb_moves_biases_additively_when_asked():
 
 def test_init_perturbation_fresh_inits_spread_at_s0_and_record_parameter_variance():
     shared = init_perturbation.run(init_perturbation.Config.from_preset(
-        "quick", scales=(0.0, 0.1), num_students=6, epochs=10))
+        "quick", scales=(0.0, 0.1), num_students=6, epochs=10, fresh_init=False))
     fresh = init_perturbation.run(init_perturbation.Config.from_preset(
-        "quick", scales=(0.0, 0.1), num_students=6, epochs=10, fresh_init=True, bias_scale=0.1))
+        "quick", scales=(0.0, 0.1), num_students=6, epochs=10))
     assert shared.param_variance_before[0] < 1e-12 and shared.param_variance_before[1] > 1e-4
     assert fresh.param_variance_before[0] > 0.01 and fresh.inter_student_variance[0] > 1e-4
     assert all(x > 0 for x in fresh.param_variance_after)

@@ -2,8 +2,6 @@
 test sizes, the numbers docs/theorems.md quotes, and the monotonicity theorem on random
 teachers."""
 
-from types import SimpleNamespace
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jaxkd import rng
-from theory import objectives as ob
-from theory import verify_objectives as vo
+from jaxkd.theory import objectives as ob
+from jaxkd.theory import verify as tv
+from jaxkd.theory import verify_objectives as vo
 
 
 def _ctx(num_students=400):
-    return SimpleNamespace(num_students=num_students, seed=0, key=lambda name: rng.stream(0, f"verify/{name}"))
+    return tv.Context(num_students, 0, boston=None)  # X.4-X.7 use only the keys and the memo
 
 
 @pytest.mark.parametrize("name, kwargs", [

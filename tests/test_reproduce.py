@@ -165,28 +165,40 @@ def _claim(key):
     return next(c for c in study.CLAIMS if c.key == key)
 
 
-def test_claims_follow_their_criteria():
-    alpha = [0.0, 0.5, 1.0, 1.5, 2.0]
-    # The OLS control's variance of the test MSE is quadratic (X.1): f = a + a^2 / 4.
-    lin = [a + a * a / 4 for a in alpha]
-    base = {"alpha": alpha, "inter_student_variance": [0.02, 0.06, 0.12, 0.22, 0.4], "mse_truth": [1, 2, 3, 4, 5],
-            "num_students": 5}
-    se = lambda x: [0.01] * 5  # noqa: E731
+def test_mlp_noise_is_judged_on_v_and_mse_against_the_linear_control():
+    """Super-linear: the curvature of V and of the mean test MSE over α, each against 0 (4.1,
+    4.3: linear for any linear smoother). Straight curves (what OLS students give) are not
+    reproduced; the study's variance of the test MSE no longer decides (it is convex for OLS)."""
+    from types import SimpleNamespace
 
-    def judged(mlp, mlp_se, lin_se=None, **extra):
-        from types import SimpleNamespace
+    alpha = np.array([0.0, 0.25, 0.5, 1.0, 1.5, 2.0])
+    ones = np.ones_like(alpha)
+    lin = SimpleNamespace(inter_student_variance=0.04 * alpha, inter_student_variance_se=0.001 * ones,
+                          mse_truth=0.3 + 0.04 * alpha, mse_truth_std=0.05 * ones, num_students=200,
+                          predicted_mse_truth_variance=1e-3 * (alpha + alpha**2))
 
-        control = SimpleNamespace(mse_truth_variance=lin, mse_truth_variance_se=lin_se or se(None))
-        res = {**base, "mse_truth_variance": mlp, "mse_truth_variance_se": mlp_se, "linear": control, **extra}
+    def judged(V, mse, se=0.002, **extra):
+        res = {"alpha": alpha, "inter_student_variance": V, "inter_student_variance_se": se * ones,
+               "mse_truth": mse, "mse_truth_std": 10 * se * ones, "mse_truth_variance": 1e-3 * (alpha + alpha**3),
+               "mse_truth_variance_se": 1e-4 * ones, "linear": lin, "num_students": 100, **extra}
         return _claim("mlp-noise").evaluate(_typed({"teacher-noise-mlp": res}))
 
-    more_convex = [a + a**3 for a in alpha]          # bends more than the control
-    finding = judged(more_convex, se(None))
-    assert finding.status == "reproduced" and finding.interval[0] > 0 and finding.replicates == 5
-    assert judged([a for a in alpha], se(None)).status == "not reproduced"  # straight: bends less
-    assert judged(more_convex, [5.0] * 5).status == "inconclusive"       # too noisy to tell
-    shrinking = judged(more_convex, se(None), inter_student_variance=[0.4, 0.3, 0.2, 0.1, 0.05])
+    bent = judged(0.01 + 0.05 * alpha + 0.05 * alpha**2, 0.2 + 0.05 * alpha + 0.05 * alpha**2)
+    assert bent.status == "reproduced" and bent.interval[0] > 0 and bent.replicates == 100
+    # The effect absent: both straight, as any linear smoother's are -> not super-linear.
+    straight = judged(0.01 + 0.1 * alpha, 0.2 + 0.1 * alpha)
+    assert straight.status == "inconclusive" and straight.interval[0] < 0 < straight.interval[1]
+    concave = judged(0.01 + 0.3 * alpha - 0.05 * alpha**2, 0.2 + 0.3 * alpha - 0.05 * alpha**2)
+    assert concave.status == "not reproduced" and concave.interval[1] < 0
+    one_straight = judged(0.01 + 0.05 * alpha + 0.05 * alpha**2, 0.2 + 0.1 * alpha)
+    assert one_straight.status == "inconclusive"
+    assert judged(0.01 + 0.05 * alpha + 0.05 * alpha**2, 0.2 + 0.05 * alpha + 0.05 * alpha**2, se=0.2).status \
+        == "inconclusive"  # too noisy to tell
+    shrinking = judged(0.5 - 0.1 * alpha + 0.04 * alpha**2, 0.2 + 0.05 * alpha + 0.05 * alpha**2)
     assert shrinking.status == "not reproduced"  # does not even grow with α
+
+
+def test_bootstrap_and_averaging_claims():
     boot = {"b": [20, 100, 404], "teacher_variance": [0.1, 0.03, 0.01], "teacher_variance_se": [0.01] * 3,
             "truth_variance": [0.2, 0.05, 0.02], "truth_variance_se": [0.01] * 3, "num_students": 100}
     found = _claim("bootstrap").evaluate(_typed({"bootstrap-mlp": boot}))
@@ -196,18 +208,46 @@ def test_claims_follow_their_criteria():
     close = {**boot, "teacher_variance": [0.19, 0.03, 0.01], "truth_variance_se": [0.05] * 3}
     assert _claim("bootstrap").evaluate(_typed({"bootstrap-mlp": close})).status == "inconclusive"
     assert _claim("bootstrap").evaluate(_typed({})).status == "not run"
-    init = {"scale": [0.0, 0.01, 0.05, 0.2], "inter_student_variance": [1e-3, 1.2e-3, 2e-3, 0.05],
-            "inter_student_variance_se": [1e-4] * 4, "mse_truth": [0.3, 0.3001, 0.3005, 0.32]}
-    assert _claim("mlp-init").evaluate(_typed({"init-perturbation-mlp": init})).status == "reproduced"
-    wide = {**init, "inter_student_variance_se": [0.01] * 4}
-    assert _claim("mlp-init").evaluate(_typed({"init-perturbation-mlp": wide})).status == "inconclusive"
-    sensitive = {**init, "inter_student_variance": [1e-3, 0.05, 0.2, 0.5]}
-    assert _claim("mlp-init").evaluate(_typed({"init-perturbation-mlp": sensitive})).status == "not reproduced"
     va = {"alpha": [0.1] * 3 + [1.0] * 3, "k": [1, 3, 10] * 2, "average_variance": [0.1, 0.04, 0.01, 1.0, 0.4, 0.1],
           "average_variance_se": [0.005] * 3 + [0.05] * 3}
     assert _claim("mlp-averaging").evaluate(_typed({"variance-aware-mlp": va})).status == "reproduced"
     flat = {**va, "average_variance": [0.1, 0.09, 0.095, 1.0, 0.98, 0.97]}
     assert _claim("mlp-averaging").evaluate(_typed({"variance-aware-mlp": flat})).status != "reproduced"
+
+
+def test_variance_weighting_stability_is_judged_on_the_spread_of_test_mse():
+    base = {"alpha": [0.1] * 3 + [1.0] * 3, "k": [1, 3, 10] * 2, "num_students": 1000}
+    stable = {**base, "stability_log_ratio": [0.0, 0.3, 0.5, 0.0, 0.8, 1.2], "stability_log_ratio_se": [0.0] + [0.05] * 5}
+    found = _claim("mlp-vw-stable").evaluate(_typed({"variance-aware-mlp": stable}))
+    assert found.status == "reproduced" and found.interval[0] > 0
+    # The effect absent: the same spread with either target -> inconclusive, never reproduced.
+    same = {**stable, "stability_log_ratio": [0.0, 0.02, -0.03, 0.0, -0.01, 0.04]}
+    assert _claim("mlp-vw-stable").evaluate(_typed({"variance-aware-mlp": same})).status == "inconclusive"
+    worse = {**stable, "stability_log_ratio": [0.0, -0.4, -0.5, 0.0, 0.3, 0.4]}
+    assert _claim("mlp-vw-stable").evaluate(_typed({"variance-aware-mlp": worse})).status == "not reproduced"
+
+
+def test_init_claim_needs_fresh_inits_and_reads_the_test_mse_paired():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    base = 0.3 + 0.03 * rng.standard_normal(1000)  # fresh inits: each student its own test MSE
+    jitter = lambda scale: base * (1 + scale * rng.standard_normal(1000))  # noqa: E731  perturbed, paired
+
+    def judged(per_student, fresh=True):
+        res = {"scale": [0.0, 0.01, 0.05], "mse_truth_per_student": per_student, "num_students": 1000,
+               "config": SimpleNamespace(fresh_init=fresh)}
+        return _claim("mlp-init").evaluate(_typed({"init-perturbation-mlp": res}))
+
+    insensitive = judged([base, jitter(0.002), jitter(0.005)])
+    assert insensitive.status == "reproduced" and insensitive.replicates == 1000
+    # The effect absent (students sensitive): the mean test MSE moves by 5% at s = 0.05.
+    assert judged([base, jitter(0.002), 1.05 * base]).status == "not reproduced"
+    assert judged([base, jitter(0.002), 1.3 * base - 0.09]).status == "not reproduced"  # spread x 1.69
+    few = [x[:30] for x in (base, jitter(0.002), jitter(0.03))]
+    assert judged(few).status == "inconclusive"  # 30 students: too few to tell
+    shared = judged([base, jitter(0.002), jitter(0.005)], fresh=False)
+    assert shared.status == "not reproduced" and "fresh inits" in shared.evidence
 
 
 def test_llm_correction_claims_read_paired_replicates():
@@ -258,30 +298,38 @@ def test_every_study_step_is_an_experiment_and_every_claim_reads_a_step():
         assert c in owner.CLAIMS
 
 
-def test_classifier_claim_is_an_equivalence_test_on_paired_intervals():
-    def res(lo, hi, acc=0.95):
-        r = {"teacher_accuracy": 0.95, "student_hard_accuracy": acc, "test_size": 100}
-        for g in ("all", "correct", "incorrect"):
-            r |= {f"student_hard_{g}_significant": 0.0, f"student_hard_{g}_paired_low": lo,
-                  f"student_hard_{g}_paired_high": hi, f"student_hard_{g}_paired_diff": (lo + hi) / 2,
-                  f"student_hard_{g}_paired_teacher_mean": 0.4, f"student_hard_{g}_paired_count": 50}
-        return {"output-entropy-all": {"wine-mlp": r}}
+def test_classifier_claim_holds_replicates_to_the_retraining_margin():
+    from types import SimpleNamespace
+
+    from jaxkd.experiments import output_entropy as oe
+
+    def res(lo, hi, drop=0.0, examples=40, margin=0.1):
+        r = {"teacher_accuracy": 0.95, "student_hard_accuracy": 0.95 - drop, "student_hard_accuracy_drop": drop,
+             "test_size": 100}
+        for g in oe.GROUPS:
+            r |= {f"student_hard_{g}_significant": 0.0, f"student_hard_{g}_delta_low": lo,
+                  f"student_hard_{g}_delta_high": hi, f"student_hard_{g}_delta": (lo + hi) / 2,
+                  f"teacher_{g}_margin": margin, f"student_hard_{g}_examples": examples,
+                  f"student_hard_{g}_replicates": 10}
+        typed = _typed({"output-entropy-all": {"wine-mlp": r}})
+        typed["output-entropy-all"].config = SimpleNamespace(replicates=10)
+        return typed
 
     claim = _claim("classifiers")
-    assert claim.evaluate(_typed(res(-0.02, 0.03))).status == "reproduced"      # within ±0.1 (25% of 0.4)
-    assert claim.evaluate(_typed(res(0.15, 0.3))).status == "not reproduced"    # wholly outside
-    assert claim.evaluate(_typed(res(0.05, 0.2))).status == "inconclusive"      # straddles the margin
-    assert claim.evaluate(_typed(res(-0.02, 0.03, acc=0.8))).status == "not reproduced"  # accuracy dropped
-    f = claim.evaluate(_typed(res(-0.02, 0.03)))
-    assert f.interval == pytest.approx((0.1 - 0.03, 0.1)) and f.replicates == 50
-    # A near-certain teacher (0.001 nats) and student (+0.002): the margin never drops below 0.01.
-    tiny = res(0.001, 0.004)
-    for g in ("all", "correct", "incorrect"):
-        tiny["output-entropy-all"]["wine-mlp"][f"student_hard_{g}_paired_teacher_mean"] = 0.001
-    assert claim.evaluate(_typed(tiny)).status == "reproduced"
-    # An empty group (no incorrect examples) is NaN in memory, None after JSON: neither counts
-    # as a group, let alone a disjoint one.
+    assert claim.evaluate(res(-0.02, 0.03)).status == "reproduced"         # within ±0.1
+    # The effect absent (the student changes the entropy by more than retraining does):
+    assert claim.evaluate(res(0.15, 0.3)).status == "not reproduced"      # wholly outside
+    assert claim.evaluate(res(0.05, 0.2)).status == "inconclusive"        # straddles the margin
+    assert claim.evaluate(res(-0.02, 0.03, drop=0.1)).status == "not reproduced"  # accuracy dropped
+    f = claim.evaluate(res(-0.02, 0.03))
+    assert f.interval == pytest.approx(((0.1 - 0.03) / 0.1, 1.0)) and f.replicates == 10
+    # Groups too small to judge are named and left out; with none left the claim is not reproduced.
+    few = claim.evaluate(res(0.15, 0.3, examples=6))
+    assert few.status == "not reproduced" and "too few to judge" in few.evidence and "no group" in few.evidence
+    # An empty group is NaN in memory, None after JSON: neither counts as a group.
     for empty in (float("nan"), None):
         r = res(-0.02, 0.03)
-        r["output-entropy-all"]["wine-mlp"]["student_hard_incorrect_significant"] = empty
-        assert "2 of 2 entropy groups overlap" in claim.evaluate(_typed(r)).evidence
+        run = r["output-entropy-all"].runs["wine-mlp"]
+        run.student_hard_incorrect_significant = empty
+        run.student_hard_incorrect_delta = empty
+        assert "2 of 2 groups overlap" in claim.evaluate(r).evidence

@@ -49,9 +49,9 @@ def test_teacher_noise_one_program_path_equals_the_sharded_path(x64):
     """A linear level on one device runs as one compiled program; with --chunk it goes through
     map_students. Same keys, same students: the metrics agree to rounding."""
     from jaxkd import rng
-    from jaxkd.experiments import common
+    from jaxkd.experiments import regression
 
-    task = common.linear_task("boston")
+    task = regression.linear_task("boston")
     noise = rng.stream(0, "teacher_noise")
     one = teacher_noise._simulate(task, 1.5 * task.var_y, noise, 3, 64)
     chunked = teacher_noise._simulate(task, 1.5 * task.var_y, noise, 3, 64, chunk=16)
@@ -90,8 +90,8 @@ SMALL = {
     "bootstrap": {"num_students": 20},
     "variance-aware": {"num_students": 20},
     "init-perturbation": {"num_students": 4, "epochs": 10, "scales": (0.0, 0.1)},
-    "variance-attribution": {"num_students": 4, "epochs": 3},
-    "output-entropy": {"datasets": ("wine",), "epochs": 20},
+    "variance-attribution": {"num_students": 4, "frozen_draws": 2, "epochs": 3},
+    "output-entropy": {"datasets": ("wine",), "epochs": 20, "replicates": 2},
     "objectives": {"datasets": ("wine",), "epochs": 10, "num_seeds": 2},
 }
 
@@ -175,3 +175,29 @@ def test_results_are_typed_frozen_and_round_trip_through_json():
     del values["alpha"]
     with pytest.raises(TypeError, match="missing \\['alpha'\\]"):
         teacher_noise.Results.build(cfg, values)
+
+
+def test_every_experiment_satisfies_the_protocol_and_a_drifting_one_is_refused():
+    import types
+
+    from jaxkd.experiments import protocol, registry
+
+    for name in registry.MODULES:
+        assert isinstance(registry.load(name), protocol.Experiment)
+    good = registry.load("teacher-noise")
+    fake = types.ModuleType("jaxkd.experiments.fake")
+    for attr in ("Config", "Results", "CLAIMS", "run", "figures", "document"):
+        setattr(fake, attr, getattr(good, attr))
+    assert protocol.check(fake) is fake
+    del fake.document
+    with pytest.raises(TypeError, match="fake lacks document"):
+        protocol.check(fake)
+    fake.document = lambda: None
+    with pytest.raises(TypeError, match=r"fake.document must be a function of \(res\)"):
+        protocol.check(fake)
+    fake.document, fake.Results = good.document, dict
+    with pytest.raises(TypeError, match="Results must be a dataclass subclass"):
+        protocol.check(fake)
+    fake.Results, fake.CLAIMS = good.Results, [object()]
+    with pytest.raises(TypeError, match="CLAIMS must be a tuple"):
+        protocol.check(fake)

@@ -1,33 +1,102 @@
-"""`theory.verify` passes every result, and fails when the toolkit is broken."""
+"""`jaxkd.theory.verify`: every result passes, every check resolves a 5% error at the default
+students, and every wrong closed form (jaxkd.theory.mutation) and every broken engine fails."""
 
+import math
+
+import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxkd import targets
-from theory import verify as tv
+from jaxkd import targets, uncertainty
+from jaxkd.theory import mutation
+from jaxkd.theory import verify as tv
+
+# The cheapest students that still catch every mutant (python -m jaxkd.theory.mutation 100 200
+# 400: 79 of 82 at 100, 81 at 200, all at 400; the three left at 100 are X.1's terms x 1.1 / x 0.9).
+MUTATION_STUDENTS = 400
 
 
-def test_every_result_passes_at_default_settings():
-    checks = tv.verify(num_students=1000, seed=0)
+def test_verification_passes_has_power_and_fails_every_wrong_closed_form():
+    """One context (its simulations reused by every mutant, so one test and one worker):
+
+    * every result passes with the correct closed forms;
+    * the family-wise error is spent on exactly the stochastic comparisons made;
+    * at the default students every two-sided stochastic check's tolerance is at most half of
+      RESOLUTION (5%) of its scale, so a closed form 5% off moves it by twice its tolerance
+      (the tolerance at the default is the one measured here, its SE rescaled by sqrt(N));
+    * every mutant of jaxkd.theory.mutation makes some check fail.
+    """
+    with jax.enable_x64(True):
+        ctx = tv.context(MUTATION_STUDENTS, seed=0)
+        checks = tv.run_checks(ctx)
     failed = [(c.result, c.case, c.predicted, c.observed, c.tolerance) for c in checks if not c.passed]
     assert not failed
     assert {c.result for c in checks} == set(tv.VERIFIERS)
+    assert all(c.tolerance >= 0 and c.allowance >= 0 for c in checks)
+
+    assert sum(c.comparisons for c in checks) == tv.COMPARISONS
+    # Bonferroni: the two-sided tail beyond Z, summed over the comparisons, is the family-wise error.
+    tail = 1 - 0.5 * (1 + math.erf(tv.Z / math.sqrt(2)))
+    assert 2 * tv.COMPARISONS * tail == pytest.approx(tv.FAMILY_WISE_ERROR)
+    exact = [c for c in checks if c.students == 0]
+    assert exact and all(c.comparisons == 0 and c.sd == 0 for c in exact)
+
+    coarse = []
     for c in checks:
-        assert c.tolerance >= 0
+        if c.students and c.scale is not None:
+            default = c.students * tv.DEFAULT_STUDENTS // MUTATION_STUDENTS
+            if c.tolerance_at(default) > tv.RESOLUTION / 2 * c.scale:
+                coarse.append((c.result, c.case, c.tolerance_at(default) / c.scale))
+    assert not coarse
+
+    uncaught = [f"{m.result}: {m.description}" for m in mutation.MUTANTS if not mutation.caught(m, ctx)]
+    assert not uncaught
+
+
+def test_every_closed_form_has_its_mutants():
+    from jaxkd.theory import closed_forms as cf
+
+    from jaxkd.theory import objectives as ob
+
+    for module in (cf, ob):
+        mutated = {m.function for m in mutation.MUTANTS if m.module is module}
+        assert {f.__name__ for f in module.RESULTS.values()} - mutated == set()
+    for result in tv.VERIFIERS:
+        descriptions = [m.description for m in mutation.MUTANTS if m.result == result]
+        assert descriptions, result
 
 
 def test_verification_catches_a_biased_average(monkeypatch):
     # An "average" dividing by k + 1 has variance sigma^2 k/(k+1)^2, not sigma^2/k: 7.1 must fail.
     monkeypatch.setattr(targets, "average",
                         lambda r: jnp.sum(jnp.asarray(r), axis=-2) / (jnp.asarray(r).shape[-2] + 1))
-    checks = tv.verify(num_students=1000, seed=0, results=["7.1"])
+    checks = tv.verify(num_students=100, seed=0, results=["7.1"])
     assert len(checks) == 6 and not any(c.passed for c in checks)
 
 
 def test_verification_catches_wrong_weights(monkeypatch):
     monkeypatch.setattr(targets, "inverse_variance_weights", lambda t, s: (0.5 + 0 * t, 0.5 + 0 * s))
-    checks = tv.verify(num_students=1000, seed=0, results=["7.3"])
-    assert not checks[0].passed
+    checks = tv.verify(num_students=100, seed=0, results=["7.3"])
+    assert [c.passed for c in checks] == [False, True, True]
+
+
+def test_verification_catches_an_uncorrected_between_student_variance(monkeypatch):
+    real = uncertainty.between_student_variance
+
+    def floor_left_in(samples):
+        out = real(samples)
+        return {**out, "corrected": out["uncorrected"]}
+
+    monkeypatch.setattr(uncertainty, "between_student_variance", floor_left_in)
+    checks = tv.verify(num_students=100, seed=0, results=["S.1"])
+    assert [c.passed for c in checks] == [False, True, False, True]
+
+
+def test_verification_catches_a_mse_variance_that_ignores_k(monkeypatch):
+    # Students that average k responses but keep only the first: X.1 at k = 2 must fail.
+    monkeypatch.setattr(targets, "average", lambda r: jnp.asarray(r)[..., 0, :])
+    checks = tv.verify(num_students=100, seed=0, results=["X.1"])
+    assert [c.passed for c in checks] == [True, True, True, False]
 
 
 def test_bad_arguments():
@@ -37,22 +106,8 @@ def test_bad_arguments():
         tv.verify(results=["9.9"])
 
 
-def test_verification_catches_an_uncorrected_between_student_variance(monkeypatch):
-    from jaxkd import uncertainty
-
-    real = uncertainty.between_student_variance
-
-    def floor_left_in(samples):
-        out = real(samples)
-        return {**out, "corrected": out["uncorrected"]}
-
-    monkeypatch.setattr(uncertainty, "between_student_variance", floor_left_in)
-    checks = tv.verify(num_students=1000, seed=0, results=["S.1"])
-    assert [c.passed for c in checks] == [False, True, False]
-
-
-def test_verification_catches_a_mse_variance_that_ignores_k(monkeypatch):
-    # Students that average k responses but are scored as if k were 1: X.1 at k = 5 must fail.
-    monkeypatch.setattr(targets, "average", lambda r: jnp.asarray(r)[..., 0, :])
-    checks = tv.verify(num_students=1000, seed=0, results=["X.1"])
-    assert [c.passed for c in checks] == [True, True, True, False, True]
+@pytest.mark.slow
+def test_default_students_pass_and_resolve_five_percent():
+    checks = tv.verify()
+    assert all(c.passed for c in checks)
+    assert all(c.tolerance <= tv.RESOLUTION / 2 * c.scale for c in checks if c.students and c.scale is not None)

@@ -46,36 +46,61 @@ def inter_student_variance(X, X_test, sigma2, k=1):
     return sigma2 / k * mean_test_leverage(X, X_test)
 
 
+def prediction_bias(X_test, theta, target):
+    """The squared bias term shared by 4.2, 4.3 and X.3: ``(1/m)||X* theta - target||^2`` for
+    the mean student ``theta`` (d,) against ``target`` (m,) (teacher outputs or labels)."""
+    return jnp.mean((jnp.asarray(X_test) @ theta - target) ** 2)
+
+
+def mean_student(X, mu):
+    """``theta_bar = G^{-1} X^T mu``: the OLS student of the noise-free teacher outputs (d,)."""
+    X = jnp.asarray(X)
+    return _gram_inv(X) @ (X.T @ mu)
+
+
 def teacher_mse(X, X_test, sigma2, mu_test=None, theta_mean=None, k=1):
     """**4.2** Expected test MSE against the teacher's mean output.
 
     With a linear teacher (``mu = X theta_T``): ``E[(1/m)||X* theta_hat - X* theta_T||^2] =
-    sigma^2 c``. For a teacher the student class cannot represent, pass its test outputs
-    ``mu_test`` (m,) and the mean student ``theta_mean = G^{-1} X^T mu`` (d,) to add the bias
-    term ``(1/m)||X* theta_bar - mu*||^2``.
+    sigma^2 c``, the variance term (4.1's value). For a teacher the student class cannot
+    represent, pass its test outputs ``mu_test`` (m,) and the mean student ``theta_mean =
+    G^{-1} X^T mu`` (d,) to add the bias term ``(1/m)||X* theta_bar - mu*||^2``.
     """
-    var = sigma2 / k * mean_test_leverage(X, X_test)
+    var = inter_student_variance(X, X_test, sigma2, k)
     if mu_test is None:
         return var
-    return var + jnp.mean((jnp.asarray(X_test) @ theta_mean - mu_test) ** 2)
+    return var + prediction_bias(X_test, theta_mean, mu_test)
 
 
 def ground_truth_mse(X, X_test, theta_teacher, theta_truth, sigma2, tau2):
     """**4.3** ``E[MSE_gt] = (1/m)||X*(theta_T - theta_gt)||^2 + sigma^2 c + tau^2``
-    for ground truth ``y* = X* theta_gt + xi``, ``xi ~ N(0, tau^2)``.
+    for ground truth ``y* = X* theta_gt + xi``, ``xi ~ N(0, tau^2)``: teacher-truth bias,
+    teacher-noise term (4.1's value) and irreducible noise.
     """
-    bias = jnp.mean((jnp.asarray(X_test) @ (theta_teacher - theta_truth)) ** 2)
-    return bias + sigma2 * mean_test_leverage(X, X_test) + tau2
+    bias = prediction_bias(X_test, theta_teacher, jnp.asarray(X_test) @ theta_truth)
+    return bias + inter_student_variance(X, X_test, sigma2) + tau2
 
 
 def observed_label_mse(X, X_test, mu, y_test, sigma2):
     """**4.3** on real data with fixed observed test labels:
     ``E_eps[MSE_gt] = (1/m)||X* theta_bar - y*||^2 + sigma^2 c``, ``theta_bar = G^{-1} X^T mu``.
     """
-    theta_bar = _gram_inv(X) @ (jnp.asarray(X).T @ mu)
-    return jnp.mean((jnp.asarray(X_test) @ theta_bar - y_test) ** 2) + sigma2 * mean_test_leverage(
-        X, X_test
-    )
+    return prediction_bias(X_test, mean_student(X, mu), y_test) + inter_student_variance(X, X_test, sigma2)
+
+
+def test_mse_variance_linear_term(X, X_test, mu, y_test, sigma2, k=1):
+    """**X.1**, the term linear in ``s = sigma^2 / k``: ``4 s b^T H* b / m^2``."""
+    X_test = jnp.asarray(X_test)
+    bias = X_test @ mean_student(X, mu) - y_test
+    s = jnp.asarray(sigma2) / k  # scalar, or any shape of noise levels
+    return 4.0 * s * (bias @ test_leverage_matrix(X, X_test) @ bias) / X_test.shape[0] ** 2
+
+
+def test_mse_variance_quadratic_term(X, X_test, sigma2, k=1):
+    """**X.1**, the term quadratic in ``s = sigma^2 / k``: ``2 s^2 tr(H*^2) / m^2``."""
+    H = test_leverage_matrix(X, X_test)
+    s = jnp.asarray(sigma2) / k
+    return 2.0 * s**2 * jnp.sum(H * H) / jnp.asarray(X_test).shape[0] ** 2
 
 
 def test_mse_variance(X, X_test, mu, y_test, sigma2, k=1):
@@ -83,16 +108,12 @@ def test_mse_variance(X, X_test, mu, y_test, sigma2, k=1):
 
     The residual on the test set is ``b + A eps`` with ``b = X* theta_bar - y*`` (m,),
     ``A = X* G^{-1} X^T`` and ``eps ~ N(0, (sigma^2 / k) I)``, so with ``H* = A A^T``:
-    ``Var(MSE) = (4 s bᵀH*b + 2 s² tr(H*²)) / m²``, ``s = sigma^2 / k``. Quadratic in sigma^2:
-    this curve bends upward even for OLS students.
+    ``Var(MSE) = (4 s bᵀH*b + 2 s² tr(H*²)) / m²``, ``s = sigma^2 / k``: the sum of
+    :func:`test_mse_variance_linear_term` and :func:`test_mse_variance_quadratic_term`.
+    Quadratic in sigma^2: this curve bends upward even for OLS students.
     """
-    X, X_test = jnp.asarray(X), jnp.asarray(X_test)
-    theta_bar = _gram_inv(X) @ (X.T @ mu)
-    bias = X_test @ theta_bar - y_test
-    H = test_leverage_matrix(X, X_test)
-    s = jnp.asarray(sigma2) / k  # scalar, or any shape of noise levels
-    m = X_test.shape[0]
-    return (4.0 * s * (bias @ H @ bias) + 2.0 * s**2 * jnp.sum(H * H)) / m**2
+    return (test_mse_variance_linear_term(X, X_test, mu, y_test, sigma2, k)
+            + test_mse_variance_quadratic_term(X, X_test, sigma2, k))
 
 
 def sandwich_covariance(X, residuals):
@@ -116,16 +137,23 @@ def sandwich_bootstrap_variance(X, residuals, X_test, b):
     return jnp.mean(jnp.sum((X_test @ C) * X_test, axis=1)) / b
 
 
+def bootstrap_variance_term(X, y, X_test, b):
+    """**X.3**, the variance term: ``tr(X*^T X* Cov_b) / m`` with ``Cov_b`` the X.2 sandwich
+    of the full-data OLS residuals over b."""
+    X, X_test = jnp.asarray(X), jnp.asarray(X_test)
+    theta = mean_student(X, y)
+    C = sandwich_covariance(X, y - X @ theta) / b
+    return jnp.sum((X_test.T @ X_test) * C) / X_test.shape[0]
+
+
 def bootstrap_observed_mse(X, y, X_test, y_test, b):
     """**X.3** Expected test MSE of ground-truth-bootstrap OLS students on a fixed test set:
-    ``MSE(theta_full) + tr(X*^T X* Cov_b) / m`` with ``Cov_b`` the X.2 sandwich over b.
-    The first term is the full-data fit's error on that test set, not 5.3's ``tau^2``.
+    ``MSE(theta_full) + tr(X*^T X* Cov_b) / m`` (:func:`prediction_bias` of the full-data fit
+    plus :func:`bootstrap_variance_term`). The first term is the full-data fit's error on that
+    test set, not 5.3's ``tau^2``.
     """
-    X, X_test = jnp.asarray(X), jnp.asarray(X_test)
-    theta = _gram_inv(X) @ (X.T @ y)
-    C = sandwich_covariance(X, y - X @ theta) / b
-    m = X_test.shape[0]
-    return jnp.mean((X_test @ theta - y_test) ** 2) + jnp.sum((X_test.T @ X_test) * C) / m
+    return (prediction_bias(X_test, mean_student(X, y), y_test)
+            + bootstrap_variance_term(X, y, X_test, b))
 
 
 def finite_sample_inflation(b, d):

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
-from theory import closed_forms as cf
+from jaxkd.theory import closed_forms as cf
 
 entropy = cf.entropy  # nats, 0 log 0 = 0
 

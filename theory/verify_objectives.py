@@ -1,12 +1,12 @@
 """Verification of X.4-X.7 (distillation objectives on categorical students) through jaxkd's
 own code: students are fitted by minimising ``jaxkd.divergences`` (optax L-BFGS for the small
 categorical families, ``jaxkd.students.ensemble`` with Adam for network students), answers are
-sampled by ``jaxkd.teachers.sample_answers``; the closed forms come from ``theory.objectives``.
+sampled by ``jaxkd.teachers.sample_answers``; the closed forms come from ``jaxkd.theory.objectives``.
 
-Each ``check_x_*`` takes the :class:`theory.verify.Context` that ``theory.verify.verify`` builds
+Each ``check_x_*`` takes the :class:`jaxkd.theory.verify.Context` that ``jaxkd.theory.verify.verify`` builds
 (only ``ctx.key`` and ``ctx.num_students`` are used) and returns a list of
-:class:`theory.verify.Check`; ``VERIFIERS`` maps each identifier to its function, ready to be
-merged into ``theory.verify.VERIFIERS``. Run under ``jax.enable_x64(True)`` as ``verify`` does.
+:class:`jaxkd.theory.verify.Check`; ``VERIFIERS`` maps each identifier to its function;
+``jaxkd.theory.verify.VERIFIERS`` includes them. Run under ``jax.enable_x64(True)`` as ``verify`` does.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from scipy.special import gammaln
 
 from jaxkd import divergences, teachers, uncertainty
 from jaxkd.students import ensemble, mlp
-from theory import objectives as ob
-from theory.verify import EPS, Z_TOL, Check, _two_sided
+from jaxkd.theory import objectives as ob
+from jaxkd.theory.verify import EPS, Check, compare, exact
 
 BETAS = (0.0, 0.1, 0.5, 0.9, 1.0)
 # Teachers: a plain one, and three valid answers with a hallucination tail of ten answers
@@ -32,6 +32,7 @@ BETAS = (0.0, 0.1, 0.5, 0.9, 1.0)
 PLAIN = np.array([0.5, 0.3, 0.15, 0.05])
 _JUNK = np.exp(-0.5 * np.arange(10))
 HALLUCINATING = np.concatenate([[0.5, 0.3, 0.15], 0.05 * _JUNK / _JUNK.sum()])
+SEQUENCE_KD = 50  # X.6's simulated students, a multiple of num_students: resolves 5% at the default
 OPT_TOL = 1e-9  # L-BFGS on these smooth, convex, tiny problems reaches ~1e-15; this is slack
 
 
@@ -94,11 +95,11 @@ def check_x_4(ctx) -> list[Check]:
     for p in (PLAIN, HALLUCINATING):
         h_p = float(ob.entropy(p))
         for beta in BETAS:
-            q = np.asarray(_fit(p, beta))
-            out.append(_two_sided("X.4", f"free student, β={beta}, {_label(p)}: max |q − p|", 0.0,
+            q = ctx.simulated(f"X.4/{_label(p)}/{beta}", lambda p=p, beta=beta: np.asarray(_fit(p, beta)))
+            out.append(exact("X.4", f"free student, β={beta}, {_label(p)}: max |q − p|", 0.0,
                                   np.abs(q - np.asarray(ob.free_student(p, beta))).max(), OPT_TOL,
                                   "L-BFGS on jaxkd.divergences; optimiser slack"))
-            out.append(_two_sided("X.4", f"free student, β={beta}, {_label(p)}: H(q) − H(p_T)", 0.0,
+            out.append(exact("X.4", f"free student, β={beta}, {_label(p)}: H(q) − H(p_T)", 0.0,
                                   float(ob.entropy(q)) - h_p, OPT_TOL, "optimiser slack"))
     return out
 
@@ -123,39 +124,47 @@ def _exp_family_case(key):
 def check_x_5(ctx, epochs: int = 3000, students: int = 3) -> list[Check]:
     out = []
     # (a) Exponential family: H(q*) − H(p) = KL(p || q*), the maximum-entropy property.
-    F, p, theta, q, bound = _exp_family_case(ctx.key("X.5/family"))
-    out.append(_two_sided("X.5", "exp. family (K=8, d=3), forward-KL fit: H(q) − H(p) = KL(p || q)",
+    F, p, theta, q, bound = ctx.simulated("X.5/family", lambda: _exp_family_case(ctx.key("X.5/family")))
+    out.append(exact("X.5", "exp. family (K=8, d=3), forward-KL fit: H(q) − H(p) = KL(p || q)",
                           ob.forward_kl_entropy_gap(p[None], q[None]), float(ob.entropy(q) - ob.entropy(p)),
                           bound + 100 * EPS, "‖θ‖‖∇L‖ at the fit (Cauchy–Schwarz) + rounding"))
     # (b) Students trained by jaxkd.students.ensemble on a teacher they cannot represent: a
     # logistic regression and a ReLU MLP (widths 6 -> 16 -> 5), soft targets and hard labels.
-    kx, kt, ks = jax.random.split(ctx.key("X.5/students"), 3)
+    for name, s, target, predicted, observed, bound in ctx.simulated(
+            f"X.5/students/{epochs}/{students}", lambda: _trained_students(ctx.key("X.5/students"), epochs, students)):
+        out.append(exact("X.5", f"{name} student {s}, {target}: mean H(q) − mean H(p) = mean KL(p || q)",
+                         predicted, observed, bound + 1e-5 * max(1.0, abs(predicted)),
+                         "‖W‖‖∇_W L‖ of the last layer after training + float32 rounding"))
+    return out
+
+
+def _trained_students(key, epochs: int, students: int) -> list[tuple]:
+    """Per trained student: (model, index, target, mean KL(p || q), mean H(q) − mean H(p), the
+    bound on the stationarity remainder), all measured through jaxkd.divergences."""
+    kx, kt, ks = jax.random.split(key, 3)
     X = jax.random.normal(kx, (256, 6), jnp.float32)
     teacher_logits = 3.0 * jnp.sin(X @ jax.random.normal(kt, (6, 5), jnp.float32))  # (256, 5)
     hard = jnp.where(jax.nn.one_hot(jnp.argmax(teacher_logits, -1), 5) > 0, 0.0, -jnp.inf).astype(jnp.float32)
+    rows = []
     for (name, widths), (target, T) in itertools.product(
             (("logistic", (6, 5)), ("MLP", (6, 16, 5))), (("soft", teacher_logits), ("hard labels", hard))):
         graphdef, states = ensemble.init(lambda rngs, w=widths: mlp.MLP(w, rngs=rngs), jax.random.split(ks, students))
         states = ensemble.train(graphdef, states, _fkl_loss, X, T, optimizer=optax.adam(3e-3), epochs=epochs)
         for s in range(students):
-            state = jax.tree.map(lambda a, s=s: a[s], states)
-            model = nnx.merge(graphdef, state)
+            model = nnx.merge(graphdef, jax.tree.map(lambda a, s=s: a[s], states))
             z = model(X).astype(jnp.float64)
-            lp, lq = jax.nn.log_softmax(T.astype(jnp.float64)), jax.nn.log_softmax(z)
-            pt, qs = jnp.exp(lp), jnp.exp(lq)
+            pt = jnp.exp(jax.nn.log_softmax(T.astype(jnp.float64)))
             observed = float(jnp.mean(divergences.entropy(z)) - jnp.mean(ob.entropy(pt)))
             predicted = float(jnp.mean(divergences.forward_kl(z, T.astype(jnp.float64))))
             # The remainder is -<grad_W L, W> over the last layer (kernel and bias): bounded by
             # the norms, measured here.
             last = model.layers[-1]
-            grads = jax.grad(lambda kb: jnp.mean(divergences.forward_kl(
+            grads = jax.grad(lambda kb, model=model, T=T: jnp.mean(divergences.forward_kl(
                 _hidden(model, X) @ kb[0] + kb[1][None], T)))((last.kernel[...], last.bias[...]))
             bound = float(sum(jnp.linalg.norm(a) * jnp.linalg.norm(g)
                               for a, g in zip((last.kernel[...], last.bias[...]), grads)))
-            out.append(_two_sided("X.5", f"{name} student {s}, {target}: mean H(q) − mean H(p) = mean KL(p || q)",
-                                  predicted, observed, bound + 1e-5 * max(1.0, abs(predicted)),
-                                  "‖W‖‖∇_W L‖ of the last layer after training + float32 rounding"))
-    return out
+            rows.append((name, s, target, predicted, observed, bound))
+    return rows
 
 
 def _hidden(model, X):
@@ -189,30 +198,32 @@ def check_x_6(ctx, ks=(1, 2, 5, 20)) -> list[Check]:
     r, K = 2, 6
     h_star = float(ob.entropy(ob.lumped_student(p, r, 0.0)))
     # The M-projection used below is the forward-KL optimum over the lumped family (jaxkd.divergences).
-    q_fit = _fit(p, 0.0, r)
-    out.append(_two_sided("X.6", "lumped student's forward-KL fit = head p, tail even (closed form)", 0.0,
+    q_fit = ctx.simulated("X.6/fit", lambda: _fit(p, 0.0, r))
+    out.append(exact("X.6", "lumped student's forward-KL fit = head p, tail even (closed form)", 0.0,
                           float(jnp.abs(q_fit - ob.lumped_student(p, r, 0.0)).max()), OPT_TOL, "optimiser slack"))
     for k in ks:
         counts = _compositions(k, K)
         log_pmf = gammaln(k + 1.0) - gammaln(counts + 1.0).sum(axis=1) + counts @ np.log(np.asarray(p))
         pmf = np.exp(log_pmf)
         h = np.asarray(_lumped_fit_entropy(jnp.asarray(counts / k), r))
-        exact, var = float(pmf @ h), float(pmf @ (h - pmf @ h) ** 2)
+        exact_h, var = float(pmf @ h), float(pmf @ (h - pmf @ h) ** 2)
         closed = float(ob.lumped_sequence_kd_entropy(p, r, k))
-        out.append(_two_sided("X.6", f"E H(q̂_k): enumeration = binomial marginals, k={k}", closed, exact,
+        out.append(exact("X.6", f"E H(q̂_k): enumeration = binomial marginals, k={k}", closed, exact_h,
                               len(counts) * EPS * 10 * h_star, "rounding: (summed terms) x eps"))
-        out.append(Check("X.6", f"E H(q̂_k) < H(q*) (Jensen), k={k}", h_star, exact, 0.0, bool(exact < h_star),
+        out.append(Check("X.6", f"E H(q̂_k) < H(q*) (Jensen), k={k}", h_star, exact_h, 0.0, bool(exact_h < h_star),
                          "concavity of the maximum-entropy function"))
-        answers = teachers.sample_answers(ctx.key(f"X.6/{k}"), p, k=k, num_students=ctx.num_students)
-        sim = np.asarray(_lumped_fit_entropy(uncertainty.empirical_distribution(answers, K), r))
-        out.append(_two_sided("X.6", f"simulated E H(q̂_k) = enumeration, k={k}", exact, sim.mean(),
-                              Z_TOL * math.sqrt(var / ctx.num_students), "5 SD from the exact variance"))
+        n = SEQUENCE_KD * ctx.num_students
+        sim = ctx.simulated(f"X.6/{k}/{n}", lambda k=k, n=n: np.asarray(_lumped_fit_entropy(
+            uncertainty.empirical_distribution(teachers.sample_answers(ctx.key(f"X.6/{k}"), p, k=k, num_students=n), K), r)))
+        out.append(compare("X.6", f"simulated E H(q̂_k) = enumeration, k={k}", exact_h, sim.mean(),
+                           math.sqrt(var / n), students=n,
+                           basis="SE from the exact variance of H(q̂_k)"))
     k = 200
     exact_gap = h_star - float(ob.lumped_sequence_kd_entropy(p, r, k))
     first = float(ob.lumped_sequence_kd_gap(r, k))
     lumped = ob.lump(p, r)  # the omitted term: Harris's second order on the r + 1 cells
     omitted = float(ob.cf.miller_madow_gap(lumped, k, order=2) - ob.cf.miller_madow_gap(lumped, k))
-    out.append(_two_sided("X.6", f"first order: H(q*) − E H(q̂_k) = r/(2k), r={r}, k={k}", first, exact_gap,
+    out.append(exact("X.6", f"first order: H(q*) − E H(q̂_k) = r/(2k), r={r}, k={k}", first, exact_gap,
                           2 * abs(omitted), "2 x the second-order term (Harris 1975) on r + 1 cells"))
     return out
 
@@ -221,7 +232,6 @@ def check_x_6(ctx, ks=(1, 2, 5, 20)) -> list[Check]:
 
 
 def check_x_7(ctx) -> list[Check]:
-    del ctx
     out = []
     for p, r in ((PLAIN, 1), (PLAIN, 2), (HALLUCINATING, 3)):
         p = jnp.asarray(p)
@@ -232,17 +242,17 @@ def check_x_7(ctx) -> list[Check]:
             q = ob.lumped_student(p, r, beta)
             masses.append(float(jnp.sum(q[r:])))
             if round(beta, 1) in BETAS:
-                fit = _fit(p, beta, r)
-                out.append(_two_sided("X.7", f"lumped student, β={beta:.1f}, {label}: closed form = fitted",
+                fit = ctx.simulated(f"X.7/{label}/{beta:.1f}", lambda p=p, beta=beta, r=r: _fit(p, beta, r))
+                out.append(exact("X.7", f"lumped student, β={beta:.1f}, {label}: closed form = fitted",
                                       0.0, float(jnp.abs(fit - q).max()), OPT_TOL, "L-BFGS on jaxkd.divergences"))
                 ratio = np.asarray(fit[:r] / p[:r])
-                out.append(_two_sided("X.7", f"head ∝ teacher, β={beta:.1f}, {label}: spread of q/p on the head",
+                out.append(exact("X.7", f"head ∝ teacher, β={beta:.1f}, {label}: spread of q/p on the head",
                                       0.0, ratio.max() - ratio.min(), OPT_TOL, "optimiser slack"))
         G = float(jnp.exp(jnp.mean(jnp.log(p[r:]))))
         P_head = float(jnp.sum(p[:r]))
-        out.append(_two_sided("X.7", f"forward KL keeps the teacher's tail mass, {label}", float(jnp.sum(p[r:])),
+        out.append(exact("X.7", f"forward KL keeps the teacher's tail mass, {label}", float(jnp.sum(p[r:])),
                               masses[0], 100 * EPS, "rounding"))
-        out.append(_two_sided("X.7", f"reverse KL's tail mass = (K−r)G/(P_head + (K−r)G), {label}",
+        out.append(exact("X.7", f"reverse KL's tail mass = (K−r)G/(P_head + (K−r)G), {label}",
                               (K - r) * G / (P_head + (K - r) * G), masses[-1], 100 * EPS, "rounding"))
         steps = np.diff(masses)
         out.append(Check("X.7", f"tail mass strictly decreasing in β (11 points), {label}", 0.0,

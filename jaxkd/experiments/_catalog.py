@@ -38,7 +38,7 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                               'kind': 'int',
                                               'help': 'seed of the 80/20 train/test split',
                                               'choices': None,
-                                              'default': '0'},
+                                              'default': '42'},
                                              {'field': 'drop_b',
                                               'flag': '--drop-b',
                                               'kind': 'bool',
@@ -64,6 +64,15 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                               'help': 'MLP Adam learning rate',
                                               'choices': None,
                                               'default': '0.01'},
+                                             {'field': 'init',
+                                              'flag': '--init',
+                                              'kind': 'str',
+                                              'help': 'MLP initialisation: torch (uniform ±1/sqrt(fan_in) '
+                                                      "weights and biases, PyTorch's default, which the "
+                                                      "study's scripts use) or he (Kaiming-normal weights, "
+                                                      'zero biases)',
+                                              'choices': None,
+                                              'default': 'torch'},
                                              {'field': 'chunk',
                                               'flag': '--chunk',
                                               'kind': 'int?',
@@ -116,7 +125,7 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                   'kind': 'int',
                                                   'help': 'seed of the 80/20 train/test split',
                                                   'choices': None,
-                                                  'default': '0'},
+                                                  'default': '42'},
                                                  {'field': 'drop_b',
                                                   'flag': '--drop-b',
                                                   'kind': 'bool',
@@ -136,13 +145,22 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                   'help': 'MLP training epochs (full batch unless the '
                                                           'experiment sets a batch size)',
                                                   'choices': None,
-                                                  'default': 'quick 200; paper 300'},
+                                                  'default': '300'},
                                                  {'field': 'learning_rate',
                                                   'flag': '--learning-rate',
                                                   'kind': 'float',
                                                   'help': 'MLP Adam learning rate',
                                                   'choices': None,
                                                   'default': '0.01'},
+                                                 {'field': 'init',
+                                                  'flag': '--init',
+                                                  'kind': 'str',
+                                                  'help': 'MLP initialisation: torch (uniform '
+                                                          "±1/sqrt(fan_in) weights and biases, PyTorch's "
+                                                          "default, which the study's scripts use) or he "
+                                                          '(Kaiming-normal weights, zero biases)',
+                                                  'choices': None,
+                                                  'default': 'he'},
                                                  {'field': 'chunk',
                                                   'flag': '--chunk',
                                                   'kind': 'int?',
@@ -158,22 +176,30 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                   'choices': None,
                                                   'default': 'quick 0.0,0.01,0.05,0.1,0.2; paper '
                                                              '0.0,0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4'},
+                                                 {'field': 'labels',
+                                                  'flag': '--labels',
+                                                  'kind': 'str',
+                                                  'help': 'what the students learn: truth (the training '
+                                                          "labels, the study's script) or teacher (an MLP "
+                                                          "teacher's outputs on the training inputs)",
+                                                  'choices': None,
+                                                  'default': 'truth'},
                                                  {'field': 'fresh_init',
                                                   'flag': '--fresh-init',
                                                   'kind': 'bool',
                                                   'help': 'each student its own Kaiming init before '
-                                                          "perturbing (the study's scripts); default: one "
-                                                          'shared init',
+                                                          "perturbing (the study's script); off: one init "
+                                                          'shared by all students',
                                                   'choices': None,
-                                                  'default': 'quick False; paper True'},
+                                                  'default': 'True'},
                                                  {'field': 'bias_scale',
                                                   'flag': '--bias-scale',
                                                   'kind': 'float?',
-                                                  'help': 'biases shifted by N(0, (bias_scale·s)²) instead '
-                                                          'of multiplied like weights (zero biases stay zero '
-                                                          "then); the study's scripts: 0.1",
+                                                  'help': 'biases shifted by N(0, (bias_scale·s)²) (the '
+                                                          "study's script: 0.1); none: multiplied like the "
+                                                          'weights (zero biases stay zero)',
                                                   'choices': None,
-                                                  'default': 'quick none; paper 0.1'}]},
+                                                  'default': '0.1'}]},
                  'bootstrap': {'module': 'jaxkd.experiments.bootstrap',
                                'summary': 'Student initialization uncertainty via bootstrap (study Section '
                                           '5.2).',
@@ -211,7 +237,7 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                           'kind': 'int',
                                           'help': 'seed of the 80/20 train/test split',
                                           'choices': None,
-                                          'default': '0'},
+                                          'default': 'quick: linear 42, mlp 1; paper: linear 42, mlp 1'},
                                          {'field': 'drop_b',
                                           'flag': '--drop-b',
                                           'kind': 'bool',
@@ -223,20 +249,30 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                           'kind': 'int...',
                                           'help': 'MLP hidden layer widths',
                                           'choices': None,
-                                          'default': 'quick 16; paper: linear 16, mlp 64'},
+                                          'default': 'quick: linear 16, mlp 64; paper: linear 16, mlp 64'},
                                          {'field': 'epochs',
                                           'flag': '--epochs',
                                           'kind': 'int',
                                           'help': 'MLP training epochs (full batch unless the experiment '
                                                   'sets a batch size)',
                                           'choices': None,
-                                          'default': '200'},
+                                          'default': 'quick: linear 200, mlp 300; paper: linear 200, mlp '
+                                                     '300'},
                                          {'field': 'learning_rate',
                                           'flag': '--learning-rate',
                                           'kind': 'float',
                                           'help': 'MLP Adam learning rate',
                                           'choices': None,
-                                          'default': '0.01'},
+                                          'default': 'quick: linear 0.01, mlp 0.001; paper: linear 0.01, mlp '
+                                                     '0.001'},
+                                         {'field': 'init',
+                                          'flag': '--init',
+                                          'kind': 'str',
+                                          'help': 'MLP initialisation: torch (uniform ±1/sqrt(fan_in) '
+                                                  "weights and biases, PyTorch's default, which the study's "
+                                                  'scripts use) or he (Kaiming-normal weights, zero biases)',
+                                          'choices': None,
+                                          'default': 'torch'},
                                          {'field': 'chunk',
                                           'flag': '--chunk',
                                           'kind': 'int?',
@@ -250,14 +286,15 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                           'kind': 'int...',
                                           'help': 'bootstrap sample sizes b',
                                           'choices': None,
-                                          'default': 'quick 25,50,100,200,404; paper '
-                                                     '20,30,50,75,100,150,200,300,404'},
+                                          'default': 'quick 40,80,121,202,404; paper '
+                                                     '40,80,121,161,202,242,282,323,363,404'},
                                          {'field': 'teacher_hidden',
                                           'flag': '--teacher-hidden',
                                           'kind': 'int...?',
                                           'help': "MLP teacher's hidden widths (default: the students')",
                                           'choices': None,
-                                          'default': 'quick none; paper: linear none, mlp 128'}]},
+                                          'default': 'quick: linear none, mlp 128; paper: linear none, mlp '
+                                                     '128'}]},
                  'output-entropy': {'module': 'jaxkd.experiments.output_entropy',
                                     'summary': 'Student output uncertainty (study Section 6.1): do distilled '
                                                "classifiers keep the teacher's predictive entropy?",
@@ -310,6 +347,14 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                'help': 'Adam learning rate',
                                                'choices': None,
                                                'default': '0.01'},
+                                              {'field': 'init',
+                                               'flag': '--init',
+                                               'kind': 'str',
+                                               'help': 'initialisation: torch (uniform ±1/sqrt(fan_in) '
+                                                       "weights and biases, the study's scripts) or he "
+                                                       '(Kaiming-normal weights, zero biases)',
+                                               'choices': ['he', 'torch'],
+                                               'default': 'torch'},
                                               {'field': 'temperature',
                                                'flag': '--temperature',
                                                'kind': 'float',
@@ -317,12 +362,14 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                        'teacher probabilities',
                                                'choices': None,
                                                'default': '2.0'},
-                                              {'field': 'num_students',
-                                               'flag': '--students',
+                                              {'field': 'replicates',
+                                               'flag': '--replicates',
                                                'kind': 'int',
-                                               'help': 'students per role (their statistics are averaged)',
+                                               'help': 'independent teacher trainings per dataset and model '
+                                                       'class, each with its own students (the study trains '
+                                                       'one)',
                                                'choices': None,
-                                               'default': '1'},
+                                               'default': '10'},
                                               {'field': 'seed',
                                                'flag': '--seed',
                                                'kind': 'int',
@@ -333,9 +380,10 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                               {'field': 'split_seed',
                                                'flag': '--split-seed',
                                                'kind': 'int',
-                                               'help': 'seed of the 80/20 train/test split',
+                                               'help': 'seed of the stratified 80/20 train/test split (the '
+                                                       "study's scripts: 1)",
                                                'choices': None,
-                                               'default': '0'}]},
+                                               'default': '1'}]},
                  'variance-aware': {'module': 'jaxkd.experiments.variance_aware',
                                     'summary': 'Variance-aware distillation (study Section 7): averaging k '
                                                'responses vs variance weighting.',
@@ -373,7 +421,7 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                'kind': 'int',
                                                'help': 'seed of the 80/20 train/test split',
                                                'choices': None,
-                                               'default': '0'},
+                                               'default': '42'},
                                               {'field': 'drop_b',
                                                'flag': '--drop-b',
                                                'kind': 'bool',
@@ -399,6 +447,15 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                'help': 'MLP Adam learning rate',
                                                'choices': None,
                                                'default': '0.01'},
+                                              {'field': 'init',
+                                               'flag': '--init',
+                                               'kind': 'str',
+                                               'help': 'MLP initialisation: torch (uniform ±1/sqrt(fan_in) '
+                                                       "weights and biases, PyTorch's default, which the "
+                                                       "study's scripts use) or he (Kaiming-normal weights, "
+                                                       'zero biases)',
+                                               'choices': None,
+                                               'default': 'torch'},
                                               {'field': 'chunk',
                                                'flag': '--chunk',
                                                'kind': 'int?',
@@ -422,9 +479,11 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                           '1,3,4,5,6,7,8,9,10,11,13,15,20,30,40,50'}]},
                  'variance-attribution': {'module': 'jaxkd.experiments.variance_attribution',
                                           'summary': 'Which source of randomness makes MLP students '
-                                                     'disagree? (beyond the study)',
+                                                     'disagree?',
                                           'description': 'Which source of randomness makes MLP students '
-                                                         'disagree? (beyond the study)',
+                                                         'disagree? Sensitivity indices of the inter-student '
+                                                         'variance over teacher noise, initialization and '
+                                                         'minibatch order (beyond the study).',
                                           'presets': ['quick', 'paper'],
                                           'flags': [{'field': 'model',
                                                      'flag': '--model',
@@ -457,7 +516,7 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                      'kind': 'int',
                                                      'help': 'seed of the 80/20 train/test split',
                                                      'choices': None,
-                                                     'default': '0'},
+                                                     'default': '42'},
                                                     {'field': 'drop_b',
                                                      'flag': '--drop-b',
                                                      'kind': 'bool',
@@ -484,6 +543,15 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                      'help': 'MLP Adam learning rate',
                                                      'choices': None,
                                                      'default': '0.01'},
+                                                    {'field': 'init',
+                                                     'flag': '--init',
+                                                     'kind': 'str',
+                                                     'help': 'MLP initialisation: torch (uniform '
+                                                             "±1/sqrt(fan_in) weights and biases, PyTorch's "
+                                                             "default, which the study's scripts use) or he "
+                                                             '(Kaiming-normal weights, zero biases)',
+                                                     'choices': None,
+                                                     'default': 'torch'},
                                                     {'field': 'chunk',
                                                      'flag': '--chunk',
                                                      'kind': 'int?',
@@ -504,7 +572,15 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                      'help': 'minibatch size (the data order is a source of '
                                                              'randomness here)',
                                                      'choices': None,
-                                                     'default': '32'}]},
+                                                     'default': '32'},
+                                                    {'field': 'frozen_draws',
+                                                     'flag': '--frozen-draws',
+                                                     'kind': 'int',
+                                                     'help': 'groups of students, each with its own draw of '
+                                                             'the frozen sources; the students divide '
+                                                             'equally among them',
+                                                     'choices': None,
+                                                     'default': '10'}]},
                  'objectives': {'module': 'jaxkd.experiments.objectives',
                                 'summary': 'Beyond the study: which distillation objective keeps a '
                                            "classifier's uncertainty? (issue 23; the tabular analogue of "

@@ -14,33 +14,40 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.ticker import LogLocator, NullLocator, ScalarFormatter
 
 from jaxkd import _validation as v
 from jaxkd import bootstrap, rng, uncertainty
 from jaxkd import document as doc
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
-from jaxkd.experiments import common
+from jaxkd.experiments import protocol, regression
 from jaxkd.formatting import fmt
 from jaxkd.plotting import nan_array, subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 from jaxkd.students import ensemble, linear, mlp
-from theory import closed_forms as cf
+from jaxkd.theory import closed_forms as cf
 
 MODELS = ("linear", "mlp")
+SIZES_PAPER = (40, 80, 121, 161, 202, 242, 282, 323, 363, 404)  # int(f * 404), f = 0.1, ..., 1.0
+MLP_SCRIPT = {"split_seed": 1, "teacher_hidden": (128,), "hidden": (64,), "epochs": 300, "learning_rate": 1e-3}
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(common.RegressionConfig):
+class Config(regression.RegressionConfig):
     MODELS: ClassVar[tuple[str, ...]] = MODELS
 
+    # The study's scripts: b = 10%, 20%, ..., 100% of the 404 training rows; the MLP script splits
+    # with seed 1 (the linear one with 42) and trains a 128-wide teacher and 64-wide students
+    # for 300 epochs at Adam lr 1e-3.
     PRESETS: ClassVar[dict] = {
-        ("quick", "mlp"): {"num_students": 100},
-        ("paper", "*"): {"sizes": (20, 30, 50, 75, 100, 150, 200, 300, 404), "num_students": 1000},
-        ("paper", "mlp"): {"teacher_hidden": (128,), "hidden": (64,)},  # the study's scripts
+        ("quick", "mlp"): {"num_students": 100, **MLP_SCRIPT},
+        ("paper", "*"): {"sizes": SIZES_PAPER, "num_students": 1000},
+        ("paper", "mlp"): MLP_SCRIPT,
     }
 
-    sizes: tuple[int, ...] = option((25, 50, 100, 200, 404), "bootstrap sample sizes b")
+    split_seed: int = 42  # the study's linear script (the MLP presets: 1, its MLP script)
+    sizes: tuple[int, ...] = option((40, 80, 121, 202, 404), "bootstrap sample sizes b")
     teacher_hidden: tuple[int, ...] | None = option(None, "MLP teacher's hidden widths (default: the students')")
 
     def __post_init__(self):
@@ -59,7 +66,7 @@ class Config(common.RegressionConfig):
         return held + extra, chunk
 
 
-def _point(task: common.LinearTask, b: int, key: jax.Array, num_students: int, tau2: float,
+def _point(task: regression.LinearTask, b: int, key: jax.Array, num_students: int, tau2: float,
            Sigma: jax.Array, chunk=None) -> dict:
     n, d = task.X.shape
     idx = bootstrap.resample_indices(key, n, b, num_students=num_students)
@@ -93,10 +100,10 @@ def _check_sizes(cfg: Config, n: int) -> None:
 
 def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
     """MLP students from one fixed init; bootstrap counts enter as example weights."""
-    task = common.mlp_task(cfg)
+    task = regression.mlp_task(cfg)
     n = task.X.shape[0]
     _check_sizes(cfg, n)
-    one = mlp.init_params(task.train.widths, rng.stream(cfg.seed, "init"))
+    one = mlp.init_params(task.train.widths, rng.stream(cfg.seed, "init"), cfg.init)
     init = jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_students, *x.shape)), one)
     key = rng.stream(cfg.seed, "bootstrap")
 
@@ -114,19 +121,19 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
                                     weights=jnp.concatenate([counts, counts]), chunk=cfg.chunk)
         preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
         for label, part in (("teacher", preds[:N]), ("truth", preds[N:])):
-            m = common.ensemble_metrics(part, task.mu_test, task.y_test)
+            m = uncertainty.ensemble_metrics(part, task.mu_test, task.y_test)
             out |= {f"{label}_variance": m["inter_student_variance"],
                     f"{label}_variance_se": m["inter_student_variance_se"],
                     f"{label}_mse": m["mse_truth"], f"{label}_mse_std": m["mse_truth_std"]}
         return out
 
     points = [(f"b-{b:06d}", (i, b)) for i, b in enumerate(cfg.sizes)]
-    rows = common.sweep(run_dir, points, point, desc="bootstrap (mlp)")
-    return {**common.columns(rows), "n": n, "num_students": cfg.num_students}
+    rows = sweep(run_dir, points, point, desc="bootstrap (mlp)")
+    return {**columns(rows), "n": n, "num_students": cfg.num_students}
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(common.Results):
+class Results(protocol.Results):
     """Typed results (per bootstrap size b; teacher- and truth-labelled students)."""
 
     b: tuple[int, ...]
@@ -162,8 +169,8 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     if cfg.model == "mlp":
         return _run_mlp(cfg, run_dir)
     with jax.enable_x64(True):
-        task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
-        common.guard_memory(cfg, task.X.shape[0], task.X_test.shape[0], task.X.shape[1])
+        task = regression.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+        regression.guard_memory(cfg, task.X.shape[0], task.X_test.shape[0], task.X.shape[1])
         n, d = task.X.shape
         _check_sizes(cfg, n)
         resid = task.y_train - task.mu
@@ -171,12 +178,12 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         Sigma = task.X.T @ task.X / n
         key = rng.stream(cfg.seed, "bootstrap")
         points = [(f"b-{b:06d}", (i, b)) for i, b in enumerate(cfg.sizes)]
-        rows = common.sweep(
+        rows = sweep(
             run_dir, points,
             lambda p: _point(task, p[1], rng.point_key(key, p[0]), cfg.num_students, tau2, Sigma, cfg.chunk),
             desc=f"bootstrap ({cfg.model})",
         )
-        return {**common.columns(rows), "tau2_hat": tau2, "d": d, "n": n,
+        return {**columns(rows), "tau2_hat": tau2, "d": d, "n": n,
                 "full_data_test_mse": float(np.mean((np.asarray(task.mu_test) - np.asarray(task.y_test)) ** 2))}
 
 
@@ -184,17 +191,22 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
 
 
 def _b_axis(ax, b) -> None:
-    """The log b axis of both figures, ticked at the sizes that were run."""
+    """The log b axis of both figures, ticked at the sizes that were run (x only: the log y
+    axis keeps its minor ticks, which carry its labels when it spans less than a decade)."""
     ax.set_xticks(b)
-    ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=7)
-    ax.minorticks_off()
+    ax.set_xticklabels([str(int(x)) for x in b], rotation=45, fontsize=8)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_locator(LogLocator(subs="all"))
     ax.set_xlabel("bootstrap sample size b (rows)")
 
 
 def fig_bootstrap_variance(res: Results):
-    """Log-log variance against b. The axis spans the ground-truth curve and its closed forms;
-    teacher-labelled variances far below it (5.1's zero, up to rounding, for linear students)
-    are drawn at the bottom edge and said so in the legend, not allowed to stretch the axis."""
+    """Log-log variance against b, ±2 SE. The axis spans the ground-truth curve and its closed
+    forms; teacher-labelled variances far below it (5.1's zero, up to rounding, for linear
+    students) are drawn at the bottom edge and said so in the legend, not allowed to stretch
+    the axis."""
     fig, ax = subplots(figsize=(5.5, 4))
     b = np.asarray(res.b)
     truth = np.asarray(res.truth_variance, float)
@@ -202,17 +214,21 @@ def fig_bootstrap_variance(res: Results):
     shown = np.concatenate([truth, nan_array((res.sandwich_truth_variance if res.sandwich_truth_variance is not None else truth)),
                             teacher[teacher > 1e-8 * np.nanmax(truth)]])  # rounding-level zeros excluded
     bottom = 0.5 * np.nanmin(shown)
-    ax.loglog(b, truth, "o-", label="ground-truth labels")
+    ax.errorbar(b, truth, yerr=2 * nan_array(res.truth_variance_se), fmt="o-", capsize=2,
+                label="ground-truth labels (±2 SE)")
     low = teacher < bottom
-    ax.loglog(b, np.maximum(teacher, bottom), "s-",
-              label="teacher labels" + (" (at the edge: below the axis)" if low.any() else ""))
+    t_err = np.where(low, 0.0, 2 * nan_array(res.teacher_variance_se))
+    ax.errorbar(b, np.maximum(teacher, bottom), yerr=t_err, fmt="s-", capsize=2,
+                label="teacher labels (±2 SE)" + (" (at the edge: below the axis)" if low.any() else ""))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     if res.predicted_truth_variance is not None:
-        ax.loglog(b, np.maximum(nan_array(res.teacher_variance_full_rank), bottom), "^:",
-                  label="teacher labels, full-rank resamples (5.1: zero; at the edge)")
-        ax.loglog(b, res.predicted_truth_variance, "--", label="(τ²/b)·xᵀΣ⁻¹x (5.2)")
-        ax.loglog(b, nan_array(res.gaussian_truth_variance), ":", label="τ²/(b−d−1)·xᵀΣ⁻¹x (Gaussian)")
+        ax.plot(b, np.maximum(nan_array(res.teacher_variance_full_rank), bottom), "^:",
+                label="teacher labels, full-rank resamples (5.1: zero; at the edge)")
+        ax.plot(b, res.predicted_truth_variance, "--", label="(τ²/b)·xᵀΣ⁻¹x (5.2)")
+        ax.plot(b, nan_array(res.gaussian_truth_variance), ":", label="τ²/(b−d−1)·xᵀΣ⁻¹x (Gaussian)")
         if res.sandwich_truth_variance is not None:
-            ax.loglog(b, res.sandwich_truth_variance, "-.", label="xᵀΣ⁻¹ΩΣ⁻¹x/b, sandwich (X.2)")
+            ax.plot(b, res.sandwich_truth_variance, "-.", label="xᵀΣ⁻¹ΩΣ⁻¹x/b, sandwich (X.2)")
     ax.set_ylim(bottom=bottom)
     _b_axis(ax, b)
     ax.set_ylabel("inter-student variance (standardized target)²")
@@ -222,16 +238,21 @@ def fig_bootstrap_variance(res: Results):
 
 
 def fig_bootstrap_mse(res: Results):
+    """Mean test MSE against b, ±2 SE of the mean."""
     fig, ax = subplots(figsize=(5.5, 4))
     b = np.asarray(res.b)
-    ax.loglog(b, res.truth_mse, "o-", label="ground-truth labels")
-    ax.loglog(b, res.teacher_mse, "s-", label="teacher labels")
+    n = res.num_students or res.config.num_students
+    for key, fmt_, label in (("truth", "o-", "ground-truth labels"), ("teacher", "s-", "teacher labels")):
+        ax.errorbar(b, getattr(res, f"{key}_mse"), yerr=2 * nan_array(getattr(res, f"{key}_mse_std")) / np.sqrt(n),
+                    fmt=fmt_, capsize=2, label=f"{label} (±2 SE)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     if res.predicted_truth_mse is not None:
-        ax.loglog(b, res.predicted_truth_mse, "--", label="τ²(1 + d/b) (5.3)")
+        ax.plot(b, res.predicted_truth_mse, "--", label="τ²(1 + d/b) (5.3)")
     if res.observed_truth_mse is not None:
-        ax.loglog(b, res.observed_truth_mse, "-.", label="MSE(full fit) + tr(X*ᵀX* Cov_b)/m (X.3)")
+        ax.plot(b, res.observed_truth_mse, "-.", label="MSE(full fit) + tr(X*ᵀX* Cov_b)/m (X.3)")
     _b_axis(ax, b)
-    ax.set_ylabel("test MSE vs observed labels")
+    ax.set_ylabel("mean test MSE vs observed labels")
     ax.set_title("Bootstrap students: test MSE")
     ax.legend(fontsize=8)
     return fig
@@ -242,18 +263,44 @@ def figures(res: Results) -> dict:
     return {"variance.png": fig_bootstrap_variance(res), "mse.png": fig_bootstrap_mse(res)}
 
 
+def script_sizes(n: int) -> tuple[int, ...]:
+    """The study's bootstrap grid: 10%, 20%, ..., 100% of the n training rows (int-truncated)."""
+    return tuple(sorted({max(1, int(f / 10 * n)) for f in range(1, 11)}))
+
+
+def _departures(res: Results) -> str:
+    """Where the MLP run differs from the study's script, in words."""
+    cfg, grid = res.config, tuple(int(x) for x in res.b)
+    out = []
+    if grid != script_sizes(res.n):
+        out.append(f"b = {', '.join(map(str, grid))} (the script: 10%, 20%, ..., 100% of the {res.n} training rows, "
+                   f"{', '.join(map(str, script_sizes(res.n)))})")
+    if cfg.num_students != 1000:
+        out.append(f"{cfg.num_students} students per b and label (the script: 1,000)")
+    script = dict(MLP_SCRIPT, init="torch")
+    for field, value in script.items():
+        if getattr(cfg, field) != value:
+            out.append(f"{field.replace('_', ' ')} {getattr(cfg, field)} (the script: {value})")
+    return ("Departures from the study's script: " + "; ".join(out) + "." if out
+            else "Everything as the study's script (data_driven/nn.py) but the PRNG.")
+
 
 def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
-    figures = [doc.Figure("variance.png", "variance"), doc.Figure("mse.png", "MSE")]
+    figures = [doc.Figure("variance.png", "inter-student variance, ±2 SE"), doc.Figure("mse.png", "mean test MSE, ±2 SE")]
     if cfg.model == "mlp":
         keys = ["b", "teacher_variance", "truth_variance", "teacher_mse", "truth_mse"]
         table = doc.Table(["b", "V teacher-labelled", "V ground truth", "MSE teacher-labelled",
                            "MSE ground truth"], list(zip(*(getattr(res, k) for k in keys))))
+        teacher = ", ".join(map(str, cfg.teacher_hidden or cfg.hidden))
         return doc.Section(f"Bootstrap students (mlp, {cfg.dataset}, {cfg.num_students} students)", [
-            doc.Paragraph("Study Section 5.2. Every student starts from the same Kaiming init; bootstrap counts "
-                          "weight the full-batch loss. MSE is against the observed test labels."),
+            doc.Paragraph(f"Study Section 5.2. Split seed {cfg.split_seed}; teacher 13 → {teacher} → 1 and students "
+                          f"13 → {', '.join(map(str, cfg.hidden))} → 1, Adam lr {cfg.learning_rate}, {cfg.epochs} "
+                          f"full-batch epochs, {cfg.init} initialisation; every student starts from the same init "
+                          "(as the study's script); bootstrap counts weight the full-batch loss, which is training on "
+                          "the resampled rows. MSE is against the observed test labels."),
+            doc.Paragraph(_departures(res)),
             table, *figures])
     keys = ["b", "full_rank_fraction", "teacher_variance", "teacher_variance_full_rank",
             "truth_variance", "predicted_truth_variance", "sandwich_truth_variance", "teacher_mse", "truth_mse",
@@ -273,7 +320,8 @@ def document(res: Results) -> doc.Section:
            "one noise level τ²) are not expected to hold here; X.2 and X.3 are their heteroscedastic, "
            "fixed-test-split counterparts.")
     return doc.Section(f"Bootstrap students ({cfg.model}, {cfg.dataset}, {cfg.num_students} students)", [
-        doc.Paragraph("Study Section 5.2; docs/theorems.md 5.1-5.3, X.2-X.3. τ̂² (OLS residual variance) = "
+        doc.Paragraph("Study Section 5.2; docs/theorems.md 5.1-5.3, X.2-X.3. Split seed "
+                      f"{cfg.split_seed} (the study's linear script). τ̂² (OLS residual variance) = "
                       f"{fmt(res.tau2_hat)}, d = {res.d}, n = {res.n}. Rank-deficient resamples get the "
                       "minimum-norm fit; 5.1's zero variance holds for the full-rank ones."),
         table, doc.Paragraph(*gap), *figures])

@@ -33,12 +33,11 @@ from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
-from jaxkd.experiments import common
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 from jaxkd.students import mlp
 
 MODELS = llm_config.LLMConfig.MODELS
@@ -179,9 +178,9 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "tracked_spread": first.std(axis=0, ddof=1).mean(axis=1).tolist(),
                 "trajectories": np.transpose(first[: cfg.tracked_students], (0, 2, 1)).tolist()}
 
-    rows = common.sweep(run_dir, [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)], point,
+    rows = sweep(run_dir, [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)], point,
                         desc="llm-init")
-    return {**common.columns(rows), "draw_logprob_spread": draws, "mlp_draw_variance": mlps["mlp_draw_variance"],
+    return {**columns(rows), "draw_logprob_spread": draws, "mlp_draw_variance": mlps["mlp_draw_variance"],
             **measures.regime(task)}
 
 

@@ -14,14 +14,13 @@ import dataclasses
 import numpy as np
 
 from jaxkd import document as doc
-from jaxkd.experiments import common
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, report, setup
 from jaxkd.experiments.llm_teacher_noise import distil_at_temperature
 from jaxkd.formatting import fmt
 from jaxkd.llm import metrics as tm
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 
 MODELS = llm_config.LLMConfig.MODELS
 
@@ -55,10 +54,10 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         return {"temperature": T, **measures.measure(task, out, replicates.teacher_reference(task, T), direct=direct),
                 "passes": float(cfg.epochs), "steps": out.compute["steps"]}
 
-    rows = common.sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
+    rows = sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
                         desc="llm-noise-transfer")
     d = measures.embed(task, direct.samples.at(1.0))
-    return {**common.columns(rows), "direct_noise": float(np.mean([tm.pairwise_cosine_distance(e) for e in d])),
+    return {**columns(rows), "direct_noise": float(np.mean([tm.pairwise_cosine_distance(e) for e in d])),
             **measures.regime(task)}
 
 

@@ -40,14 +40,13 @@ from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
-from jaxkd.experiments import common
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
 from jaxkd.formatting import fmt
 from jaxkd.llm import metrics as tm
 from jaxkd.llm.objective import Loss
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 
 MODELS = llm_config.LLMConfig.MODELS
 
@@ -124,8 +123,8 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "passes": float(out.compute["epochs"]), "c1_student_entropy": c1_entropy(task, k)}
 
     grid = [(i, T, o) for i, (T, o) in enumerate((T, o) for T in cfg.temperatures for o in OBJECTIVES)]
-    rows = common.sweep(run_dir, [(f"o-{i:02d}", g) for i, g in enumerate(grid)], point, desc="llm-objectives")
-    return {**common.columns(rows), **measures.regime(task)}
+    rows = sweep(run_dir, [(f"o-{i:02d}", g) for i, g in enumerate(grid)], point, desc="llm-objectives")
+    return {**columns(rows), **measures.regime(task)}
 
 
 # --- report: figures and document ----------------------------------------------------------

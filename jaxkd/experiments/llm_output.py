@@ -25,13 +25,12 @@ import numpy as np
 from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
-from jaxkd.experiments import common
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
 from jaxkd.formatting import fmt
 from jaxkd.llm import metrics as tm
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 
 MODELS = llm_config.LLMConfig.MODELS
 
@@ -90,10 +89,10 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
             row["_student_entropy"] = np.mean([measures.describe(task, e)["entropy"] for e in s], axis=0).tolist()
         return row
 
-    rows = common.sweep(run_dir, [(f"T-{i:02d}", (i, T)) for i, T in enumerate(cfg.temperatures)], point,
+    rows = sweep(run_dir, [(f"T-{i:02d}", (i, T)) for i, T in enumerate(cfg.temperatures)], point,
                         desc="llm-output")
     per = rows[near_one]
-    cols = common.columns([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
+    cols = columns([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     items = task.eval_corpus.items
     return {**cols, "prompt_true_entropy": [it.entropy for it in items],
             "prompt_teacher_entropy": per["_teacher_entropy"], "prompt_student_entropy": per["_student_entropy"],

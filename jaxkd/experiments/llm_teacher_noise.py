@@ -27,12 +27,11 @@ import numpy as np
 from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
-from jaxkd.experiments import common
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 
 MODELS = llm_config.LLMConfig.MODELS
 
@@ -99,9 +98,9 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "steps": out.compute["steps"],
                 "pc1_teacher": [a.tolist() for a, _ in proj], "pc1_student": [b.tolist() for _, b in proj]}
 
-    rows = common.sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
+    rows = sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
                         desc="llm-teacher-noise")
-    return {**common.columns(rows), "shown_prompts": shown, **measures.regime(task)}
+    return {**columns(rows), "shown_prompts": shown, **measures.regime(task)}
 
 
 # --- report: figures and document ----------------------------------------------------------

@@ -32,11 +32,10 @@ from jaxkd import document as doc
 from jaxkd import rng
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import option
-from jaxkd.experiments import common
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, report, setup, stats
 from jaxkd.llm import distill, selection
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 
 MODELS = llm_config.LLMConfig.MODELS
 CORRECTED = ("multi", "averaging", "variance-weighting-study", "variance-weighting")
@@ -123,7 +122,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "passes": float(c["epochs"]), "training_tokens": c["training_tokens"], "pairs": c["pairs"]}
 
     points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks))]
-    return {**common.columns(common.sweep(run_dir, points, point, desc="llm-variance-aware")),
+    return {**columns(sweep(run_dir, points, point, desc="llm-variance-aware")),
             **measures.regime(task)}
 
 

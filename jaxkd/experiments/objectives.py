@@ -42,10 +42,10 @@ from jaxkd import document as doc
 from jaxkd.claims import Claim, Interval
 from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.data import DATASETS, check_available, load_dataset, split
-from jaxkd.experiments import common
+from jaxkd.experiments import protocol
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 from jaxkd.students import ensemble, mlp
 
 MODELS = ("logistic", "mlp")
@@ -272,7 +272,7 @@ def _cell(row: dict) -> Cell:
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(common.Results):
+class Results(protocol.Results):
     """Typed results: one :class:`Cell` per "dataset-model"."""
 
     runs: dict[str, Cell]
@@ -289,7 +289,7 @@ class Results(common.Results):
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
     """Run every dataset and model class (``run_dir`` enables save/resume); typed results."""
     points = [(f"{d}-{m}", (i, j)) for i, d in enumerate(cfg.datasets) for j, m in enumerate(cfg.models)]
-    rows = common.sweep(run_dir, points, lambda p: _point(cfg, *p), desc="objectives")
+    rows = sweep(run_dir, points, lambda p: _point(cfg, *p), desc="objectives")
     return Results(config=cfg, runs={key: _cell(row) for (key, _), row in zip(points, rows)})
 
 

@@ -52,8 +52,11 @@ def spec(name: str) -> dict:
 
 
 def load(name: str) -> ModuleType:
-    """Import and return the module of experiment ``name``."""
-    return importlib.import_module(MODULES[name])
+    """Import and return the module of experiment ``name``, held to the
+    :class:`~jaxkd.experiments.protocol.Experiment` protocol (``TypeError`` when it drifts)."""
+    from jaxkd.experiments import protocol  # imports the claims and config machinery: not for --help
+
+    return protocol.check(importlib.import_module(MODULES[name]))
 
 
 def steps() -> tuple[str, ...]:
@@ -76,7 +79,7 @@ def summary_of(doc: str | None) -> tuple[str, str]:
 def build() -> dict:
     """The catalog made from the code itself (imports every experiment, theory and the study)."""
     from jaxkd import config, study
-    from theory.verify import VERIFIERS
+    from jaxkd.theory.verify import VERIFIERS
 
     experiments = {}
     for name, module_name in MODULES.items():

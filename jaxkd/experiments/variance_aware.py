@@ -27,24 +27,25 @@ estimate the teacher's variance from, so honest weighting reduces to averaging t
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
 import functools
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from sklearn.model_selection import KFold
 
 from jaxkd import _validation as v
 from jaxkd import document as doc
-from jaxkd import rng, sharding, targets, teachers
+from jaxkd import rng, sharding, targets, teachers, uncertainty
 from jaxkd.claims import Claim, Interval, trend
 from jaxkd.config import option
-from jaxkd.experiments import common
+from jaxkd.experiments import protocol, regression
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir
+from jaxkd.runs import RunDir, columns, sweep
 from jaxkd.students import linear, mlp
-from theory import closed_forms as cf
+from jaxkd.theory import closed_forms as cf
 
 MODELS = ("linear", "mlp")
 METHODS = ("average", "study", "leverage_oracle", "honest")
@@ -53,7 +54,7 @@ NUM_FOLDS = 5
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(common.RegressionConfig):
+class Config(regression.RegressionConfig):
     MODELS: ClassVar[tuple[str, ...]] = MODELS
 
     PRESETS: ClassVar[dict] = {
@@ -61,6 +62,7 @@ class Config(common.RegressionConfig):
         ("paper", "*"): {"alphas": (0.01, 0.1, 0.5, 1.0), "ks": KS_PAPER, "num_students": 1000},
     }
 
+    split_seed: int = 42  # the study's scripts
     alphas: tuple[float, ...] = option((0.1, 1.0), "teacher noise levels α (σ² = α·Var(y_train))")
     ks: tuple[int, ...] = option((1, 3, 5, 10, 20), "teacher responses per input k")
 
@@ -94,11 +96,20 @@ def _distil(task, folds, lev_single, sigma2, k, ybar, pooled, study):
         "leverage_oracle": targets.leverage_oracle_weighted(ybar, sigma2 / k, task.mu, sigma2 * lev_single),
         "honest": targets.honest_variance_weighted(ybar, var_ybar, crossfit, lev),
     }
+    preds = {name: linear.predict(linear.solve(task.factor, task.X, y), task.X_test) for name, y in built.items()}
     out = {}
-    for name, y in built.items():
-        preds = linear.predict(linear.solve(task.factor, task.X, y), task.X_test)
-        out |= _method_metrics(name, preds, task)
-    return out
+    for name, p in preds.items():
+        out |= _method_metrics(name, p, task)
+    return out | _stability(preds["average"], preds["study"], task)
+
+
+def _stability(average, study, task) -> dict:
+    """The study's Figure 11 comparison, paired (the same responses and, for MLPs, the same
+    inits behind both): ``log(Var_students MSE_average / Var_students MSE_study)`` of the test
+    MSE against the truth, and its SE (:func:`jaxkd.uncertainty.log_variance_ratio`); above 0
+    when variance weighting gives the more stable students. preds (N, m) each."""
+    ratio, se = uncertainty.log_variance_ratio(uncertainty.mse(average, task.y_test), uncertainty.mse(study, task.y_test))
+    return {"stability_log_ratio": ratio, "stability_log_ratio_se": se}
 
 
 _REPORTED = {"variance": "inter_student_variance", "variance_se": "inter_student_variance_se",
@@ -106,9 +117,9 @@ _REPORTED = {"variance": "inter_student_variance", "variance_se": "inter_student
 
 
 def _method_metrics(name: str, preds, task) -> dict:
-    """One method's students measured by :func:`common.ensemble_metrics`, under the method's
+    """One method's students measured by :func:`uncertainty.ensemble_metrics`, under the method's
     name: preds (N, m) -> {"<name>_variance", ...}."""
-    m = common.ensemble_metrics(preds, task.mu_test, task.y_test)
+    m = uncertainty.ensemble_metrics(preds, task.mu_test, task.y_test)
     return {f"{name}_{short}": m[key] for short, key in _REPORTED.items()}
 
 
@@ -122,8 +133,6 @@ def _point(task, folds, lev_single, c, sigma2, k, key, num_students, chunk=None)
 
 
 def _fold_ids(n: int, seed: int) -> jax.Array:
-    from sklearn.model_selection import KFold
-
     folds = np.empty(n, dtype=np.int32)
     for f, (_, held) in enumerate(KFold(NUM_FOLDS, shuffle=True, random_state=seed).split(np.zeros(n))):
         folds[held] = f
@@ -131,12 +140,12 @@ def _fold_ids(n: int, seed: int) -> jax.Array:
 
 
 def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
-    task = common.mlp_task(cfg)
+    task = regression.mlp_task(cfg)
     X1 = linear.add_intercept(task.X)  # the OLS first stage's design
     folds = _fold_ids(X1.shape[0], cfg.split_seed)
     lev_single = linear.hat_diagonal(X1)
     init = mlp.init_ensemble(task.train.widths,
-                             rng.student_keys(rng.stream(cfg.seed, "init"), cfg.num_students))
+                             rng.student_keys(rng.stream(cfg.seed, "init"), cfg.num_students), cfg.init)
     key = rng.stream(cfg.seed, "teacher_noise")
 
     def point(p):
@@ -163,17 +172,17 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
         out = {"sigma2": sigma2, "k": k}
         for name, p_method in zip(METHODS, preds):
             out |= _method_metrics(name, p_method, task)
-        return out
+        return out | _stability(preds[METHODS.index("average")], preds[METHODS.index("study")], task)
 
     points = [(f"alpha-{i:02d}-k-{k:03d}", (i, j, a, k))
               for i, a in enumerate(cfg.alphas) for j, k in enumerate(cfg.ks)]
-    rows = common.sweep(run_dir, points, point, desc="variance-aware (mlp)")
-    return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **common.columns(rows),
+    rows = sweep(run_dir, points, point, desc="variance-aware (mlp)")
+    return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **columns(rows),
             "num_students": cfg.num_students}
 
 
 @dataclasses.dataclass(frozen=True)
-class Results(common.Results):
+class Results(protocol.Results):
     """Typed results (per (α, k) point, α-major; one column group per target method)."""
 
     alpha: tuple[float, ...]
@@ -199,6 +208,8 @@ class Results(common.Results):
     study_mse_truth_std: tuple[float, ...]
     study_variance: tuple[float, ...]
     study_variance_se: tuple[float, ...]
+    stability_log_ratio: tuple[float, ...]      # log(Var MSE averaging / Var MSE study), paired
+    stability_log_ratio_se: tuple[float, ...]
     predicted_average_variance: tuple[float, ...] | None = None
     c: float | None = None
     num_students: int | None = None
@@ -213,21 +224,21 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     if cfg.model == "mlp":
         return _run_mlp(cfg, run_dir)
     with jax.enable_x64(True):
-        task = common.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
-        common.guard_memory(cfg, task.X.shape[0], task.X_test.shape[0], task.X.shape[1])
+        task = regression.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
+        regression.guard_memory(cfg, task.X.shape[0], task.X_test.shape[0], task.X.shape[1])
         folds = _fold_ids(task.X.shape[0], cfg.split_seed)
         lev_single = linear.hat_diagonal(task.X)
         c = float(cf.mean_test_leverage(task.X, task.X_test))
         key = rng.stream(cfg.seed, "teacher_noise")
         points = [(f"alpha-{i:02d}-k-{k:03d}", (i, j, a, k))
                   for i, a in enumerate(cfg.alphas) for j, k in enumerate(cfg.ks)]
-        rows = common.sweep(
+        rows = sweep(
             run_dir, points,
             lambda p: _point(task, folds, lev_single, c, p[2] * task.var_y, p[3],
                              rng.point_key(key, p[0], p[1]), cfg.num_students, cfg.chunk),
             desc=f"variance-aware ({cfg.model})",
         )
-        return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **common.columns(rows),
+        return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **columns(rows),
                 "c": c}
 
 
@@ -255,13 +266,16 @@ def fig_variance_aware(res: Results, metric: str, ylabel: str):
         for j, (method, label) in enumerate(_METHOD_LABELS.items()):
             y = np.asarray(getattr(res, f"{method}_{metric}"))[rows]
             if metric == "variance":
-                ax.loglog(k, y, "o-", ms=3, label=label)
+                err = 2 * np.asarray(getattr(res, f"{method}_variance_se"))[rows]
+                ax.errorbar(k * (1 + 0.03 * (j - 1.5)), y, yerr=err, fmt="o-", ms=3, capsize=2, label=label + " (±2 SE)")
+                ax.set_xscale("log")
+                ax.set_yscale("log")
             else:
                 err = np.asarray(getattr(res, f"{method}_{metric}_std"))[rows] if getattr(res, f"{method}_{metric}_std") is not None else None
                 ax.errorbar(k * (1 + 0.03 * (j - 1.5)), y, yerr=err, fmt="o-", ms=3, capsize=2, label=label)
                 ax.set_xscale("log")
         if metric == "variance" and res.predicted_average_variance is not None:
-            ax.loglog(k, np.asarray(res.predicted_average_variance)[rows], "k--", label="(σ²/k)c (7.1)")
+            ax.plot(k, np.asarray(res.predicted_average_variance)[rows], "k--", label="(σ²/k)c (7.1)")
         ax.set_title(f"α = {a}")
         ax.set_xlabel("teacher responses per input k")
         ax.set_ylabel(ylabel)
@@ -270,10 +284,30 @@ def fig_variance_aware(res: Results, metric: str, ylabel: str):
     return fig
 
 
+def fig_stability(res: Results):
+    """What decides the Figure 11 claim: per α and k, log(Var of the test MSE with averaging /
+    with the study's variance weighting), paired, ±1.96 SE (above 0: variance weighting is the
+    more stable)."""
+    fig, ax = subplots(figsize=(5.8, 3.8))
+    for j, (a, rows) in enumerate(_by_alpha(res)):
+        k = np.asarray(res.k)[rows]
+        ax.errorbar(k * (1 + 0.03 * (j - 1.5)), np.asarray(res.stability_log_ratio)[rows],
+                    yerr=1.96 * np.asarray(res.stability_log_ratio_se)[rows], fmt="o-", ms=3, capsize=2,
+                    label=f"α = {a}")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("teacher responses per input k")
+    ax.set_ylabel("log(Var MSE averaging / Var MSE study's weighting)")
+    ax.set_title("Spread of the test MSE: averaging over variance weighting (95%)", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def figures(res: Results) -> dict:
     """This experiment's figures, by file name (the document refers to them)."""
     return {"variance.png": fig_variance_aware(res, "variance", "inter-student variance"),
-            "mse.png": fig_variance_aware(res, "mse_truth", "test MSE vs ground truth (± std across students)")}
+            "mse.png": fig_variance_aware(res, "mse_truth", "test MSE vs ground truth (± std across students)"),
+            "stability.png": fig_stability(res)}
 
 
 
@@ -301,8 +335,19 @@ def document(res: Results) -> doc.Section:
             "practitioner does not have. ", doc.Emph("Honest"), ": combined with a cross-fitted student, variances "
             "estimated from the data. MSE is against the ground-truth test labels (the study's metric), mean ± std "
             "across students."),
+        doc.Paragraph(f"Split seed {cfg.split_seed} (the study's script). "
+                      + (f"MLP teacher and students 13 → {', '.join(map(str, cfg.hidden))} → 1, Adam lr "
+                         f"{cfg.learning_rate}, {cfg.epochs} full-batch epochs, {cfg.init} initialisation (torch: "
+                         "PyTorch's default, as the script). Departure from the study's script: the four methods' "
+                         "students share their inits and responses (the script gives each method's student its own "
+                         "init), so methods are compared paired. " if cfg.model == "mlp" else "")
+                      + ("Stability (Figure 11): the log ratio of the spreads of the test MSE, averaging over the "
+                         "study's variance weighting, from the same students; above 0 when weighting is the more "
+                         "stable.")),
         doc.Table(headers, rows),
-        doc.Figure("variance.png", "variance"), doc.Figure("mse.png", "MSE")])
+        doc.Figure("variance.png", "inter-student variance, ±2 SE"),
+        doc.Figure("mse.png", "test MSE, mean ± std across students (the study's display)"),
+        doc.Figure("stability.png", "spread of the test MSE, averaging over variance weighting, 95%")])
 
 
 # --- claims: what the study says this experiment shows, judged from its results ------------
@@ -329,10 +374,46 @@ def _mlp_averaging(res: Results) -> Interval:
         f"{fmt(q, 3)}, 95% interval [{fmt(lo, 3)}, {fmt(hi, 3)}]"), precondition=trend_ok)
 
 
+def _mlp_stability(res: Results) -> Interval:
+    """Figure 11's "variance weighting is the most stable": per α, the mean over k >= 2 of the
+    paired log ratio of the spreads of the test MSE (averaging over the study's variance
+    weighting; the k are independent draws, so their SEs add in quadrature); the weakest α
+    decides. At k = 1 the two methods coincide (the study's weights give the average)."""
+    a, k = np.asarray(res.alpha, float), np.asarray(res.k)
+    L, se = np.asarray(res.stability_log_ratio, float), np.asarray(res.stability_log_ratio_se, float)
+    parts, worst = [], None
+    for alpha in np.unique(a):
+        idx = np.flatnonzero((a == alpha) & (k >= 2))
+        if not idx.size:
+            continue
+        q, q_se = float(L[idx].mean()), float(np.sqrt(np.sum(se[idx] ** 2)) / idx.size)
+        above = int(np.sum(L[idx] - 1.96 * se[idx] > 0))
+        parts.append(f"α = {fmt(alpha)}: mean log ratio {fmt(q, 3)} ± {fmt(1.96 * q_se, 2)} over {idx.size} k "
+                     f"(std of test MSE ×{np.exp(-q / 2):.3f} with variance weighting; {above} of {idx.size} k "
+                     "individually above 0)")
+        if worst is None or q - 1.96 * q_se < worst[0] - 1.96 * worst[1]:
+            worst = (q, q_se, alpha)
+    if worst is None:
+        return Interval(np.nan, np.nan, np.nan, 0, "needs k >= 2 (at k = 1 the two methods coincide)",
+                        precondition=False)
+    q, q_se, alpha = worst
+    lo, hi = q - 1.96 * q_se, q + 1.96 * q_se
+    return Interval(q, lo, hi, res.num_students, (
+        "log(Var of the test MSE with averaging / with the study's variance weighting), the same students and "
+        "responses behind both: " + "; ".join(parts) + f"; weakest α = {fmt(alpha)}: 95% interval "
+        f"[{fmt(lo, 3)}, {fmt(hi, 3)}]"))
+
+
 CLAIMS: tuple[Claim, ...] = (
     Claim("mlp-averaging", "variance-aware", "Averaging k teacher responses lowers MLP students' "
           "inter-student variance (7.1 beyond the linear case)", "at each α V rank-correlates negatively "
           "with k (else not reproduced); at the weakest α the 95% interval of log(V at the smallest k / V at "
           "the largest k) above 0 (reproduced), below 0 (not reproduced), else inconclusive",
           ("variance-aware-mlp",), _mlp_averaging),
+    Claim("mlp-vw-stable", "variance-aware", "Variance weighting gives more stable MLP students than averaging: "
+          "a smaller spread of test MSE (Figure 11)", "the study's metric, paired: per α and k >= 2, "
+          "log(Var across students of the test MSE with averaging / with the study's variance weighting) from "
+          "the same responses and inits (delta-method SE); its mean over k at the weakest α: 95% interval above "
+          "0 reproduced, below 0 not reproduced, else inconclusive",
+          ("variance-aware-mlp",), _mlp_stability),
 )

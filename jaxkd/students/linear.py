@@ -5,7 +5,9 @@ factored once (Cholesky) and the N right-hand sides ``X^T y_s`` are solved toget
 students cost about as much as one (docs/theorems.md: ``theta_hat = G^{-1} X^T ybar``).
 
 Bootstrap students each see a different design; they are vmapped per-student solves of the
-(pseudo-)inverse Gram matrix, which handles resamples whose design lost rank.
+(pseudo-)inverse Gram matrix, which handles resamples whose design lost rank: from the rows
+each student drew (:func:`fit_resampled`) or from how often it drew each row
+(:func:`fit_weighted`, whose cost does not grow with the number of draws).
 """
 
 from __future__ import annotations
@@ -159,6 +161,40 @@ def fit_resampled(X: ArrayLike, y: ArrayLike, idx: ArrayLike, *, chunk: int | No
 
 def _fit_students(idx, X, y):
     return _bootstrap_fit(X, y, idx)
+
+
+@jax.jit
+def _weighted_fit(W, X, y):
+    def one(w):  # one student: w (n,)
+        Xw = X * w[:, None]
+        return jnp.linalg.pinv(Xw.T @ X, hermitian=True) @ (Xw.T @ y)
+
+    return jax.vmap(one)(W)
+
+
+def fit_weighted(X: ArrayLike, y: ArrayLike, weights: ArrayLike, *, chunk: int | None = None) -> jax.Array:
+    """Weighted least squares for each student, ``theta_s = (X^T W_s X)^+ X^T W_s y`` (minimum
+    norm where a student's weighted design loses rank). With bootstrap counts as weights
+    (:func:`jaxkd.bootstrap.resample_counts`) it is the student fitted on the resampled rows:
+    :func:`fit_resampled` to rounding, at a cost that does not grow with the number of draws.
+
+    Args:
+      X: design, (n, d).
+      y: labels shared by all students, (n,).
+      weights: non-negative weights per student, (N, n).
+      chunk: fit this many students at a time (bounds memory; see :mod:`jaxkd.sharding`).
+
+    Returns:
+      Coefficients, (N, d).
+    """
+    X = v.as_float_array("X", X, ndim=2)
+    y = v.as_float_array("labels y", y, ndim=1)
+    v.check_same_rows("X", X, "y", y)
+    W = v.as_float_array("weights", weights, ndim=2)
+    if W.shape[1] != X.shape[0] or (W < 0).any():
+        raise ValueError(f"weights must be non-negative, one per row of X: shape (N, {X.shape[0]}); got {W.shape}.")
+    return sharding.map_students(_weighted_fit, jnp.asarray(W, X.dtype), jnp.asarray(X), jnp.asarray(y, X.dtype),
+                                 in_axes=(0, None, None), block=chunk)
 
 
 @jax.jit

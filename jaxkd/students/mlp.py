@@ -34,17 +34,37 @@ from jaxkd.students import ensemble
 Params = Any  # an nnx.State pytree; batched versions carry a leading student axis
 
 
-class MLP(nnx.Module):
-    """Fully connected ReLU network ``widths[0] -> ... -> widths[-1]`` with Kaiming-normal
-    (He) weights and zero biases. ``widths = (d, C)`` is a linear model (logistic regression
-    for classifiers). Takes one example batch x: (n, widths[0]) -> (n, widths[-1])."""
+INITS = ("he", "torch")
 
-    def __init__(self, widths: tuple[int, ...], *, rngs: nnx.Rngs):
-        init = nnx.initializers.he_normal()
-        self.layers = nnx.List([
-            nnx.Linear(a, b, kernel_init=init, bias_init=nnx.initializers.zeros_init(), rngs=rngs)
-            for a, b in zip(widths[:-1], widths[1:])
-        ])
+
+def _uniform(bound: float):
+    """``U(-bound, bound)`` initializer."""
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+    return init
+
+
+class MLP(nnx.Module):
+    """Fully connected ReLU network ``widths[0] -> ... -> widths[-1]``. ``widths = (d, C)`` is a
+    linear model (logistic regression for classifiers). Takes one example batch x:
+    (n, widths[0]) -> (n, widths[-1]).
+
+    ``init`` names the initialisation: ``"he"`` (Kaiming-normal weights, zero biases) or
+    ``"torch"`` (PyTorch's ``nn.Linear`` default, which the study's scripts use wherever they do
+    not set one: weights and biases uniform on ``±1/sqrt(fan_in)``).
+    """
+
+    def __init__(self, widths: tuple[int, ...], *, rngs: nnx.Rngs, init: str = "he"):
+        v.check_choice("initialisation", init, INITS)
+
+        def layer(a, b):
+            if init == "he":
+                return nnx.Linear(a, b, kernel_init=nnx.initializers.he_normal(),
+                                  bias_init=nnx.initializers.zeros_init(), rngs=rngs)
+            bound = 1.0 / float(np.sqrt(a))
+            return nnx.Linear(a, b, kernel_init=_uniform(bound), bias_init=_uniform(bound), rngs=rngs)
+
+        self.layers = nnx.List([layer(a, b) for a, b in zip(widths[:-1], widths[1:])])
 
     def __call__(self, x: jax.Array) -> jax.Array:
         for i, layer in enumerate(self.layers):
@@ -91,16 +111,17 @@ def _graphdef(widths: tuple[int, ...]):
     return nnx.graphdef(MLP(widths, rngs=nnx.Rngs(0)))
 
 
-def init_params(widths: tuple[int, ...], key: jax.Array) -> Params:
-    """One student's parameters from its init key (Kaiming normal)."""
-    return nnx.split(MLP(widths, rngs=nnx.Rngs(params=key)))[1]
+def init_params(widths: tuple[int, ...], key: jax.Array, init: str = "he") -> Params:
+    """One student's parameters from its init key (``init``: see :class:`MLP`)."""
+    return nnx.split(MLP(widths, rngs=nnx.Rngs(params=key), init=init))[1]
 
 
-def init_ensemble(widths: tuple[int, ...], keys: jax.Array) -> Params:
+def init_ensemble(widths: tuple[int, ...], keys: jax.Array, init: str = "he") -> Params:
     """Parameters of N students, one per key: leaves with a leading axis N
-    (:func:`jaxkd.students.ensemble.init` of ``MLP(widths)``)."""
+    (:func:`jaxkd.students.ensemble.init` of ``MLP(widths, init=init)``)."""
     widths = tuple(widths)
-    return ensemble.init(lambda rngs: MLP(widths, rngs=rngs), keys)[1]
+    v.check_choice("initialisation", init, INITS)
+    return ensemble.init(lambda rngs: MLP(widths, rngs=rngs, init=init), keys)[1]
 
 
 def perturb(params: Params, key: jax.Array, scale: float, bias_scale: float | None = None) -> Params:

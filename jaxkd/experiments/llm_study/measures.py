@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from jaxkd.data import qa_concepts
-from jaxkd.experiments import common
+from jaxkd.experiments import protocol
 from jaxkd.experiments.llm_study.replicates import Outputs, TeacherReference
 from jaxkd.experiments.llm_study.setup import Task
 from jaxkd.experiments.llm_study.stats import mean_interval
@@ -172,7 +172,7 @@ def greedy_disagreement(texts, embs) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepResults(common.Results):
+class SweepResults(protocol.Results):
     """Results of an llm-* sweep: every measure of :data:`MEASURES` per grid point and
     replicate (grid points x R), the :data:`PER_PROMPT` values per grid point (a dict of
     R x P), per-prompt noise per grid point (grid points x P), and the students' training

@@ -1,59 +1,27 @@
-"""Shared pieces of the experiments: presets, the resumable sweep loop, the linear task."""
+"""The regression task the tabular experiments share: its config fields, the split with its
+OLS or MLP teacher, and the memory guard.
+
+:class:`RegressionConfig` holds the fields every regression experiment has (model, dataset,
+students, seeds, the MLP's widths, epochs, learning rate and initialisation); an experiment's
+``Config`` subclasses it and adds its grid. :func:`linear_task` and :func:`mlp_task` load,
+split and standardize the dataset and fit the teacher; :func:`guard_memory` refuses a number
+of students the machine cannot hold before anything is allocated.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, ClassVar, Iterable
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from jaxkd import _validation as v
-from jaxkd import memory, progress
+from jaxkd import memory, rng, uncertainty
 from jaxkd.config import NO_FLAG, Presets, option
 from jaxkd.data import DATASETS, check_available, load_dataset, split
-from jaxkd.runs import RunDir
-from jaxkd.students import linear
-
-
-
-def sweep(
-    run_dir: RunDir | None,
-    points: Iterable[tuple[str, Any]],
-    compute: Callable[[Any], dict],
-    *,
-    desc: str,
-) -> list[dict]:
-    """Compute every grid point, reusing points a resumed run already finished.
-
-    Each point's numbers are saved atomically as soon as they exist, so a killed sweep loses
-    at most the point in flight. ``compute`` must depend only on the point (its PRNG keys are
-    folded from the point's index), which makes resumed results identical to a fresh run.
-    """
-    points = list(points)
-    out = []
-    with progress.task(desc, total=len(points), unit="point") as bar:
-        for key, point in points:
-            bar.note(key)
-            if run_dir is not None and run_dir.has_point(key):
-                out.append(run_dir.load_point(key))
-            else:
-                values = {name: _plain(val) for name, val in compute(point).items()}
-                if run_dir is not None:
-                    run_dir.save_point(key, values)
-                out.append(values)
-            bar.advance()
-    return out
-
-
-def _plain(value):
-    arr = np.asarray(value)
-    return arr.item() if arr.ndim == 0 else arr.tolist()
-
-
-def columns(rows: list[dict]) -> dict[str, list]:
-    """List of per-point dicts -> dict of per-key lists (results.json layout)."""
-    return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+from jaxkd.students import linear, mlp
 
 
 @jax.tree_util.register_dataclass
@@ -113,8 +81,6 @@ def guard_memory(cfg: "RegressionConfig", n: int, m: int, d: int) -> None:
     if cfg.chunk is not None:
         chunk = min(cfg.chunk, N)
     else:
-        from jaxkd.students import mlp
-
         chunk = N if cfg.model == "linear" else mlp.auto_chunk(N, sum(cfg.hidden))
     need = itemsize * (N * per_student + chunk * per_chunk)
     available = memory.available_bytes()
@@ -129,7 +95,8 @@ def guard_memory(cfg: "RegressionConfig", n: int, m: int, d: int) -> None:
 class MLPTask:
     """A regression split with a trained MLP teacher (float32).
 
-    ``mu`` (n,) and ``mu_test`` (m,) are the teacher's outputs; ``teacher`` its parameters.
+    ``mu`` (n,) and ``mu_test`` (m,) are the teacher's outputs; ``train`` is the students'
+    :class:`jaxkd.students.mlp.TrainConfig`.
     """
 
     X: jnp.ndarray
@@ -139,16 +106,14 @@ class MLPTask:
     mu: jnp.ndarray
     mu_test: jnp.ndarray
     var_y: float
-    train: "object"  # mlp.TrainConfig of the students
+    train: mlp.TrainConfig  # the students' optimisation settings
 
 
 def mlp_task(cfg: "RegressionConfig") -> MLPTask:
     """Split the config's dataset and train the MLP teacher on the true labels, from the
     ``teacher_init`` stream: the students' architecture, or ``cfg.teacher_hidden`` where a
-    config has one (the study's bootstrap teacher is wider than its students)."""
-    from jaxkd import rng
-    from jaxkd.students import mlp
-
+    config has one (the study's bootstrap teacher is wider than its students), initialised
+    as ``cfg.init`` says."""
     sp = split(load_dataset(cfg.dataset, drop_b=cfg.drop_b), seed=cfg.split_seed)
     guard_memory(cfg, *sp.X_train.shape[:1], sp.X_test.shape[0], sp.X_train.shape[1])
     train = mlp.TrainConfig(widths=(sp.X_train.shape[1], *cfg.hidden, 1),
@@ -156,7 +121,7 @@ def mlp_task(cfg: "RegressionConfig") -> MLPTask:
     hidden_t = getattr(cfg, "teacher_hidden", None) or cfg.hidden
     teacher_train = dataclasses.replace(train, widths=(sp.X_train.shape[1], *hidden_t, 1))
     X, X_test = jnp.asarray(sp.X_train, jnp.float32), jnp.asarray(sp.X_test, jnp.float32)
-    teacher = mlp.init_ensemble(teacher_train.widths, rng.stream(cfg.seed, "teacher_init")[None])
+    teacher = mlp.init_ensemble(teacher_train.widths, rng.stream(cfg.seed, "teacher_init")[None], cfg.init)
     teacher = mlp.train_ensemble(teacher_train, teacher, X, sp.y_train)
     mu = mlp.predict(teacher_train.widths, teacher, X)[0, :, 0]
     mu_test = mlp.predict(teacher_train.widths, teacher, X_test)[0, :, 0]
@@ -166,103 +131,23 @@ def mlp_task(cfg: "RegressionConfig") -> MLPTask:
 
 def train_and_measure(task: MLPTask, init, Y, *, train=None, chunk=None, **kwargs) -> dict:
     """Train MLP students from ``init`` on targets ``Y`` and measure them on the test set
-    (:func:`ensemble_metrics`); ``kwargs`` go to :func:`jaxkd.students.mlp.train_ensemble`."""
-    from jaxkd.students import mlp
-
+    (:func:`jaxkd.uncertainty.ensemble_metrics`); ``kwargs`` go to
+    :func:`jaxkd.students.mlp.train_ensemble`."""
     train = task.train if train is None else train
     params = mlp.train_ensemble(train, init, task.X, Y, chunk=chunk, **kwargs)
     preds = mlp.predict(train.widths, params, task.X_test)[..., 0]
-    return ensemble_metrics(preds, task.mu_test, task.y_test)
-
-
-def ensemble_metrics(preds: jnp.ndarray, teacher_test: jnp.ndarray, y_test: jnp.ndarray,
-                     prefix: str = "") -> dict:
-    """Inter-student variance (with SE), test MSE against teacher and truth, and the variance
-    across students of the test MSE against the truth (with SE; the study's teacher-noise
-    "variance", X.1 for OLS students): preds (N, m)."""
-    from jaxkd import uncertainty
-
-    q = uncertainty.inter_student_contributions(preds)
-    mse_t = uncertainty.mse(preds, teacher_test)
-    mse_y = uncertainty.mse(preds, y_test)
-    mse_var, mse_var_se = uncertainty.variance_with_se(mse_y)
-    n = preds.shape[0]
-    return {f"{prefix}mse_truth_variance": mse_var, f"{prefix}mse_truth_variance_se": mse_var_se,
-            f"{prefix}inter_student_variance": jnp.mean(q),
-            f"{prefix}inter_student_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(n),
-            f"{prefix}mse_teacher": jnp.mean(mse_t), f"{prefix}mse_teacher_std": jnp.std(mse_t, ddof=1),
-            f"{prefix}mse_truth": jnp.mean(mse_y), f"{prefix}mse_truth_std": jnp.std(mse_y, ddof=1)}
-
-
-def _frozen(value):
-    """JSON-shaped values made immutable: lists (of lists) become tuples."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
-@dataclasses.dataclass(frozen=True)
-class Results:
-    """Base of every experiment's typed results: a frozen dataclass holding the config it came
-    from and one field per measured quantity (per-point fields are tuples over the grid, in
-    grid order; aggregates are scalars). Fields typed ``X | None`` exist for some models only
-    (None otherwise). ``to_json()`` is what ``results.json`` holds: the field names are its
-    stable keys."""
-
-    config: Any
-
-    @classmethod
-    def build(cls, config, values: dict) -> "Results":
-        """The typed results from measured ``values`` (field name -> value); every field that is
-        not optional must be given, and nothing else may be."""
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "config"}
-        extra = sorted(set(values) - set(fields))
-        missing = sorted(n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in values)
-        if extra or missing:
-            raise TypeError(f"{cls.__module__}.Results: unexpected {extra}, missing {missing}.")
-        return cls(config=config, **{k: _frozen(val) for k, val in values.items()})
-
-    @classmethod
-    def from_json(cls, config, data: dict) -> "Results":
-        """The typed results from what ``results.json`` holds (its "config" entry is replaced by
-        ``config``; JSON's None stands where a value was NaN)."""
-        return cls.build(config, {k: val for k, val in data.items() if k != "config"})
-
-    def to_json(self) -> dict:
-        """``{"config": ..., field: value, ...}``; optional fields that are None are left out."""
-        from jaxkd.runs import to_jsonable
-
-        out = {"config": to_jsonable(dataclasses.asdict(self.config))}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name != "config" and not (value is None and f.default is None):
-                out[f.name] = to_jsonable(value)
-        return out
-
-
-@dataclasses.dataclass(frozen=True)
-class EnsembleResults(Results):
-    """Results whose grid points each measure one ensemble by :func:`ensemble_metrics`: those
-    quantities, one entry per point."""
-
-    inter_student_variance: tuple[float, ...]
-    inter_student_variance_se: tuple[float, ...]
-    mse_teacher: tuple[float, ...]
-    mse_teacher_std: tuple[float, ...]
-    mse_truth: tuple[float, ...]
-    mse_truth_std: tuple[float, ...]
-    mse_truth_variance: tuple[float, ...]
-    mse_truth_variance_se: tuple[float, ...]
+    return uncertainty.ensemble_metrics(preds, task.mu_test, task.y_test)
 
 
 @dataclasses.dataclass(frozen=True)
 class RegressionConfig(Presets):
     """Fields every regression experiment shares; subclasses add their grids.
 
-    ``hidden``, ``epochs`` and ``learning_rate`` apply to MLP students only (the study's
-    protocol: 13 -> 16 -> 1 ReLU, Adam lr 0.01, 200 full-batch epochs). ``chunk`` is the number
-    of students computed at a time on each device (:mod:`jaxkd.sharding`); results are
-    identical for any device count at the same chunk.
+    ``hidden``, ``epochs``, ``learning_rate`` and ``init`` apply to MLP students (and their
+    teacher) only (the study's teacher-noise protocol: 13 -> 16 -> 1 ReLU, Adam lr 0.01, 200
+    full-batch epochs, PyTorch's default initialisation). ``chunk`` is the number of students
+    computed at a time on each device (:mod:`jaxkd.sharding`); results are identical for any
+    device count at the same chunk.
     """
 
     MODELS: ClassVar[tuple[str, ...]] = ("linear",)
@@ -277,6 +162,8 @@ class RegressionConfig(Presets):
     hidden: tuple[int, ...] = option((16,), "MLP hidden layer widths")
     epochs: int = option(200, "MLP training epochs (full batch unless the experiment sets a batch size)")
     learning_rate: float = option(0.01, "MLP Adam learning rate")
+    init: str = option("torch", "MLP initialisation: torch (uniform ±1/sqrt(fan_in) weights and biases, "
+                       "PyTorch's default, which the study's scripts use) or he (Kaiming-normal weights, zero biases)")
     chunk: int | None = option(None, "students computed at a time on each device (bounds memory; results are "
                                "identical across --devices at the same --chunk)")
 
@@ -306,5 +193,6 @@ class RegressionConfig(Presets):
         object.__setattr__(self, "hidden", hidden)
         v.check_int("epochs", self.epochs)
         v.check_positive("learning rate", self.learning_rate)
+        v.check_choice("initialisation", self.init, mlp.INITS)
         if self.chunk is not None:
             v.check_int("chunk", self.chunk)
