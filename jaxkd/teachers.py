@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxkd import _validation as v
+from jaxkd import rng
 
 
 def gaussian_responses(key: jax.Array, mean: ArrayLike, sigma2: ArrayLike, k: int) -> jax.Array:
@@ -32,14 +33,13 @@ def gaussian_responses(key: jax.Array, mean: ArrayLike, sigma2: ArrayLike, k: in
     Returns:
       Responses ``mu + eps``, shape (k, n), in ``mean``'s dtype.
 
-    The standard normal deviates are drawn at float32 resolution and then cast (arithmetic
-    stays in ``mean``'s dtype): the float64 inverse error function is most of a float64 draw's
-    cost (about 60% of a linear teacher-noise sweep), while a deviate's float32 rounding
-    (relative 6e-8; tails cut near 5.4 sigma, probability 6e-8) is four orders of magnitude below
-    the Monte Carlo error of any sweep jaxkd runs.
+    The standard normal deviates are drawn at float32 resolution (:func:`jaxkd.rng.normal`)
+    and then cast (arithmetic stays in ``mean``'s dtype): a deviate's float32 rounding
+    (relative 6e-8) is four orders of magnitude below the Monte Carlo error of any sweep jaxkd
+    runs, and a float64 draw costs several times more.
     """
     mean = jnp.asarray(mean)
-    eps = jax.random.normal(key, (k, mean.shape[0]), dtype=jnp.float32).astype(mean.dtype)
+    eps = rng.normal(key, (k, mean.shape[0])).astype(mean.dtype)
     return mean[None, :] + jnp.sqrt(jnp.asarray(sigma2, mean.dtype)) * eps
 
 
