@@ -91,10 +91,46 @@ def test_teacher_noise_mlp_grows_with_noise():
 
 
 def test_variance_attribution_none_is_zero():
-    res = variance_attribution.run(variance_attribution.Config.from_preset(
-        "quick", num_students=8, epochs=5))
-    assert res.inter_student_variance[-1] < 1e-12  # nothing varies: rounding only
+    cfg = variance_attribution.Config.from_preset("quick", num_students=8, epochs=5)
+    res = variance_attribution.run(cfg)
+    assert res.inter_student_variance[-1] < 1e-12 and res.mse_truth_std[-1] < 1e-6  # nothing varies
     assert all(res.inter_student_variance[i] > 1e-6 for i in range(4))
+    # "none" trains one student for the N identical ones: the same as training all N.
+    import dataclasses
+
+    import jax
+
+    from jaxkd import rng, targets, teachers
+    from jaxkd.experiments import common
+    from jaxkd.students import mlp
+
+    task = common.mlp_task(cfg)
+    train = dataclasses.replace(task.train, batch_size=cfg.batch_size)
+    frozen = {s: jax.numpy.broadcast_to(rng.stream(cfg.seed, s), (8,)) for s in variance_attribution.SOURCES}
+    Y = jax.vmap(teachers.gaussian_responses, in_axes=(0, None, None, None))(
+        frozen["teacher_noise"], task.mu, cfg.alpha * task.var_y, 1)
+    every = common.train_and_measure(task, mlp.init_ensemble(train.widths, frozen["init"]), targets.single(Y),
+                                     train=train, order_keys=frozen["data_order"])
+    np.testing.assert_allclose(res.mse_truth[-1], every["mse_truth"], rtol=1e-6)
+    np.testing.assert_allclose(res.mse_teacher[-1], every["mse_teacher"], rtol=1e-6)
+
+
+def test_variance_aware_mlp_trains_the_k1_methods_once():
+    """At k = 1 the study's and the honest weighting are averaging (their targets are the
+    averaged responses bit for bit), so their students are averaging's; at k = 3 they differ."""
+    from jaxkd import targets, teachers
+    from jaxkd.experiments import variance_aware
+
+    resp = teachers.sample_responses(jax.random.key(0), jnp.linspace(-1, 1, 7), 0.3, k=1, num_students=5)
+    np.testing.assert_array_equal(targets.study_variance_weighted(resp, 0.3, jnp.linspace(-1, 1, 7)),
+                                  targets.average(resp))
+    res = variance_aware.run(variance_aware.Config.from_preset(
+        "quick", model="mlp", num_students=6, epochs=10, alphas=(0.5,), ks=(1, 3)))
+    for method in ("study", "honest"):
+        for metric in ("variance", "mse_teacher", "mse_truth", "mse_truth_std"):
+            a, b = getattr(res, f"{method}_{metric}"), getattr(res, f"average_{metric}")
+            assert a[0] == b[0] and a[1] != b[1], (method, metric)
+    assert res.leverage_oracle_mse_truth[0] != res.average_mse_truth[0]
 
 
 @pytest.mark.parametrize("name", ["digits", "wine", "breast-cancer"])

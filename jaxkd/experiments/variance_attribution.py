@@ -13,6 +13,7 @@ import dataclasses
 from typing import ClassVar
 
 import jax
+import jax.numpy as jnp
 
 from jaxkd import _validation as v
 from jaxkd import rng, targets, teachers
@@ -77,11 +78,15 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     def point(case):
         vary = {s: case in ("all", s) for s in SOURCES}
         noise_keys, init_keys, order_keys = (keys(s, vary[s]) for s in SOURCES)
+        # With every source frozen ("none") the N students are one student N times (same
+        # targets, init and data order): trained once, measured as N.
+        m = n if any(vary.values()) else 1
         Y = jax.vmap(teachers.gaussian_responses, in_axes=(0, None, None, None))(
-            noise_keys, task.mu, sigma2, 1)
-        return common.train_and_measure(task, mlp.init_ensemble(train.widths, init_keys),
-                                        targets.single(Y), train=train, order_keys=order_keys,
-                                        chunk=cfg.chunk)
+            noise_keys[:m], task.mu, sigma2, 1)
+        params = mlp.train_ensemble(train, mlp.init_ensemble(train.widths, init_keys[:m]), task.X,
+                                    targets.single(Y), order_keys=order_keys[:m], chunk=cfg.chunk)
+        preds = mlp.predict(train.widths, params, task.X_test)[..., 0]
+        return common.ensemble_metrics(jnp.broadcast_to(preds, (n, preds.shape[1])), task.mu_test, task.y_test)
 
     rows = common.sweep(run_dir, [(c, c) for c in CASES], point, desc="variance-attribution (mlp)")
     V = {case: row["inter_student_variance"] for case, row in zip(CASES, rows)}
