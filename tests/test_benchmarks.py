@@ -31,6 +31,13 @@ def test_benchmark_runs_and_writes_its_ratios(tmp_path, script, args, keys):
     assert data["isa_cap"] == "native" and data["machine"]["cpu"]["logical_cpus"] >= 1
     assert data["machine"]["matmul_gflops_float32"] > 0 and len(data["load_average_end"]) == 3
     assert r.stdout.startswith("machine: ") and "vector extensions:" in r.stdout
+    # The table docs/benchmarks.md is made from: a row with the figure and its machine.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import summarize
+
+    md = summarize.table([data])
+    assert f"### {data['benchmark']}" in md and data["machine"]["cpu"]["model"] in md
+    assert f"{data[keys[0]]:.2f}x" in md
     if script == "gpt2_speed.py":  # the depth sweep: --layers 1 and the default other depths 1, 2
         sweep = data["layer_sweep"]
         assert sweep["layers"] == [1, 2]
@@ -190,3 +197,35 @@ def test_machine_description_names_the_cpu_and_its_vector_extensions():
     text = machine.header(desc)
     assert "123 GFLOP/s" in text and "4.5 GB/s" in text and cpu["model"] in text
     assert f"instruction-set cap: {desc['isa_cap']}" in text
+
+
+def test_paper_floor_counts_each_mlp_ensemble():
+    """The paper preset's floor: a student-epoch's matrix-product FLOPs by hand for 13-16-1 on
+    404 rows, its first layer against the dot_generals the fused trainer traces, and the
+    ensembles counted from the paper configs (k = 1 trains two target methods, not four)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import jax
+    import jax.numpy as jnp
+    import paper_tabular
+
+    from jaxkd import reproduce
+    from jaxkd.students import mlp
+
+    n, d, h = 404, 13, 16
+    # forward and weight gradients: (d + 1) h + (h + 1) weights, twice; the signal to the hidden layer: h
+    assert paper_tabular.student_epoch_flops((d, h, 1), n) == 2 * n * (2 * ((d + 1) * h + (h + 1)) + h)
+    c = 3
+    params = mlp.init_ensemble((d, h, 1), jax.random.split(jax.random.key(0), c))
+    cfg = mlp.TrainConfig(widths=(d, h, 1), epochs=1)
+    jaxpr = jax.make_jaxpr(lambda p: mlp.train_block_fused(cfg, p, jnp.ones((n, d)), jnp.ones((c, n)),
+                                                           jnp.ones((c, n))))(params)
+    assert _dot_flops(jaxpr.jaxpr) == 4 * n * (d + 1) * h * c  # the first layer's two products
+
+    plan = dict((s.name, (s, cfg)) for s, cfg in reproduce.plan("paper", only=["variance-aware", "bootstrap"]).steps)
+    step, va = plan["variance-aware-mlp"]
+    (_, teachers_, _, _), (_, students, epochs, rows) = paper_tabular.ensembles(step, va)
+    assert teachers_ == 1 and rows == 404 and epochs == va.epochs
+    assert students == len(va.alphas) * (4 * len(va.ks) - 2) * va.num_students  # k = 1: two methods
+    step, bs = plan["bootstrap-mlp"]
+    assert paper_tabular.ensembles(step, bs)[1][1] == len(bs.sizes) * 2 * bs.num_students
+    assert paper_tabular.ensembles(*plan["bootstrap-linear"]) == []
