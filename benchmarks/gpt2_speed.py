@@ -25,17 +25,25 @@ the optimizer), the intercept what the rest costs (embeddings, head, loss, optim
 overhead). Each is printed against its own matrix-product floor, so the output says whether the
 blocks or the rest keep a side from its floor.
 
-    python benchmarks/gpt2_speed.py [--layers 4 --width 128 --batch 8 --seq 64 --new 48] [--json PATH]
+The header and the JSON say where it ran (``benchmarks/machine.py``); ``--isa avx2`` caps
+every side at AVX2 (``benchmarks/isa.py``), to measure a machine without AVX-512 on one that has it.
+
+    python benchmarks/gpt2_speed.py [--layers 4 --width 128 --batch 8 --seq 64 --new 48] [--isa avx2] [--json PATH]
 """
 
 from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__":  # the instruction-set cap, before NumPy, JAX and PyTorch load
+    import isa
+
+    isa.from_argv()
 
 import argparse
 import dataclasses
 import functools
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -142,6 +150,8 @@ def main(argv=None) -> int:
                              "blocks and the rest (comma-separated; the line needs two depths in all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--isa", choices=machine.isa.CHOICES, default="native",
+                        help="cap every side at this instruction set (applied before the libraries load)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     if len({args.layers, *args.sweep_layers}) < 2 or min(args.sweep_layers, default=1) < 1:
@@ -164,6 +174,9 @@ def main(argv=None) -> int:
 
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
+    gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
+    desc = machine.describe(gflops, gbs)
+    print(machine.header(desc))
     cfg = ModelConfig(vocab_size=args.vocab, n_positions=max(args.seq, args.prompt + args.new),
                      n_embd=args.width, n_layer=args.layers, n_head=args.heads, bos_token_id=0, eos_token_id=0)
     rng = np.random.default_rng(0)
@@ -244,7 +257,6 @@ def main(argv=None) -> int:
     torch_sample_tps = gen_tokens / best_of(torch_sample, args.repeats)
 
     num_params = sum(x.size for x in jax.tree.leaves(trained[0].params))
-    gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
     train_floor = machine.floor(train_flops(cfg, args.batch, args.seq), train_bytes(num_params), gflops, gbs)
     sample_floor = machine.floor(sample_flops(cfg, args.batch, args.prompt, args.new),
                                  sample_bytes(cfg, num_params, args.batch, args.prompt, args.new), gflops, gbs)
@@ -272,12 +284,11 @@ def main(argv=None) -> int:
         "transformers_train_fraction_of_floor": torch_train_tps / floor_train_tps,
         "jaxkd_sample_fraction_of_floor": jax_sample_tps / floor_sample_tps,
         "transformers_sample_fraction_of_floor": torch_sample_tps / floor_sample_tps,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax on {jax.devices()[0].device_kind}, "
-                   f"transformers on {dev}", "torch_threads": args.threads,
+        "transformers_device": dev, "torch_threads": args.threads,
+        "machine": desc, "isa_cap": desc["isa_cap"], "load_average_end": list(os.getloadavg()),
     }
     print(f"GPT-2 {args.layers} layers, width {args.width}, vocab {args.vocab}; batch {args.batch}; "
-          f"{args.threads} thread(s); {report['machine']}")
+          f"{args.threads} thread(s); jax on {desc['jax_device']}, transformers on {dev}")
     print(f"  training (T={args.seq}):  jaxkd {jax_train_tps:9.0f} tok/s   transformers {torch_train_tps:9.0f} tok/s"
           f"   ratio {report['train_speedup']:.2f}x")
     print(f"  sampling ({args.prompt}+{args.new}): jaxkd {jax_sample_tps:9.0f} tok/s   transformers "
@@ -292,6 +303,7 @@ def main(argv=None) -> int:
           f"jaxkd {sweep['jaxkd_rest_ms']:.1f} ms + {sweep['jaxkd_per_layer_ms']:.1f} ms a block, transformers "
           f"{sweep['transformers_rest_ms']:.1f} ms + {sweep['transformers_per_layer_ms']:.1f} ms a block; floor "
           f"{sweep['floor_rest_ms']:.1f} ms + {sweep['floor_per_layer_ms']:.1f} ms a block")
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
     if args.json:
         atomic_write_json(args.json, report)
     return 0

@@ -6,7 +6,7 @@ scikit-learn loop.
 protocol: N label sets of n noisy teacher outputs per level, N OLS fits, predictions on the
 test set.
 
-* Batched NumPy (the peer): one Cholesky factor of ``X^T X``, the label-to-coefficient map
+* Batched NumPy (the peer; its BLAS timed with one thread and with all, the faster counts): one Cholesky factor of ``X^T X``, the label-to-coefficient map
   ``X G^-1`` formed once, then per noise level one ``Generator.standard_normal`` draw and two
   matrix products (coefficients, then test predictions) for all N students: jaxkd's route.
   Its deviates are drawn at float32 resolution and the arithmetic is float64, as jaxkd does
@@ -14,21 +14,30 @@ test set.
   timed too.
 * Per-student scikit-learn loop (second line): one ``LinearRegression`` per student.
 
+The sides take turns within each of the ``--repeats`` rounds and each keeps its best time.
+
 The floor: FLOPs (the ``X^T Y`` and ``X_test theta`` products and the solves) over a measured
 matmul rate, and compulsory bytes (the N x n noise draws written and read once, float64) over a
 measured copy bandwidth (``benchmarks/machine.py``). Times are wall-clock, best of repeats.
 
-    python benchmarks/linear_sweep.py [--students 1000] [--repeats 10] [--json PATH]
+The header and the JSON say where it ran (``benchmarks/machine.py``); ``--isa avx2`` caps
+every side at AVX2 (``benchmarks/isa.py``), to measure a machine without AVX-512 on one that has it.
+
+    python benchmarks/linear_sweep.py [--students 1000] [--repeats 10] [--isa avx2] [--json PATH]
 """
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # the instruction-set cap, before NumPy, SciPy and JAX load
+    import isa
+
+    isa.from_argv()
+
 import argparse
 import os
-import platform
 import time
-
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,23 +86,32 @@ def sweep_flops(n: int, m: int, d: int, students: int, levels: int) -> float:
     return float(2 * (n + m) * d * students * levels)
 
 
-def rng_seconds(students: int, n: int, levels: int) -> dict:
-    """Time to draw the sweep's Gaussians alone, as each side draws them (float32 deviates cast
-    to float64): JAX (threefry, inverse CDF) and NumPy (ziggurat)."""
+def rng_seconds(students: int, n: int, levels: int, repeats: int = 5) -> dict:
+    """Time to draw the sweep's Gaussians alone (best of ``repeats``): jaxkd's float32 deviates
+    as the sweep draws them (``teachers.deviates``: Threefry, Box-Muller), ``jax.random.normal``'s
+    (Threefry, inverse CDF) and NumPy's (float32 ziggurat, cast to float64 as the peer does)."""
     import jax
 
-    with jax.enable_x64(True):
-        draw = jax.jit(lambda k: jax.random.normal(k, (students, n), "float32").astype("float64"))
-        draw(jax.random.key(0)).block_until_ready()
-        start = time.perf_counter()
+    from jaxkd import teachers
+
+    def jaxkd_draws():
         for i in range(levels):
-            draw(jax.random.key(i)).block_until_ready()
-        jax_s = time.perf_counter() - start
+            teachers.deviates(jax.random.split(jax.random.key(i), students), 1, n).block_until_ready()
+
+    normal = jax.jit(lambda k: jax.random.normal(k, (students, n), "float32"))
+
+    def jax_draws():
+        for i in range(levels):
+            normal(jax.random.key(i)).block_until_ready()
+
     rng = np.random.default_rng(0)
-    start = time.perf_counter()
-    for _ in range(levels):
-        rng.standard_normal((students, n), dtype=np.float32).astype(np.float64)
-    return {"jax": jax_s, "numpy": time.perf_counter() - start}
+
+    def numpy_draws():
+        for _ in range(levels):
+            rng.standard_normal((students, n), dtype=np.float32).astype(np.float64)
+
+    return {name: timed(fn, repeats=repeats)[0] for name, fn in
+            (("jax", jaxkd_draws), ("jax_random_normal", jax_draws), ("numpy", numpy_draws))}
 
 
 def baseline(students: int, alphas, seed: int = 0) -> dict:
@@ -125,6 +143,7 @@ def jaxkd_sweep(students: int, alphas) -> dict:
 
 
 def timed(fn, *args, repeats: int = 1):
+    """Best wall time of ``repeats`` calls (after none: the first call counts) and a result."""
     best, result = float("inf"), None
     for _ in range(repeats):
         start = time.perf_counter()
@@ -142,13 +161,34 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=10, help="best-of repeats for each side")
+    parser.add_argument("--isa", choices=machine.isa.CHOICES, default="native",
+                        help="cap every side at this instruction set (applied before the libraries load)")
     parser.add_argument("--json", help="write the timings as JSON to this path")
     args = parser.parse_args(argv)
+    import scipy.linalg  # noqa: F401  (loaded now, so the description names its BLAS)
+
+    bandwidth = machine.bandwidth_gbs()
+    desc = machine.describe(bandwidth=bandwidth)
+    print(machine.header(desc))
 
     cold, _ = timed(jaxkd_sweep, args.students, ALPHAS_PAPER)  # includes data load + compile
-    warm, res = timed(jaxkd_sweep, args.students, ALPHAS_PAPER, repeats=args.repeats)
-    peer, ref_np = timed(numpy_batched, args.students, ALPHAS_PAPER, repeats=args.repeats)
-    peer64, _ = timed(numpy_batched, args.students, ALPHAS_PAPER, 0, np.float64, repeats=args.repeats)
+    # The sides take turns, repeat after repeat, so a busy spell of the machine hits all of them.
+    # NumPy's BLAS runs with one thread and with all of them; the faster counts.
+    from threadpoolctl import threadpool_limits
+
+    blas_threads = sorted({1, os.cpu_count() or 1})
+    warm, peer64 = float("inf"), float("inf")
+    peers = {t: float("inf") for t in blas_threads}
+    for _ in range(args.repeats):
+        t, res = timed(jaxkd_sweep, args.students, ALPHAS_PAPER)
+        warm = min(warm, t)
+        for threads in blas_threads:
+            with threadpool_limits(limits=threads, user_api="blas"):
+                t, ref_np = timed(numpy_batched, args.students, ALPHAS_PAPER)
+            peers[threads] = min(peers[threads], t)
+        peer64 = min(peer64, timed(numpy_batched, args.students, ALPHAS_PAPER, 0, np.float64)[0])
+    peer_threads = min(peers, key=peers.get)
+    peer = peers[peer_threads]
     loop, ref = timed(baseline, args.students, ALPHAS_PAPER, repeats=1)
     # All sides estimate the same quantity: compare at alpha = 1 (relative Monte Carlo error).
     i = list(ALPHAS_PAPER).index(1.0)
@@ -159,7 +199,7 @@ def main(argv=None) -> int:
 
     with jax.enable_x64(True):
         gflops = machine.matmul_gflops(dtype=np.float64)
-    gbs = machine.bandwidth_gbs()
+    gbs = bandwidth
     draws = rng_seconds(args.students, n, L)
     fl = machine.floor(sweep_flops(n, m, d, args.students, L), 2 * 8.0 * args.students * n * L, gflops, gbs)
     report = {
@@ -168,7 +208,8 @@ def main(argv=None) -> int:
         "students": args.students,
         "jaxkd_seconds": warm,
         "jaxkd_cold_seconds": cold,
-        "numpy_seconds": peer,
+        "numpy_seconds": peer, "numpy_blas_threads": peer_threads,
+        "numpy_seconds_by_blas_threads": {str(t): v for t, v in peers.items()},
         "speedup_vs_numpy": peer / warm,
         "numpy_float64_draws_seconds": peer64, "speedup_vs_numpy_float64_draws": peer64 / warm,
         "cold_speedup_vs_numpy": peer / cold,
@@ -178,23 +219,25 @@ def main(argv=None) -> int:
         "jaxkd_fraction_of_floor": fl["floor_seconds"] / warm,
         "numpy_fraction_of_floor": fl["floor_seconds"] / peer,
         "gaussian_draw_seconds_jax": draws["jax"], "gaussian_draw_seconds_numpy": draws["numpy"],
+        "gaussian_draw_seconds_jax_random_normal": draws["jax_random_normal"],
         "variance_relative_difference_at_alpha_1": agree,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": desc, "isa_cap": desc["isa_cap"], "load_average_end": list(os.getloadavg()),
     }
     print(f"linear teacher-noise sweep: {L} noise levels x {args.students} students (Boston)")
     print(f"  jaxkd (warm, best of {args.repeats}):  {warm:8.3f} s   (cold, with compile: {cold:.3f} s)")
-    print(f"  batched NumPy, float32 deviates (best of {args.repeats}): {peer:6.3f} s   -> jaxkd {peer / warm:.2f}x warm, "
-          f"{peer / cold:.2f}x cold")
+    print(f"  batched NumPy, float32 deviates (best of {args.repeats}; BLAS threads "
+          + ", ".join(f"{t}: {v:.3f} s" for t, v in peers.items())
+          + f"): {peer:6.3f} s   -> jaxkd {peer / warm:.2f}x warm, {peer / cold:.2f}x cold")
     print(f"  batched NumPy, float64 deviates: {peer64:6.3f} s   -> jaxkd {peer64 / warm:.2f}x warm")
     print(f"  sklearn per-student loop:      {loop:8.3f} s   -> jaxkd {loop / warm:.0f}x warm")
     print(f"  floor: {fl['flops'] / 1e9:.2f} GFLOP / {gflops:.0f} GFLOP/s (float64) = {fl['compute_seconds'] * 1e3:.1f} ms; "
           f"{fl['bytes'] / 1e6:.0f} MB / {gbs:.1f} GB/s = {fl['memory_seconds'] * 1e3:.1f} ms ({fl['bound']}-bound); "
           f"jaxkd at {100 * fl['floor_seconds'] / warm:.0f}% of it, NumPy at {100 * fl['floor_seconds'] / peer:.0f}%")
-    print(f"  the Gaussian draws alone: JAX {draws['jax']:.3f} s, NumPy {draws['numpy']:.3f} s "
-          f"({100 * draws['jax'] / warm:.0f}% of jaxkd's time)")
+    print(f"  the Gaussian draws alone: jaxkd {draws['jax']:.3f} s ({100 * draws['jax'] / warm:.0f}% of its sweep), "
+          f"jax.random.normal {draws['jax_random_normal']:.3f} s, NumPy {draws['numpy']:.3f} s")
     print(f"  V at alpha=1: jaxkd {res.inter_student_variance[i]:.5f}, "
           f"NumPy {ref_np['inter_student_variance'][i]:.5f}, sklearn {ref['inter_student_variance'][i]:.5f}")
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
     if args.json:
         atomic_write_json(args.json, report)
     return 0

@@ -21,15 +21,23 @@ one process, on the same batches with the same optimizer.
 The floor: the matrix-product FLOPs of every training step (forward x 3) over a measured large
 matmul rate (``benchmarks/machine.py``).
 
-    python benchmarks/llm_distil.py [--students 9] [--epochs 5] [--repeats 3] [--json PATH]
+The header and the JSON say where it ran (``benchmarks/machine.py``); ``--isa avx2`` caps
+every side at AVX2 (``benchmarks/isa.py``).
+
+    python benchmarks/llm_distil.py [--students 9] [--epochs 5] [--repeats 3] [--isa avx2] [--json PATH]
 """
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # the instruction-set cap, before NumPy, JAX and PyTorch load
+    import isa
+
+    isa.from_argv()
+
 import argparse
 import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -132,10 +140,14 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (quick preset: 3e-3)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--isa", choices=machine.isa.CHOICES, default="native",
+                        help="cap every library at this instruction set (applied before they load)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
 
-    import jax
+    gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
+    desc = machine.describe(gflops, gbs)
+    print(machine.header(desc))
     from transformers.utils import logging as hf_logging
 
     from jaxkd.llm import checkpoint
@@ -159,7 +171,6 @@ def main(argv=None) -> int:
     cfg = base.config
     tokens_per_step = float(valid.sum()) / (N * steps) * L  # padded sequences of L tokens, as both sides compute
     flops = train_flops(cfg, 1, L) * tokens_per_step / L * steps * N
-    gflops = machine.matmul_gflops()
     floor = flops / gflops / 1e9
     last = max(1, steps // args.epochs)  # the last epoch's steps
     report = {
@@ -172,7 +183,7 @@ def main(argv=None) -> int:
         "first_loss_jaxkd": float(jax_losses[:, 0].mean()), "first_loss_torch": float(torch_losses[:, 0].mean()),
         "matmul_gflops": gflops, "floor_flops": flops, "floor_seconds": floor, "jaxkd_fraction_of_floor": floor / warm,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax on {jax.devices()[0].device_kind}",
+        "machine": desc, "isa_cap": desc["isa_cap"], "load_average_end": list(os.getloadavg()),
     }
     print(f"Distilling {N} GPT-2 students (2 layers, width 64, vocab {cfg.vocab_size}): {M} pairs each, "
           f"{args.epochs} epochs at batch {args.batch} = {steps} steps a student, sequences of {L} tokens")
@@ -185,6 +196,7 @@ def main(argv=None) -> int:
           f"{report['final_loss_torch']:.3f}")
     print(f"  floor: {flops / 1e9:.1f} GFLOP of matrix products / {gflops:.0f} GFLOP/s = {floor:.2f} s; "
           f"jaxkd at {100 * floor / warm:.0f}% of it")
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
     if args.json:
         atomic_write_json(args.json, report)
     return 0

@@ -14,15 +14,23 @@ The floor: training FLOPs (forward matmuls x 3 for forward + backward) over a me
 matmul rate, and compulsory bytes (inputs, targets, initial and final parameters) over a
 measured copy bandwidth (``benchmarks/machine.py``).
 
-    python benchmarks/mlp_ensemble.py [--students 1000] [--sample 20] [--epochs 200] [--json PATH]
+The header and the JSON say where it ran (``benchmarks/machine.py``); ``--isa avx2`` caps
+every side at AVX2 (``benchmarks/isa.py``), to measure a machine without AVX-512 on one that has it.
+
+    python benchmarks/mlp_ensemble.py [--students 1000] [--sample 20] [--epochs 200] [--isa avx2] [--json PATH]
 """
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # the instruction-set cap, before NumPy, JAX and PyTorch load
+    import isa
+
+    isa.from_argv()
+
 import argparse
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -126,12 +134,6 @@ def torch_loop(X, Y, sample: int, threads: int, epochs: int = EPOCHS) -> float:
     return (time.perf_counter() - start) / sample
 
 
-def _jax_device() -> str:
-    import jax
-
-    return jax.devices()[0].device_kind
-
-
 def main(argv=None) -> int:
     from jaxkd import compiler
 
@@ -143,9 +145,16 @@ def main(argv=None) -> int:
     parser.add_argument("--sample", type=int, default=20, help="students timed in the per-student loop")
     parser.add_argument("--chunk", type=int, default=None, help="students per chunk (default: automatic)")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="full-batch Adam epochs (the study's 200)")
+    parser.add_argument("--isa", choices=machine.isa.CHOICES, default="native",
+                        help="cap every side at this instruction set (applied before the libraries load)")
     parser.add_argument("--json", help="write the timings as JSON to this path")
     args = parser.parse_args(argv)
     E = args.epochs
+    import torch  # noqa: F401  (loaded now, so the description names its CPU capability)
+
+    gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
+    desc = machine.describe(gflops, gbs)
+    print(machine.header(desc))
 
     sp = split(load_dataset("boston"))
     X, y = sp.X_train.astype(np.float32), sp.y_train.astype(np.float32)
@@ -162,7 +171,6 @@ def main(argv=None) -> int:
     loop_total = loop[loop_threads] * args.students
 
     widths = (X.shape[1], HIDDEN, 1)
-    gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
     fl = machine.floor(training_flops(X.shape[0], widths, E, args.students),
                        compulsory_bytes(X.shape[0], widths, args.students), gflops, gbs)
     # Both ensembles fit the same noisy targets: their mean training MSE should agree.
@@ -178,8 +186,8 @@ def main(argv=None) -> int:
         "jaxkd_fraction_of_floor": fl["floor_seconds"] / warm,
         "torch_fraction_of_floor": fl["floor_seconds"] / peer,
         "train_mse_jaxkd": fit_jaxkd, "train_mse_batched_torch": fit_torch,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax on {_jax_device()}, torch on {_torch_device()}",
+        "torch_device": _torch_device(), "machine": desc, "isa_cap": desc["isa_cap"],
+        "load_average_end": list(os.getloadavg()),
     }
     print(f"MLP ensemble: {args.students} students x {E} Adam epochs, 13-16-1, Boston ({X.shape[0]} rows)")
     print(f"  jaxkd:                   {warm:7.2f} s warm ({cold:.2f} s with compile)")
@@ -194,6 +202,7 @@ def main(argv=None) -> int:
     print(f"  jaxkd at {100 * fl['floor_seconds'] / warm:.0f}% of the floor ({warm / fl['floor_seconds']:.1f}x above), "
           f"batched PyTorch at {100 * fl['floor_seconds'] / peer:.0f}%")
     print(f"  train MSE: jaxkd {fit_jaxkd:.4f}, batched PyTorch {fit_torch:.4f}")
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
     if args.json:
         atomic_write_json(args.json, report)
     return 0

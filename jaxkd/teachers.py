@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxkd import _validation as v
+from jaxkd import rng
 
 
 def gaussian_responses(key: jax.Array, mean: ArrayLike, sigma2: ArrayLike, k: int) -> jax.Array:
@@ -32,15 +33,34 @@ def gaussian_responses(key: jax.Array, mean: ArrayLike, sigma2: ArrayLike, k: in
     Returns:
       Responses ``mu + eps``, shape (k, n), in ``mean``'s dtype.
 
-    The standard normal deviates are drawn at float32 resolution and then cast (arithmetic
-    stays in ``mean``'s dtype): the float64 inverse error function is most of a float64 draw's
-    cost (about 60% of a linear teacher-noise sweep), while a deviate's float32 rounding
-    (relative 6e-8; tails cut near 5.4 sigma, probability 6e-8) is four orders of magnitude below
-    the Monte Carlo error of any sweep jaxkd runs.
+    The standard normal deviates are drawn at float32 resolution (:func:`jaxkd.rng.normal`)
+    and then cast (arithmetic stays in ``mean``'s dtype): a deviate's float32 rounding
+    (relative 6e-8) is four orders of magnitude below the Monte Carlo error of any sweep jaxkd
+    runs, and a float64 draw costs several times more.
     """
+    return responses(mean, sigma2, rng.normal(key, (k, jnp.shape(mean)[0])))
+
+
+def responses(mean: ArrayLike, sigma2: ArrayLike, eps: jax.Array) -> jax.Array:
+    """Teacher responses ``mu + sigma eps`` from standard normal deviates, in ``mean``'s dtype:
+    mean (n,), sigma2 scalar, eps (..., n) -> (..., n)."""
     mean = jnp.asarray(mean)
-    eps = jax.random.normal(key, (k, mean.shape[0]), dtype=jnp.float32).astype(mean.dtype)
-    return mean[None, :] + jnp.sqrt(jnp.asarray(sigma2, mean.dtype)) * eps
+    mean = mean.reshape((1,) * (eps.ndim - 1) + mean.shape)  # explicit: no silent rank promotion
+    return mean + jnp.sqrt(jnp.asarray(sigma2, mean.dtype)) * eps.astype(mean.dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def deviates(keys: jax.Array, k: int, n: int) -> jax.Array:
+    """The standard normal deviates of :func:`batched_responses`, float32, as a program of
+    their own: keys (N,) -> (N, k, n).
+
+    Float64 teachers should draw here and form the responses in a second program
+    (:func:`responses`): when the draw shares a loop with float64 arithmetic, XLA:CPU
+    vectorises the whole loop, hash included, at float64's width, half float32's (the draw's
+    CPU time doubles). Same numbers either way: :func:`batched_responses` is
+    ``responses(mean, sigma2, deviates(keys, k, n))``.
+    """
+    return jax.vmap(lambda key: rng.normal(key, (k, n)))(keys)
 
 
 def sample_responses(
@@ -65,7 +85,11 @@ def sample_responses(
     k = v.check_int("k (responses per input)", k)
     num_students = v.check_int("number of students", num_students)
     keys = jax.random.split(key, num_students)
-    return batched_responses(keys, jnp.asarray(mean), sigma2, k)
+    mean = jnp.asarray(mean)
+    return _responses(mean, sigma2, deviates(keys, k, mean.shape[0]))  # two programs (see deviates)
+
+
+_responses = jax.jit(responses)
 
 
 @functools.partial(jax.jit, static_argnums=3)

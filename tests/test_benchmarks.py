@@ -33,6 +33,17 @@ def test_benchmark_runs_and_writes_its_ratios(tmp_path, script, args, keys):
         assert data["first_loss_jaxkd"] == pytest.approx(data["first_loss_torch"], rel=1e-4)
         assert data["final_loss_jaxkd"] == pytest.approx(data["final_loss_torch"], rel=2e-3)
         assert data["steps_per_student"] == 1  # ceil(6 / 10) a pass
+    # Where it ran, in the JSON and first in what it printed.
+    assert data["isa_cap"] == "native" and data["machine"]["cpu"]["logical_cpus"] >= 1
+    assert data["machine"]["matmul_gflops_float32"] > 0 and len(data["load_average_end"]) == 3
+    assert r.stdout.startswith("machine: ") and "vector extensions:" in r.stdout
+    # The table docs/benchmarks.md is made from: a row with the figure and its machine.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import summarize
+
+    md = summarize.table([data])
+    assert f"### {data['benchmark']}" in md and data["machine"]["cpu"]["model"] in md
+    assert f"{data[keys[0]]:.2f}x" in md
     if script == "gpt2_speed.py":  # the depth sweep: --layers 1 and the default other depths 1, 2
         sweep = data["layer_sweep"]
         assert sweep["layers"] == [1, 2]
@@ -112,3 +123,120 @@ def test_gpt2_training_floor_counts_the_steps_matrix_products():
     # One step of the block the benchmark times (the engine's scan, what distill runs).
     traced = jax.make_jaxpr(lambda c: gpt2_speed.train_block(LMObjective(graphdef), tx, 1, data, c))(carry)
     assert _dot_flops(traced.jaxpr) == gpt2_speed.train_flops(cfg, B, T)
+
+
+# --- the instruction-set cap and the machine description ---------------------------------
+
+
+def _isa():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import isa
+
+    return isa
+
+
+def test_isa_cap_sets_every_librarys_switch_and_keeps_other_xla_flags():
+    isa = _isa()
+    env = isa.environment("avx2", base={"XLA_FLAGS": "--xla_foo=1 --xla_cpu_max_isa=AVX512", "PATH": "/bin"})
+    assert env["XLA_FLAGS"].split() == ["--xla_foo=1", "--xla_cpu_max_isa=AVX2",
+                                        "--xla_cpu_experimental_ynn_fusion_type="]
+    assert env["OPENBLAS_CORETYPE"] == "Haswell"
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert env["MKL_ENABLE_INSTRUCTIONS"] == env["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert "X86_V4" in env["NPY_DISABLE_CPU_FEATURES"].split()
+    assert env[isa.MARKER] == "avx2" and env["PATH"] == "/bin"
+    assert isa.environment("native", base={"A": "1"}) == {"A": "1"}
+    assert isa.requested(["b.py", "--isa=avx2"]) == "avx2" and isa.requested(["b.py"]) is None
+
+
+def test_isa_cap_refuses_what_it_cannot_apply(monkeypatch):
+    isa = _isa()
+    with pytest.raises(isa.UsageError, match="one of native, avx2"):
+        isa.environment("avx512", base={})
+    monkeypatch.setattr(isa, "cpu_flags", lambda: {"sse4_2", "avx"})
+    with pytest.raises(isa.UsageError, match="lacks them"):
+        isa.environment("avx2", base={})
+
+
+@pytest.mark.parametrize("command", [
+    [str(ROOT / "benchmarks" / "linear_sweep.py"), "--isa", "avx3"],
+    [str(ROOT / "benchmarks" / "isa.py"), "--isa", "sse9", "--", "true"],
+])
+def test_unknown_isa_is_one_sentence_and_exit_2(command):
+    r = subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "--isa must be one of native, avx2" in r.stderr
+
+
+@pytest.mark.skipif("avx2" not in _isa().cpu_flags(), reason="needs an x86 CPU with AVX2")
+def test_isa_cap_is_in_effect_in_every_library(tmp_path):
+    """Under the wrapper, and by re-execution when a benchmark had already loaded NumPy: NumPy
+    dispatches no AVX-512 loop, OpenBLAS runs its Haswell kernels, PyTorch reports AVX2, and the
+    machine description says so."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+        "import numpy\n"  # loaded before the cap: from_argv must re-execute
+        "import isa\n"
+        "isa.from_argv()\n"
+        "import scipy.linalg, torch, machine\n"
+        "print(json.dumps({'cap': isa.in_effect(), **machine.libraries_in_effect()}))\n")
+    for command in ([sys.executable, str(probe), "--isa", "avx2"],
+                    [sys.executable, str(ROOT / "benchmarks" / "isa.py"), "--isa", "avx2", "--",
+                     sys.executable, str(probe)]):
+        r = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+        assert got["cap"] == "avx2" and got["xla_max_isa"] == "AVX2" and got["xla_ynnpack_fusions"] == "off"
+        assert got["numpy_simd"] == "X86_V3"
+        assert got["blas"] and all(b.endswith("Haswell") for b in got["blas"])
+        assert got["torch_cpu_capability"] == "AVX2"
+
+
+def test_machine_description_names_the_cpu_and_its_vector_extensions():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import machine
+
+    desc = machine.describe(matmul=123.0, bandwidth=4.5)
+    cpu = desc["cpu"]
+    assert cpu["logical_cpus"] >= 1 and cpu["model"]
+    flags = machine.isa.cpu_flags()
+    assert ("AVX2" in cpu["vector_extensions"]) == ("avx2" in flags)
+    assert cpu["avx512"] == ("avx512f" in flags)
+    assert desc["versions"]["jax"] and desc["versions"]["numpy"]
+    text = machine.header(desc)
+    assert "123 GFLOP/s" in text and "4.5 GB/s" in text and cpu["model"] in text
+    assert f"instruction-set cap: {desc['isa_cap']}" in text
+
+
+def test_paper_floor_counts_each_mlp_ensemble():
+    """The paper preset's floor: a student-epoch's matrix-product FLOPs by hand for 13-16-1 on
+    404 rows, its first layer against the dot_generals the fused trainer traces, and the
+    ensembles counted from the paper configs (k = 1 trains two target methods, not four)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import jax
+    import jax.numpy as jnp
+    import paper_tabular
+
+    from jaxkd import reproduce
+    from jaxkd.students import mlp
+
+    n, d, h = 404, 13, 16
+    # forward and weight gradients: (d + 1) h + (h + 1) weights, twice; the signal to the hidden layer: h
+    assert paper_tabular.student_epoch_flops((d, h, 1), n) == 2 * n * (2 * ((d + 1) * h + (h + 1)) + h)
+    c = 3
+    params = mlp.init_ensemble((d, h, 1), jax.random.split(jax.random.key(0), c))
+    cfg = mlp.TrainConfig(widths=(d, h, 1), epochs=1)
+    jaxpr = jax.make_jaxpr(lambda p: mlp.train_block_fused(cfg, p, jnp.ones((n, d)), jnp.ones((c, n)),
+                                                           jnp.ones((c, n))))(params)
+    assert _dot_flops(jaxpr.jaxpr) == 4 * n * (d + 1) * h * c  # the first layer's two products
+
+    plan = dict((s.name, (s, cfg)) for s, cfg in reproduce.plan("paper", only=["variance-aware", "bootstrap"]).steps)
+    step, va = plan["variance-aware-mlp"]
+    (_, teachers_, _, _), (_, students, epochs, rows) = paper_tabular.ensembles(step, va)
+    assert teachers_ == 1 and rows == 404 and epochs == va.epochs
+    assert students == len(va.alphas) * (4 * len(va.ks) - 2) * va.num_students  # k = 1: two methods
+    step, bs = plan["bootstrap-mlp"]
+    assert paper_tabular.ensembles(step, bs)[1][1] == len(bs.sizes) * 2 * bs.num_students
+    assert paper_tabular.ensembles(*plan["bootstrap-linear"]) == []

@@ -427,3 +427,36 @@ def test_interruption_messages_tell_the_truth(monkeypatch, inproc, tmp_path):
     monkeypatch.setattr(reproduce, "run_experiment", stop)
     r = inproc("run", "teacher-noise", "--out", tmp_path / "tn")
     assert r.returncode == 130 and f"saved in {tmp_path / 'tn'}: rerun the same command with --resume" in r.stderr
+
+
+def test_linear_students_products_go_to_ynnpack_unless_the_isa_is_capped(monkeypatch, x64):
+    """`compiler.library_products`: the linear teacher-noise level's float64 products are one
+    YNNPACK fusion in the compiled program; none where XLA's instruction set is capped
+    (YNNPACK would ignore the cap), with JAXKD_XLA_OPTIONS=off, or off CPU."""
+    import jax
+
+    from jaxkd import compiler, rng
+    from jaxkd.experiments import regression, teacher_noise
+
+    task = regression.linear_task("boston")
+    eps = teacher_noise._level_deviates(rng.stream(0, "teacher_noise"), 0, 50, task.mu.shape[0])
+    text = teacher_noise._level_metrics_program().lower(eps, task, 0.5).compile().as_text()
+    assert text.count("__ynn_fusion") >= 1
+    assert compiler.library_products() == compiler.LIBRARY_PRODUCTS
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_max_isa=AVX2")
+    assert compiler.library_products() is None
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setenv(compiler.ENV, "off")
+    assert compiler.library_products() is None
+    monkeypatch.delenv(compiler.ENV)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert compiler.library_products() is None
+    # Capped from the start (a fresh process under the cap): the program holds no YNNPACK fusion.
+    probe = ("import jax; from jaxkd import compiler, rng; compiler.configure(); jax.config.update('jax_enable_x64', True)\n"
+             "from jaxkd.experiments import regression, teacher_noise as tn\n"
+             "task = regression.linear_task('boston'); eps = tn._level_deviates(rng.stream(0, 'x'), 0, 50, 404)\n"
+             "print(tn._level_metrics_program().lower(eps, task, 0.5).compile().as_text().count('__ynn_fusion'))")
+    capped = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "XLA_FLAGS": "--xla_cpu_max_isa=AVX2"})
+    assert capped.returncode == 0, capped.stderr[-2000:]
+    assert capped.stdout.split()[-1] == "0"

@@ -1,6 +1,5 @@
 """jaxkd.document: text shown exactly as written in both renderers, whatever characters it holds."""
 
-import html
 from html.parser import HTMLParser
 
 import pytest

@@ -135,6 +135,24 @@ def test_torch_init_is_uniform_on_plus_minus_one_over_sqrt_fan_in():
         mlp.init_ensemble((13, 3), jax.random.split(jax.random.key(0), 2), init="xavier")
 
 
+def test_variance_aware_mlp_trains_the_k1_methods_once():
+    """At k = 1 the study's and the honest weighting are averaging (their targets are the
+    averaged responses bit for bit), so their students are averaging's; at k = 3 they differ."""
+    from jaxkd import targets, teachers
+    from jaxkd.experiments import variance_aware
+
+    resp = teachers.sample_responses(jax.random.key(0), jnp.linspace(-1, 1, 7), 0.3, k=1, num_students=5)
+    np.testing.assert_array_equal(targets.study_variance_weighted(resp, 0.3, jnp.linspace(-1, 1, 7)),
+                                  targets.average(resp))
+    res = variance_aware.run(variance_aware.Config.from_preset(
+        "quick", model="mlp", num_students=6, epochs=10, alphas=(0.5,), ks=(1, 3)))
+    for method in ("study", "honest"):
+        for metric in ("variance", "mse_teacher", "mse_truth", "mse_truth_std"):
+            a, b = getattr(res, f"{method}_{metric}"), getattr(res, f"average_{metric}")
+            assert a[0] == b[0] and a[1] != b[1], (method, metric)
+    assert res.leverage_oracle_mse_truth[0] != res.average_mse_truth[0]
+
+
 @pytest.mark.parametrize("name", ["digits", "wine", "breast-cancer"])
 def test_classifiers_reach_sane_accuracy_and_counts_add_up(name):
     cfg = output_entropy.Config.from_preset("quick", datasets=(name,), replicates=2)

@@ -46,18 +46,24 @@ def test_teacher_noise_matches_closed_forms():
 
 
 def test_teacher_noise_one_program_path_equals_the_sharded_path(x64):
-    """A linear level on one device runs as one compiled program; with --chunk it goes through
-    map_students. Same keys, same students: the metrics agree to rounding."""
+    """On one device a linear sweep's levels run as one compiled program; with --chunk each
+    level goes through map_students. Same keys, same students: the metrics agree to rounding,
+    level by level, and one level alone is the same as that level among all of them."""
     from jaxkd import rng
     from jaxkd.experiments import regression
 
     task = regression.linear_task("boston")
     noise = rng.stream(0, "teacher_noise")
-    one = teacher_noise._simulate(task, 1.5 * task.var_y, noise, 3, 64)
-    chunked = teacher_noise._simulate(task, 1.5 * task.var_y, noise, 3, 64, chunk=16)
-    assert one.keys() == chunked.keys()
-    for key in one:
-        np.testing.assert_allclose(one[key], chunked[key], rtol=1e-10, atol=1e-15, err_msg=key)
+    sigma2s = [0.5 * task.var_y, 1.5 * task.var_y, 0.0]
+    every = teacher_noise._simulate_all(task, sigma2s, noise, [0, 3, 5], 64)
+    for j, (index, sigma2) in enumerate(zip([0, 3, 5], sigma2s)):
+        chunked = teacher_noise._simulate(task, sigma2, noise, index, 64, chunk=16)
+        alone = teacher_noise._simulate(task, sigma2, noise, index, 64)
+        assert every.keys() == chunked.keys() == alone.keys()
+        for key in every:
+            np.testing.assert_allclose(every[key][j], chunked[key], rtol=1e-10, atol=1e-15, err_msg=key)
+            np.testing.assert_allclose(every[key][j], alone[key], rtol=1e-12, atol=1e-15, err_msg=key)
+    assert every["inter_student_variance"][1] > every["inter_student_variance"][0] > 0
 
 
 def test_bootstrap_teacher_labelled_is_degenerate_and_truth_decays():

@@ -22,12 +22,15 @@ def test_gaussian_responses_shape_and_reproducibility():
 
 
 def test_gaussian_deviates_are_float32_resolution_in_the_means_dtype(x64):
-    """Documented in ``gaussian_responses``: float32 standard normal deviates, cast to the
-    mean's dtype, so float64 teachers get float64 responses at float32 resolution."""
+    """Documented in ``gaussian_responses``: float32 standard normal deviates
+    (:func:`jaxkd.rng.normal`), cast to the mean's dtype, so float64 teachers get float64
+    responses at float32 resolution."""
+    from jaxkd import rng
+
     key, mu = jax.random.key(3), jnp.arange(6.0, dtype=jnp.float64)
     out = teachers.gaussian_responses(key, mu, 4.0, 2)
     assert out.dtype == jnp.float64
-    z = jax.random.normal(key, (2, 6), jnp.float32)
+    z = rng.normal(key, (2, 6))
     np.testing.assert_array_equal(np.asarray(out), np.asarray(mu[None, :] + 2.0 * z.astype(jnp.float64)))
 
 

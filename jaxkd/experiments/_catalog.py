@@ -1674,4 +1674,8 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                     'X.1',
                     'X.2',
                     'X.3',
-                    'S.1']}
+                    'S.1',
+                    'X.4',
+                    'X.5',
+                    'X.6',
+                    'X.7']}

@@ -45,7 +45,7 @@ from jaxkd.data import DATASETS, check_available, load_dataset, split
 from jaxkd.experiments import protocol
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
-from jaxkd.runs import RunDir, columns, sweep
+from jaxkd.runs import RunDir, sweep
 from jaxkd.students import ensemble, mlp
 
 MODELS = ("logistic", "mlp")

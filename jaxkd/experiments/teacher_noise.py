@@ -26,7 +26,7 @@ from scipy import stats
 
 from jaxkd import _validation as v
 from jaxkd import document as doc
-from jaxkd import rng, sharding, targets, teachers, uncertainty
+from jaxkd import compiler, rng, sharding, targets, teachers, uncertainty
 from jaxkd.claims import Claim, Interval, curvature, trend
 from jaxkd.config import option
 from jaxkd.experiments import protocol, regression
@@ -56,22 +56,46 @@ class Config(regression.RegressionConfig):
         object.__setattr__(self, "alphas", v.check_grid("alphas", self.alphas, v.check_nonnegative))
 
 
-@jax.jit
-def _student_predictions(keys: jax.Array, task: regression.LinearTask, sigma2) -> jax.Array:
-    """One noisy response per input for each student key, N OLS students, their test
-    predictions: keys (N,) -> (N, m). The students' coefficients are the label-to-coefficient
-    map applied to their labels (one matrix product; the same numbers as solving for each
-    student, to rounding), then one product gives their test predictions."""
-    resp = teachers.batched_responses(keys, task.mu, sigma2, 1)
+def _predictions(resp: jax.Array, task: regression.LinearTask) -> jax.Array:
+    """N OLS students' test predictions from their label sets: resp (N, 1, n) -> (N, m). The
+    students' coefficients are the label-to-coefficient map applied to their labels (one matrix
+    product; the same numbers as solving for each student, to rounding), then one product
+    gives their test predictions."""
     return (targets.single(resp) @ task.to_coef) @ task.X_test.T
 
 
-@functools.partial(jax.jit, static_argnums=4)
-def _level(noise: jax.Array, index, task: regression.LinearTask, sigma2, num_students: int) -> dict:
-    """One noise level whole in one compiled program (keys, draws, students, metrics): the
-    single-device path, where a sweep point is otherwise three dispatches and two syncs."""
-    keys = rng.student_keys(rng.point_key(noise, index), num_students)
-    return uncertainty.ensemble_metrics(_student_predictions(keys, task, sigma2), task.mu_test, task.y_test)
+@jax.jit
+def _student_predictions(keys: jax.Array, task: regression.LinearTask, sigma2) -> jax.Array:
+    """One noisy response per input for each student key, then :func:`_predictions`:
+    keys (N,) -> (N, m) (the path of ``--chunk`` and of several devices)."""
+    return _predictions(teachers.batched_responses(keys, task.mu, sigma2, 1), task)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _level_deviates(noise: jax.Array, index, num_students: int, n: int) -> jax.Array:
+    """A level's keys, ``fold_in(noise, index)`` split per student, and their deviates:
+    (N, 1, n) float32 (:func:`jaxkd.teachers.deviates`)."""
+    return teachers.deviates(rng.student_keys(rng.point_key(noise, index), num_students), 1, n)
+
+
+def _level_metrics(eps: jax.Array, task: regression.LinearTask, sigma2) -> dict:
+    """A level's students and metrics from its deviates (the draw is a program of its own: see
+    :func:`jaxkd.teachers.deviates`); compiled with :func:`jaxkd.compiler.library_products`."""
+    return _level_metrics_program()(eps, task, sigma2)
+
+
+@functools.cache
+def _level_metrics_program():
+    """The compiled :func:`_level_metrics`, its options decided at first use (after the caller
+    set up XLA): its two float64 products are skinny, where YNNPACK's kernels take about half
+    the CPU time of XLA's emitter (the whole 15-level sweep: 77-82 against 90-99 ms of CPU,
+    alternating processes, load 11-14)."""
+
+    def program(eps, task, sigma2):
+        preds = _predictions(teachers.responses(task.mu, sigma2, eps), task)
+        return uncertainty.ensemble_metrics(preds, task.mu_test, task.y_test)
+
+    return jax.jit(program, compiler_options=compiler.library_products())
 
 
 def _simulate(task: regression.LinearTask, sigma2, noise: jax.Array, index: int, num_students: int,
@@ -79,13 +103,33 @@ def _simulate(task: regression.LinearTask, sigma2, noise: jax.Array, index: int,
     """Metrics of ``num_students`` students at one noise level; keys from ``fold_in(noise,
     index)``, the same on every path."""
     if chunk is None and sharding.device_count() == 1:
-        return jax.device_get(_level(noise, index, task, sigma2, num_students))
+        return {k: x[0] for k, x in _simulate_all(task, [sigma2], noise, [index], num_students).items()}
     keys = rng.student_keys(rng.point_key(noise, index), num_students)
     preds = sharding.map_students(_student_predictions, keys, task, sigma2, in_axes=(0, None, None), block=chunk)
     return jax.device_get(_metrics(preds, task.mu_test, task.y_test))
 
 
+def _simulate_all(task: regression.LinearTask, sigma2s, noise: jax.Array, indices, num_students: int) -> dict:
+    """Metrics of every level in ``indices`` on one device without chunks, each level two
+    programs (draw, then students and metrics), all dispatched before any result is read so
+    that the levels run back to back: {metric: (L,)}."""
+    n = task.mu.shape[0]
+    pending = [_level_metrics(_level_deviates(noise, i, num_students, n), task, s2)
+               for i, s2 in zip(indices, sigma2s)]
+    levels = jax.device_get(pending)
+    return {k: np.asarray([lv[k] for lv in levels]) for k in levels[0]}
+
+
 _metrics = jax.jit(uncertainty.ensemble_metrics)
+
+
+@jax.jit
+def _closed_forms(task: regression.LinearTask, sigma2s: jax.Array):
+    """c (4.1), the noise-free test MSE against the truth (4.3) and X.1 at every noise level
+    (the closed form broadcasts over sigma^2), in one program."""
+    return (cf.mean_test_leverage(task.X, task.X_test),
+            cf.observed_label_mse(task.X, task.X_test, task.mu, task.y_test, 0.0),
+            cf.test_mse_variance(task.X, task.X_test, task.mu, task.y_test, sigma2s))
 
 
 def _run_linear(cfg: Config, run_dir: RunDir | None, tag: str = "") -> dict:
@@ -93,15 +137,19 @@ def _run_linear(cfg: Config, run_dir: RunDir | None, tag: str = "") -> dict:
         task = regression.linear_task(cfg.dataset, split_seed=cfg.split_seed, drop_b=cfg.drop_b)
         regression.guard_memory(cfg, task.X.shape[0], task.X_test.shape[0], task.X.shape[1])
         noise = rng.stream(cfg.seed, "teacher_noise")
-        c = float(cf.mean_test_leverage(task.X, task.X_test))
-        bias_truth = float(cf.observed_label_mse(task.X, task.X_test, task.mu, task.y_test, 0.0))
-        # X.1 at every noise level at once (the closed form broadcasts over sigma^2).
-        x1 = np.asarray(cf.test_mse_variance(task.X, task.X_test, task.mu, task.y_test,
-                                             jnp.asarray(cfg.alphas) * task.var_y))
+        c, bias_truth, x1 = jax.device_get(_closed_forms(task, jnp.asarray(cfg.alphas) * task.var_y))
+        c, bias_truth = float(c), float(bias_truth)
+
+        one_program = cfg.chunk is None and sharding.device_count() == 1
+        every = {}  # the one program's metrics for all levels, computed when a level is first missing
 
         def point(p):
             sigma2 = p[1] * task.var_y
-            sim = _simulate(task, sigma2, noise, p[0], cfg.num_students, cfg.chunk)
+            if one_program and not every:
+                every.update(_simulate_all(task, np.asarray(cfg.alphas) * task.var_y, noise,
+                                           range(len(cfg.alphas)), cfg.num_students))
+            sim = ({k: x[p[0]] for k, x in every.items()} if one_program else
+                   _simulate(task, sigma2, noise, p[0], cfg.num_students, cfg.chunk))
             return {"sigma2": sigma2, **sim,
                     "predicted_variance": sigma2 * c,             # 4.1
                     "predicted_mse_teacher": sigma2 * c,          # 4.2, linear teacher

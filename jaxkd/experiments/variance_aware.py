@@ -164,15 +164,21 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
             built["honest"] = targets.combine(ybar, v_ybar[:, None], crossfit, v_student[:, None])
         else:
             built["honest"] = ybar
-        # The methods' students share their inits: one ensemble of len(METHODS) x N students.
-        together = jax.tree.map(lambda x: jnp.concatenate([x] * len(METHODS)), init)
-        Y = jnp.concatenate([built[name] for name in METHODS])
+        # The methods' students share their inits: one ensemble of (distinct methods) x N students.
+        # At k = 1 the study's weighting and the honest one are averaging (the same targets,
+        # bit for bit: the study's weight on ybar is sigma^2 / (0 + sigma^2) = 1), so their
+        # students are averaging's, trained once.
+        same_as = {"study": "average", "honest": "average"} if k == 1 else {}
+        trained = [name for name in METHODS if name not in same_as]
+        together = jax.tree.map(lambda x: jnp.concatenate([x] * len(trained)), init)
+        Y = jnp.concatenate([built[name] for name in trained])
         params = mlp.train_ensemble(task.train, together, task.X, Y, chunk=cfg.chunk)
-        preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0].reshape(len(METHODS), -1, task.X_test.shape[0])
+        preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0].reshape(len(trained), -1, task.X_test.shape[0])
+        preds = dict(zip(trained, preds))
         out = {"sigma2": sigma2, "k": k}
-        for name, p_method in zip(METHODS, preds):
-            out |= _method_metrics(name, p_method, task)
-        return out | _stability(preds[METHODS.index("average")], preds[METHODS.index("study")], task)
+        for name in METHODS:
+            out |= _method_metrics(name, preds[same_as.get(name, name)], task)
+        return out | _stability(preds["average"], preds[same_as.get("study", "study")], task)
 
     points = [(f"alpha-{i:02d}-k-{k:03d}", (i, j, a, k))
               for i, a in enumerate(cfg.alphas) for j, k in enumerate(cfg.ks)]
