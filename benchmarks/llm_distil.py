@@ -83,7 +83,7 @@ def batches(order_keys, n: int, epochs: int, batch: int):
 
     def one(k):
         idx, valid = jax.vmap(lambda e: ensemble.epoch_batches(e, n, schedule))(ensemble.epoch_keys(k, epochs))
-        return idx.reshape(-1, batch), valid.reshape(-1, batch)
+        return idx.reshape(-1, idx.shape[-1]), valid.reshape(-1, valid.shape[-1])  # width min(batch, n)
 
     idx, valid = jax.vmap(one)(order_keys)
     return np.asarray(idx), np.asarray(valid)

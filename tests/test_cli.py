@@ -168,7 +168,7 @@ BAD = [
     (["run", "variance-aware", "--students", "100000000", "--ks", "50"], "of memory at its peak, but this machine has"),
     (["run", "bootstrap", "--students", "100000000"], "lower --students"),
     (["run", "init-perturbation", "--students", "100000000"], "lower --students"),
-    (["run", "llm-output", "--students", "100000000"], "distilling 300,000,000 GPT-2 students (3 replicates x 100,000,000) needs about"),
+    (["run", "llm-output", "--students", "100000000"], "keeping what 500,000,000 llm-* students produce (5 replicates x 100,000,000) needs about"),
 ]
 
 

@@ -264,7 +264,9 @@ def test_llm_correction_claims_read_paired_replicates():
                for _, m, _, _ in rows]
         return {"llm-variance-aware-gpt2": SimpleNamespace(
             label=tuple(r[0] for r in rows), method=tuple(r[1] for r in rows), k=tuple(r[2] for r in rows),
-            schedule=tuple(r[3] for r in rows), total_variation=tuple(tv), systematic_noise=tuple(sys))}
+            schedule=tuple(r[3] for r in rows), tv_excess=tuple(tv), systematic_noise=tuple(sys),
+            single_answer=False, config=SimpleNamespace(replicates=3),
+            regime_teacher_hallucination=(0.03, 0.04, 0.05), regime_direct_hallucination=(0.05, 0.06, 0.04))}
 
     better = {"single": 0.6, "soft": 0.6, "direct": 0.5, "multi": 0.5, "averaging": 0.48,
               "variance-weighting-study": 0.4, "variance-weighting": 0.45}
@@ -278,10 +280,15 @@ def test_llm_correction_claims_read_paired_replicates():
     # One corrected method no better than single-response, up to replicate noise: inconclusive.
     tie = lambda m, s: better[m] if m != "multi" else 0.6 + (0.02 if s == "study" else 0.0)  # noqa: E731
     rand = results(tie)
-    rand["llm-variance-aware-gpt2"].total_variation = tuple(
+    rand["llm-variance-aware-gpt2"].tv_excess = tuple(
         tuple(np.asarray(t) + ([0.0, 0.05, -0.05] if rand["llm-variance-aware-gpt2"].method[i] == "multi" else 0))
-        for i, t in enumerate(rand["llm-variance-aware-gpt2"].total_variation))
+        for i, t in enumerate(rand["llm-variance-aware-gpt2"].tv_excess))
     assert _claim("llm-similarity").evaluate(rand).status == "inconclusive"
+    # Students that mostly hallucinate cannot decide it, however clear the interval.
+    gated = results(lambda m, s: better[m])
+    gated["llm-variance-aware-gpt2"].regime_direct_hallucination = (0.5, 0.6, 0.55)
+    finding = _claim("llm-similarity").evaluate(gated)
+    assert finding.status.startswith("inconclusive") and "direct fine-tune hallucinates 55%" in finding.evidence
 
 
 def test_every_study_step_is_an_experiment_and_every_claim_reads_a_step():

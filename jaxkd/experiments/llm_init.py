@@ -149,7 +149,6 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     pairs = list(enumerate(replicates.greedy_answers(task)))   # the teacher's greedy answers to the distillation prompts
     # Frozen data order within a replicate: its students see the same batches.
     order = replicates.replicate_keys(task, "data_order")
-    base_states = task.base_states()
     perturb_key = rng.stream(cfg.seed, "init_perturbation")
     mlps = mlp_comparator(cfg)
     draws = measures.measure(task, distil_at_temperature(task, 1.0), teacher)["logprob_spread"]
@@ -157,23 +156,27 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     def point(p):
         i, s = p
         keys = rng.student_keys(rng.point_key(perturb_key, i), cfg.total_students)
-        init = jax.vmap(mlp.perturb, in_axes=(0, 0, None))(base_states, keys, s)
-        start = np.asarray(jax.vmap(_tracked)(init))                        # (S, 3)
-        before = parameter_spread(init, cfg.replicates)
-        after = Spread(cfg.replicates, cfg.num_students)
-        traces = []
+        spread0, after = Spread(cfg.replicates, cfg.num_students), Spread(cfg.replicates, cfg.num_students)
+        starts, traces = [], []
+
+        def init(lo, hi):  # students lo..hi-1 perturbed from their base (only a chunk in memory)
+            return jax.vmap(mlp.perturb, in_axes=(0, 0, None))(task.base_states(lo, hi), keys[lo:hi], s)
+
+        def start(states, lo, hi):
+            spread0.add(states, lo)
+            starts.append(np.asarray(jax.vmap(_tracked)(states)))          # (chunk, 3)
 
         def keep(students, lo, hi):
             after.add(students.states, lo)
             traces.append(np.asarray(students.trace))                       # (chunk, steps, 3)
 
-        out = replicates.train_and_sample(task, pairs, order=order, init_states=init, trace=_tracked, after=keep,
-                                          key=rng.point_key(perturb_key, i, 1))
-        traj = np.concatenate([start[:, None], np.concatenate(traces)], axis=1)   # (S, steps + 1, 3)
+        out = replicates.train_and_sample(task, pairs, order=order, init_states=init, trace=_tracked, before=start,
+                                          after=keep, key=rng.point_key(perturb_key, i, 1))
+        traj = np.concatenate([np.concatenate(starts)[:, None], np.concatenate(traces)], axis=1)  # (S, steps + 1, 3)
         first = traj[: cfg.num_students]                                     # replicate 0
         return {"scale": s, **measures.measure(task, out, teacher), "passes": float(cfg.epochs),
                 "steps": out.compute["steps"],
-                "spread_before": before.tolist(), "spread_after": after.value().tolist(),
+                "spread_before": spread0.value().tolist(), "spread_after": after.value().tolist(),
                 **{k: mlps[k][i].tolist() for k in ("mlp_spread_before", "mlp_spread_after", "mlp_variance")},
                 "tracked_spread": first.std(axis=0, ddof=1).mean(axis=1).tolist(),
                 "trajectories": np.transpose(first[: cfg.tracked_students], (0, 2, 1)).tolist()}

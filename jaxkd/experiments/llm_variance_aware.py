@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+import jax
 import numpy as np
 from flax import nnx
 
@@ -131,9 +132,13 @@ def base_samples(task: setup.Task, k: int) -> list[list[list[str]]]:
     student ((R*N) x P x k): the student side of variance weighting, drawn per student as the
     study's script does inside its loop over students."""
     cfg = task.cfg
-    bases = distill.Students(nnx.graphdef(task.base), task.base_states(), {})
-    return distill.student_responses(bases, task.tok, task.prompts, k, rng.stream(cfg.seed, "base_eval"),
-                                     cfg.sampling(1.0))
+    N = cfg.num_students
+    keys = jax.random.split(rng.stream(cfg.seed, "base_eval"), cfg.total_students)
+    out = []
+    for lo in range(0, cfg.total_students, N):  # one replicate's students at a time
+        bases = distill.Students(nnx.graphdef(task.base), task.base_states(lo, lo + N), {})
+        out += distill.student_responses(bases, task.tok, task.prompts, k, keys[lo:lo + N], cfg.sampling(1.0))
+    return out
 
 
 # --- report: figures and document ----------------------------------------------------------

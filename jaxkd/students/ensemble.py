@@ -180,7 +180,7 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
     idx, valid = jax.vmap(lambda k: epoch_batches(k, n, schedule))(keys)        # (E, S, B)
     idx, valid = idx.reshape(-1, idx.shape[-1]), valid.reshape(-1, valid.shape[-1])
     count = idx.shape[0]
-    steps = step0 + jnp.arange(count)
+    steps = jnp.asarray(step0, jnp.int32) + jnp.arange(count, dtype=jnp.int32)  # int32 under x64 too
 
     total = schedule.total_steps(n)
     partial = total < schedule.epochs_run(n) * schedule.steps_per_epoch(n)

@@ -44,6 +44,16 @@ def estimate(cfg: LLMConfig, *, soft: bool = False) -> Estimate:
                     distill.sampling_bytes(model, 1, 1, length))
 
 
+def kept_bytes(cfg: LLMConfig) -> int:
+    """What one student leaves behind after its chunk is dropped, at most: its greedy answer and
+    its samples at every temperature for every prompt (``max_new_tokens`` tokens of about four
+    characters each, plus Python's string overhead), its answer log-probabilities and its
+    training losses (one float per step: at most epochs x pairs, three answers per question)."""
+    temperatures = len(getattr(cfg, "temperatures", (1.0,)))
+    texts = questions(cfg) * (1 + cfg.samples * temperatures)
+    return texts * (4 * cfg.max_new_tokens + 64) + 8 * questions(cfg) + 8 * 3 * cfg.epochs * questions(cfg)
+
+
 def questions(cfg: LLMConfig) -> int:
     from jaxkd.experiments.llm_study.setup import load_qa
 
@@ -56,6 +66,9 @@ def guard_memory(cfg: LLMConfig) -> None:
     what to change). The exact sizes are checked again by :mod:`jaxkd.llm.distill` before it
     allocates."""
     e = estimate(cfg)
+    n = cfg.total_students
+    memory.check_fits(n * kept_bytes(cfg), f"keeping what {n:,} llm-* students produce ({cfg.replicates} replicates x "
+                      f"{cfg.num_students:,})", "lower --students or --replicates")
     if e.chunk < 1:
         memory.check_fits(e.per_student, "training one llm-* student", "lower --batch-size or use a smaller student")
     memory.check_fits(e.one_sequence, "sampling one sequence from an llm-* student",

@@ -159,7 +159,7 @@ def chunk_size(task: Task, pairs: distill.Pairs, loss: Loss) -> int:
 def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps: int | None = None, order, key,
                      temperatures=(1.0,), init_states=None, soft: bool = False, loss: Loss | None = None,
                      sample_keys=None, coin_key=None, trace: Callable | None = None,
-                     after: Callable | None = None) -> Outputs:
+                     before: Callable | None = None, after: Callable | None = None) -> Outputs:
     """Distil the R x N students from their replicate's base student (or ``init_states``) and
     collect what they produce on the evaluation prompts, in chunks of students
     (:func:`chunk_size`). Dropout, where the student has it, uses one key per replicate, like the
@@ -174,33 +174,39 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
       key: the students' sampling key (student s's sequences from ``split(key, (S, ...))[s]``
         whatever the chunk).
       temperatures: sampling temperatures of :attr:`Outputs.samples`.
-      init_states: optional stacked initial parameters (R*N, ...).
+      init_states: optional initial parameters: stacked (R*N, ...), or a function ``(lo, hi)
+        -> (hi - lo, ...)`` called per chunk (default :meth:`Task.base_states`), so that only a
+        chunk's starting parameters are ever in memory.
       soft: token-level soft targets (forward KL to the teacher) instead of cross-entropy.
       loss: any :class:`jaxkd.llm.objective.Loss` instead (divergences, on-policy), with
         ``sample_keys`` (R*N,) and ``coin_key`` as :func:`jaxkd.llm.distill.distill` needs them.
-      trace, after: ``trace`` is :func:`jaxkd.llm.distill.distill`'s; ``after(students, lo, hi)``
-        sees each trained chunk (students lo..hi-1) before it is discarded.
+      trace, before, after: ``trace`` is :func:`jaxkd.llm.distill.distill`'s; ``before(states,
+        lo, hi)`` sees each chunk's starting parameters (students lo..hi-1), ``after(students,
+        lo, hi)`` each trained chunk before it is discarded.
     """
     cfg = task.cfg
     data = _training_pairs(task, pairs)
     S = cfg.total_students
     loss = loss or (Loss("forward_kl") if soft else Loss())
     chunk = chunk_size(task, data, loss)
-    init_states = task.base_states() if init_states is None else init_states
+    init_states = task.base_states if init_states is None else init_states
     keys = {T: jax.random.split(jax.random.fold_in(key, i), S) for i, T in enumerate(temperatures)}
     parts = []
     with progress.task(f"{S} students: distilling and sampling", total=S, unit="student") as bar:
         for lo in range(0, S, chunk):
             hi = min(lo + chunk, S)
             parts.append(_chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, sample_keys,
-                                coin_key, trace, temperatures, keys, after, bar))
+                                coin_key, trace, temperatures, keys, before, after, bar))
     return Outputs.concat(parts)
 
 
 def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, sample_keys, coin_key, trace, temperatures,
-           keys, after, bar):
+           keys, before, after, bar):
     """Students lo..hi-1 distilled, sampled and dropped: their :class:`Outputs`."""
     cfg = task.cfg
+    init = init_states(lo, hi) if callable(init_states) else jax.tree.map(lambda a: a[lo:hi], init_states)
+    if before is not None:
+        before(init, lo, hi)
     epochs = cfg.epochs if epochs is None else epochs
     steps = ensemble.Schedule(epochs, cfg.batch_size, drop_last=False, max_steps=max_steps).total_steps(data.num_pairs)
     with progress.task(f"distilling students {lo + 1}-{hi}", total=steps * (hi - lo), unit="student-step") as p:
@@ -212,7 +218,7 @@ def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, samp
             batch_size=cfg.batch_size, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
             loss=loss, teacher=task.teacher if loss.needs_teacher else None,
             sample_keys=None if sample_keys is None else sample_keys[lo:hi], coin_key=coin_key,
-            init_states=jax.tree.map(lambda a: a[lo:hi], init_states),
+            init_states=init,
             dropout_keys=replicate_keys(task, "dropout")[lo:hi] if task.base.config.dropout else None, trace=trace,
             progress=advance)
     with progress.task(f"sampling students {lo + 1}-{hi}"):

@@ -117,10 +117,13 @@ class Task:
         degenerate, and the criteria read the cosine to the reference answer (the study's)."""
         return all(len(it.answers) == 1 for it in self.eval_corpus.items)
 
-    def base_states(self):
-        """Every student's starting parameters: replicate r's base for its N students, (R*N, ...)."""
-        N = self.cfg.num_students
-        return jax.tree.map(lambda a: jnp.repeat(jnp.asarray(a), N, axis=0), self.setup.bases)
+    def base_states(self, lo: int = 0, hi: int | None = None):
+        """Students lo..hi-1's starting parameters (default all R*N): student s starts from
+        its replicate's base, ``s // N``; (hi - lo, ...). Only the students asked for are
+        materialised, so a chunk of students never costs the memory of all of them."""
+        hi = self.cfg.total_students if hi is None else hi
+        rep = np.arange(lo, hi) // self.cfg.num_students
+        return jax.tree.map(lambda a: jnp.asarray(a)[rep], self.setup.bases)
 
 
 def encode_pairs(tok, corpus: qa.QACorpus, pairs) -> distill.Pairs:
