@@ -26,7 +26,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/jaxkd reproduce --preset quick --out runs/reproduce-quick --resume
 
-# docs/results.md from a finished `make run` (copies its summary.json to docs/reference/).
+# docs/results.md from a finished `make run` (its numbers replace docs/reference/).
 results: $(STAMP)
 	$(BIN)/python scripts/results.py runs/reproduce-quick
 
@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/linear_sweep.py
 	$(BIN)/python benchmarks/mlp_ensemble.py
 	$(BIN)/python benchmarks/gpt2_speed.py
+	$(BIN)/python benchmarks/llm_distil.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

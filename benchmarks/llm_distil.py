@@ -125,7 +125,7 @@ def run_torch(folder, pairs, idx, valid, lr, threads: int):
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            losses[s, t] = float(out.loss)
+            losses[s, t] = float(out.loss.detach())
     return time.perf_counter() - start, losses
 
 

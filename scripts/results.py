@@ -1,7 +1,11 @@
 """Regenerate docs/results.md from a reference run's summary.json.
 
-    python scripts/results.py RUN_DIR   # copy RUN_DIR/summary.json to docs/reference/ first
+    python scripts/results.py RUN_DIR   # replace docs/reference/ by RUN_DIR's numbers first
     python scripts/results.py           # regenerate from docs/reference/summary.json
+
+docs/reference/ holds a run's numbers and nothing else: summary.json, the run's config.json, every
+step's config.json and results.json, and the theory checks (no figures, no report), so that
+tests/test_report.py can rebuild the whole report from them.
 
 `make results` runs the first form on runs/reproduce-quick. tests/test_readme.py checks that the
 committed docs/results.md is what this script makes of docs/reference/summary.json.
@@ -37,8 +41,15 @@ def main(argv: list[str]) -> int:
             print(f"{run}/summary.json does not exist: give the folder of a finished jaxkd reproduce run.",
                   file=sys.stderr)
             return 2
-        REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run / "summary.json", REFERENCE)
+        folder = REFERENCE.parent
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for path in [run / "summary.json", run / "config.json", *sorted(run.glob("*/config.json")),
+                     *sorted(run.glob("*/results.json")), *sorted(run.glob("theory/checks.json"))]:
+            target = folder / path.relative_to(run)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
     RESULTS.write_text(render(json.loads(REFERENCE.read_text())))
     print(f"wrote {RESULTS.relative_to(ROOT)} from {REFERENCE.relative_to(ROOT)}")
     return 0

@@ -14,10 +14,13 @@ ROOT = Path(__file__).parent.parent
 
 @pytest.mark.parametrize("script, args, keys", [
     ("linear_sweep.py", ["--students", "20", "--repeats", "1"], ("speedup_vs_numpy", "speedup_vs_numpy_float64_draws")),
-    ("mlp_ensemble.py", ["--students", "8", "--sample", "2", "--epochs", "5"], ("speedup_vs_batched_torch",)),
-    ("gpt2_speed.py", ["--layers", "1", "--width", "32", "--heads", "2", "--vocab", "64", "--batch", "2",
-                       "--seq", "16", "--prompt", "4", "--new", "4", "--steps", "2", "--repeats", "1"],
-     ("train_speedup", "sample_speedup", "floor_train_tokens_per_s")),
+    # make test runs the linear and the distillation benchmark (its losses must equal
+    # transformers'); make test-all all four.
+    pytest.param("mlp_ensemble.py", ["--students", "8", "--sample", "2", "--epochs", "5"],
+                 ("speedup_vs_batched_torch",), marks=pytest.mark.slow),
+    pytest.param("gpt2_speed.py", ["--layers", "1", "--width", "32", "--heads", "2", "--vocab", "64", "--batch", "2",
+                                   "--seq", "16", "--prompt", "4", "--new", "4", "--steps", "2", "--repeats", "1"],
+                 ("train_speedup", "sample_speedup", "floor_train_tokens_per_s"), marks=pytest.mark.slow),
     ("llm_distil.py", ["--students", "2", "--questions", "6", "--epochs", "1", "--repeats", "1"],
      ("speedup_vs_sequential_torch", "floor_seconds")),
 ])

@@ -29,7 +29,8 @@ def _start(args, out, extra=()):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [n if n == "teacher-noise-linear" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in CASES])  # make test: the linear case; make test-all: both
 def test_two_processes_give_the_one_process_results(tmp_path, name):
     port = _free_port()
     procs = [_start(CASES[name], tmp_path / f"p{i}", ["--coordinator", f"127.0.0.1:{port}",

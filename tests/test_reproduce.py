@@ -115,7 +115,7 @@ def uninterrupted_sweep(tmp_path_factory):
     return json.loads((ref / "results.json").read_text())
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_killed_sweep_resumes_to_identical_results(tmp_path, sig, uninterrupted_sweep):
     args = SWEEP
     out = tmp_path / "killed"
@@ -134,6 +134,7 @@ def test_killed_sweep_resumes_to_identical_results(tmp_path, sig, uninterrupted_
     assert json.loads((out / "results.json").read_text()) == uninterrupted_sweep
 
 
+@pytest.mark.slow  # make test kills a sweep (test_killed_sweep_resumes_to_identical_results)
 def test_killed_reproduce_resumes_to_identical_results(linear_study, tmp_path):
     ref, _ = linear_study
     out = tmp_path / "study"

@@ -29,7 +29,11 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# make test: the MLP engine and the linear bootstrap's weighted students; make test-all: all four.
+FAST = ("teacher-noise-mlp", "bootstrap-linear")
+
+
+@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in CASES])
 def test_four_devices_match_one(tmp_path, name):
     """Same --chunk (students computed at a time per device): bitwise the same results.json."""
     single = run([*CASES[name], "--chunk", "2"], tmp_path / "one")

@@ -168,7 +168,7 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
       step_keys: this student's per-step key streams, a pytree of keys (None: none); step s
         gets every stream folded with s, so a block boundary does not change the keys.
       step0: global index of the block's first step (traced int); steps at or beyond
-        ``schedule.total_steps(n)`` (``max_steps``) leave the carry unchanged.
+        ``schedule.total_steps(n)`` (``max_steps``) are skipped: the carry is unchanged.
       extra: shared non-trained inputs handed to the objective.
       trace: optional ``trace(params) -> pytree`` recorded after every step.
       losses: return the objective's value at every step (else None: the program then need not
@@ -185,8 +185,7 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
     total = schedule.total_steps(n)
     partial = total < schedule.epochs_run(n) * schedule.steps_per_epoch(n)
 
-    def step(c: Carry, xs):
-        i, ok, s = xs
+    def train(c: Carry, i, ok, s):
         batch = jax.tree.map(lambda a: a[i], data)
         key = None if step_keys is None else jax.tree.map(lambda k: jax.random.fold_in(k, s), step_keys)
         (loss, state), grads = jax.value_and_grad(objective, has_aux=True)(c.params, c.state, batch, ok, key, extra,
@@ -196,9 +195,19 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
         with jax.numpy_dtype_promotion("standard"):
             updates, opt = optimizer.update(grads, c.opt, c.params)
         new = Carry(optax.apply_updates(c.params, updates), opt, state)
-        if partial:  # max_steps ends training inside this epoch: later steps change nothing
-            new = jax.tree.map(lambda a, b: jnp.where(s < total, a, b), new, c)
         return new, (loss if losses else None, None if trace is None else trace(new.params))
+
+    def step(c: Carry, xs):
+        i, ok, s = xs
+        if not partial:
+            return train(c, i, ok, s)
+        # max_steps ends training inside an epoch: the steps after it are skipped, not computed
+        # and discarded (the step index is the same for every student, so under vmap this
+        # stays a branch). Their losses read 0 and are cut off by fit.
+        out = jax.eval_shape(train, c, i, ok, s)[1]
+        skip = lambda c: (c, (jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), out[0]),  # noqa: E731
+                              None if trace is None else trace(c.params)))
+        return jax.lax.cond(s < total, lambda c: train(c, i, ok, s), skip, c)
 
     carry, (values, traced) = jax.lax.scan(step, carry, (idx, valid, steps))
     return carry, values, traced
