@@ -52,8 +52,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import machine  # noqa: E402
 
-from jaxkd.runs import atomic_write_json  # noqa: E402
-
 
 def matmul_weights(cfg) -> int:
     """Weights that enter matrix products per position: each block's c_attn, c_proj, c_fc and
@@ -303,10 +301,7 @@ def main(argv=None) -> int:
           f"jaxkd {sweep['jaxkd_rest_ms']:.1f} ms + {sweep['jaxkd_per_layer_ms']:.1f} ms a block, transformers "
           f"{sweep['transformers_rest_ms']:.1f} ms + {sweep['transformers_per_layer_ms']:.1f} ms a block; floor "
           f"{sweep['floor_rest_ms']:.1f} ms + {sweep['floor_per_layer_ms']:.1f} ms a block")
-    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
-    if args.json:
-        atomic_write_json(args.json, report)
-    return 0
+    return machine.finish(report, args.json)
 
 
 if __name__ == "__main__":

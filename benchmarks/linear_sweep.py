@@ -45,8 +45,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import machine  # noqa: E402
 
-from jaxkd.runs import atomic_write_json  # noqa: E402
-
 
 def _boston():
     from jaxkd.data import load_dataset, split
@@ -237,10 +235,7 @@ def main(argv=None) -> int:
           f"jax.random.normal {draws['jax_random_normal']:.3f} s, NumPy {draws['numpy']:.3f} s")
     print(f"  V at alpha=1: jaxkd {res.inter_student_variance[i]:.5f}, "
           f"NumPy {ref_np['inter_student_variance'][i]:.5f}, sklearn {ref['inter_student_variance'][i]:.5f}")
-    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
-    if args.json:
-        atomic_write_json(args.json, report)
-    return 0
+    return machine.finish(report, args.json)
 
 
 if __name__ == "__main__":

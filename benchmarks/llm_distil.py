@@ -48,8 +48,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import machine  # noqa: E402
 from gpt2_speed import train_flops  # noqa: E402
 
-from jaxkd.runs import atomic_write_json  # noqa: E402
-
 
 def workload(students: int, questions: int, seed: int = 0):
     """Tokenizer, base student, per-student training pairs (N, M, L) and order keys."""
@@ -196,10 +194,7 @@ def main(argv=None) -> int:
           f"{report['final_loss_torch']:.3f}")
     print(f"  floor: {flops / 1e9:.1f} GFLOP of matrix products / {gflops:.0f} GFLOP/s = {floor:.2f} s; "
           f"jaxkd at {100 * floor / warm:.0f}% of it")
-    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
-    if args.json:
-        atomic_write_json(args.json, report)
-    return 0
+    return machine.finish(report, args.json)
 
 
 if __name__ == "__main__":

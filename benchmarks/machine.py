@@ -16,7 +16,6 @@ of the same arithmetic and the same compulsory memory traffic can beat it on thi
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import sys
@@ -133,13 +132,21 @@ def libraries_in_effect() -> dict:
 
 
 def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for name in VERSIONS:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
+    from jaxkd import provenance
+
+    return {"python": platform.python_version(), **provenance.packages(VERSIONS)}
+
+
+def finish(report: dict, json_path: str | None) -> int:
+    """A benchmark's last lines: the load average at the end (also into ``report``), then the
+    JSON file when one was asked for. Returns the exit code 0."""
+    report["load_average_end"] = list(os.getloadavg())
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
+    if json_path:
+        from jaxkd.runs import atomic_write_json
+
+        atomic_write_json(json_path, report)
+    return 0
 
 
 def describe(matmul: float | None = None, bandwidth: float | None = None) -> dict:

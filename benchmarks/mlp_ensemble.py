@@ -39,7 +39,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import machine  # noqa: E402
 
-from jaxkd.runs import atomic_write_json  # noqa: E402
 
 EPOCHS, HIDDEN, LR = 200, 16, 0.01
 
@@ -202,10 +201,7 @@ def main(argv=None) -> int:
     print(f"  jaxkd at {100 * fl['floor_seconds'] / warm:.0f}% of the floor ({warm / fl['floor_seconds']:.1f}x above), "
           f"batched PyTorch at {100 * fl['floor_seconds'] / peer:.0f}%")
     print(f"  train MSE: jaxkd {fit_jaxkd:.4f}, batched PyTorch {fit_torch:.4f}")
-    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
-    if args.json:
-        atomic_write_json(args.json, report)
-    return 0
+    return machine.finish(report, args.json)
 
 
 if __name__ == "__main__":

@@ -141,12 +141,7 @@ def main(argv=None) -> int:
               "step_seconds": {k: v for k, v in seconds.items() if not k.startswith("_")},
               "total_seconds": steps_total if seconds else None, "machine": desc, "isa_cap": desc["isa_cap"],
               "load_average_end": list(os.getloadavg())}
-    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in report['load_average_end'])}")
-    if args.json:
-        from jaxkd.runs import atomic_write_json
-
-        atomic_write_json(args.json, report)
-    return 0
+    return machine.finish(report, args.json)
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ class _Version(argparse.Action):
 
         commit, modified = provenance.git_commit()
         where = f"commit {commit}{' with local modifications' if modified else ''}" if commit else "not a git checkout"
-        parser.exit(EXIT_OK, f"jaxkd {provenance.version()} ({where}; source sha256 "
-                             f"{provenance.source_digest()[:12]})\n")
+        # On stdout, as argparse's own version action does (parser.exit would write to stderr).
+        print(f"jaxkd {provenance.version()} ({where}; source sha256 {provenance.source_digest()[:12]})")
+        parser.exit(EXIT_OK)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -86,10 +86,11 @@ def code() -> dict:
     return {"version": version(), "commit": commit, "modified": modified, "source_sha256": source_digest()}
 
 
-def packages() -> dict[str, str]:
-    """Installed versions of the packages jaxkd runs on (those not installed are left out)."""
+def packages(names=PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (default: the packages jaxkd runs on); those not installed
+    are left out."""
     out = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

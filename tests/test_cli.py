@@ -460,3 +460,11 @@ def test_linear_students_products_go_to_ynnpack_unless_the_isa_is_capped(monkeyp
                             env={**os.environ, "XLA_FLAGS": "--xla_cpu_max_isa=AVX2"})
     assert capped.returncode == 0, capped.stderr[-2000:]
     assert capped.stdout.split()[-1] == "0"
+
+
+def test_version_is_printed_on_stdout_with_its_commit(inproc):
+    from jaxkd import provenance
+
+    r = inproc("--version")
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout.startswith(f"jaxkd {provenance.version()} (") and "source sha256" in r.stdout

@@ -56,7 +56,7 @@ CHUNK = 8192              # students simulated at a time (bounds memory)
 
 # Students per check, as multiples of num_students (chosen so that the default resolves RESOLUTION).
 OLS = 8          # 4.1, 4.2, 4.3, 7.1: V and mean test MSE of OLS students
-COVARIANCE = 52  # 2.2: every entry of the coefficient covariance
+COVARIANCE = 54  # 2.2: every entry of the coefficient covariance
 X1 = 100         # X.1: the variance of a sample of test MSEs needs the most
 BOOT = 14        # 5.2, 5.3: bootstrap students on the Gaussian pool
 SANDWICH = 44    # X.2, X.3: bootstrap students on the heteroscedastic design

@@ -121,7 +121,7 @@ def _exp_family_case(key):
     return F, p, theta, jax.nn.softmax(F @ theta), float(jnp.linalg.norm(theta) * jnp.linalg.norm(jax.grad(loss)(theta)))
 
 
-def check_x_5(ctx, epochs: int = 3000, students: int = 3) -> list[Check]:
+def check_x_5(ctx, epochs: int = 1500, students: int = 3) -> list[Check]:
     out = []
     # (a) Exponential family: H(q*) − H(p) = KL(p || q*), the maximum-entropy property.
     F, p, theta, q, bound = ctx.simulated("X.5/family", lambda: _exp_family_case(ctx.key("X.5/family")))
