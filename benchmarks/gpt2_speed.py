@@ -283,7 +283,7 @@ def main(argv=None) -> int:
         "jaxkd_sample_fraction_of_floor": jax_sample_tps / floor_sample_tps,
         "transformers_sample_fraction_of_floor": torch_sample_tps / floor_sample_tps,
         "transformers_device": dev, "torch_threads": args.threads,
-        "machine": desc, "isa_cap": desc["isa_cap"], "load_average_end": list(os.getloadavg()),
+        "machine": desc, "isa_cap": desc["isa_cap"],
     }
     print(f"GPT-2 {args.layers} layers, width {args.width}, vocab {args.vocab}; batch {args.batch}; "
           f"{args.threads} thread(s); jax on {desc['jax_device']}, transformers on {dev}")

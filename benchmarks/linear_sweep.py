@@ -219,7 +219,7 @@ def main(argv=None) -> int:
         "gaussian_draw_seconds_jax": draws["jax"], "gaussian_draw_seconds_numpy": draws["numpy"],
         "gaussian_draw_seconds_jax_random_normal": draws["jax_random_normal"],
         "variance_relative_difference_at_alpha_1": agree,
-        "machine": desc, "isa_cap": desc["isa_cap"], "load_average_end": list(os.getloadavg()),
+        "machine": desc, "isa_cap": desc["isa_cap"],
     }
     print(f"linear teacher-noise sweep: {L} noise levels x {args.students} students (Boston)")
     print(f"  jaxkd (warm, best of {args.repeats}):  {warm:8.3f} s   (cold, with compile: {cold:.3f} s)")

@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         "first_loss_jaxkd": float(jax_losses[:, 0].mean()), "first_loss_torch": float(torch_losses[:, 0].mean()),
         "matmul_gflops": gflops, "floor_flops": flops, "floor_seconds": floor, "jaxkd_fraction_of_floor": floor / warm,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "machine": desc, "isa_cap": desc["isa_cap"], "load_average_end": list(os.getloadavg()),
+        "machine": desc, "isa_cap": desc["isa_cap"],
     }
     print(f"Distilling {N} GPT-2 students (2 layers, width 64, vocab {cfg.vocab_size}): {M} pairs each, "
           f"{args.epochs} epochs at batch {args.batch} = {steps} steps a student, sequences of {L} tokens")

@@ -186,7 +186,6 @@ def main(argv=None) -> int:
         "torch_fraction_of_floor": fl["floor_seconds"] / peer,
         "train_mse_jaxkd": fit_jaxkd, "train_mse_batched_torch": fit_torch,
         "torch_device": _torch_device(), "machine": desc, "isa_cap": desc["isa_cap"],
-        "load_average_end": list(os.getloadavg()),
     }
     print(f"MLP ensemble: {args.students} students x {E} Adam epochs, 13-16-1, Boston ({X.shape[0]} rows)")
     print(f"  jaxkd:                   {warm:7.2f} s warm ({cold:.2f} s with compile)")

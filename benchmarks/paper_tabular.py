@@ -28,7 +28,6 @@ if __name__ == "__main__":  # the instruction-set cap, before NumPy and JAX load
 
 import argparse
 import json
-import os
 import subprocess
 import tempfile
 import time
@@ -139,8 +138,7 @@ def main(argv=None) -> int:
           + (f" {steps_total:9.1f} {steps_total / total_floor:8.1f}" if seconds else ""))
     report = {"benchmark": "paper_tabular", "only": list(ONLY), "steps": table, "floor_seconds": total_floor,
               "step_seconds": {k: v for k, v in seconds.items() if not k.startswith("_")},
-              "total_seconds": steps_total if seconds else None, "machine": desc, "isa_cap": desc["isa_cap"],
-              "load_average_end": list(os.getloadavg())}
+              "total_seconds": steps_total if seconds else None, "machine": desc, "isa_cap": desc["isa_cap"]}
     return machine.finish(report, args.json)
 
 

@@ -326,6 +326,35 @@ def test_parameter_spread_and_amplification_by_hand():
     np.testing.assert_allclose(llm_init.amplification([1.0, 0.0], [3.0, 5.0]), [3.0, np.nan])
 
 
+def test_chunks_of_students_start_and_spread_as_all_of_them_do():
+    """Only a chunk's starting parameters are built (Task.base_states(lo, hi)): student s starts
+    from replicate s // N's base whatever the chunk, and the spread accumulated chunk by chunk
+    (llm-init) equals the spread of all students at once."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from jaxkd.experiments import llm_init
+    from jaxkd.experiments.llm_study import setup
+
+    R, N = 3, 4
+    bases = {"w": np.arange(R * 2.0).reshape(R, 2), "b": np.array([[10.0], [20.0], [30.0]])}
+    task = SimpleNamespace(cfg=SimpleNamespace(num_students=N, total_students=R * N),
+                           setup=SimpleNamespace(bases=bases))
+    every = setup.Task.base_states(task)
+    assert np.asarray(every["b"])[:, 0].tolist() == [10.0] * 4 + [20.0] * 4 + [30.0] * 4
+    for lo, hi in ((0, 5), (5, 7), (7, 12)):
+        part = setup.Task.base_states(task, lo, hi)
+        for k in bases:
+            np.testing.assert_array_equal(part[k], np.asarray(every[k])[lo:hi])
+    rng = np.random.default_rng(0)
+    states = {"w": rng.normal(size=(R * N, 2)), "b": rng.normal(size=(R * N, 1))}
+    spread = llm_init.Spread(R, N)
+    for lo, hi in ((0, 5), (5, 7), (7, 12)):
+        spread.add({k: v[lo:hi] for k, v in states.items()}, lo)
+    np.testing.assert_allclose(spread.value(), llm_init.parameter_spread(states, R), rtol=1e-12)
+
+
 def test_draw_protocol_per_student_draws_differ_and_shared_answers_are_equal():
     """The teacher-noise and variance-aware protocol gives every student its own teacher draws;
     llm-output and llm-init give every student the same greedy answers."""
