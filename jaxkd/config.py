@@ -204,7 +204,8 @@ def add_spec_flags(parser: argparse.ArgumentParser, specs: list[dict]) -> None:
         help_text = spec["help"].replace("%", "%%")
         base = spec["kind"].rstrip("?")
         if base == "bool":
-            parser.add_argument(spec["flag"], dest=spec["field"], action="store_true", default=None, help=help_text)
+            parser.add_argument(spec["flag"], dest=spec["field"], action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text + f" (default: {spec['default']})".replace("%", "%%"))
             continue
         choices = spec["choices"]
         metavar = base.upper().replace("...", ",...")

@@ -31,6 +31,12 @@ def _finite_numbers(obj):
         yield obj
 
 
+def _claim_evidence(res, key: str) -> str:
+    from jaxkd import study
+
+    return next(c for c in study.CLAIMS if c.key == key).evaluate({"llm-variance-aware-gpt2": res}).evidence
+
+
 @pytest.mark.parametrize("name", list(EXTRA))
 def test_llm_experiment_end_to_end(tmp_path, name):
     module = EXPERIMENTS[name]
@@ -55,10 +61,10 @@ def test_llm_experiment_end_to_end(tmp_path, name):
         # The direct fine-tune's row: its students' systematic noise is the direct reference's.
         direct = res.label.index("direct fine-tune")
         assert res.systematic_noise[direct] == res.direct_systematic_noise[direct]
-        grid = res.label.index("multi-response k=2, 2× steps")
-        assert res.steps[grid] == 2 * steps and res.steps[res.label.index("single, 2× steps")] == 2 * steps
-        multi = res.label.index("multi-response k=2, study")
-        assert res.pairs[multi] == 2 * 5 and res.steps[multi] == 12 and res.passes[multi] == 4.0  # epochs x k passes
+        # The quick preset trains the deciding rows only (the study's schedule is the paper preset's).
+        assert set(res.schedule) == {"equal"} and len(res.label) == 5  # nor jaxkd's soft targets and weighting
+        assert "soft" not in res.method and "variance-weighting" not in res.method
+        assert "the study's schedule not run (--study-schedule)" in _claim_evidence(res, "llm-similarity")
         # Equal compute: the single-response steps, the last pass over the larger set cut short.
         equal = res.label.index("multi-response k=2, equal")
         assert res.steps[equal] == steps and res.steps[res.method.index("single")] == steps
@@ -202,6 +208,15 @@ def test_paper_preset_on_tiny_hf_checkpoints(tiny_hf, name):
     assert cfg.evaluation == "held-out" and res.single_answer  # held-out questions, cosine-to-reference criteria
     if name == "llm-output":
         assert res.prompt_true_entropy == (0.0, 0.0) and res.steps == (4,)  # 8 questions at batch 2, one epoch
+    if name == "llm-variance-aware":  # the paper preset runs the study's schedule and the steps x method grid
+        single = res.steps[res.label.index("single")]
+        assert single == 4 and res.steps[res.label.index("single, 2× steps")] == 2 * single
+        assert res.steps[res.label.index("multi-response k=2, 2× steps")] == 2 * single
+        multi = res.label.index("multi-response k=2, study")  # epochs x k passes over k x the pairs: k² x the steps
+        assert res.pairs[multi] == 2 * 8 and res.steps[multi] == 4 * single and res.passes[multi] == 2.0
+        assert res.steps[res.label.index("averaging k=2, study")] == 2 * single
+        assert "the study's schedule (compute-confounded)" in _claim_evidence(res, "llm-similarity")
+        assert {"soft", "variance-weighting"} <= set(res.method)  # and jaxkd's two additions
 
 
 def test_paper_preset_memory_fits_a_24_gib_cpu_and_one_gpu(tmp_path, monkeypatch):

@@ -1303,7 +1303,29 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                    'kind': 'int...',
                                                    'help': 'teacher responses per prompt k (at least 2)',
                                                    'choices': None,
-                                                   'default': 'quick 3; paper 3,5'}]},
+                                                   'default': 'quick 3; paper 3,5'},
+                                                  {'field': 'study_schedule',
+                                                   'flag': '--study-schedule',
+                                                   'kind': 'bool',
+                                                   'help': "also train every corrected method on the study's "
+                                                           'schedule (epochs x k passes over its own set: '
+                                                           "multi-response k² times single's steps) and the "
+                                                           'k× steps rows of the steps x method grid; the '
+                                                           'quick preset leaves them out to keep its budget '
+                                                           '(they are 80% of its training: about 6 more '
+                                                           'minutes), the paper preset runs them',
+                                                   'choices': None,
+                                                   'default': 'quick False; paper True'},
+                                                  {'field': 'jaxkd_methods',
+                                                   'flag': '--jaxkd-methods',
+                                                   'kind': 'bool',
+                                                   'help': "also train jaxkd's two additions to the study's "
+                                                           "methods: token-level soft targets and jaxkd's "
+                                                           'variance weighting (the variance of the mean); '
+                                                           'the quick preset leaves them out to keep its '
+                                                           'budget, the paper preset runs them',
+                                                   'choices': None,
+                                                   'default': 'quick False; paper True'}]},
                  'llm-noise-transfer': {'module': 'jaxkd.experiments.llm_noise_transfer',
                                         'summary': 'Noise transfer across teacher temperatures (study '
                                                    "Sections 6.2, 7.3): how much of the teacher's per-prompt "

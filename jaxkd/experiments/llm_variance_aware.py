@@ -4,16 +4,19 @@ Protocol (the study's): each student draws its **own** k teacher answers per pro
 (temperature 1, the script's default) and keeps, per method: the first (single-response), all k
 (multi-response), the one closest to their mean embedding (averaging), or the one closest to the
 inverse-variance combination of the teacher's and the untrained base student's mean embeddings
-(variance weighting: the study's variances, and jaxkd's variance-of-the-mean variant beside it;
-each student its own samples from its replicate's base student). The base student never saw a
+(variance weighting: the study's variances, and with ``--jaxkd-methods`` jaxkd's
+variance-of-the-mean variant beside it; each student its own samples from its replicate's base
+student). The base student never saw a
 question with its answer, so no ground truth leaks into the choice.
 
 Compute decides: every method trains the single-response steps ("equal"), and those rows decide
-the claims. The study's schedule (epochs x k passes over each method's set, so compute grows with
-k: multi-response trains k² times single's steps) is run beside them and its verdicts are labelled
-compute-confounded; single- and multi-response students at k times single's steps ("k× steps")
-complete a small steps x method grid. Soft targets (token-level KD) are jaxkd's addition; the
-direct fine-tune on one reference answer per prompt is a row. Systematic noise is measured
+the claims. With ``--study-schedule`` (on at the paper preset, off at quick, where it would be 80%
+of the training) the study's schedule (epochs x k passes over each method's set, so compute grows
+with k: multi-response trains k² times single's steps) is run beside them and its verdicts are
+labelled compute-confounded; single- and multi-response students at k times single's steps ("k×
+steps") complete a small steps x method grid. Soft targets (token-level KD) are jaxkd's other
+addition (``--jaxkd-methods``; both additions on at the paper preset, off at quick); the direct
+fine-tune on one reference answer per prompt is a row. Systematic noise is measured
 against the true answer distribution (S.4; against the direct fine-tune on single-answer
 corpora, as the study). R replicates (their own teacher draws, base students, data orders);
 methods share each replicate's draws, so their differences are paired.
@@ -46,26 +49,36 @@ NAMES = {"multi": "multi-response", "averaging": "averaging", "variance-weightin
 
 @dataclasses.dataclass(frozen=True)
 class Config(llm_config.LLMConfig):
-    PRESETS: ClassVar[dict] = llm_config.paper(ks=(3, 5))
+    PRESETS: ClassVar[dict] = llm_config.paper(ks=(3, 5), study_schedule=True, jaxkd_methods=True)
 
     ks: tuple[int, ...] = option((3,), "teacher responses per prompt k (at least 2)")
+    study_schedule: bool = option(False, "also train every corrected method on the study's schedule (epochs x k "
+                                  "passes over its own set: multi-response k² times single's steps) and the k× steps "
+                                  "rows of the steps x method grid; the quick preset leaves them out to keep its "
+                                  "budget (they are 80% of its training: about 6 more minutes), the paper preset "
+                                  "runs them")
+    jaxkd_methods: bool = option(False, "also train jaxkd's two additions to the study's methods: token-level soft "
+                                 "targets and jaxkd's variance weighting (the variance of the mean); the quick preset "
+                                 "leaves them out to keep its budget, the paper preset runs them")
 
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "ks", v.check_grid("k", self.ks, lambda n, k: v.check_int(n, k, minimum=2)))
 
 
-def methods(ks) -> list[tuple[str, str, int, str]]:
+def methods(ks, study_schedule: bool = True, jaxkd_methods: bool = True) -> list[tuple[str, str, int, str]]:
     """(label, method, k, schedule) rows of the table, in order, for the k grid ``ks``: the
-    direct fine-tune, single-response and soft targets, then each corrected method per k at the
-    single-response steps ("equal", what decides), on the study's schedule ("study": epochs x k
-    passes over the method's set), and single- and multi-response at k times single's steps
+    direct fine-tune, single-response and (``jaxkd_methods``) soft targets, then each corrected
+    method per k (jaxkd's variance weighting with ``jaxkd_methods``) at the single-response steps
+    ("equal", what decides) and, with ``study_schedule``, on the study's schedule ("study": epochs
+    x k passes over the method's set) and single- and multi-response at k times single's steps
     ("k× steps": with the study's rows of averaging and weighting, the steps x method grid)."""
-    rows = [("direct fine-tune", "direct", 1, "equal"), ("single", "single", 1, "equal"),
-            ("soft targets (token KD)", "soft", 1, "equal")]
-    for schedule in ("equal", "study"):
-        rows += [(f"{NAMES[m]} k={k}, {schedule}", m, k, schedule) for k in ks for m in CORRECTED]
-    for k in ks:
+    rows = [("direct fine-tune", "direct", 1, "equal"), ("single", "single", 1, "equal")]
+    rows += [("soft targets (token KD)", "soft", 1, "equal")] if jaxkd_methods else []
+    corrected = CORRECTED if jaxkd_methods else CORRECTED[:-1]
+    for schedule in ("equal", "study") if study_schedule else ("equal",):
+        rows += [(f"{NAMES[m]} k={k}, {schedule}", m, k, schedule) for k in ks for m in corrected]
+    for k in ks if study_schedule else ():
         rows += [(f"single, {k}× steps", "single", k, "k× steps"), (f"multi-response k={k}, {k}× steps", "multi", k,
                                                                      "k× steps")]
     return rows
@@ -122,7 +135,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 **measures.measure(task, out, teacher, direct=direct), "steps": c["steps"],
                 "passes": float(c["epochs"]), "training_tokens": c["training_tokens"], "pairs": c["pairs"]}
 
-    points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks))]
+    points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks, cfg.study_schedule, cfg.jaxkd_methods))]
     return {**columns(sweep(run_dir, points, point, desc="llm-variance-aware")),
             **measures.regime(task)}
 
@@ -179,11 +192,13 @@ def document(res: Results) -> doc.Section:
                         [[res.label[i], res.schedule[i], res.steps[i], res.passes[i], res.pairs[i],
                           res.training_tokens[i]] for i in idx])
     return report.llm_section("Variance-aware LLM distillation (Section 7.3, Table 1; App. F)", res, [
-        doc.Paragraph("Rows marked 'equal' train the single-response steps and decide the claims; rows marked "
-                      "'study' train for epochs × k passes over their own set (the study's schedule, so compute grows "
-                      "with k: its verdicts are compute-confounded); 'k× steps' rows complete the steps × method grid. "
-                      f"Teacher TV excess to the truth: {stats.cell(res.teacher_tv_excess[0])}; the truth's own noise "
-                      f"{stats.cell(res.true_noise[0])}."),
+        doc.Paragraph("Rows marked 'equal' train the single-response steps and decide the claims; " + (
+            "rows marked 'study' train for epochs × k passes over their own set (the study's schedule, so compute "
+            "grows with k: its verdicts are compute-confounded); 'k× steps' rows complete the steps × method grid. "
+            if "study" in res.schedule else "the study's schedule (epochs × k passes over each method's set) and the "
+            "steps × method grid were not run (--study-schedule; on at the paper preset). ") +
+            f"Teacher TV excess to the truth: {stats.cell(res.teacher_tv_excess[0])}; the truth's own noise "
+            f"{stats.cell(res.true_noise[0])}."),
         table, doc.Paragraph(doc.Strong("Gain over single-response against compute"), " (single − method of the "
                              "deciding similarity measure, paired by replicate, per steps budget):"), grid(res),
         doc.Paragraph(doc.Strong("Compute per row")), compute, doc.Figure("methods.png", "methods"),
@@ -253,11 +268,15 @@ def _rows(res, schedule, names=CORRECTED):
 def _decide(res: Results, text: str, word: str, diffs_of) -> Interval:
     """The verdict at equal compute, the study's schedule beside it (compute-confounded):
     ``diffs_of(schedule)`` gives the paired differences that must all be positive."""
-    (label, m, lo, hi), st = (weakest(diffs_of(schedule)) for schedule in ("equal", "study"))
+    label, m, lo, hi = weakest(diffs_of("equal"))
     R = res.config.replicates
+    if "study" in res.schedule:
+        st = weakest(diffs_of("study"))
+        study = f"the study's schedule (compute-confounded), weakest {word} {st[0]}: {stats.span(*st[1:])}"
+    else:
+        study = "the study's schedule not run (--study-schedule)"
     return Interval(m, lo, hi, R, f"{text}; equal steps (deciding), weakest {word} {label}: {stats.span(m, lo, hi)}; "
-                    f"the study's schedule (compute-confounded), weakest {word} {st[0]}: {stats.span(*st[1:])} "
-                    f"({R} replicates, paired); {report.regime_text(res)}", gate=measures.gate(res))
+                    f"{study} ({R} replicates, paired); {report.regime_text(res)}", gate=measures.gate(res))
 
 
 def _against_single(res: Results, metric: str, text: str, transform=lambda x: x) -> Interval:

@@ -129,5 +129,18 @@ def departures(cfg) -> list:
         ["base samples for variance weighting", "drawn from DistilGPT2 inside each student's loop",
          "each student its own samples from its replicate's base student", "as the script"],
     ]
+    if hasattr(cfg, "study_schedule"):
+        rows.append(["variance-aware training schedule", "epochs × k passes over each method's set (multi-response: "
+                     "k² times single's steps)", "every method at single's steps (deciding)" + (
+                         "; the study's schedule and a steps × method grid beside" if cfg.study_schedule else
+                         "; the study's schedule not run (--study-schedule)"),
+                     "equal compute decides" + ("" if cfg.study_schedule else "; the study's schedule would be 80% "
+                                                "of the quick preset's training")])
+        rows.append(["variance-aware methods", "single, multi-response, averaging, variance weighting",
+                     "the same and the direct fine-tune" + (", jaxkd's variance weighting and token-level soft targets"
+                                                            if cfg.jaxkd_methods else
+                                                            " (jaxkd's two additions: --jaxkd-methods)"),
+                     "the study's methods decide; the additions are jaxkd's" + (
+                         "" if cfg.jaxkd_methods else ", left to the paper preset to keep the quick budget")])
     return [doc.Paragraph(doc.Strong("Departures from the study"), " (its text and published scripts):"),
             doc.Table(["what", "the study", "jaxkd", "why"], rows)]
