@@ -75,16 +75,9 @@ def bandwidth_gbs(megabytes: int = 512, repeats: int = 5) -> float:
 def cpu() -> dict:
     """The CPU as /proc/cpuinfo and the scheduler see it (model, vendor, family/model,
     logical CPUs, CPUs this process may use, cores, vector extensions present)."""
-    info: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if ":" in line:
-                    key, value = (x.strip() for x in line.split(":", 1))
-                    info.setdefault(key, value)
-    except OSError:
-        pass
-    flags = isa.cpu_flags()
+    from jaxkd import provenance
+
+    info, flags = provenance.cpu_info()
     cores = info.get("cpu cores")
     return {
         "model": info.get("model name") or platform.processor() or platform.machine(),

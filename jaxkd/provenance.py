@@ -108,10 +108,35 @@ def devices() -> dict:
             "cpu_cores": os.cpu_count()}
 
 
+def cpu_info() -> tuple[dict[str, str], set[str]]:
+    """``/proc/cpuinfo``'s first processor as a dict (model name, vendor, ...) and its feature
+    flags; both empty where there is no such file."""
+    info: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if ":" in line:
+                    key, value = (x.strip() for x in line.split(":", 1))
+                    info.setdefault(key, value)
+    except OSError:
+        pass
+    return info, set(info.get("flags", "").split())
+
+
+def cpu() -> dict:
+    """The CPU model, the vector extensions XLA can use and the ``XLA_FLAGS`` in effect: an
+    instruction-set cap (``--xla_cpu_max_isa``) or another CPU changes speed and, through the
+    order of floating-point operations, the last bits of every number."""
+    info, flags = cpu_info()
+    return {"model": info.get("model name") or platform.processor() or platform.machine(),
+            "vector_extensions": [f for f in ("avx2", "fma", "avx512f") if f in flags],
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
 def record() -> dict:
     """Everything above, as JSON-ready values."""
     return {**code(), "packages": packages(), "python": platform.python_version(),
-            "platform": platform.platform(), "devices": devices()}
+            "platform": platform.platform(), "devices": devices(), "cpu": cpu()}
 
 
 def describe(rec: dict) -> str:

@@ -69,10 +69,19 @@ def provenance_blocks(prov: dict, plan, timings: dict[str, float]) -> tuple[list
             ["Python, platform", f"{prov.get('python')}, {prov.get('platform')}"],
             ["devices", f"{dev.get('count')} x {dev.get('kind')} ({dev.get('platform')}), "
                         f"{dev.get('processes')} process(es), {dev.get('cpu_cores')} CPU cores"],
+            ["CPU, XLA flags", _cpu(prov.get("cpu"))],
             ["started", prov.get("started", "")],
             ["wall time", f"{wall / 60:.1f} min this invocation; {total / 60:.1f} min of step time over "
                           f"{len(timings)} steps (a resumed step counts its last part)"]]
     return header, [doc.Table(["provenance", ""], rows)]
+
+
+def _cpu(c: dict | None) -> str:
+    """The CPU line of the provenance table (runs recorded before it was kept say so)."""
+    if not c:
+        return "not recorded"
+    return (f"{c['model']} ({', '.join(c['vector_extensions']) or 'no AVX2'}); XLA_FLAGS "
+            f"{c['xla_flags'] or '(none)'}")
 
 
 def _step_tests(step, by_result: dict, claims: list) -> list:

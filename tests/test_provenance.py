@@ -59,6 +59,20 @@ def test_record_names_code_packages_and_devices():
     assert f"jax {rec['packages']['jax']}" in line and "source sha256" in line
 
 
+def test_record_names_the_cpu_and_the_instruction_set_cap(monkeypatch):
+    """Numbers depend on the instruction set XLA compiles for, so the record names the CPU and
+    the XLA flags (a cap) it ran under; the report's provenance table shows them."""
+    from jaxkd.report import _cpu
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2")
+    c = provenance.record()["cpu"]
+    assert c["xla_flags"] == "--xla_cpu_max_isa=AVX2" and c["model"]
+    info, flags = provenance.cpu_info()
+    assert c["vector_extensions"] == [f for f in ("avx2", "fma", "avx512f") if f in flags]
+    assert _cpu(c).endswith("XLA_FLAGS --xla_cpu_max_isa=AVX2") and c["model"] in _cpu(c)
+    assert _cpu(None) == "not recorded"
+
+
 class Terminal(io.StringIO):
     def isatty(self):
         return True

@@ -825,9 +825,11 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                  {'field': 'temperatures',
                                                   'flag': '--temperatures',
                                                   'kind': 'float...',
-                                                  'help': 'teacher sampling temperatures',
+                                                  'help': 'teacher sampling temperatures (the quick preset: '
+                                                          "the study's lowest, 1 and its highest; the paper "
+                                                          'preset: its six)',
                                                   'choices': None,
-                                                  'default': 'quick 0.5,1.0,1.5,2.0; paper '
+                                                  'default': 'quick 0.5,1.0,2.0; paper '
                                                              '0.5,0.8,1.0,1.2,1.5,2.0'}]},
                  'llm-init': {'module': 'jaxkd.experiments.llm_init',
                               'summary': 'LLM student initialization uncertainty (study Section 5.1, '
@@ -979,9 +981,11 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                         {'field': 'scales',
                                          'flag': '--scales',
                                          'kind': 'float...',
-                                         'help': 'init perturbation scales s',
+                                         'help': 'init perturbation scales s (the quick preset: 0, the '
+                                                 "study's smallest and largest; the paper preset: 0 and 1%, "
+                                                 '2%, ..., 5%)',
                                          'choices': None,
-                                         'default': 'quick 0.0,0.01,0.03,0.05; paper '
+                                         'default': 'quick 0.0,0.01,0.05; paper '
                                                     '0.0,0.01,0.02,0.03,0.04,0.05'},
                                         {'field': 'tracked_students',
                                          'flag': '--tracked-students',
@@ -1140,7 +1144,9 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                           {'field': 'temperatures',
                                            'flag': '--temperatures',
                                            'kind': 'float...',
-                                           'help': 'teacher sampling temperatures',
+                                           'help': 'teacher sampling temperatures (the quick preset: the '
+                                                   "study's lowest, 1 and its highest; the paper preset: its "
+                                                   'six)',
                                            'choices': None,
                                            'default': 'quick 0.5,1.0,1.5; paper 0.5,0.8,1.0,1.2,1.5,2.0'}]},
                  'llm-variance-aware': {'module': 'jaxkd.experiments.llm_variance_aware',
@@ -1501,9 +1507,11 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                   {'field': 'temperatures',
                                                    'flag': '--temperatures',
                                                    'kind': 'float...',
-                                                   'help': 'teacher sampling temperatures',
+                                                   'help': 'teacher sampling temperatures (the quick preset: '
+                                                           "the study's lowest, 1 and its highest; the paper "
+                                                           'preset: its six)',
                                                    'choices': None,
-                                                   'default': 'quick 0.5,1.0,1.5,2.0; paper '
+                                                   'default': 'quick 0.5,1.0,2.0; paper '
                                                               '0.5,0.8,1.0,1.2,1.5,2.0'}]},
                  'llm-objectives': {'module': 'jaxkd.experiments.llm_objectives',
                                     'summary': 'Beyond the study: which distillation objective keeps the '

@@ -48,7 +48,8 @@ TRACKED = ("wte embedding[5, 0]", "h[0] c_attn kernel[0, 0]", "h[-1] c_fc kernel
 class Config(llm_config.LLMConfig):
     PRESETS: ClassVar[dict] = llm_config.paper(num_students=20, scales=(0.0, 0.01, 0.02, 0.03, 0.04, 0.05))
 
-    scales: tuple[float, ...] = option((0.0, 0.01, 0.03, 0.05), "init perturbation scales s")
+    scales: tuple[float, ...] = option((0.0, 0.01, 0.05), "init perturbation scales s (the quick preset: 0, the "
+                                       "study's smallest and largest; the paper preset: 0 and 1%, 2%, ..., 5%)")
     tracked_students: int = option(2, "students whose parameter trajectories are drawn")
 
     def __post_init__(self):

@@ -27,7 +27,7 @@ MODELS = llm_config.LLMConfig.MODELS
 
 @dataclasses.dataclass(frozen=True)
 class Config(llm_config.TemperatureConfig):
-    """Temperatures (quick: 0.5, 1, 1.5, 2; paper: the study's six) and the shared llm fields."""
+    """Temperatures (quick: 0.5, 1, 2; paper: the study's six) and the shared llm fields."""
 
 
 @dataclasses.dataclass(frozen=True)

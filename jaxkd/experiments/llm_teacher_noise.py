@@ -38,7 +38,7 @@ MODELS = llm_config.LLMConfig.MODELS
 
 @dataclasses.dataclass(frozen=True)
 class Config(llm_config.TemperatureConfig):
-    """Teacher temperatures (quick: 0.5, 1, 1.5, 2; paper: the study's six) and the shared fields."""
+    """Teacher temperatures (quick: 0.5, 1, 2; paper: the study's six) and the shared fields."""
 
 
 def pc1_projection(teacher_embs, student_embs):

@@ -146,7 +146,8 @@ class TemperatureConfig(LLMConfig):
 
     PRESETS: ClassVar[dict] = paper(temperatures=(0.5, 0.8, 1.0, 1.2, 1.5, 2.0))
 
-    temperatures: tuple[float, ...] = option((0.5, 1.0, 1.5, 2.0), "teacher sampling temperatures")
+    temperatures: tuple[float, ...] = option((0.5, 1.0, 2.0), "teacher sampling temperatures (the quick preset: the "
+                                             "study's lowest, 1 and its highest; the paper preset: its six)")
 
     def __post_init__(self):
         super().__post_init__()
