@@ -215,6 +215,8 @@ def test_paper_preset_on_tiny_hf_checkpoints(tiny_hf, name):
     res = module.run(cfg)
     assert all(len(r) == 2 for r in res.alignment)
     assert cfg.evaluation == "held-out" and res.single_answer  # held-out questions, cosine-to-reference criteria
+    shown = doc.to_markdown(module.document(res))  # the report renders on single-answer criteria too
+    assert "Departures from the study" in shown
     if name == "llm-output":
         assert res.prompt_true_entropy == (0.0, 0.0) and res.steps == (4,)  # 8 questions at batch 2, one epoch
     if name == "llm-variance-aware":  # the paper preset runs the study's schedule and the steps x method grid

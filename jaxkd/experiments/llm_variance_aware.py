@@ -210,7 +210,7 @@ def grid(res: Results) -> doc.Table:
     """The steps x method grid: each method's gain over single-response trained for the same
     steps, at every steps budget the rows hold."""
     metric, _ = similarity_metric(res)
-    values = [np.asarray(x, float) for x in getattr(res, metric)]
+    values = [_values(res, metric, i) for i in range(len(res.label))]
     cells = {}
     for i in range(len(res.label)):
         if res.method[i] in ("direct", "soft"):
