@@ -149,7 +149,7 @@ def _show(value) -> str:
 def _typed(argv: list[str], flag: str, value) -> str:
     """``flag`` and its value as the user typed them (the last occurrence wins, as in argparse)."""
     if isinstance(value, bool):
-        return flag
+        return flag if value else "--no-" + flag[2:]
     for i in range(len(argv) - 1, -1, -1):
         if argv[i] == flag and i + 1 < len(argv):
             return f"{flag} {argv[i + 1]}"

@@ -108,12 +108,12 @@ def devices() -> dict:
             "cpu_cores": os.cpu_count()}
 
 
-def cpu_info() -> tuple[dict[str, str], set[str]]:
+def cpu_info(path: str = "/proc/cpuinfo") -> tuple[dict[str, str], set[str]]:
     """``/proc/cpuinfo``'s first processor as a dict (model name, vendor, ...) and its feature
     flags; both empty where there is no such file."""
     info: dict[str, str] = {}
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(path) as f:
             for line in f:
                 if ":" in line:
                     key, value = (x.strip() for x in line.split(":", 1))

@@ -468,3 +468,21 @@ def test_version_is_printed_on_stdout_with_its_commit(inproc):
     r = inproc("--version")
     assert r.returncode == 0 and r.stderr == ""
     assert r.stdout.startswith(f"jaxkd {provenance.version()} (") and "source sha256" in r.stdout
+
+
+def test_boolean_flags_switch_both_ways_and_show_their_default(inproc):
+    """A boolean option can be turned off where its preset turns it on (--no-FLAG), and a refusal
+    names the flag as typed."""
+    from jaxkd.experiments import llm_variance_aware as va
+
+    parser = cli.build_parser()
+    base = ["run", "llm-variance-aware", "--preset", "paper"]
+    assert parser.parse_args(base).study_schedule is None                       # the preset decides
+    assert parser.parse_args([*base, "--no-study-schedule"]).study_schedule is False
+    assert parser.parse_args(["run", "llm-variance-aware", "--study-schedule"]).study_schedule is True
+    assert va.Config.from_preset("quick").study_schedule is False
+    assert len(va.methods((3,), False, False)) == 5 and len(va.methods((3,), True, True)) == 13
+    shown = " ".join(inproc("run", "llm-variance-aware", "--help").stdout.split())
+    assert "--study-schedule, --no-study-schedule" in shown and "(default: quick False; paper True)" in shown
+    assert cli._typed(["--no-study-schedule"], "--study-schedule", False) == "--no-study-schedule"
+    assert cli._typed(["--study-schedule"], "--study-schedule", True) == "--study-schedule"

@@ -73,6 +73,8 @@ def test_llm_experiment_end_to_end(tmp_path, name, shared_work):
         assert set(res.schedule) == {"equal"} and len(res.label) == 5  # nor jaxkd's soft targets and weighting
         assert "soft" not in res.method and "variance-weighting" not in res.method
         assert "the study's schedule not run (--study-schedule)" in _claim_evidence(res, "llm-similarity")
+        assert "the study's schedule not run (--study-schedule)" in report  # named in the departures table
+        assert "(jaxkd's two additions: --jaxkd-methods)" in report
         # Equal compute: the single-response steps, the last pass over the larger set cut short.
         equal = res.label.index("multi-response k=2, equal")
         assert res.steps[equal] == steps and res.steps[res.method.index("single")] == steps
@@ -228,6 +230,8 @@ def test_paper_preset_on_tiny_hf_checkpoints(tiny_hf, name):
         assert res.steps[res.label.index("averaging k=2, study")] == 2 * single
         assert "the study's schedule (compute-confounded)" in _claim_evidence(res, "llm-similarity")
         assert {"soft", "variance-weighting"} <= set(res.method)  # and jaxkd's two additions
+        assert "the study's schedule and a steps × method grid beside" in shown
+        assert "jaxkd's variance weighting and token-level soft targets" in shown
 
 
 def test_paper_preset_memory_fits_a_24_gib_cpu_and_one_gpu(tmp_path, monkeypatch):

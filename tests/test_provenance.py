@@ -59,17 +59,22 @@ def test_record_names_code_packages_and_devices():
     assert f"jax {rec['packages']['jax']}" in line and "source sha256" in line
 
 
-def test_record_names_the_cpu_and_the_instruction_set_cap(monkeypatch):
+def test_record_names_the_cpu_and_the_instruction_set_cap(monkeypatch, tmp_path):
     """Numbers depend on the instruction set XLA compiles for, so the record names the CPU and
     the XLA flags (a cap) it ran under; the report's provenance table shows them."""
     from jaxkd.report import _cpu
 
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse2 avx2 fma\n\n"
+                    "processor\t: 1\nmodel name\t: Other CPU\nflags\t\t: avx512f\n")
+    info, flags = provenance.cpu_info(str(fake))
+    assert info["model name"] == "Test CPU 9000" and flags == {"fpu", "sse2", "avx2", "fma"}  # the first processor
+    assert provenance.cpu_info(str(tmp_path / "absent")) == ({}, set())
+    monkeypatch.setattr(provenance, "cpu_info", lambda: (info, flags))
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2")
     c = provenance.record()["cpu"]
-    assert c["xla_flags"] == "--xla_cpu_max_isa=AVX2" and c["model"]
-    info, flags = provenance.cpu_info()
-    assert c["vector_extensions"] == [f for f in ("avx2", "fma", "avx512f") if f in flags]
-    assert _cpu(c).endswith("XLA_FLAGS --xla_cpu_max_isa=AVX2") and c["model"] in _cpu(c)
+    assert c == {"model": "Test CPU 9000", "vector_extensions": ["avx2", "fma"], "xla_flags": "--xla_cpu_max_isa=AVX2"}
+    assert _cpu(c) == "Test CPU 9000 (avx2, fma); XLA_FLAGS --xla_cpu_max_isa=AVX2"
     assert _cpu(None) == "not recorded"
 
 

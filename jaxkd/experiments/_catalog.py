@@ -1318,8 +1318,8 @@ CATALOG = {'experiments': {'teacher-noise': {'module': 'jaxkd.experiments.teache
                                                            "multi-response k² times single's steps) and the "
                                                            'k× steps rows of the steps x method grid; the '
                                                            'quick preset leaves them out to keep its budget '
-                                                           '(they are 80% of its training: about 6 more '
-                                                           'minutes), the paper preset runs them',
+                                                           "(most of this step's training), the paper preset "
+                                                           'runs them',
                                                    'choices': None,
                                                    'default': 'quick False; paper True'},
                                                   {'field': 'jaxkd_methods',

@@ -55,8 +55,7 @@ class Config(llm_config.LLMConfig):
     study_schedule: bool = option(False, "also train every corrected method on the study's schedule (epochs x k "
                                   "passes over its own set: multi-response k² times single's steps) and the k× steps "
                                   "rows of the steps x method grid; the quick preset leaves them out to keep its "
-                                  "budget (they are 80% of its training: about 6 more minutes), the paper preset "
-                                  "runs them")
+                                  "budget (most of this step's training), the paper preset runs them")
     jaxkd_methods: bool = option(False, "also train jaxkd's two additions to the study's methods: token-level soft "
                                  "targets and jaxkd's variance weighting (the variance of the mean); the quick preset "
                                  "leaves them out to keep its budget, the paper preset runs them")
@@ -75,7 +74,7 @@ def methods(ks, study_schedule: bool = True, jaxkd_methods: bool = True) -> list
     ("k× steps": with the study's rows of averaging and weighting, the steps x method grid)."""
     rows = [("direct fine-tune", "direct", 1, "equal"), ("single", "single", 1, "equal")]
     rows += [("soft targets (token KD)", "soft", 1, "equal")] if jaxkd_methods else []
-    corrected = CORRECTED if jaxkd_methods else CORRECTED[:-1]
+    corrected = [m for m in CORRECTED if jaxkd_methods or m != "variance-weighting"]
     for schedule in ("equal", "study") if study_schedule else ("equal",):
         rows += [(f"{NAMES[m]} k={k}, {schedule}", m, k, schedule) for k in ks for m in corrected]
     for k in ks if study_schedule else ():
@@ -203,7 +202,23 @@ def document(res: Results) -> doc.Section:
                              "deciding similarity measure, paired by replicate, per steps budget):"), grid(res),
         doc.Paragraph(doc.Strong("Compute per row")), compute, doc.Figure("methods.png", "methods"),
         doc.Figure("training.png", "the students' training loss at every step")],
-        passes="passes per row as in the compute table")
+        passes="passes per row as in the compute table", departures_extra=departures(res.config))
+
+
+def departures(cfg: Config) -> list[list[str]]:
+    """This experiment's rows of the departures table: which schedules and methods ran."""
+    return [["variance-aware training schedule", "epochs × k passes over each method's set (multi-response: k² "
+             "times single's steps)", "every method at single's steps (deciding)" + (
+                 "; the study's schedule and a steps × method grid beside" if cfg.study_schedule else
+                 "; the study's schedule not run (--study-schedule)"),
+             "equal compute decides" + ("" if cfg.study_schedule else "; the study's schedule, k to k² times the "
+                                        "steps per row, is left to the paper preset to keep the quick budget")],
+            ["variance-aware methods", "single, multi-response, averaging, variance weighting",
+             "the same and the direct fine-tune" + (
+                 ", jaxkd's variance weighting and token-level soft targets" if cfg.jaxkd_methods else
+                 " (jaxkd's two additions: --jaxkd-methods)"),
+             "the study's methods decide; the additions are jaxkd's" + (
+                 "" if cfg.jaxkd_methods else ", left to the paper preset to keep the quick budget")]]
 
 
 def grid(res: Results) -> doc.Table:

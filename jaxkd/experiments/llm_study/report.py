@@ -69,10 +69,10 @@ def regime_text(res) -> str:
             f"(gate: at most {100 * GATE:.0f}% each)")
 
 
-def llm_section(title: str, res, blocks, passes=None, steps=None) -> doc.Section:
+def llm_section(title: str, res, blocks, passes=None, steps=None, departures_extra=()) -> doc.Section:
     """An llm-* report: its title, the paragraph every one starts with (sizes, passes over the
     distillation set, what the measures mean), the regime's hallucination shares, the table of
-    departures from the study, then ``blocks``."""
+    departures from the study (with the experiment's own, ``departures_extra``), then ``blocks``."""
     cfg = res.config
     train = f"{cfg.epochs} passes over each student's distillation set" if passes is None else passes
     return doc.Section(title, [doc.Paragraph(
@@ -80,17 +80,17 @@ def llm_section(title: str, res, blocks, passes=None, steps=None) -> doc.Section
         f"{len_questions(cfg)} questions, {cfg.samples} samples per prompt per model (teacher and students alike), "
         f"{train}{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
         f"{LLM_NOTE}"), doc.Paragraph(doc.Strong("Regime. "), regime_text(res) + "."),
-        *departures(cfg), *blocks])
+        *departures(cfg, departures_extra), *blocks])
 
 
 def len_questions(cfg) -> int:
     return cfg.num_questions if cfg.qa_file is None else len(load_qa(cfg.qa_file))
 
 
-def departures(cfg) -> list:
+def departures(cfg, extra=()) -> list:
     """Every way this run's language-model protocol differs from the study's (its text and its
     published scripts), with jaxkd's choice and why: a table under the header of every llm-*
-    report."""
+    report; ``extra`` holds an experiment's own rows (what, the study, jaxkd, why)."""
     quick = cfg.student is None
     rows = [
         ["corpus and models", "BioASQ; GPT-2 teacher fine-tuned on it, DistilGPT2 students",
@@ -129,18 +129,6 @@ def departures(cfg) -> list:
         ["base samples for variance weighting", "drawn from DistilGPT2 inside each student's loop",
          "each student its own samples from its replicate's base student", "as the script"],
     ]
-    if hasattr(cfg, "study_schedule"):
-        rows.append(["variance-aware training schedule", "epochs × k passes over each method's set (multi-response: "
-                     "k² times single's steps)", "every method at single's steps (deciding)" + (
-                         "; the study's schedule and a steps × method grid beside" if cfg.study_schedule else
-                         "; the study's schedule not run (--study-schedule)"),
-                     "equal compute decides" + ("" if cfg.study_schedule else "; the study's schedule would be 80% "
-                                                "of the quick preset's training")])
-        rows.append(["variance-aware methods", "single, multi-response, averaging, variance weighting",
-                     "the same and the direct fine-tune" + (", jaxkd's variance weighting and token-level soft targets"
-                                                            if cfg.jaxkd_methods else
-                                                            " (jaxkd's two additions: --jaxkd-methods)"),
-                     "the study's methods decide; the additions are jaxkd's" + (
-                         "" if cfg.jaxkd_methods else ", left to the paper preset to keep the quick budget")])
+    rows += list(extra)
     return [doc.Paragraph(doc.Strong("Departures from the study"), " (its text and published scripts):"),
             doc.Table(["what", "the study", "jaxkd", "why"], rows)]
