@@ -63,8 +63,9 @@ def ensembles(step, cfg) -> list[tuple[tuple[int, ...], int, int, int]]:
             (n, d), C = sp.X_train.shape, sp.num_classes
             for model in cfg.models:
                 shape = (lambda h: (d, h, C)) if model == "mlp" else (lambda h: (d, C))
-                out += [(shape(cfg.teacher_hidden), 1, cfg.epochs, n),
-                        (shape(cfg.student_hidden), 2 * cfg.num_students, cfg.epochs, n)]
+                # replicates teachers, and per teacher one hard- and one soft-target student
+                out += [(shape(cfg.teacher_hidden), cfg.replicates, cfg.epochs, n),
+                        (shape(cfg.student_hidden), 2 * cfg.replicates, cfg.epochs, n)]
         return out
     sp = split(load_dataset(cfg.dataset, drop_b=cfg.drop_b), seed=cfg.split_seed)
     n, d = sp.X_train.shape

@@ -244,3 +244,12 @@ def test_paper_floor_counts_each_mlp_ensemble():
     step, bs = plan["bootstrap-mlp"]
     assert paper_tabular.ensembles(step, bs)[1][1] == len(bs.sizes) * 2 * bs.num_students
     assert paper_tabular.ensembles(*plan["bootstrap-linear"]) == []
+    # every step the benchmark covers has its count (output-entropy's are per replicate)
+    steps = dict((s.name, (s, cfg)) for s, cfg in reproduce.plan("paper", only=list(paper_tabular.ONLY)).steps)
+    oe = steps["output-entropy-all"][1]
+    ens = paper_tabular.ensembles(*steps["output-entropy-all"])
+    assert len(ens) == 2 * len(oe.datasets) * len(oe.models)
+    assert [e[1] for e in ens[:2]] == [oe.replicates, 2 * oe.replicates]
+    table = paper_tabular.floors(100.0)  # every step's row (it crashed on output-entropy's config)
+    assert set(table) == {"theory", *steps} and all(table[k]["floor_seconds"] > 0 for k in steps if k != "theory"
+                                                   and paper_tabular.ensembles(*steps[k]))
