@@ -45,7 +45,7 @@ def x64():
 _LONGEST = ("test_verification_passes_has_power", "test_llm_experiment_end_to_end", "test_compilation_cache_is_written",
             "test_shared_llm_work", "test_notebook_executes", "test_paper_preset_on_tiny_hf_checkpoints",
             "test_run_writes_a_complete_run_directory", "test_four_devices_match_one", "test_benchmark_runs_and_writes",
-            "test_reproduce_resume_reuses_everything", "test_two_processes_give_the_one_process_results",
+            "test_reproduce_writes_report_html_and_summary_and_resume", "test_two_processes_give_the_one_process_results",
             "test_killed_sweep_resumes", "test_draw_protocol_per_student")
 
 

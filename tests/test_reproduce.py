@@ -36,7 +36,9 @@ def linear_study(tmp_path_factory):
     return out, r
 
 
-def test_reproduce_writes_report_html_and_summary(linear_study):
+def test_reproduce_writes_report_html_and_summary_and_resume_reuses_everything(linear_study):
+    """One test, so that make test runs the fixture's study once: tests that share a module
+    fixture can land on both workers, and each would run it."""
     out, r = linear_study
     md = (out / "report.md").read_text()
     for heading in ('## <a id="summary"></a>Summary', '## <a id="teacher"></a>Teacher output uncertainty (Section 4)',
@@ -62,9 +64,7 @@ def test_reproduce_writes_report_html_and_summary(linear_study):
     assert prov["source_sha256"] in md and f"jax {prov['packages']['jax']}" in md and prov["devices"]["kind"] in md
     assert "| claim | verdict | measured |" in r.stdout
 
-
-def test_reproduce_resume_reuses_everything(linear_study, tmp_path):
-    out, _ = linear_study
+    # Rerunning is refused without --resume; with it every step is reused and nothing changes.
     before = read_tree(out)
     again = run("reproduce", "--only", LINEAR, "--out", str(out))
     assert again.returncode == 2 and "--resume" in again.stderr

@@ -41,6 +41,7 @@ def test_four_devices_match_one(tmp_path, name):
     assert sharded == single
 
 
+@pytest.mark.slow  # make test: test_four_devices_match_one[teacher-noise-mlp] shards the student axis
 def test_default_chunk_differs_only_in_rounding(tmp_path):
     """Default chunk: each device takes its whole share at once, so matrix products see another
     batch size and may round differently in the last bits (float64 here)."""
