@@ -82,15 +82,11 @@ def _numpy_avx512_targets() -> list[str]:
 
 
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none): jaxkd's reader,
+    which imports no numerical library, so the cap still comes first."""
+    from jaxkd import provenance
+
+    return provenance.cpu_info()[1]
 
 
 def requested(argv: list[str]) -> str | None:
