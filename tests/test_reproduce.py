@@ -256,7 +256,7 @@ def test_llm_correction_claims_read_paired_replicates():
 
     from jaxkd.experiments import llm_variance_aware as va
 
-    rows = va.methods((3,))
+    rows = va.methods((3,), study_schedule=True, jaxkd_methods=True)  # every row the claims read
     noise = np.array([0.01, -0.02, 0.015])  # shared draws: every method moves with its replicate
 
     def results(tv_of):

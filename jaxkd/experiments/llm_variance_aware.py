@@ -10,7 +10,7 @@ student). The base student never saw a
 question with its answer, so no ground truth leaks into the choice.
 
 Compute decides: every method trains the single-response steps ("equal"), and those rows decide
-the claims. With ``--study-schedule`` (on at the paper preset, off at quick, where it would be 80%
+the claims. With ``--study-schedule`` (on at the paper preset, off at quick, where it would be most
 of the training) the study's schedule (epochs x k passes over each method's set, so compute grows
 with k: multi-response trains k² times single's steps) is run beside them and its verdicts are
 labelled compute-confounded; single- and multi-response students at k times single's steps ("k×
@@ -65,7 +65,7 @@ class Config(llm_config.LLMConfig):
         object.__setattr__(self, "ks", v.check_grid("k", self.ks, lambda n, k: v.check_int(n, k, minimum=2)))
 
 
-def methods(ks, study_schedule: bool = True, jaxkd_methods: bool = True) -> list[tuple[str, str, int, str]]:
+def methods(ks, study_schedule: bool, jaxkd_methods: bool) -> list[tuple[str, str, int, str]]:
     """(label, method, k, schedule) rows of the table, in order, for the k grid ``ks``: the
     direct fine-tune, single-response and (``jaxkd_methods``) soft targets, then each corrected
     method per k (jaxkd's variance weighting with ``jaxkd_methods``) at the single-response steps
