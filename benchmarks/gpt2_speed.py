@@ -104,15 +104,16 @@ def depths_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def train_block(objective, tx, steps: int, data: dict, carry):
+def train_block(objective, tx, steps: int, data, carry):
     """``steps`` training steps of one model on one batch, as jaxkd trains: the engine's
     compiled scan (:func:`jaxkd.students.ensemble.run_block`, full batch, one step an epoch).
+    ``data``: the batch, a :class:`jaxkd.llm.objective.SequenceBatch` of (B, T) arrays.
     Returns ``(carry, losses)``."""
     import jax
 
     from jaxkd.students import ensemble
 
-    n = data["tokens"].shape[0]
+    n = data.tokens.shape[0]
     keys = jax.random.split(jax.random.key(0), steps)  # full batch: the order is not used
     carry, losses, _ = ensemble.run_block(objective, tx, ensemble.Schedule(steps), n, carry, data, keys, None, 0,
                                           None)
@@ -165,11 +166,13 @@ def main(argv=None) -> int:
     import optax
     from flax import nnx
 
+    from jaxkd import progress
     from jaxkd.llm import ModelConfig, sampling
     from jaxkd.llm.model import init
-    from jaxkd.llm.objective import LMObjective
+    from jaxkd.llm.objective import LMObjective, SequenceBatch
     from jaxkd.students import ensemble
 
+    progress.quiet_third_party()  # Hugging Face's bars and advisories would interleave with the report
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
     gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
@@ -190,8 +193,7 @@ def main(argv=None) -> int:
 
     def jax_step_seconds(c):
         graphdef, params = nnx.split(init(c, jax.random.key(0)), nnx.Param)
-        data = {"tokens": jnp.asarray(tokens, jnp.int32), "mask": jnp.asarray(ones, jnp.int32),
-                "loss_mask": jnp.asarray(ones, jnp.int32)}
+        data = SequenceBatch(jnp.asarray(tokens, jnp.int32), jnp.asarray(ones, jnp.int32), jnp.asarray(ones, jnp.int32))
         block = jax.jit(functools.partial(train_block, LMObjective(graphdef), tx, args.steps, data))
         state = [ensemble.Carry(params, tx.init(params), nnx.State({}))]
 

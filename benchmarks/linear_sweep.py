@@ -134,10 +134,10 @@ def baseline(students: int, alphas, seed: int = 0) -> dict:
 
 
 def jaxkd_sweep(students: int, alphas) -> dict:
-    from jaxkd.experiments import teacher_noise
+    from jaxkd.experiments.teacher_noise import config, run
 
-    cfg = teacher_noise.Config.from_preset("paper", num_students=students, alphas=tuple(alphas))
-    return teacher_noise.run(cfg)
+    cfg = config.Config.from_preset("paper", num_students=students, alphas=tuple(alphas))
+    return run.run(cfg)
 
 
 def timed(fn, *args, repeats: int = 1):
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     from jaxkd import compiler
 
     compiler.configure()  # the XLA settings the `jaxkd` command runs with
-    from jaxkd.experiments.teacher_noise import ALPHAS_PAPER
+    from jaxkd.experiments.teacher_noise.config import ALPHAS_PAPER
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=1000)

@@ -148,8 +148,10 @@ def main(argv=None) -> int:
     print(machine.header(desc))
     from transformers.utils import logging as hf_logging
 
+    from jaxkd import progress
     from jaxkd.llm import checkpoint
 
+    progress.quiet_third_party()  # Hugging Face's bars and advisories would interleave with the report
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     tok, base, pairs, keys = workload(args.students, args.questions)

@@ -16,6 +16,7 @@ training loss, training steps, pairs and tokens.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -83,8 +84,8 @@ def main(argv=None) -> list[dict]:
                                    teacher=teacher if soft else None)
         texts = distill.student_responses(students, tok, prompts, 5, jax.random.fold_in(key, 4), sample)
         m = distill.measure(distill.embed_texts(embedder, texts), evaluation)
-        rows.append({"method": method, "students": students.num_students, **m, **students.compute,
-                     "final_loss": float(students.losses[:, -1].mean())})
+        rows.append({"method": method, "students": students.num_students, **m.to_dict(),
+                     **dataclasses.asdict(students.compute), "final_loss": float(students.losses[:, -1].mean())})
     print("| method | students | alignment | between-student var. | floor | corrected | final loss | steps | pairs "
           "| tokens |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -4,9 +4,9 @@ Exit codes: 0 success, 1 a verification failed, 2 bad usage or bad input (one se
 stderr saying what is wrong, naming the flag as typed; no partial results are written), 130
 interrupted.
 
-The parser is built from :mod:`jaxkd.experiments.registry`, plain data generated from the
-experiment modules, so ``--help``, a typo or a malformed value is answered without importing
-JAX or any experiment; the experiment is imported when it runs.
+The parser is built from the study's table (:data:`jaxkd.study.EXPERIMENTS`) and each
+experiment's ``config.py``, which import no JAX, so ``--help``, a typo or a malformed value is
+answered without importing JAX or any experiment's computation; that is imported when it runs.
 
 Every command that takes ``--json PATH`` behaves the same: PATH's folder is created if it
 does not exist, and a PATH that is a folder, or lies under a file, is refused before anything
@@ -27,6 +27,8 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+
+from jaxkd import config, study
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -68,10 +70,7 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole parser, from the registry (no experiment, no JAX imported)."""
-    from jaxkd import config
-    from jaxkd.experiments import registry
-
+    """The whole parser, from the study's table and the experiments' configs (no JAX imported)."""
     parser = _Parser(prog="jaxkd", description="Measure and correct how uncertainty propagates through knowledge "
                      "distillation (Cui & Pei, \"How Is Uncertainty Propagated in Knowledge Distillation?\").")
     parser.add_argument("--version", action=_Version, help="print the version (with its git commit) and exit")
@@ -81,16 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run one experiment of the study into a run folder.")
     experiments = run.add_subparsers(dest="experiment", required=True, parser_class=_Parser, metavar="EXPERIMENT",
                                      title="experiments")
-    for name in registry.names():
-        spec = registry.spec(name)
+    for name, experiment in study.EXPERIMENTS.items():
         one = experiments.add_parser(
-            name, help=spec["summary"], formatter_class=argparse.RawDescriptionHelpFormatter,
+            name, help=experiment.summary, formatter_class=argparse.RawDescriptionHelpFormatter,
             description="\n\n".join(textwrap.fill(p, 79) for p in (
-                spec["description"], "Every flag's default is shown per preset (and per model where it differs); "
+                experiment.description, "Every flag's default is shown per preset (and per model where it differs); "
                 "the flags given override the preset.")))
-        one.add_argument("--preset", default="quick", choices=spec["presets"], help=PRESET_HELP)
+        one.add_argument("--preset", default="quick", choices=list(experiment.Config.preset_names()), help=PRESET_HELP)
         one.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: runs/EXPERIMENT-MODEL-PRESET)")
-        config.add_spec_flags(one, spec["flags"])
+        config.add_flags(one, experiment.Config)
         _add_run_options(one, "results.json")
 
     rep = sub.add_parser("reproduce", help="theory verify + every experiment, one report (the main job)",
@@ -99,10 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--preset", default="quick", choices=["quick", "paper"], help=PRESET_HELP)
     rep.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: runs/reproduce-PRESET)")
     rep.add_argument("--seed", type=config.integer, default=0, metavar="S", help="root seed of every experiment (default: 0)")
-    only = ["theory", *registry.names(), *registry.steps()]
+    steps = [s.name for s in study.STEPS]
+    only = ["theory", *study.EXPERIMENTS, *steps]
     rep.add_argument("--only", type=config.checked_list(only), metavar="NAME,...",
                      help="run a subset: theory, experiment names (all their models) or step names "
-                          f"({', '.join(registry.steps())})")
+                          f"({', '.join(steps)})")
     rep.add_argument("--teacher", metavar="DIR", help="llm-* paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
     rep.add_argument("--student", metavar="DIR", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
     rep.add_argument("--qa-file", metavar="FILE", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
@@ -117,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--students", type=config.integer, default=1000, metavar="N",
                         help="Monte Carlo students per check, at least 100 (default: 1000)")
     verify.add_argument("--seed", type=config.integer, default=0, metavar="S", help="root seed (default: 0)")
-    verify.add_argument("--only", type=config.checked_list(list(registry.theory_results())), metavar="RESULT,...",
-                        help=f"result identifiers to check (default: all of {', '.join(registry.theory_results())})")
+    verify.add_argument("--only", type=config.checked_list(list(study.THEOREMS)), metavar="RESULT,...",
+                        help=f"result identifiers to check (default: all of {', '.join(study.THEOREMS)})")
     verify.add_argument("--json", type=Path, metavar="FILE", help="also write the checks as a JSON list to this file")
 
     data = sub.add_parser("datasets", help="list datasets and whether they are available offline",
@@ -129,8 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_options(parser, written: str) -> None:
     """Options ``run`` and ``reproduce`` share: devices, processes, resume, JSON copy."""
-    from jaxkd.config import integer
-
+    integer = config.integer
     parser.add_argument("--devices", type=integer, metavar="N", help="split student axes over this many devices (default: all visible)")
     parser.add_argument("--coordinator", metavar="HOST:PORT",
                         help="run as one of several processes (jax.distributed): the coordinator's address, "
@@ -185,15 +183,15 @@ def _make_config(cls, preset: str, given: dict, flags: dict[str, str], argv: lis
 
 def _cmd_run(args) -> int:
     from jaxkd import document
-    from jaxkd.experiments import registry
     from jaxkd.reproduce import run_experiment
     from jaxkd.runs import atomic_write_json
 
-    spec = registry.spec(args.experiment)
-    given = {f["field"]: getattr(args, f["field"]) for f in spec["flags"] if getattr(args, f["field"]) is not None}
-    module = registry.load(args.experiment)
-    cfg = _make_config(module.Config, args.preset, given, {f["field"]: f["flag"] for f in spec["flags"]},
-                       getattr(args, "argv", ()))
+    experiment = study.EXPERIMENTS[args.experiment]
+    experiment.require()
+    cls = experiment.Config
+    given = config.overrides(args, cls)
+    flags = {f["field"]: f["flag"] for f in config.field_specs(cls)}
+    cfg = _make_config(cls, args.preset, given, flags, getattr(args, "argv", ()))
     out = args.out or Path("runs") / f"{args.experiment}-{cfg.model}-{cfg.preset}"
     args.out = out  # for the interruption message
     results, section, wall = run_experiment(args.experiment, cfg, out, resume=args.resume, overwrite=args.overwrite)
@@ -242,23 +240,22 @@ def _cmd_reproduce(args) -> int:
     out = args.out or Path("runs") / f"reproduce-{args.preset}"
     args.out = out
     start = time.perf_counter()
-    summary, tables = reproduce.reproduce(the_plan, out, resume=args.resume, overwrite=args.overwrite)
+    outcome = reproduce.reproduce(the_plan, out, resume=args.resume, overwrite=args.overwrite)
     if args.json is not None:
-        atomic_write_json(args.json, summary)
-    print(tables)
+        atomic_write_json(args.json, outcome.summary)
+    print(outcome.tables)
     print(f"\nwrote {out}/report.md, report.html and summary.json in {time.perf_counter() - start:.1f} s")
-    failed = [t for t in summary["theorems"] if t["passed"] < t["checks"]]
+    failed = [t for t in outcome.theorems if not t.all_passed]
     return EXIT_FAILED if failed else EXIT_OK
 
 
 def _cmd_verify(args) -> int:
     from jaxkd import progress
-    from jaxkd.experiments import registry
     from jaxkd.runs import atomic_write_json
     from jaxkd.theory.verify import verify
 
     start = time.perf_counter()
-    names = list(args.only or registry.theory_results())
+    names = list(args.only or study.THEOREMS)
     with contextlib.ExitStack() as stack:
         bar = None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import types
 import typing
 from typing import Any, ClassVar
@@ -176,7 +177,7 @@ def defaults_text(cls, name: str) -> str:
 def field_specs(cls) -> list[dict]:
     """One dict per flag of ``cls`` (fields whose flag is not :data:`NO_FLAG`): field name,
     flag, kind (:func:`_kind`), help, choices, and the defaults text. The CLI builds its
-    parser from these without importing the experiment (:mod:`jaxkd.experiments.registry`)."""
+    parser from these without importing the experiment's computation (:mod:`jaxkd.cli`)."""
     hints = typing.get_type_hints(cls)
     specs = []
     for f in dataclasses.fields(cls):
@@ -225,8 +226,6 @@ def _checked(parse, choices):
         value = parse(text)
         for item in (value if isinstance(value, tuple) else (value,)):
             if item not in choices:
-                import difflib
-
                 close = ([c for c in choices if str(c).lower() == str(item).lower()]
                          or difflib.get_close_matches(str(item), choices, n=1))
                 hint = f"; did you mean {close[0]}?" if close else ""

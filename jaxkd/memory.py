@@ -6,7 +6,8 @@ data's shape (:meth:`jaxkd.experiments.regression.RegressionConfig.floats_per_st
 :func:`check_fits` before drawing a single student. The estimate counts the arrays that scale
 with the number of students (targets, weights, parameters and optimizer state, predictions)
 plus the working set of one chunk of students; it is an estimate, so the guard keeps a margin
-(``FRACTION`` of what is available).
+(``FRACTION`` of what is available). Language-model distillation sizes its chunks of students
+and of sampled sequences against the same budget (:mod:`jaxkd.llm.budget`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,10 @@ import os
 import sys
 import threading
 import time
+import warnings
 from typing import Iterator, TextIO
+
+from tqdm.std import tqdm  # not tqdm.auto, which would try notebook widgets (TqdmWarning IProgress)
 
 _lock = threading.RLock()
 _stack: list["Task"] = []
@@ -85,8 +88,6 @@ class Task:
         self.last_line = self.started
         self._bar = None
         if how == "bar":
-            from tqdm.std import tqdm  # tqdm.auto would try notebook widgets (TqdmWarning IProgress)
-
             self._bar = tqdm(total=total, desc=name, unit=unit, file=stream, leave=False, dynamic_ncols=True)
 
     def advance(self, n: int = 1, *, note: str | None = None) -> None:
@@ -184,8 +185,6 @@ def log(message: str, stream: TextIO | None = None) -> None:
         return
     with _lock:
         if how == "bar":
-            from tqdm.std import tqdm
-
             tqdm.write(message, file=stream)
         else:
             print(f"{_stamp()} {message}", file=stream, flush=True)
@@ -225,8 +224,6 @@ def quiet_third_party() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import warnings
-
     # tqdm.auto (imported by sentence-transformers) warns in a notebook without ipywidgets; jaxkd
     # draws its own progress (module docstring).
     warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")

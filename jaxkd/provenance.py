@@ -1,6 +1,6 @@
 """Where a result came from: the code that made it, the packages and devices it ran on.
 
-* :func:`source_digest` -- a SHA-256 over jaxkd's and theory's installed files. It identifies
+* :func:`source_digest` -- a SHA-256 over jaxkd's installed files (its theory included). It identifies
   the code whether or not it came from git; a run folder records it and ``--resume`` refuses a
   run made by other code (:mod:`jaxkd.runs`).
 * :func:`git_commit` -- the commit the code was checked out at, and whether its files differ
@@ -29,15 +29,14 @@ _ROOTS = (Path(jaxkd.__file__).resolve().parent,)
 
 
 def _roots() -> tuple[Path, ...]:
-    """The package folders whose files make up "the code": jaxkd, and theory beside it."""
-    theory = _ROOTS[0].parent / "theory"
-    return _ROOTS + ((theory,) if (theory / "__init__.py").is_file() else ())
+    """The package folders whose files make up "the code": jaxkd (jaxkd/theory inside it)."""
+    return _ROOTS
 
 
 @functools.cache
 def source_digest() -> str:
-    """SHA-256 (hex) over the relative path and bytes of every file of the jaxkd and theory
-    packages (caches and compiled files excluded)."""
+    """SHA-256 (hex) over the relative path and bytes of every file of the jaxkd package
+    (caches and compiled files excluded)."""
     h = hashlib.sha256()
     for root in _roots():
         files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
@@ -54,7 +53,7 @@ def source_digest() -> str:
 def git_commit() -> tuple[str | None, bool | None]:
     """``(commit, modified)`` of the git work tree holding the package, or ``(None, None)``
     when it is not in one (an installed wheel) or git is unavailable. ``modified``: a tracked
-    or new file under jaxkd/ or theory/ differs from the commit."""
+    or new file under jaxkd/ differs from the commit."""
     top = _ROOTS[0].parent
     if not (top / ".git").exists():
         return None, None
@@ -100,7 +99,7 @@ def packages(names=PACKAGES) -> dict[str, str]:
 
 def devices() -> dict:
     """The devices JAX computes on: platform, kind, count (all processes) and local count."""
-    import jax
+    import jax  # here, not at the top: `jaxkd --version` reads provenance and must not start JAX
 
     devs = jax.devices()
     return {"platform": devs[0].platform, "kind": devs[0].device_kind, "count": len(devs),

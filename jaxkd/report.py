@@ -3,37 +3,48 @@ results, rendered to ``report.md`` and a self-contained ``report.html``.
 
 Order: title and provenance, a linked table of contents, the summary (theorem checks and claim
 verdicts), one key figure per study section, then each study section with its experiments'
-own documents (every experiment module has ``figures(results)`` and ``document(results)``)
+own documents (every experiment has ``figures(results)`` and ``document(results)``: :mod:`jaxkd.experiments.experiment`)
 and what each step tests, the theorem checks in full, and the run details in run order.
+
+The theorem checks arrive as :class:`jaxkd.theory.checks.Check` records and are counted per
+result by :func:`jaxkd.theory.checks.tally`; docs/results.md reads summary.json's ``theorems``
+back as :class:`~jaxkd.theory.checks.Tally` records.
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from jaxkd import document as doc
+from jaxkd import study
 from jaxkd.runs import RunDir
+from jaxkd.theory.checks import Check, Tally, tally
 
 
-def write_step(module, results, run_dir: RunDir) -> doc.Section:
+def write_step(experiment, results, run_dir: RunDir) -> doc.Section:
     """Save an experiment's figures into its run folder, write its report.md and report.html,
     and return its document."""
-    for name, fig in module.figures(results).items():
+    for name, fig in experiment.figures(results).items():
         run_dir.save_figure(fig, name)
-    section = module.document(results)
+    section = experiment.document(results)
     run_dir.write_text("report.md", doc.to_markdown(section))
     run_dir.write_text("report.html", doc.to_html(section, run_dir.path))
     return section
 
 
-def summary_section(checks: list[dict], findings, links: dict[str, str] | None = None) -> doc.Section:
+def _theorem_rows(tallies: Sequence[Tally]) -> list[list[str]]:
+    """One row per result: its id, its statement, checks passed and the verdict."""
+    return [[t.result, study.THEOREMS.get(t.result, ""), f"{t.passed}/{t.checks}", "pass" if t.all_passed else "FAIL"]
+            for t in tallies]
+
+
+def summary_section(checks: Sequence[Check], findings, links: dict[str, str] | None = None) -> doc.Section:
     """The summary: one row per docs/theorems.md result (pass/fail) and one per empirical claim
     (its verdict and the numbers that decided it). ``links``: step name -> anchor of its
     section, to link each claim to the experiment that decided it."""
-    from jaxkd import study
-
     links = links or {}
     blocks = []
-    thm = [[r, study.THEOREMS.get(r, ""), f"{k}/{n}", "pass" if k == n else "FAIL"]
-           for r, k, n in study.theorem_summary(checks)]
+    thm = _theorem_rows(tally(checks))
     if thm:
         blocks.append(doc.Section("Theorems (closed forms, jaxkd theory verify)", [
             doc.Table(["result", "statement", "checks passed", "verdict"], thm)], anchor="summary-theorems"))
@@ -84,16 +95,14 @@ def _cpu(c: dict | None) -> str:
             f"{c['xla_flags'] or '(none)'}")
 
 
-def _step_tests(step, by_result: dict, claims: list) -> list:
-    """The blocks saying which theorems and claims a step tests, and how they came out."""
-    from jaxkd import study
-
+def _step_tests(step, tallies: dict[str, Tally], claims: list) -> list:
+    """The blocks saying which theorems and claims a step tests (``tallies``: result id -> its
+    tally), and how they came out."""
     items = []
     for r in step.theorems:
         verdict = (doc.Code("theory verify"), " was not part of this run")
-        if r in by_result:
-            ok = sum(c["passed"] for c in by_result[r])
-            verdict = (f"{ok}/{len(by_result[r])} checks pass in ", doc.Code("theory verify"))
+        if r in tallies:
+            verdict = (f"{tallies[r].passed}/{tallies[r].checks} checks pass in ", doc.Code("theory verify"))
         items.append((f"docs/theorems.md {r} ({study.THEOREMS[r]}): ", *verdict, "; the closed-form columns "
                       "and lines above are the same formulas."))
     for claim, finding in claims:
@@ -104,28 +113,24 @@ def _step_tests(step, by_result: dict, claims: list) -> list:
     return [doc.Paragraph(doc.Strong("What this tests")), doc.BulletList(items)]
 
 
-def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], findings,
+def study_document(plan, checks: Sequence[Check], sections: dict[str, doc.Section], findings,
                    timings: dict[str, float], header: list | None = None,
                    details: list | None = None) -> doc.Section:
     """The document of ``jaxkd reproduce``.
 
     Args:
       plan: the :class:`jaxkd.reproduce.Plan` that ran (its order is the run order).
-      checks: theory verify's checks (dicts), empty when theory was not run.
+      checks: theory verify's checks, empty when theory was not run.
       sections: step name -> that experiment's document (figure paths relative to its folder).
       findings: ``study.judge``'s (claim, finding) pairs.
       timings: step name (and "theory") -> wall seconds.
       header: blocks under the title (provenance); default: preset, seed and compute time.
       details: blocks that open the run details (the full provenance).
     """
-    from jaxkd import study
-
     claims_by_step: dict[str, list] = {}
     for claim, finding in findings:
         claims_by_step.setdefault(claim.needs[0], []).append((claim, finding))
-    by_result: dict[str, list[dict]] = {}
-    for c in checks:
-        by_result.setdefault(c["result"], []).append(c)
+    tallies = {t.result: t for t in tally(checks)}
     total = sum(timings.values())
     if header is None:
         header = [doc.Paragraph(f"Seed {plan.seed}; compute time {total / 60:.1f} min over {len(timings)} steps.")]
@@ -141,7 +146,7 @@ def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], f
         parts = [doc.Paragraph(section.intro)]
         for step in steps:
             inner = doc.relocate(sections[step.name], step.name, anchor=step.name)
-            parts.append(doc.Section(inner.title, [*inner.blocks, *_step_tests(step, by_result,
+            parts.append(doc.Section(inner.title, [*inner.blocks, *_step_tests(step, tallies,
                                                                                 claims_by_step.get(step.name, []))],
                                      anchor=step.name))
         body.append(doc.Section(section.title, parts, anchor=section.key))
@@ -166,8 +171,8 @@ def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], f
                           "run) plus any term a result states only 'about', a rounding bound for exact results "
                           "(docs/theorems.md, 'How the results are verified')."),
             doc.Table(["result", "statement", "closed form", "simulated", "tolerance", ""],
-                      [[c["result"], c["case"], c["predicted"], c["observed"], c["tolerance"],
-                        "pass" if c["passed"] else "FAIL"] for c in checks])], anchor="theory"))
+                      [[c.result, c.case, c.predicted, c.observed, c.tolerance, "pass" if c.passed else "FAIL"]
+                       for c in checks])], anchor="theory"))
     order = ["theory", *(s.name for s, _ in plan.steps)]
     rows = [[name, f"{timings[name]:.1f}", doc.Link(f"{name}/", f"{name}/")] for name in order if name in timings]
     out.append(doc.Section("Run details", [
@@ -182,8 +187,6 @@ def study_document(plan, checks: list[dict], sections: dict[str, doc.Section], f
 def results_document(summary: dict, source: str) -> doc.Section:
     """docs/results.md: the verdicts of a reference run, from its ``summary.json`` alone
     (``source``: where that file is kept, for the header)."""
-    from jaxkd import study
-
     prov = summary.get("provenance", {})
     pk, dev = prov.get("packages", {}), prov.get("devices", {})
     commit = prov.get("commit")
@@ -195,8 +198,7 @@ def results_document(summary: dict, source: str) -> doc.Section:
              ["devices", f"{dev.get('count', '?')} x {dev.get('kind', '?')}, {dev.get('cpu_cores', '?')} CPU cores"],
              ["started", prov.get("started", "?")],
              ["wall time", "?" if wall is None else f"{wall / 60:.1f} min (this invocation)"]]
-    theorems = [[t["result"], study.THEOREMS.get(t["result"], ""), f"{t['passed']}/{t['checks']}",
-                 "pass" if t["passed"] == t["checks"] else "FAIL"] for t in summary["theorems"]]
+    tallies = [Tally.from_json(t) for t in summary["theorems"]]
     findings, details = [], []
     for f in summary["findings"]:
         interval = "—" if f["interval"] is None else f"[{f['interval'][0]:.4g}, {f['interval'][1]:.4g}]"
@@ -207,8 +209,8 @@ def results_document(summary: dict, source: str) -> doc.Section:
     seconds = summary.get("seconds", {})
     steps = [[name, f"{seconds[name]:.1f}"] for name in order if name in seconds]
     steps += [[name, f"{sec:.1f}"] for name, sec in seconds.items() if name not in order]
-    passed = sum(t["passed"] for t in summary["theorems"])
-    checks = sum(t["checks"] for t in summary["theorems"])
+    passed = sum(t.passed for t in tallies)
+    checks = sum(t.checks for t in tallies)
     counts = {}
     for f in summary["findings"]:
         counts[f["status"]] = counts.get(f["status"], 0) + 1
@@ -221,9 +223,9 @@ def results_document(summary: dict, source: str) -> doc.Section:
                       "report of such a run, every table and figure, is the run folder's report.html."),
         doc.Section("The run", [doc.Table(["", ""], about)]),
         doc.Section("Theorems", [
-            doc.Paragraph(f"{passed} of {checks} checks pass ({sum(t['passed'] == t['checks'] for t in summary['theorems'])} "
-                          f"of {len(summary['theorems'])} results); each result's statement is in docs/theorems.md."),
-            doc.Table(["result", "statement", "checks passed", "verdict"], theorems)]),
+            doc.Paragraph(f"{passed} of {checks} checks pass ({sum(t.all_passed for t in tallies)} "
+                          f"of {len(tallies)} results); each result's statement is in docs/theorems.md."),
+            doc.Table(["result", "statement", "checks passed", "verdict"], _theorem_rows(tallies))]),
         doc.Section("Empirical claims", [
             doc.Paragraph(f"{len(summary['findings'])} claims: {tally}. The interval is the 95% interval of the "
                           "quantity that decided each verdict, signed so that an interval above 0 supports the "

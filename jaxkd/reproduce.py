@@ -3,10 +3,12 @@
 Layout of the output folder::
 
     config.json           preset, seed, the steps planned
-    theory/               theory verify as a run folder (one point per docs/theorems.md result)
+    theory/               theory verify as a run folder (one point per docs/theorems.md result),
+                          its checks in checks.json (jaxkd.theory.checks.Check.to_json each)
     <experiment>-<model>/ one run folder per experiment (config, points, results, figures, report)
     points/               wall time of each finished step
-    summary.json          theorem verdicts, claim verdicts with their evidence, timings
+    summary.json          theorem verdicts (jaxkd.theory.checks.Tally.to_json each), claim verdicts
+                          with their evidence, timings
     report.md             every section's tables and figures next to what they test
     report.html           the same, figures embedded (one self-contained file)
 
@@ -26,11 +28,12 @@ import jax
 from jaxkd import _validation as v
 from jaxkd import document, progress, provenance, report, study
 from jaxkd._extras import MissingExtra
-from jaxkd.experiments import protocol, registry
+from jaxkd.experiments.results import frozen
 from jaxkd.report import write_step
 from jaxkd.runs import RunDir, read_json, sweep, to_jsonable
-from jaxkd.study import STEPS, Step
+from jaxkd.study import EXPERIMENTS, STEPS, Step
 from jaxkd.theory import verify as tv
+from jaxkd.theory.checks import Check, Tally, tally
 
 # Base students of theory verify: each check simulates a stated multiple of it, and 1,000
 # already resolves a 5% error in every closed form (docs/theorems.md), at both presets.
@@ -84,12 +87,12 @@ def plan(preset: str = "quick", *, seed: int = 0, only=None, teacher=None, stude
     steps = []
     for step in chosen:
         try:
-            module = registry.load(step.experiment)
+            EXPERIMENTS[step.experiment].require()
         except MissingExtra as exc:
             tabular = ",".join(["theory", *(s.name for s in chosen if not s.experiment.startswith("llm-"))])
             raise ValueError(f"{str(exc).rstrip('.')}; or leave the llm-* steps out: --only {tabular}.") from None
         extra = {"teacher": teacher, "student": student, "qa_file": qa_file} if step.experiment.startswith("llm-") else {}
-        steps.append((step, module.Config.from_preset(preset, model=step.model, seed=seed, **extra)))
+        steps.append((step, EXPERIMENTS[step.experiment].Config.from_preset(preset, model=step.model, seed=seed, **extra)))
     theory = THEORY_STUDENTS[preset] if wanted is None or "theory" in wanted else None
     return Plan(preset, seed, theory, tuple(steps))
 
@@ -106,27 +109,39 @@ def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite
     run_dir = RunDir.open(out, {"experiment": name, **dataclasses.asdict(cfg)}, resume=resume, overwrite=overwrite,
                           shared=shared)
     start = time.perf_counter()
-    module = registry.load(name)
+    experiment = EXPERIMENTS[name]
     if resume and (out / "results.json").is_file():  # finished earlier: only redo the report
         data = read_json(out / "results.json")
     else:
         try:
-            data = to_jsonable(module.run(cfg, run_dir))
+            data = to_jsonable(experiment.run(cfg, run_dir))
         except ValueError:
             if fresh and not run_dir.has_any_point():
                 shutil.rmtree(out, ignore_errors=True)
             raise
     wall = time.perf_counter() - start
     # Reported and judged from what results.json holds (NaN -> None), the same either way.
-    results = module.Results.from_json(cfg, data)
-    section = write_step(module, results, run_dir)
+    results = experiment.Results.from_json(cfg, data)
+    section = write_step(experiment, results, run_dir)
     run_dir.write_json("results.json", results)
     return results, section, wall
 
 
-def run_theory(out: Path, students: int, seed: int, *, resume: bool = False, overwrite: bool = False) -> list[dict]:
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What :func:`reproduce` hands back: summary.json's contents, the theorem tallies behind its
+    ``theorems`` (the command's exit code is decided from them), and the summary as markdown."""
+
+    summary: dict
+    theorems: tuple[Tally, ...]
+    tables: str
+
+
+def run_theory(out: Path, students: int, seed: int, *, resume: bool = False,
+               overwrite: bool = False) -> tuple[Check, ...]:
     """``theory verify`` as a resumable run folder: one point per docs/theorems.md result, all
-    on one verification context (results that share simulated students simulate them once)."""
+    on one verification context (results that share simulated students simulate them once).
+    A resumed run reads its finished results' checks back from their points."""
     students = v.check_int("number of students", students, minimum=100)
     run_dir = RunDir.open(out, {"command": "theory verify", "students": students, "seed": seed},
                           resume=resume, overwrite=overwrite)
@@ -135,22 +150,23 @@ def run_theory(out: Path, students: int, seed: int, *, resume: bool = False, ove
         rows = sweep(run_dir, [(f"result-{name}", name) for name in tv.VERIFIERS],
                      lambda name: {"checks": [c.to_json() for c in tv.run_checks(ctx, [name])]},
                      desc="theory verify")
-    checks = [c for row in rows for c in row["checks"]]
-    run_dir.write_json("checks.json", checks)
+    checks = tuple(Check.from_json(c) for row in rows for c in row["checks"])
+    run_dir.write_json("checks.json", [c.to_json() for c in checks])
     return checks
 
 
-def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = False) -> tuple[dict, str]:
+def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = False) -> Outcome:
     """Run ``the_plan`` into ``out`` and write report.md, report.html and summary.json.
 
-    Returns ``(summary, tables)``: the summary written to summary.json (theorem and claim
-    verdicts, provenance, timings) and its tables as markdown. Progress goes to stderr through
-    :mod:`jaxkd.progress` (a bar on a terminal, timestamped lines elsewhere).
+    Returns the :class:`Outcome`: the summary written to summary.json (theorem and claim
+    verdicts, provenance, timings), the theorem tallies and the summary's tables as markdown.
+    Progress goes to stderr through :mod:`jaxkd.progress` (a bar on a terminal, timestamped
+    lines elsewhere).
     """
     out = Path(out)
     top = RunDir.open(out, the_plan.config(), resume=resume, overwrite=overwrite)
     started, started_at = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    checks: list[dict] = []
+    checks: tuple[Check, ...] = ()
     results: dict[str, dict] = {}
     sections: dict[str, document.Section] = {}
     total = len(the_plan.steps) + (the_plan.theory_students is not None)
@@ -179,9 +195,10 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
                for p in sorted((out / "points").glob("wall-*.json"))}
     wall = time.perf_counter() - started
     prov = {**provenance.record(), "started": started_at, "wall_seconds": wall}
+    theorems = tally(checks)
     summary = {
         "preset": the_plan.preset, "seed": the_plan.seed,
-        "theorems": [{"result": r, "passed": k, "checks": n} for r, k, n in study.theorem_summary(checks)],
+        "theorems": [t.to_json() for t in theorems],
         "findings": [{"claim": c.key, "statement": f.claim, "status": f.status, "evidence": f.evidence,
                       "criterion": c.criterion, "interval": None if f.interval is None else list(f.interval),
                       "replicates": f.replicates}
@@ -194,7 +211,8 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
     top.write_json("summary.json", summary)
     top.write_text("report.md", document.to_markdown(study_doc))
     top.write_text("report.html", document.to_html(study_doc, out, title=f"jaxkd reproduce ({the_plan.preset})"))
-    return summary, document.to_markdown(report.summary_section(checks, findings), level=2, ids=False)
+    return Outcome(summary, theorems,
+                   document.to_markdown(report.summary_section(checks, findings), level=2, ids=False))
 
 
 def report_from_folder(out, *, redraw: bool = False):
@@ -216,19 +234,20 @@ def report_from_folder(out, *, redraw: bool = False):
     steps, sections, results = [], {}, {}
     for name in top["steps"]:
         step = by_name[name]
-        module = registry.load(step.experiment)
+        experiment = EXPERIMENTS[step.experiment]
         stored = read_json(out / name / "config.json")
-        fields = {f.name for f in dataclasses.fields(module.Config)}
-        cfg = module.Config(**{k: protocol.frozen(val) for k, val in stored.items() if k in fields})
-        res = module.Results.from_json(cfg, read_json(out / name / "results.json"))
+        fields = {f.name for f in dataclasses.fields(experiment.Config)}
+        cfg = experiment.Config(**{k: frozen(val) for k, val in stored.items() if k in fields})
+        res = experiment.Results.from_json(cfg, read_json(out / name / "results.json"))
         if redraw:
             run_dir = RunDir(out / name, stored)
-            for fname, fig in module.figures(res).items():
+            for fname, fig in experiment.figures(res).items():
                 run_dir.save_figure(fig, fname)
         steps.append((step, cfg))
-        sections[name], results[name] = module.document(res), res
+        sections[name], results[name] = experiment.document(res), res
     the_plan = Plan(top["preset"], top["seed"], top["theory_students"], tuple(steps))
-    checks = read_json(out / "theory" / "checks.json") if top["theory_students"] is not None else []
+    checks = (tuple(Check.from_json(c) for c in read_json(out / "theory" / "checks.json"))
+              if top["theory_students"] is not None else ())
     timings = summary["seconds"]
     header = details = None
     if "provenance" in summary:

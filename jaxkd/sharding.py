@@ -24,7 +24,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxkd import _validation as v
 
@@ -138,8 +140,6 @@ def place(tree, sharding: NamedSharding):
 def gather(tree, n: int | None = None):
     """Students back on one device (every host's, under jax.distributed), cut to the first ``n``."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         tree = multihost_utils.process_allgather(tree, tiled=True)
     else:
         tree = jax.device_put(tree, jax.devices()[0])

@@ -1,8 +1,12 @@
-"""The study as a checklist: its sections, the experiments behind each, and the empirical
-claims (docs/theorems.md, "Empirical claims") judged from measured results.
+"""The study as one table: its experiments (:data:`EXPERIMENTS`, each a typed
+:class:`~jaxkd.experiments.experiment.Experiment` record naming its package), its sections and
+the steps behind each (:data:`SECTIONS`, :data:`STEPS`), the results of docs/theorems.md
+(:data:`THEOREMS`), and the empirical claims (docs/theorems.md, "Empirical claims") judged from
+measured results.
 
-Each experiment module owns its claims (``CLAIMS``, :mod:`jaxkd.claims`); :data:`CLAIMS` here
-lists them all in the study's order. Every judgment is a pure function of ``results.json``
+Nothing here imports JAX: the command line builds its parser from this table. Each
+experiment's ``claims.py`` owns its claims (:mod:`jaxkd.claims`); :data:`CLAIMS` lists them all
+in the study's order (imported on first use). Every judgment is a pure function of ``results.json``
 contents and returns a :class:`~jaxkd.claims.Finding`: reproduced or not, with the numbers
 that decided it. Thresholds are stated in each claim's ``criterion`` so a reader can disagree
 with them; nothing is tuned to make a claim pass.
@@ -11,8 +15,31 @@ with them; nothing is tuned to make a claim pass.
 from __future__ import annotations
 
 import dataclasses
+import sys
+from typing import TYPE_CHECKING
 
-from jaxkd.claims import Claim, Finding
+from jaxkd import _extras
+from jaxkd.experiments.experiment import Experiment
+
+if TYPE_CHECKING:  # the claims' statistics import scipy: not for the command line's parser
+    from jaxkd.claims import Claim, Finding
+
+#: Every experiment by name, in the study's order.
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment("teacher-noise", "jaxkd.experiments.teacher_noise"),
+    Experiment("init-perturbation", "jaxkd.experiments.init_perturbation"),
+    Experiment("bootstrap", "jaxkd.experiments.bootstrap"),
+    Experiment("output-entropy", "jaxkd.experiments.output_entropy"),
+    Experiment("variance-aware", "jaxkd.experiments.variance_aware"),
+    Experiment("variance-attribution", "jaxkd.experiments.variance_attribution"),
+    Experiment("objectives", "jaxkd.experiments.objectives"),
+    Experiment("llm-teacher-noise", "jaxkd.experiments.llm_teacher_noise", extra="llm"),
+    Experiment("llm-init", "jaxkd.experiments.llm_init", extra="llm"),
+    Experiment("llm-output", "jaxkd.experiments.llm_output", extra="llm"),
+    Experiment("llm-variance-aware", "jaxkd.experiments.llm_variance_aware", extra="llm"),
+    Experiment("llm-noise-transfer", "jaxkd.experiments.llm_noise_transfer", extra="llm"),
+    Experiment("llm-objectives", "jaxkd.experiments.llm_objectives", extra="llm"),
+)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,24 +121,18 @@ STEPS: tuple[Step, ...] = tuple(s for sec in SECTIONS for s in sec.steps)
 
 
 def _gather_claims() -> tuple[Claim, ...]:
-    """Every experiment module's claims in the study's order; the llm-* modules' are left out
-    when the llm extra is not installed (those steps cannot run then either)."""
-    from jaxkd._extras import MissingExtra
-    from jaxkd.experiments import registry
-
+    """Every experiment's claims in the study's order; those of experiments whose extra is not
+    installed are left out (those steps cannot run then either)."""
     found = []
-    for name in registry.MODULES:
-        try:
-            module = registry.load(name)
-        except MissingExtra:
-            continue
-        found += getattr(module, "CLAIMS", ())
+    for experiment in EXPERIMENTS.values():
+        if experiment.extra is None or not _extras.missing(experiment.extra):
+            found += experiment.CLAIMS
     order = {step.name: i for i, step in enumerate(STEPS)}  # the study's order of sections and steps
     return tuple(sorted(found, key=lambda c: order[c.needs[0]]))
 
 
 def __getattr__(name: str):
-    if name == "CLAIMS":  # every experiment module's claims; gathered on first use (imports them)
+    if name == "CLAIMS":  # every experiment's claims; gathered on first use (imports them)
         claims = _gather_claims()
         globals()["CLAIMS"] = claims
         return claims
@@ -121,16 +142,7 @@ def __getattr__(name: str):
 def judge(results: dict) -> list[tuple[Claim, Finding]]:
     """Evaluate every claim on ``results`` (step name -> that step's typed results); the claims of
     an optional step that did not run are left out (they are not part of the default study)."""
-    import sys
-
     optional = {s.name for s in STEPS if s.optional}
     return [(c, c.evaluate(results)) for c in sys.modules[__name__].CLAIMS
             if not (set(c.needs) & optional) or all(n in results for n in c.needs)]
 
-
-def theorem_summary(checks: list[dict]) -> list[tuple[str, int, int]]:
-    """(result id, checks passed, checks run) in docs/theorems.md order."""
-    order: dict[str, list[bool]] = {}
-    for c in checks:
-        order.setdefault(c["result"], []).append(bool(c["passed"]))
-    return [(r, sum(ok), len(ok)) for r, ok in order.items()]

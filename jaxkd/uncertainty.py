@@ -7,6 +7,8 @@ inputs. Inter-student variance is the study's main measure (docs/theorems.md, se
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -50,9 +52,25 @@ def mse(preds: ArrayLike, target: ArrayLike) -> jax.Array:
     return jnp.mean((preds - jnp.broadcast_to(target, preds.shape)) ** 2, axis=-1)
 
 
-def ensemble_metrics(preds: ArrayLike, teacher_test: ArrayLike, y_test: ArrayLike) -> dict[str, jax.Array]:
+class EnsembleMetrics(NamedTuple):
+    """What the tabular experiments measure of one ensemble, each a scalar (``()``; a pytree,
+    so it is what a jitted :func:`ensemble_metrics` returns, and :func:`jax.device_get` keeps
+    its type). The field names are those of
+    :class:`jaxkd.experiments.results.EnsembleResults`, which holds one per grid point."""
+
+    mse_truth_variance: jax.Array         # variance across students of the test MSE vs the truth (X.1)
+    mse_truth_variance_se: jax.Array      # its standard error
+    inter_student_variance: jax.Array     # V: mean over test inputs of the variance across students (4.1)
+    inter_student_variance_se: jax.Array  # its standard error, from the per-student contributions
+    mse_teacher: jax.Array                # mean across students of the test MSE against the teacher (4.2)
+    mse_teacher_std: jax.Array            # its standard deviation across students
+    mse_truth: jax.Array                  # mean across students of the test MSE against the truth (4.3)
+    mse_truth_std: jax.Array              # its standard deviation across students
+
+
+def ensemble_metrics(preds: ArrayLike, teacher_test: ArrayLike, y_test: ArrayLike) -> EnsembleMetrics:
     """What the tabular experiments measure of one ensemble: preds (N, m), the teacher's and the
-    true test outputs (m,) -> scalars by name.
+    true test outputs (m,) -> :class:`EnsembleMetrics`.
 
     ``inter_student_variance`` V (with ``_se`` from the per-student contributions), the mean and
     standard deviation across students of the test MSE against the teacher (``mse_teacher``)
@@ -66,10 +84,11 @@ def ensemble_metrics(preds: ArrayLike, teacher_test: ArrayLike, y_test: ArrayLik
     mse_y = mse(preds, y_test)
     mse_var, mse_var_se = variance_with_se(mse_y)
     n = preds.shape[0]
-    return {"mse_truth_variance": mse_var, "mse_truth_variance_se": mse_var_se,
-            "inter_student_variance": jnp.mean(q), "inter_student_variance_se": jnp.std(q, ddof=1) / jnp.sqrt(n),
-            "mse_teacher": jnp.mean(mse_t), "mse_teacher_std": jnp.std(mse_t, ddof=1),
-            "mse_truth": jnp.mean(mse_y), "mse_truth_std": jnp.std(mse_y, ddof=1)}
+    return EnsembleMetrics(
+        mse_truth_variance=mse_var, mse_truth_variance_se=mse_var_se,
+        inter_student_variance=jnp.mean(q), inter_student_variance_se=jnp.std(q, ddof=1) / jnp.sqrt(n),
+        mse_teacher=jnp.mean(mse_t), mse_teacher_std=jnp.std(mse_t, ddof=1),
+        mse_truth=jnp.mean(mse_y), mse_truth_std=jnp.std(mse_y, ddof=1))
 
 
 def log_variance_ratio(x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:

@@ -15,7 +15,7 @@ class MD(str):
 SETUP = """import numpy as np
 import matplotlib.pyplot as plt
 import jax
-# Each experiment module has fig_* functions that return matplotlib Figures; a cell's last one is shown.
+# Each experiment's report module has fig_* functions that return matplotlib Figures; a cell's last one is shown.
 %matplotlib inline"""
 
 NOTEBOOKS = {
@@ -24,41 +24,41 @@ NOTEBOOKS = {
         "variance σ² labels the data once per student. Linear students follow docs/theorems.md 4.1-4.3 "
         "exactly: inter-student variance V = σ²c. MLP students are measured against the same sweep.",
         SETUP,
-        "from jaxkd.experiments import teacher_noise\n\n"
-        "cfg = teacher_noise.Config.from_preset('quick', model='linear', num_students=200)\n"
-        "res = teacher_noise.run(cfg)\n"
+        "from jaxkd.experiments.teacher_noise import config, report, run\n\n"
+        "cfg = config.Config.from_preset('quick', model='linear', num_students=200)\n"
+        "res = run.run(cfg)\n"
         "print('alpha      V (simulated)   sigma^2 c (4.1)')\n"
         "for a, V, p in zip(res.alpha, res.inter_student_variance, res.predicted_variance):\n"
         "    print(f'{a:5.2f}   {float(V):14.5f}   {float(p):14.5f}')\n"
-        "teacher_noise.fig_teacher_noise_variance(res)",
+        "report.fig_teacher_noise_variance(res)",
         "## MLP students\n\nSame split and noise levels; 50 students, 100 epochs to keep it quick.",
-        "cfg = teacher_noise.Config.from_preset('quick', model='mlp', num_students=50, epochs=100)\n"
-        "res_mlp = teacher_noise.run(cfg)\n"
-        "teacher_noise.fig_teacher_noise_variance(res_mlp)",
+        "cfg = config.Config.from_preset('quick', model='mlp', num_students=50, epochs=100)\n"
+        "res_mlp = run.run(cfg)\n"
+        "report.fig_teacher_noise_variance(res_mlp)",
     ],
     "02_initialization.ipynb": [
         "# Student initialization uncertainty (study Section 5)\n\nMLP students that differ only "
         "by a multiplicative perturbation of their init, and bootstrap students (docs/theorems.md 5.1-5.3).",
         SETUP,
-        "from jaxkd.experiments import init_perturbation\n\n"
-        "cfg = init_perturbation.Config.from_preset('quick', num_students=50, epochs=100)\n"
-        "res = init_perturbation.run(cfg)\n"
-        "init_perturbation.fig_init_perturbation(res)",
+        "from jaxkd.experiments.init_perturbation import config, report, run\n\n"
+        "cfg = config.Config.from_preset('quick', num_students=50, epochs=100)\n"
+        "res = run.run(cfg)\n"
+        "report.fig_init_perturbation(res)",
         "## Bootstrap: teacher-labelled vs ground truth\n\nFor a linear teacher, teacher-labelled "
         "bootstrap students are all equal to the teacher (5.1); ground-truth bootstrap variance "
         "decays like 1/b (5.2).",
-        "from jaxkd.experiments import bootstrap\n\n"
-        "res_b = bootstrap.run(bootstrap.Config.from_preset('quick', model='linear', num_students=200))\n"
-        "bootstrap.fig_bootstrap_variance(res_b)",
+        "from jaxkd.experiments.bootstrap import config, report, run\n\n"
+        "res_b = run.run(config.Config.from_preset('quick', model='linear', num_students=200))\n"
+        "report.fig_bootstrap_variance(res_b)",
     ],
     "03_output_uncertainty.ipynb": [
         "# Student output uncertainty (study Section 6, Appendix C)\n\nA classifier distilled on hard "
         "pseudo-labels, and the exact entropy gap of single-response students (C.1).",
         SETUP,
-        "from jaxkd.experiments import output_entropy\n\n"
-        "cfg = output_entropy.Config.from_preset('quick', datasets=('wine',), epochs=100, replicates=3)\n"
-        "res = output_entropy.run(cfg)\n"
-        "output_entropy.fig_output_entropy(res)",
+        "from jaxkd.experiments.output_entropy import config, report, run\n\n"
+        "cfg = config.Config.from_preset('quick', datasets=('wine',), epochs=100, replicates=3)\n"
+        "res = run.run(cfg)\n"
+        "report.fig_output_entropy(res)",
         "## C.1: the empirical distribution of k answers is narrower than the teacher's\n\n"
         "Exact expectation by enumerating multinomial outcomes, against the Miller-Madow "
         "approximation (K − 1)/(2k).",
@@ -103,9 +103,9 @@ NOTEBOOKS = {
         "ax.plot(var_t, a_t, ':', label='teacher weight α_T (7.3)')\n"
         "ax.set_xlabel('teacher variance σ_T²'); ax.legend();",
         "## The sweep, as `jaxkd run variance-aware` runs it",
-        "from jaxkd.experiments import variance_aware\n\n"
-        "res = variance_aware.run(variance_aware.Config.from_preset('quick', num_students=200))\n"
-        "variance_aware.fig_variance_aware(res, 'variance', 'inter-student variance')",
+        "from jaxkd.experiments.variance_aware import config, report, run\n\n"
+        "res = run.run(config.Config.from_preset('quick', num_students=200))\n"
+        "report.fig_variance_aware(res, 'variance', 'inter-student variance')",
     ],
     "05_language_models.ipynb": [
         "# Language models (study Sections 4.3, 6.2, 7.3)\n\n`jaxkd.llm.distill` on your own teacher and "
@@ -117,9 +117,11 @@ NOTEBOOKS = {
         "regime incompetent and refuse to judge a claim on it: 'inconclusive (regime)'). The study's numbers "
         "come from `jaxkd reproduce` (docs/results.md).",
         SETUP,
+        "from jaxkd import progress\n"
         "from jaxkd.llm import ModelConfig, distill, sampling, tokenizer\n"
         "from jaxkd.llm.embeddings import Embedder\n"
         "from jaxkd.llm.model import init\n\n"
+        "progress.quiet_third_party()  # Hugging Face's progress bars and advisories stay out of the outputs\n"
         "questions = ['What colour is the sky?', 'What do cows drink?', 'Where is Paris?']\n"
         "answers = ['blue', 'grey', 'water', 'milk', 'in France']\n"
         "tok = tokenizer.train_bpe(questions + answers * 5, vocab_size=300)\n"
@@ -154,8 +156,8 @@ NOTEBOOKS = {
         "teacher_texts = distill.teacher_responses(teacher, tok, prompts, 8, jax.random.key(5), sample)\n"
         "texts = distill.student_responses(students, tok, prompts, 8, jax.random.key(6), sample)\n"
         "m = distill.measure(distill.embed_texts(embedder, texts), distill.embed_texts(embedder, teacher_texts))\n"
-        "{k: round(v, 5) for k, v in m.items() if k in ('alignment', 'inter_student_variance',\n"
-        "                                              'inter_student_variance_floor', 'inter_student_variance_corrected')}",
+        "print(f'alignment {m.alignment:.5f}, between-student variance {m.inter_student_variance:.5f} '\n"
+        "      f'(floor {m.inter_student_variance_floor:.5f}, corrected {m.inter_student_variance_corrected:.5f})')",
     ],
     "06_theory.ipynb": [
         "# Theory: every closed form of docs/theorems.md, simulated through jaxkd\n\n`jaxkd.theory.verify` "
@@ -170,8 +172,8 @@ NOTEBOOKS = {
         "print(sum(c.passed for c in checks), 'of', len(checks), 'checks pass')",
         MD("V = σ²c (4.1): the closed form against simulated students across noise levels."),
         "from jaxkd.theory import closed_forms as cf\n"
-        "from jaxkd.experiments import teacher_noise\n\n"
-        "res = teacher_noise.run(teacher_noise.Config.from_preset('quick', num_students=300))\n"
+        "from jaxkd.experiments.teacher_noise import config, report, run\n\n"
+        "res = run.run(config.Config.from_preset('quick', num_students=300))\n"
         "fig, ax = plt.subplots()\n"
         "ax.errorbar(res.alpha, res.inter_student_variance, yerr=2 * np.asarray(res.inter_student_variance_se), fmt='o', label='simulated ±2 SE')\n"
         "ax.plot(res.alpha, res.predicted_variance, '-', label='σ²c')\n"

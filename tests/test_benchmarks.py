@@ -114,7 +114,7 @@ def test_gpt2_training_floor_counts_the_steps_matrix_products():
 
     from jaxkd.llm import ModelConfig
     from jaxkd.llm.model import init
-    from jaxkd.llm.objective import LMObjective
+    from jaxkd.llm.objective import LMObjective, SequenceBatch
     from jaxkd.students import ensemble
 
     cfg = ModelConfig(vocab_size=72, n_positions=16, n_embd=24, n_layer=3, n_head=2, n_inner=40,
@@ -123,7 +123,7 @@ def test_gpt2_training_floor_counts_the_steps_matrix_products():
     tx = optax.adamw(1e-3)
     B, T = 5, 11
     tok = jnp.ones((B, T), jnp.int32)
-    data = {"tokens": tok, "mask": tok, "loss_mask": tok}
+    data = SequenceBatch(tokens=tok, mask=tok, loss_mask=tok)
     carry = ensemble.Carry(state, tx.init(state), nnx.State({}))
     # One step of the block the benchmark times (the engine's scan, what distill runs).
     traced = jax.make_jaxpr(lambda c: gpt2_speed.train_block(LMObjective(graphdef), tx, 1, data, c))(carry)
@@ -261,7 +261,8 @@ def test_paper_floor_counts_what_output_entropy_trains(monkeypatch):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import paper_tabular
 
-    from jaxkd.experiments import output_entropy
+    from experiment_modules import face
+    output_entropy = face("output_entropy")
     from jaxkd.students import mlp
 
     trained, real = Counter(), mlp.train_ensemble

@@ -260,7 +260,7 @@ def test_every_config_field_is_a_documented_flag():
 
     from jaxkd import config
     from jaxkd.cli import build_parser
-    from jaxkd.experiments import EXPERIMENTS
+    from jaxkd.study import EXPERIMENTS
 
     parser = build_parser()
     for name, module in EXPERIMENTS.items():
@@ -293,7 +293,8 @@ def test_a_new_config_field_becomes_a_flag_and_presets_resolve_per_model():
     from typing import ClassVar
 
     from jaxkd import config
-    from jaxkd.experiments import teacher_noise
+    from experiment_modules import face
+    teacher_noise = face("teacher_noise")
 
     @dataclasses.dataclass(frozen=True)
     class Extended(teacher_noise.Config):
@@ -345,22 +346,11 @@ def test_xla_settings_are_in_effect_and_can_be_refused_or_switched_off():
     assert cli.returncode == 2 and "JAXKD_XLA_OPTIONS must be unset or 'off'" in cli.stderr
 
 
-def test_catalog_matches_the_experiment_modules():
-    """The CLI's registry is generated from the experiment modules (the one source of truth):
-    it must say what they say (else: python -m jaxkd.experiments.registry --write)."""
-    from pathlib import Path
-
-    from jaxkd.experiments import registry
-
-    built = registry.build()
-    assert built == registry.CATALOG
-    assert Path(registry.__file__).with_name("_catalog.py").read_text() == registry.render(built)
-    assert list(registry.MODULES) == list(built["experiments"])
-
-
 def test_help_and_usage_errors_import_neither_jax_nor_an_experiment():
-    """--help and usage errors are answered from the registry: nothing heavy is imported (a
-    fresh interpreter, as the shell would start)."""
+    """--help and usage errors are answered from the study's table and the experiments'
+    config modules: no JAX, no optional extra, no experiment's computation, report or claims is
+    imported (a fresh interpreter, as the shell would start). Planted once: a config module that
+    imports jaxkd.students.mlp puts jax in the list and fails."""
     probe = """
 import contextlib, io, sys
 from jaxkd import cli
@@ -375,12 +365,14 @@ for argv in (["--help"], ["run", "--help"], ["run", "teacher-noise", "--help"], 
             cli.main(argv)
         except SystemExit:
             pass
-print(sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "numpy", "scipy", "flax", "optax",
-      "torch", "transformers", "matplotlib", "theory") or m.startswith("jaxkd.experiments.")))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "scipy", "flax", "optax", "torch",
+               "transformers", "matplotlib", "tqdm", "sklearn", "theory"))
+parts = sorted({m.rsplit(".", 1)[-1] for m in sys.modules if m.startswith("jaxkd.experiments.") and m.count(".") == 3})
+print(heavy, parts, "jaxkd.theory" in sys.modules)
 """
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "['jaxkd.experiments._catalog', 'jaxkd.experiments.registry']"
+    assert r.stdout.strip() == "[] ['config'] False"
 
 
 def test_help_shows_choices_and_defaults_per_preset(inproc):
@@ -436,7 +428,9 @@ def test_linear_students_products_go_to_ynnpack_unless_the_isa_is_capped(monkeyp
     import jax
 
     from jaxkd import compiler, rng
-    from jaxkd.experiments import regression, teacher_noise
+    from experiment_modules import face
+    from jaxkd.experiments import regression
+    teacher_noise = face("teacher_noise")
 
     task = regression.linear_task("boston")
     eps = teacher_noise._level_deviates(rng.stream(0, "teacher_noise"), 0, 50, task.mu.shape[0])
@@ -453,7 +447,7 @@ def test_linear_students_products_go_to_ynnpack_unless_the_isa_is_capped(monkeyp
     assert compiler.library_products() is None
     # Capped from the start (a fresh process under the cap): the program holds no YNNPACK fusion.
     probe = ("import jax; from jaxkd import compiler, rng; compiler.configure(); jax.config.update('jax_enable_x64', True)\n"
-             "from jaxkd.experiments import regression, teacher_noise as tn\n"
+             "from jaxkd.experiments import regression\nfrom jaxkd.experiments.teacher_noise import run as tn\n"
              "task = regression.linear_task('boston'); eps = tn._level_deviates(rng.stream(0, 'x'), 0, 50, 404)\n"
              "print(tn._level_metrics_program().lower(eps, task, 0.5).compile().as_text().count('__ynn_fusion'))")
     capped = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
@@ -473,7 +467,8 @@ def test_version_is_printed_on_stdout_with_its_commit(inproc):
 def test_boolean_flags_switch_both_ways_and_show_their_default(inproc):
     """A boolean option can be turned off where its preset turns it on (--no-FLAG), and a refusal
     names the flag as typed."""
-    from jaxkd.experiments import llm_variance_aware as va
+    from experiment_modules import face
+    va = face("llm_variance_aware")
 
     parser = cli.build_parser()
     base = ["run", "llm-variance-aware", "--preset", "paper"]

@@ -250,6 +250,19 @@ def test_epochs_are_permutations_and_the_ragged_batch_is_kept_or_dropped():
     assert ensemble.Schedule(3, 4, drop_last=False, max_steps=5).total_steps(10) == 5
 
 
+def test_fit_refuses_a_batch_that_is_not_a_record():
+    graphdef, states = ensemble.init(lambda rngs: Quadratic(3, rngs=rngs), jax.random.split(jax.random.key(1), 2))
+    with pytest.raises(ValueError, match="batch record"):
+        ensemble.fit(ensemble.PerExample(graphdef, huber), optax.sgd(0.05), ensemble.Schedule(1), states,
+                     {"x": jnp.ones((4, 3))})
+
+
+def test_merge_gives_each_student_the_shared_fields_and_its_own():
+    shared, own = ensemble.Batch(x=1), ensemble.Batch(y=2, weights=3)
+    assert ensemble.merge(shared, own) == ensemble.Batch(1, 2, 3)
+    assert ensemble.merge(shared, None) is shared and ensemble.merge(None, own) is own
+
+
 def test_fit_keeps_the_loss_of_every_step_and_stops_at_max_steps():
     X, Y = _data(n=10)
     keys = jax.random.split(jax.random.key(1), 5)
@@ -257,10 +270,9 @@ def test_fit_keeps_the_loss_of_every_step_and_stops_at_max_steps():
     obj = ensemble.PerExample(graphdef, huber)
     tx = optax.sgd(0.05)
     order = jax.random.split(jax.random.key(2), 5)
-    own = {"y": jnp.asarray(Y), "weights": jnp.ones((5, 10))}
-    full = ensemble.fit(obj, tx, ensemble.Schedule(3, 4, drop_last=False), states, {"x": jnp.asarray(X)}, own=own,
-                        order_keys=order)
-    cut = ensemble.fit(obj, tx, ensemble.Schedule(3, 4, drop_last=False, max_steps=5), states, {"x": jnp.asarray(X)},
+    shared, own = ensemble.Batch(x=jnp.asarray(X)), ensemble.Batch(y=jnp.asarray(Y), weights=jnp.ones((5, 10)))
+    full = ensemble.fit(obj, tx, ensemble.Schedule(3, 4, drop_last=False), states, shared, own=own, order_keys=order)
+    cut = ensemble.fit(obj, tx, ensemble.Schedule(3, 4, drop_last=False, max_steps=5), states, shared,
                        own=own, order_keys=order, epochs_per_block=1)
     assert full.losses.shape == (5, 9) and cut.losses.shape == (5, 5) and cut.steps == 5
     np.testing.assert_allclose(cut.losses, full.losses[:, :5], rtol=1e-6)

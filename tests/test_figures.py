@@ -3,7 +3,13 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxkd.experiments import bootstrap, init_perturbation, output_entropy, teacher_noise, variance_attribution, variance_aware
+from experiment_modules import face
+bootstrap = face("bootstrap")
+init_perturbation = face("init_perturbation")
+output_entropy = face("output_entropy")
+teacher_noise = face("teacher_noise")
+variance_attribution = face("variance_attribution")
+variance_aware = face("variance_aware")
 
 
 def _drawn(fig: Figure) -> Figure:

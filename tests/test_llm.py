@@ -3,18 +3,21 @@ the engine, checkpoints."""
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from flax import nnx
 from transformers import GPT2Config as HFConfig
 from transformers import GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
-from jaxkd.llm import ModelConfig, checkpoint, distill, objective, sampling, tokenizer
-from jaxkd.llm.model import init
+from jaxkd.llm import ModelConfig, checkpoint, distill, metrics, objective, sampling, tokenizer
+from jaxkd.llm.model import dropout, init
 
 hf_logging.set_verbosity_error()
 V, EOS = 97, 0
@@ -164,8 +167,6 @@ def test_save_load_roundtrip_is_exact_and_exports_to_hugging_face(tmp_path, ours
 
 
 def nnx_state(model):
-    from flax import nnx
-
     return nnx.state(model)
 
 
@@ -287,8 +288,6 @@ def test_vmapped_students_equal_separate_training():
     """Two students trained at once (their own inits and data orders) equal each trained alone;
     in chunks of one student they are each trained alone exactly (the same program), and match
     the one-chunk run to float32 rounding (a vmap of another width)."""
-    from flax import nnx
-
     inits = [init(ModelConfig.tiny(vocab_size=32), jax.random.key(i)) for i in range(2)]
     states = jax.tree.map(lambda *a: jnp.stack(a), *[nnx.state(m, nnx.Param) for m in inits])
     pairs = _toy_pairs(B=20)
@@ -297,8 +296,8 @@ def test_vmapped_students_equal_separate_training():
                            learning_rate=1e-3)
     chunked = distill.distill(inits[0], pairs, order_keys=keys, epochs=2, batch_size=6, init_states=states,
                               learning_rate=1e-3, chunk=1)
-    assert both.losses.shape == (2, 2 * 4) and chunked.compute == both.compute == {
-        "steps": 8, "epochs": 2.0, "pairs": 20, "training_tokens": 2 * 20 * 24}
+    assert both.losses.shape == (2, 2 * 4) and chunked.compute == both.compute == distill.Compute(
+        steps=8, epochs=2.0, pairs=20, training_tokens=2 * 20 * 24)
     np.testing.assert_allclose(both.losses, chunked.losses, rtol=1e-5)
     toks = jnp.asarray(pairs.tokens[:3])
     for i in range(2):
@@ -323,8 +322,6 @@ def test_dropout_follows_its_key_and_only_in_training():
     np.testing.assert_array_equal(a, np.asarray(dropped(toks, dropout_key=jax.random.key(1))))
     assert not np.allclose(a, plain) and not np.allclose(a, np.asarray(dropped(toks, dropout_key=jax.random.key(2))))
     # The kept fraction of an inverted dropout is 1 - rate and the expectation is unchanged.
-    from jaxkd.llm.model import dropout
-
     x = jnp.ones((200_000,))
     y = np.asarray(dropout(x, 0.1, jax.random.key(3)))
     assert abs(np.mean(y > 0) - 0.9) < 0.005 and abs(y.mean() - 1.0) < 0.01
@@ -388,8 +385,6 @@ def test_sampling_frequencies_follow_the_distribution(ours):
 
 def test_distribution_measures_hand_computed():
     """S.2 on a case computed by hand: truth p = (0.5, 0.5) over two orthogonal answers."""
-    from jaxkd.llm import metrics
-
     c = np.array([[1.0, 0.0], [0.0, 1.0]])
     p = np.array([0.5, 0.5])
     # A student that collapsed onto answer 0, one sample in four a hallucination.
@@ -410,8 +405,6 @@ def test_distribution_measures_hand_computed():
 def test_plugin_floors_by_hand_and_by_simulation():
     """S.3: the floors of a perfect model's plug-in TV and entropy, by hand at n = 2 and against
     20,000 simulated sample sets; the corrected measures of a perfect model average 0."""
-    from jaxkd.llm import metrics
-
     f = metrics.plugin_floors([0.5, 0.5], 2)  # outcomes (2,0), (1,1), (0,2) with probabilities 1/4, 1/2, 1/4
     assert f["total_variation"] == pytest.approx(0.25) and f["entropy_bias"] == pytest.approx(-0.5 * np.log(2))
     assert metrics.plugin_floors([1.0], 8) == {"total_variation": 0.0, "entropy_bias": 0.0}
@@ -439,8 +432,6 @@ def test_plugin_floors_by_hand_and_by_simulation():
 def test_true_noise_against_simulated_answers():
     """S.4: the noise the true answer distribution has, against pairs of simulated answers
     (answer from p, paraphrase uniform), and a 10% error caught."""
-    from jaxkd.llm import metrics
-
     rng = np.random.default_rng(1)
     embs = [rng.normal(size=(3, 6)) for _ in range(3)]
     embs = [e / np.linalg.norm(e, axis=1, keepdims=True) for e in embs]
@@ -454,3 +445,16 @@ def test_true_noise_against_simulated_answers():
     se = d.std() / np.sqrt(draws)
     assert abs(d.mean() - exact) < 5 * se and abs(d.mean() - 1.1 * exact) > 5 * se
     assert metrics.true_noise([1.0], [embs[0][:1]]) == pytest.approx(0.0, abs=1e-12)  # one answer, one wording
+
+
+def test_importing_jaxkd_llm_changes_no_global_state():
+    """``import jaxkd.llm`` (and the distillation API) sets no environment variable and no warning
+    filter: silencing Hugging Face is the caller's call (jaxkd.progress.quiet_third_party)."""
+    code = ("import os, warnings\n"
+            "import jax, flax.nnx, scipy.stats, jaxkd\n"  # third-party imports set filters of their own
+            "env, filters = dict(os.environ), list(warnings.filters)\n"
+            "import jaxkd.llm, jaxkd.llm.distill, jaxkd.llm.checkpoint, jaxkd.llm.embeddings\n"
+            "assert dict(os.environ) == env, sorted(set(os.environ.items()) ^ set(env.items()))\n"
+            "assert list(warnings.filters) == filters, warnings.filters[:3]\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

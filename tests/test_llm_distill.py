@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxkd import memory
 from jaxkd.llm import ModelConfig, distill, sampling, tokenizer
 from jaxkd.llm.model import init
 
@@ -55,7 +56,7 @@ def test_per_student_pairs_train_each_student_on_its_own(tiny):
     keys = jax.random.split(jax.random.key(5), 2)
     both = distill.distill(student, distill.stack_pairs(sets, tok.eos_token_id), order_keys=keys, epochs=2,
                            batch_size=2, learning_rate=1e-3)
-    assert both.num_students == 2 and both.compute["pairs"] == 3 and both.compute["steps"] == 4  # 2 x ceil(3 / 2)
+    assert both.num_students == 2 and both.compute.pairs == 3 and both.compute.steps == 4  # 2 x ceil(3 / 2)
     for i in range(2):
         one = distill.distill(student, sets[i], order_keys=keys[i:i + 1], epochs=2, batch_size=2, learning_rate=1e-3)
         # The per-student set is padded to the longer one's length: same tokens, more padding.
@@ -79,8 +80,6 @@ def test_teacher_draws_are_shared_or_per_student_and_reproducible(tiny):
 def test_per_student_draws_are_one_batch_or_blocks_alike(tiny, monkeypatch):
     """All students' draws in one generate call, one student per call, or one student's
     sequences in blocks when memory is short: the same texts."""
-    from jaxkd import memory
-
     questions, tok, teacher, _ = tiny
     prompts = distill.encode_prompts(tok, questions, "Q: {prompt}\nA:")
     cfg = sampling.SamplingConfig(max_new_tokens=5, temperature=1.5)
@@ -103,9 +102,14 @@ def test_measure_reports_the_sampling_floor():
     e = rng.normal(size=(6, 4, 10, 8))  # every student samples the same distribution
     e /= np.linalg.norm(e, axis=-1, keepdims=True)
     m = distill.measure(e, e[0])
-    assert m["inter_student_variance_floor"] > 0
-    assert abs(m["inter_student_variance_corrected"]) < 0.35 * m["inter_student_variance"]
-    assert m["inter_student_variance"] == pytest.approx(m["inter_student_variance_floor"], rel=0.35)
+    assert isinstance(m, distill.Measures)
+    assert m.inter_student_variance_floor > 0
+    assert abs(m.inter_student_variance_corrected) < 0.35 * m.inter_student_variance
+    assert m.inter_student_variance == pytest.approx(m.inter_student_variance_floor, rel=0.35)
+    # Callers that read the measures by name: a dict of every field, item access and ** alike.
+    assert m.to_dict() == {**m} and m["noise_r2"] == m.noise_r2 and all(isinstance(x, float) for x in {**m}.values())
+    with pytest.raises(KeyError):
+        m["to_dict"]
 
 
 _MEMORY_SCRIPT = textwrap.dedent("""
@@ -204,7 +208,6 @@ def test_hugging_face_example_distils_with_every_target_method(tmp_path):
 def test_distill_chunks_what_does_not_fit_and_refuses_what_never_can(tiny, monkeypatch):
     """Memory for one student but not two: distill trains one student at a time (the same
     numbers, up to float32 rounding); memory for none: one sentence, before anything runs."""
-    from jaxkd import memory
 
     questions, tok, _, student = tiny
     data = distill.encode_pairs(tok, questions, ["a", "b", "c"])

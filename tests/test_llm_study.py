@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxkd.experiments import EXPERIMENTS
+from jaxkd.study import EXPERIMENTS
 from jaxkd import document as doc
 from jaxkd.report import write_step
 from jaxkd.runs import RunDir, to_jsonable
@@ -284,7 +284,7 @@ def test_paper_preset_needs_paths(tmp_path):
 def test_pc1_histograms_share_edges_and_show_identical_answers():
     import numpy as np
 
-    from jaxkd.experiments.llm_teacher_noise import shared_bins
+    from jaxkd.experiments.llm_teacher_noise.report import shared_bins
 
     teacher, student = np.linspace(-1, 1, 20), np.zeros(10)  # every student answer the same
     edges = shared_bins(teacher, student)
@@ -346,7 +346,8 @@ def test_base_student_never_sees_a_question_with_its_answer():
 def test_parameter_spread_and_amplification_by_hand():
     import numpy as np
 
-    from jaxkd.experiments import llm_init
+    from experiment_modules import face
+    llm_init = face("llm_init")
 
     # 2 replicates x 2 students; leaves of 1 and 2 parameters.
     a = np.array([[0.0], [2.0], [1.0], [1.0]])                 # variances: rep 0: 2, rep 1: 0
@@ -364,7 +365,8 @@ def test_chunks_of_students_start_and_spread_as_all_of_them_do():
 
     import numpy as np
 
-    from jaxkd.experiments import llm_init
+    from experiment_modules import face
+    llm_init = face("llm_init")
     from jaxkd.experiments.llm_study import setup
 
     R, N = 3, 4

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from jaxkd.data import load_dataset, split
-from jaxkd.experiments import init_perturbation, output_entropy, teacher_noise, variance_attribution
+from experiment_modules import face
+init_perturbation = face("init_perturbation")
+output_entropy = face("output_entropy")
+teacher_noise = face("teacher_noise")
+variance_attribution = face("variance_attribution")
 from jaxkd.students import mlp
 
 
@@ -139,7 +143,8 @@ def test_variance_aware_mlp_trains_the_k1_methods_once():
     """At k = 1 the study's and the honest weighting are averaging (their targets are the
     averaged responses bit for bit), so their students are averaging's; at k = 3 they differ."""
     from jaxkd import targets, teachers
-    from jaxkd.experiments import variance_aware
+    from experiment_modules import face
+    variance_aware = face("variance_aware")
 
     resp = teachers.sample_responses(jax.random.key(0), jnp.linspace(-1, 1, 7), 0.3, k=1, num_students=5)
     np.testing.assert_array_equal(targets.study_variance_weighted(resp, 0.3, jnp.linspace(-1, 1, 7)),

@@ -13,7 +13,8 @@ import pytest
 from jaxkd import divergences, uncertainty
 from jaxkd import document as doc
 from jaxkd.data import load_dataset, split
-from jaxkd.experiments import objectives as ob
+from experiment_modules import face
+ob = face("objectives")
 from jaxkd.runs import to_jsonable
 from jaxkd.students import ensemble, mlp
 

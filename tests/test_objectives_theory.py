@@ -1,4 +1,4 @@
-"""X.4-X.7 (theory/objectives.py): the verification checks of theory/verify_objectives.py at
+"""X.4-X.7 (jaxkd/theory/objectives.py): the verification checks of jaxkd/theory/verify_objectives.py at
 test sizes, the numbers docs/theorems.md quotes, and the monotonicity theorem on random
 teachers."""
 

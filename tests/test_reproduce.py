@@ -254,7 +254,8 @@ def test_init_claim_needs_fresh_inits_and_reads_the_test_mse_paired():
 def test_llm_correction_claims_read_paired_replicates():
     from types import SimpleNamespace
 
-    from jaxkd.experiments import llm_variance_aware as va
+    from experiment_modules import face
+    va = face("llm_variance_aware")
 
     rows = va.methods((3,), study_schedule=True, jaxkd_methods=True)  # every row the claims read
     noise = np.array([0.01, -0.02, 0.015])  # shared draws: every method moves with its replicate
@@ -293,13 +294,12 @@ def test_llm_correction_claims_read_paired_replicates():
 
 
 def test_every_study_step_is_an_experiment_and_every_claim_reads_a_step():
-    from jaxkd.experiments import EXPERIMENTS
+    from jaxkd.study import EXPERIMENTS
 
     names = {s.name for s in study.STEPS}
     assert {s.experiment for s in study.STEPS} == set(EXPERIMENTS)
     assert all(set(c.needs) <= names for c in study.CLAIMS)
     assert {r for s in study.STEPS for r in s.theorems} <= set(study.THEOREMS)
-    assert study.theorem_summary([{"result": "4.1", "passed": True}, {"result": "4.1", "passed": False}]) == [("4.1", 1, 2)]
     assert claims.trend([1, 2, 3], [3, 2, 1]) == -1.0
     for c in study.CLAIMS:  # every claim lives in the module of the step it reads first
         owner = EXPERIMENTS[next(s.experiment for s in study.STEPS if s.name == c.needs[0])]
@@ -309,7 +309,8 @@ def test_every_study_step_is_an_experiment_and_every_claim_reads_a_step():
 def test_classifier_claim_holds_replicates_to_the_retraining_margin():
     from types import SimpleNamespace
 
-    from jaxkd.experiments import output_entropy as oe
+    from experiment_modules import face
+    oe = face("output_entropy")
 
     def res(lo, hi, drop=0.0, examples=40, margin=0.1):
         r = {"teacher_accuracy": 0.95, "student_hard_accuracy": 0.95 - drop, "student_hard_accuracy_drop": drop,

@@ -5,7 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from jaxkd.experiments import EXPERIMENTS, bootstrap, teacher_noise, variance_aware
+from jaxkd.study import EXPERIMENTS
+from experiment_modules import face
+bootstrap = face("bootstrap")
+teacher_noise = face("teacher_noise")
+variance_aware = face("variance_aware")
 from jaxkd.runs import RunDir, atomic_write_json, to_jsonable
 
 
@@ -183,27 +187,52 @@ def test_results_are_typed_frozen_and_round_trip_through_json():
         teacher_noise.Results.build(cfg, values)
 
 
-def test_every_experiment_satisfies_the_protocol_and_a_drifting_one_is_refused():
+def test_every_experiment_has_the_face_and_a_drifting_one_is_refused(monkeypatch):
+    """The study's table names each experiment's package; its record finds the config, run,
+    report and claims modules' names, and refuses a module that lacks one or binds it to the
+    wrong kind of thing, naming it."""
+    import sys
     import types
 
-    from jaxkd.experiments import protocol, registry
+    from jaxkd.experiments.experiment import Experiment
+    from jaxkd.study import EXPERIMENTS
 
-    for name in registry.MODULES:
-        assert isinstance(registry.load(name), protocol.Experiment)
-    good = registry.load("teacher-noise")
-    fake = types.ModuleType("jaxkd.experiments.fake")
-    for attr in ("Config", "Results", "CLAIMS", "run", "figures", "document"):
-        setattr(fake, attr, getattr(good, attr))
-    assert protocol.check(fake) is fake
-    del fake.document
-    with pytest.raises(TypeError, match="fake lacks document"):
-        protocol.check(fake)
-    fake.document = lambda: None
-    with pytest.raises(TypeError, match=r"fake.document must be a function of \(res\)"):
-        protocol.check(fake)
-    fake.document, fake.Results = good.document, dict
-    with pytest.raises(TypeError, match="Results must be a dataclass subclass"):
-        protocol.check(fake)
-    fake.Results, fake.CLAIMS = good.Results, [object()]
-    with pytest.raises(TypeError, match="CLAIMS must be a tuple"):
-        protocol.check(fake)
+    for name, experiment in EXPERIMENTS.items():
+        assert experiment.name == name and experiment.summary and experiment.description
+        assert experiment.Config and experiment.Results and experiment.CLAIMS is not None
+        assert callable(experiment.run) and callable(experiment.figures) and callable(experiment.document)
+    good = EXPERIMENTS["teacher-noise"]
+    parts = {p: types.ModuleType(f"fake.{p}") for p in ("config", "run", "report", "claims")}
+    parts["config"].Config, parts["claims"].CLAIMS = good.Config, good.CLAIMS
+    parts["run"].Results, parts["run"].run = good.Results, good.run
+    parts["report"].figures, parts["report"].document = good.figures, good.document
+    monkeypatch.setitem(sys.modules, "fake", types.ModuleType("fake", "A fake experiment. It has a face."))
+    for p, module in parts.items():
+        monkeypatch.setitem(sys.modules, f"fake.{p}", module)
+    fake = Experiment("fake", "fake")
+    assert fake.summary == "A fake experiment." and fake.document is good.document
+    del parts["report"].document
+    with pytest.raises(TypeError, match=r"fake.report.document must be a function of \(results\)"):
+        fake.document
+    parts["run"].Results = dict
+    with pytest.raises(TypeError, match="fake.run.Results must be a dataclass subclass"):
+        fake.Results
+    parts["claims"].CLAIMS = [object()]
+    with pytest.raises(TypeError, match="fake.claims.CLAIMS must be a tuple"):
+        fake.CLAIMS
+    parts["config"].Config = dict
+    with pytest.raises(TypeError, match="fake.config.Config must be a frozen dataclass"):
+        fake.Config
+
+
+
+def test_ensemble_results_hold_every_ensemble_metric_by_its_name():
+    """The typed record of one ensemble's measures and the results that hold one per grid point
+    name the same quantities (a metric added to one and not the other fails here)."""
+    import dataclasses
+
+    from jaxkd.experiments.results import EnsembleResults
+    from jaxkd.uncertainty import EnsembleMetrics
+
+    held = [f.name for f in dataclasses.fields(EnsembleResults) if f.name != "config"]
+    assert sorted(held) == sorted(EnsembleMetrics._fields) and len(held) == 8

@@ -57,7 +57,8 @@ def test_default_chunk_differs_only_in_rounding(tmp_path):
 LLM = """
 import json, sys
 from jaxkd import sharding
-from jaxkd.experiments import llm_output
+from experiment_modules import face
+llm_output = face("llm_output")
 from jaxkd.runs import to_jsonable
 cfg = llm_output.Config.from_preset("quick", num_questions=3, teacher_epochs=1, base_epochs=0, epochs=2,
                                     batch_size=2, samples=2, num_students=3, replicates=2,

@@ -1,6 +1,8 @@
 """`jaxkd.theory.verify`: every result passes, every check resolves a 5% error at the default
-students, and every wrong closed form (jaxkd.theory.mutation) and every broken engine fails."""
+students, and every wrong closed form (tests/mutation.py) and every broken engine fails."""
 
+import dataclasses
+import json
 import math
 
 import jax
@@ -8,11 +10,14 @@ import jax.numpy as jnp
 import pytest
 
 from jaxkd import targets, uncertainty
-from jaxkd.theory import mutation
+from jaxkd.theory import checks as tc
+from jaxkd.theory import closed_forms as cf
+from jaxkd.theory import objectives as ob
 from jaxkd.theory import verify as tv
+import mutation  # tests/mutation.py
 
-# The cheapest students that still catch every mutant (python -m jaxkd.theory.mutation 100 200
-# 400: 94 of 95 at 100, all at 200; the one left at 100 is X.1's quadratic term x 0.9).
+# The cheapest students that still catch every mutant (python tests/mutation.py 100 200 400:
+# 94 of 95 at 100, all at 200; the one left at 100 is X.1's quadratic term x 0.9).
 MUTATION_STUDENTS = 200
 
 
@@ -24,7 +29,7 @@ def test_verification_passes_has_power_and_fails_every_wrong_closed_form():
     * at the default students every two-sided stochastic check's tolerance is at most half of
       RESOLUTION (5%) of its scale, so a closed form 5% off moves it by twice its tolerance
       (the tolerance at the default is the one measured here, its SE rescaled by sqrt(N));
-    * every mutant of jaxkd.theory.mutation makes some check fail.
+    * every mutant of tests/mutation.py makes some check fail.
     """
     with jax.enable_x64(True):
         ctx = tv.context(MUTATION_STUDENTS, seed=0)
@@ -34,10 +39,10 @@ def test_verification_passes_has_power_and_fails_every_wrong_closed_form():
     assert {c.result for c in checks} == set(tv.VERIFIERS)
     assert all(c.tolerance >= 0 and c.allowance >= 0 for c in checks)
 
-    assert sum(c.comparisons for c in checks) == tv.COMPARISONS
+    assert sum(c.comparisons for c in checks) == tc.COMPARISONS
     # Bonferroni: the two-sided tail beyond Z, summed over the comparisons, is the family-wise error.
-    tail = 1 - 0.5 * (1 + math.erf(tv.Z / math.sqrt(2)))
-    assert 2 * tv.COMPARISONS * tail == pytest.approx(tv.FAMILY_WISE_ERROR)
+    tail = 1 - 0.5 * (1 + math.erf(tc.Z / math.sqrt(2)))
+    assert 2 * tc.COMPARISONS * tail == pytest.approx(tc.FAMILY_WISE_ERROR)
     exact = [c for c in checks if c.students == 0]
     assert exact and all(c.comparisons == 0 and c.sd == 0 for c in exact)
 
@@ -54,16 +59,33 @@ def test_verification_passes_has_power_and_fails_every_wrong_closed_form():
 
 
 def test_every_closed_form_has_its_mutants():
-    from jaxkd.theory import closed_forms as cf
-
-    from jaxkd.theory import objectives as ob
-
     for module in (cf, ob):
         mutated = {m.function for m in mutation.MUTANTS if m.module is module}
         assert {f.__name__ for f in module.RESULTS.values()} - mutated == set()
     for result in tv.VERIFIERS:
         descriptions = [m.description for m in mutation.MUTANTS if m.result == result]
         assert descriptions, result
+
+
+def test_checks_and_tallies_keep_their_json():
+    """checks.json and summary.json's theorems: to_json's keys in field order, from_json reads
+    back the same record, and a NaN stored as null stays None."""
+    checks = [tc.compare("4.1", "a", 1.0, 1.01, 0.01, students=800, basis="SE"),
+              tc.exact("4.1", "b", 0.0, 1.0, 4 * tc.EPS, "rounding"),
+              tc.below("7.2", "c", 0.0, -1.0, "paired", sd=0.1, students=100)]
+    assert [c.passed for c in checks] == [True, False, True]
+    for c in checks:
+        data = json.loads(json.dumps(c.to_json()))
+        assert list(data) == [f.name for f in dataclasses.fields(tc.Check)]
+        assert tc.Check.from_json(data) == c and tc.Check.from_json(data).to_json() == data
+    stored = {**checks[0].to_json(), "observed": None}
+    assert tc.Check.from_json(stored).to_json() == stored
+    tallies = tc.tally(checks)
+    assert tallies == (tc.Tally("4.1", 1, 2), tc.Tally("7.2", 1, 1))
+    assert [t.all_passed for t in tallies] == [False, True]
+    assert [t.to_json() for t in tallies] == [{"result": "4.1", "passed": 1, "checks": 2},
+                                              {"result": "7.2", "passed": 1, "checks": 1}]
+    assert tuple(tc.Tally.from_json(t.to_json()) for t in tallies) == tallies
 
 
 def test_verification_catches_a_biased_average(monkeypatch):

@@ -172,3 +172,13 @@ def load_qa_json(path) -> QACorpus:
             raise ValueError(f"{path}: entry {i} needs string fields 'question' and 'answer'.")
         pairs.append((row["question"].strip(), row["answer"].strip()))
     return _single_answer_corpus(f"qa:{Path(path).name}", pairs)
+
+
+def load_qa_file(path) -> QACorpus:
+    """A BioASQ file or a plain ``[{question, answer}]`` JSON file (told apart by their shape)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--qa-file {path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    return load_bioasq(path) if isinstance(data, dict) else load_qa_json(path)

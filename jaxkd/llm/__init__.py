@@ -1,14 +1,19 @@
 """Language models: a Flax NNX GPT-2, Hugging Face checkpoint import/export (exact or refuses),
 tokenizers, jitted KV-cache sampling, the per-batch losses and optimizers of distillation, and
 :mod:`jaxkd.llm.distill`, the study-independent distillation API (on jaxkd's one training
-engine, :mod:`jaxkd.students.ensemble`)."""
+engine, :mod:`jaxkd.students.ensemble`).
 
-from jaxkd import _extras, progress
+Importing the package has no side effects beyond refusing (:class:`jaxkd._extras.MissingExtra`)
+without the ``llm`` extra; callers that want Hugging Face's progress bars and advisories silenced
+call :func:`jaxkd.progress.quiet_third_party` themselves (the ``jaxkd`` command does).
+"""
+
+# The names re-exported here need JAX and Flax only (core dependencies), so they import before
+# the extra is checked; every module of the package that needs the extra imports this first.
+from jaxkd import _extras
+from jaxkd.llm.config import ModelConfig
+from jaxkd.llm.model import GPT2, Cache
 
 _extras.require("llm", "jaxkd.llm")
-progress.quiet_third_party()  # Hugging Face's bars and advisories would interleave with jaxkd's progress
-
-from jaxkd.llm.config import ModelConfig  # noqa: E402
-from jaxkd.llm.model import GPT2, Cache  # noqa: E402
 
 __all__ = ["GPT2", "ModelConfig", "Cache"]

@@ -9,6 +9,7 @@ cached per text, optionally on disk (one ``.npz`` per run) so a resumed run re-e
 from __future__ import annotations
 
 import functools
+import io
 import os
 from pathlib import Path
 from typing import Sequence
@@ -87,8 +88,6 @@ class Embedder:
     def _save(self) -> None:
         if self.cache_file is None:
             return
-        import io
-
         buf = io.BytesIO()
         texts = list(self.cache)
         np.savez(buf, texts=np.asarray(texts), vectors=np.stack([self.cache[t] for t in texts]))

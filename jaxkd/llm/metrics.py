@@ -7,8 +7,10 @@ students' samples are (N, P, n, E).
 from __future__ import annotations
 
 import functools
+from itertools import combinations
 
 import numpy as np
+from scipy.stats import linregress, multinomial
 
 
 def _unit(x):
@@ -45,8 +47,6 @@ def intra_model_variance(embs) -> np.ndarray:
 
 def noise_transfer(student_noise, teacher_noise) -> dict[str, float]:
     """Least-squares line of student noise on teacher noise across prompts (scipy's linregress)."""
-    from scipy.stats import linregress
-
     fit = linregress(np.asarray(teacher_noise, float), np.asarray(student_noise, float))
     return {"slope": float(fit.slope), "intercept": float(fit.intercept), "r2": float(fit.rvalue**2)}
 
@@ -138,8 +138,6 @@ def _entropy(x) -> np.ndarray:
 
 def _compositions(n: int, k: int) -> np.ndarray:
     """Every way to put n draws in k cells: (C(n + k - 1, k - 1), k) counts."""
-    from itertools import combinations
-
     out = []
     for bars in combinations(range(n + k - 1), k - 1):
         edges = (-1, *bars, n + k - 1)
@@ -149,8 +147,6 @@ def _compositions(n: int, k: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4096)
 def _floors(p: tuple[float, ...], n: int) -> tuple[float, float]:
-    from scipy.stats import multinomial
-
     p_arr = np.asarray(p, float)
     counts = _compositions(n, len(p))
     prob = multinomial.pmf(counts, n, p_arr)

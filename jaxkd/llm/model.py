@@ -202,3 +202,11 @@ class GPT2(nnx.Module):
 def init(cfg: ModelConfig, key: jax.Array) -> GPT2:
     """A randomly initialised GPT-2 (GPT-2's N(0, 0.02) init) from one key."""
     return GPT2(cfg, rngs=nnx.Rngs(params=key))
+
+
+def check_model(model, role: str = "student") -> GPT2:
+    """``model`` if it is one of jaxkd's GPT-2s, else ``ValueError`` (one sentence)."""
+    if not isinstance(model, GPT2):
+        raise ValueError(f"the {role} is a {type(model).__module__}.{type(model).__qualname__}; jaxkd distils its own "
+                         "GPT-2 (jaxkd.llm.GPT2): load a Hugging Face folder with jaxkd.llm.checkpoint.load(path).")
+    return model

@@ -1,8 +1,8 @@
 """What a language-model student minimises on one batch, inside the engine's compiled step.
 
-A batch holds training sequences (prompt + answer + end-of-text): ``tokens``, the padding
-``mask`` and the ``loss_mask`` of the positions that are scored (the answer and its
-end-of-text; prompts are never scored). The loss is a mean over the scored tokens of the
+A batch (:class:`SequenceBatch`) holds training sequences (prompt + answer + end-of-text):
+``tokens``, the padding ``mask`` and the ``loss_mask`` of the positions that are scored (the
+answer and its end-of-text; prompts are never scored). The loss is a mean over the scored tokens of the
 batch (the Hugging Face Trainer's causal-LM loss) of one of (:class:`Loss`):
 
 * ``"ce"``: next-token cross-entropy on the sequence's own tokens: sequence-level
@@ -31,17 +31,34 @@ student; the teacher's parameters and the coin's key travel as the engine's ``ex
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
 from jaxkd import _validation as v
 from jaxkd import divergences
+from jaxkd.llm import sampling
 
 KINDS = ("ce", "forward_kl", "reverse_kl", "jsd")
+
+
+class SequenceBatch(NamedTuple):
+    """The engine's batch record of a language-model student (:mod:`jaxkd.students.ensemble`):
+    ``tokens``, ``mask`` (1 on real tokens) and ``loss_mask`` (1 on scored tokens), each (B, L)
+    int32 right-padded rows of prompt + answer + end-of-text; with on-policy training also the
+    rows' prompts left-padded for generation, ``prompt`` and ``prompt_mask`` (B, P)
+    (:func:`left_padded_prompts`). In ``fit``'s records the leading axis is the example axis M
+    (N, M, ... in a per-student record); a field is None where a record does not hold it."""
+
+    tokens: Any = None
+    mask: Any = None
+    loss_mask: Any = None
+    prompt: Any = None
+    prompt_mask: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,8 +144,6 @@ def left_padded_prompts(tokens, mask, loss_mask):
     """The prompts of training sequences, left-padded for generation: (M, L) right-padded
     ``prompt + answer`` rows -> ``(prompts, prompt_mask)`` (M, P), P the longest prompt (NumPy;
     a prompt is a row's leading tokens that are real and not scored)."""
-    import numpy as np
-
     tokens, mask, loss_mask = (np.asarray(a) for a in (tokens, mask, loss_mask))
     lengths = np.argmax((loss_mask > 0) | (mask == 0), axis=-1)
     P = int(lengths.max())
@@ -166,10 +181,8 @@ class LMObjective:
             teacher_logits = jax.lax.stop_gradient(teacher(tokens, attention_mask=mask))
         return masked_mean(token_losses(logits, tokens, self.loss, teacher_logits), loss_mask, valid)
 
-    def _on_policy(self, params, batch, valid, keys, extra):
-        from jaxkd.llm import sampling
-
-        prompts, pmask = batch["prompt"], batch["prompt_mask"]
+    def _on_policy(self, params, batch: SequenceBatch, valid, keys, extra):
+        prompts, pmask = batch.prompt, batch.prompt_mask
         B = prompts.shape[0]
         cfg = sampling.SamplingConfig(self.loss.max_new_tokens, 1.0, 0, 1.0)
         new = sampling.generate_core(self.graphdef, jax.lax.stop_gradient(params), prompts, pmask,
@@ -182,9 +195,9 @@ class LMObjective:
         loss_mask = jnp.concatenate([jnp.zeros_like(pmask), real], axis=1)
         return self._on_sequences(params, tokens, mask, loss_mask, valid, keys, extra)
 
-    def __call__(self, params, state, batch, valid, keys, extra, step):
+    def __call__(self, params, state, batch: SequenceBatch, valid, keys, extra, step):
         def off_policy():
-            return self._on_sequences(params, batch["tokens"], batch["mask"], batch["loss_mask"], valid, keys, extra)
+            return self._on_sequences(params, batch.tokens, batch.mask, batch.loss_mask, valid, keys, extra)
 
         if self.loss.on_policy == 0.0:
             return off_policy(), state
@@ -198,12 +211,12 @@ class LMObjective:
 @dataclasses.dataclass(frozen=True)
 class HeldOut:
     """The engine's evaluation: the cross-entropy of the student's next-token predictions on
-    held-out pairs (no dropout), over their scored tokens."""
+    held-out pairs (a :class:`SequenceBatch`, no dropout), over their scored tokens."""
 
     graphdef: Any
 
-    def __call__(self, params, state, data, extra):
+    def __call__(self, params, state, data: SequenceBatch, extra):
         del state, extra
-        logits = nnx.merge(self.graphdef, params)(data["tokens"], attention_mask=data["mask"])
-        per = optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1], data["tokens"][:, 1:])
-        return masked_mean(per, data["loss_mask"], jnp.ones(data["tokens"].shape[0], bool))
+        logits = nnx.merge(self.graphdef, params)(data.tokens, attention_mask=data.mask)
+        per = optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1], data.tokens[:, 1:])
+        return masked_mean(per, data.loss_mask, jnp.ones(data.tokens.shape[0], bool))

@@ -25,12 +25,18 @@ Two entry points:
   training and :func:`predict` runs the module in evaluation mode (running averages, no
   dropout).
 * :func:`fit` for anything else (language models): an :data:`Objective` of the parameters, a
-  gathered batch and a step key, data as a dict of arrays, per-step loss history, evaluation
-  after every block, a trace of chosen quantities per step, and a progress callback.
+  gathered batch and a step key, data as a batch record (a NamedTuple of arrays, such as
+  :class:`Batch` or :class:`jaxkd.llm.objective.SequenceBatch`), per-step loss history,
+  evaluation after every block, a trace of chosen quantities per step, and a progress callback.
+
+A batch record is a NamedTuple (so a pytree) with one field per kind of array, every array with
+a leading example axis; a field is None where a part of the data does not hold it: ``fit`` takes
+the fields every student shares and each student's own fields as two records of the same type
+and gives the objective their union (:func:`merge`).
 
 :func:`run_block` is the unvalidated core both are built on (jit/vmap-safe, one student).
 :mod:`jaxkd.students.mlp` is one instance (a ReLU MLP with squared error or cross-entropy, plus a
-fused fast path for the study's one-hidden-layer students), :mod:`jaxkd.llm.distill` another.
+fused fast path for the study's one-hidden-layer students), :mod:`jaxkd.llm.training` another.
 """
 
 from __future__ import annotations
@@ -53,13 +59,39 @@ Loss = Callable[[nnx.Module, jax.Array, jax.Array], jax.Array]
 #: ``objective(params, state, batch, valid, keys, extra, step) -> (loss, state)``: the scalar a
 #: student minimises on one batch. ``params`` are the trainable parameters, ``state`` the rest
 #: of the module's state (batch statistics; an empty State for most modules), ``batch`` the
-#: data dict gathered at this step's example indices (leaves (B, ...)), ``valid`` (B,) marks
+#: data record gathered at this step's example indices (leaves (B, ...)), ``valid`` (B,) marks
 #: real examples (False: padding of a ragged last batch, which must not count), ``keys`` this
 #: student's step keys (the ``step_keys`` pytree with the step folded into every stream: a
 #: dropout key, a sampling key; None without step keys), ``extra`` the shared non-trained inputs
 #: (a teacher's parameters, a key shared by all students), ``step`` the global step index (the
 #: same for every student). Returns the loss and the updated non-trainable state.
 Objective = Callable[..., tuple[jax.Array, Any]]
+
+
+class Batch(NamedTuple):
+    """The batch record of :class:`PerExample` (the per-example losses of :func:`train`):
+    inputs ``x`` (n, ...), targets ``y`` (n, ...) and example ``weights`` (n,) (with a leading
+    student axis N in ``fit``'s ``own`` record); None where a part of the data lacks the field."""
+
+    x: Any = None
+    y: Any = None
+    weights: Any = None
+
+
+def merge(shared, own):
+    """One student's view of the data: the batch record ``shared`` with the fields that ``own``
+    (a record of the same type, or None) holds; either may be None."""
+    if own is None:
+        return shared
+    if shared is None:
+        return own
+    return shared._replace(**{k: a for k, a in own._asdict().items() if a is not None})
+
+
+def _check_record(name: str, data) -> None:
+    if data is not None and not (isinstance(data, tuple) and hasattr(data, "_replace")):
+        raise ValueError(f"{name} must be a batch record (a NamedTuple of arrays such as ensemble.Batch), "
+                         f"got {type(data).__name__}.")
 
 
 def check_keys(name: str, keys, count: int | None = None) -> jax.Array:
@@ -153,7 +185,7 @@ class Carry(NamedTuple):
 
 
 def run_block(objective: Objective, optimizer: optax.GradientTransformation, schedule: Schedule, n: int,
-              carry: Carry, data: dict, keys, step_keys, step0, extra, trace=None, losses: bool = True):
+              carry: Carry, data, keys, step_keys, step0, extra, trace=None, losses: bool = True):
     """Train one student for a block of epochs (core: no validation; vmap it over students).
 
     Args:
@@ -162,7 +194,8 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
       schedule: epochs are given by ``keys``; batch size and ragged-batch rule from here.
       n: examples per epoch (the leading size of every leaf of ``data``).
       carry: the student's :class:`Carry`.
-      data: dict of arrays with leading axis n (this student's view: shared leaves and its own).
+      data: the batch record of arrays with leading axis n (this student's view: the shared
+        fields and its own, :func:`merge`).
       keys: (E,) one permutation key per epoch of this block (full batch ignores their values;
         their number is the block's epochs).
       step_keys: this student's per-step key streams, a pytree of keys (None: none); step s
@@ -217,8 +250,8 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
 def _block(carry, own, shared, keys, step_keys, step0, extra, eval_data, *, objective, optimizer, schedule, n,
            trace, evaluate, history):
     def one(c, o, k, d):
-        c, losses, traced = run_block(objective, optimizer, schedule, n, c, {**shared, **o}, k, d, step0, extra, trace,
-                                      history)
+        c, losses, traced = run_block(objective, optimizer, schedule, n, c, merge(shared, o), k, d, step0, extra,
+                                      trace, history)
         score = None if evaluate is None else evaluate(c.params, c.state, eval_data, extra)
         return c, losses, traced, score
 
@@ -259,8 +292,8 @@ def _rows(tree, lo: int, hi: int, size: int):
     return jax.tree.map(one, tree)
 
 
-def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule: Schedule, params, data: dict, *,
-        own: dict | None = None, state=None, order_keys=None, step_keys=None, extra=None, chunk: int | None = None,
+def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule: Schedule, params, data, *,
+        own=None, state=None, order_keys=None, step_keys=None, extra=None, chunk: int | None = None,
         epochs_per_block: int | None = None, history: bool = True, trace=None, evaluate=None, eval_data=None,
         on_block: Callable[[int, int], None] | None = None, host: bool = False) -> Fit:
     """Train N students (validated entry point of the engine).
@@ -272,8 +305,11 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
       optimizer: an optax transformation (pass the same object again to reuse the program).
       schedule: epochs, batch size and the ragged-batch rule (:class:`Schedule`).
       params: the students' trainable parameters, leaves (N, ...).
-      data: examples every student shares, a dict of arrays with leading axis n.
-      own: each student's own examples, a dict of arrays (N, n, ...) (targets, example weights).
+      data: the fields every student shares, a batch record (a NamedTuple such as :class:`Batch`)
+        of arrays with leading axis n, None in the fields it does not hold (or None: nothing
+        shared).
+      own: each student's own fields, a record of the same type with arrays (N, n, ...)
+        (targets, example weights), or None.
       state: the modules' non-trainable state, leaves (N, ...) (default: none).
       order_keys: (N,) data-order keys, one per student: required with minibatches.
       step_keys: per-student key streams the objective gets at every step (the step folded in):
@@ -301,7 +337,8 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
     if not leaves:
         raise ValueError("the students have no parameters.")
     N = leaves[0].shape[0]
-    own = dict(own or {})
+    _check_record("data", data)
+    _check_record("own", own)
     sizes = {a.shape[0] for a in jax.tree.leaves(data)} | {a.shape[1] for a in jax.tree.leaves(own)}
     if len(sizes) != 1:
         raise ValueError(f"every data array must hold the same number of examples; got leading sizes {sorted(sizes)}.")
@@ -406,7 +443,7 @@ def _refuse_unsupported(graphdef, state) -> None:
 @dataclasses.dataclass(frozen=True)
 class PerExample:
     """The :data:`Objective` of :func:`train`: the ``weights``-weighted mean of a per-example
-    loss ``loss(model, x, y) -> (b,)`` over the valid examples of the batch."""
+    loss ``loss(model, x, y) -> (b,)`` over the valid examples of the batch (a :class:`Batch`)."""
 
     graphdef: Any
     loss: Loss
@@ -419,13 +456,13 @@ class PerExample:
         if self.dropout:
             nnx.reseed(model, dropout=key)
         model.train()
-        values = self.loss(model, batch["x"], batch["y"])
-        b = batch["x"].shape[0]
+        values = self.loss(model, batch.x, batch.y)
+        b = batch.x.shape[0]
         if values.shape != (b,):
             raise ValueError(f"the loss must return one value per example, shape ({b},); it returned shape "
                              f"{values.shape} (a model output of shape (b, 1) against targets of shape (b,) "
                              "broadcasts to (b, b): squeeze the output or give targets of the output's shape).")
-        w = batch["weights"] * valid.astype(batch["weights"].dtype)
+        w = batch.weights * valid.astype(batch.weights.dtype)
         new_state = nnx.state(model, nnx.Not(nnx.Param))
         return jnp.sum(w * values) / jnp.maximum(jnp.sum(w), jnp.finfo(w.dtype).tiny), new_state
 
@@ -502,9 +539,9 @@ def train(graphdef, states, loss: Loss, X, Y, *, optimizer: optax.GradientTransf
         raise ValueError("the module's nnx.Dropout has no random stream: build it with "
                          "nnx.Dropout(rate, rngs=rngs) so that training can reseed it every step.")
     schedule = Schedule(epochs, batch_size, drop_last)
-    out = fit(PerExample(graphdef, loss, dropout), optimizer, schedule, params, {"x": X}, own={"y": Y, "weights": weights},
-              state=rest, order_keys=order_keys, step_keys=dropout_keys if dropout else None, chunk=chunk,
-              history=False)
+    out = fit(PerExample(graphdef, loss, dropout), optimizer, schedule, params, Batch(x=X),
+              own=Batch(y=Y, weights=weights), state=rest, order_keys=order_keys,
+              step_keys=dropout_keys if dropout else None, chunk=chunk, history=False)
     return nnx.merge_state(out.params, out.state)
 
 

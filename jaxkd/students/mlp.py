@@ -195,7 +195,7 @@ def train_one(cfg: TrainConfig, params: Params, X: jax.Array, y: jax.Array, weig
     keys = ensemble.epoch_keys(jax.random.key(0) if order_key is None else order_key, cfg.epochs)
     carry = ensemble.Carry(params, tx.init(params), nnx.State({}))
     carry, _, _ = ensemble.run_block(ensemble.PerExample(_graphdef(cfg.widths), LOSSES[cfg.loss]), tx, schedule,
-                                     X.shape[0], carry, {"x": X, "y": y, "weights": weights}, keys, None, 0, None)
+                                     X.shape[0], carry, ensemble.Batch(X, y, weights), keys, None, 0, None)
     return carry.params
 
 

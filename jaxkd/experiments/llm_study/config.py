@@ -1,4 +1,8 @@
-"""The configuration every llm-* experiment shares (quick defaults, the paper preset's values)."""
+"""The configuration every llm-* experiment shares (quick defaults, the paper preset's values).
+
+JAX-free and importable without the llm extra, so the command line builds the llm-* flags from
+it; the parts that read a checkpoint or build sampling settings import :mod:`jaxkd.llm` (the
+optional extra) when they are used."""
 
 from __future__ import annotations
 
@@ -9,13 +13,15 @@ from typing import ClassVar
 
 from jaxkd import _validation as v
 from jaxkd.config import NO_FLAG, Presets, option
-from jaxkd.llm import ModelConfig, optim, sampling
 
 # The paper preset of every llm-* experiment: Hugging Face checkpoints fine-tuned with the
 # Trainer's defaults at lr 5e-5, 3 epochs at batch 10, as the study; the checkpoint's dropout.
 PAPER = {"num_students": 10, "replicates": 5, "teacher_epochs": 3, "base_epochs": 0, "epochs": 3, "evaluation": "held-out",
          "batch_size": 10, "learning_rate": 5e-5, "teacher_learning_rate": 5e-5, "max_new_tokens": 64,
          "samples": 20}
+
+#: The distillation optimizers by name (:data:`jaxkd.llm.optim.OPTIMIZERS`'s keys, held equal by a test).
+OPTIMIZERS = ("trainer", "warmup-cosine")
 
 #: Positions of the quick preset's models (jaxkd's small GPT-2s).
 QUICK_POSITIONS = 128
@@ -67,7 +73,7 @@ class LLMConfig(Presets):
         v.check_int("seed", self.seed, minimum=0)
         v.check_positive("learning rate", self.learning_rate)
         v.check_positive("teacher learning rate", self.teacher_learning_rate)
-        v.check_choice("optimizer", self.optimizer, tuple(optim.OPTIMIZERS))
+        v.check_choice("optimizer", self.optimizer, OPTIMIZERS)
         v.check_choice("evaluation", self.evaluation, ("distillation", "held-out"))
         self.sampling(1.0)
         paths = (self.teacher, self.student, self.qa_file)
@@ -89,15 +95,22 @@ class LLMConfig(Presets):
     def positions(self) -> int:
         """The students' positions (the longest prompt + answer they can hold)."""
         if self.student is not None:
+            from jaxkd.llm import (
+                ModelConfig,  # the optional extra: read the checkpoints' configs
+            )
+
             return min(ModelConfig.from_hf(self.student).n_positions,
                        ModelConfig.from_hf(self.teacher).n_positions if self.teacher else math.inf)
         return QUICK_POSITIONS
 
-    def sampling(self, temperature: float) -> sampling.SamplingConfig:
+    def sampling(self, temperature: float):
+        """The :class:`jaxkd.llm.sampling.SamplingConfig` at ``temperature``."""
+        from jaxkd.llm import sampling  # the optional extra
+
         return sampling.SamplingConfig(self.max_new_tokens, temperature, self.top_k, self.repetition_penalty)
 
     @property
-    def greedy(self) -> sampling.SamplingConfig:
+    def greedy(self):
         """Top-1 decoding (the study's alignment), with the same length and repetition penalty."""
         return self.sampling(1.0).top1
 

@@ -13,8 +13,13 @@ import dataclasses
 import numpy as np
 
 from jaxkd.data import qa_concepts
-from jaxkd.experiments import protocol
-from jaxkd.experiments.llm_study.replicates import Outputs, TeacherReference
+from jaxkd.experiments import results as base
+from jaxkd.experiments.llm_study.replicates import (
+    Outputs,
+    TeacherReference,
+    direct_reference,
+    teacher_reference,
+)
 from jaxkd.experiments.llm_study.setup import Task
 from jaxkd.experiments.llm_study.stats import mean_interval
 from jaxkd.llm import distill
@@ -172,7 +177,7 @@ def greedy_disagreement(texts, embs) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepResults(protocol.Results):
+class SweepResults(base.Results):
     """Results of an llm-* sweep: every measure of :data:`MEASURES` per grid point and
     replicate (grid points x R), the :data:`PER_PROMPT` values per grid point (a dict of
     R x P), per-prompt noise per grid point (grid points x P), and the students' training
@@ -239,8 +244,6 @@ def regime(task: Task) -> dict:
     """The competence of the set-up, per replicate: the teacher's hallucination share at
     temperature 1 on the evaluation prompts, and that of the base students fine-tuned directly
     on the reference answers (both cached, shared by every llm-* experiment)."""
-    from jaxkd.experiments.llm_study.replicates import direct_reference, teacher_reference
-
     cfg = task.cfg
     teacher = embed(task, teacher_reference(task, 1.0).samples)             # (R, P, n, E)
     direct = embed(task, direct_reference(task).samples.at(1.0))           # (R*N, P, n, E)

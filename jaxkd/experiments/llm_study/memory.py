@@ -3,7 +3,10 @@ fits, else trained and sampled in chunks of as many students as fit.
 
 The R x N students never need to be in memory together: each chunk is distilled, sampled and
 dropped (:func:`jaxkd.experiments.llm_study.replicates.train_and_sample`), so the peak is one
-chunk's training or sampling, whatever R x N is.
+chunk's training or sampling, whatever R x N is. What the students keep grows with the number
+of questions, so the guard reads the experiment's QA file (:func:`jaxkd.data.qa.load_qa_file`, which the setup
+builds its corpus from too: it lives here, below :mod:`jaxkd.experiments.llm_study.setup`).
+Estimates are bytes (:mod:`jaxkd.llm.budget`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import dataclasses
 from flax import nnx
 
 from jaxkd import memory
+from jaxkd.data import qa
 from jaxkd.experiments.llm_study.config import QUICK_POSITIONS, LLMConfig
-from jaxkd.llm import ModelConfig, distill
+from jaxkd.llm import ModelConfig, budget
 from jaxkd.llm.model import GPT2
 
 
@@ -38,10 +42,10 @@ def estimate(cfg: LLMConfig, *, soft: bool = False) -> Estimate:
     model = nnx.eval_shape(lambda: GPT2(shape, rngs=nnx.Rngs(0)))
     length = min(shape.n_positions if cfg.student else QUICK_POSITIONS, 32 + cfg.max_new_tokens)
     n = cfg.total_students
-    per = distill.training_bytes(model, 1, cfg.batch_size, length, soft=soft)
+    per = budget.training_bytes(model, 1, cfg.batch_size, length, soft=soft)
     chunk = max(0, min(n, int(memory.FRACTION * memory.available_bytes() // per)))
-    return Estimate(distill.training_bytes(model, n, cfg.batch_size, length, soft=soft), per, chunk, chunk * per,
-                    distill.sampling_bytes(model, 1, 1, length))
+    return Estimate(budget.training_bytes(model, n, cfg.batch_size, length, soft=soft), per, chunk, chunk * per,
+                    budget.sampling_bytes(model, 1, 1, length))
 
 
 def kept_bytes(cfg: LLMConfig) -> int:
@@ -55,16 +59,15 @@ def kept_bytes(cfg: LLMConfig) -> int:
 
 
 def questions(cfg: LLMConfig) -> int:
-    from jaxkd.experiments.llm_study.setup import load_qa
-
-    return cfg.num_questions if cfg.qa_file is None else len(load_qa(cfg.qa_file))
+    """The number of questions ``cfg`` distils on: the synthetic corpus's, or its QA file's."""
+    return cfg.num_questions if cfg.qa_file is None else len(qa.load_qa_file(cfg.qa_file))
 
 
 def guard_memory(cfg: LLMConfig) -> None:
     """Refuse, before the setup trains anything, a configuration of which not even one student
     can be trained, or sampled one sequence at a time (``ValueError``: the estimate, the memory,
-    what to change). The exact sizes are checked again by :mod:`jaxkd.llm.distill` before it
-    allocates."""
+    what to change). The exact sizes are checked again by :mod:`jaxkd.llm.training` and
+    :mod:`jaxkd.llm.generation` before they allocate."""
     e = estimate(cfg)
     n = cfg.total_students
     memory.check_fits(n * kept_bytes(cfg), f"keeping what {n:,} llm-* students produce ({cfg.replicates} replicates x "

@@ -20,6 +20,7 @@ from jaxkd import progress, rng
 from jaxkd.experiments.llm_study.setup import Task, cached, encode_pairs, work_key
 from jaxkd.llm import distill
 from jaxkd.llm.objective import Loss
+from jaxkd.llm.training import Compute
 from jaxkd.students import ensemble
 
 
@@ -48,24 +49,24 @@ class Outputs:
       greedy: each student's top-1 answer per prompt, S x P.
       samples: :class:`Samples` (S x P x n at each temperature).
       logprob: per-token teacher-forced log-probability of every valid answer, S x A.
-      compute: the training's steps, epochs, pairs and tokens per student.
+      compute: what each student's training cost (:class:`jaxkd.llm.training.Compute`).
       losses: the training loss at every step, S x steps.
     """
 
     greedy: tuple
     samples: Samples
     logprob: tuple
-    compute: dict
+    compute: Compute
     losses: tuple
 
     def to_json(self) -> dict:
         return {"greedy": self.greedy, "temperatures": self.samples.temperatures, "samples": self.samples.texts,
-                "logprob": self.logprob, "compute": self.compute, "losses": self.losses}
+                "logprob": self.logprob, "compute": dataclasses.asdict(self.compute), "losses": self.losses}
 
     @classmethod
     def from_json(cls, data: dict) -> "Outputs":
         return cls(data["greedy"], Samples(tuple(data["temperatures"]), data["samples"]), data["logprob"],
-                   data["compute"], data["losses"])
+                   Compute(**data["compute"]), data["losses"])
 
     @classmethod
     def concat(cls, parts: list["Outputs"]) -> "Outputs":
@@ -255,3 +256,20 @@ def direct_reference(task: Task) -> Outputs:
                                 key=rng.stream(cfg.seed, "direct_sampling"))
 
     return cached(task, work_key(cfg, "direct"), compute, load=Outputs.from_json)
+
+
+def distil_at_temperature(task: Task, temperature: float) -> Outputs:
+    """R x N students, each distilled on its own teacher answer per prompt drawn at
+    ``temperature``, from the base student in one fixed data order; their outputs, cached in the
+    shared folder (llm-noise-transfer reuses them)."""
+    cfg = task.cfg
+    key = temperature_key(rng.stream(cfg.seed, "teacher_sampling"), temperature)
+
+    def compute():
+        draws = teacher_draws(task, key, 1, temperature)
+        pairs = [[(p, d[0]) for p, d in enumerate(student)] for student in draws]
+        return train_and_sample(task, pairs, order=replicate_keys(task, "data_order"),
+                                key=temperature_key(rng.stream(cfg.seed, "student_eval"), temperature))
+
+    return cached(task, work_key(cfg, "teacher-noise", temperature=float(temperature)), compute,
+                  load=Outputs.from_json)

@@ -3,10 +3,13 @@ measures with their intervals, and error-bar plots."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from jaxkd import document as doc
-from jaxkd.experiments.llm_study.measures import SweepResults
-from jaxkd.experiments.llm_study.setup import load_qa
+from jaxkd.experiments.llm_study.measures import GATE, SweepResults
+from jaxkd.experiments.llm_study.memory import questions
 from jaxkd.experiments.llm_study.stats import cell
+from jaxkd.plotting import subplots
 
 
 def errorbar(ax, x, res: SweepResults, name: str, fmt: str = "o-", **kw):
@@ -19,10 +22,6 @@ def errorbar(ax, x, res: SweepResults, name: str, fmt: str = "o-", **kw):
 def fig_training(res: SweepResults, labels, title: str = "the students' training loss"):
     """The students' training curves, one per grid point: the loss at every optimisation step,
     mean over the R x N students with a band of one standard deviation across them."""
-    import numpy as np
-
-    from jaxkd.plotting import subplots
-
     fig, ax = subplots(figsize=(7, 3.8))
     for i, label in enumerate(labels):
         m, sd = np.asarray(res.loss_curve[i]), np.asarray(res.loss_band[i])
@@ -58,10 +57,6 @@ LLM_NOTE = ("Students are GPT-2s distilled from a GPT-2 teacher's answers; answe
 def regime_text(res) -> str:
     """The competence of the set-up in words: hallucination shares of the teacher at T = 1 and
     of the direct fine-tune, and the gate they are held to."""
-    import numpy as np
-
-    from jaxkd.experiments.llm_study.measures import GATE
-
     if res.single_answer:
         return "single-answer corpus: criteria read the cosine to the reference answer (no hallucination gate)"
     t, d = np.mean(res.regime_teacher_hallucination), np.mean(res.regime_direct_hallucination)
@@ -77,14 +72,10 @@ def llm_section(title: str, res, blocks, passes=None, steps=None, departures_ext
     train = f"{cfg.epochs} passes over each student's distillation set" if passes is None else passes
     return doc.Section(title, [doc.Paragraph(
         f"{cfg.replicates} replicates x {cfg.num_students} students, "
-        f"{len_questions(cfg)} questions, {cfg.samples} samples per prompt per model (teacher and students alike), "
+        f"{questions(cfg)} questions, {cfg.samples} samples per prompt per model (teacher and students alike), "
         f"{train}{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
         f"{LLM_NOTE}"), doc.Paragraph(doc.Strong("Regime. "), regime_text(res) + "."),
         *departures(cfg, departures_extra), *blocks])
-
-
-def len_questions(cfg) -> int:
-    return cfg.num_questions if cfg.qa_file is None else len(load_qa(cfg.qa_file))
 
 
 def departures(cfg, extra=()) -> list:

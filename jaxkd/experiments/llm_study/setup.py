@@ -35,10 +35,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxkd import progress, rng
+from jaxkd import progress, provenance, rng
 from jaxkd.data import qa
 from jaxkd.experiments.llm_study.config import LLMConfig, SetupConfig
-from jaxkd.llm import ModelConfig, checkpoint, distill, tokenizer
+from jaxkd.experiments.llm_study.memory import guard_memory
+from jaxkd.llm import ModelConfig, checkpoint, distill, metrics, tokenizer
+from jaxkd.llm.embeddings import Embedder, answer_centroids
 from jaxkd.llm.model import init as init_gpt2
 from jaxkd.runs import atomic_write_json, read_json, to_jsonable
 
@@ -152,7 +154,7 @@ def corpora(scfg: SetupConfig) -> tuple[qa.QACorpus, qa.QACorpus]:
     """(distillation questions, evaluation questions): the same questions (``evaluation`` =
     "distillation"), or held out: the synthetic corpus in its held-out phrasing, a QA file's
     questions split 80/20 (stratified where it can be)."""
-    full = qa.synthetic_qa(scfg.num_questions, seed=scfg.seed) if scfg.qa_file is None else load_qa(scfg.qa_file)
+    full = qa.synthetic_qa(scfg.num_questions, seed=scfg.seed) if scfg.qa_file is None else qa.load_qa_file(scfg.qa_file)
     if scfg.evaluation == "distillation":
         return full, full
     if scfg.qa_file is None:
@@ -162,16 +164,6 @@ def corpora(scfg: SetupConfig) -> tuple[qa.QACorpus, qa.QACorpus]:
         raise ValueError(f"--qa-file {scfg.qa_file} holds {len(full)} question; distillation and evaluation need "
                          "at least two.")
     return full.split(test_size=EVAL_FRACTION, seed=scfg.seed)
-
-
-def load_qa(path) -> qa.QACorpus:
-    """A BioASQ file or a plain ``[{question, answer}]`` JSON file (told apart by their shape)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text()) if path.is_file() else None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--qa-file {path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
-    return qa.load_bioasq(path) if isinstance(data, dict) else qa.load_qa_json(path)
 
 
 def build_setup(scfg: SetupConfig) -> Setup:
@@ -245,8 +237,6 @@ def _stamp(path) -> list:
 
 
 def _digest(payload: dict) -> str:
-    from jaxkd import provenance
-
     # The code's own digest, not just its version: shared work made by other code is never reused.
     text = json.dumps({"jaxkd": provenance.source_digest(), **to_jsonable(payload)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -317,10 +307,6 @@ def cached(task: Task, key: str, compute, *, load=None):
 def build_task(cfg: LLMConfig, shared=None) -> Task:
     """The setup for ``cfg`` and what every experiment computes from it (see the module
     docstring); ``shared``: the run's shared folder (None: nothing is cached)."""
-    from jaxkd.experiments.llm_study.memory import guard_memory
-    from jaxkd.llm import metrics
-    from jaxkd.llm.embeddings import Embedder, answer_centroids
-
     guard_memory(cfg)
     setup = load_setup(SetupConfig.of(cfg), shared)
     embedder = Embedder(cache_file=None if shared is None else Path(shared) / "embeddings.npz")

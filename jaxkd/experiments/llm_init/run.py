@@ -1,0 +1,153 @@
+"""The computation of llm-init: ``run(config, run_dir) -> Results``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxkd import rng
+from jaxkd.experiments.init_perturbation import config as ip_config
+from jaxkd.experiments.init_perturbation import run as ip
+from jaxkd.experiments.llm_init.config import Config
+from jaxkd.experiments.llm_study import config as llm_config
+from jaxkd.experiments.llm_study import measures, replicates, setup
+from jaxkd.experiments.teacher_noise import config as tn_config
+from jaxkd.experiments.teacher_noise import run as tn
+from jaxkd.runs import RunDir, columns, sweep
+from jaxkd.students import mlp
+
+MODELS = llm_config.LLMConfig.MODELS
+TRACKED = ("wte embedding[5, 0]", "h[0] c_attn kernel[0, 0]", "h[-1] c_fc kernel[0, 0]")
+
+
+def _tracked(state) -> jax.Array:
+    """The tracked scalars of one student: (3,)."""
+    pure = nnx.to_pure_dict(state)
+    return jnp.stack([pure["wte"]["embedding"][5, 0], pure["h"][0]["attn"]["c_attn"]["kernel"][0, 0],
+                      pure["h"][max(pure["h"])]["mlp"]["c_fc"]["kernel"][0, 0]])
+
+
+class Spread:
+    """Per replicate, the variance across its students of every parameter, averaged over all
+    parameters, accumulated chunk by chunk of students (sums and sums of squares in float64)."""
+
+    def __init__(self, replicates: int, students: int):
+        self.R, self.N = replicates, students
+        self.s1, self.s2 = None, None
+
+    def add(self, states, lo: int) -> None:
+        leaves = [np.asarray(a, np.float64).reshape(a.shape[0], -1) for a in jax.tree.leaves(states)]
+        x = np.concatenate(leaves, axis=1)                                 # (chunk, parameters)
+        if self.s1 is None:
+            self.s1, self.s2 = np.zeros((self.R, x.shape[1])), np.zeros((self.R, x.shape[1]))
+        rep = (lo + np.arange(x.shape[0])) // self.N
+        np.add.at(self.s1, rep, x)
+        np.add.at(self.s2, rep, x * x)
+
+    def value(self) -> np.ndarray:
+        mean = self.s1 / self.N
+        return ((self.s2 - self.N * mean * mean) / (self.N - 1)).mean(axis=1)
+
+
+def parameter_spread(states, replicates: int) -> np.ndarray:
+    """Per replicate, the variance across its students of every parameter, averaged over all
+    parameters: stacked states (R*N, ...) -> (R,)."""
+    n = jax.tree.leaves(states)[0].shape[0]
+    spread = Spread(replicates, n // replicates)
+    spread.add(states, 0)
+    return spread.value()
+
+
+@dataclasses.dataclass(frozen=True)
+class Results(measures.SweepResults):
+    """Typed results (per perturbation scale s; measures per replicate)."""
+
+    scale: tuple[float, ...]
+    spread_before: tuple[tuple[float, ...], ...]       # GPT-2 parameter variance, s x R
+    spread_after: tuple[tuple[float, ...], ...]
+    mlp_spread_before: tuple[tuple[float, ...], ...]   # MLP students, same rule, s x R
+    mlp_spread_after: tuple[tuple[float, ...], ...]
+    tracked_spread: tuple[tuple[float, ...], ...]      # s x steps: std across students of the tracked scalars
+    trajectories: tuple                                 # s x tracked students x 3 x steps
+    mlp_variance: tuple[tuple[float, ...], ...]        # MLP test-prediction variance across students, s x R
+    draw_logprob_spread: tuple[float, ...]              # GPT-2 students differing only in teacher draws (T = 1), R
+    mlp_draw_variance: tuple[float, ...]                # MLP students differing only in teacher noise (α = 1), R
+
+
+def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
+    """Run the sweep (``run_dir`` enables save/resume) and return its typed results."""
+    return Results.build(cfg, _columns(cfg, run_dir))
+
+
+def mlp_comparator(cfg: Config) -> dict:
+    """MLP students on Boston, one seed per replicate: perturbed by the same rule at the same
+    scales (``init-perturbation``'s quick design: parameter spread before and after training, and
+    the variance of their test predictions, (s, R)), and distilled from a noisy teacher at α = 1
+    with nothing else varied (``teacher-noise``'s: the variance that teacher noise causes, (R,))."""
+    n = max(cfg.num_students, 10)
+    before, after, variance, draws = [], [], [], []
+    for r in range(cfg.replicates):
+        res = ip.run(ip_config.Config.from_preset("quick", scales=cfg.scales, num_students=n, seed=cfg.seed * 1000 + r))
+        before.append(res.param_variance_before)
+        after.append(res.param_variance_after)
+        variance.append(res.inter_student_variance)
+        noisy = tn.run(tn_config.Config.from_preset("quick", model="mlp", alphas=(1.0,), num_students=n,
+                                             seed=cfg.seed * 1000 + r))
+        draws.append(noisy.inter_student_variance[0])
+    return {"mlp_spread_before": np.asarray(before).T, "mlp_spread_after": np.asarray(after).T,
+            "mlp_variance": np.asarray(variance).T, "mlp_draw_variance": np.asarray(draws)}
+
+
+def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
+    
+    task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
+    teacher = replicates.teacher_reference(task, 1.0)
+    pairs = list(enumerate(replicates.greedy_answers(task)))   # the teacher's greedy answers to the distillation prompts
+    # Frozen data order within a replicate: its students see the same batches.
+    order = replicates.replicate_keys(task, "data_order")
+    perturb_key = rng.stream(cfg.seed, "init_perturbation")
+    mlps = mlp_comparator(cfg)
+    draws = measures.measure(task, replicates.distil_at_temperature(task, 1.0), teacher)["logprob_spread"]
+
+    def point(p):
+        i, s = p
+        keys = rng.student_keys(rng.point_key(perturb_key, i), cfg.total_students)
+        spread0, after = Spread(cfg.replicates, cfg.num_students), Spread(cfg.replicates, cfg.num_students)
+        starts, traces = [], []
+
+        def init(lo, hi):  # students lo..hi-1 perturbed from their base (only a chunk in memory)
+            return jax.vmap(mlp.perturb, in_axes=(0, 0, None))(task.base_states(lo, hi), keys[lo:hi], s)
+
+        def start(states, lo, hi):
+            spread0.add(states, lo)
+            starts.append(np.asarray(jax.vmap(_tracked)(states)))          # (chunk, 3)
+
+        def keep(students, lo, hi):
+            after.add(students.states, lo)
+            traces.append(np.asarray(students.trace))                       # (chunk, steps, 3)
+
+        out = replicates.train_and_sample(task, pairs, order=order, init_states=init, trace=_tracked, before=start,
+                                          after=keep, key=rng.point_key(perturb_key, i, 1))
+        traj = np.concatenate([np.concatenate(starts)[:, None], np.concatenate(traces)], axis=1)  # (S, steps + 1, 3)
+        first = traj[: cfg.num_students]                                     # replicate 0
+        return {"scale": s, **measures.measure(task, out, teacher), "passes": float(cfg.epochs),
+                "steps": out.compute.steps,
+                "spread_before": spread0.value().tolist(), "spread_after": after.value().tolist(),
+                **{k: mlps[k][i].tolist() for k in ("mlp_spread_before", "mlp_spread_after", "mlp_variance")},
+                "tracked_spread": first.std(axis=0, ddof=1).mean(axis=1).tolist(),
+                "trajectories": np.transpose(first[: cfg.tracked_students], (0, 2, 1)).tolist()}
+
+    rows = sweep(run_dir, [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)], point,
+                        desc="llm-init")
+    return {**columns(rows), "draw_logprob_spread": draws, "mlp_draw_variance": mlps["mlp_draw_variance"],
+            **measures.regime(task)}
+
+
+def amplification(before, after) -> np.ndarray:
+    """Spread after / before training per replicate (NaN where nothing was perturbed)."""
+    before, after = np.asarray(before, float), np.asarray(after, float)
+    return np.where(before > 0, after / np.where(before > 0, before, 1.0), np.nan)

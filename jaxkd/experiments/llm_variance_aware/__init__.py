@@ -1,0 +1,23 @@
+"""Variance-aware LLM distillation (study Section 7.3, Table 1; Appendix F, Table 5).
+
+Protocol (the study's): each student draws its **own** k teacher answers per prompt
+(temperature 1, the script's default) and keeps, per method: the first (single-response), all k
+(multi-response), the one closest to their mean embedding (averaging), or the one closest to the
+inverse-variance combination of the teacher's and the untrained base student's mean embeddings
+(variance weighting: the study's variances, and with ``--jaxkd-methods`` jaxkd's
+variance-of-the-mean variant beside it; each student its own samples from its replicate's base
+student). The base student never saw a
+question with its answer, so no ground truth leaks into the choice.
+
+Compute decides: every method trains the single-response steps ("equal"), and those rows decide
+the claims. With ``--study-schedule`` (on at the paper preset, off at quick, where it would be most
+of the training) the study's schedule (epochs x k passes over each method's set, so compute grows
+with k: multi-response trains k² times single's steps) is run beside them and its verdicts are
+labelled compute-confounded; single- and multi-response students at k times single's steps ("k×
+steps") complete a small steps x method grid. Soft targets (token-level KD) are jaxkd's other
+addition (``--jaxkd-methods``; both additions on at the paper preset, off at quick); the direct
+fine-tune on one reference answer per prompt is a row. Systematic noise is measured
+against the true answer distribution (S.4; against the direct fine-tune on single-answer
+corpora, as the study). R replicates (their own teacher draws, base students, data orders);
+methods share each replicate's draws, so their differences are paired.
+"""

@@ -1,0 +1,93 @@
+"""The claims llm-variance-aware judges: what the study says it shows, decided from its results."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaxkd.claims import Claim, Interval
+from jaxkd.experiments.llm_study import measures, report, stats
+from jaxkd.experiments.llm_variance_aware.run import (
+    CORRECTED,
+    Results,
+    row_values,
+    similarity_metric,
+)
+
+
+def paired(res: Results, metric: str, against: int, rows, transform=lambda x: x) -> dict:
+    """Per row, the paired replicate differences transform(metric[against]) − transform(metric[row])."""
+    base = transform(row_values(res, metric, against))
+    return {res.label[i]: base - transform(row_values(res, metric, i)) for i in rows}
+
+
+def weakest(diffs: dict) -> tuple[str, float, float, float]:
+    """The row that decides "every difference is positive": one whose interval lies below 0 if
+    any does (not reproduced), else the one with the lowest lower bound."""
+    iv = {k: stats.mean_interval(d) for k, d in diffs.items()}
+    below = [k for k, (m, lo, hi) in iv.items() if hi < 0]
+    key = min(below, key=lambda k: iv[k][2]) if below else min(iv, key=lambda k: iv[k][1])
+    return (key, *iv[key])
+
+
+def _rows(res, schedule, names=CORRECTED):
+    return [i for i in range(len(res.label)) if res.schedule[i] == schedule and res.method[i] in names]
+
+
+def _decide(res: Results, text: str, word: str, diffs_of) -> Interval:
+    """The verdict at equal compute, the study's schedule beside it (compute-confounded):
+    ``diffs_of(schedule)`` gives the paired differences that must all be positive."""
+    label, m, lo, hi = weakest(diffs_of("equal"))
+    R = res.config.replicates
+    if "study" in res.schedule:
+        st = weakest(diffs_of("study"))
+        study = f"the study's schedule (compute-confounded), weakest {word} {st[0]}: {stats.span(*st[1:])}"
+    else:
+        study = "the study's schedule not run (--study-schedule)"
+    return Interval(m, lo, hi, R, f"{text}; equal steps (deciding), weakest {word} {label}: {stats.span(m, lo, hi)}; "
+                    f"{study} ({R} replicates, paired); {report.regime_text(res)}", gate=measures.gate(res))
+
+
+def _against_single(res: Results, metric: str, text: str, transform=lambda x: x) -> Interval:
+    single = res.label.index("single")
+    return _decide(res, text, "row", lambda schedule: paired(res, metric, single, _rows(res, schedule), transform))
+
+
+def _llm_similarity(res: Results) -> Interval:
+    metric, _ = similarity_metric(res)
+    return _against_single(res, metric, ("TV excess to the true answer distribution" if metric == "tv_excess" else
+                                         "cosine distance to the reference answer") + ", single − method")
+
+
+def _llm_systematic(res: Results) -> Interval:
+    return _against_single(res, "systematic_noise", "|systematic noise|, single − method", transform=np.abs)
+
+
+def _llm_vw_strongest(res: Results) -> Interval:
+    metric, _ = similarity_metric(res)
+
+    def diffs(schedule):
+        return {f"{res.label[i]} vs {res.label[j]}": row_values(res, metric, i) - row_values(res, metric, j)
+                for j in _rows(res, schedule, ("variance-weighting-study",))
+                for i in _rows(res, schedule, ("multi", "averaging")) if res.k[i] == res.k[j]}
+
+    return _decide(res, "distance to the truth, other corrected method − the study's variance weighting", "pair", diffs)
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("llm-similarity", "variance-aware", "Multi-response, averaging and variance-weighting raise "
+          "LLM students' similarity to the ground truth", "for every corrected method at the single-response steps, "
+          "the distance to the truth (TV excess to the known answer distribution, S.3; the cosine distance to the "
+          "reference answer on single-answer corpora) of single-response students minus the method's, paired by "
+          "replicate: every 95% interval above 0 (reproduced), one below 0 (not reproduced); the study's schedule "
+          "is reported beside (compute-confounded); inconclusive (regime) when the teacher at T = 1 or the direct "
+          "fine-tune hallucinates more than 10%", ("llm-variance-aware-gpt2",), _llm_similarity),
+    Claim("llm-systematic", "variance-aware", "... and reduce their systematic noise",
+          "for every corrected method at the single-response steps, |systematic noise| (student noise minus the true "
+          "answer distribution's, S.4; minus the direct fine-tune's on single-answer corpora) of single-response "
+          "students minus the method's, paired by replicate: every 95% interval above 0; the study's schedule beside",
+          ("llm-variance-aware-gpt2",), _llm_systematic),
+    Claim("llm-vw", "variance-aware", "... with variance-weighting strongest", "the study's variance weighting "
+          "against multi-response and averaging at the same k and the single-response steps: the other method's "
+          "distance to the truth minus variance weighting's, paired by replicate: every 95% interval above 0; the "
+          "study's schedule beside", ("llm-variance-aware-gpt2",), _llm_vw_strongest),
+)

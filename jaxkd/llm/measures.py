@@ -1,0 +1,129 @@
+"""The distillation's measures: embeddings of sampled responses (:func:`embed_texts`), the
+uncertainty numbers of N students against their teacher (:func:`measure`, a :class:`Measures`
+record), and the students' teacher-forced log-probabilities of given answers
+(:func:`student_logprobs`).
+
+Shapes: N students, P prompts, n (n_t) responses per prompt per student (teacher), E the
+embedding width, M scored pairs of L tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxkd import uncertainty
+from jaxkd.llm import metrics as tm
+from jaxkd.llm import sampling
+from jaxkd.llm.budget import num_params, students_per_chunk
+from jaxkd.llm.pairs import Pairs
+from jaxkd.llm.training import Students
+
+
+@dataclasses.dataclass(frozen=True)
+class Measures:
+    """The uncertainty numbers of N students' sampled responses against the teacher's
+    (:func:`measure`). Every field is a Python float, a scalar over the N students and P prompts.
+
+    Attributes:
+      alignment: cosine of a student's and the teacher's mean embedding per prompt, averaged
+        over prompts and students.
+      inter_student_variance: the between-student variance of the students' mean embeddings
+        (uncorrected), averaged over prompts.
+      inter_student_variance_floor: its sampling floor (the part n samples per student add).
+      inter_student_variance_corrected: the floor-corrected variance (S.1).
+      intra_variance_gap: the students' within-model variance minus the teacher's.
+      teacher_noise, student_noise: mean pairwise cosine distance of the teacher's (the
+        students', averaged over students) responses to a prompt, averaged over prompts.
+      noise_slope, noise_intercept, noise_r2: the noise transfer line, the least-squares line of
+        student noise on teacher noise across the P prompts, and its R².
+
+    ``to_dict()`` gives ``{field: value}``; ``m["name"]`` and ``**m`` read a field by name, for
+    callers that handled the measures as a dict.
+    """
+
+    alignment: float
+    inter_student_variance: float
+    inter_student_variance_floor: float
+    inter_student_variance_corrected: float
+    intra_variance_gap: float
+    teacher_noise: float
+    student_noise: float
+    noise_slope: float
+    noise_intercept: float
+    noise_r2: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+    def keys(self):
+        return self.to_dict().keys()
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+
+def embed_texts(embedder, texts) -> np.ndarray:
+    """Embeddings of nested lists of strings (P x k, or N x P x n), shaped like the nesting plus
+    (E,). ``embedder`` has ``encode(list[str]) -> (n, E)`` (e.g.
+    :class:`jaxkd.llm.embeddings.Embedder`); an empty response is embedded as "(empty)"."""
+    arr = np.asarray(texts, dtype=object)
+    flat = embedder.encode([t if t else "(empty)" for t in arr.ravel().tolist()])
+    return flat.reshape(*arr.shape, flat.shape[-1])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _logprobs(graphdef, states, tokens, mask, target):
+    return jax.vmap(lambda s: sampling.sequence_logprob_core(graphdef, s, tokens, mask, target))(states)
+
+
+def student_logprobs(students: Students, pairs: Pairs) -> np.ndarray:
+    """Teacher-forced log-probability of each pair's scored (answer) tokens under each student,
+    per scored token: (N, M) for pairs (M, L). Deterministic: no sampling floor."""
+    if pairs.per_student:
+        raise ValueError("student_logprobs scores one set of pairs (M, L) under every student.")
+    tokens, mask = jnp.asarray(pairs.tokens, jnp.int32), jnp.asarray(pairs.mask, jnp.int32)
+    target = jnp.asarray(pairs.loss_mask, jnp.float32)
+    one = students.model(0)
+    N = students.num_students
+    chunk = students_per_chunk(4 * num_params(one) + 12 * tokens.size * one.config.vocab_size // max(len(tokens), 1),
+                               N, what="scoring pairs under a student")
+    total = np.concatenate([np.asarray(_logprobs(students.graphdef, students.state(lo, lo + chunk), tokens, mask, target))
+                            for lo in range(0, N, chunk)])
+    return total / np.maximum(np.asarray(pairs.loss_mask[:, 1:].sum(axis=1)), 1)
+
+
+def measure(student_embs, teacher_embs) -> Measures:
+    """The uncertainty numbers of N students' sampled responses against the teacher's.
+
+    Args:
+      student_embs: (N, P, n, E) unit-norm embeddings of n responses per prompt per student.
+      teacher_embs: (P, n_t, E) the teacher's.
+
+    Returns:
+      :class:`Measures`: alignment, the between-student variance with its sampling floor and
+      floor-corrected (S.1), the within-model variance gap, teacher and student noise and the
+      noise transfer line.
+    """
+    s, t = np.asarray(student_embs), np.asarray(teacher_embs)
+    if s.ndim != 4 or t.ndim != 3 or s.shape[1] != t.shape[0] or s.shape[-1] != t.shape[-1]:
+        raise ValueError(f"expected student (N, P, n, E) and teacher (P, n, E) embeddings, got {s.shape} and {t.shape}.")
+    between = uncertainty.between_student_variance(np.swapaxes(s, 1, 2))  # (N, n, P, E)
+    s_noise = tm.pairwise_cosine_distance(s).mean(axis=0)
+    t_noise = tm.pairwise_cosine_distance(t)
+    line = tm.noise_transfer(s_noise, t_noise)
+    return Measures(
+        alignment=float(np.mean([tm.alignment(e, t) for e in s])),
+        inter_student_variance=float(between["uncorrected"]),
+        inter_student_variance_floor=float(between["floor"]),
+        inter_student_variance_corrected=float(between["corrected"]),
+        intra_variance_gap=float(np.mean([tm.intra_model_variance(e) for e in s]) - np.mean(tm.intra_model_variance(t))),
+        teacher_noise=float(t_noise.mean()), student_noise=float(s_noise.mean()),
+        noise_slope=line["slope"], noise_intercept=line["intercept"], noise_r2=line["r2"],
+    )
