@@ -1,5 +1,7 @@
 """The generic ensemble API: any NNX module, any loss, any optax optimizer, explicit keys."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -296,3 +298,150 @@ def test_fit_keeps_the_loss_of_every_step_and_stops_at_max_steps():
     for i in range(5):
         for a, b in zip(jax.tree.leaves(ref[i]), jax.tree.leaves(jax.tree.map(lambda a: a[i], cut.params))):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=1e-6)
+
+
+# --- stopping rules: convergence per student ------------------------------------------------------
+
+
+def _regression_ensemble(N=8, n=64, seed=0):
+    """N ReLU MLPs (3 -> 8 -> 1) from their own inits on one regression set, full batch."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    y = (X @ np.array([1.0, -2.0, 0.5]) + 0.1).astype(np.float32)
+    graphdef, states = ensemble.init(lambda rngs: mlp.MLP((3, 8, 1), rngs=rngs), jax.random.split(jax.random.key(seed), N))
+    objective = ensemble.PerExample(graphdef, mlp.LOSSES["mse"])
+    data, own = ensemble.Batch(x=jnp.asarray(X)), ensemble.Batch(y=jnp.broadcast_to(jnp.asarray(y), (N, n)),
+                                                              weights=jnp.ones((N, n)))
+    return objective, nnx.filter_state(states, nnx.Param), data, own
+
+
+TX = optax.adam(1e-2)
+RULE = ensemble.Stopping(tol=2e-2, window=5)
+
+
+def _close(a, b, i=None, rtol=1e-5):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        x, y = (np.asarray(x), np.asarray(y)) if i is None else (np.asarray(x[i]), np.asarray(y[i]))
+        if not np.allclose(x, y, rtol=rtol, atol=1e-7):
+            return False
+    return True
+
+
+def test_each_student_stops_where_its_own_loss_stops_moving_and_is_frozen_there():
+    """Full batch, so one step is one epoch and the recorded loss is the epoch's loss. A student
+    that converged stopped at the first epoch k > window with |L_k - L_(k-w)| / |L_(k-w)| < tol
+    (recomputed here from its recorded losses), its parameters are those of the same ensemble
+    trained a fixed k steps (to float32 rounding; not those of the whole budget), and its loss
+    reads its final value from then on; a capped student took every step."""
+    objective, params, data, own = _regression_ensemble()
+    fit = ensemble.fit(objective, TX, ensemble.Schedule(400), params, data, own=own, stopping=RULE, epochs_per_block=50)
+    c, w = fit.convergence, RULE.window
+    assert 0 < c.converged.sum() < len(c.converged)  # both kinds, or the test shows nothing
+    full = ensemble.fit(objective, TX, ensemble.Schedule(400), params, data, own=own)
+    for i in np.flatnonzero(c.converged):
+        k = int(c.steps[i])
+        L = fit.losses[i]
+        rel = lambda e: abs(L[e - 1] - L[e - 1 - w]) / abs(L[e - 1 - w])  # noqa: E731 (epoch e, 1-based)
+        assert rel(k) < RULE.tol and all(rel(e) >= RULE.tol for e in range(w + 1, k))
+        assert c.change[i] == pytest.approx(rel(k), rel=1e-5) and c.final_loss[i] == L[k - 1]
+        assert np.all(L[k:] == L[k - 1])
+        fixed = ensemble.fit(objective, TX, ensemble.Schedule(400, max_steps=k), params, data, own=own)
+        assert _close(fit.params, fixed.params, i) and not _close(fit.params, full.params, i)
+    for i in np.flatnonzero(~c.converged):
+        assert c.steps[i] == 400 and c.change[i] >= RULE.tol and _close(fit.params, full.params, i)
+
+
+def test_stopping_is_the_same_in_blocks_in_chunks_and_when_a_chunk_has_all_stopped():
+    """Blocks of epochs carry the rule's state (bitwise the same as one block); chunks of
+    students stop at the same steps (their numbers differ by float32 rounding only, as without
+    a rule); a chunk whose students have all stopped skips its remaining blocks and reports what
+    running them would have (the frozen losses)."""
+    objective, params, data, own = _regression_ensemble()
+    one = ensemble.fit(objective, TX, ensemble.Schedule(400), params, data, own=own, stopping=RULE)
+    blocks = ensemble.fit(objective, TX, ensemble.Schedule(400), params, data, own=own, stopping=RULE,
+                          epochs_per_block=7)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(blocks.params)))
+    assert np.array_equal(one.losses, blocks.losses) and np.array_equal(one.convergence.steps, blocks.convergence.steps)
+    chunks = ensemble.fit(objective, TX, ensemble.Schedule(400), params, data, own=own, stopping=RULE, chunk=1,
+                          epochs_per_block=20)
+    assert np.array_equal(chunks.convergence.steps, one.convergence.steps)
+    assert np.array_equal(chunks.convergence.converged, one.convergence.converged)
+    assert _close(chunks.params, one.params, rtol=1e-4)
+    np.testing.assert_allclose(chunks.losses, one.losses, rtol=1e-4)
+
+
+def test_a_rule_that_never_holds_trains_the_whole_budget_and_inputs_are_checked():
+    objective, params, data, own = _regression_ensemble(N=3)
+    plain = ensemble.fit(objective, TX, ensemble.Schedule(60), params, data, own=own)
+    capped = ensemble.fit(objective, TX, ensemble.Schedule(60), params, data, own=own,
+                          stopping=ensemble.Stopping(tol=1e-12, window=5))
+    assert not capped.convergence.converged.any() and np.all(capped.convergence.steps == 60)
+    assert _close(plain.params, capped.params) and capped.convergence.converged_share == 0.0
+    for bad, match in ((dict(tol=0.0), "stopping tolerance"), (dict(window=0), "stopping window"),
+                       (dict(monitor="test"), "stopping monitor"), (dict(grad_tol=-1.0), "gradient-norm")):
+        with pytest.raises(ValueError, match=match):
+            ensemble.Stopping(**bad)
+    keys = jax.random.split(jax.random.key(0), 3)
+    with pytest.raises(ValueError, match="needs full-batch training"):
+        ensemble.fit(objective, TX, ensemble.Schedule(5, batch_size=8), params, data, own=own, order_keys=keys,
+                     stopping=ensemble.Stopping(grad_tol=1e-3))
+    with pytest.raises(ValueError, match="pass evaluate and eval_data"):
+        ensemble.fit(objective, TX, ensemble.Schedule(5), params, data, own=own,
+                     stopping=ensemble.Stopping(monitor="held-out"))
+    with pytest.raises(ValueError, match="an ensemble.Stopping rule"):
+        ensemble.fit(objective, TX, ensemble.Schedule(5), params, data, own=own, stopping={"tol": 1e-3})
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldOutMSE:
+    """An ``evaluate`` of the engine: the mean squared error on held-out (x, y)."""
+
+    graphdef: object
+
+    def __call__(self, params, state, data, extra):
+        model = nnx.merge(self.graphdef, params, state)
+        return jnp.mean((model(data.x)[:, 0] - data.y) ** 2)
+
+
+def test_held_out_and_gradient_norm_rules():
+    """A held-out rule judges the evaluation after every epoch (its change recomputed from the
+    recorded evaluations); a gradient-norm rule stops a full-batch student whose gradient is
+    below the tolerance (checked against the gradient of the frozen parameters)."""
+    objective, params, data, own = _regression_ensemble(N=4)
+    rng = np.random.default_rng(2)
+    Xh = rng.normal(size=(32, 3)).astype(np.float32)
+    held = ensemble.Batch(x=jnp.asarray(Xh), y=jnp.asarray(Xh @ np.array([1.0, -2.0, 0.5]) + 0.1, jnp.float32))
+    rule = ensemble.Stopping(tol=2e-2, window=4, monitor="held-out")
+    fit = ensemble.fit(objective, TX, ensemble.Schedule(300), params, data, own=own, stopping=rule,
+                       evaluate=HeldOutMSE(objective.graphdef), eval_data=held)
+    c = fit.convergence
+    assert c.converged.any()
+    for i in np.flatnonzero(c.converged):
+        k, E = int(c.steps[i]), fit.eval_losses[i]
+        assert abs(E[k - 1] - E[k - 1 - 4]) / abs(E[k - 1 - 4]) < rule.tol and c.final_loss[i] == E[k - 1]
+        assert np.all(E[k:] == E[k - 1])
+    grad = ensemble.Stopping(tol=1e-12, window=5, grad_tol=5e-2)
+    g = ensemble.fit(objective, TX, ensemble.Schedule(600), params, data, own=own, stopping=grad)
+    assert g.convergence.converged.all() and np.all(g.convergence.steps < 600)
+    for i in range(4):  # the gradient of the step it stopped at was below the tolerance
+        k = int(g.convergence.steps[i])
+        before = ensemble.fit(objective, TX, ensemble.Schedule(600, max_steps=k - 1), params, data, own=own).params
+        one = jax.tree.map(lambda a: a[i], before)
+        batch = ensemble.Batch(x=data.x, y=own.y[i], weights=own.weights[i])
+        value = lambda p: objective(p, nnx.State({}), batch, jnp.ones(64, bool), None, None, 0)[0]  # noqa: E731
+        assert float(optax.tree.norm(jax.grad(value)(one))) < grad.grad_tol * 1.01
+
+
+def test_mlp_students_train_to_convergence():
+    """mlp.train_to_convergence: the MLP students on the engine with a rule; a student that
+    stopped is the fixed-budget student at its steps."""
+    X, Y = _data(n=64, N=6)
+    cfg = mlp.TrainConfig(widths=(3, 8, 1), learning_rate=0.01, epochs=300)
+    init = mlp.init_ensemble(cfg.widths, jax.random.split(jax.random.key(0), 6), "torch")
+    params, conv = mlp.train_to_convergence(cfg, init, X, Y, ensemble.Stopping(tol=1e-2, window=5), chunk=6)
+    assert conv.converged.any() and np.all(conv.steps <= 300)
+    i = int(np.flatnonzero(conv.converged)[0])
+    short = mlp.train_to_convergence(cfg, init, X, Y, ensemble.Stopping(tol=1e-12, window=5), chunk=6)[0]
+    assert not _close(params, short, i)
+    with pytest.raises(ValueError, match="monitor='train'"):
+        mlp.train_to_convergence(cfg, init, X, Y, ensemble.Stopping(monitor="held-out"))

@@ -244,6 +244,28 @@ def test_distill_returns_its_loss_curve_and_held_out_loss(tiny):
     np.testing.assert_array_equal(out.trace[:, -1], np.asarray(out.states["wte"]["embedding"][:, 0, 0]))
 
 
+def test_distill_stops_each_student_on_its_held_out_loss(tiny):
+    """A held-out stopping rule: students with their own data orders stop when their held-out
+    loss has stopped moving (its change recomputed from the recorded held-out losses, which
+    repeat after the stop), within the epochs given as the cap; without eval_pairs, refused."""
+    questions, tok, _, student = tiny
+    data = distill.encode_pairs(tok, questions * 4, ["one two", "three four", "five six"] * 4)
+    held = distill.encode_pairs(tok, questions, ["one two", "three four", "five six"])
+    rule = distill.Stopping(tol=0.05, window=2, monitor="held-out")
+    out = distill.distill(student, data, order_keys=jax.random.split(jax.random.key(0), 3), epochs=30, batch_size=4,
+                          learning_rate=3e-3, eval_pairs=held, stopping=rule)
+    c = out.convergence
+    assert c.converged.any() and out.compute.steps == 90 and np.all(c.steps <= 90)
+    for i in np.flatnonzero(c.converged):
+        e = int(c.steps[i]) // 3  # epochs run (3 steps an epoch)
+        E = out.eval_losses[i]
+        assert abs(E[e - 1] - E[e - 3]) / abs(E[e - 3]) < rule.tol and np.all(E[e:] == E[e - 1])
+        assert np.all(out.losses[i, 3 * e:] == c.final_loss[i])  # a stopped student records its final loss
+    with pytest.raises(ValueError, match="pass eval_pairs"):
+        distill.distill(student, data, order_keys=jax.random.split(jax.random.key(0), 3), epochs=2, batch_size=4,
+                        stopping=rule)
+
+
 def _first_embedding(params):
     return params["wte"]["embedding"][0, 0]
 

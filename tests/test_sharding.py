@@ -112,3 +112,42 @@ def test_map_students_pads_and_cuts():
 
 def _affine(c, x, scale):  # arguments in the function's own order: no adapter
     return scale * x + c
+
+
+STOPPING = """
+import json, sys
+from jaxkd import compiler
+compiler.configure()
+import jax, numpy as np
+from jaxkd import sharding
+from test_ensemble import RULE, TX, _regression_ensemble
+from jaxkd.students import ensemble
+objective, params, data, own = _regression_ensemble(N=10)
+with sharding.use_devices(int(sys.argv[1])):
+    fit = ensemble.fit(objective, TX, ensemble.Schedule(300), params, data, own=own, stopping=RULE, chunk=2,
+                       epochs_per_block=30)
+c = fit.convergence
+print(json.dumps({"steps": c.steps.tolist(), "converged": c.converged.tolist(), "losses": fit.losses.tolist(),
+                  "params": [np.asarray(a).tolist() for a in jax.tree.leaves(fit.params)]}))
+"""
+
+
+def test_students_under_a_stopping_rule_on_four_devices_match_one():
+    """The rule's state travels with each student: 10 students over 4 devices stop at the same
+    steps, converged or capped alike, as on one device. Their parameters and losses agree to
+    float32 rounding only: the engine's sharded program rounds in other places than the
+    single-device one for this module, with or without a rule (the MLP experiments' sharded
+    path is bitwise: test_four_devices_match_one)."""
+    def run_stopping(devices, env_extra):
+        env = {**os.environ, **env_extra, "PYTHONPATH": os.path.dirname(__file__)}
+        r = subprocess.run([sys.executable, "-c", STOPPING, str(devices)], capture_output=True, text=True,
+                           env=env, timeout=600)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    four, one = run_stopping(4, FOUR), run_stopping(1, {})
+    assert any(one["converged"]) and not all(one["converged"])
+    assert four["steps"] == one["steps"] and four["converged"] == one["converged"]
+    np.testing.assert_allclose(four["losses"], one["losses"], rtol=1e-5)
+    for a, b in zip(four["params"], one["params"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -27,7 +27,8 @@ The steps, in the order a distillation runs them::
   (P x k, or N x P x k with ``students=N``: each student its own independent draws, trained on
   its own pairs via :func:`stack_pairs`), :func:`student_responses` (N x P x n).
 * Training (:mod:`jaxkd.llm.training`): :func:`distill` (returns :class:`Students`),
-  :func:`fine_tune`.
+  :func:`fine_tune`; a fixed budget by default, or each student until its training or held-out
+  loss stops moving (``stopping=Stopping(...)``, :class:`Convergence` per student).
 * Measures (:mod:`jaxkd.llm.measures`): :func:`embed_texts`, :func:`measure` (a
   :class:`Measures` record), :func:`student_logprobs` (N, M).
 * Memory budgets (:mod:`jaxkd.llm.budget`): :func:`training_bytes`, :func:`sampling_bytes`,
@@ -55,8 +56,9 @@ from jaxkd.llm.objective import Loss
 from jaxkd.llm.pairs import Pairs, choose_targets, decode, encode_pairs, encode_prompts, stack_pairs
 from jaxkd.llm.selection import METHODS
 from jaxkd.llm.training import Compute, Students, distill, fine_tune
+from jaxkd.students.ensemble import Convergence, Stopping
 
-__all__ = ["Pairs", "Compute", "Students", "Measures", "Loss", "METHODS", "encode_prompts", "encode_pairs", "stack_pairs",
+__all__ = ["Pairs", "Compute", "Convergence", "Stopping", "Students", "Measures", "Loss", "METHODS", "encode_prompts", "encode_pairs", "stack_pairs",
            "teacher_responses", "generate_texts", "student_responses", "student_logprobs", "choose_targets",
            "distill", "fine_tune", "embed_texts", "measure", "decode", "check_model",
            "training_bytes", "sampling_bytes", "students_per_chunk", "sampling_blocks", "check_memory"]

@@ -53,6 +53,9 @@ class Students:
       losses: (N, steps) the training loss at every step.
       eval_losses: (N, epochs) the held-out loss after every epoch (None without held-out pairs).
       trace: what ``trace`` recorded after every step, leaves (N, steps, ...) (None without one).
+      convergence: how far each student's training went under a stopping rule
+        (:class:`jaxkd.students.ensemble.Convergence`: steps taken, converged or capped, final
+        loss, the window's change; None without a rule, when every student takes ``compute.steps``).
     """
 
     graphdef: object
@@ -61,6 +64,7 @@ class Students:
     losses: np.ndarray | None = None
     eval_losses: np.ndarray | None = None
     trace: object = None
+    convergence: ensemble.Convergence | None = None
 
     @property
     def num_students(self) -> int:
@@ -85,7 +89,8 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
             teacher=None, init_states=None, dropout_keys=None, sample_keys=None, coin_key=None,
             eval_pairs: Pairs | None = None,
             chunk: int | None = None, trace: Callable | None = None,
-            progress: Callable[[int, int], None] | None = None) -> Students:
+            progress: Callable[[int, int], None] | None = None,
+            stopping: ensemble.Stopping | None = None) -> Students:
     """Distil N students at once (validated entry point) on the engine of
     :mod:`jaxkd.students.ensemble`.
 
@@ -118,11 +123,16 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
         a student's numbers do not depend on it).
       trace: optional ``trace(params) -> pytree`` recorded after every step (hashable).
       progress: optional ``progress(steps_done, total_steps)``, summed over students.
+      stopping: optional per-student stopping rule (:class:`jaxkd.students.ensemble.Stopping`):
+        on the training loss, or on the held-out loss (``monitor="held-out"``, with
+        ``eval_pairs``); the epochs (or ``max_steps``) are the cap. Default: the fixed budget.
 
     Returns:
       :class:`Students`.
     """
     check_model(student)
+    if stopping is not None and stopping.monitor == "held-out" and eval_pairs is None:
+        raise ValueError("a held-out stopping rule watches the held-out loss: pass eval_pairs.")
     keys = ensemble.check_keys("order keys", order_keys)
     N = keys.shape[0]
     v.check_int("epochs", epochs)
@@ -190,11 +200,11 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
                        chunk=chunk, epochs_per_block=1, trace=trace,
                        evaluate=None if eval_pairs is None else HeldOut(graphdef),
                        eval_data=None if eval_pairs is None else _as_batch(eval_pairs), on_block=progress,
-                       host=chunk < N)
+                       host=chunk < N, stopping=stopping)
     per_pair = float(pairs.mask.sum() / np.prod(pairs.mask.shape[:-1]))
     seen = min(steps * batch_size, epochs * M)  # sequences seen (the last batch of an epoch may be short)
     compute = Compute(steps=steps, epochs=seen / M, pairs=M, training_tokens=int(round(seen * per_pair)))
-    return Students(graphdef, fit.params, compute, fit.losses, fit.eval_losses, fit.trace)
+    return Students(graphdef, fit.params, compute, fit.losses, fit.eval_losses, fit.trace, fit.convergence)
 
 
 def fine_tune(model, pairs: Pairs, key: jax.Array, *, epochs: int, batch_size: int, optimizer: str = "trainer",

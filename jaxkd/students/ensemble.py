@@ -152,6 +152,95 @@ class Schedule:
         return -(-self.total_steps(n) // self.steps_per_epoch(n))
 
 
+MONITORS = ("train", "held-out")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stopping:
+    """A stopping rule, judged for every student on its own at the end of every epoch.
+
+    The student stops when the relative change of the monitored loss over the last ``window``
+    epochs, ``|L_e - L_(e-window)| / |L_(e-window)|``, falls below ``tol`` (judged from epoch
+    ``window + 1`` on), or, with ``grad_tol`` (full-batch students only), when the norm of the
+    epoch's gradient falls below it. ``monitor`` "train" watches each epoch's training loss (the
+    mean objective over the epoch's steps); "held-out" watches the evaluation :func:`fit` runs
+    after every epoch (its ``evaluate`` on ``eval_data``). A student that has stopped is frozen:
+    its parameters, optimizer state and module state no longer change while the others go on,
+    in the same vmapped program (masked updates). The schedule's epochs (or ``max_steps``) are
+    the cap: a student still moving then is reported as capped, not converged.
+    """
+
+    tol: float = 1e-4
+    window: int = 10
+    monitor: str = "train"
+    grad_tol: float | None = None
+
+    def __post_init__(self):
+        v.check_positive("stopping tolerance", self.tol)
+        v.check_int("stopping window", self.window)
+        v.check_choice("stopping monitor", self.monitor, MONITORS)
+        if self.grad_tol is not None:
+            v.check_positive("gradient-norm tolerance", self.grad_tol)
+
+
+class Watch(NamedTuple):
+    """One student's convergence state between steps (part of its :class:`Carry`): all ``()``
+    but ``history`` (window + 1,), the monitored loss of the last epochs as a ring."""
+
+    converged: jax.Array    # bool: stopped by the rule (frozen from then on)
+    steps: jax.Array        # int32: optimisation steps taken (updates applied)
+    epoch_sum: jax.Array    # the current epoch's summed training loss
+    epoch_count: jax.Array  # int32: its steps so far
+    history: jax.Array      # (window + 1,) monitored loss of epoch e at index e % (window + 1)
+    epochs: jax.Array       # int32: epochs judged
+    change: jax.Array       # the last judged relative change over the window (inf before it)
+    last: jax.Array         # the last judged monitored loss
+    grad_norm: jax.Array    # the gradient norm of the last step
+
+
+def watch_init(stopping: Stopping, dtype) -> Watch:
+    """A student's :class:`Watch` before its first step."""
+    z = jnp.zeros((), dtype)
+    return Watch(jnp.zeros((), bool), jnp.zeros((), jnp.int32), z, jnp.zeros((), jnp.int32),
+                 jnp.zeros((stopping.window + 1,), dtype), jnp.zeros((), jnp.int32), jnp.full((), jnp.inf, dtype),
+                 jnp.full((), jnp.nan, dtype), jnp.full((), jnp.inf, dtype))
+
+
+def judge(stopping: Stopping, w: Watch, value) -> Watch:
+    """``w`` after an epoch whose monitored loss is ``value`` (core): pushed on the history,
+    the window's relative change, and the rule applied. A converged student's watch does not
+    change."""
+    e = w.epochs + 1
+    size = stopping.window + 1
+    value = jnp.asarray(value, w.history.dtype)
+    old = w.history[(e + 1) % size]  # the monitored loss of epoch e - window (ring of window + 1)
+    change = jnp.where(e > stopping.window, jnp.abs(value - old) / jnp.maximum(jnp.abs(old), jnp.finfo(old.dtype).tiny),
+                       jnp.inf).astype(w.change.dtype)
+    now = change < stopping.tol
+    if stopping.grad_tol is not None:
+        now = now | (w.grad_norm < stopping.grad_tol)
+    judged = w._replace(converged=now, history=w.history.at[e % size].set(value), epochs=e, change=change, last=value,
+                        epoch_sum=jnp.zeros_like(w.epoch_sum), epoch_count=jnp.zeros_like(w.epoch_count))
+    return jax.tree.map(lambda a, b: jnp.where(w.converged, a, b), w, judged)
+
+
+class Convergence(NamedTuple):
+    """How far each student's training went (:func:`fit` with a :class:`Stopping` rule), each
+    (N,) on the host: ``steps`` taken, ``converged`` (True: stopped by the rule; False: capped by
+    the schedule), ``final_loss`` (the last judged monitored loss) and ``change`` (the window's
+    relative change then; inf when fewer epochs than the window ran)."""
+
+    steps: np.ndarray
+    converged: np.ndarray
+    final_loss: np.ndarray
+    change: np.ndarray
+
+    @property
+    def converged_share(self) -> float:
+        """The share of students stopped by the rule."""
+        return float(np.mean(self.converged))
+
+
 def epoch_batches(key: jax.Array | None, n: int, schedule: Schedule) -> tuple[jax.Array, jax.Array]:
     """One epoch's example indices and validity (core): ``(idx, valid)``, both (S, B).
 
@@ -177,15 +266,18 @@ def epoch_keys(order_key: jax.Array, epochs: int) -> jax.Array:
 
 class Carry(NamedTuple):
     """One student's training state between steps: trainable ``params``, the optimizer's
-    ``opt`` state and the module's non-trainable ``state`` (batch statistics)."""
+    ``opt`` state, the module's non-trainable ``state`` (batch statistics) and, under a
+    :class:`Stopping` rule, its :class:`Watch` (None without one)."""
 
     params: Any
     opt: Any
     state: Any
+    watch: Any = None
 
 
 def run_block(objective: Objective, optimizer: optax.GradientTransformation, schedule: Schedule, n: int,
-              carry: Carry, data, keys, step_keys, step0, extra, trace=None, losses: bool = True):
+              carry: Carry, data, keys, step_keys, step0, extra, trace=None, losses: bool = True,
+              stopping: Stopping | None = None):
     """Train one student for a block of epochs (core: no validation; vmap it over students).
 
     Args:
@@ -206,6 +298,10 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
       trace: optional ``trace(params) -> pytree`` recorded after every step.
       losses: return the objective's value at every step (else None: the program then need not
         keep it).
+      stopping: optional :class:`Stopping` rule (``carry.watch`` holds its state): the update of
+        a converged student is masked out (its carry stays as it was; its recorded loss is its
+        last judged loss). A "train" rule is judged at every epoch's end here; a "held-out" rule
+        by the caller after evaluating (:func:`judge`).
 
     Returns:
       ``(carry, losses (steps,) or None, traced (steps, ...) or None)``.
@@ -227,8 +323,29 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
         # promotion there only (the tests run everything else with strict promotion).
         with jax.numpy_dtype_promotion("standard"):
             updates, opt = optimizer.update(grads, c.opt, c.params)
-        new = Carry(optax.apply_updates(c.params, updates), opt, state)
+        new = Carry(optax.apply_updates(c.params, updates), opt, state, c.watch)
+        if stopping is not None:
+            new, loss = _watched(c, new, loss, grads, s)
         return new, (loss if losses else None, None if trace is None else trace(new.params))
+
+    per_epoch = schedule.steps_per_epoch(n)
+
+    def _watched(c: Carry, new: Carry, loss, grads, s):
+        """The masked update of a watched student, and the rule at an epoch's end."""
+        w = c.watch
+        frozen = w.converged
+        keep = lambda a, b: jnp.where(frozen, a, b)  # noqa: E731
+        w = w._replace(steps=w.steps + jnp.where(frozen, 0, 1).astype(w.steps.dtype),
+                       epoch_sum=w.epoch_sum + jnp.where(frozen, 0, loss).astype(w.epoch_sum.dtype),
+                       epoch_count=w.epoch_count + 1,
+                       grad_norm=keep(w.grad_norm, optax.tree.norm(grads).astype(w.grad_norm.dtype)))
+        if stopping.monitor == "train":
+            end = ((s + 1) % per_epoch == 0) | (s + 1 == total)
+            judged = judge(stopping, w, w.epoch_sum / jnp.maximum(w.epoch_count, 1).astype(w.epoch_sum.dtype))
+            w = jax.tree.map(lambda a, b: jnp.where(end, a, b), judged, w)
+        out = Carry(jax.tree.map(keep, c.params, new.params), jax.tree.map(keep, c.opt, new.opt),
+                    jax.tree.map(keep, c.state, new.state), w)
+        return out, jnp.where(frozen, c.watch.last.astype(loss.dtype), loss)
 
     def step(c: Carry, xs):
         i, ok, s = xs
@@ -246,13 +363,16 @@ def run_block(objective: Objective, optimizer: optax.GradientTransformation, sch
     return carry, values, traced
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "optimizer", "schedule", "n", "trace", "evaluate", "history"))
+@functools.partial(jax.jit, static_argnames=("objective", "optimizer", "schedule", "n", "trace", "evaluate", "history",
+                                             "stopping"))
 def _block(carry, own, shared, keys, step_keys, step0, extra, eval_data, *, objective, optimizer, schedule, n,
-           trace, evaluate, history):
+           trace, evaluate, history, stopping=None):
     def one(c, o, k, d):
         c, losses, traced = run_block(objective, optimizer, schedule, n, c, merge(shared, o), k, d, step0, extra,
-                                      trace, history)
+                                      trace, history, stopping)
         score = None if evaluate is None else evaluate(c.params, c.state, eval_data, extra)
+        if stopping is not None and stopping.monitor == "held-out":  # one epoch per block: judged here
+            c = c._replace(watch=judge(stopping, c.watch, score))
         return c, losses, traced, score
 
     return jax.vmap(one, in_axes=(0, 0, 0, None if step_keys is None else 0))(carry, own, keys, step_keys)
@@ -268,8 +388,10 @@ class Fit:
       losses: (N, steps) the objective at every step, float32 on the host (None when not kept).
       eval_losses: (N, blocks) the evaluation after every block of epochs (None without one).
       trace: (N, steps, ...) what ``trace`` recorded after every step (None without one).
-      steps: optimisation steps per student.
+      steps: optimisation steps of the schedule (the cap, under a stopping rule).
       epochs_per_block: epochs between evaluations.
+      convergence: how far each student went (:class:`Convergence`; None without a stopping
+        rule). After a student stops, its losses, evaluations and trace repeat their last value.
     """
 
     params: Any
@@ -279,6 +401,7 @@ class Fit:
     trace: Any
     steps: int
     epochs_per_block: int
+    convergence: Convergence | None = None
 
 
 def _rows(tree, lo: int, hi: int, size: int):
@@ -295,7 +418,8 @@ def _rows(tree, lo: int, hi: int, size: int):
 def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule: Schedule, params, data, *,
         own=None, state=None, order_keys=None, step_keys=None, extra=None, chunk: int | None = None,
         epochs_per_block: int | None = None, history: bool = True, trace=None, evaluate=None, eval_data=None,
-        on_block: Callable[[int, int], None] | None = None, host: bool = False) -> Fit:
+        on_block: Callable[[int, int], None] | None = None, host: bool = False,
+        stopping: Stopping | None = None) -> Fit:
     """Train N students (validated entry point of the engine).
 
     Args:
@@ -317,9 +441,10 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
         objective gets None.
       extra: shared non-trained inputs for the objective (a teacher's parameters).
       chunk: students trained at a time on each device (bounds memory; None: all at once).
-        At the same chunk a student's numbers do not depend on how many students there are or
-        on the device count; another chunk changes them only by float32 rounding (matrix
-        products batched at another width).
+        At the same chunk a student's numbers do not depend on how many students there are;
+        another chunk, or another device count, changes them only by float32 rounding (matrix
+        products batched at another width; measured for a small ReLU MLP through this function,
+        tests/test_sharding.py: the sharded program rounds elsewhere).
       epochs_per_block: epochs per compiled call (default all): progress, evaluation and
         Python-side work happen between blocks.
       history: keep the per-step losses (N x steps floats on the host).
@@ -329,6 +454,9 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
       on_block: optional ``on_block(steps_done, total_steps)`` after every block and chunk.
       host: return the trained parameters as host (NumPy) arrays, chunk by chunk, so device
         memory holds one chunk at a time.
+      stopping: optional :class:`Stopping` rule, per student; default None: every student trains
+        the schedule's whole budget. A "held-out" rule needs ``evaluate`` and trains one epoch
+        per block. When every student of a chunk has stopped, its remaining blocks are not run.
 
     Returns:
       :class:`Fit`.
@@ -357,6 +485,18 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
         step_keys = jax.tree.map(lambda k: check_keys("step keys", k, N), step_keys)
     state = nnx.State({}) if state is None else state
     epochs = schedule.epochs_run(n)
+    if stopping is not None:
+        if not isinstance(stopping, Stopping):
+            raise ValueError(f"stopping must be an ensemble.Stopping rule, got {type(stopping).__name__}.")
+        if stopping.grad_tol is not None and schedule.minibatch(n):
+            raise ValueError("a gradient-norm stopping rule needs full-batch training (a minibatch gradient's "
+                             "norm does not vanish at a stationary point); drop grad_tol or the batch size.")
+        if stopping.monitor == "held-out":
+            if evaluate is None:
+                raise ValueError("a held-out stopping rule watches the evaluation: pass evaluate and eval_data.")
+            if epochs_per_block not in (None, 1):
+                raise ValueError("a held-out stopping rule is judged after every epoch: epochs_per_block must be 1.")
+            epochs_per_block = 1
     per_block = epochs if epochs_per_block is None else min(v.check_int("epochs per block", epochs_per_block), epochs)
     c = N if chunk is None else min(v.check_int("chunk", chunk), N)
     d = sharding.device_count()
@@ -364,20 +504,38 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
     per_epoch = schedule.steps_per_epoch(n)
     total = schedule.total_steps(n)
     all_keys = jax.vmap(lambda k: epoch_keys(k, schedule.epochs))(order_keys)[:, :epochs]  # (N, E)
-    out_params, out_state, out_losses, out_eval, out_trace = [], [], [], [], []
+    out_params, out_state, out_losses, out_eval, out_trace, out_watch = [], [], [], [], [], []
     done = 0
+    dtype = leaves[0].dtype if jnp.issubdtype(leaves[0].dtype, jnp.floating) else jnp.float32
     for lo in range(0, N, width):
         hi = min(lo + width, N)
         size = width if N > width else N
-        carry = Carry(_rows(params, lo, hi, size), None, _rows(state, lo, hi, size))
+        watch = None if stopping is None else jax.tree.map(lambda a: jnp.broadcast_to(a, (size, *a.shape)),
+                                                           watch_init(stopping, dtype))
+        carry = Carry(_rows(params, lo, hi, size), None, _rows(state, lo, hi, size), watch)
         carry = carry._replace(opt=jax.vmap(optimizer.init)(carry.params))
         own_c, keys_c = _rows(own, lo, hi, size), _rows(all_keys, lo, hi, size)
         drop_c = None if step_keys is None else _rows(step_keys, lo, hi, size)
         losses, evals, traced = [], [], []
         for e0 in range(0, epochs, per_block):
             e1 = min(e0 + per_block, epochs)
+            if stopping is not None and e0 > 0 and bool(np.all(np.asarray(carry.watch.converged)[: hi - lo])):
+                # Every student of the chunk has stopped: the rest would only repeat their frozen
+                # values (what a frozen student records), so it is not run.
+                rest = min(epochs * per_epoch, total) - e0 * per_epoch
+                last = np.asarray(carry.watch.last)[: hi - lo]
+                if history:
+                    losses.append(np.repeat(last[:, None], rest, axis=1).astype(losses[-1].dtype))
+                if evaluate is not None:
+                    evals += [evals[-1]] * (-(-(epochs - e0) // per_block))
+                if trace is not None:
+                    traced.append(jax.tree.map(lambda a: np.repeat(a[:, -1:], rest, axis=1), traced[-1]))
+                done += rest * (hi - lo)
+                if on_block is not None:
+                    on_block(done, total * N)
+                break
             block = functools.partial(_block, objective=objective, optimizer=optimizer, schedule=schedule, n=n,
-                                      trace=trace, evaluate=evaluate, history=history)
+                                      trace=trace, evaluate=evaluate, history=history, stopping=stopping)
             carry, loss, tr, score = sharding.map_students(
                 _Block(block), carry, own_c, keys_c[:, e0:e1], drop_c, jnp.int32(e0 * per_epoch), data, extra,
                 eval_data, in_axes=(0, 0, 0, None if drop_c is None else 0, None, None, None, None))
@@ -390,6 +548,8 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
             done += (min(e1 * per_epoch, total) - e0 * per_epoch) * (hi - lo)
             if on_block is not None:
                 on_block(done, total * N)
+        if stopping is not None:
+            out_watch.append(jax.tree.map(lambda a: np.asarray(a)[: hi - lo], carry.watch))
         keep = (lambda a: np.asarray(a)[: hi - lo]) if host else (lambda a: a[: hi - lo])
         out_params.append(jax.tree.map(keep, carry.params))
         out_state.append(jax.tree.map(keep, carry.state))
@@ -401,11 +561,15 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
             out_trace.append(jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, :total], *traced))
     cat = np.concatenate if host else jnp.concatenate
     join = (lambda parts: parts[0]) if len(out_params) == 1 else (lambda parts: jax.tree.map(lambda *a: cat(a), *parts))
+    convergence = None
+    if stopping is not None:
+        w = jax.tree.map(lambda *a: np.concatenate(a), *out_watch)
+        convergence = Convergence(w.steps, w.converged, w.last, w.change)
     return Fit(join(out_params), join(out_state),
                np.concatenate(out_losses) if history else None,
                np.concatenate(out_eval) if evaluate is not None else None,
                jax.tree.map(lambda *a: np.concatenate(a), *out_trace) if trace is not None else None,
-               total, per_block)
+               total, per_block, convergence)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -314,6 +314,19 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
     Returns:
       Trained parameters, leading axis N.
     """
+    X, Y, weights, order_keys, dtype = _validated(cfg, params, X, Y, weights, order_keys)
+    if chunk is None:
+        chunk = auto_chunk(jax.tree.leaves(params)[0].shape[0], sum(cfg.widths[1:-1]))
+    v.check_int("chunk", chunk)
+    # The student axis is split over devices (jaxkd.sharding); every device trains its students
+    # in chunks of the same size as one device would, so the numbers do not change.
+    return sharding.map_students(_train, cfg, params, X, Y, weights, order_keys,
+                                 in_axes=(None, 0, None, 0, 0, 0), static_argnums=(0,), block=chunk)
+
+
+def _validated(cfg: TrainConfig, params: Params, X, Y, weights, order_keys):
+    """:func:`train_ensemble`'s inputs checked and as device arrays of the parameters' dtype:
+    ``(X (n, d), Y (N, n, ...), weights (N, n), order_keys (N,) or None, dtype)``."""
     X = v.as_float_array("inputs X", X, ndim=2)
     if X.shape[1] != cfg.widths[0]:
         raise ValueError(f"inputs have {X.shape[1]} features but the network expects {cfg.widths[0]}.")
@@ -339,15 +352,40 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
                          "one key per student from your own data-order stream.")
     if not minibatch:
         order_keys = None  # full batch: no data order
-    if chunk is None:
-        chunk = auto_chunk(n_students, sum(cfg.widths[1:-1]))
-    v.check_int("chunk", chunk)
     dtype = jax.tree.leaves(params)[0].dtype
     Y = jnp.asarray(Y) if cfg.loss == "ce" else jnp.asarray(Y, dtype)
-    # The student axis is split over devices (jaxkd.sharding); every device trains its students
-    # in chunks of the same size as one device would, so the numbers do not change.
-    return sharding.map_students(_train, cfg, params, jnp.asarray(X, dtype), Y, jnp.asarray(weights, dtype),
-                                 order_keys, in_axes=(None, 0, None, 0, 0, 0), static_argnums=(0,), block=chunk)
+    return jnp.asarray(X, dtype), Y, jnp.asarray(weights, dtype), order_keys, dtype
+
+
+def train_to_convergence(cfg: TrainConfig, params: Params, X, Y, stopping: ensemble.Stopping, *, weights=None,
+                         order_keys=None, chunk: int | None = None) -> tuple[Params, ensemble.Convergence]:
+    """Train N students until each one's training loss stops moving, at most ``cfg.epochs``
+    epochs (validated entry point): :func:`train_ensemble`'s students and inputs, with a
+    per-student :class:`jaxkd.students.ensemble.Stopping` rule (``monitor`` "train"; a
+    gradient-norm rule for full-batch students). Every student trains on the engine's vmapped
+    path (:func:`jaxkd.students.ensemble.fit`), also where :func:`train_ensemble` would take the
+    fused one (the two differ in float32 rounding only).
+
+    Returns:
+      ``(params, convergence)``: trained parameters (leading axis N) and how far each went.
+    """
+    if not isinstance(stopping, ensemble.Stopping) or stopping.monitor != "train":
+        raise ValueError("train_to_convergence watches the training loss: give an ensemble.Stopping rule with "
+                         "monitor='train'.")
+    X, Y, weights, order_keys, _ = _validated(cfg, params, X, Y, weights, order_keys)
+    N = jax.tree.leaves(params)[0].shape[0]
+    chunk = auto_chunk(N, sum(cfg.widths[1:-1])) if chunk is None else v.check_int("chunk", chunk)
+    fit = ensemble.fit(ensemble.PerExample(_graphdef(cfg.widths), LOSSES[cfg.loss]), _adam(cfg.learning_rate),
+                       ensemble.Schedule(cfg.epochs, cfg.batch_size), params, ensemble.Batch(x=X),
+                       own=ensemble.Batch(y=Y, weights=weights), order_keys=order_keys, chunk=chunk, history=False,
+                       stopping=stopping)
+    return fit.params, fit.convergence
+
+
+@functools.cache
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+    """One optax Adam per learning rate, so that the engine's compiled program is reused."""
+    return optax.adam(learning_rate)
 
 
 #: Hidden units (students x width) per chunk on CPU.
