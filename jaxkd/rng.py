@@ -35,6 +35,15 @@ def point_key(key: jax.Array, *indices: int) -> jax.Array:
     return key
 
 
+def cell_key(key: jax.Array, *names: str) -> jax.Array:
+    """Fold a grid cell's names into ``key`` (a stable CRC32 of each, in order), so that a cell's
+    randomness is the same whichever other cells run beside it and in whatever order they are
+    listed (``cell_key(k, "breast-cancer", "mlp")``); :func:`point_key` keys by position."""
+    for name in names:
+        key = jax.random.fold_in(key, zlib.crc32(str(name).encode()))
+    return key
+
+
 def student_keys(key: jax.Array, num_students: int) -> jax.Array:
     """Split ``key`` into one key per student: shape (num_students,)."""
     return jax.random.split(key, num_students)

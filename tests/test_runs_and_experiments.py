@@ -236,3 +236,19 @@ def test_ensemble_results_hold_every_ensemble_metric_by_its_name():
 
     held = [f.name for f in dataclasses.fields(EnsembleResults) if f.name != "config"]
     assert sorted(held) == sorted(EnsembleMetrics._fields) and len(held) == 8
+
+
+@pytest.mark.parametrize("name", ["output-entropy", "objectives"])
+def test_a_cells_numbers_do_not_depend_on_which_other_cells_run(name):
+    """Every (dataset, model class) cell draws its teachers and students from keys named by the
+    cell, not by its place in the lists: breast-cancer's MLP cell alone is bitwise the cell of a
+    run that lists wine first and both model classes (planted: keys by list position fail)."""
+    from jaxkd.study import EXPERIMENTS
+
+    experiment = EXPERIMENTS[name]
+    small = {k: v for k, v in SMALL[name].items() if k != "datasets"}
+    alone = experiment.run(experiment.Config.from_preset("quick", datasets=("breast-cancer",), model="mlp", **small))
+    both = experiment.run(experiment.Config.from_preset("quick", datasets=("wine", "breast-cancer"),
+                                                        models=("logistic", "mlp"), **small))
+    assert list(alone.runs) == ["breast-cancer-mlp"] and "breast-cancer-mlp" in both.runs
+    assert json.dumps(to_jsonable(alone.runs["breast-cancer-mlp"])) == json.dumps(to_jsonable(both.runs["breast-cancer-mlp"]))

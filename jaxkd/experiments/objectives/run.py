@@ -106,13 +106,13 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
 
     # Teachers: one per seed, on the true labels (output-entropy's teachers).
     teacher_cfg = mlp.TrainConfig(widths(cfg.teacher_hidden), "ce", cfg.learning_rate, cfg.epochs)
-    keys = rng.student_keys(rng.point_key(rng.stream(cfg.seed, "teacher_init"), di, mi), S)
+    keys = rng.student_keys(rng.cell_key(rng.stream(cfg.seed, "teacher_init"), name, model), S)
     teachers = mlp.train_ensemble(teacher_cfg, mlp.init_ensemble(teacher_cfg.widths, keys), X, sp.y_train)
     t_train = mlp.predict(teacher_cfg.widths, teachers, X)          # (S, n, C)
     t_test = mlp.predict(teacher_cfg.widths, teachers, X_test)      # (S, m, C)
 
     # Students: objectives x seeds on one axis (objective-major).
-    init_keys = rng.student_keys(rng.point_key(rng.stream(cfg.seed, "student_init"), di, mi), S)
+    init_keys = rng.student_keys(rng.cell_key(rng.stream(cfg.seed, "student_init"), name, model), S)
     graphdef, states, target = distil(widths(cfg.student_hidden), X, t_train, objectives, init_keys,
                                       learning_rate=cfg.learning_rate, epochs=cfg.epochs)
     temp = jnp.asarray([t for _, _, t, _ in objectives], jnp.float32)

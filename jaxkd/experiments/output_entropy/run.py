@@ -98,12 +98,12 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
     widths = {"logistic": lambda h: (d, C), "mlp": lambda h: (d, h, C)}[model]
     teacher_cfg = mlp.TrainConfig(widths(cfg.teacher_hidden), "ce", cfg.learning_rate, cfg.epochs)
     # R teachers, each from its own init, all on the true labels; then each teacher's students.
-    t_keys = rng.student_keys(rng.point_key(rng.stream(cfg.seed, "teacher_init"), di, mi), R)
+    t_keys = rng.student_keys(rng.cell_key(rng.stream(cfg.seed, "teacher_init"), name, model), R)
     teachers = mlp.train_ensemble(teacher_cfg, mlp.init_ensemble(teacher_cfg.widths, t_keys, cfg.init), X, sp.y_train)
     hard = _probs(teacher_cfg.widths, teachers, X).argmax(-1)                 # (R, n)
     soft = _probs(teacher_cfg.widths, teachers, X, cfg.temperature)           # (R, n, C)
     teacher_test = _probs(teacher_cfg.widths, teachers, X_test)               # (R, m, C)
-    s_keys = rng.student_keys(rng.point_key(rng.stream(cfg.seed, "init"), di, mi), R)
+    s_keys = rng.student_keys(rng.cell_key(rng.stream(cfg.seed, "init"), name, model), R)
     probs = {"teacher": teacher_test}
     for role, loss, target in (("student_hard", "ce", hard), ("student_soft", "soft_ce", soft)):
         scfg = mlp.TrainConfig(widths(cfg.student_hidden), loss, cfg.learning_rate, cfg.epochs)
