@@ -1,6 +1,7 @@
 """`jaxkd reproduce`, the study checklist, and crash-safe resume of real runs killed mid-sweep."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -246,9 +247,29 @@ def test_init_claim_needs_fresh_inits_and_reads_the_test_mse_paired():
     assert judged([base, jitter(0.002), 1.05 * base]).status == "not reproduced"
     assert judged([base, jitter(0.002), 1.3 * base - 0.09]).status == "not reproduced"  # spread x 1.69
     few = [x[:30] for x in (base, jitter(0.002), jitter(0.03))]
-    assert judged(few).status == "inconclusive"  # 30 students: too few to tell
+    undecided = judged(few)
+    assert undecided.status == "inconclusive"  # 30 students: too few to tell
+    # ... and it says how many students would decide it at 80% power (more than it has).
+    need = int(re.search(r"about ([\d,]+) students would decide it at 80% power", undecided.evidence)
+               .group(1).replace(",", ""))
+    assert need > 30
     shared = judged([base, jitter(0.002), jitter(0.005)], fresh=False)
     assert shared.status == "not reproduced" and "fresh inits" in shared.evidence
+
+
+def test_students_to_decide_an_equivalence_give_80_percent_power():
+    """The count an inconclusive mlp-init verdict states: were the share of the margin left what
+    was measured, intervals 1.96 standard errors wide at that many students exclude 0 in 80% of
+    draws (simulated; planted: 1.96 in place of 2.80 gives 50%)."""
+    from jaxkd.experiments.init_perturbation.claims import _students_to_decide
+
+    rng = np.random.default_rng(0)
+    for est, se, n in ((0.3, 0.2, 100), (-0.2, 0.15, 30), (0.05, 0.04, 1000)):
+        need = int(re.search(r"about ([\d,]+)", _students_to_decide(est, se, n)).group(1).replace(",", ""))
+        se_need = se * np.sqrt(n / need)
+        draws = est + se_need * rng.standard_normal(20000)
+        assert np.mean(np.abs(draws) > 1.96 * se_need) == pytest.approx(0.80, abs=0.02)
+    assert "no number of students" in _students_to_decide(0.0, 0.1, 100)
 
 
 def test_llm_correction_claims_read_paired_replicates():

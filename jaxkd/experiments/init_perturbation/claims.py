@@ -13,10 +13,6 @@ from jaxkd.experiments.init_perturbation.run import (
 )
 from jaxkd.formatting import fmt
 
-# "Insensitive": the mean test MSE moves by less than 1% of its unperturbed value, and the
-# variance of the test MSE across students by less than 10% (a log ratio within ±log 1.1).
-
-
 def _equivalence(estimate: float, se: float, margin: float) -> tuple[float, float, float]:
     """(margin - |estimate|) / margin and its 95% interval: 1 when nothing moved, 0 at the
     margin, negative beyond it."""
@@ -47,11 +43,24 @@ def _mlp_init(res: Results) -> Interval:
                      f"variance ×{np.exp(L):.3f} (log ratio {L:+.3f} ± {1.96 * L_se:.3f})")
     est, low, _, what, at = min(scored, key=lambda q: q[1])
     high = min(q[2] for q in scored)
+    power = ""
+    if low <= 0.0 <= high:
+        power = "; " + _students_to_decide(est, (est - low) / 1.96, res.num_students)
     return Interval(est, low, high, res.num_students, (
         f"fresh inits, {res.num_students} students paired across s; unperturbed mean test MSE {fmt(m0)}, "
         f"variance {fmt(float(base.var(ddof=1)))}; " + "; ".join(parts) +
         f"; closest to its margin: the {what} at s = {fmt(at)}, share of the margin left {fmt(est, 3)}, "
-        f"95% interval [{fmt(low, 3)}, {fmt(high, 3)}]"))
+        f"95% interval [{fmt(low, 3)}, {fmt(high, 3)}]" + power))
+
+
+def _students_to_decide(est: float, se: float, n: int) -> str:
+    """How many paired students would put the deciding interval wholly on one side of 0 with
+    80% power, were the share of the margin left ``est`` as measured with standard error
+    ``se`` at ``n`` students (the error shrinking as 1/sqrt(students)): n (2.80 se / est)^2."""
+    if abs(est) < 1e-3:
+        return "the change sits at its margin: no number of students would decide it"
+    need = int(np.ceil(n * (2.80 * se / abs(est)) ** 2))
+    return f"about {need:,} students would decide it at 80% power"
 
 
 CLAIMS: tuple[Claim, ...] = (
