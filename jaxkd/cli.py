@@ -128,13 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_options(parser, written: str) -> None:
     """Options ``run`` and ``reproduce`` share: devices, processes, resume, JSON copy."""
-    integer = config.integer
-    parser.add_argument("--devices", type=integer, metavar="N", help="split student axes over this many devices (default: all visible)")
+    parser.add_argument("--devices", type=config.integer, metavar="N", help="split student axes over this many devices (default: all visible)")
     parser.add_argument("--coordinator", metavar="HOST:PORT",
                         help="run as one of several processes (jax.distributed): the coordinator's address, "
                         "the same for every process; process 0 hosts it")
-    parser.add_argument("--num-processes", type=integer, metavar="N", help="with --coordinator: how many processes take part")
-    parser.add_argument("--process-id", type=integer, metavar="I", help="with --coordinator: this process's id, 0 .. N-1")
+    parser.add_argument("--num-processes", type=config.integer, metavar="N", help="with --coordinator: how many processes take part")
+    parser.add_argument("--process-id", type=config.integer, metavar="I", help="with --coordinator: this process's id, 0 .. N-1")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (same options, same code)")
     parser.add_argument("--overwrite", action="store_true", help="discard the run in --out and start again")
     parser.add_argument("--json", type=Path, metavar="FILE", help=f"also write {written} to this file (its folder is created)")

@@ -18,7 +18,6 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING
 
-from jaxkd import _extras
 from jaxkd.experiments.experiment import Experiment
 
 if TYPE_CHECKING:  # the claims' statistics import scipy: not for the command line's parser
@@ -125,7 +124,7 @@ def _gather_claims() -> tuple[Claim, ...]:
     installed are left out (those steps cannot run then either)."""
     found = []
     for experiment in EXPERIMENTS.values():
-        if experiment.extra is None or not _extras.missing(experiment.extra):
+        if experiment.available:
             found += experiment.CLAIMS
     order = {step.name: i for i, step in enumerate(STEPS)}  # the study's order of sections and steps
     return tuple(sorted(found, key=lambda c: order[c.needs[0]]))

@@ -52,6 +52,11 @@ class Experiment:
             raise TypeError(f"{module.__name__}.{attr} must be {what} (see jaxkd.experiments.experiment).")
         return value
 
+    @property
+    def available(self) -> bool:
+        """Whether the packages this experiment's run needs are installed."""
+        return self.extra is None or not _extras.missing(self.extra)
+
     def require(self) -> None:
         """Raise :class:`jaxkd._extras.MissingExtra` (one sentence naming the install command)
         when the packages of this experiment's extra are not installed."""
