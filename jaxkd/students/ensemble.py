@@ -241,6 +241,30 @@ class Convergence(NamedTuple):
         return float(np.mean(self.converged))
 
 
+def convergence_at_end(stopping: Stopping, epoch_losses, steps_per_epoch: int = 1) -> Convergence:
+    """How far students that trained a fixed budget got, judged from their history (record
+    only: nothing was stopped). ``epoch_losses`` (N, E) is each student's monitored loss after
+    every epoch; a student counts as converged when ``stopping``'s relative-change rule holds at
+    its last epoch, ``|L_E - L_(E-window)| / |L_(E-window)| < tol`` (the rule :func:`fit`
+    applies epoch by epoch; the gradient-norm rule is not judged here). Returns a
+    :class:`Convergence` with ``steps`` the whole budget, ``final_loss`` the last epoch's loss
+    and ``change`` the last window's relative change (inf when E <= window).
+    """
+    if not isinstance(stopping, Stopping):
+        raise ValueError(f"stopping must be an ensemble.Stopping rule, got {type(stopping).__name__}.")
+    L = np.asarray(epoch_losses, np.float64)
+    if L.ndim != 2 or L.shape[1] < 1:
+        raise ValueError(f"epoch losses must be (students, epochs), got shape {L.shape}.")
+    N, E = L.shape
+    final = L[:, -1]
+    if E > stopping.window:
+        old = L[:, -1 - stopping.window]
+        change = np.abs(final - old) / np.maximum(np.abs(old), np.finfo(np.float32).tiny)
+    else:
+        change = np.full(N, np.inf)
+    return Convergence(np.full(N, E * steps_per_epoch, np.int64), change < stopping.tol, final, change)
+
+
 def epoch_batches(key: jax.Array | None, n: int, schedule: Schedule) -> tuple[jax.Array, jax.Array]:
     """One epoch's example indices and validity (core): ``(idx, valid)``, both (S, B).
 

@@ -174,7 +174,7 @@ LOSSES = {"mse": _mse, "ce": _ce, "soft_ce": _soft_ce}  # per-example losses, en
 
 
 def train_one(cfg: TrainConfig, params: Params, X: jax.Array, y: jax.Array, weights: jax.Array,
-              order_key: jax.Array | None) -> Params:
+              order_key: jax.Array | None, record: bool = False):
     """Train one student (core): the engine's :func:`jaxkd.students.ensemble.run_block` with
     ``MLP(cfg.widths)``, the loss ``cfg.loss`` and ``optax.adam(cfg.learning_rate)``, all epochs
     in one block.
@@ -187,16 +187,21 @@ def train_one(cfg: TrainConfig, params: Params, X: jax.Array, y: jax.Array, weig
       weights: per-example weights, (n,) (bootstrap counts; ones for plain training).
       order_key: key of the minibatch-order stream (None when full-batch).
 
+      record: also return the training loss of every epoch (the mean over its steps), (E,).
+
     Returns:
-      Trained parameters.
+      Trained parameters (and, with ``record``, the epoch losses).
     """
     schedule = ensemble.Schedule(cfg.epochs, cfg.batch_size)
     tx = optax.adam(cfg.learning_rate)
     keys = ensemble.epoch_keys(jax.random.key(0) if order_key is None else order_key, cfg.epochs)
     carry = ensemble.Carry(params, tx.init(params), nnx.State({}))
-    carry, _, _ = ensemble.run_block(ensemble.PerExample(_graphdef(cfg.widths), LOSSES[cfg.loss]), tx, schedule,
-                                     X.shape[0], carry, ensemble.Batch(X, y, weights), keys, None, 0, None)
-    return carry.params
+    carry, losses, _ = ensemble.run_block(ensemble.PerExample(_graphdef(cfg.widths), LOSSES[cfg.loss]), tx,
+                                          schedule, X.shape[0], carry, ensemble.Batch(X, y, weights), keys, None, 0,
+                                          None, losses=record)
+    if not record:
+        return carry.params
+    return carry.params, losses.reshape(cfg.epochs, -1).mean(axis=1)
 
 
 def uses_fused_path(cfg: TrainConfig, num_rows: int) -> bool:
@@ -209,7 +214,7 @@ def uses_fused_path(cfg: TrainConfig, num_rows: int) -> bool:
 
 
 def train_block_fused(cfg: TrainConfig, params: Params, X: jax.Array, Y: jax.Array,
-                      weights: jax.Array) -> Params:
+                      weights: jax.Array, record: bool = False):
     """Train a block of c one-hidden-layer ReLU regression students, full batch, with Adam
     (core: no validation). Same updates as ``optax.adam`` on the weighted squared error of
     :func:`train_one`, with the forward and backward passes written out so that each epoch
@@ -235,9 +240,10 @@ def train_block_fused(cfg: TrainConfig, params: Params, X: jax.Array, Y: jax.Arr
       cfg: settings with ``uses_fused_path(cfg, n)`` true.
       params: c students' parameters (leading axis c), as from :func:`init_ensemble`.
       X: inputs, (n, d). Y: targets, (c, n). weights: per-example weights, (c, n).
+      record: also return every epoch's weighted squared error (before its update), (c, E).
 
     Returns:
-      Trained parameters, same structure.
+      Trained parameters, same structure (and, with ``record``, the epoch losses).
     """
     leaves, tree = jax.tree.flatten(params)
     shapes = [x.shape for x in leaves]  # MLP state order: layers/0/bias, layers/0/kernel, layers/1/...
@@ -261,35 +267,51 @@ def train_block_fused(cfg: TrainConfig, params: Params, X: jax.Array, Y: jax.Arr
         Z = X1 @ W                                                        # (n, h*c)
         AW = jnp.maximum(Z, 0.0) * w2[None]
         out = sum(AW[:, j * c:(j + 1) * c] for j in range(h)) + b2v[None]  # (n, c)
-        g = coef * (out - YT)                                             # (n, c)
+        r = out - YT
+        g = coef * r                                                      # (n, c)
         # g repeated per hidden unit as a concatenate: XLA fuses it better than a broadcast.
         P = jnp.where(Z > 0, jnp.concatenate([g] * h, axis=1), 0.0)       # (n, h*c)
         Q = X1.T @ P                                                      # (d+1, h*c)
-        return Q * w2[None], jnp.sum(W * Q, axis=0), g.sum(0)
+        loss = 0.5 * jnp.sum(g * r, axis=0) if record else None           # (c,): the weighted mean of r^2
+        return (Q * w2[None], jnp.sum(W * Q, axis=0), g.sum(0)), loss
 
     def step(carry, _):
         p, opt = carry
+        g, loss = grads(p)
         with jax.numpy_dtype_promotion("standard"):  # optax's int32 step count, as in train_one
-            updates, opt = tx.update(grads(p), opt, p)
-        return (optax.apply_updates(p, updates), opt), None
+            updates, opt = tx.update(g, opt, p)
+        return (optax.apply_updates(p, updates), opt), loss
 
-    (p, _), _ = jax.lax.scan(step, (p, tx.init(p)), None, length=cfg.epochs)
+    (p, _), losses = jax.lax.scan(step, (p, tx.init(p)), None, length=cfg.epochs)
     W, w2, b2v = p
     out = [W[d].reshape(h, c).T, W[:d].reshape(d, h, c).transpose(2, 0, 1),
            b2v.reshape(c, 1), w2.reshape(h, c).T[..., None]]
-    return jax.tree.unflatten(tree, out)
+    trained = jax.tree.unflatten(tree, out)
+    return (trained, losses.T) if record else trained
 
 
-@functools.partial(jax.jit, static_argnames=("cfg",))
-def _train(cfg, params, X, Y, weights, order_keys):
+@functools.partial(jax.jit, static_argnames=("cfg", "record"))
+def _train(cfg, params, X, Y, weights, order_keys, record=False):
     if uses_fused_path(cfg, X.shape[0]):
-        return train_block_fused(cfg, params, X, Y, weights)
+        return train_block_fused(cfg, params, X, Y, weights, record)
     keys_axis = None if order_keys is None else 0
-    return jax.vmap(train_one, in_axes=(None, 0, None, 0, 0, keys_axis))(cfg, params, X, Y, weights, order_keys)
+    return jax.vmap(train_one, in_axes=(None, 0, None, 0, 0, keys_axis, None))(cfg, params, X, Y, weights,
+                                                                              order_keys, record)
+
+
+def _train_recorded(cfg, params, X, Y, weights, order_keys):
+    return _train(cfg, params, X, Y, weights, order_keys, True)
 
 
 def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, order_keys=None,
                    chunk: int | None = None) -> Params:
+    """Train N students at once (validated entry point); see :func:`train_recorded`, which
+    also returns every epoch's training loss."""
+    return _ensemble(_train, cfg, params, X, Y, weights, order_keys, chunk)
+
+
+def train_recorded(cfg: TrainConfig, params: Params, X, Y, *, weights=None, order_keys=None,
+                   chunk: int | None = None) -> tuple[Params, np.ndarray]:
     """Train N students at once (validated entry point).
 
     Args:
@@ -312,15 +334,23 @@ def train_ensemble(cfg: TrainConfig, params: Params, X, Y, *, weights=None, orde
     :func:`train_block_fused`; everything else through the vmapped :func:`train_one`.
 
     Returns:
-      Trained parameters, leading axis N.
+      ``(params, epoch_losses)``: trained parameters, leading axis N, and each student's
+      training loss at every epoch (the mean of its steps' objective; full batch: the loss
+      before the epoch's update), (N, E) float on the host. The parameters are those
+      :func:`train_ensemble` returns (the same program, with the losses kept).
     """
+    params, losses = _ensemble(_train_recorded, cfg, params, X, Y, weights, order_keys, chunk)
+    return params, np.asarray(losses)
+
+
+def _ensemble(train, cfg, params, X, Y, weights, order_keys, chunk):
     X, Y, weights, order_keys, dtype = _validated(cfg, params, X, Y, weights, order_keys)
     if chunk is None:
         chunk = auto_chunk(jax.tree.leaves(params)[0].shape[0], sum(cfg.widths[1:-1]))
     v.check_int("chunk", chunk)
     # The student axis is split over devices (jaxkd.sharding); every device trains its students
     # in chunks of the same size as one device would, so the numbers do not change.
-    return sharding.map_students(_train, cfg, params, X, Y, weights, order_keys,
+    return sharding.map_students(train, cfg, params, X, Y, weights, order_keys,
                                  in_axes=(None, 0, None, 0, 0, 0), static_argnums=(0,), block=chunk)
 
 

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 from scipy import stats
 
 from jaxkd import divergences, memory, rng, uncertainty
@@ -23,6 +24,9 @@ ECE_BINS = 15
 # "Keeps the teacher's entropy": the same margin as output-entropy's claim, max(25% of the
 # teacher's mean entropy, 0.01 nats).
 EQUIVALENCE, EQUIVALENCE_FLOOR = 0.25, 0.01
+# Epochs per compiled block under a stopping rule: a chunk whose students have all stopped skips
+# the rest of its blocks.
+BLOCK_EPOCHS = 250
 
 
 # --- one dataset and model class -------------------------------------------------------------------
@@ -49,7 +53,7 @@ def _group_means(values, masks):
 
 
 def distil(widths: tuple[int, ...], X, teacher_logits, objectives, init_keys, *, learning_rate: float,
-           epochs: int):
+           epochs: int, stopping: ensemble.Stopping | None = None):
     """Distil students from S teachers with every objective, all on one student axis.
 
     Args:
@@ -59,11 +63,16 @@ def distil(widths: tuple[int, ...], X, teacher_logits, objectives, init_keys, *,
       objectives: (label, β, T, hard) per objective (:meth:`Config.objectives`); hard targets are
         the teacher's argmax as one-hot logits (0 / -inf), whose forward KL is the cross-entropy.
       init_keys: (S,) student init keys; seed s's students share key s across objectives.
+      epochs: full-batch epochs (the cap, with a stopping rule).
+      stopping: optional per-student :class:`jaxkd.students.ensemble.Stopping` rule (each
+        student stops on its own; judged every epoch, the rest of a chunk whose students have
+        all stopped is skipped).
 
     Returns:
-      ``(graphdef, states, target)``: the trained students, leading axis O·S (objective-major:
-      student ``o·S + s`` is objective o distilled from teacher s), and their targets' logits
-      (O, S, n, C).
+      ``(graphdef, states, target, convergence)``: the trained students, leading axis O·S
+      (objective-major: student ``o·S + s`` is objective o distilled from teacher s), their
+      targets' logits (O, S, n, C), and how far each student went
+      (:class:`jaxkd.students.ensemble.Convergence`, None without a stopping rule).
     """
     S, n, C = teacher_logits.shape
     O = len(objectives)
@@ -78,9 +87,17 @@ def distil(widths: tuple[int, ...], X, teacher_logits, objectives, init_keys, *,
     graphdef, states = ensemble.init(lambda rngs: mlp.MLP(tuple(widths), rngs=rngs), jnp.concatenate([init_keys] * O))
     # Chunks of one objective's S students keep a chunk's (S, n, C) arrays near the cache (20-30%
     # faster than all O x S at once on a 2-core CPU, alternating runs).
-    states = ensemble.train(graphdef, states, _objective_loss, X, Y.reshape(O * S, n, C + 2),
-                            optimizer=_adam(learning_rate), epochs=epochs, chunk=S)
-    return graphdef, states, target
+    Y = Y.reshape(O * S, n, C + 2)
+    if stopping is None:
+        states = ensemble.train(graphdef, states, _objective_loss, X, Y, optimizer=_adam(learning_rate),
+                                epochs=epochs, chunk=S)
+        return graphdef, states, target, None
+    params, rest = nnx.filter_state(states, nnx.Param), nnx.filter_state(states, nnx.Not(nnx.Param))
+    out = ensemble.fit(ensemble.PerExample(graphdef, _objective_loss), _adam(learning_rate),
+                       ensemble.Schedule(epochs), params, ensemble.Batch(x=jnp.asarray(X)),
+                       own=ensemble.Batch(y=Y, weights=jnp.ones((O * S, n), jnp.float32)), state=rest, chunk=S,
+                       history=False, stopping=stopping, epochs_per_block=min(epochs, BLOCK_EPOCHS))
+    return graphdef, nnx.merge_state(out.params, out.state), target, out.convergence
 
 
 def _guard_memory(cfg: Config, O: int, n: int, m: int, C: int, widths) -> None:
