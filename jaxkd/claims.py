@@ -27,13 +27,48 @@ class Finding:
     interval: tuple[float, float] | None = None
     replicates: int | None = None
     inconclusive: bool = False
-    reason: str | None = None      # why a verdict is inconclusive whatever its interval ("regime")
+    reason: str | None = None      # why a verdict is inconclusive whatever its interval ("regime", "budget")
+    fits: tuple["FitVerdict", ...] = ()  # the claim judged at each fit (the deciding one first); () when one fit
 
     @property
     def status(self) -> str:
         if self.inconclusive:
             return f"inconclusive ({self.reason})" if self.reason else "inconclusive"
         return {True: "reproduced", False: "not reproduced", None: "not run"}[self.reproduced]
+
+@dataclasses.dataclass(frozen=True)
+class FitVerdict:
+    """A claim judged at one training budget: the fit in words (``fit``: "deciding: 200 epochs",
+    "2x: 400 epochs"), the verdict there, its interval and the evidence."""
+
+    fit: str
+    status: str
+    interval: tuple[float, float] | None
+    evidence: str
+
+    def to_json(self) -> dict:
+        return {"fit": self.fit, "status": self.status,
+                "interval": None if self.interval is None else list(self.interval), "evidence": self.evidence}
+
+
+def across_fits(deciding: Finding, fit: str, others: list[tuple[str, Finding]]) -> Finding:
+    """``deciding`` (the claim at the fit its premise needs, described by ``fit``) re-judged at
+    ``others`` (label, finding) fits: when the fits disagree between reproduced and not
+    reproduced the verdict is "inconclusive (budget)", else the deciding verdict stands; every
+    fit's verdict is kept in ``fits``."""
+    if not others:
+        return deciding
+    fits = (FitVerdict(f"deciding: {fit}", deciding.status, deciding.interval, deciding.evidence),
+            *(FitVerdict(label, f.status, f.interval, f.evidence) for label, f in others))
+    decided = {f.reproduced for f in (deciding, *(f for _, f in others)) if not f.inconclusive}
+    said = "; ".join(f"{v.fit}: {v.status}" + ("" if v.interval is None else
+                     f" [{v.interval[0]:.4g}, {v.interval[1]:.4g}]") for v in fits)
+    if {True, False} <= decided:
+        return dataclasses.replace(deciding, reproduced=None, inconclusive=True, reason="budget", fits=fits,
+                                   evidence=f"the training budget decides it ({said}); at the deciding fit: "
+                                            f"{deciding.evidence}")
+    return dataclasses.replace(deciding, fits=fits, evidence=f"{deciding.evidence}; re-judged at every fit: {said}")
+
 
 @dataclasses.dataclass(frozen=True)
 class Interval:

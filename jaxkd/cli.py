@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--teacher", metavar="DIR", help="llm-* paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
     rep.add_argument("--student", metavar="DIR", help="llm-* paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
     rep.add_argument("--qa-file", metavar="FILE", help="llm-* paper preset: BioASQ JSON or [{question, answer}] JSON")
+    rep.add_argument("--no-refits", action="store_true",
+                     help="judge every claim at its deciding training budget only (faster; by default every step "
+                          "whose students train to a budget runs again at twice it, and the claims are re-judged there)")
     _add_run_options(rep, "summary.json")
 
     theory = sub.add_parser("theory", help="closed forms of docs/theorems.md",
@@ -235,7 +238,7 @@ def _cmd_reproduce(args) -> int:
     from jaxkd.runs import atomic_write_json
 
     the_plan = reproduce.plan(args.preset, seed=args.seed, only=args.only, teacher=args.teacher,
-                              student=args.student, qa_file=args.qa_file)
+                              student=args.student, qa_file=args.qa_file, refits=not args.no_refits)
     out = args.out or Path("runs") / f"reproduce-{args.preset}"
     args.out = out
     start = time.perf_counter()

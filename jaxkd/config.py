@@ -67,6 +67,17 @@ class Presets:
 
     PRESETS: ClassVar[dict[tuple[str, str], dict[str, Any]]] = {}
 
+    @property
+    def fit_label(self) -> str | None:
+        """How far this config trains its students, in words (None: nothing is trained to a
+        budget, as for OLS students)."""
+        return None
+
+    def refits(self) -> dict[str, "Presets"]:
+        """The other training budgets this config's claims are re-judged at: label -> config
+        (default: none)."""
+        return {}
+
     @classmethod
     def preset_names(cls) -> tuple[str, ...]:
         return tuple(dict.fromkeys(["quick", *(p for p, _ in cls.PRESETS)]))

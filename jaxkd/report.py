@@ -17,6 +17,7 @@ from typing import Sequence
 
 from jaxkd import document as doc
 from jaxkd import study
+from jaxkd.formatting import fmt
 from jaxkd.runs import RunDir
 from jaxkd.theory.checks import Check, Tally, tally
 
@@ -55,6 +56,16 @@ def summary_section(checks: Sequence[Check], findings, links: dict[str, str] | N
         rows.append([text, finding.status, finding.evidence])
     blocks.append(doc.Section("Empirical findings (docs/theorems.md, \"Empirical claims\")", [
         doc.Table(["claim", "verdict", "measured"], rows)], anchor="summary-findings"))
+    by_fit = [[claim.key, v.fit, v.status, "n/a" if v.interval is None else
+               f"[{fmt(v.interval[0], 3)}, {fmt(v.interval[1], 3)}]"]
+              for claim, finding in findings for v in finding.fits]
+    if by_fit:
+        blocks.append(doc.Section("Every verdict at every training budget", [
+            doc.Paragraph("Each claim whose students train to a budget is judged at the fit its premise needs "
+                          "(deciding) and again at the other fits this run trained: twice the budget, and a fixed "
+                          "budget beside a stopping rule. Fits that disagree between reproduced and not reproduced "
+                          "make the verdict \"inconclusive (budget)\"."),
+            doc.Table(["claim", "fit", "verdict", "95% interval"], by_fit)], anchor="summary-fits"))
     return doc.Section("Summary", blocks, anchor="summary")
 
 
@@ -173,7 +184,7 @@ def study_document(plan, checks: Sequence[Check], sections: dict[str, doc.Sectio
             doc.Table(["result", "statement", "closed form", "simulated", "tolerance", ""],
                       [[c.result, c.case, c.predicted, c.observed, c.tolerance, "pass" if c.passed else "FAIL"]
                        for c in checks])], anchor="theory"))
-    order = ["theory", *(s.name for s, _ in plan.steps)]
+    order = ["theory", *(s.name for s, _ in plan.steps), *(f"{s.name}@{label}" for s, label, _ in plan.refits)]
     rows = [[name, f"{timings[name]:.1f}", doc.Link(f"{name}/", f"{name}/")] for name in order if name in timings]
     out.append(doc.Section("Run details", [
         *(details or []),

@@ -6,6 +6,9 @@ Layout of the output folder::
     theory/               theory verify as a run folder (one point per docs/theorems.md result),
                           its checks in checks.json (jaxkd.theory.checks.Check.to_json each)
     <experiment>-<model>/ one run folder per experiment (config, points, results, figures, report)
+    <step>@<fit>/         the same experiment at another training budget (``2x``: twice the
+                          students' budget; ``fixed``: a fixed budget beside a stopping rule),
+                          whose results every claim of that step is re-judged on
     points/               wall time of each finished step
     summary.json          theorem verdicts (jaxkd.theory.checks.Tally.to_json each), claim verdicts
                           with their evidence, timings
@@ -49,14 +52,21 @@ class Plan:
     seed: int
     theory_students: int | None            # None: theory verify is not part of this run
     steps: tuple[tuple[Step, object], ...]  # (step, experiment Config)
+    refits: tuple[tuple[Step, str, object], ...] = ()  # (step, fit label, Config at that training budget)
 
     def config(self) -> dict:
         return {"command": "reproduce", "preset": self.preset, "seed": self.seed,
-                "theory_students": self.theory_students, "steps": [s.name for s, _ in self.steps]}
+                "theory_students": self.theory_students, "steps": [s.name for s, _ in self.steps],
+                "refits": [refit_name(s, label) for s, label, _ in self.refits]}
+
+
+def refit_name(step: Step, label: str) -> str:
+    """The folder (and timing) name of ``step`` at another fit: ``teacher-noise-mlp@2x``."""
+    return f"{step.name}@{label}"
 
 
 def plan(preset: str = "quick", *, seed: int = 0, only=None, teacher=None, student=None,
-         qa_file=None) -> Plan:
+         qa_file=None, refits: bool = True) -> Plan:
     """Build the :class:`Plan`.
 
     Args:
@@ -66,6 +76,10 @@ def plan(preset: str = "quick", *, seed: int = 0, only=None, teacher=None, stude
         or step names ("bootstrap-mlp").
       teacher, student, qa_file: the llm-* experiments' paper-preset inputs (Hugging Face
         checkpoint folders, QA JSON).
+      refits: also run every step whose students train to a budget at its other fits
+        (``Config.refits``: twice the budget, and a fixed budget beside a stopping rule) where a
+        claim reads the step, so that each claim is re-judged there; False judges at the deciding fit only (faster; a
+        verdict the budget would overturn goes unnoticed).
 
     Raises:
       ValueError: unknown preset or name, bad seed, or a config an experiment rejects (for
@@ -94,7 +108,11 @@ def plan(preset: str = "quick", *, seed: int = 0, only=None, teacher=None, stude
         extra = {"teacher": teacher, "student": student, "qa_file": qa_file} if step.experiment.startswith("llm-") else {}
         steps.append((step, EXPERIMENTS[step.experiment].Config.from_preset(preset, model=step.model, seed=seed, **extra)))
     theory = THEORY_STUDENTS[preset] if wanted is None or "theory" in wanted else None
-    return Plan(preset, seed, theory, tuple(steps))
+    # Refits of the steps some claim reads (a step no claim reads has no verdict to re-judge).
+    claimed = {n for c in study.CLAIMS for n in c.needs} if refits else set()
+    others = tuple((step, label, other) for step, cfg in steps if step.name in claimed
+                   for label, other in cfg.refits().items())
+    return Plan(preset, seed, theory, tuple(steps), others)
 
 
 def run_experiment(name: str, cfg, out: Path, *, resume: bool = False, overwrite: bool = False,
@@ -169,7 +187,8 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
     checks: tuple[Check, ...] = ()
     results: dict[str, dict] = {}
     sections: dict[str, document.Section] = {}
-    total = len(the_plan.steps) + (the_plan.theory_students is not None)
+    refit_results: dict[str, dict] = {}
+    total = len(the_plan.steps) + len(the_plan.refits) + (the_plan.theory_students is not None)
     with progress.task("reproduce", total=total, unit="step") as bar:
         def timed(name: str, fn):
             bar.note(name)
@@ -190,7 +209,12 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
                                                                       resume=resume, overwrite=overwrite,
                                                                       shared=top.shared))
             results[step.name], sections[step.name] = res, section
-    findings = study.judge(results)
+        for step, label, cfg in the_plan.refits:  # the same steps at their other training budgets
+            name = refit_name(step, label)
+            res, _, _ = timed(name, lambda: run_experiment(step.experiment, cfg, out / name, resume=resume,
+                                                           overwrite=overwrite, shared=top.shared))
+            refit_results.setdefault(step.name, {})[label] = res
+    findings = study.judge(results, refit_results)
     timings = {p.stem.removeprefix("wall-"): top.load_point(p.stem)["seconds"]
                for p in sorted((out / "points").glob("wall-*.json"))}
     wall = time.perf_counter() - started
@@ -201,7 +225,7 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
         "theorems": [t.to_json() for t in theorems],
         "findings": [{"claim": c.key, "statement": f.claim, "status": f.status, "evidence": f.evidence,
                       "criterion": c.criterion, "interval": None if f.interval is None else list(f.interval),
-                      "replicates": f.replicates}
+                      "replicates": f.replicates, "fits": [v.to_json() for v in f.fits]}
                      for c, f in findings],
         "seconds": timings, "wall_seconds_this_run": wall,
         "provenance": prov,
@@ -213,6 +237,14 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
     top.write_text("report.html", document.to_html(study_doc, out, title=f"jaxkd reproduce ({the_plan.preset})"))
     return Outcome(summary, theorems,
                    document.to_markdown(report.summary_section(checks, findings), level=2, ids=False))
+
+
+def _stored(folder: Path, experiment):
+    """A finished step folder's stored config (as saved), typed Config and typed Results."""
+    stored = read_json(folder / "config.json")
+    fields = {f.name for f in dataclasses.fields(experiment.Config)}
+    cfg = experiment.Config(**{k: frozen(val) for k, val in stored.items() if k in fields})
+    return stored, cfg, experiment.Results.from_json(cfg, read_json(folder / "results.json"))
 
 
 def report_from_folder(out, *, redraw: bool = False):
@@ -235,23 +267,28 @@ def report_from_folder(out, *, redraw: bool = False):
     for name in top["steps"]:
         step = by_name[name]
         experiment = EXPERIMENTS[step.experiment]
-        stored = read_json(out / name / "config.json")
-        fields = {f.name for f in dataclasses.fields(experiment.Config)}
-        cfg = experiment.Config(**{k: frozen(val) for k, val in stored.items() if k in fields})
-        res = experiment.Results.from_json(cfg, read_json(out / name / "results.json"))
+        stored, cfg, res = _stored(out / name, experiment)
         if redraw:
             run_dir = RunDir(out / name, stored)
             for fname, fig in experiment.figures(res).items():
                 run_dir.save_figure(fig, fname)
         steps.append((step, cfg))
         sections[name], results[name] = experiment.document(res), res
-    the_plan = Plan(top["preset"], top["seed"], top["theory_students"], tuple(steps))
+    refits, refit_results = [], {}
+    for name in top.get("refits", []):
+        base, label = name.rsplit("@", 1)
+        step = by_name[base]
+        _, cfg, res = _stored(out / name, EXPERIMENTS[step.experiment])
+        refits.append((step, label, cfg))
+        refit_results.setdefault(base, {})[label] = res
+    the_plan = Plan(top["preset"], top["seed"], top["theory_students"], tuple(steps), tuple(refits))
     checks = (tuple(Check.from_json(c) for c in read_json(out / "theory" / "checks.json"))
               if top["theory_students"] is not None else ())
     timings = summary["seconds"]
     header = details = None
     if "provenance" in summary:
         header, details = report.provenance_blocks(summary["provenance"], the_plan, timings)
-    document = report.study_document(the_plan, checks, sections, study.judge(results), timings, header=header,
+    document = report.study_document(the_plan, checks, sections, study.judge(results, refit_results), timings,
+                                      header=header,
                                       details=details)
     return document, summary

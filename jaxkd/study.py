@@ -138,10 +138,32 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def judge(results: dict) -> list[tuple[Claim, Finding]]:
+def judge(results: dict, refits: dict | None = None) -> list[tuple[Claim, Finding]]:
     """Evaluate every claim on ``results`` (step name -> that step's typed results); the claims of
-    an optional step that did not run are left out (they are not part of the default study)."""
+    an optional step that did not run are left out (they are not part of the default study).
+
+    ``refits`` (step name -> {label: typed results at another training budget}) re-judges every
+    claim that reads such a step at each of its other fits, the deciding step's results replaced
+    by the refit's (:func:`jaxkd.claims.across_fits`): fits that disagree between reproduced and
+    not reproduced make the verdict "inconclusive (budget)".
+    """
+    from jaxkd.claims import across_fits
+
+    refits = refits or {}
     optional = {s.name for s in STEPS if s.optional}
-    return [(c, c.evaluate(results)) for c in sys.modules[__name__].CLAIMS
-            if not (set(c.needs) & optional) or all(n in results for n in c.needs)]
+    out = []
+    for c in sys.modules[__name__].CLAIMS:
+        if set(c.needs) & optional and not all(n in results for n in c.needs):
+            continue
+        finding = c.evaluate(results)
+        labels = list(dict.fromkeys(label for n in c.needs if n in results for label in refits.get(n, {})))
+        others = []
+        for label in labels:
+            swapped = {**results, **{n: refits[n][label] for n in c.needs if label in refits.get(n, {})}}
+            fits = ", ".join(f"{n} {refits[n][label].config.fit_label}" for n in c.needs if label in refits.get(n, {}))
+            others.append((f"{label}: {fits}", c.evaluate(swapped)))
+        deciding = ", ".join(f"{n} {results[n].config.fit_label}" for n in c.needs
+                             if n in results and results[n].config.fit_label)
+        out.append((c, across_fits(finding, deciding, others)))
+    return out
 

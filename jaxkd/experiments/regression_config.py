@@ -66,6 +66,15 @@ class RegressionConfig(Presets):
         # Targets and weights: host array, device copy, padded copy for the chunks.
         return 6 * n + 6 * params + 2 * m, 8 * n * sum(self.hidden)
 
+    @property
+    def fit_label(self) -> str | None:
+        """The MLP students' budget in words (None for OLS students: nothing to train)."""
+        return f"{self.epochs} epochs" if self.model == "mlp" else None
+
+    def refits(self) -> dict[str, "RegressionConfig"]:
+        """MLP students re-judged at twice their budget (teacher and students: one ``epochs``)."""
+        return {"2x": dataclasses.replace(self, epochs=2 * self.epochs)} if self.model == "mlp" else {}
+
     def responses_per_input(self) -> int:
         """Teacher responses each linear student draws per input (k)."""
         return 1
