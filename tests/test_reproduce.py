@@ -227,6 +227,14 @@ def test_variance_weighting_stability_is_judged_on_the_spread_of_test_mse():
     assert _claim("mlp-vw-stable").evaluate(_typed({"variance-aware-mlp": same})).status == "inconclusive"
     worse = {**stable, "stability_log_ratio": [0.0, -0.4, -0.5, 0.0, 0.3, 0.4]}
     assert _claim("mlp-vw-stable").evaluate(_typed({"variance-aware-mlp": worse})).status == "not reproduced"
+    # Decided at the study's α = 0.5, where teacher noise is a real share of the spread, not at the
+    # weakest α, where the effect vanishes by construction; every α is reported.
+    study_alpha = {"alpha": [0.01] * 3 + [0.5] * 3 + [1.0] * 3, "k": [1, 3, 10] * 3, "num_students": 1000,
+                   "stability_log_ratio": [0.0, 0.02, -0.01, 0.0, 0.5, 0.6, 0.0, -0.5, -0.6],
+                   "stability_log_ratio_se": [0.0] + [0.05] * 8}
+    found = _claim("mlp-vw-stable").evaluate(_typed({"variance-aware-mlp": study_alpha}))
+    assert found.status == "reproduced" and found.interval[0] > 0
+    assert "α = 0.01" in found.evidence and "α = 1:" in found.evidence and "deciding: α = 0.5" in found.evidence
 
 
 def test_init_claim_needs_fresh_inits_and_reads_the_test_mse_paired():

@@ -26,7 +26,7 @@ class Config(regression_config.RegressionConfig):
     epochs: int = 300             # the study's script
     init: str = "he"              # the study's script re-initialises with Kaiming-normal weights, zero biases
     scales: tuple[float, ...] = option((0.0, 0.01, 0.05, 0.1, 0.2), "init perturbation scales s")
-    num_students: int = 100
+    num_students: int = 1000      # the students an equivalence at these margins needs (the claim states its power)
     labels: str = option("truth", "what the students learn: truth (the training labels, the study's script) or "
                          "teacher (an MLP teacher's outputs on the training inputs)")
     fresh_init: bool = option(True, "each student its own Kaiming init before perturbing (the study's script); "

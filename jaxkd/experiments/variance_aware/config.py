@@ -19,7 +19,7 @@ class Config(regression_config.RegressionConfig):
     MODELS: ClassVar[tuple[str, ...]] = MODELS
 
     PRESETS: ClassVar[dict] = {
-        ("quick", "mlp"): {"num_students": 100, "ks": (1, 3, 10)},
+        ("quick", "mlp"): {"num_students": 100, "ks": (1, 3, 10), "alphas": (0.1, 0.5, 1.0)},
         ("paper", "*"): {"alphas": (0.01, 0.1, 0.5, 1.0), "ks": KS_PAPER, "num_students": 1000},
     }
 
