@@ -25,7 +25,12 @@ class Config(Presets):
     models: tuple[str, ...] = option(MODELS, "model classes to run when model is all")
     teacher_hidden: int = option(32, "MLP teachers' hidden width (the study: 128)")
     student_hidden: int = option(16, "MLP students' hidden width (the study: half the teacher's)")
-    epochs: int = option(150, "full-batch Adam epochs of teachers and students")
+    epochs: int = option(150, "full-batch Adam epochs of the teachers")
+    student_epochs: int = option(3000, "students' full-batch Adam epochs: the cap of the stopping rule (the "
+                                 "budget, with --stopping-tol none)")
+    stopping_tol: float | None = option(1e-5, "students train to stationarity: each stops once its training loss "
+                                        "moves by less than this share of itself over 20 epochs or its gradient "
+                                        "norm falls below 10 times it (none: every student trains student_epochs)")
     learning_rate: float = option(0.01, "Adam learning rate")
     temperature: float = option(1.0, "temperature T of the soft-target objectives (both logits divided by T)")
     betas: tuple[float, ...] = option((0.1, 0.5, 0.9), "JSD(β) objectives between forward KL (β=0) and reverse KL (β=1)")
@@ -36,6 +41,9 @@ class Config(Presets):
     def __post_init__(self):
         check_classifiers(self, "objectives", MODELS)
         v.check_positive("temperature", self.temperature)
+        v.check_int("student epochs", self.student_epochs)
+        if self.stopping_tol is not None:
+            v.check_positive("stopping tolerance", self.stopping_tol)
 
         def beta(n, b):
             if not 0.0 < b < 1.0:
@@ -50,6 +58,24 @@ class Config(Presets):
         v.check_int("number of seeds", self.num_seeds, minimum=2)
         v.check_int("seed", self.seed, minimum=0)
         v.check_int("split seed", self.split_seed, minimum=0)
+
+    @property
+    def fit_label(self) -> str:
+        """How far the students train, in words."""
+        if self.stopping_tol is None:
+            return f"{self.student_epochs} epochs"
+        return f"to stationarity (tolerance {self.stopping_tol:g}, cap {self.student_epochs} epochs)"
+
+    def refits(self) -> dict[str, "Config"]:
+        """The other fits the claims are re-judged at (label -> config): twice the deciding
+        budget (double the cap, half the tolerance), and, for students trained to stationarity,
+        the teachers' fixed budget (the budget the students had before they were trained to
+        stationarity)."""
+        tol = None if self.stopping_tol is None else self.stopping_tol / 2
+        out = {"2x": dataclasses.replace(self, student_epochs=2 * self.student_epochs, stopping_tol=tol)}
+        if self.stopping_tol is not None:
+            out["fixed"] = dataclasses.replace(self, student_epochs=self.epochs, stopping_tol=None)
+        return out
 
     def objectives(self) -> tuple[tuple[str, float, float, bool], ...]:
         """(label, β, T, hard) for every objective, in the order students are stacked: hard

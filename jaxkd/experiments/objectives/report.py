@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from jaxkd import document as doc
-from jaxkd.experiments.objectives.run import Results, entropy_gap, t_interval
+from jaxkd.experiments import fit
+from jaxkd.experiments.objectives.run import Cell, Results, entropy_gap, stopping, t_interval
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
 
@@ -42,6 +43,19 @@ def _ci(x, digits: int = 3) -> str:
     return f"{fmt(est, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]" if np.isfinite(lo) else fmt(est, digits)
 
 
+def fits(res: Results, cell: Cell) -> list[tuple[str, fit.FitSummary]]:
+    """Each objective's students in a cell: how far they trained (:class:`jaxkd.experiments.fit.FitSummary`;
+    the loss is the objective itself, on the training and on the test inputs)."""
+    cfg = res.config
+    rule = stopping(cfg)
+    steps, conv = cell.array("student_steps"), cell.array("student_converged")
+    train, held = cell.array("student_train_loss"), cell.array("student_held_out_loss")
+    return [(label, fit.FitSummary(int(steps.shape[1]), cfg.student_epochs, float(steps[o].mean()),
+                                   float(train[o].mean()), float(held[o].mean()), float(conv[o].mean()),
+                                   rule is not None, fit.rule_text(rule) if rule is not None else "fixed budget"))
+            for o, label in enumerate(res.labels)]
+
+
 def document(res: Results) -> doc.Section:
     """This experiment's report: per dataset-model, the teacher's row and each objective's, then the
     X.5 training-set check and the figure."""
@@ -50,7 +64,8 @@ def document(res: Results) -> doc.Section:
                "Δ entropy, teacher wrong", "agreement"]
     blocks = [doc.Paragraph(
         f"Teachers trained on the true labels ({cfg.num_seeds} seeds, {cfg.epochs} epochs of full-batch Adam, lr "
-        f"{cfg.learning_rate}; MLP teachers {cfg.teacher_hidden} hidden units, students {cfg.student_hidden}). "
+        f"{cfg.learning_rate}; MLP teachers {cfg.teacher_hidden} hidden units, students {cfg.student_hidden}); "
+        f"students trained {cfg.fit_label}. "
         f"Students distilled from each seed's teacher with every objective: hard argmax labels (the study's "
         f"setting, T = 1), and the teacher's logits at T = {cfg.temperature:g} under forward KL, JSD(β) (TRL's β: "
         "0 forward, 1 reverse) and reverse KL. Each cell: mean over seeds and its 95% Student-t interval. "
@@ -69,7 +84,7 @@ def document(res: Results) -> doc.Section:
         blocks += [doc.Paragraph(doc.Strong(key), f": {cell.num_classes} classes, {cell.train_size} training and "
                                  f"{cell.test_size} test examples; the teachers get {fmt(float(np.mean(wrong)), 3)} "
                                  "test examples wrong on average."),
-                   doc.Table(headers, rows)]
+                   doc.Table(headers, rows), *fit.table(fits(res, cell), f"{key} students")]
     x5 = []
     for key, cell in res.runs.items():
         for o in (0, 1):  # hard labels and forward KL: the objectives X.5 covers

@@ -27,6 +27,7 @@ EQUIVALENCE, EQUIVALENCE_FLOOR = 0.25, 0.01
 # Epochs per compiled block under a stopping rule: a chunk whose students have all stopped skips
 # the rest of its blocks.
 BLOCK_EPOCHS = 250
+WINDOW = 20      # epochs over which the stopping rule judges a student's training loss
 
 
 # --- one dataset and model class -------------------------------------------------------------------
@@ -100,6 +101,24 @@ def distil(widths: tuple[int, ...], X, teacher_logits, objectives, init_keys, *,
     return graphdef, nnx.merge_state(out.params, out.state), target, out.convergence
 
 
+def stopping(cfg: Config) -> ensemble.Stopping | None:
+    """The students' stopping rule (None: a fixed budget): the relative change of the training
+    loss below ``cfg.stopping_tol`` over :data:`WINDOW` epochs, or the gradient norm below 10
+    times it."""
+    if cfg.stopping_tol is None:
+        return None
+    return ensemble.Stopping(tol=cfg.stopping_tol, window=WINDOW, grad_tol=10 * cfg.stopping_tol)
+
+
+def _objective_value(logits, target, beta, temp):
+    """Each student's mean objective: logits (O, S, r, C) against target logits (same shape),
+    β and T per objective (O,) -> (O, S)."""
+    log_q = jax.nn.log_softmax(logits / temp[:, None, None, None], axis=-1)
+    log_p = jax.nn.log_softmax(target / temp[:, None, None, None], axis=-1)
+    b = jnp.broadcast_to(beta[:, None, None], log_q.shape[:-1])
+    return jnp.mean(divergences.jsd_from_log_probs(log_q, log_p, b), -1)
+
+
 def _guard_memory(cfg: Config, O: int, n: int, m: int, C: int, widths) -> None:
     """Refuse, before anything is allocated, a number of seeds the machine cannot hold: float32
     targets (O·S·n·(C + 2), three copies), predictions and measures (O·S·(n + m)·C, four), and one
@@ -130,17 +149,29 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
 
     # Students: objectives x seeds on one axis (objective-major).
     init_keys = rng.student_keys(rng.cell_key(rng.stream(cfg.seed, "student_init"), name, model), S)
-    graphdef, states, target = distil(widths(cfg.student_hidden), X, t_train, objectives, init_keys,
-                                      learning_rate=cfg.learning_rate, epochs=cfg.epochs)
+    graphdef, states, target, conv = distil(widths(cfg.student_hidden), X, t_train, objectives, init_keys,
+                                            learning_rate=cfg.learning_rate, epochs=cfg.student_epochs,
+                                            stopping=stopping(cfg))
     temp = jnp.asarray([t for _, _, t, _ in objectives], jnp.float32)
     s_test = ensemble.predict(graphdef, states, X_test).reshape(O, S, m, C)
     s_train = ensemble.predict(graphdef, states, X).reshape(O, S, n, C)
+    # How far each student went: steps, converged, and its objective on the training and the
+    # test inputs (the target on the test inputs: the same teacher, or its argmax).
+    hard_test = jnp.where(jax.nn.one_hot(jnp.argmax(t_test, -1), C) > 0, 0.0, -jnp.inf)
+    target_test = jnp.stack([hard_test if is_hard else t_test for *_, is_hard in objectives])
+    beta = jnp.asarray([b for _, b, _, _ in objectives], jnp.float32)
+    out_fit = {"student_steps": (np.asarray(conv.steps) if conv is not None else
+                                 np.full(O * S, cfg.student_epochs)).reshape(O, S),
+               "student_converged": (np.asarray(conv.converged) if conv is not None else
+                                     np.zeros(O * S, bool)).reshape(O, S),
+               "student_train_loss": _objective_value(s_train, target, beta, temp),
+               "student_held_out_loss": _objective_value(s_test, target_test, beta, temp)}
 
     # Test-set measures (T = 1 predictions), grouped by the teacher's correctness.
     t_correct = jnp.argmax(t_test, -1) == y_test[None]              # (S, m)
     masks = {"all": jnp.ones_like(t_correct), "correct": t_correct, "incorrect": ~t_correct}
     h_t, h_s = divergences.entropy(t_test), divergences.entropy(s_test)  # (S, m), (O, S, m)
-    out = {"num_classes": C, "train_size": n, "test_size": m,
+    out = {"num_classes": C, "train_size": n, "test_size": m, **out_fit,
            "teacher_accuracy": jnp.mean(t_correct, -1),
            "teacher_ece": uncertainty.expected_calibration_error(jax.nn.softmax(t_test), y_test, ECE_BINS),
            "student_accuracy": jnp.mean(jnp.argmax(s_test, -1) == y_test[None, None], -1),
@@ -168,6 +199,10 @@ class Cell:
     num_classes: int
     train_size: int
     test_size: int
+    student_steps: tuple
+    student_converged: tuple
+    student_train_loss: tuple
+    student_held_out_loss: tuple
     teacher_accuracy: tuple
     teacher_ece: tuple
     teacher_entropy_all: tuple
@@ -223,14 +258,14 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
 # --- intervals over seeds ------------------------------------------------------------------------
 
 
-def t_interval(x) -> tuple[float, float, float, int]:
-    """Mean of the finite values of x and its 95% Student-t interval: (mean, low, high, count)
-    (NaN interval with fewer than two values)."""
+def t_interval(x, level: float = 0.95) -> tuple[float, float, float, int]:
+    """Mean of the finite values of x and its Student-t interval at ``level`` (two-sided):
+    (mean, low, high, count) (NaN interval with fewer than two values)."""
     x = np.asarray(x, float)
     x = x[np.isfinite(x)]
     if x.size < 2:
         return (float(x.mean()) if x.size else np.nan), np.nan, np.nan, int(x.size)
-    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
     return float(x.mean()), float(x.mean() - half), float(x.mean() + half), int(x.size)
 
 
