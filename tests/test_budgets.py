@@ -62,7 +62,9 @@ def test_plan_refits_every_step_whose_students_train_to_a_budget():
     by_step = {(s.name, label): cfg for s, label, cfg in plan.refits}
     assert set(by_step) == {("teacher-noise-mlp", "2x"), ("objectives-all", "2x"), ("objectives-all", "fixed")}
     base = dict((s.name, c) for s, c in plan.steps)
-    assert by_step["teacher-noise-mlp", "2x"].epochs == 2 * base["teacher-noise-mlp"].epochs
+    twice_mlp = by_step["teacher-noise-mlp", "2x"]
+    once_mlp = base["teacher-noise-mlp"]
+    assert (twice_mlp.student_epochs, twice_mlp.epochs) == (2 * once_mlp.epochs, once_mlp.epochs)  # teacher kept
     obj, twice, fixed = base["objectives-all"], by_step["objectives-all", "2x"], by_step["objectives-all", "fixed"]
     assert (twice.student_epochs, twice.stopping_tol) == (2 * obj.student_epochs, obj.stopping_tol / 2)
     assert (fixed.student_epochs, fixed.stopping_tol) == (obj.epochs, None)
@@ -80,15 +82,15 @@ def test_reproduce_runs_the_refits_and_reports_every_verdict_at_every_fit(tmp_pa
     assert r.returncode == 0, r.stderr
     twice = json.loads((out / "teacher-noise-mlp@2x" / "config.json").read_text())
     once = json.loads((out / "teacher-noise-mlp" / "config.json").read_text())
-    assert twice["epochs"] == 2 * once["epochs"] and {k: v for k, v in twice.items() if k != "epochs"} == \
-        {k: v for k, v in once.items() if k != "epochs"}
+    assert twice["student_epochs"] == 2 * once["epochs"] and {k: v for k, v in twice.items() if k != "student_epochs"} == \
+        {k: v for k, v in once.items() if k != "student_epochs"}
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["seconds"]) == {"teacher-noise-mlp", "teacher-noise-mlp@2x"}
     judged = [f for f in summary["findings"] if f["fits"]]
     assert judged, "mlp-noise reads teacher-noise-mlp"
     for f in judged:
         assert [v["fit"].split(":")[0] for v in f["fits"]] == ["deciding", "2x"]
-        assert f"{once['epochs']} epochs" in f["fits"][0]["fit"] and f"{twice['epochs']} epochs" in f["fits"][1]["fit"]
+        assert f"{once['epochs']} epochs" in f["fits"][0]["fit"] and f"{twice['student_epochs']} epochs" in f["fits"][1]["fit"]
     md = (out / "report.md").read_text()
     assert "Every verdict at every training budget" in md and "teacher-noise-mlp@2x" in md
     document, _ = reproduce.report_from_folder(out)  # rebuilt from the stored numbers: the same verdicts

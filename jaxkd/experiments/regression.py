@@ -113,13 +113,14 @@ def mlp_task(cfg: RegressionConfig) -> MLPTask:
     """Split the config's dataset and train the MLP teacher on the true labels, from the
     ``teacher_init`` stream: the students' architecture, or ``cfg.teacher_hidden`` where a
     config has one (the study's bootstrap teacher is wider than its students), initialised
-    as ``cfg.init`` says."""
+    as ``cfg.init`` says, trained ``cfg.epochs``; the students' settings train
+    ``cfg.students_epochs``."""
     sp = split(load_dataset(cfg.dataset, drop_b=cfg.drop_b), seed=cfg.split_seed)
     guard_memory(cfg, *sp.X_train.shape[:1], sp.X_test.shape[0], sp.X_train.shape[1])
     train = mlp.TrainConfig(widths=(sp.X_train.shape[1], *cfg.hidden, 1),
-                            learning_rate=cfg.learning_rate, epochs=cfg.epochs)
+                            learning_rate=cfg.learning_rate, epochs=cfg.students_epochs)
     hidden_t = getattr(cfg, "teacher_hidden", None) or cfg.hidden
-    teacher_train = dataclasses.replace(train, widths=(sp.X_train.shape[1], *hidden_t, 1))
+    teacher_train = dataclasses.replace(train, widths=(sp.X_train.shape[1], *hidden_t, 1), epochs=cfg.epochs)
     X, X_test = jnp.asarray(sp.X_train, jnp.float32), jnp.asarray(sp.X_test, jnp.float32)
     teacher = mlp.init_ensemble(teacher_train.widths, rng.stream(cfg.seed, "teacher_init")[None], cfg.init)
     teacher = mlp.train_ensemble(teacher_train, teacher, X, sp.y_train)

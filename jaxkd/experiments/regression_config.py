@@ -48,6 +48,8 @@ class RegressionConfig(Presets):
     drop_b: bool = option(False, "drop Boston's feature B (see jaxkd/data/BOSTON.md)")
     hidden: tuple[int, ...] = option((16,), "MLP hidden layer widths")
     epochs: int = option(200, "MLP training epochs (full batch unless the experiment sets a batch size)")
+    student_epochs: int | None = option(None, "MLP students' epochs when they differ from the teacher's "
+                                        "(none: epochs; reproduce re-judges the claims at twice the students' budget)")
     learning_rate: float = option(0.01, "MLP Adam learning rate")
     init: str = option("torch", "MLP initialisation: torch (uniform ±1/sqrt(fan_in) weights and biases, "
                        "PyTorch's default, which the study's scripts use) or he (Kaiming-normal weights, zero biases)")
@@ -67,13 +69,19 @@ class RegressionConfig(Presets):
         return 6 * n + 6 * params + 2 * m, 8 * n * sum(self.hidden)
 
     @property
+    def students_epochs(self) -> int:
+        """The MLP students' epochs: ``student_epochs``, or the teacher's ``epochs``."""
+        return self.epochs if self.student_epochs is None else self.student_epochs
+
+    @property
     def fit_label(self) -> str | None:
         """The MLP students' budget in words (None for OLS students: nothing to train)."""
-        return f"{self.epochs} epochs" if self.model == "mlp" else None
+        return f"{self.students_epochs} epochs" if self.model == "mlp" else None
 
     def refits(self) -> dict[str, "RegressionConfig"]:
-        """MLP students re-judged at twice their budget (teacher and students: one ``epochs``)."""
-        return {"2x": dataclasses.replace(self, epochs=2 * self.epochs)} if self.model == "mlp" else {}
+        """MLP students re-judged at twice their budget (the teacher unchanged)."""
+        return ({"2x": dataclasses.replace(self, student_epochs=2 * self.students_epochs)} if self.model == "mlp"
+                else {})
 
     def responses_per_input(self) -> int:
         """Teacher responses each linear student draws per input (k)."""
@@ -88,6 +96,8 @@ class RegressionConfig(Presets):
             v.check_int("each hidden width", w)
         object.__setattr__(self, "hidden", hidden)
         v.check_int("epochs", self.epochs)
+        if self.student_epochs is not None:
+            v.check_int("student epochs", self.student_epochs)
         v.check_positive("learning rate", self.learning_rate)
         v.check_choice("initialisation", self.init, INITS)
         if self.chunk is not None:

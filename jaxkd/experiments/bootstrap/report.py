@@ -118,7 +118,7 @@ def document(res: Results) -> doc.Section:
         teacher = ", ".join(map(str, cfg.teacher_hidden or cfg.hidden))
         return doc.Section(f"Bootstrap students (mlp, {cfg.dataset}, {cfg.num_students} students)", [
             doc.Paragraph(f"Study Section 5.2. Split seed {cfg.split_seed}; teacher 13 → {teacher} → 1 and students "
-                          f"13 → {', '.join(map(str, cfg.hidden))} → 1, Adam lr {cfg.learning_rate}, {cfg.epochs} "
+                          f"13 → {', '.join(map(str, cfg.hidden))} → 1, Adam lr {cfg.learning_rate}, {cfg.students_epochs} "
                           f"full-batch epochs, {cfg.init} initialisation; every student starts from the same init "
                           "(as the study's script); bootstrap counts weight the full-batch loss, which is training on "
                           "the resampled rows. MSE is against the observed test labels."),

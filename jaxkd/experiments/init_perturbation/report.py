@@ -94,7 +94,7 @@ def document(res: Results) -> doc.Section:
         departures.append("the same inits at every s (the script draws new seeds per s): the change with s is paired")
     return doc.Section(f"Initialization perturbation (mlp, {cfg.dataset}, {cfg.num_students} students)", [
         doc.Paragraph(f"Study Section 5.1. Split seed {cfg.split_seed}; 13 → {', '.join(map(str, cfg.hidden))} → 1, "
-                      f"Adam lr {cfg.learning_rate}, {cfg.epochs} full-batch epochs; the students learn {labels}; "
+                      f"Adam lr {cfg.learning_rate}, {cfg.students_epochs} full-batch epochs; the students learn {labels}; "
                       f"{init}. Parameter variance: across students, averaged over parameters; after / before says "
                       "whether training amplifies the initial spread. The paired change compares each student with "
                       "itself unperturbed."),

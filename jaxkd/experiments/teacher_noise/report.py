@@ -113,7 +113,7 @@ def document(res: Results) -> doc.Section:
     if res.linear is not None:
         blocks.append(doc.Paragraph(
             f"MLP teacher and students 13 → {', '.join(map(str, cfg.hidden))} → 1, Adam lr {cfg.learning_rate}, "
-            f"{cfg.epochs} full-batch epochs, {cfg.init} initialisation (torch: PyTorch's default, as the study's "
+            f"{cfg.students_epochs} full-batch epochs, {cfg.init} initialisation (torch: PyTorch's default, as the study's "
             "script). Departure from the study's script: each student keeps its own init at every α (the study draws "
             "new seeds per level), so the levels are paired and the curve isolates teacher noise."))
     blocks += [doc.Table(headers, list(zip(res.alpha, *columns))),

@@ -46,7 +46,7 @@ def document(res: Results) -> doc.Section:
                       [[c, V, se, m] for c, V, se, m in zip(res.case, res.group_variance, res.group_variance_se,
                                                              res.mse_truth)])
     return doc.Section(f"Variance attribution (mlp, {cfg.dataset}, {cfg.num_students} students)", [
-        doc.Paragraph(f"Beyond the study. α = {cfg.alpha}, minibatches of {cfg.batch_size}, {cfg.epochs} epochs, "
+        doc.Paragraph(f"Beyond the study. α = {cfg.alpha}, minibatches of {cfg.batch_size}, {cfg.students_epochs} epochs, "
                       f"{cfg.init} initialisation. For each source, 'only' lets it vary while the others are frozen "
                       f"at one draw per group of {cfg.num_students // res.frozen_draws} students ({res.frozen_draws} "
                       "groups), 'fixed' freezes it per group while the others vary. The total index T is the "

@@ -101,7 +101,7 @@ def document(res: Results) -> doc.Section:
             "across students."),
         doc.Paragraph(f"Split seed {cfg.split_seed} (the study's script). "
                       + (f"MLP teacher and students 13 → {', '.join(map(str, cfg.hidden))} → 1, Adam lr "
-                         f"{cfg.learning_rate}, {cfg.epochs} full-batch epochs, {cfg.init} initialisation (torch: "
+                         f"{cfg.learning_rate}, {cfg.students_epochs} full-batch epochs, {cfg.init} initialisation (torch: "
                          "PyTorch's default, as the script). Departure from the study's script: the four methods' "
                          "students share their inits and responses (the script gives each method's student its own "
                          "init), so methods are compared paired. " if cfg.model == "mlp" else "")
