@@ -17,5 +17,6 @@ the randomness of teacher and student training). The margin it is held to is how
 teacher itself moves when retrained: on each replicate's group, the next replicate's teacher's
 mean entropy minus this teacher's; 1.96 times their root mean square (at least
 :data:`MARGIN_FLOOR` nats). A group is judged when it holds at least :data:`MIN_EXAMPLES` test
-examples over at least :data:`MIN_REPLICATES` replicates.
+examples per replicate on average, over at least :data:`MIN_REPLICATES` replicates; smaller
+groups are reported, not judged.
 """

@@ -137,7 +137,7 @@ def document(res: Results) -> doc.Section:
             f"Study Section 6.1, {cfg.replicates} replicates per dataset and model class (the study trains one "
             f"teacher and one student): each its own teacher trained on the true labels and its own students. "
             f"Teacher hidden {cfg.teacher_hidden}, student hidden {cfg.student_hidden} (MLP), {cfg.epochs} epochs of "
-            f"full-batch Adam (lr {cfg.learning_rate}), {cfg.init} initialisation, stratified split with seed "
+            f"full-batch Adam for the teachers and {cfg.students_epochs} for the students (lr {cfg.learning_rate}), {cfg.init} initialisation, stratified split with seed "
             f"{cfg.split_seed}. Hard: the student learns the teacher's argmax labels (the study). Soft: it learns "
             f"the teacher's probabilities at T = {cfg.temperature} (not in the study). Entropies, accuracies and "
             "counts are means over replicates; entropy std with ddof 0 as the study's script."),
@@ -147,8 +147,8 @@ def document(res: Results) -> doc.Section:
             "the paired comparison: on each replicate's teacher-correct / teacher-incorrect test examples, the "
             "student's mean entropy minus the teacher's; mean and 95% t-interval over replicates; the margin is "
             "1.96 × the root mean square of the same difference between two independently trained teachers "
-            f"(at least {MARGIN_FLOOR} nats). Groups under {MIN_EXAMPLES} examples or {MIN_REPLICATES} replicates "
-            "are not judged."),
+            f"(at least {MARGIN_FLOOR} nats). Groups under {MIN_EXAMPLES} examples per replicate or "
+            f"{MIN_REPLICATES} replicates are reported, not judged."),
         doc.Paragraph("Departures from the study's scripts: features are standardized on the training split (the "
                       "scripts standardize all rows before splitting); several replicates instead of one; the "
                       "soft-target student is jaxkd's addition."),

@@ -19,6 +19,8 @@ from jaxkd.students import mlp
 GROUPS = ("all", "correct", "incorrect")
 ROLES = ("teacher", "student_hard", "student_soft")
 STUDENTS = ROLES[1:]
+# A group is judged when it holds at least MIN_EXAMPLES test examples per replicate on average,
+# over at least MIN_REPLICATES replicates (smaller ones are reported, not judged).
 MIN_EXAMPLES, MIN_REPLICATES = 10, 5
 MARGIN_FLOOR = 0.01  # nats: two near-certain models closer than this are not told apart
 
@@ -106,7 +108,7 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
     s_keys = rng.student_keys(rng.cell_key(rng.stream(cfg.seed, "init"), name, model), R)
     probs = {"teacher": teacher_test}
     for role, loss, target in (("student_hard", "ce", hard), ("student_soft", "soft_ce", soft)):
-        scfg = mlp.TrainConfig(widths(cfg.student_hidden), loss, cfg.learning_rate, cfg.epochs)
+        scfg = mlp.TrainConfig(widths(cfg.student_hidden), loss, cfg.learning_rate, cfg.students_epochs)
         params = mlp.train_ensemble(scfg, mlp.init_ensemble(scfg.widths, s_keys, cfg.init), X, target)
         probs[role] = _probs(scfg.widths, params, X_test)                     # (R, m, C)
     summaries = {role: [entropy_summary(p, sp.y_test) for p in probs[role]] for role in ROLES}
@@ -184,9 +186,11 @@ def num(x) -> float:
 
 
 def is_judged(r, g: str) -> bool:
-    """Whether the group is large enough to judge (MIN_EXAMPLES over MIN_REPLICATES)."""
-    return (num(getattr(r, f"student_hard_{g}_examples")) >= MIN_EXAMPLES
-            and num(getattr(r, f"student_hard_{g}_replicates")) >= MIN_REPLICATES)
+    """Whether the group is large enough to judge: MIN_EXAMPLES per replicate on average, over at
+    least MIN_REPLICATES replicates."""
+    replicates = num(getattr(r, f"student_hard_{g}_replicates"))
+    return (replicates >= MIN_REPLICATES
+            and num(getattr(r, f"student_hard_{g}_examples")) >= MIN_EXAMPLES * replicates)
 
 
 def group_score(r, g: str, role: str = "student_hard"):
