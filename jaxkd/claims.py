@@ -85,6 +85,7 @@ class Interval:
     evidence: str
     precondition: bool = True
     gate: str | None = None   # set (to what failed) when the set-up cannot decide the claim at all
+    power_stated: bool = False  # the evidence already says what would decide an inconclusive verdict
 
     def finding(self, claim: str) -> Finding:
         if self.gate:  # the experiment's regime cannot show the effect: no verdict either way
@@ -92,7 +93,22 @@ class Interval:
                            True, "regime")
         inconclusive = self.precondition and self.low <= 0.0 <= self.high
         reproduced = None if inconclusive else bool(self.precondition and self.low > 0.0)
-        return Finding(claim, reproduced, self.evidence, (self.low, self.high), self.replicates, inconclusive)
+        evidence = self.evidence
+        if inconclusive and not self.power_stated and self.replicates:
+            # The interval's half-width as 1.96 standard errors (an approximation where the
+            # claim's interval is the worst of several).
+            evidence += "; " + replicates_to_decide(self.estimate, (self.high - self.low) / 2 / 1.96, self.replicates)
+        return Finding(claim, reproduced, evidence, (self.low, self.high), self.replicates, inconclusive)
+
+
+def replicates_to_decide(est: float, se: float, n: int, z: float = 1.96, what: str = "replicates") -> str:
+    """How many replicates would put a deciding interval (``z`` standard errors each side) wholly
+    on one side of 0 with 80% power, were the estimate ``est`` as measured with standard error
+    ``se`` at ``n`` replicates (the error shrinking as 1/sqrt(n)): ``n ((z + 0.84) se / est)^2``."""
+    if not (np.isfinite(est) and np.isfinite(se)) or abs(est) < 1e-3 * max(se, 1e-300) or abs(est) < 1e-12:
+        return f"the estimate sits at its boundary: no number of {what} would decide it"
+    need = int(np.ceil(n * ((z + stats.norm.ppf(0.8)) * se / abs(est)) ** 2))
+    return f"about {need:,} {what} would decide it at 80% power"
 
 @dataclasses.dataclass(frozen=True)
 class Claim:

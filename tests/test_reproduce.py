@@ -265,19 +265,26 @@ def test_init_claim_needs_fresh_inits_and_reads_the_test_mse_paired():
     assert shared.status == "not reproduced" and "fresh inits" in shared.evidence
 
 
-def test_students_to_decide_an_equivalence_give_80_percent_power():
-    """The count an inconclusive mlp-init verdict states: were the share of the margin left what
-    was measured, intervals 1.96 standard errors wide at that many students exclude 0 in 80% of
-    draws (simulated; planted: 1.96 in place of 2.80 gives 50%)."""
-    from jaxkd.experiments.init_perturbation.claims import _students_to_decide
+def test_replicates_to_decide_give_80_percent_power():
+    """The count an inconclusive verdict states: were the estimate what was measured, intervals z
+    standard errors wide at that many replicates exclude 0 in 80% of draws (simulated, at the
+    95% level and at a Bonferroni level; planted: z in place of z + 0.84 gives 50%)."""
+    from scipy import stats
 
     rng = np.random.default_rng(0)
-    for est, se, n in ((0.3, 0.2, 100), (-0.2, 0.15, 30), (0.05, 0.04, 1000)):
-        need = int(re.search(r"about ([\d,]+)", _students_to_decide(est, se, n)).group(1).replace(",", ""))
-        se_need = se * np.sqrt(n / need)
-        draws = est + se_need * rng.standard_normal(20000)
-        assert np.mean(np.abs(draws) > 1.96 * se_need) == pytest.approx(0.80, abs=0.02)
-    assert "no number of students" in _students_to_decide(0.0, 0.1, 100)
+    for z in (1.96, float(stats.norm.ppf(1 - 0.025 / 4))):
+        for est, se, n in ((0.3, 0.2, 100), (-0.2, 0.15, 30), (0.05, 0.04, 1000)):
+            text = claims.replicates_to_decide(est, se, n, z, "students")
+            need = int(re.search(r"about ([\d,]+) students", text).group(1).replace(",", ""))
+            se_need = se * np.sqrt(n / need)
+            draws = est + se_need * rng.standard_normal(20000)
+            assert np.mean(np.abs(draws) > z * se_need) == pytest.approx(0.80, abs=0.02)
+    assert "no number of replicates" in claims.replicates_to_decide(0.0, 0.1, 100)
+    # Every inconclusive interval verdict says it, unless its claim states its own.
+    open_ = claims.Interval(0.1, -0.1, 0.3, 20, "e").finding("c")
+    assert open_.status == "inconclusive" and "replicates would decide it at 80% power" in open_.evidence
+    assert "80% power" not in claims.Interval(0.2, 0.1, 0.3, 20, "e").finding("c").evidence
+    assert claims.Interval(0.1, -0.1, 0.3, 20, "e", power_stated=True).finding("c").evidence == "e"
 
 
 def test_llm_correction_claims_read_paired_replicates():

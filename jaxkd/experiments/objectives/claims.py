@@ -139,7 +139,7 @@ def judged(res: Results, rows: Rows, gate: bool = True) -> Interval:
         text += (f"; {len(open_)} undecided, the hardest needs about {fmt(need, 3)} seeds at 80% power"
                  if np.isfinite(need) else f"; {len(open_)} undecided, some at an estimate on its boundary")
     return Interval(worst.estimate, min(r.low for r in found), min(r.high for r in found), worst.seeds, text,
-                    gate=stationarity_gate(res) if gate else None)
+                    gate=stationarity_gate(res) if gate else None, power_stated=True)
 
 
 def _forward_keeps(res: Results) -> Interval:

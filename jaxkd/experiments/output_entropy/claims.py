@@ -96,7 +96,7 @@ def _classifiers(res: Results) -> Interval:
         need = max(q[3] for q in undecided)
         text += (f"; {len(undecided)} undecided, deciding them all needs about {fmt(need, 3)} replicates at 80% "
                  "power" if np.isfinite(need) else f"; {len(undecided)} undecided, some on the margin itself")
-    return Interval(est, low, high, R, text, precondition=not worse)
+    return Interval(est, low, high, R, text, precondition=not worse, power_stated=True)
 
 
 CLAIMS: tuple[Claim, ...] = (
