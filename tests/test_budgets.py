@@ -70,6 +70,9 @@ def test_plan_refits_every_step_whose_students_train_to_a_budget():
     assert (fixed.student_epochs, fixed.stopping_tol) == (obj.epochs, None)
     assert plan.config()["refits"] == ["teacher-noise-mlp@2x", "objectives-all@2x", "objectives-all@fixed"]
     assert reproduce.plan("quick", only=["teacher-noise"], refits=False).refits == ()
+    oe = reproduce.plan("quick", only=["output-entropy"])
+    (step, label, twice_oe), = oe.refits
+    assert (oe.steps[0][1].epochs, twice_oe.epochs, twice_oe.student_epochs) == (300, 300, 600)  # the study's 300
     assert reproduce.plan("quick", only=["teacher-noise-linear"]).refits == ()  # OLS: no budget
     assert reproduce.plan("quick", only=["variance-attribution-mlp"]).refits == ()  # no claim reads it
 
