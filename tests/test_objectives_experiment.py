@@ -158,6 +158,35 @@ def test_not_stationary_students_decide_nothing_the_theory_predicts_at_stationar
     assert _statuses(_results(PREDICTED, remainder=0.01))["objectives-forward"] == "reproduced"  # within 10%
 
 
+def test_students_on_a_fixed_budget_decide_no_prediction_made_at_stationarity():
+    res = _results(PREDICTED)
+    fixed = ob.Results(config=dataclasses.replace(res.config, stopping_tol=None), runs=res.runs)
+    found = {c.key: c.evaluate({"objectives-all": fixed}) for c in ob.CLAIMS}
+    for key in ("objectives-x5", "objectives-forward", "objectives-reverse", "objectives-jsd"):
+        assert found[key].status == "inconclusive (regime)" and "fixed" in found[key].evidence
+    assert found["objectives-hard"].status == "reproduced"
+
+
+def test_hard_label_students_train_their_fixed_budget_beside_the_stopping_rule():
+    """The hard-label students (objective 0) train ``hard_epochs`` exactly, bitwise as without a
+    rule; the others stop by the rule."""
+    r = np.random.default_rng(0)
+    X = jnp.asarray(r.normal(size=(40, 4)), jnp.float32)
+    teacher = jnp.asarray(r.normal(size=(2, 40, 3)), jnp.float32)
+    cfg = ob.Config.from_preset("quick", betas=(0.5,))
+    objectives = cfg.objectives()
+    keys = jax.random.split(jax.random.key(0), 2)
+    rule = ensemble.Stopping(tol=1e-3, window=5)
+    g, st, _, conv = ob.distil((4, 3), X, teacher, objectives, keys, learning_rate=0.01, epochs=200,
+                               stopping=rule, hard_epochs=30)
+    g0, st0, _, none = ob.distil((4, 3), X, teacher, objectives, keys, learning_rate=0.01, epochs=30)
+    assert none is None
+    assert np.array_equal(np.asarray(conv.steps)[:2], [30, 30]) and not np.asarray(conv.converged)[:2].any()
+    a, b = (ensemble.predict(gd, s, X)[:2] for gd, s in ((g, st), (g0, st0)))
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert np.all(np.asarray(conv.steps)[2:] <= 200) and np.asarray(conv.converged)[2:].any()
+
+
 def test_many_cells_are_read_at_the_bonferroni_level_and_undecided_ones_state_their_seeds():
     one = ob.CLAIMS[2].judge(_results(PREDICTED))  # objectives-hard
     assert "95% level (Bonferroni over 1)" in one.evidence
@@ -182,14 +211,16 @@ def test_config_validation():
 
 
 def test_tiny_run_reports_and_judges():
-    cfg = ob.Config.from_preset("quick", datasets=("wine",), epochs=10, student_epochs=60, num_seeds=2,
-                                stopping_tol=1e-3)
+    cfg = ob.Config.from_preset("quick", datasets=("wine",), epochs=10, student_epochs=60, hard_epochs=20,
+                                num_seeds=2, stopping_tol=1e-3)
     res = ob.run(cfg)
     cell = res.runs["wine-mlp"]
     assert np.asarray(cell.student_entropy_all).shape == (6, 2) and len(cell.teacher_accuracy) == 2
     steps = np.asarray(cell.student_steps)
-    assert steps.shape == (6, 2) and 0 < steps.min() and steps.max() <= 60
-    assert np.array_equal(np.asarray(cell.student_converged), steps < 60)  # stopped before the cap <=> converged
+    assert steps.shape == (6, 2) and 0 < steps.min() and steps.max() <= 60 and np.all(steps[0] == 20)
+    # On the rule, stopped before the cap <=> converged; the hard-label students' fixed budget is not.
+    assert np.array_equal(np.asarray(cell.student_converged)[1:], steps[1:] < 60)
+    assert not np.asarray(cell.student_converged)[0].any()
     again = ob.Results.from_json(cfg, to_jsonable(res))
     assert again == ob.Results.from_json(cfg, to_jsonable(again))
     text = doc.to_markdown(ob.document(res))

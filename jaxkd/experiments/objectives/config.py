@@ -28,6 +28,9 @@ class Config(Presets):
     epochs: int = option(150, "full-batch Adam epochs of the teachers")
     student_epochs: int = option(3000, "students' full-batch Adam epochs: the cap of the stopping rule (the "
                                  "budget, with --stopping-tol none)")
+    hard_epochs: int | None = option(300, "hard-label students' epochs, a fixed budget when the others train to "
+                                     "stationarity (separable training data gives hard labels no stationary point; "
+                                     "300: the study's classifiers); none: they train like the others")
     stopping_tol: float | None = option(1e-5, "students train to stationarity: each stops once its training loss "
                                         "moves by less than this share of itself over 20 epochs or its gradient "
                                         "norm falls below 10 times it (none: every student trains student_epochs)")
@@ -42,6 +45,8 @@ class Config(Presets):
         check_classifiers(self, "objectives", MODELS)
         v.check_positive("temperature", self.temperature)
         v.check_int("student epochs", self.student_epochs)
+        if self.hard_epochs is not None:
+            v.check_int("hard-label epochs", self.hard_epochs)
         if self.stopping_tol is not None:
             v.check_positive("stopping tolerance", self.stopping_tol)
 
@@ -64,15 +69,18 @@ class Config(Presets):
         """How far the students train, in words."""
         if self.stopping_tol is None:
             return f"{self.student_epochs} epochs"
-        return f"to stationarity (tolerance {self.stopping_tol:g}, cap {self.student_epochs} epochs)"
+        hard = "" if self.hard_epochs is None else f"; hard labels {self.hard_epochs} epochs"
+        return f"to stationarity (tolerance {self.stopping_tol:g}, cap {self.student_epochs} epochs{hard})"
 
     def refits(self) -> dict[str, "Config"]:
         """The other fits the claims are re-judged at (label -> config): twice the deciding
-        budget (double the cap, half the tolerance), and, for students trained to stationarity,
-        the teachers' fixed budget (the budget the students had before they were trained to
-        stationarity)."""
+        budget (double the cap and the hard-label epochs, half the tolerance), and, for students
+        trained to stationarity, every student at the teachers' fixed budget (the budget the
+        students had before they were trained to stationarity)."""
         tol = None if self.stopping_tol is None else self.stopping_tol / 2
-        out = {"2x": dataclasses.replace(self, student_epochs=2 * self.student_epochs, stopping_tol=tol)}
+        hard = None if self.hard_epochs is None else 2 * self.hard_epochs
+        out = {"2x": dataclasses.replace(self, student_epochs=2 * self.student_epochs, stopping_tol=tol,
+                                         hard_epochs=hard)}
         if self.stopping_tol is not None:
             out["fixed"] = dataclasses.replace(self, student_epochs=self.epochs, stopping_tol=None)
         return out

@@ -50,10 +50,14 @@ def fits(res: Results, cell: Cell) -> list[tuple[str, fit.FitSummary]]:
     rule = stopping(cfg)
     steps, conv = cell.array("student_steps"), cell.array("student_converged")
     train, held = cell.array("student_train_loss"), cell.array("student_held_out_loss")
-    return [(label, fit.FitSummary(int(steps.shape[1]), cfg.student_epochs, float(steps[o].mean()),
-                                   float(train[o].mean()), float(held[o].mean()), float(conv[o].mean()),
-                                   rule is not None, fit.rule_text(rule) if rule is not None else "fixed budget"))
-            for o, label in enumerate(res.labels)]
+    rows = []
+    for o, (label, _, _, hard) in enumerate(cfg.objectives()):
+        on_rule = rule is not None and not (hard and cfg.hard_epochs is not None)
+        budget = cfg.student_epochs if on_rule or rule is None else cfg.hard_epochs
+        rows.append((label, fit.FitSummary(int(steps.shape[1]), budget, float(steps[o].mean()), float(train[o].mean()),
+                                           float(held[o].mean()), float(conv[o].mean()), on_rule,
+                                           fit.rule_text(rule) if on_rule else "a fixed budget")))
+    return rows
 
 
 def document(res: Results) -> doc.Section:

@@ -54,7 +54,7 @@ def _group_means(values, masks):
 
 
 def distil(widths: tuple[int, ...], X, teacher_logits, objectives, init_keys, *, learning_rate: float,
-           epochs: int, stopping: ensemble.Stopping | None = None):
+           epochs: int, stopping: ensemble.Stopping | None = None, hard_epochs: int | None = None):
     """Distil students from S teachers with every objective, all on one student axis.
 
     Args:
@@ -68,12 +68,16 @@ def distil(widths: tuple[int, ...], X, teacher_logits, objectives, init_keys, *,
       stopping: optional per-student :class:`jaxkd.students.ensemble.Stopping` rule (each
         student stops on its own; judged every epoch, the rest of a chunk whose students have
         all stopped is skipped).
+      hard_epochs: a fixed budget for the hard-label students instead (None: they train like
+        the others). Hard labels on separable training data have no stationary point (the
+        logits grow without bound), so a stopping rule would only measure its cap.
 
     Returns:
       ``(graphdef, states, target, convergence)``: the trained students, leading axis O·S
       (objective-major: student ``o·S + s`` is objective o distilled from teacher s), their
       targets' logits (O, S, n, C), and how far each student went
-      (:class:`jaxkd.students.ensemble.Convergence`, None without a stopping rule).
+      (:class:`jaxkd.students.ensemble.Convergence`, None without a stopping rule; a student on
+      a fixed budget counts its steps, not converged).
     """
     S, n, C = teacher_logits.shape
     O = len(objectives)
@@ -86,19 +90,36 @@ def distil(widths: tuple[int, ...], X, teacher_logits, objectives, init_keys, *,
     Y = jnp.concatenate([log_target, jnp.broadcast_to(beta[:, None, None, None], (O, S, n, 1)),
                          jnp.broadcast_to(temp[:, None, None, None], (O, S, n, 1))], axis=-1)
     graphdef, states = ensemble.init(lambda rngs: mlp.MLP(tuple(widths), rngs=rngs), jnp.concatenate([init_keys] * O))
-    # Chunks of one objective's S students keep a chunk's (S, n, C) arrays near the cache (20-30%
-    # faster than all O x S at once on a 2-core CPU, alternating runs).
     Y = Y.reshape(O * S, n, C + 2)
     if stopping is None:
+        # Chunks of one objective's S students keep a chunk's (S, n, C) arrays near the cache
+        # (20-30% faster than all O x S at once on a 2-core CPU, alternating runs).
         states = ensemble.train(graphdef, states, _objective_loss, X, Y, optimizer=_adam(learning_rate),
                                 epochs=epochs, chunk=S)
         return graphdef, states, target, None
-    params, rest = nnx.filter_state(states, nnx.Param), nnx.filter_state(states, nnx.Not(nnx.Param))
-    out = ensemble.fit(ensemble.PerExample(graphdef, _objective_loss), _adam(learning_rate),
-                       ensemble.Schedule(epochs), params, ensemble.Batch(x=jnp.asarray(X)),
-                       own=ensemble.Batch(y=Y, weights=jnp.ones((O * S, n), jnp.float32)), state=rest, chunk=S,
-                       history=False, stopping=stopping, epochs_per_block=min(epochs, BLOCK_EPOCHS))
-    return graphdef, nnx.merge_state(out.params, out.state), target, out.convergence
+    fixed = np.repeat([bool(h) and hard_epochs is not None for *_, h in objectives], S)  # (O·S,)
+    take = lambda tree, idx: jax.tree.map(lambda a: a[idx], tree)  # noqa: E731
+    parts, steps, converged = [], np.zeros(O * S, np.int64), np.zeros(O * S, bool)
+    for on_rule, idx in ((True, np.flatnonzero(~fixed)), (False, np.flatnonzero(fixed))):
+        if not idx.size:
+            continue
+        sub = take(states, idx)
+        if not on_rule:
+            parts.append((idx, ensemble.train(graphdef, sub, _objective_loss, X, Y[idx],
+                                              optimizer=_adam(learning_rate), epochs=hard_epochs, chunk=S)))
+            steps[idx] = hard_epochs
+            continue
+        params, rest = nnx.filter_state(sub, nnx.Param), nnx.filter_state(sub, nnx.Not(nnx.Param))
+        out = ensemble.fit(ensemble.PerExample(graphdef, _objective_loss), _adam(learning_rate),
+                           ensemble.Schedule(epochs), params, ensemble.Batch(x=jnp.asarray(X)),
+                           own=ensemble.Batch(y=Y[idx], weights=jnp.ones((idx.size, n), jnp.float32)), state=rest,
+                           chunk=S, history=False, stopping=stopping, epochs_per_block=min(epochs, BLOCK_EPOCHS))
+        parts.append((idx, nnx.merge_state(out.params, out.state)))
+        steps[idx], converged[idx] = np.asarray(out.convergence.steps), np.asarray(out.convergence.converged)
+    order = np.argsort(np.concatenate([idx for idx, _ in parts]))
+    states = jax.tree.map(lambda *a: jnp.concatenate(a)[order], *(st for _, st in parts))
+    nan = np.full(O * S, np.nan)
+    return graphdef, states, target, ensemble.Convergence(steps, converged, nan, nan)
 
 
 def stopping(cfg: Config) -> ensemble.Stopping | None:
@@ -151,7 +172,7 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
     init_keys = rng.student_keys(rng.cell_key(rng.stream(cfg.seed, "student_init"), name, model), S)
     graphdef, states, target, conv = distil(widths(cfg.student_hidden), X, t_train, objectives, init_keys,
                                             learning_rate=cfg.learning_rate, epochs=cfg.student_epochs,
-                                            stopping=stopping(cfg))
+                                            stopping=stopping(cfg), hard_epochs=cfg.hard_epochs)
     temp = jnp.asarray([t for _, _, t, _ in objectives], jnp.float32)
     s_test = ensemble.predict(graphdef, states, X_test).reshape(O, S, m, C)
     s_train = ensemble.predict(graphdef, states, X).reshape(O, S, n, C)
