@@ -216,6 +216,8 @@ def results_document(summary: dict, source: str) -> doc.Section:
         findings.append([f["statement"], f["status"], interval, f["replicates"]])
         details.append((doc.Strong(f["statement"]), f" ({f['status']}). Criterion: {f['criterion']}. "
                         f"Measured: {f['evidence']}."))
+    by_fit = [[f["claim"], v["fit"], v["status"], "—" if v["interval"] is None else
+               f"[{v['interval'][0]:.4g}, {v['interval'][1]:.4g}]"] for f in summary["findings"] for v in f.get("fits", [])]
     order = ["theory", *(s.name for s in study.STEPS)]
     seconds = summary.get("seconds", {})
     steps = [[name, f"{seconds[name]:.1f}"] for name in order if name in seconds]
@@ -244,5 +246,10 @@ def results_document(summary: dict, source: str) -> doc.Section:
                           "independent runs behind it."),
             doc.Table(["claim", "verdict", "95% interval", "replicates"], findings),
             doc.Paragraph(doc.Strong("What decided each verdict")), doc.BulletList(details)]),
+        *([doc.Section("Every verdict at every training budget", [
+            doc.Paragraph("Each claim whose students train to a budget, judged at its deciding fit and at the "
+                          "others the run trained; fits that disagree between reproduced and not reproduced make "
+                          "the verdict \"inconclusive (budget)\"."),
+            doc.Table(["claim", "fit", "verdict", "95% interval"], by_fit)])] if by_fit else []),
         doc.Section("Time per step", [doc.Table(["step", "seconds"], steps)]),
     ])

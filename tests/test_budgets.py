@@ -107,3 +107,20 @@ def test_no_refits_judges_at_the_deciding_fit_only(flag):
     assert flag in r.stdout
     assert reproduce.plan("quick", only=["bootstrap-mlp"], refits=False).config()["refits"] == []
     assert isinstance(Finding("c", True, "e").fits, tuple)
+
+
+def test_results_page_lists_every_verdict_at_every_fit():
+    from jaxkd import document as doc
+    from jaxkd import report
+
+    fit = {"fit": "2x: teacher-noise-mlp 400 epochs", "status": "not reproduced", "interval": [-0.3, -0.1],
+           "evidence": "e"}
+    summary = {"preset": "quick", "seed": 0, "theorems": [], "seconds": {},
+               "findings": [{"claim": "mlp-noise", "statement": "s", "status": "inconclusive (budget)",
+                             "interval": [0.1, 0.3], "replicates": 100, "criterion": "c", "evidence": "e",
+                             "fits": [{**fit, "fit": "deciding: teacher-noise-mlp 200 epochs", "status": "reproduced",
+                                       "interval": [0.1, 0.3]}, fit]}]}
+    md = doc.to_markdown(report.results_document(summary, "x"))
+    assert "Every verdict at every training budget" in md and "2x: teacher-noise-mlp 400 epochs" in md
+    summary["findings"][0]["fits"] = []
+    assert "Every verdict at every training budget" not in doc.to_markdown(report.results_document(summary, "x"))
