@@ -1,22 +1,30 @@
 """Mutation testing of the verification: every closed form, made wrong on purpose, must fail.
 
 Each :class:`Mutant` replaces one function of :mod:`jaxkd.theory.closed_forms` (or, for
-X.4-X.7, of :mod:`jaxkd.theory.objectives`) by a wrong version: scaled by 1.1 or 0.9, or with one of its terms dropped or its coefficient changed.
+X.4-X.7, of :mod:`jaxkd.theory.objectives`) by a wrong version: scaled by 1.1 or 0.9, with one
+of its terms dropped or its coefficient changed, or (a *term mutant*, :func:`term_scaled` and
+:func:`sum_of_terms`) with one of its terms alone scaled by 1.1 or 0.9, the others unchanged: a
+small term wrong by 10% moves a sum by little, so it is caught only where that term carries
+weight. (A product's factor scaled is the whole product scaled: only sums, and the sums inside
+7.3's and 7.4's denominators, have term mutants.)
 :func:`caught` runs the whole verification with the mutant in place and reports the checks
 that failed; a mutant no check catches means the verification could not tell that formula from
-a wrong one. The simulations are the same for every mutant (they are jaxkd's code, not the
+a wrong one; :func:`power` says by how many tolerances a mutant moves the check it moves most.
+The simulations are the same for every mutant (they are jaxkd's code, not the
 closed forms), so one :class:`~jaxkd.theory.verify.Context` serves them all and a mutant costs
 only the comparisons.
 
-``python tests/mutation.py 100 300 1000`` prints the table: each mutant and the
+``python tests/mutation.py 100 200 1000`` prints the table: each mutant and the
 smallest number of students (``num_students`` of :func:`jaxkd.theory.verify.verify`) among
-those given at which it is caught.
+those given at which it is caught, and for a term mutant by how many tolerances at the default
+students it moves a check.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import sys
 from types import ModuleType
 from typing import Callable
@@ -41,6 +49,7 @@ class Mutant:
     function: str
     make: Callable[[Callable], Callable]
     module: ModuleType = cf
+    term: str | None = None  # the one term it scales (term_scaled), None for the others
 
     @contextlib.contextmanager
     def applied(self):
@@ -70,11 +79,43 @@ def _quad(X_test, M):
     return jnp.mean(jnp.sum((X_test @ M) * X_test, axis=1))
 
 
-def _scale_and_terms(result, function, terms=(), module: ModuleType = cf) -> list[Mutant]:
-    """x1.1 and x0.9 of ``function``, then the named term mutants ``(description, make)``."""
-    return ([Mutant(result, f"{function} x 1.1", function, scaled(1.1), module),
-             Mutant(result, f"{function} x 0.9", function, scaled(0.9), module)]
-            + [Mutant(result, f"{function}: {desc}", function, make, module) for desc, make in terms])
+TERM_FACTORS = (1.1, 0.9)  # each term alone scaled by these (the others unchanged)
+
+
+def term_scaled(result, function, term, formula: Callable[[float], Callable], module: ModuleType = cf,
+                factors=TERM_FACTORS) -> list[Mutant]:
+    """``function`` with its ``term`` alone times each of ``factors`` (0: the term dropped):
+    ``formula(factor)`` is the closed form with that term scaled and every other term as it is
+    (``formula(1.0)`` is the closed form itself, which tests/test_verify.py checks)."""
+    DECOMPOSITIONS.append((module, function, term, formula))
+    return [Mutant(result, f"{function}: {term} " + ("dropped" if f == 0 else f"x {f}"), function,
+                   replaced(formula(f)), module, term) for f in factors]
+
+
+def sum_of_terms(result, function, terms: dict[str, Callable], module: ModuleType = cf,
+                 factors=TERM_FACTORS + (0.0,)) -> list[Mutant]:
+    """For a closed form that is the sum of ``terms`` (name -> that term, with the closed form's
+    signature): each term alone scaled by each of ``factors`` (by default x1.1, x0.9 and
+    dropped)."""
+    def formula(name):
+        return lambda f: lambda *args, **kwargs: sum((f if n == name else 1.0) * t(*args, **kwargs)
+                                                     for n, t in terms.items())
+    return [m for name in terms for m in term_scaled(result, function, name, formula(name), module, factors)]
+
+
+# (module, function, term, formula) of every term mutant: formula(1.0) must be the closed form.
+DECOMPOSITIONS: list[tuple[ModuleType, str, str, Callable[[float], Callable]]] = []
+
+_moments = cf.empirical_entropy_moments  # the original, for C.1's one-moment mutants
+
+
+def _scale_and_terms(result, function, terms=(), module: ModuleType = cf, term_of: str | None = None) -> list[Mutant]:
+    """x1.1 and x0.9 of ``function``, then the named term mutants ``(description, make)``;
+    ``term_of``: the closed form of which ``function`` is one term (its mutants are then term mutants)."""
+    term = None if term_of is None else f"{function}, a term of {term_of}"
+    return ([Mutant(result, f"{function} x 1.1", function, scaled(1.1), module, term),
+             Mutant(result, f"{function} x 0.9", function, scaled(0.9), module, term)]
+            + [Mutant(result, f"{function}: {desc}", function, make, module, term) for desc, make in terms])
 
 
 MUTANTS: tuple[Mutant, ...] = tuple(
@@ -83,23 +124,22 @@ MUTANTS: tuple[Mutant, ...] = tuple(
     + _scale_and_terms("4.1", "inter_student_variance", [
         ("sigma^2 dropped", replaced(lambda X, X_test, sigma2, k=1: cf.mean_test_leverage(X, X_test) / k)),
         ("1/k dropped", replaced(lambda X, X_test, sigma2, k=1: sigma2 * cf.mean_test_leverage(X, X_test)))])
-    + _scale_and_terms("4.2", "teacher_mse", [
-        ("bias term dropped", replaced(lambda X, X_test, sigma2, mu_test=None, theta_mean=None, k=1:
-                                       cf.inter_student_variance(X, X_test, sigma2, k))),
-        ("variance term dropped", replaced(lambda X, X_test, sigma2, mu_test=None, theta_mean=None, k=1:
-                                           0.0 if mu_test is None else cf.prediction_bias(X_test, theta_mean, mu_test)))])
-    + _scale_and_terms("4.3", "ground_truth_mse", [
-        ("bias term dropped", replaced(lambda X, X_test, th_t, th_gt, sigma2, tau2:
-                                       cf.inter_student_variance(X, X_test, sigma2) + tau2)),
-        ("sigma^2 c dropped", replaced(lambda X, X_test, th_t, th_gt, sigma2, tau2:
-                                       cf.prediction_bias(X_test, th_t, jnp.asarray(X_test) @ th_gt) + tau2)),
-        ("tau^2 dropped", replaced(lambda X, X_test, th_t, th_gt, sigma2, tau2:
-                                   cf.prediction_bias(X_test, th_t, jnp.asarray(X_test) @ th_gt)
-                                   + cf.inter_student_variance(X, X_test, sigma2)))])
-    + _scale_and_terms("4.3", "observed_label_mse", [
-        ("bias term dropped", replaced(lambda X, X_test, mu, y_test, sigma2: cf.inter_student_variance(X, X_test, sigma2))),
-        ("sigma^2 c dropped", replaced(lambda X, X_test, mu, y_test, sigma2:
-                                       cf.prediction_bias(X_test, cf.mean_student(X, mu), y_test)))])
+    + _scale_and_terms("4.2", "teacher_mse")
+    + sum_of_terms("4.2", "teacher_mse", {
+        "the bias term": lambda X, X_test, sigma2, mu_test=None, theta_mean=None, k=1:
+            0.0 if mu_test is None else cf.prediction_bias(X_test, theta_mean, mu_test),
+        "the variance term sigma^2 c": lambda X, X_test, sigma2, mu_test=None, theta_mean=None, k=1:
+            cf.inter_student_variance(X, X_test, sigma2, k)})
+    + _scale_and_terms("4.3", "ground_truth_mse")
+    + sum_of_terms("4.3", "ground_truth_mse", {
+        "the bias term": lambda X, X_test, th_t, th_gt, sigma2, tau2:
+            cf.prediction_bias(X_test, th_t, jnp.asarray(X_test) @ th_gt),
+        "sigma^2 c": lambda X, X_test, th_t, th_gt, sigma2, tau2: cf.inter_student_variance(X, X_test, sigma2),
+        "tau^2": lambda X, X_test, th_t, th_gt, sigma2, tau2: tau2})
+    + _scale_and_terms("4.3", "observed_label_mse")
+    + sum_of_terms("4.3", "observed_label_mse", {
+        "the bias term": lambda X, X_test, mu, y_test, sigma2: cf.prediction_bias(X_test, cf.mean_student(X, mu), y_test),
+        "sigma^2 c": lambda X, X_test, mu, y_test, sigma2: cf.inter_student_variance(X, X_test, sigma2)})
     + [Mutant("5.1", "teacher_labelled_bootstrap_variance: 1e-6 instead of 0 (x1.1, x0.9 and dropping a "
               "term leave 0 unchanged)", "teacher_labelled_bootstrap_variance", replaced(lambda: 1e-6))]
     + _scale_and_terms("5.2", "ground_truth_bootstrap_variance", [
@@ -109,31 +149,40 @@ MUTANTS: tuple[Mutant, ...] = tuple(
         ("1/b dropped", replaced(lambda X_test, Sigma, tau2, b: tau2 * _quad(X_test, _sigma_inv(Sigma))))])
     + _scale_and_terms("5.3", "ground_truth_bootstrap_mse", [
         ("tau^2 dropped", replaced(lambda tau2, d, b, exact_gaussian=False:
-                                   1.0 + d / ((b - d - 1) if exact_gaussian else b))),
-        ("the 1 dropped", replaced(lambda tau2, d, b, exact_gaussian=False:
-                                   tau2 * d / ((b - d - 1) if exact_gaussian else b))),
-        ("the d/b term dropped", replaced(lambda tau2, d, b, exact_gaussian=False: tau2))])
+                                   1.0 + d / ((b - d - 1) if exact_gaussian else b)))])
+    + sum_of_terms("5.3", "ground_truth_bootstrap_mse", {
+        "the tau^2 (the 1)": lambda tau2, d, b, exact_gaussian=False: tau2,
+        "the tau^2 d/b term": lambda tau2, d, b, exact_gaussian=False:
+            tau2 * d / ((b - d - 1) if exact_gaussian else b)})
     + _scale_and_terms("7.1", "averaged_response_variance", [
         ("sigma^2 dropped", replaced(lambda sigma2, k: 1.0 / k)),
         ("1/k dropped", replaced(lambda sigma2, k: sigma2))])
     + _scale_and_terms("7.2", "cramer_rao_bound", [
         ("sigma^2 dropped", replaced(lambda sigma2, k: 1.0 / k)),
         ("1/k dropped", replaced(lambda sigma2, k: sigma2))])
-    + _scale_and_terms("7.3", "inverse_variance_weights", [
-        ("s_T dropped from the denominators", replaced(lambda vt, vs: (vs / vs, vt / vs))),
-        ("s_S dropped from the denominators", replaced(lambda vt, vs: (vs / vt, vt / vt)))])
-    + _scale_and_terms("7.4", "min_combination_variance", [
-        ("s_T dropped from the denominator", replaced(lambda vt, vs: vt * vs / vs)),
-        ("s_S dropped from the denominator", replaced(lambda vt, vs: vt * vs / vt))])
+    + _scale_and_terms("7.3", "inverse_variance_weights")
+    + term_scaled("7.3", "inverse_variance_weights", "s_T in the denominators",
+                  lambda f: lambda vt, vs: (vs / (f * vt + vs), vt / (f * vt + vs)), factors=TERM_FACTORS + (0.0,))
+    + term_scaled("7.3", "inverse_variance_weights", "s_S in the denominators",
+                  lambda f: lambda vt, vs: (vs / (vt + f * vs), vt / (vt + f * vs)), factors=TERM_FACTORS + (0.0,))
+    + _scale_and_terms("7.4", "min_combination_variance")
+    + term_scaled("7.4", "min_combination_variance", "s_T in the denominator",
+                  lambda f: lambda vt, vs: vt * vs / (f * vt + vs), factors=TERM_FACTORS + (0.0,))
+    + term_scaled("7.4", "min_combination_variance", "s_S in the denominator",
+                  lambda f: lambda vt, vs: vt * vs / (vt + f * vs), factors=TERM_FACTORS + (0.0,))
     + _scale_and_terms("C.1", "expected_empirical_entropy")
     + _scale_and_terms("C.1", "empirical_entropy_moments")
+    + term_scaled("C.1", "empirical_entropy_moments", "the mean alone",
+                  lambda f: lambda p, k: (f * _moments(p, k)[0], _moments(p, k)[1]))
+    + term_scaled("C.1", "empirical_entropy_moments", "the variance alone",
+                  lambda f: lambda p, k: (_moments(p, k)[0], f * _moments(p, k)[1]))
     + _scale_and_terms("C.1", "miller_madow_gap", [
         ("the -1 dropped: K/(2k)", replaced(lambda p, k, order=1: jnp.asarray(p).shape[0] / (2.0 * k)))])
     + _scale_and_terms("X.1", "test_mse_variance")
     + _scale_and_terms("X.1", "test_mse_variance_linear_term", [
-        ("dropped", scaled(0.0)), ("sigma^2 coefficient 4 -> 3", scaled(0.75))])
+        ("dropped", scaled(0.0)), ("sigma^2 coefficient 4 -> 3", scaled(0.75))], term_of="test_mse_variance")
     + _scale_and_terms("X.1", "test_mse_variance_quadratic_term", [
-        ("dropped", scaled(0.0)), ("sigma^4 coefficient 2 -> 1", scaled(0.5))])
+        ("dropped", scaled(0.0)), ("sigma^4 coefficient 2 -> 1", scaled(0.5))], term_of="test_mse_variance")
     + _scale_and_terms("X.2", "sandwich_bootstrap_variance", [
         ("1/b dropped", replaced(lambda X, e, X_test, b: _quad(X_test, cf.sandwich_covariance(X, e))))])
     + _scale_and_terms("X.2", "sandwich_covariance", [
@@ -142,11 +191,12 @@ MUTANTS: tuple[Mutant, ...] = tuple(
         ("one Sigma^-1 dropped", replaced(
             lambda X, e: _sigma_inv(jnp.asarray(X).T @ jnp.asarray(X) / X.shape[0])
             @ ((jnp.asarray(X) * (jnp.asarray(e) ** 2)[:, None]).T @ jnp.asarray(X) / X.shape[0])))])
-    + _scale_and_terms("X.3", "bootstrap_observed_mse", [
-        ("the full-data fit's MSE dropped", replaced(lambda X, y, X_test, y_test, b: cf.bootstrap_variance_term(X, y, X_test, b))),
-        ("the variance term dropped", replaced(lambda X, y, X_test, y_test, b:
-                                               cf.prediction_bias(X_test, cf.mean_student(X, y), y_test)))])
-    + _scale_and_terms("X.3", "bootstrap_variance_term", [("dropped", scaled(0.0))])
+    + _scale_and_terms("X.3", "bootstrap_observed_mse")
+    + sum_of_terms("X.3", "bootstrap_observed_mse", {
+        "the full-data fit's MSE": lambda X, y, X_test, y_test, b:
+            cf.prediction_bias(X_test, cf.mean_student(X, y), y_test),
+        "the variance term": lambda X, y, X_test, y_test, b: cf.bootstrap_variance_term(X, y, X_test, b)})
+    + _scale_and_terms("X.3", "bootstrap_variance_term", [("dropped", scaled(0.0))], term_of="bootstrap_observed_mse")
     + _scale_and_terms("S.1", "between_student_floor", [
         ("1/n dropped", replaced(lambda within, n: within))])
     # X.4-X.7 (jaxkd.theory.objectives)
@@ -155,6 +205,10 @@ MUTANTS: tuple[Mutant, ...] = tuple(
          replaced(lambda p, beta=0.0: jnp.full_like(jnp.asarray(p), 1.0 / jnp.asarray(p).shape[-1])))], module=ob)
     + _scale_and_terms("X.5", "forward_kl_entropy_gap", module=ob)
     + _scale_and_terms("X.6", "lumped_sequence_kd_entropy", module=ob)
+    + sum_of_terms("X.6", "lumped_sequence_kd_entropy", {
+        "C.1's E H on the r + 1 lumped cells": lambda p, r, k: cf.expected_empirical_entropy(ob.lump(p, r), k),
+        "the tail's P_tail log(K - r)": lambda p, r, k:
+            jnp.sum(jnp.asarray(p)[r:]) * jnp.log(jnp.asarray(p).shape[0] - r)}, module=ob)
     + _scale_and_terms("X.6", "lumped_sequence_kd_gap", [
         ("r/k in place of r/(2k)", replaced(lambda r, k: r / k))], module=ob)
     + _scale_and_terms("X.7", "lumped_student", [
@@ -163,20 +217,43 @@ MUTANTS: tuple[Mutant, ...] = tuple(
 )
 
 
-def caught(mutant: Mutant, ctx: tv.Context) -> list[Check]:
-    """The checks that fail with ``mutant`` in place (simulations reused from ``ctx``)."""
+def checks_with(mutant: Mutant, ctx: tv.Context) -> list[Check]:
+    """Every check with ``mutant`` in place (simulations reused from ``ctx``)."""
     with mutant.applied(), jax.enable_x64(True):
-        return [c for c in tv.run_checks(ctx) if not c.passed]
+        return tv.run_checks(ctx)
 
 
-def table(student_counts=(100, 300, 1000), seed: int = 0, progress=None) -> list[tuple[Mutant, int | None, list[str]]]:
-    """For each mutant: the smallest of ``student_counts`` at which verification fails, and
-    the results whose checks failed there (None and [] when none catches it)."""
+def caught(mutant: Mutant, ctx: tv.Context) -> list[Check]:
+    """The checks that fail with ``mutant`` in place."""
+    return [c for c in checks_with(mutant, ctx) if not c.passed]
+
+
+def power(mutated: list[Check], clean: list[Check], base: int, students: int = tv.DEFAULT_STUDENTS) -> float:
+    """How far a mutant moves the check it moves most, in that check's tolerances at ``students``
+    (``clean``: the checks without it, on the same simulations of ``base`` students): the largest
+    ``|change in predicted - change in observed| / tolerance_at``, inf where an exact check with
+    no tolerance moves."""
+    best = 0.0
+    for m, c in zip(mutated, clean, strict=True):
+        moved = abs((m.predicted - c.predicted) - (m.observed - c.observed))
+        if math.isfinite(moved) and moved > 0:
+            tolerance = c.tolerance_at(c.students * students // base)
+            best = max(best, moved / tolerance if tolerance > 0 else math.inf)
+    return best
+
+
+def table(student_counts=(100, 300, 1000), seed: int = 0, progress=None
+          ) -> list[tuple[Mutant, int | None, list[str], float | None]]:
+    """For each mutant: the smallest of ``student_counts`` at which verification fails, the
+    results whose checks failed there (None and [] when none catches it), and for a term mutant
+    its :func:`power` (tolerances at the default students, measured at the largest count; None
+    for the others)."""
     rows: dict[int, tuple[Mutant, int | None, list[str]]] = {}
     for n in sorted(student_counts):
         with jax.enable_x64(True):
             ctx = tv.context(n, seed)
-            clean = [c for c in tv.run_checks(ctx) if not c.passed]
+            checks = tv.run_checks(ctx)
+        clean = [c for c in checks if not c.passed]
         if clean:
             raise RuntimeError(f"the unmutated closed forms fail {len(clean)} checks at {n} students: "
                                + "; ".join(f"{c.result} {c.case}" for c in clean))
@@ -188,18 +265,21 @@ def table(student_counts=(100, 300, 1000), seed: int = 0, progress=None) -> list
                 rows[i] = (m, n, sorted({c.result for c in failed}))
         if progress is not None:
             progress(n, len(rows))
-    return [rows.get(i, (m, None, [])) for i, m in enumerate(MUTANTS)]
+    moved = {i: power(checks_with(m, ctx), checks, n) for i, m in enumerate(MUTANTS) if m.term is not None}
+    return [rows.get(i, (m, None, [])) + (moved.get(i),) for i, m in enumerate(MUTANTS)]
 
 
 def main(argv=None) -> int:
     counts = [int(x) for x in (argv if argv is not None else sys.argv[1:])] or [100, 300, 1000]
     rows = table(counts, progress=lambda n, k: print(f"{n} students: {k} of {len(MUTANTS)} mutants caught",
                                                      file=sys.stderr))
-    print("| result | mutant | caught at students | by the checks of |")
-    print("|---|---|---|---|")
-    for m, n, by in rows:
-        print(f"| {m.result} | {m.description} | {n if n is not None else 'NOT CAUGHT'} | {', '.join(by)} |")
-    return 0 if all(n is not None for _, n, _ in rows) else 1
+    print(f"| result | mutant | caught at students | by the checks of | a term mutant moves a check by "
+          f"(tolerances at {tv.DEFAULT_STUDENTS}) |")
+    print("|---|---|---|---|---|")
+    for m, n, by, moved in rows:
+        shown = "" if moved is None else (f"{moved:.1f}" if moved < 1000 else "> 1000")
+        print(f"| {m.result} | {m.description} | {n if n is not None else 'NOT CAUGHT'} | {', '.join(by)} | {shown} |")
+    return 0 if all(n is not None for _, n, _, _ in rows) else 1
 
 
 if __name__ == "__main__":

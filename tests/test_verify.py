@@ -4,6 +4,7 @@ students, and every wrong closed form (tests/mutation.py) and every broken engin
 import dataclasses
 import json
 import math
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -16,9 +17,13 @@ from jaxkd.theory import objectives as ob
 from jaxkd.theory import verify as tv
 import mutation  # tests/mutation.py
 
-# The cheapest students that still catch every mutant (python tests/mutation.py 100 200 400:
-# 94 of 95 at 100, all at 200; the one left at 100 is X.1's quadratic term x 0.9).
+# The cheapest students that still catch every mutant (python tests/mutation.py 100 200 1000:
+# 133 of 135 at 100, all at 200; the two left at 100 are X.1's quadratic term x 0.9 and 5.3's
+# tau^2 d/b term alone x 1.1, which move a check by 2.4 and 2.8 tolerances at 1000 students).
 MUTATION_STUDENTS = 200
+# Every term mutant (one term of a closed form alone x1.1, x0.9 or dropped) moves some check by at
+# least this many of its tolerances at the default students, as a closed form 5% off does (RESOLUTION).
+TERM_POWER = 2.0
 
 
 def test_verification_passes_has_power_and_fails_every_wrong_closed_form():
@@ -29,7 +34,10 @@ def test_verification_passes_has_power_and_fails_every_wrong_closed_form():
     * at the default students every two-sided stochastic check's tolerance is at most half of
       RESOLUTION (5%) of its scale, so a closed form 5% off moves it by twice its tolerance
       (the tolerance at the default is the one measured here, its SE rescaled by sqrt(N));
-    * every mutant of tests/mutation.py makes some check fail.
+    * every mutant of tests/mutation.py makes some check fail, and each term mutant (one term
+      alone scaled by 1.1 or 0.9) moves some check by TERM_POWER tolerances at the default
+      students, so the term is checked where it carries weight;
+    * each term mutant's decomposition, unscaled, is its closed form at every point checked.
     """
     with jax.enable_x64(True):
         ctx = tv.context(MUTATION_STUDENTS, seed=0)
@@ -54,8 +62,24 @@ def test_verification_passes_has_power_and_fails_every_wrong_closed_form():
                 coarse.append((c.result, c.case, c.tolerance_at(default) / c.scale))
     assert not coarse
 
-    uncaught = [f"{m.result}: {m.description}" for m in mutation.MUTANTS if not mutation.caught(m, ctx)]
+    uncaught, weak = [], []
+    for m in mutation.MUTANTS:
+        mutated = mutation.checks_with(m, ctx)
+        if all(c.passed for c in mutated):
+            uncaught.append(f"{m.result}: {m.description}")
+        if m.term is not None and (moved := mutation.power(mutated, checks, MUTATION_STUDENTS)) < TERM_POWER:
+            weak.append((m.result, m.description, moved))
     assert not uncaught
+    assert not weak
+
+    # Each term mutant's decomposition, unscaled, is its closed form: the checks' predictions are
+    # unchanged at every point checked (so a term mutant is caught for its term, not for a wrong sum).
+    for module, function, term, formula in mutation.DECOMPOSITIONS:
+        with mock.patch.object(module, function, formula(1.0)), jax.enable_x64(True):
+            unscaled = tv.run_checks(ctx)
+        assert [c.case for c in unscaled] == [c.case for c in checks]
+        assert all(math.isclose(u.predicted, c.predicted, rel_tol=1e-12, abs_tol=1e-15)
+                   for u, c in zip(unscaled, checks)), (function, term)
 
 
 def test_every_closed_form_has_its_mutants():

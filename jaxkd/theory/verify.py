@@ -27,9 +27,12 @@ results are verified"):
 Designs expose every term of the formula they test: Boston's own correlated features, a
 Gaussian pool with a non-isotropic covariance and a test set from another distribution (so
 ``Sigma``, ``Sigma^{-1}`` and the identity give different answers), a heteroscedastic design for
-the sandwich results, noise levels where each term of X.1 carries weight. Everything runs in
-float64. X.4-X.7 (distillation objectives) are checked by :mod:`jaxkd.theory.verify_objectives`;
-:data:`VERIFIERS` holds both. ``tests/mutation.py`` checks that a wrong closed form fails.
+the sandwich results, noise levels where each term of X.1 carries weight. Every term of a closed
+form that is a sum carries weight at some point checked (4.3 where sigma^2 c dominates, X.3
+against the full-data fit's own test predictions, C.1's variance at k = 2): each of
+``tests/mutation.py``'s term mutants, one term alone 10% off, moves some check by at least two
+tolerances at the default students. Everything runs in float64. X.4-X.7 (distillation
+objectives) are checked by :mod:`jaxkd.theory.verify_objectives`; :data:`VERIFIERS` holds both. ``tests/mutation.py`` checks that a wrong closed form fails.
 """
 
 from __future__ import annotations
@@ -233,21 +236,32 @@ def check_4_3(ctx: Context, sigma2=2.0, tau2=0.3) -> list[Check]:
         ctx, "4.3/boston", B.X, B.mu, sigma2, N, make_target=targets.single,
         measure=lambda th: uncertainty.mse(linear.predict(th, B.X_test), B.y_test))))
     # Synthetic ground truth y* = X* theta_gt + xi with fresh xi per student.
-    theta_gt = B.theta_teacher + 0.2 * _gaussian(ctx.key("4.3/truth"), B.theta_teacher.shape)
+    shift = 0.2 * _gaussian(ctx.key("4.3/truth"), B.theta_teacher.shape)
 
-    def synthetic():
-        preds = _ols_students(ctx, "4.3/synthetic", B.X, B.mu, sigma2, N, make_target=targets.single,
+    def synthetic(name, xi, sigma2, tau2, theta_gt):
+        preds = _ols_students(ctx, name, B.X, B.mu, sigma2, N, make_target=targets.single,
                               measure=lambda th: linear.predict(th, B.X_test))
-        y_star = B.X_test @ theta_gt + math.sqrt(tau2) * _gaussian(ctx.key("4.3/xi"), preds.shape)
+        y_star = B.X_test @ theta_gt + math.sqrt(tau2) * _gaussian(ctx.key(xi), preds.shape)
         return _mean_se(uncertainty.mse(preds, y_star))
 
-    synth = ctx.simulated("4.3/synthetic", synthetic)
+    theta_gt = B.theta_teacher + shift
+    synth = ctx.simulated("4.3/synthetic", lambda: synthetic("4.3/synthetic", "4.3/xi", sigma2, tau2, theta_gt))
+    # Where the teacher-noise term dominates (82% of the MSE): loud teacher, quiet truth, a truth a
+    # quarter as far from the teacher. At the point above sigma^2 c is 12% of the MSE, and a 10%
+    # error in it moves the MSE by less than two tolerances; here by more than four.
+    loud, quiet, theta_near = 4 * sigma2, tau2 / 6, B.theta_teacher + shift / 4
+    noisy = ctx.simulated("4.3/noisy", lambda: synthetic("4.3/noisy", "4.3/noisy/xi", loud, quiet,
+                                                               theta_near))
     return [
         _measured("4.3", f"E MSE vs observed labels = ||X*theta_bar - y*||^2/m + sigma^2 c (Boston, sigma^2 = {sigma2})",
                   cf.observed_label_mse(B.X, B.X_test, B.mu, B.y_test, sigma2), real,
                   basis="SE of the mean over students"),
         _measured("4.3", f"E MSE vs ground truth = bias + sigma^2 c + tau^2 (synthetic truth, tau^2 = {tau2})",
                   cf.ground_truth_mse(B.X, B.X_test, B.theta_teacher, theta_gt, sigma2, tau2), synth,
+                  basis="SE of the mean over students"),
+        _measured("4.3", f"E MSE vs ground truth = bias + sigma^2 c + tau^2 where sigma^2 c dominates "
+                  f"(sigma^2 = {loud}, tau^2 = {quiet:.3g}, truth nearer the teacher)",
+                  cf.ground_truth_mse(B.X, B.X_test, B.theta_teacher, theta_near, loud, quiet), noisy,
                   basis="SE of the mean over students"),
     ]
 
@@ -518,6 +532,12 @@ def _answer_entropies(keys, probs, k_onehot):
     return uncertainty.entropy(uncertainty.empirical_distribution(answers, probs.shape[0]))
 
 
+# Where C.1's variance is checked against the simulated one: (the first p, k = 2), where H(p_hat_2)
+# takes two values (0 and log 2) and a sample variance is sharpest (its tolerance 1.3% of the
+# variance at the default students; 4.6-6% at k = 5 and 20, over the 2.5% that RESOLUTION allows).
+ENTROPY_VARIANCE_POINT = (0, 2)
+
+
 def check_c_1(ctx: Context) -> list[Check]:
     out = []
     N = ctx.students(ENTROPY)
@@ -540,6 +560,11 @@ def check_c_1(ctx: Context) -> list[Check]:
             else:
                 out.append(_measured("C.1", f"simulated E H(p_hat_k) = E H by enumeration, p={label}, k={k}",
                                      mean, _mean_se(h), basis="SE of the mean entropy"))
+            if (j, k) == ENTROPY_VARIANCE_POINT:
+                var_h, var_se = uncertainty.variance_with_se(h)
+                out.append(_measured("C.1", f"simulated Var H(p_hat_k) = Var H by enumeration, p={label}, k={k}",
+                                     var, (float(var_h), float(var_se), h.shape[0]),
+                                     basis="SE of a sample variance, from the sample moments"))
         k = 200
         gap = h_t - float(cf.expected_empirical_entropy(p, k))
         first = float(cf.miller_madow_gap(p, k))
@@ -651,6 +676,15 @@ def check_x_3(ctx: Context) -> list[Check]:
         out.append(_measured("X.3", f"its variance term: mean squared distance of the students' test predictions "
                              f"from the full-data fit's = tr(X*'X* Cov_b)/m, b={b}", term, sim["spread"],
                              allowance=allowance, basis="SE of the mean + finite-sample inflation"))
+        if r == SANDWICH_SIZES[0]:
+            # The whole of X.3 where its variance term is all of it: labels equal to the full-data
+            # fit's test predictions (its first term 0). On the observed labels that term is 0.2% of
+            # the MSE, below the tolerance; here a 10% error in it is over four tolerances.
+            fitted = data.X_test @ np.linalg.lstsq(data.X, data.y, rcond=None)[0]
+            out.append(_measured("X.3", f"test MSE against the full-data fit's own test predictions (MSE(full fit) "
+                                 f"= 0) = tr(X*'X* Cov_b)/m, b={b}",
+                                 cf.bootstrap_observed_mse(data.X, data.y, data.X_test, fitted, b), sim["spread"],
+                                 allowance=allowance, basis="SE of the mean + finite-sample inflation"))
     return out
 
 
