@@ -31,7 +31,7 @@ class Config(Presets):
     hard_epochs: int | None = option(300, "hard-label students' epochs, a fixed budget when the others train to "
                                      "stationarity (separable training data gives hard labels no stationary point; "
                                      "300: the study's classifiers); none: they train like the others")
-    stopping_tol: float | None = option(1e-5, "students train to stationarity: each stops once its training loss "
+    stopping_tol: float | None = option(2e-5, "students train to stationarity: each stops once its training loss "
                                         "moves by less than this share of itself over 20 epochs or its gradient "
                                         "norm falls below 10 times it (none: every student trains student_epochs)")
     learning_rate: float = option(0.01, "Adam learning rate")
