@@ -152,7 +152,7 @@ def test_variance_aware_mlp_trains_the_k1_methods_once():
     res = variance_aware.run(variance_aware.Config.from_preset(
         "quick", model="mlp", num_students=6, epochs=10, alphas=(0.5,), ks=(1, 3)))
     for method in ("study", "honest"):
-        for metric in ("variance", "mse_teacher", "mse_truth", "mse_truth_std"):
+        for metric in ("variance", "mse_teacher", "mse_truth", "mse_truth_std", "fit"):
             a, b = getattr(res, f"{method}_{metric}"), getattr(res, f"average_{metric}")
             assert a[0] == b[0] and a[1] != b[1], (method, metric)
     assert res.leverage_oracle_mse_truth[0] != res.average_mse_truth[0]
@@ -169,6 +169,7 @@ def test_classifiers_reach_sane_accuracy_and_counts_add_up(name):
             assert getattr(r, f"{role}_correct_count") + getattr(r, f"{role}_incorrect_count") == getattr(r, f"{role}_all_count") == r.test_size
             assert np.isfinite(getattr(r, f"{role}_all_mean")) and getattr(r, f"{role}_all_mean") >= 0
             assert getattr(r, f"{role}_correct_count") == pytest.approx(getattr(r, f"{role}_accuracy") * r.test_size)
+            assert getattr(r, f"{role}_fit")["students"] == 2 and getattr(r, f"{role}_fit")["held_out_loss"] > 0
         assert r.replicates == 2 and r.teacher_all_margin >= output_entropy.MARGIN_FLOOR
 
 

@@ -16,8 +16,9 @@ import numpy as np
 
 from jaxkd import memory, rng, uncertainty
 from jaxkd.data import load_dataset, split
+from jaxkd.experiments import fit
 from jaxkd.experiments.regression_config import RegressionConfig
-from jaxkd.students import linear, mlp
+from jaxkd.students import ensemble, linear, mlp
 
 
 @jax.tree_util.register_dataclass
@@ -130,11 +131,24 @@ def mlp_task(cfg: RegressionConfig) -> MLPTask:
                    mu, mu_test, float(np.var(sp.y_train)), train)
 
 
-def train_and_measure(task: MLPTask, init, Y, *, train=None, chunk=None, **kwargs) -> uncertainty.EnsembleMetrics:
+def train_and_measure(task: MLPTask, init, Y, *, train=None, chunk=None,
+                      **kwargs) -> tuple[uncertainty.EnsembleMetrics, dict]:
     """Train MLP students from ``init`` on targets ``Y`` and measure them on the test set
     (:func:`jaxkd.uncertainty.ensemble_metrics`); ``kwargs`` go to
-    :func:`jaxkd.students.mlp.train_ensemble`."""
+    :func:`jaxkd.students.mlp.train_recorded`. Returns the metrics and the students' fit
+    (:func:`fit_of`: held-out loss their test MSE against the truth)."""
     train = task.train if train is None else train
-    params = mlp.train_ensemble(train, init, task.X, Y, chunk=chunk, **kwargs)
+    params, losses = mlp.train_recorded(train, init, task.X, Y, chunk=chunk, **kwargs)
     preds = mlp.predict(train.widths, params, task.X_test)[..., 0]
-    return uncertainty.ensemble_metrics(preds, task.mu_test, task.y_test)
+    return uncertainty.ensemble_metrics(preds, task.mu_test, task.y_test), fit_of(losses, train, preds, task.y_test)
+
+
+def fit_of(epoch_losses, train: mlp.TrainConfig, preds, y_test, n: int | None = None) -> dict:
+    """One ensemble's fit, as results.json holds it
+    (:meth:`jaxkd.experiments.fit.FitSummary.recorded` ``.to_json()``): ``epoch_losses`` (N, E)
+    from :func:`jaxkd.students.mlp.train_recorded`, the held-out loss each student's test MSE
+    against the truth (``preds`` (N, m) against ``y_test`` (m,)); ``n`` training rows, needed
+    with minibatches (the steps per epoch)."""
+    per_epoch = 1 if n is None else ensemble.Schedule(train.epochs, train.batch_size).steps_per_epoch(n)
+    return fit.FitSummary.recorded(epoch_losses, train.epochs, held_out=np.asarray(uncertainty.mse(preds, y_test)),
+                                   steps_per_epoch=per_epoch).to_json()

@@ -6,6 +6,7 @@ import numpy as np
 from matplotlib.ticker import LogLocator, NullLocator, ScalarFormatter
 
 from jaxkd import document as doc
+from jaxkd.experiments import fit
 from jaxkd.experiments.bootstrap.config import MLP_SCRIPT
 from jaxkd.experiments.bootstrap.run import Results
 from jaxkd.formatting import fmt
@@ -123,7 +124,10 @@ def document(res: Results) -> doc.Section:
                           "(as the study's script); bootstrap counts weight the full-batch loss, which is training on "
                           "the resampled rows. MSE is against the observed test labels."),
             doc.Paragraph(_departures(res)),
-            table, *figures])
+            table, *fit.table([(f"b = {b}, {kind}", fits[i]) for i, b in enumerate(res.b)
+                               for kind, fits in (("teacher-labelled", res.teacher_fit), ("ground truth", res.truth_fit))
+                               if fits is not None]),
+            *figures])
     keys = ["b", "full_rank_fraction", "teacher_variance", "teacher_variance_full_rank",
             "truth_variance", "predicted_truth_variance", "sandwich_truth_variance", "teacher_mse", "truth_mse",
             "predicted_truth_mse", "observed_truth_mse"]

@@ -68,14 +68,15 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
         # of 2N students (the first N on the teacher's labels).
         N = cfg.num_students
         Y = jnp.concatenate([jnp.broadcast_to(task.mu, (N, n)), jnp.broadcast_to(task.y_train, (N, n))])
-        params = mlp.train_ensemble(task.train, ensemble.stack([init, init]), task.X, Y,
-                                    weights=jnp.concatenate([counts, counts]), chunk=cfg.chunk)
+        params, losses = mlp.train_recorded(task.train, ensemble.stack([init, init]), task.X, Y,
+                                            weights=jnp.concatenate([counts, counts]), chunk=cfg.chunk)
         preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
-        for label, part in (("teacher", preds[:N]), ("truth", preds[N:])):
+        for label, part, loss in (("teacher", preds[:N], losses[:N]), ("truth", preds[N:], losses[N:])):
             m = uncertainty.ensemble_metrics(part, task.mu_test, task.y_test)
             out |= {f"{label}_variance": m.inter_student_variance,
                     f"{label}_variance_se": m.inter_student_variance_se,
-                    f"{label}_mse": m.mse_truth, f"{label}_mse_std": m.mse_truth_std}
+                    f"{label}_mse": m.mse_truth, f"{label}_mse_std": m.mse_truth_std,
+                    f"{label}_fit": regression.fit_of(loss, task.train, part, task.y_test)}
         return out
 
     points = [(f"b-{b:06d}", (i, b)) for i, b in enumerate(cfg.sizes)]
@@ -85,7 +86,11 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Results(base.Results):
-    """Typed results (per bootstrap size b; teacher- and truth-labelled students)."""
+    """Typed results (per bootstrap size b; teacher- and truth-labelled students). MLP students
+    carry ``teacher_fit`` and ``truth_fit``: per b each label kind's N students'
+    :class:`jaxkd.experiments.fit.FitSummary` as JSON (trained in one call, summarised apart;
+    training loss: the bootstrap-weighted squared error; held-out loss: the test MSE against the
+    truth). None for OLS students, which have no training budget."""
 
     b: tuple[int, ...]
     teacher_variance: tuple[float, ...]
@@ -109,6 +114,8 @@ class Results(base.Results):
     d: int | None = None
     full_data_test_mse: float | None = None
     num_students: int | None = None
+    teacher_fit: tuple[dict, ...] | None = None
+    truth_fit: tuple[dict, ...] | None = None
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:

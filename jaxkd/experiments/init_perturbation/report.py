@@ -6,6 +6,7 @@ import numpy as np
 
 from jaxkd import document as doc
 from jaxkd import uncertainty
+from jaxkd.experiments import fit
 from jaxkd.experiments.init_perturbation.run import (
     MEAN_MARGIN,
     VARIANCE_MARGIN,
@@ -100,5 +101,6 @@ def document(res: Results) -> doc.Section:
                       "itself unperturbed."),
         doc.Paragraph("Departures from the study's script: " + "; ".join(departures) + "." if departures
                       else "Everything as the study's script but the PRNG."),
-        table, doc.Figure("init_perturbation.png", "paired changes of the test MSE's mean and variance with their "
+        table, *fit.table([(f"s = {s:g}", f) for s, f in zip(res.scale, res.fit or ())]),
+        doc.Figure("init_perturbation.png", "paired changes of the test MSE's mean and variance with their "
                           "95% intervals and margins; variances across students")])

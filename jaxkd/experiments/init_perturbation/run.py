@@ -22,13 +22,16 @@ MEAN_MARGIN, VARIANCE_MARGIN = 0.01, float(np.log(1.1))
 @dataclasses.dataclass(frozen=True)
 class Results(base.EnsembleResults):
     """Typed results (per perturbation scale s); ``mse_truth_per_student`` holds every student's
-    test MSE at every s (the same students, paired across s when inits are fresh)."""
+    test MSE at every s (the same students, paired across s when inits are fresh); ``fit``: per
+    s the students' :class:`jaxkd.experiments.fit.FitSummary` as JSON (held-out loss: their
+    test MSE against the truth, whatever labels they learned)."""
 
     scale: tuple[float, ...]
     param_variance_before: tuple[float, ...]
     param_variance_after: tuple[float, ...]
     mse_truth_per_student: tuple[tuple[float, ...], ...]
     num_students: int
+    fit: tuple[dict, ...] | None = None
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
@@ -53,12 +56,13 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         else:
             base = mlp.init_params(task.train.widths, init_key, cfg.init)
             init = jax.vmap(mlp.perturb, in_axes=(None, 0, None, None))(base, keys, s, cfg.bias_scale)
-        params = mlp.train_ensemble(task.train, init, task.X, Y, chunk=cfg.chunk)
+        params, losses = mlp.train_recorded(task.train, init, task.X, Y, chunk=cfg.chunk)
         preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0]
         return {"scale": s, **uncertainty.ensemble_metrics(preds, target_test, task.y_test)._asdict(),
                 "param_variance_before": mlp.parameter_variance(init),
                 "param_variance_after": mlp.parameter_variance(params),
-                "mse_truth_per_student": uncertainty.mse(preds, task.y_test)}
+                "mse_truth_per_student": uncertainty.mse(preds, task.y_test),
+                "fit": regression.fit_of(losses, task.train, preds, task.y_test)}
 
     points = [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)]
     rows = sweep(run_dir, points, point, desc="init-perturbation (mlp)")

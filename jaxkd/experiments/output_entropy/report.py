@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxkd import document as doc
+from jaxkd.experiments import fit
 from jaxkd.experiments.output_entropy.run import (
     GROUPS,
     MARGIN_FLOOR,
@@ -103,6 +104,13 @@ def figures(res: Results) -> dict:
 
 
 
+def _fits(res: Results) -> list:
+    """The fit table's rows: per dataset-model its teachers (a row of their own), then each
+    student kind (their held-out loss: the test cross-entropy against the true labels)."""
+    names = {"teacher": "teachers", "student_hard": "hard-label students", "student_soft": "soft-target students"}
+    return [(f"{key}, {names[role]}", getattr(r, f"{role}_fit")) for key, r in res.runs.items() for role in ROLES]
+
+
 def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
@@ -152,5 +160,6 @@ def document(res: Results) -> doc.Section:
         doc.Paragraph("Departures from the study's scripts: features are standardized on the training split (the "
                       "scripts standardize all rows before splitting); several replicates instead of one; the "
                       "soft-target student is jaxkd's addition."),
-        table, doc.Figure("entropy.png", "predictive entropy by group (the study's display)"),
+        table, *fit.table(_fits(res), "teachers and students"),
+        doc.Figure("entropy.png", "predictive entropy by group (the study's display)"),
         doc.Figure("entropy_difference.png", "Δ entropy with its 95% interval against the retraining margin")])

@@ -7,10 +7,12 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from scipy import stats
 
 from jaxkd import rng, uncertainty
 from jaxkd.data import load_dataset, split
+from jaxkd.experiments import fit
 from jaxkd.experiments import results as base
 from jaxkd.experiments.output_entropy.config import Config
 from jaxkd.runs import RunDir, sweep
@@ -101,16 +103,19 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
     teacher_cfg = mlp.TrainConfig(widths(cfg.teacher_hidden), "ce", cfg.learning_rate, cfg.epochs)
     # R teachers, each from its own init, all on the true labels; then each teacher's students.
     t_keys = rng.student_keys(rng.cell_key(rng.stream(cfg.seed, "teacher_init"), name, model), R)
-    teachers = mlp.train_ensemble(teacher_cfg, mlp.init_ensemble(teacher_cfg.widths, t_keys, cfg.init), X, sp.y_train)
+    teachers, t_losses = mlp.train_recorded(teacher_cfg, mlp.init_ensemble(teacher_cfg.widths, t_keys, cfg.init), X,
+                                            sp.y_train)
     hard = _probs(teacher_cfg.widths, teachers, X).argmax(-1)                 # (R, n)
     soft = _probs(teacher_cfg.widths, teachers, X, cfg.temperature)           # (R, n, C)
     teacher_test = _probs(teacher_cfg.widths, teachers, X_test)               # (R, m, C)
     s_keys = rng.student_keys(rng.cell_key(rng.stream(cfg.seed, "init"), name, model), R)
     probs = {"teacher": teacher_test}
+    fits = {"teacher_fit": _fit(teacher_cfg, teachers, t_losses, X_test, sp.y_test)}
     for role, loss, target in (("student_hard", "ce", hard), ("student_soft", "soft_ce", soft)):
         scfg = mlp.TrainConfig(widths(cfg.student_hidden), loss, cfg.learning_rate, cfg.students_epochs)
-        params = mlp.train_ensemble(scfg, mlp.init_ensemble(scfg.widths, s_keys, cfg.init), X, target)
+        params, losses = mlp.train_recorded(scfg, mlp.init_ensemble(scfg.widths, s_keys, cfg.init), X, target)
         probs[role] = _probs(scfg.widths, params, X_test)                     # (R, m, C)
+        fits[f"{role}_fit"] = _fit(scfg, params, losses, X_test, sp.y_test)
     summaries = {role: [entropy_summary(p, sp.y_test) for p in probs[role]] for role in ROLES}
     out = {"num_classes": C, "test_size": int(sp.y_test.size), "replicates": R}
     for role in ROLES:  # the study's table, averaged over replicates (an empty group: NaN)
@@ -131,7 +136,18 @@ def _point(cfg: Config, di: int, mi: int) -> dict:
         pair = paired_comparison(h[role], h["teacher"], t_correct)
         out |= {f"{role}_{k}": val for k, val in pair.items() if "retrain" not in k and "margin" not in k}
         out |= {f"teacher_{k}": val for k, val in pair.items() if "retrain" in k or "margin" in k}
-    return out
+    return out | fits
+
+
+def _fit(train: mlp.TrainConfig, params, epoch_losses, X_test, y_test) -> dict:
+    """R models' fit (:class:`jaxkd.experiments.fit.FitSummary` as JSON): their training loss
+    (cross-entropy against their own targets: the true labels for teachers, the teacher's argmax
+    labels or its softened probabilities for students) and, held out, each one's test
+    cross-entropy against the true test labels (the mean negative log-likelihood)."""
+    logits = mlp.predict(train.widths, params, X_test)                       # (R, m, C)
+    labels = jnp.broadcast_to(jnp.asarray(y_test), logits.shape[:-1])
+    nll = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(-1)
+    return fit.FitSummary.recorded(epoch_losses, train.epochs, held_out=np.asarray(nll)).to_json()
 
 
 def _comparison_fields() -> list[tuple[str, type]]:
@@ -145,6 +161,8 @@ def _comparison_fields() -> list[tuple[str, type]]:
         fields += [(f"{role}_{g}_significant", float) for g in GROUPS]
         fields += [(f"{role}_{g}_{k}", float) for g in GROUPS
                    for k in ("delta", "delta_low", "delta_high", "replicates", "examples")]
+    # Each role's fit (the teachers' and each student kind's, as JSON); None in older results.
+    fields += [(f"{role}_fit", dict | None, dataclasses.field(default=None)) for role in ROLES]
     return fields
 
 
@@ -155,7 +173,9 @@ Comparison = dataclasses.make_dataclass("Comparison", _comparison_fields(), froz
 Comparison.__module__ = __name__
 Comparison.__doc__ = ("One dataset and model class: accuracy and the study's entropy table per role (averaged over "
                       "replicates), the teachers' retraining margin per group, and per student the study's overlap "
-                      "rule (share of replicates disjoint) and the paired comparison (delta with its 95% interval).")
+                      "rule (share of replicates disjoint) and the paired comparison (delta with its 95% interval); "
+                      "per role its R models' fit (``teacher_fit``, ``student_hard_fit``, ``student_soft_fit``: "
+                      "FitSummary JSON, held-out loss the test cross-entropy against the true labels).")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxkd import document as doc
+from jaxkd.experiments import fit
 from jaxkd.experiments.teacher_noise.run import Results
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
@@ -117,6 +118,7 @@ def document(res: Results) -> doc.Section:
             "script). Departure from the study's script: each student keeps its own init at every α (the study draws "
             "new seeds per level), so the levels are paired and the curve isolates teacher noise."))
     blocks += [doc.Table(headers, list(zip(res.alpha, *columns))),
+               *fit.table([(f"α = {fmt(a)}", f) for a, f in zip(res.alpha, res.fit or ())], "MLP students"),
                doc.Figure("variance.png", "inter-student variance, ±2 SE"),
                doc.Figure("mse.png", "mean test MSE, ±2 SE"),
                doc.Figure("mse_variance.png", "variance of the test MSE, ±2 SE; OLS students against X.1")]

@@ -132,7 +132,8 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
         sigma2 = p[1] * task.var_y
         Y = targets.single(teachers.sample_responses(rng.point_key(noise, p[0]), task.mu, sigma2,
                                                      num_students=cfg.num_students))
-        return {"sigma2": sigma2, **regression.train_and_measure(task, init, Y, chunk=cfg.chunk)._asdict()}
+        metrics, fit = regression.train_and_measure(task, init, Y, chunk=cfg.chunk)
+        return {"sigma2": sigma2, **metrics._asdict(), "fit": fit}
 
     points = [(f"alpha-{i:02d}", (i, a)) for i, a in enumerate(cfg.alphas)]
     rows = sweep(run_dir, points, point, desc="teacher-noise (mlp)")
@@ -143,7 +144,9 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
 class Results(base.EnsembleResults):
     """Typed results, per noise level α (grid order). Linear students carry the closed forms
     (``predicted_*``, ``c``); MLP students carry ``linear``, the OLS control run beside them on
-    the same split and noise levels (itself a linear :class:`Results`)."""
+    the same split and noise levels (itself a linear :class:`Results`), and ``fit``: per level
+    the students' :class:`jaxkd.experiments.fit.FitSummary` as JSON (held-out loss: their test
+    MSE against the truth; None for OLS students, which have no training budget)."""
 
     alpha: tuple[float, ...]
     sigma2: tuple[float, ...]
@@ -154,6 +157,7 @@ class Results(base.EnsembleResults):
     predicted_mse_truth_variance: tuple[float, ...] | None = None  # X.1 (linear)
     c: float | None = None                                        # mean test leverage (linear)
     linear: "Results | None" = None                               # the OLS control (MLP)
+    fit: tuple[dict, ...] | None = None                           # per level, the students' fit (MLP)
 
     @classmethod
     def build(cls, config, values: dict) -> "Results":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxkd import document as doc
+from jaxkd.experiments import fit
 from jaxkd.experiments.variance_attribution.run import SOURCES, Results
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
@@ -55,5 +56,5 @@ def document(res: Results) -> doc.Section:
         doc.Table(["source", "first-order index S (± SE)", "total index T (± SE)"], rows),
         doc.Paragraph(f"Σ S = {fmt(sum_S, 3)}, Σ T = {fmt(sum_T, 3)}: the interactions carry about "
                       f"{fmt(sum_T - sum_S, 2)} of the variance (0 when the sources add)."),
-        cases,
+        cases, *fit.table(list(zip(res.case, res.fit or ())), "students of each case"),
         doc.Figure("attribution.png", "first-order and total indices, ±2 SE")])

@@ -24,7 +24,9 @@ class Results(base.Results):
     """Typed results: per case (``all``, ``only-<source>``, ``fixed-<source>``) the mean over
     frozen draws of the within-group inter-student variance and its SE (``all``: the variance
     over every student), and the mean test MSE; then each source's first-order and total
-    index with SEs."""
+    index with SEs; ``fit``: per case its N students' :class:`jaxkd.experiments.fit.FitSummary`
+    as JSON (training loss: the epoch's mean minibatch loss; steps: epochs x minibatches per
+    epoch; held-out loss: the test MSE against the truth)."""
 
     case: tuple[str, ...]
     group_variance: tuple[float, ...]
@@ -44,6 +46,7 @@ class Results(base.Results):
     total_data_order_se: float
     num_students: int
     frozen_draws: int
+    fit: tuple[dict, ...] | None = None
 
     def index(self, kind: str, source: str) -> tuple[float, float]:
         """``(value, SE)`` of the ``kind`` ("first_order" or "total") index of ``source``."""
@@ -76,17 +79,18 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 for s in SOURCES}
         noise_keys, init_keys, order_keys = (_keys(cfg, s, vary[s]) for s in SOURCES)
         Y = jax.vmap(teachers.gaussian_responses, in_axes=(0, None, None, None))(noise_keys, task.mu, sigma2, 1)
-        params = mlp.train_ensemble(train, mlp.init_ensemble(train.widths, init_keys, cfg.init), task.X,
-                                    targets.single(Y), order_keys=order_keys, chunk=cfg.chunk)
+        params, losses = mlp.train_recorded(train, mlp.init_ensemble(train.widths, init_keys, cfg.init), task.X,
+                                            targets.single(Y), order_keys=order_keys, chunk=cfg.chunk)
         preds = mlp.predict(train.widths, params, task.X_test)[..., 0]  # (N, m)
         mse = float(jnp.mean(uncertainty.mse(preds, task.y_test)))
+        fit = regression.fit_of(losses, train, preds, task.y_test, n=task.X.shape[0])
         if case == "all":
             q = np.asarray(uncertainty.inter_student_contributions(preds))
             return {"case": case, "group_variance": q.mean(), "group_variance_se": q.std(ddof=1) / np.sqrt(q.size),
-                    "mse_truth": mse}
+                    "mse_truth": mse, "fit": fit}
         groups = np.asarray(jax.vmap(uncertainty.inter_student_variance)(preds.reshape(g, -1, preds.shape[1])))
         return {"case": case, "group_variance": groups.mean(), "group_variance_se": groups.std(ddof=1) / np.sqrt(g),
-                "mse_truth": mse}
+                "mse_truth": mse, "fit": fit}
 
     rows = sweep(run_dir, [(c, c) for c in CASES], point, desc="variance-attribution (mlp)")
     out = {**columns(rows), "num_students": cfg.num_students, "frozen_draws": g}

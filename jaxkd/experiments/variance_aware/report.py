@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxkd import document as doc
+from jaxkd.experiments import fit
 from jaxkd.experiments.variance_aware.run import Results
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
@@ -75,6 +76,20 @@ def figures(res: Results) -> dict:
 
 
 
+def _fits(res: Results) -> list:
+    """The fit table's rows: each point's students per method (at k = 1 the study's and the
+    honest method's students are averaging's, one row)."""
+    rows = []
+    for i, (a, k) in enumerate(zip(res.alpha, res.k)):
+        for m, label in _METHOD_LABELS.items():
+            fits = getattr(res, f"{m}_fit")
+            if fits is None or (k == 1 and m in ("study", "honest")):
+                continue
+            rows.append((f"α = {a:g}, k = {k}, {label}" + (" (= study, honest)" if k == 1 and m == "average" else ""),
+                         fits[i]))
+    return rows
+
+
 def document(res: Results) -> doc.Section:
     """This experiment's report: tables and the figures of :func:`figures`."""
     cfg = res.config
@@ -108,7 +123,7 @@ def document(res: Results) -> doc.Section:
                       + ("Stability (Figure 11): the log ratio of the spreads of the test MSE, averaging over the "
                          "study's variance weighting, from the same students; above 0 when weighting is the more "
                          "stable.")),
-        doc.Table(headers, rows),
+        doc.Table(headers, rows), *fit.table(_fits(res), "students of each method"),
         doc.Figure("variance.png", "inter-student variance, ±2 SE"),
         doc.Figure("mse.png", "test MSE, mean ± std across students (the study's display)"),
         doc.Figure("stability.png", "spread of the test MSE, averaging over variance weighting, 95%")])

@@ -119,12 +119,15 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
         trained = [name for name in METHODS if name not in same_as]
         together = jax.tree.map(lambda x: jnp.concatenate([x] * len(trained)), init)
         Y = jnp.concatenate([built[name] for name in trained])
-        params = mlp.train_ensemble(task.train, together, task.X, Y, chunk=cfg.chunk)
+        params, losses = mlp.train_recorded(task.train, together, task.X, Y, chunk=cfg.chunk)
         preds = mlp.predict(task.train.widths, params, task.X_test)[..., 0].reshape(len(trained), -1, task.X_test.shape[0])
         preds = dict(zip(trained, preds))
+        losses = dict(zip(trained, losses.reshape(len(trained), cfg.num_students, -1)))
         out = {"sigma2": sigma2, "k": k}
         for name in METHODS:
             out |= _method_metrics(name, preds[same_as.get(name, name)], task)
+            out[f"{name}_fit"] = regression.fit_of(losses[same_as.get(name, name)], task.train,
+                                                   preds[same_as.get(name, name)], task.y_test)
         return out | _stability(preds["average"], preds[same_as.get("study", "study")], task)
 
     points = [(f"alpha-{i:02d}-k-{k:03d}", (i, j, a, k))
@@ -136,7 +139,12 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Results(base.Results):
-    """Typed results (per (α, k) point, α-major; one column group per target method)."""
+    """Typed results (per (α, k) point, α-major; one column group per target method). MLP
+    students carry ``<method>_fit``: per point each method's N students'
+    :class:`jaxkd.experiments.fit.FitSummary` as JSON (the methods are trained in one call and
+    summarised apart; at k = 1 the study's and the honest method's are averaging's students, so
+    their fit is averaging's; held-out loss: the test MSE against the truth). None for OLS
+    students, which have no training budget."""
 
     alpha: tuple[float, ...]
     sigma2: tuple[float, ...]
@@ -166,6 +174,10 @@ class Results(base.Results):
     predicted_average_variance: tuple[float, ...] | None = None
     c: float | None = None
     num_students: int | None = None
+    average_fit: tuple[dict, ...] | None = None
+    study_fit: tuple[dict, ...] | None = None
+    leverage_oracle_fit: tuple[dict, ...] | None = None
+    honest_fit: tuple[dict, ...] | None = None
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
