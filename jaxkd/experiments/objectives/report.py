@@ -48,6 +48,8 @@ def fits(res: Results, cell: Cell) -> list[tuple[str, fit.FitSummary]]:
     the loss is the objective itself, on the training and on the test inputs)."""
     cfg = res.config
     rule = stopping(cfg)
+    if cell.student_steps is None:  # saved before fits were recorded
+        return []
     steps, conv = cell.array("student_steps"), cell.array("student_converged")
     train, held = cell.array("student_train_loss"), cell.array("student_held_out_loss")
     rows = []

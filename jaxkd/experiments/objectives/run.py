@@ -220,10 +220,6 @@ class Cell:
     num_classes: int
     train_size: int
     test_size: int
-    student_steps: tuple
-    student_converged: tuple
-    student_train_loss: tuple
-    student_held_out_loss: tuple
     teacher_accuracy: tuple
     teacher_ece: tuple
     teacher_entropy_all: tuple
@@ -240,6 +236,12 @@ class Cell:
     student_entropy_incorrect: tuple
     student_train_entropy_gap: tuple
     student_train_kl: tuple
+    # How far each student trained (None in results saved before the students trained to
+    # stationarity): steps, converged under the rule, its objective on the training and test inputs.
+    student_steps: tuple | None = None
+    student_converged: tuple | None = None
+    student_train_loss: tuple | None = None
+    student_held_out_loss: tuple | None = None
 
     def array(self, name: str) -> np.ndarray:
         """A field as a float array, None -> NaN."""
