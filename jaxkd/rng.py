@@ -44,6 +44,16 @@ def cell_key(key: jax.Array, *names: str) -> jax.Array:
     return key
 
 
+def grid_id(value) -> int:
+    """A grid point's value (a noise level α, a scale s, a size b, a k) as the non-negative int32
+    to fold into a key (a stable CRC32 of its text): a point's randomness is then the same
+    whichever other points its grid lists, and in whatever order (``point_key(k, grid_id(0.5))``);
+    a float and the int of the same value (1.0, 1) give the same id."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return zlib.crc32(repr(value).encode()) & 0x7FFFFFFF
+
+
 def student_keys(key: jax.Array, num_students: int) -> jax.Array:
     """Split ``key`` into one key per student: shape (num_students,)."""
     return jax.random.split(key, num_students)

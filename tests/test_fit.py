@@ -179,7 +179,7 @@ def test_teacher_noise_fit_is_the_students_own_losses():
                              cfg.init)
     noise = rng.stream(cfg.seed, "teacher_noise")
     for i, alpha in enumerate(cfg.alphas):
-        Y = targets.single(teachers.sample_responses(rng.point_key(noise, i), task.mu, alpha * task.var_y,
+        Y = targets.single(teachers.sample_responses(rng.point_key(noise, rng.grid_id(alpha)), task.mu, alpha * task.var_y,
                                                      num_students=cfg.num_students))
         f = fit.of_json(res.fit[i])
         before_last = mlp.train_ensemble(dataclasses.replace(task.train, epochs=cfg.students_epochs - 1), init,

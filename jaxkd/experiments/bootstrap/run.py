@@ -59,8 +59,8 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
     key = rng.stream(cfg.seed, "bootstrap")
 
     def point(p):
-        i, b = p
-        idx = bootstrap.resample_indices(rng.point_key(key, i), n, b,
+        _, b = p
+        idx = bootstrap.resample_indices(rng.point_key(key, rng.grid_id(b)), n, b,
                                          num_students=cfg.num_students)
         counts = jax.vmap(lambda r: jnp.zeros(n, jnp.float32).at[r].add(1.0))(idx)  # (N, n)
         out = {"b": b}
@@ -137,7 +137,8 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         points = [(f"b-{b:06d}", (i, b)) for i, b in enumerate(cfg.sizes)]
         rows = sweep(
             run_dir, points,
-            lambda p: _point(task, p[1], rng.point_key(key, p[0]), cfg.num_students, tau2, Sigma, cfg.chunk),
+            lambda p: _point(task, p[1], rng.point_key(key, rng.grid_id(p[1])), cfg.num_students, tau2, Sigma,
+                             cfg.chunk),
             desc=f"bootstrap ({cfg.model})",
         )
         return {**columns(rows), "tau2_hat": tau2, "d": d, "n": n,

@@ -48,8 +48,8 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     Y, target_test = (task.y_train, task.y_test) if cfg.labels == "truth" else (task.mu, task.mu_test)
 
     def point(p):
-        i, s = p
-        keys = rng.student_keys(rng.point_key(perturb_key, i), cfg.num_students)
+        _, s = p
+        keys = rng.student_keys(rng.point_key(perturb_key, rng.grid_id(s)), cfg.num_students)
         if cfg.fresh_init:  # the same fresh inits at every s, so s's effect is paired
             base = mlp.init_ensemble(task.train.widths, rng.student_keys(init_key, cfg.num_students), cfg.init)
             init = jax.vmap(mlp.perturb, in_axes=(0, 0, None, None))(base, keys, s, cfg.bias_scale)

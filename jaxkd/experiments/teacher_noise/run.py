@@ -35,7 +35,8 @@ def _student_predictions(keys: jax.Array, task: regression.LinearTask, sigma2) -
 
 @functools.partial(jax.jit, static_argnums=(2, 3))
 def _level_deviates(noise: jax.Array, index, num_students: int, n: int) -> jax.Array:
-    """A level's keys, ``fold_in(noise, index)`` split per student, and their deviates:
+    """A level's keys, ``fold_in(noise, index)`` (``index``: the level's :func:`jaxkd.rng.grid_id`)
+    split per student, and their deviates:
     (N, 1, n) float32 (:func:`jaxkd.teachers.deviates`)."""
     return teachers.deviates(rng.student_keys(rng.point_key(noise, index), num_students), 1, n)
 
@@ -63,7 +64,7 @@ def _level_metrics_program():
 def _simulate(task: regression.LinearTask, sigma2, noise: jax.Array, index: int, num_students: int,
               chunk=None) -> dict:
     """Metrics of ``num_students`` students at one noise level; keys from ``fold_in(noise,
-    index)``, the same on every path."""
+    index)`` (``index``: the level's :func:`jaxkd.rng.grid_id`), the same on every path."""
     if chunk is None and sharding.device_count() == 1:
         return {k: x[0] for k, x in _simulate_all(task, [sigma2], noise, [index], num_students).items()}
     keys = rng.student_keys(rng.point_key(noise, index), num_students)
@@ -108,9 +109,9 @@ def _run_linear(cfg: Config, run_dir: RunDir | None, tag: str = "") -> dict:
             sigma2 = p[1] * task.var_y
             if one_program and not every:
                 every.update(_simulate_all(task, np.asarray(cfg.alphas) * task.var_y, noise,
-                                           range(len(cfg.alphas)), cfg.num_students))
+                                           [rng.grid_id(a) for a in cfg.alphas], cfg.num_students))
             sim = ({k: x[p[0]] for k, x in every.items()} if one_program else
-                   _simulate(task, sigma2, noise, p[0], cfg.num_students, cfg.chunk))
+                   _simulate(task, sigma2, noise, rng.grid_id(p[1]), cfg.num_students, cfg.chunk))
             return {"sigma2": sigma2, **sim,
                     "predicted_variance": sigma2 * c,             # 4.1
                     "predicted_mse_teacher": sigma2 * c,          # 4.2, linear teacher
@@ -130,7 +131,7 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
 
     def point(p):
         sigma2 = p[1] * task.var_y
-        Y = targets.single(teachers.sample_responses(rng.point_key(noise, p[0]), task.mu, sigma2,
+        Y = targets.single(teachers.sample_responses(rng.point_key(noise, rng.grid_id(p[1])), task.mu, sigma2,
                                                      num_students=cfg.num_students))
         metrics, fit = regression.train_and_measure(task, init, Y, chunk=cfg.chunk)
         return {"sigma2": sigma2, **metrics._asdict(), "fit": fit}

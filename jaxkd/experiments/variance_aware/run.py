@@ -96,9 +96,9 @@ def _run_mlp(cfg: Config, run_dir: RunDir | None) -> dict:
     key = rng.stream(cfg.seed, "teacher_noise")
 
     def point(p):
-        i, j, alpha, k = p
+        _, _, alpha, k = p
         sigma2 = alpha * task.var_y
-        resp = teachers.sample_responses(rng.point_key(key, i, j), task.mu, sigma2, k=k,
+        resp = teachers.sample_responses(rng.point_key(key, rng.grid_id(alpha), rng.grid_id(k)), task.mu, sigma2, k=k,
                                          num_students=cfg.num_students)
         ybar = targets.average(resp)
         built = {"average": ybar,
@@ -199,7 +199,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         rows = sweep(
             run_dir, points,
             lambda p: _point(task, folds, lev_single, c, p[2] * task.var_y, p[3],
-                             rng.point_key(key, p[0], p[1]), cfg.num_students, cfg.chunk),
+                             rng.point_key(key, rng.grid_id(p[2]), rng.grid_id(p[3])), cfg.num_students, cfg.chunk),
             desc=f"variance-aware ({cfg.model})",
         )
         return {"alpha": [a for a in cfg.alphas for _ in cfg.ks], **columns(rows),
