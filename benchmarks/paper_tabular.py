@@ -65,13 +65,13 @@ def ensembles(step, cfg) -> list[tuple[tuple[int, ...], int, int, int]]:
                 shape = (lambda h: (d, h, C)) if model == "mlp" else (lambda h: (d, C))
                 # replicates teachers, and per teacher one hard- and one soft-target student
                 out += [(shape(cfg.teacher_hidden), cfg.replicates, cfg.epochs, n),
-                        (shape(cfg.student_hidden), 2 * cfg.replicates, cfg.epochs, n)]
+                        (shape(cfg.student_hidden), 2 * cfg.replicates, cfg.students_epochs, n)]
         return out
     sp = split(load_dataset(cfg.dataset, drop_b=cfg.drop_b), seed=cfg.split_seed)
     n, d = sp.X_train.shape
     student = (d, *cfg.hidden, 1)
     teacher = (d, *(getattr(cfg, "teacher_hidden", None) or cfg.hidden), 1)
-    N, E = cfg.num_students, cfg.epochs
+    N, E = cfg.num_students, cfg.students_epochs
     count = {
         "teacher-noise": len(getattr(cfg, "alphas", ())) * N,
         "init-perturbation": len(getattr(cfg, "scales", ())) * N,
@@ -80,7 +80,7 @@ def ensembles(step, cfg) -> list[tuple[tuple[int, ...], int, int, int]]:
         "variance-aware": sum((2 if k == 1 else 4) for k in getattr(cfg, "ks", ())) * len(getattr(cfg, "alphas", ())) * N,
         "variance-attribution": 5 * N,
     }[step.experiment]
-    return [(teacher, 1, E, n), (student, count, E, n)]
+    return [(teacher, 1, cfg.epochs, n), (student, count, E, n)]
 
 
 def floors(gflops: float, seed: int = 0) -> dict:

@@ -265,14 +265,18 @@ def test_paper_floor_counts_what_output_entropy_trains(monkeypatch):
     output_entropy = face("output_entropy")
     from jaxkd.students import mlp
 
-    trained, real = Counter(), mlp.train_ensemble
+    trained = Counter()
 
-    def recording(cfg, params, X, Y, **kw):
-        trained[(tuple(cfg.widths), X.shape[0])] += jax.tree.leaves(params)[0].shape[0] * cfg.epochs
-        return real(cfg, params, X, Y, **kw)
+    def recording(real):
+        def train(cfg, params, X, Y, **kw):
+            trained[(tuple(cfg.widths), X.shape[0])] += jax.tree.leaves(params)[0].shape[0] * cfg.epochs
+            return real(cfg, params, X, Y, **kw)
+        return train
 
-    monkeypatch.setattr(mlp, "train_ensemble", recording)
-    cfg = output_entropy.Config(datasets=("wine",), epochs=2, replicates=3, teacher_hidden=8, student_hidden=4)
+    monkeypatch.setattr(mlp, "train_ensemble", recording(mlp.train_ensemble))
+    monkeypatch.setattr(mlp, "train_recorded", recording(mlp.train_recorded))
+    cfg = output_entropy.Config(datasets=("wine",), epochs=2, student_epochs=3, replicates=3, teacher_hidden=8,
+                                student_hidden=4)
     output_entropy.run(cfg)
     counted = Counter()
     for widths, students, epochs, rows in paper_tabular.ensembles(

@@ -36,9 +36,13 @@ def text_of(page: str) -> str:
 def test_every_step_and_section_is_rendered(rendered):
     run, study_doc, summary, page, _ = rendered
     got = parse(page)
-    steps = [p.name for p in sorted(run.iterdir()) if (p / "results.json").is_file()]
+    steps = [p.name for p in sorted(run.iterdir()) if (p / "results.json").is_file() and "@" not in p.name]
     assert len(steps) >= 14  # every experiment of the study, each model class
     assert set(steps) <= set(got.ids)
+    # The same steps at other budgets have no section of their own: their verdicts are in the
+    # summary's table of every fit, their folders in the run details.
+    refits = [p.name for p in sorted(run.iterdir()) if "@" in p.name]
+    assert refits and all(r not in got.ids for r in refits) and "summary-fits" in got.ids
     assert {"summary", "key-figures", "theory", "run-details"} <= set(got.ids)
     assert len(got.ids) == len(set(got.ids))  # anchors are unique
     assert {link.lstrip("#") for link in got.links if link.startswith("#")} <= set(got.ids)  # every link lands
@@ -83,6 +87,7 @@ def test_run_details_are_in_run_order_with_provenance(rendered):
     import json
 
     details = parse(page).tables[-1]
-    planned = ["theory", *json.loads((run / "config.json").read_text())["steps"]]
+    top = json.loads((run / "config.json").read_text())
+    planned = ["theory", *top["steps"], *top["refits"]]
     assert [row[0] for row in details[1:]] == [s for s in planned if s in summary["seconds"]]
     assert summary["provenance"]["source_sha256"] in page and summary["provenance"]["commit"] in page
