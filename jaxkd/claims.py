@@ -101,14 +101,25 @@ class Interval:
         return Finding(claim, reproduced, evidence, (self.low, self.high), self.replicates, inconclusive)
 
 
+def replicates_needed(sd: float, distance: float, z: float = 1.96) -> float:
+    """Replicates at which an interval of ``z`` standard errors around an estimate that lies
+    ``distance`` from its deciding boundary excludes that boundary with 80% power, each replicate
+    contributing spread ``sd`` (the standard error ``sd / sqrt(n)``): ``((z + 0.84) sd /
+    distance)^2``, rounded up; inf where the estimate sits on the boundary."""
+    if not (np.isfinite(sd) and np.isfinite(distance)) or distance <= 0:
+        return np.inf
+    return float(np.ceil(((z + stats.norm.ppf(0.8)) * sd / distance) ** 2))
+
+
 def replicates_to_decide(est: float, se: float, n: int, z: float = 1.96, what: str = "replicates") -> str:
     """How many replicates would put a deciding interval (``z`` standard errors each side) wholly
     on one side of 0 with 80% power, were the estimate ``est`` as measured with standard error
-    ``se`` at ``n`` replicates (the error shrinking as 1/sqrt(n)): ``n ((z + 0.84) se / est)^2``."""
+    ``se`` at ``n`` replicates (:func:`replicates_needed` with ``sd = se sqrt(n)``), in words."""
     if not (np.isfinite(est) and np.isfinite(se)) or abs(est) < 1e-3 * max(se, 1e-300) or abs(est) < 1e-12:
         return f"the estimate sits at its boundary: no number of {what} would decide it"
-    need = int(np.ceil(n * ((z + stats.norm.ppf(0.8)) * se / abs(est)) ** 2))
+    need = int(replicates_needed(se * np.sqrt(n), abs(est), z))
     return f"about {need:,} {what} would decide it at 80% power"
+
 
 @dataclasses.dataclass(frozen=True)
 class Claim:

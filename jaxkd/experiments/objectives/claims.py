@@ -18,7 +18,7 @@ from typing import Callable, Iterator, NamedTuple
 import numpy as np
 from scipy import stats
 
-from jaxkd.claims import Claim, Interval
+from jaxkd.claims import Claim, Interval, replicates_needed
 from jaxkd.experiments.objectives.run import (
     EQUIVALENCE,
     EQUIVALENCE_FLOOR,
@@ -32,7 +32,6 @@ from jaxkd.formatting import fmt
 #: The forward-KL students count as stationary where their X.5 remainder (training-set entropy gap
 #: minus residual KL, mean over seeds) is within this share of the cell's margin.
 STATIONARY_SHARE = 0.1
-POWER = 0.8
 FORWARD, HARD = 1, 0   # objective indices (Config.objectives: hard labels, forward KL, JSD(β)..., reverse KL)
 
 
@@ -67,15 +66,6 @@ def margin(cell: Cell, level: float) -> tuple[float, float, float]:
     est, lo, hi, _ = t_interval(cell.array("teacher_entropy_all"), level)
     f = lambda h: max(EQUIVALENCE * h, EQUIVALENCE_FLOOR) if np.isfinite(h) else EQUIVALENCE_FLOOR  # noqa: E731
     return f(est), f(lo), f(hi)
-
-
-def _seeds_needed(sd: float, distance: float, level: float) -> float:
-    """Seeds at which a comparison whose true value lies ``distance`` from its deciding boundary
-    (per-seed SD ``sd``) is decided at ``level`` with 80% power (normal approximation)."""
-    if not (np.isfinite(sd) and np.isfinite(distance)) or distance <= 0:
-        return np.inf
-    z = stats.norm.ppf(0.5 + level / 2) + stats.norm.ppf(POWER)
-    return float(np.ceil((z * sd / distance) ** 2))
 
 
 def positive(where: str, x, level: float, what: str) -> Row:
@@ -144,7 +134,7 @@ def judged(res: Results, rows: Rows, gate: str | None = "stationary") -> Interva
             f"the other{listed}, each at the {100 * level:.3g}% level (Bonferroni over {len(found)}); lowest bound: "
             f"{worst.where}, {worst.text}")
     if open_:
-        need = max(_seeds_needed(r.sd, r.distance, level) for r in open_)
+        need = max(replicates_needed(r.sd, r.distance, stats.norm.ppf(0.5 + level / 2)) for r in open_)
         text += (f"; {len(open_)} undecided, the hardest needs about {fmt(need, 3)} seeds at 80% power"
                  if np.isfinite(need) else f"; {len(open_)} undecided, some at an estimate on its boundary")
     return Interval(worst.estimate, min(r.low for r in found), min(r.high for r in found), worst.seeds, text,

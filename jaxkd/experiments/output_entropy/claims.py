@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from jaxkd.claims import Claim, Interval
+from jaxkd.claims import Claim, Interval, replicates_needed
 from jaxkd.experiments.output_entropy.run import (
     GROUPS,
     MARGIN_FLOOR,
@@ -44,8 +44,7 @@ def _scored(r, g: str, level: float, replicates: int):
     m, m_lo, m_hi = margin_interval(r, g, replicates)
     far, near = max(abs(lo), abs(hi)), (0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)))
     distance = abs(m - abs(d))
-    z = stats.norm.ppf(0.5 + level / 2) + stats.norm.ppf(0.8)
-    need = float(np.ceil((z * se * np.sqrt(n) / distance) ** 2)) if distance > 0 else np.inf
+    need = replicates_needed(se * np.sqrt(n), distance, stats.norm.ppf(0.5 + level / 2))
     return (m - abs(d)) / m, 1 - far / m_lo, 1 - near / m_hi, need
 
 
