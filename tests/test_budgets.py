@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from jaxkd import claims, reproduce, study
-from jaxkd.claims import Finding, Interval
+from jaxkd.claims import Interval
 
 
 def _finding(low, high):
@@ -101,12 +101,20 @@ def test_reproduce_runs_the_refits_and_reports_every_verdict_at_every_fit(tmp_pa
     assert doc.to_markdown(document) == md
 
 
-@pytest.mark.parametrize("flag", ["--no-refits"])
-def test_no_refits_judges_at_the_deciding_fit_only(flag):
-    r = subprocess.run([sys.executable, "-m", "jaxkd.cli", "reproduce", "--help"], capture_output=True, text=True)
-    assert flag in r.stdout
-    assert reproduce.plan("quick", only=["bootstrap-mlp"], refits=False).config()["refits"] == []
-    assert isinstance(Finding("c", True, "e").fits, tuple)
+@pytest.mark.parametrize("flags, refits", [((), ["teacher-noise-mlp@2x"]), (("--no-refits",), [])])
+def test_the_command_line_plans_the_refits_unless_told_not_to(tmp_path, monkeypatch, flags, refits):
+    """`jaxkd reproduce` hands reproduce() a plan with the refits, and none with --no-refits."""
+    from jaxkd import cli
+
+    planned = []
+
+    def fake(the_plan, out, **kw):
+        planned.append(the_plan)
+        return SimpleNamespace(summary={}, tables="", theorems=())
+
+    monkeypatch.setattr(reproduce, "reproduce", fake)
+    code = cli.main(["reproduce", "--only", "teacher-noise-mlp", *flags, "--out", str(tmp_path / "o")])
+    assert code == 0 and planned[0].config()["refits"] == refits
 
 
 def test_results_page_lists_every_verdict_at_every_fit():
