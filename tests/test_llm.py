@@ -190,7 +190,7 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, hf_dir):
     other = tmp_path / "bert"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    with pytest.raises(ValueError, match="model_type 'gpt2'"):
+    with pytest.raises(ValueError, match="model_type 'bert' is not a decoder jaxkd computes"):
         checkpoint.load(other)
 
 

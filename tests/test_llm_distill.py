@@ -181,7 +181,7 @@ def test_models_jaxkd_cannot_compute_are_refused_by_name(tiny):
     questions, tok, teacher, student = tiny
     hf = GPT2LMHeadModel(HFConfig(vocab_size=len(tok), n_positions=32, n_embd=16, n_layer=1, n_head=2))
     prompts = distill.encode_prompts(tok, questions)
-    with pytest.raises(ValueError, match="teacher is a transformers.*GPT2LMHeadModel; jaxkd distils its own GPT-2"):
+    with pytest.raises(ValueError, match="teacher is a transformers.*GPT2LMHeadModel; jaxkd distils its own decoders"):
         distill.teacher_responses(hf, tok, prompts, 2, jax.random.key(0), sampling.SamplingConfig())
     with pytest.raises(ValueError, match="student is a transformers"):
         distill.distill(hf, distill.encode_pairs(tok, questions, ["a", "b", "c"]),

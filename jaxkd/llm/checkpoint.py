@@ -1,12 +1,15 @@
-"""Hugging Face GPT-2 checkpoints: import, export, and jaxkd's own checkpoints (same format).
+"""Hugging Face checkpoints of jaxkd's decoders (GPT-2, Llama, Qwen2, Qwen3, Mistral): import,
+export, and jaxkd's own checkpoints (same format).
 
 A checkpoint folder holds ``config.json`` and ``model.safetensors`` with Hugging Face key names,
-so a jaxkd checkpoint is also a Hugging Face checkpoint and vice versa. Import also reads
+so a jaxkd checkpoint is also a Hugging Face checkpoint and vice versa. :func:`load` dispatches
+on the config's ``model_type`` (:mod:`jaxkd.llm.families`) and reads ``model.safetensors``,
 ``pytorch_model.bin`` and sharded checkpoints (``model.safetensors.index.json`` or
 ``pytorch_model.bin.index.json`` with their shard files), in any float dtype (bfloat16 and
-float16 are widened). The key-mapping table below drives both directions; import checks every
-shape and reports every mismatch, missing and unexpected key at once. The config is read by
-:meth:`ModelConfig.from_hf`, which refuses any setting jaxkd's GPT-2 does not compute exactly.
+float16 are widened to float32 exactly). The family's name table (:mod:`jaxkd.llm.hf_names`)
+drives both directions; import checks every shape and reports every mismatch, missing and
+unexpected key at once. The config is read by the family's ``from_hf``, which refuses any
+setting jaxkd does not compute exactly.
 """
 
 from __future__ import annotations
@@ -19,41 +22,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxkd.llm.config import ModelConfig
-from jaxkd.llm.model import GPT2
+from jaxkd.llm import families
 from jaxkd.runs import atomic_write_bytes
 
-# Buffers older checkpoints carry that are not parameters (the causal mask), and the tied head.
-_IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
-_TIED_HEAD = "lm_head.weight"
+_HEAD = "lm_head.weight"
 
 
-def key_map(cfg: ModelConfig) -> dict[str, tuple[tuple, tuple[int, ...]]]:
-    """Hugging Face key -> (path in the NNX param tree, expected shape)."""
-    C, V, P, F = cfg.n_embd, cfg.vocab_size, cfg.n_positions, cfg.inner_dim
-    table = {
-        "wte.weight": (("wte", "embedding"), (V, C)),
-        "wpe.weight": (("wpe", "embedding"), (P, C)),
-        "ln_f.weight": (("ln_f", "scale"), (C,)),
-        "ln_f.bias": (("ln_f", "bias"), (C,)),
-    }
-    for i in range(cfg.n_layer):
-        for hf, path, shape in [
-            ("ln_1.weight", ("ln_1", "scale"), (C,)), ("ln_1.bias", ("ln_1", "bias"), (C,)),
-            ("attn.c_attn.weight", ("attn", "c_attn", "kernel"), (C, 3 * C)),
-            ("attn.c_attn.bias", ("attn", "c_attn", "bias"), (3 * C,)),
-            ("attn.c_proj.weight", ("attn", "c_proj", "kernel"), (C, C)),
-            ("attn.c_proj.bias", ("attn", "c_proj", "bias"), (C,)),
-            ("ln_2.weight", ("ln_2", "scale"), (C,)), ("ln_2.bias", ("ln_2", "bias"), (C,)),
-            ("mlp.c_fc.weight", ("mlp", "c_fc", "kernel"), (C, F)),
-            ("mlp.c_fc.bias", ("mlp", "c_fc", "bias"), (F,)),
-            ("mlp.c_proj.weight", ("mlp", "c_proj", "kernel"), (F, C)),
-            ("mlp.c_proj.bias", ("mlp", "c_proj", "bias"), (C,)),
-        ]:
-            table[f"h.{i}.{hf}"] = (("h", i, *path), shape)
-    if not cfg.tie_word_embeddings:
-        table[_TIED_HEAD] = (("lm_head",), (V, C))
-    return table
+def key_map(cfg) -> dict:
+    """Hugging Face key -> (path in the NNX param tree, expected shape, stored transposed), for
+    ``cfg``'s family (keys without GPT-2's ``transformer.`` prefix)."""
+    return families.of_config(cfg).names(cfg)
 
 
 def _read_file(path: Path) -> dict[str, np.ndarray]:
@@ -97,64 +75,72 @@ def _read_tensors(folder: Path) -> dict[str, np.ndarray]:
     raise ValueError(f"no model.safetensors, pytorch_model.bin or a sharded index of either in {folder}.")
 
 
-def load(folder, dtype=jnp.float32) -> GPT2:
-    """Load a GPT-2 from a local Hugging Face (or jaxkd) checkpoint folder.
+def load(folder, dtype=jnp.float32):
+    """Load a jaxkd decoder (GPT-2 or Llama family, by ``model_type``) from a local Hugging Face
+    (or jaxkd) checkpoint folder.
 
     Raises:
-      ValueError: missing folder/files, corrupt weights, or any key/shape mismatch (all listed).
+      ValueError: missing folder/files, a model type or setting jaxkd does not compute, corrupt
+        weights, or any key/shape mismatch (all listed).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"checkpoint folder {folder} does not exist.")
-    cfg = ModelConfig.from_hf(folder)
+    cfg = families.config_from_hf(folder)
+    family = families.of_config(cfg)
     tensors = _read_tensors(folder)
-    tensors = {(k[len("transformer."):] if k.startswith("transformer.") else k): val
-               for k, val in tensors.items()}
+    if family.prefix:
+        tensors = {(k[len(family.prefix):] if k.startswith(family.prefix) else k): val for k, val in tensors.items()}
     table = key_map(cfg)
     problems = []
     for k, val in tensors.items():
         if k in table:
-            if tuple(val.shape) != table[k][1]:
-                problems.append(f"{k} has shape {tuple(val.shape)}, expected {table[k][1]}")
-        elif k == _TIED_HEAD:  # tied (untied heads are in the table)
-            if "wte.weight" in tensors and not np.array_equal(val, tensors["wte.weight"]):
-                problems.append("lm_head.weight differs from wte.weight (GPT-2 ties them)")
-        elif not k.endswith(_IGNORED_SUFFIXES):
+            expected = table[k].shape
+            if tuple(val.shape) != expected:
+                problems.append(f"{k} has shape {tuple(val.shape)}, expected {expected}")
+        elif k == _HEAD:  # tied (untied heads are in the table)
+            if family.embedding in tensors and not np.array_equal(val, tensors[family.embedding]):
+                problems.append(f"lm_head.weight differs from {family.embedding} (the config ties them)")
+        elif not k.endswith(family.buffers):
             problems.append(f"unexpected key {k}")
     problems += [f"missing key {k}" for k in table if k not in tensors]
     if problems:
         raise ValueError(f"checkpoint {folder} does not match its config: " + "; ".join(problems) + ".")
-    model = nnx.eval_shape(lambda: GPT2(cfg, rngs=nnx.Rngs(0)))
+    model = families.abstract(cfg)
     state = nnx.state(model, nnx.Param)
     pure = nnx.to_pure_dict(state)
-    for k, (path, _) in table.items():
+    for k, entry in table.items():
         node = pure
-        for p in path[:-1]:
+        for p in entry.path[:-1]:
             node = node[p]
-        node[path[-1]] = jnp.asarray(tensors[k], dtype)
+        node[entry.path[-1]] = jnp.asarray(tensors[k].T if entry.transposed else tensors[k], dtype)
     nnx.replace_by_pure_dict(state, pure)
     nnx.update(model, state)
     return model
 
 
-def save(model: GPT2, folder, tokenizer=None) -> Path:
+def save(model, folder, tokenizer=None) -> Path:
     """Write ``config.json`` + ``model.safetensors`` (Hugging Face names), and the tokenizer.
 
     Each file is written atomically; the result loads with :func:`load` and with
-    ``transformers.GPT2LMHeadModel.from_pretrained``.
+    ``transformers.AutoModelForCausalLM.from_pretrained`` to the same logits.
     """
     from safetensors.numpy import save
 
+    families.check_model(model, "model")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = model.config
+    family = families.of_config(cfg)
     pure = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     tensors = {}
-    for k, (path, _) in key_map(cfg).items():
+    for k, entry in key_map(cfg).items():
         node = pure
-        for p in path:
+        for p in entry.path:
             node = node[p]
-        tensors[f"transformer.{k}"] = np.ascontiguousarray(np.asarray(jax.device_get(node), np.float32))
+        array = np.asarray(jax.device_get(node), np.float32)
+        name = k if k == _HEAD else family.prefix + k
+        tensors[name] = np.ascontiguousarray(array.T if entry.transposed else array)
     atomic_write_bytes(folder / "model.safetensors", save(tensors, metadata={"format": "pt"}))
     atomic_write_bytes(folder / "config.json", (json.dumps(cfg.to_hf(), indent=2) + "\n").encode())
     if tokenizer is not None:

@@ -100,6 +100,15 @@ class ModelConfig:
         return self.n_embd // self.n_head
 
     @property
+    def n_kv_head(self) -> int:
+        """Key/value heads: GPT-2 has one per query head (the shared cache reads this)."""
+        return self.n_head
+
+    @property
+    def model_type(self) -> str:
+        return "gpt2"
+
+    @property
     def inner_dim(self) -> int:
         """The MLP's hidden width: ``n_inner``, or 4 * n_embd when it is None."""
         return 4 * self.n_embd if self.n_inner is None else self.n_inner

@@ -51,7 +51,7 @@ from __future__ import annotations
 from jaxkd.llm.budget import check_memory, sampling_blocks, sampling_bytes, students_per_chunk, training_bytes
 from jaxkd.llm.generation import generate_texts, student_responses, teacher_responses
 from jaxkd.llm.measures import Measures, embed_texts, measure, student_logprobs
-from jaxkd.llm.model import check_model
+from jaxkd.llm.families import check_model
 from jaxkd.llm.objective import Loss
 from jaxkd.llm.pairs import Pairs, choose_targets, decode, encode_pairs, encode_prompts, stack_pairs
 from jaxkd.llm.selection import METHODS

@@ -18,7 +18,7 @@ import numpy as np
 from jaxkd import _validation as v
 from jaxkd.llm import sampling
 from jaxkd.llm.budget import sampling_blocks
-from jaxkd.llm.model import check_model
+from jaxkd.llm.families import check_model
 from jaxkd.llm.pairs import decode
 from jaxkd.llm.training import Students
 from jaxkd.students import ensemble

@@ -8,35 +8,20 @@ Hugging Face's (``h[i].attn.c_attn`` ...; HF ``Conv1D`` weights are already (in,
 ``nnx.Linear`` kernels), so checkpoint import is a renaming.
 
 Shapes: B batch, T new tokens, S key slots, C width, H heads, D head size, V vocabulary.
-The KV cache is a plain pytree (:class:`Cache`) with a fixed number of slots.
+The KV cache is a plain pytree (:class:`jaxkd.llm.attention.Cache`) with a fixed number of
+slots; attention itself is :mod:`jaxkd.llm.attention`, shared with the Llama family.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxkd.llm import attention
 from jaxkd.llm.activations import ACTIVATIONS
+from jaxkd.llm.attention import Cache
 from jaxkd.llm.config import ModelConfig
-
-
-class Cache(NamedTuple):
-    """Key/value cache for all layers.
-
-    k, v: (L, B, S, H, D) float; index: () int32, the slot the next token is written to.
-    """
-
-    k: jax.Array
-    v: jax.Array
-    index: jax.Array
-
-    @classmethod
-    def empty(cls, cfg: ModelConfig, batch: int, slots: int, dtype=jnp.float32) -> "Cache":
-        shape = (cfg.n_layer, batch, slots, cfg.n_head, cfg.head_dim)
-        return cls(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((), jnp.int32))
 
 
 def dropout(x, rate: float, key):
@@ -82,20 +67,11 @@ class Attention(nnx.Module):
         q, k, v = jnp.split(self.c_attn(x), 3, axis=-1)
         q, k, v = (a.reshape(B, T, self.n_head, self.head_dim) for a in (q, k, v))
         if cache is not None:
-            at = (layer, 0, cache.index, 0, 0)
-            ck = jax.lax.dynamic_update_slice(cache.k, k[None].astype(cache.k.dtype), at)
-            cv = jax.lax.dynamic_update_slice(cache.v, v[None].astype(cache.v.dtype), at)
-            cache = cache._replace(k=ck, v=cv)
-            k, v = ck[layer], cv[layer]
-        if self.upcast:  # scale q before the product, scores and softmax in float32
-            scores = jnp.einsum("BTHD,BSHD->BHTS", q.astype(jnp.float32) * self.scale, k.astype(jnp.float32))
-        else:
-            scores = jnp.einsum("BTHD,BSHD->BHTS", q, k) * jnp.asarray(self.scale, q.dtype)
-        scores = jnp.where(mask[:, None], scores, jnp.finfo(scores.dtype).min)
-        weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+            cache, k, v = attention.write(cache, layer, k, v)
+        weights = attention.weights(q, k, mask, self.scale, upcast=self.upcast).astype(v.dtype)
         weights = dropout(weights, self.attn_pdrop, _site(key, self.layer, 0))
-        out = jnp.einsum("BHTS,BSHD->BTHD", weights, v)
-        return dropout(self.c_proj(out.reshape(B, T, -1)), self.resid_pdrop, _site(key, self.layer, 1)), cache
+        out = attention.combine(weights, v)
+        return dropout(self.c_proj(out), self.resid_pdrop, _site(key, self.layer, 1)), cache
 
 
 class MLP(nnx.Module):
@@ -140,6 +116,11 @@ class GPT2(nnx.Module):
         if not cfg.tie_word_embeddings:  # Hugging Face's lm_head.weight, (V, C), no bias
             self.lm_head = nnx.Param(nnx.initializers.normal(0.02)(rngs.params(), (cfg.vocab_size, cfg.n_embd)))
 
+    @property
+    def dtype(self):
+        """The parameters' dtype (the KV cache's)."""
+        return self.wte.embedding[...].dtype
+
     def embed(self, tokens, positions):
         """Token plus position embeddings: (B, T) ints -> (B, T, C)."""
         return self.wte(tokens) + self.wpe(positions)
@@ -168,9 +149,8 @@ class GPT2(nnx.Module):
         B, T = tokens.shape
         valid = jnp.ones((B, T), bool) if attention_mask is None else attention_mask.astype(bool)
         if positions is None:
-            positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0)
-        causal = jnp.tril(jnp.ones((T, T), bool))
-        mask = causal[None] & valid[:, None, :]  # (B, T, S=T)
+            positions = attention.default_positions(valid)
+        mask = attention.causal_mask(valid)  # (B, T, S=T)
         x = self.embed(tokens, positions)
         if dropout_key is not None:
             x = dropout(x, self.config.embd_pdrop, jax.random.fold_in(dropout_key, 0))
@@ -190,9 +170,7 @@ class GPT2(nnx.Module):
           ``(logits (B, T, V), cache)`` with the index advanced by T.
         """
         T = tokens.shape[1]
-        S = cache.k.shape[2]
-        q_slot = cache.index + jnp.arange(T)
-        mask = (jnp.arange(S)[None, :] <= q_slot[:, None])[None] & key_valid[:, None, :]  # (B,T,S)
+        mask = attention.cache_mask(cache.index, T, key_valid)  # (B, T, S)
         x = self.embed(tokens, positions)
         for layer, block in enumerate(self.h):
             x, cache = block(x, mask, cache, layer)
@@ -203,10 +181,3 @@ def init(cfg: ModelConfig, key: jax.Array) -> GPT2:
     """A randomly initialised GPT-2 (GPT-2's N(0, 0.02) init) from one key."""
     return GPT2(cfg, rngs=nnx.Rngs(params=key))
 
-
-def check_model(model, role: str = "student") -> GPT2:
-    """``model`` if it is one of jaxkd's GPT-2s, else ``ValueError`` (one sentence)."""
-    if not isinstance(model, GPT2):
-        raise ValueError(f"the {role} is a {type(model).__module__}.{type(model).__qualname__}; jaxkd distils its own "
-                         "GPT-2 (jaxkd.llm.GPT2): load a Hugging Face folder with jaxkd.llm.checkpoint.load(path).")
-    return model

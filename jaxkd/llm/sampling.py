@@ -21,7 +21,7 @@ from flax import nnx
 
 from jaxkd import _validation as v
 from jaxkd import sharding
-from jaxkd.llm.model import GPT2, Cache
+from jaxkd.llm.attention import Cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +135,7 @@ def _generate(graphdef, state, tokens, mask, keys, temperature, cfg: SamplingCon
     model = nnx.merge(graphdef, state)
     B, P = tokens.shape
     N = cfg.max_new_tokens
-    cache = Cache.empty(model.config, B, P + N, model.wte.embedding[...].dtype)
+    cache = Cache.empty(model.config, B, P + N, model.dtype)
     valid = mask.astype(bool)
     positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)
     key_valid = jnp.concatenate([valid, jnp.ones((B, N), bool)], axis=1)
@@ -169,11 +169,11 @@ def generate_core(graphdef, state, tokens, mask, keys, cfg: SamplingConfig, eos_
     return _generate(graphdef, state, tokens, mask, keys, temperature, static, eos_id)
 
 
-def generate(model: GPT2, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int | None = None):
+def generate(model, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int | None = None):
     """Generate ``cfg.max_new_tokens`` tokens for each prompt.
 
     Args:
-      model: the GPT-2.
+      model: a jaxkd decoder (GPT-2 or Llama family).
       tokens: left-padded prompts (B, P) (see :func:`pad_prompts`).
       mask: (B, P) 1 for prompt tokens, 0 for padding.
       keys: one PRNG key per sequence, (B,) (ignored when ``cfg.greedy``).
@@ -208,7 +208,7 @@ def sequence_logprob_core(graphdef, state, tokens, mask, target_mask):
     return jnp.sum(picked * target_mask[:, 1:], axis=1)
 
 
-def sequence_logprob(model: GPT2, tokens, mask, target_mask):
+def sequence_logprob(model, tokens, mask, target_mask):
     """``sum_t log p(token_t | tokens_<t)`` over positions where ``target_mask`` is 1.
 
     Args:

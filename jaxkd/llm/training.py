@@ -23,7 +23,7 @@ from jaxkd import _validation as v
 from jaxkd import memory
 from jaxkd.llm import optim
 from jaxkd.llm.budget import num_params, students_per_chunk, training_bytes
-from jaxkd.llm.model import check_model
+from jaxkd.llm.families import check_model
 from jaxkd.llm.objective import HeldOut, LMObjective, Loss, SequenceBatch, left_padded_prompts
 from jaxkd.llm.pairs import Pairs
 from jaxkd.students import ensemble

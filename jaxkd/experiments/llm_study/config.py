@@ -23,7 +23,7 @@ PAPER = {"num_students": 10, "replicates": 5, "teacher_epochs": 3, "base_epochs"
 #: The distillation optimizers by name (:data:`jaxkd.llm.optim.OPTIMIZERS`'s keys, held equal by a test).
 OPTIMIZERS = ("trainer", "warmup-cosine")
 
-#: Positions of the quick preset's models (jaxkd's small GPT-2s).
+#: Positions of the quick preset's models (jaxkd's small and tiny shapes of either family).
 QUICK_POSITIONS = 128
 
 
@@ -31,11 +31,12 @@ QUICK_POSITIONS = 128
 class LLMConfig(Presets):
     """Fields shared by the llm-* experiments (quick defaults; ``PRESETS`` the paper's)."""
 
-    MODELS: ClassVar[tuple[str, ...]] = ("gpt2",)
+    MODELS: ClassVar[tuple[str, ...]] = ("gpt2", "llama")
     PRESETS: ClassVar[dict] = {("paper", "*"): PAPER}
 
     preset: str = option("quick", "preset these values came from", flag=NO_FLAG)
-    model: str = option("gpt2", "student model class")
+    model: str = option("gpt2", "decoder family of teacher and students: gpt2, or llama (the Llama family: Llama, "
+                        "Qwen2, Qwen3, Mistral; at the paper preset the checkpoints' model_type must be one of them)")
     num_students: int = option(2, "students per replicate N", flag="--students")
     replicates: int = option(5, "independent replicates R behind every interval (at least 2): each its own teacher "
                              "draws, base student, data order and evaluation samples")
@@ -59,8 +60,8 @@ class LLMConfig(Presets):
     max_new_tokens: int = option(16, "longest sampled answer, in tokens")
     top_k: int = option(50, "top-k sampling (0 keeps all tokens)")
     repetition_penalty: float = option(1.2, "repetition penalty (1 = off)")
-    teacher: str | None = option(None, "paper preset: teacher Hugging Face checkpoint folder (GPT-2)")
-    student: str | None = option(None, "paper preset: student Hugging Face checkpoint folder (DistilGPT2)")
+    teacher: str | None = option(None, "paper preset: teacher Hugging Face checkpoint folder (the study: GPT-2)")
+    student: str | None = option(None, "paper preset: student Hugging Face checkpoint folder (the study: DistilGPT2)")
     qa_file: str | None = option(None, "paper preset: BioASQ JSON or [{question, answer}] JSON")
 
     def __post_init__(self):
@@ -83,6 +84,8 @@ class LLMConfig(Presets):
         for name, p in zip(("teacher", "student", "qa file"), paths):
             if p is not None and not Path(p).exists():
                 raise ValueError(f"{name} path {p} does not exist.")
+        if self.student is not None:
+            self._check_families()
         if self.student is not None and self.base_epochs:
             raise ValueError("--base-epochs pre-trains the quick preset's base student; with --student the "
                              "checkpoint is used as published (give --base-epochs 0).")
@@ -91,16 +94,25 @@ class LLMConfig(Presets):
             raise ValueError(f"--max-new-tokens {self.max_new_tokens} leaves no room for a prompt in the models' "
                              f"{positions} positions; give at most {positions - 8}.")
 
+    def _check_families(self) -> None:
+        """The checkpoints are of ``model``'s family (their configs read, exact or refused)."""
+        from jaxkd.llm import families  # the optional extra: read the checkpoints' configs
+
+        for role, path in (("teacher", self.teacher), ("student", self.student)):
+            if path is not None:
+                found = families.class_name(families.config_from_hf(path))
+                if found != self.model:
+                    raise ValueError(f"the {role} checkpoint {path} is a {found} model but --model is {self.model}; "
+                                     f"give --model {found}.")
+
     @property
     def positions(self) -> int:
         """The students' positions (the longest prompt + answer they can hold)."""
         if self.student is not None:
-            from jaxkd.llm import (
-                ModelConfig,  # the optional extra: read the checkpoints' configs
-            )
+            from jaxkd.llm import families  # the optional extra: read the checkpoints' configs
 
-            return min(ModelConfig.from_hf(self.student).n_positions,
-                       ModelConfig.from_hf(self.teacher).n_positions if self.teacher else math.inf)
+            return min(families.config_from_hf(self.student).n_positions,
+                       families.config_from_hf(self.teacher).n_positions if self.teacher else math.inf)
         return QUICK_POSITIONS
 
     def sampling(self, temperature: float):
@@ -131,6 +143,7 @@ class SetupConfig:
     sees nothing else, and the cache key hashes all of it, so a field added here is part of the key."""
 
     seed: int
+    model: str
     num_questions: int
     vocab_size: int
     replicates: int

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from flax import nnx
-
 from jaxkd import memory
 from jaxkd.data import qa
 from jaxkd.experiments.llm_study.config import QUICK_POSITIONS, LLMConfig
-from jaxkd.llm import ModelConfig, budget
-from jaxkd.llm.model import GPT2
+from jaxkd.llm import budget, families
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +35,8 @@ class Estimate:
 
 def estimate(cfg: LLMConfig, *, soft: bool = False) -> Estimate:
     """The estimate for ``cfg``'s student shape, a nominal prompt of 32 tokens plus an answer."""
-    shape = ModelConfig.from_hf(cfg.student) if cfg.student else ModelConfig.tiny(cfg.vocab_size)
-    model = nnx.eval_shape(lambda: GPT2(shape, rngs=nnx.Rngs(0)))
+    shape = families.config_from_hf(cfg.student) if cfg.student else families.CLASSES[cfg.model].tiny(cfg.vocab_size)
+    model = families.abstract(shape)
     length = min(shape.n_positions if cfg.student else QUICK_POSITIONS, 32 + cfg.max_new_tokens)
     n = cfg.total_students
     per = budget.training_bytes(model, 1, cfg.batch_size, length, soft=soft)

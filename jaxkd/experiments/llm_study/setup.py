@@ -2,12 +2,14 @@
 task built on it, and the on-disk cache of shared work.
 
 quick preset (CPU, offline): the bundled synthetic QA corpus (questions whose answer
-distributions are known), a byte-level BPE trained on it, a small GPT-2 teacher trained from
+distributions are known), a byte-level BPE trained on it, a small teacher (GPT-2, or with
+``--model llama`` a Llama-family decoder of the same size) trained from
 scratch on answers drawn from those distributions (asked in both of each question's phrasings),
-and one tiny GPT-2 *base* student per replicate (its own init and data order) pre-trained on the
+and one tiny *base* student of the same family per replicate (its own init and data order) pre-trained on the
 corpus's language only: questions alone and answers alone, never a question followed by its
 answer, so the question -> answer mapping is learnt from distillation alone. paper preset:
-``--teacher`` and ``--student`` Hugging Face checkpoint folders (GPT-2 / DistilGPT2) and a
+``--teacher`` and ``--student`` Hugging Face checkpoint folders (the study's GPT-2 / DistilGPT2,
+or any pair of one family that shares a tokenizer) and a
 BioASQ (or plain QA JSON) file; the teacher is fine-tuned on its distillation questions, the
 student is used as published (every replicate starts from it, as the study's students did).
 
@@ -39,9 +41,8 @@ from jaxkd import progress, provenance, rng
 from jaxkd.data import qa
 from jaxkd.experiments.llm_study.config import LLMConfig, SetupConfig
 from jaxkd.experiments.llm_study.memory import guard_memory
-from jaxkd.llm import ModelConfig, checkpoint, distill, metrics, tokenizer
+from jaxkd.llm import checkpoint, distill, families, metrics, tokenizer
 from jaxkd.llm.embeddings import Embedder, answer_centroids
-from jaxkd.llm.model import init as init_gpt2
 from jaxkd.runs import atomic_write_json, read_json, to_jsonable
 
 PROMPT_TEMPLATE = "Question: {prompt}\nAnswer:"  # the study's prompt
@@ -178,11 +179,12 @@ def build_setup(scfg: SetupConfig) -> Setup:
         texts += [" " + t for it in corpus.items for ps in it.paraphrases for t in ps]
         texts += [" " + t for ds in corpus.distractors for ps in ds for t in ps]
         tok = tokenizer.train_bpe(texts, vocab_size=scfg.vocab_size)
-        teacher = init_gpt2(ModelConfig.small(len(tok), tok.eos_token_id), jax.random.fold_in(key, 0))
-        base = init_gpt2(ModelConfig.tiny(len(tok), tok.eos_token_id), jax.random.fold_in(key, 1))
-        inits = jax.vmap(lambda k: nnx.state(init_gpt2(base.config, k), nnx.Param))(
+        shapes = families.CLASSES[scfg.model]
+        teacher = families.init(shapes.small(len(tok), tok.eos_token_id), jax.random.fold_in(key, 0))
+        base = families.init(shapes.tiny(len(tok), tok.eos_token_id), jax.random.fold_in(key, 1))
+        inits = jax.vmap(lambda k: nnx.state(families.init(base.config, k), nnx.Param))(
             rng.student_keys(rng.stream(scfg.seed, "base_init"), R))
-        optimizer = "warmup-cosine"  # small GPT-2s trained from scratch
+        optimizer = "warmup-cosine"  # small models trained from scratch
     else:
         tok = checkpoint.load_tokenizer(scfg.teacher)
         teacher, base = checkpoint.load(scfg.teacher), checkpoint.load(scfg.student)
