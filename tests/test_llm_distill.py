@@ -338,3 +338,45 @@ def test_left_padded_prompts_recover_each_rows_prompt(tiny):
     for i, q in enumerate(questions):
         want = tok(f"Q: {q}\nA:")["input_ids"]
         assert prompts[i][pmask[i] > 0].tolist() == want and pmask[i, -1] == 1
+
+
+def test_llama_family_models_take_every_path(tiny):
+    """A Llama teacher and Qwen3 students (grouped heads, rotary positions, q/k norm) through the
+    same API as GPT-2: teacher and student sampling, fine-tuning, cross-entropy on chosen
+    targets, soft targets, on-policy steps, measures and the memory estimate (every divergence
+    is one function of the logits, whichever family made them: tested on GPT-2 above); a GPT-2 teacher with the same tokenizer distils a Llama student token by token,
+    and a vocabulary that differs is refused."""
+    from jaxkd.llm import LlamaConfig, families
+    from jaxkd.llm.embeddings import Embedder
+
+    questions, tok, _, gpt2_teacher = tiny
+    answers = ["one two", "three four", "five six"]
+    teacher = families.init(LlamaConfig.tiny(len(tok), tok.eos_token_id), jax.random.key(0))
+    data = distill.encode_pairs(tok, questions * 2, answers * 2)
+    teacher, curve = distill.fine_tune(teacher, data, jax.random.key(1), epochs=15, batch_size=3, learning_rate=3e-3,
+                                       optimizer="warmup-cosine")
+    assert curve[-3:].mean() < 0.5 * curve[:3].mean()
+    prompts = distill.encode_prompts(tok, questions)
+    sample = sampling.SamplingConfig(max_new_tokens=5)
+    responses = distill.teacher_responses(teacher, tok, prompts, 3, jax.random.key(2), sample)
+    assert len(responses) == 3 and all(len(r) == 3 for r in responses)
+    keys = jax.random.split(jax.random.key(3), 2)
+    student = families.init(LlamaConfig.tiny(len(tok), tok.eos_token_id, model_type="qwen3"), jax.random.key(4))
+    ce = distill.distill(student, data, order_keys=keys, epochs=10, batch_size=3, learning_rate=3e-3)
+    assert np.all(ce.losses[:, -2:].mean(1) < 0.6 * ce.losses[:, :2].mean(1))
+    for loss in (distill.Loss("forward_kl"), distill.Loss("jsd", beta=0.5, on_policy=1.0, max_new_tokens=4)):
+        out = distill.distill(student, data, order_keys=keys, epochs=6, batch_size=3, learning_rate=3e-3,
+                              loss=loss, teacher=teacher, sample_keys=jax.random.split(jax.random.key(5), 2))
+        assert out.losses[:, -2:].mean() < out.losses[:, :2].mean(), loss
+    texts = distill.student_responses(ce, tok, prompts, 2, jax.random.key(6), sample)
+    embedder = Embedder()
+    m = distill.measure(distill.embed_texts(embedder, texts), distill.embed_texts(embedder, responses))
+    assert -1.0 <= m.alignment <= 1.0 and np.isfinite(m.inter_student_variance_corrected)
+    assert distill.training_bytes(student, 2, 3, 16) > distill.training_bytes(student, 1, 3, 16) > 0
+    cross = distill.distill(student, data, order_keys=keys, epochs=2, batch_size=3, loss=distill.Loss("forward_kl"),
+                            teacher=gpt2_teacher)  # another family, the same tokenizer
+    assert cross.losses.shape == (2, 4)
+    other = families.init(LlamaConfig.tiny(len(tok) + 5, tok.eos_token_id), jax.random.key(7))
+    with pytest.raises(ValueError, match="teacher's vocabulary .* differs from the student's"):
+        distill.distill(student, data, order_keys=keys, epochs=1, batch_size=3, loss=distill.Loss("forward_kl"),
+                        teacher=other)

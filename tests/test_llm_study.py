@@ -437,3 +437,30 @@ def test_evaluation_prompts_are_the_distillation_prompts_or_held_out():
     assert (len(train), len(test)) == (8, 2) and not {i.question for i in train.items} & {i.question for i in test.items}
     with pytest.raises(ValueError, match="evaluation"):
         EXPERIMENTS["llm-output"].Config.from_preset("quick", evaluation="test")
+
+
+# make test: one experiment with Llama-family teacher and students at the quick preset (every
+# llm-* experiment reaches its models through the same setup and jaxkd.llm.distill); make test-all: all.
+LLAMA_FAST = ("llm-output",)
+
+
+@pytest.mark.parametrize("name", [n if n in LLAMA_FAST else pytest.param(n, marks=pytest.mark.slow) for n in EXTRA])
+def test_llm_experiment_with_llama_family_models(tmp_path, name):
+    """``--model llama``: a small Llama teacher and tiny Llama students trained on the bundled
+    corpus, the experiment end to end, its setup keyed apart from GPT-2's."""
+    from jaxkd.experiments.llm_study import setup as llm_setup
+    from jaxkd.experiments.llm_study.config import SetupConfig
+    from jaxkd.llm import Llama
+
+    module = EXPERIMENTS[name]
+    cfg = module.Config.from_preset("quick", **TINY, **EXTRA[name], model="llama")
+    gpt2 = module.Config.from_preset("quick", **TINY, **EXTRA[name])
+    assert llm_setup.setup_key(SetupConfig.of(cfg)) != llm_setup.setup_key(SetupConfig.of(gpt2))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    res = module.run(cfg, RunDir.open(tmp_path / name, {"experiment": name, **cfg.__dict__}, shared=shared))
+    setup = llm_setup.load_setup(SetupConfig.of(cfg), shared)  # read back from the shared folder
+    assert isinstance(setup.teacher, Llama) and isinstance(setup.base, Llama)
+    assert setup.teacher.config.n_kv_head == 2 and setup.base.config.num_hidden_layers == 2
+    assert all(len(r) == 2 for r in res.alignment)
+    assert "| " in doc.to_markdown(module.document(res))
