@@ -1,6 +1,7 @@
-"""GPT-2 training and sampling throughput: jaxkd (Flax NNX, jitted, KV cache) against
-Hugging Face transformers' PyTorch GPT2LMHeadModel, same config, batch and thread count,
-measured in the same run.
+"""Decoder training and sampling throughput: jaxkd (Flax NNX, jitted, KV cache) against
+Hugging Face transformers' PyTorch model of the same family (``GPT2LMHeadModel``, or with
+``--model llama`` ``LlamaForCausalLM``: grouped-query heads, rotary positions, SwiGLU), same
+config, batch and thread count, measured in the same run.
 
 Training: AdamW steps with global-norm clipping on random token batches (tokens/s counts the
 B x T tokens of each step). Sampling: ``generate`` with temperature 1, top-k 50, repetition
@@ -9,7 +10,7 @@ penalty 1.2 and the KV cache (``use_cache=True`` for transformers), a fixed numb
 
 The floor (``benchmarks/machine.py``): training FLOPs are the matrix products of a step, three
 times the forward's (every product has a gradient for each operand): ``2 B T`` per weight of the
-blocks' and the head's matrices plus ``4 B T^2 C`` per layer for attention's two products;
+blocks' and the head's matrices plus ``4 B T^2 H D`` per layer for attention's two products;
 compulsory bytes are the optimizer's traffic, every parameter, gradient and Adam moment read
 and the parameters and moments written (8 floats per parameter). Sampling FLOPs are the forward
 products of the ``prompt + new - 1`` positions each sequence runs through the model (attention
@@ -28,7 +29,8 @@ blocks or the rest keep a side from its floor.
 The header and the JSON say where it ran (``benchmarks/machine.py``); ``--isa avx2`` caps
 every side at AVX2 (``benchmarks/isa.py``), to measure a machine without AVX-512 on one that has it.
 
-    python benchmarks/gpt2_speed.py [--layers 4 --width 128 --batch 8 --seq 64 --new 48] [--isa avx2] [--json PATH]
+    python benchmarks/gpt2_speed.py [--model gpt2|llama] [--layers 4 --width 128 --batch 8 --seq 64 --new 48]
+                                    [--kv-heads 2] [--isa avx2] [--json PATH]
 """
 
 from __future__ import annotations
@@ -54,22 +56,25 @@ import machine  # noqa: E402
 
 
 def matmul_weights(cfg) -> int:
-    """Weights that enter matrix products per position: each block's c_attn, c_proj, c_fc and
-    mlp c_proj, and the (V, C) head."""
-    C, inner = cfg.n_embd, cfg.inner_dim
-    return cfg.n_layer * (3 * C * C + C * C + 2 * C * inner) + cfg.vocab_size * C
+    """Weights that enter matrix products per position: each block's attention projections
+    (GPT-2: c_attn and c_proj; Llama: q, k, v at H and K heads of D, o) and MLP matrices (GPT-2:
+    two of C x F; Llama: gate, up and down), and the (V, C) head."""
+    C, F, D = cfg.n_embd, cfg.inner_dim, cfg.head_dim
+    attention = C * D * (2 * cfg.n_head + 2 * cfg.n_kv_head)
+    mlp = (3 if cfg.model_type != "gpt2" else 2) * C * F
+    return cfg.n_layer * (attention + mlp) + cfg.vocab_size * C
 
 
 def train_flops(cfg, batch: int, seq: int) -> float:
     """FLOPs of the matrix products of one training step on (batch, seq) tokens."""
-    forward = 2 * batch * seq * matmul_weights(cfg) + cfg.n_layer * 4 * batch * seq * seq * cfg.n_embd
+    forward = 2 * batch * seq * matmul_weights(cfg) + cfg.n_layer * 4 * batch * seq * seq * cfg.n_head * cfg.head_dim
     return 3.0 * forward
 
 
 def train_flops_split(cfg, batch: int, seq: int) -> tuple[float, float]:
     """:func:`train_flops` as (the rest: the head's products, one block's products); the step's
     count at depth L is ``rest + L * block``."""
-    one, two = (train_flops(dataclasses.replace(cfg, n_layer=n), batch, seq) for n in (1, 2))
+    one, two = (train_flops(with_layers(cfg, n), batch, seq) for n in (1, 2))
     return one - (two - one), two - one
 
 
@@ -83,13 +88,41 @@ def sample_flops(cfg, batch: int, prompt: int, new: int) -> float:
     """Forward FLOPs of generating ``new`` tokens after ``prompt``: ``prompt + new - 1``
     positions per sequence through the products, each attending to the positions up to it."""
     positions = prompt + new - 1
-    attention = cfg.n_layer * 4 * cfg.n_embd * positions * (positions + 1) / 2
+    attention = cfg.n_layer * 4 * cfg.n_head * cfg.head_dim * positions * (positions + 1) / 2
     return batch * (2 * positions * matmul_weights(cfg) + attention)
 
 
 def sample_bytes(cfg, num_params: int, batch: int, prompt: int, new: int) -> float:
     """Compulsory bytes of generation: the weights read once, the KV cache written once."""
-    return 4.0 * (num_params + 2 * cfg.n_layer * batch * (prompt + new) * cfg.n_embd)
+    return 4.0 * (num_params + 2 * cfg.n_layer * batch * (prompt + new) * cfg.n_kv_head * cfg.head_dim)
+
+
+def with_layers(cfg, layers: int):
+    """``cfg`` at another depth (either family)."""
+    field = "n_layer" if cfg.model_type == "gpt2" else "num_hidden_layers"
+    return dataclasses.replace(cfg, **{field: layers})
+
+
+def make_config(args):
+    """The benchmarked shape: GPT-2 or a Llama of the same width, depth, heads and MLP width
+    (4 x width), with ``--kv-heads`` key/value heads."""
+    from jaxkd.llm import LlamaConfig, ModelConfig
+
+    positions = max(args.seq, args.prompt + args.new)
+    if args.model == "gpt2":
+        return ModelConfig(vocab_size=args.vocab, n_positions=positions, n_embd=args.width, n_layer=args.layers,
+                           n_head=args.heads, bos_token_id=0, eos_token_id=0)
+    return LlamaConfig(vocab_size=args.vocab, max_position_embeddings=positions, hidden_size=args.width,
+                       intermediate_size=4 * args.width, num_hidden_layers=args.layers, num_attention_heads=args.heads,
+                       num_key_value_heads=args.kv_heads or args.heads // 2 or 1, bos_token_id=0, eos_token_id=0)
+
+
+def hf_model(cfg):
+    """The transformers model of ``cfg``'s family with the same shape (random weights)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    raw = {k: v for k, v in cfg.to_hf().items() if k not in ("architectures", "model_type")}
+    return AutoModelForCausalLM.from_config(AutoConfig.for_model(cfg.model_type, **raw))
 
 
 def layer_costs(layers, seconds) -> tuple[float, float]:
@@ -135,9 +168,11 @@ def main(argv=None) -> int:
 
     compiler.configure()  # the XLA settings the `jaxkd` command runs with
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("gpt2", "llama"), default="gpt2", help="decoder family")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--kv-heads", type=int, default=0, help="llama: key/value heads (default heads / 2)")
     parser.add_argument("--vocab", type=int, default=1024)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=64, help="training sequence length")
@@ -159,16 +194,14 @@ def main(argv=None) -> int:
     import jax
     import jax.numpy as jnp
     import torch
-    from transformers import GPT2Config as HFConfig
-    from transformers import GPT2LMHeadModel
     from transformers.utils import logging as hf_logging
 
     import optax
     from flax import nnx
 
     from jaxkd import progress
-    from jaxkd.llm import ModelConfig, sampling
-    from jaxkd.llm.model import init
+    from jaxkd.llm import sampling
+    from jaxkd.llm.families import init
     from jaxkd.llm.objective import LMObjective, SequenceBatch
     from jaxkd.students import ensemble
 
@@ -178,8 +211,7 @@ def main(argv=None) -> int:
     gflops, gbs = machine.matmul_gflops(), machine.bandwidth_gbs()  # on jax's default device
     desc = machine.describe(gflops, gbs)
     print(machine.header(desc))
-    cfg = ModelConfig(vocab_size=args.vocab, n_positions=max(args.seq, args.prompt + args.new),
-                     n_embd=args.width, n_layer=args.layers, n_head=args.heads, bos_token_id=0, eos_token_id=0)
+    cfg = make_config(args)
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, args.vocab, size=(args.batch, args.seq))
     ones = np.ones_like(tokens)
@@ -205,7 +237,7 @@ def main(argv=None) -> int:
 
     def torch_step_seconds(c):
         torch.manual_seed(0)
-        hf = GPT2LMHeadModel(HFConfig(**{k: v for k, v in c.to_hf().items() if k not in ("architectures",)})).to(dev)
+        hf = hf_model(c).to(dev)
         opt = torch.optim.AdamW(hf.parameters(), lr=1e-4, weight_decay=0.01)
 
         def train():
@@ -227,7 +259,7 @@ def main(argv=None) -> int:
     depths = sorted({args.layers, *args.sweep_layers})
     jax_steps, torch_steps = [], []
     for L in depths:
-        c = dataclasses.replace(cfg, n_layer=L)
+        c = with_layers(cfg, L)
         jax_steps.append(jax_step if L == args.layers else jax_step_seconds(c)[0])
         torch_steps.append(torch_step if L == args.layers else torch_step_seconds(c)[0])
     rest_flops, layer_flops = train_flops_split(cfg, args.batch, args.seq)
@@ -270,7 +302,7 @@ def main(argv=None) -> int:
              "floor_rest_ms": 1e3 * rest_flops / gflops / 1e9, "floor_per_layer_ms": 1e3 * layer_flops / gflops / 1e9}
     floor_sample_tps = gen_tokens / sample_floor["floor_seconds"]
     report = {
-        "benchmark": "gpt2_speed", "config": cfg.to_hf(), "batch": args.batch, "seq": args.seq,
+        "benchmark": "gpt2_speed", "model": args.model, "config": cfg.to_hf(), "batch": args.batch, "seq": args.seq,
         "prompt": args.prompt, "new_tokens": args.new, "threads": args.threads,
         "jaxkd_train_tokens_per_s": jax_train_tps, "transformers_train_tokens_per_s": torch_train_tps,
         "train_speedup": jax_train_tps / torch_train_tps,
@@ -287,7 +319,9 @@ def main(argv=None) -> int:
         "transformers_device": dev, "torch_threads": args.threads,
         "machine": desc, "isa_cap": desc["isa_cap"],
     }
-    print(f"GPT-2 {args.layers} layers, width {args.width}, vocab {args.vocab}; batch {args.batch}; "
+    heads = f"{cfg.n_head} heads" + ("" if args.model == "gpt2" else f", {cfg.n_kv_head} key/value heads")
+    print(f"{'GPT-2' if args.model == 'gpt2' else 'Llama'} {args.layers} layers, width {args.width}, {heads}, "
+          f"vocab {args.vocab}; batch {args.batch}; "
           f"{args.threads} thread(s); jax on {desc['jax_device']}, transformers on {dev}")
     print(f"  training (T={args.seq}):  jaxkd {jax_train_tps:9.0f} tok/s   transformers {torch_train_tps:9.0f} tok/s"
           f"   ratio {report['train_speedup']:.2f}x")

@@ -30,6 +30,7 @@ COLUMNS = {
         ("jaxkd / floor", lambda r: f"{r['jaxkd_seconds'] / r['floor_floor_seconds']:.2f}x"),
     ],
     "gpt2_speed": [
+        ("family", lambda r: r.get("model", "gpt2")),
         ("training vs transformers", lambda r: f"{r['train_speedup']:.2f}x"),
         ("sampling vs transformers", lambda r: f"{r['sample_speedup']:.2f}x"),
         ("jaxkd training at % of floor", lambda r: f"{100 * r['jaxkd_train_fraction_of_floor']:.0f}%"),
@@ -38,6 +39,9 @@ COLUMNS = {
         ("N students vs sequential transformers", lambda r: f"{r['speedup_vs_sequential_torch']:.2f}x "
                                                             f"({r['jaxkd_seconds']:.2f} s vs "
                                                             f"{min(r['sequential_torch_seconds'].values()):.2f} s)"),
+        ("vs torch.func batched", lambda r: "not run" if "speedup_vs_batched_torch" not in r else
+         f"{r['speedup_vs_batched_torch']:.2f}x ({min(r['batched_torch_seconds'].values()):.2f} s)"),
+        ("family", lambda r: r.get("model_family", "gpt2")),
         ("jaxkd at % of floor", lambda r: f"{100 * r['jaxkd_fraction_of_floor']:.0f}%"),
     ],
     "paper_tabular": [

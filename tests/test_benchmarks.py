@@ -23,8 +23,15 @@ ROOT = Path(__file__).parent.parent
     pytest.param("gpt2_speed.py", ["--layers", "1", "--width", "32", "--heads", "2", "--vocab", "64", "--batch", "2",
                                    "--seq", "16", "--prompt", "4", "--new", "4", "--steps", "2", "--repeats", "1"],
                  ("train_speedup", "sample_speedup", "floor_train_tokens_per_s"), marks=pytest.mark.slow),
-    ("llm_distil.py", ["--students", "2", "--questions", "6", "--epochs", "1", "--repeats", "1"],
-     ("speedup_vs_sequential_torch", "floor_seconds")),
+    pytest.param("gpt2_speed.py", ["--model", "llama", "--layers", "1", "--width", "32", "--heads", "4", "--vocab",
+                                   "64", "--batch", "2", "--seq", "16", "--prompt", "4", "--new", "4", "--steps", "2",
+                                   "--repeats", "1"],
+                 ("train_speedup", "sample_speedup", "floor_train_tokens_per_s"), marks=pytest.mark.slow),
+    ("llm_distil.py", ["--students", "2", "--questions", "6", "--epochs", "2", "--repeats", "1"],
+     ("speedup_vs_sequential_torch", "speedup_vs_batched_torch", "floor_seconds")),
+    pytest.param("llm_distil.py", ["--model", "llama", "--students", "2", "--questions", "6", "--epochs", "2",
+                                   "--repeats", "1"],
+                 ("speedup_vs_sequential_torch", "speedup_vs_batched_torch", "floor_seconds"), marks=pytest.mark.slow),
 ])
 def test_benchmark_runs_and_writes_its_ratios(tmp_path, script, args, keys):
     out = tmp_path / "b.json"
@@ -34,10 +41,12 @@ def test_benchmark_runs_and_writes_its_ratios(tmp_path, script, args, keys):
     data = json.loads(out.read_text())
     for key in keys:
         assert data[key] > 0
-    if script == "llm_distil.py":  # both sides train the same students on the same batches
-        assert data["first_loss_jaxkd"] == pytest.approx(data["first_loss_torch"], rel=1e-4)
-        assert data["final_loss_jaxkd"] == pytest.approx(data["final_loss_torch"], rel=2e-3)
-        assert data["steps_per_student"] == 1  # ceil(6 / 10) a pass
+    if script == "llm_distil.py":  # every side trains the same students on the same batches
+        for peer in ("torch", "batched_torch"):
+            assert data["first_loss_jaxkd"] == pytest.approx(data[f"first_loss_{peer}"], rel=1e-4)
+            assert data["final_loss_jaxkd"] == pytest.approx(data[f"final_loss_{peer}"], rel=2e-3)
+        assert data["steps_per_student"] == 2  # ceil(6 / 10) a pass: the second step after an update
+        assert data["final_loss_jaxkd"] < data["first_loss_jaxkd"]
     # Where it ran, in the JSON and first in what it printed.
     assert data["isa_cap"] == "native" and data["machine"]["cpu"]["logical_cpus"] >= 1
     assert data["machine"]["matmul_gflops_float32"] > 0 and len(data["load_average_end"]) == 3
@@ -100,9 +109,11 @@ def _dot_flops(jaxpr) -> float:
     return total
 
 
-def test_gpt2_training_floor_counts_the_steps_matrix_products():
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_training_floor_counts_the_steps_matrix_products(family):
     # The benchmark's analytic FLOPs against the dot_generals JAX traces for one training step
-    # (forward and backward) of a small GPT-2 with unequal sizes everywhere.
+    # (forward and backward) of a small GPT-2 or Llama (grouped heads, head_dim apart from
+    # width / heads, an untied head) with unequal sizes everywhere.
     import jax
     import jax.numpy as jnp
     from flax import nnx
@@ -112,13 +123,16 @@ def test_gpt2_training_floor_counts_the_steps_matrix_products():
 
     import optax
 
-    from jaxkd.llm import ModelConfig
-    from jaxkd.llm.model import init
+    from jaxkd.llm import LlamaConfig, ModelConfig
+    from jaxkd.llm.families import init
     from jaxkd.llm.objective import LMObjective, SequenceBatch
     from jaxkd.students import ensemble
 
-    cfg = ModelConfig(vocab_size=72, n_positions=16, n_embd=24, n_layer=3, n_head=2, n_inner=40,
-                      bos_token_id=0, eos_token_id=0)
+    cfg = (ModelConfig(vocab_size=72, n_positions=16, n_embd=24, n_layer=3, n_head=2, n_inner=40,
+                       bos_token_id=0, eos_token_id=0) if family == "gpt2" else
+           LlamaConfig(vocab_size=72, max_position_embeddings=16, hidden_size=24, intermediate_size=40,
+                       num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2, head_dim=10,
+                       bos_token_id=0, eos_token_id=0))
     graphdef, state = nnx.split(init(cfg, jax.random.key(0)), nnx.Param)
     tx = optax.adamw(1e-3)
     B, T = 5, 11
