@@ -158,6 +158,23 @@ NOTEBOOKS = {
         "m = distill.measure(distill.embed_texts(embedder, texts), distill.embed_texts(embedder, teacher_texts))\n"
         "print(f'alignment {m.alignment:.5f}, between-student variance {m.inter_student_variance:.5f} '\n"
         "      f'(floor {m.inter_student_variance_floor:.5f}, corrected {m.inter_student_variance_corrected:.5f})')",
+        "## The same with Llama-family models\n\nEvery call above takes a Llama, Qwen2, Qwen3 or Mistral model too "
+        "(`jaxkd.llm.checkpoint.load` on a Hugging Face folder picks the family from its `model_type`; here tiny "
+        "random ones). A Llama teacher (grouped-query heads, rotary positions) fine-tuned on the same answers, and "
+        "four Qwen3 students (q/k RMSNorm) distilled on its token-level distribution with the generalised "
+        "JSD(β = 0.5): the teacher's logits are computed per batch inside the compiled step. Teacher and students "
+        "share the tokenizer, as token-level targets require.",
+        "from jaxkd.llm import LlamaConfig, families\n\n"
+        "llama = families.init(LlamaConfig.tiny(len(tok), tok.eos_token_id), jax.random.key(7))\n"
+        "llama_teacher, _ = distill.fine_tune(llama, truth, jax.random.key(8), epochs=60, batch_size=4, learning_rate=3e-3)\n"
+        "qwen3 = families.init(LlamaConfig.tiny(len(tok), tok.eos_token_id, model_type='qwen3'), jax.random.key(9))\n"
+        "soft = distill.distill(qwen3, truth, order_keys=jax.random.split(jax.random.key(10), 4), epochs=30, batch_size=4,\n"
+        "                       learning_rate=3e-3, loss=distill.Loss('jsd', beta=0.5), teacher=llama_teacher)\n"
+        "fig, ax = plt.subplots()\n"
+        "for i, curve in enumerate(soft.losses):\n"
+        "    ax.plot(curve, lw=0.8, label=f'Qwen3 student {i}')\n"
+        "ax.set_xlabel('step'); ax.set_ylabel('JSD(0.5) to the Llama teacher (nats per token)'); ax.legend()\n"
+        "print(distill.student_responses(soft, tok, prompts, 1, jax.random.key(11), sample.top1)[0])",
     ],
     "06_theory.ipynb": [
         "# Theory: every closed form of docs/theorems.md, simulated through jaxkd\n\n`jaxkd.theory.verify` "

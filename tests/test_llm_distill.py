@@ -380,3 +380,15 @@ def test_llama_family_models_take_every_path(tiny):
     with pytest.raises(ValueError, match="teacher's vocabulary .* differs from the student's"):
         distill.distill(student, data, order_keys=keys, epochs=1, batch_size=3, loss=distill.Loss("forward_kl"),
                         teacher=other)
+
+
+def test_readme_llama_example_runs():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("#### Llama-family teachers and students"):readme.index("## Data\n")]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme_llama_example"})
+    *curve, steps = out.getvalue().split()
+    assert int(steps) == 60 and len(curve) == 6  # 20 epochs x ceil(12 / 4)
+    assert float(curve[-1]) < 0.5 * float(curve[0])  # the students learn the teacher's distribution

@@ -464,3 +464,55 @@ def test_llm_experiment_with_llama_family_models(tmp_path, name):
     assert setup.teacher.config.n_kv_head == 2 and setup.base.config.num_hidden_layers == 2
     assert all(len(r) == 2 for r in res.alignment)
     assert "| " in doc.to_markdown(module.document(res))
+
+
+@pytest.fixture(scope="module")
+def tiny_hf_llama(tmp_path_factory):
+    """Random tiny Hugging Face folders of two Llama-family types (a Qwen2 teacher, a Llama
+    student) sharing one tokenizer, and the BioASQ-format QA file."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    from jaxkd.data import qa
+    from jaxkd.llm import tokenizer
+
+    tmp_path = tmp_path_factory.mktemp("tiny-hf-llama")
+    fixture = Path(__file__).parent / "fixtures" / "bioasq_ten.json"
+    corpus = qa.load_bioasq(fixture)
+    tok = tokenizer.train_bpe([f"Q: {it.question}\nA: {it.answers[0]}" for it in corpus.items] * 5, vocab_size=300)
+    shape = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
+                 max_position_embeddings=128, bos_token_id=0, eos_token_id=0, tie_word_embeddings=True)
+    folders = {}
+    for role, (cfg_cls, model_cls, layers) in (("teacher", (Qwen2Config, Qwen2ForCausalLM, 2)),
+                                               ("student", (LlamaConfig, LlamaForCausalLM, 1))):
+        torch.manual_seed(0)
+        folders[role] = tmp_path / role
+        model_cls(cfg_cls(**shape, num_hidden_layers=layers)).save_pretrained(folders[role])
+        tok.save_pretrained(folders[role])
+    return {"teacher": str(folders["teacher"]), "student": str(folders["student"]), "qa_file": str(fixture)}
+
+
+def test_paper_preset_checkpoints_must_be_of_the_model_family(tiny_hf, tiny_hf_llama):
+    cls = EXPERIMENTS["llm-output"].Config
+    with pytest.raises(ValueError, match="the teacher checkpoint .* is a llama model but --model is gpt2; give --model "
+                                         "llama"):
+        cls.from_preset("paper", **tiny_hf_llama)
+    with pytest.raises(ValueError, match="is a gpt2 model but --model is llama"):
+        cls.from_preset("paper", **tiny_hf, model="llama")
+    assert cls.from_preset("paper", **tiny_hf_llama, model="llama").positions == 128
+
+
+@pytest.mark.slow  # 20-30 s; make test runs the quick preset with --model llama and the GPT-2 paper path
+def test_paper_preset_on_tiny_llama_family_checkpoints(tiny_hf_llama):
+    """The paper preset's code path with Llama-family folders: a Qwen2 teacher fine-tuned on its
+    distillation questions, Llama students from the published student, held-out questions."""
+    from jaxkd.llm import Llama
+
+    module = EXPERIMENTS["llm-variance-aware"]
+    cfg = module.Config.from_preset("paper", **tiny_hf_llama, model="llama", **{**PAPER_TINY, **EXTRA["llm-variance-aware"]})
+    res = module.run(cfg)
+    assert all(len(r) == 2 for r in res.alignment) and res.single_answer
+    from jaxkd.llm import checkpoint
+
+    assert isinstance(checkpoint.load(tiny_hf_llama["teacher"]), Llama)
+    assert checkpoint.load(tiny_hf_llama["teacher"]).config.model_type == "qwen2"

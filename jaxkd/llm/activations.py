@@ -1,4 +1,4 @@
-"""GPT-2 MLP nonlinearities by their Hugging Face ``ACT2FN`` names (shared by the config, which
+"""MLP nonlinearities by their Hugging Face ``ACT2FN`` names (shared by both families' configs, which
 refuses names it lacks, and the model, which applies them)."""
 
 from __future__ import annotations

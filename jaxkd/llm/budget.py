@@ -1,9 +1,10 @@
-"""Memory budgets of distillation: the estimated peak bytes of training and sampling GPT-2
-students, and how many students (or sequences) fit at once in :data:`jaxkd.memory.FRACTION` of
+"""Memory budgets of distillation: the estimated peak bytes of training and sampling students
+(either decoder family), and how many students (or sequences) fit at once in :data:`jaxkd.memory.FRACTION` of
 the memory :func:`jaxkd.memory.available_bytes` reports; refusals before anything is allocated.
 
 Estimates are float32 bytes. Shapes: N students, B sequences per batch, L tokens per sequence
-(or KV-cache slots), C width, H heads, V vocabulary, and the model's layer count.
+(or KV-cache slots), C width, H heads (K of them key/value heads, D wide), V vocabulary, and the
+model's layer count.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ def training_bytes(model, students: int, batch: int, length: int, *, soft: bool 
 
 def sampling_bytes(model, students: int, sequences: int, length: int) -> int:
     """Estimated peak bytes of sampling ``sequences`` per student with a KV cache of ``length``
-    slots: the cache (2 L S C floats), two rows of logits and the seen-token mask per sequence,
+    slots: the cache (2 L S K D floats; K D = C in GPT-2), two rows of logits and the seen-token mask per sequence,
     and the students' parameters."""
     c = model.config
-    return students * (sequences * (4 * (2 * c.n_layer * length * c.n_embd + 2 * c.vocab_size) + c.vocab_size)
+    return students * (sequences * (4 * (2 * c.n_layer * length * c.n_kv_head * c.head_dim + 2 * c.vocab_size)
+                                    + c.vocab_size)
                        + 4 * num_params(model))
 
 

@@ -2,8 +2,8 @@
 :mod:`jaxkd.llm.pairs`, :mod:`jaxkd.llm.generation`, :mod:`jaxkd.llm.training`,
 :mod:`jaxkd.llm.measures` and :mod:`jaxkd.llm.budget`, whose names it re-exports).
 
-Give it a teacher and a student (NNX GPT-2s, e.g. from :func:`jaxkd.llm.checkpoint.load` on a
-local Hugging Face folder), their tokenizer, prompt strings and an optional prompt template;
+Give it a teacher and a student (jaxkd decoders: GPT-2 or the Llama family, e.g. from
+:func:`jaxkd.llm.checkpoint.load` on a local Hugging Face folder), their tokenizer, prompt strings and an optional prompt template;
 it samples teacher responses, chooses training targets, distils N students at once and
 measures them. Inputs and outputs are plain (strings, token arrays, embeddings, stacked NNX
 states, a record of floats); every random step takes an explicit key; nothing is kept between

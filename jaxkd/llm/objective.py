@@ -24,7 +24,7 @@ positions, scored by the teacher on the student's text. The coin is one per step
 every student (a key of its own stream), so a step is on-policy for all students or for none and
 the compiled step runs one branch.
 
-:class:`LMObjective` is the engine's :data:`jaxkd.students.ensemble.Objective` for a GPT-2
+:class:`LMObjective` is the engine's :data:`jaxkd.students.ensemble.Objective` for a decoder
 student; the teacher's parameters and the coin's key travel as the engine's ``extra`` input.
 """
 
@@ -157,7 +157,7 @@ def left_padded_prompts(tokens, mask, loss_mask):
 
 @dataclasses.dataclass(frozen=True)
 class LMObjective:
-    """The engine objective of a GPT-2 student (``graphdef``) trained with ``loss``; with a
+    """The engine objective of a student (either family) (``graphdef``) trained with ``loss``; with a
     teacher (``teacher_graphdef``; ``extra = {"teacher": its parameters, "coin": a key}``) for
     the divergence kinds. ``dropout``: apply the student's dropout with the step's ``"dropout"``
     key. ``eos_id``: the end-of-text token of on-policy continuations."""

@@ -1,4 +1,4 @@
-"""Training on jaxkd's one engine (:mod:`jaxkd.students.ensemble`): :func:`distill` N GPT-2
+"""Training on jaxkd's one engine (:mod:`jaxkd.students.ensemble`): :func:`distill` N
 students at once on training pairs (cross-entropy on the answers, or a divergence from a
 teacher's logits, on- or off-policy), :func:`fine_tune` one model, and :class:`Students`, what a
 distillation returns.
@@ -95,7 +95,7 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
     :mod:`jaxkd.students.ensemble`.
 
     Args:
-      student: the jaxkd GPT-2 every student starts from (or give ``init_states``).
+      student: the jaxkd decoder (GPT-2 or Llama family) every student starts from (or give ``init_states``).
       pairs: training sequences (M, L), shared by all students, or (N, M, L), one set each.
       order_keys: (N,) data-order keys, one per student: every epoch is a permutation of the
         student's M pairs without replacement, cut into ceil(M / batch_size) batches (the last
@@ -111,7 +111,7 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
       learning_rate: peak learning rate of a named optimizer (the study: 5e-5).
       loss: the per-token loss (:class:`jaxkd.llm.objective.Loss`); a divergence needs
         ``teacher``, whose logits are computed per batch inside the compiled step.
-      teacher: the teacher GPT-2 (same vocabulary) for a divergence loss.
+      teacher: the teacher (either family, same vocabulary) for a divergence loss.
       init_states: optional stacked initial parameters (N, ...) instead of N copies of ``student``.
       dropout_keys: (N,) dropout keys, one per student: required when the student's config has
         dropout (Hugging Face checkpoints do: 0.1), which is then applied in training.
