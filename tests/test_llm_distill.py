@@ -392,3 +392,22 @@ def test_readme_llama_example_runs():
     *curve, steps = out.getvalue().split()
     assert int(steps) == 60 and len(curve) == 6  # 20 epochs x ceil(12 / 4)
     assert float(curve[-1]) < 0.5 * float(curve[0])  # the students learn the teacher's distribution
+
+
+def test_a_chat_template_is_applied_only_when_asked(tiny):
+    questions, tok, _, _ = tiny
+    plain = distill.encode_prompts(tok, questions[:1])
+    assert plain == [tok(questions[0])["input_ids"]]
+    with pytest.raises(ValueError, match="this tokenizer has none"):
+        distill.encode_prompts(tok, questions[:1], chat=True)
+    import copy
+
+    chatty = copy.deepcopy(tok)
+    chatty.chat_template = ("{% for m in messages %}user: {{ m['content'] }}\n{% endfor %}"
+                            "{% if add_generation_prompt %}assistant:{% endif %}")
+    assert distill.encode_prompts(chatty, questions[:1]) == plain  # not applied unless asked
+    wrapped = distill.encode_prompts(chatty, questions[:1], chat=True)
+    assert wrapped == [tok(f"user: {questions[0]}\nassistant:", add_special_tokens=False)["input_ids"]]
+    pairs = distill.encode_pairs(chatty, questions[:1], ["a b"], chat=True)
+    n = len(wrapped[0])
+    assert pairs.tokens[0, :n].tolist() == wrapped[0] and pairs.loss_mask[0, :n].sum() == 0

@@ -25,12 +25,32 @@ def _check_template(template: str) -> str:
     return template
 
 
-def encode_prompts(tokenizer, prompts: Sequence[str], template: str = "{prompt}") -> list[list[int]]:
-    """Token ids of each prompt written into ``template`` (which holds ``{prompt}``): P lists."""
+def _prompt_ids(tokenizer, text: str, chat: bool) -> list[int]:
+    """The tokens of one prompt: as written, or (``chat``) as the user turn of the tokenizer's
+    chat template followed by the assistant's generation prompt."""
+    if not chat:
+        return tokenizer(text)["input_ids"]
+    rendered = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                             tokenize=False)
+    return tokenizer(rendered, add_special_tokens=False)["input_ids"]
+
+
+def _check_chat(tokenizer, chat: bool) -> None:
+    if chat and getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError("chat=True applies the tokenizer's chat template, but this tokenizer has none; "
+                         "leave chat=False to encode the prompts as written.")
+
+
+def encode_prompts(tokenizer, prompts: Sequence[str], template: str = "{prompt}", *,
+                   chat: bool = False) -> list[list[int]]:
+    """Token ids of each prompt written into ``template`` (which holds ``{prompt}``): P lists.
+    ``chat=True`` wraps each in the tokenizer's chat template (a user turn and the assistant's
+    generation prompt); by default none is applied, whatever the tokenizer has."""
     template = _check_template(template)
+    _check_chat(tokenizer, chat)
     if isinstance(prompts, str) or not len(prompts):
         raise ValueError("prompts must be a non-empty list of strings.")
-    return [tokenizer(template.format(prompt=p))["input_ids"] for p in prompts]
+    return [_prompt_ids(tokenizer, template.format(prompt=p), chat) for p in prompts]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,11 +76,12 @@ class Pairs:
 
 
 def encode_pairs(tokenizer, prompts: Sequence[str], answers: Sequence[str], *, template: str = "{prompt}",
-                 answer_prefix: str = " ") -> Pairs:
-    """Training sequences (M, L): ``template(prompt)`` tokens, then ``answer_prefix +
-    answer.strip()`` tokens and EOS, for each of the M (prompt, answer) pairs. Only the answer
-    and EOS are scored."""
+                 answer_prefix: str = " ", chat: bool = False) -> Pairs:
+    """Training sequences (M, L): ``template(prompt)`` tokens (in the chat template with
+    ``chat=True``, as :func:`encode_prompts`), then ``answer_prefix + answer.strip()`` tokens
+    and EOS, for each of the M (prompt, answer) pairs. Only the answer and EOS are scored."""
     template = _check_template(template)
+    _check_chat(tokenizer, chat)
     if len(prompts) != len(answers) or not len(prompts):
         raise ValueError(f"need one answer per prompt and at least one pair; got {len(prompts)} prompts "
                          f"and {len(answers)} answers.")
@@ -69,7 +90,7 @@ def encode_pairs(tokenizer, prompts: Sequence[str], answers: Sequence[str], *, t
         raise ValueError("the tokenizer has no eos_token_id; answers must end with an end-of-text token.")
     seqs, scored = [], []
     for p, text in zip(prompts, answers):
-        prompt = tokenizer(template.format(prompt=p))["input_ids"]
+        prompt = _prompt_ids(tokenizer, template.format(prompt=p), chat)
         answer = tokenizer(answer_prefix + text.strip())["input_ids"] + [eos]
         seqs.append(prompt + answer)
         scored.append([0] * len(prompt) + [1] * len(answer))
