@@ -12,8 +12,9 @@ from jaxkd.plotting import subplots
 
 
 def fig_llm_trajectories(res: Results):
-    fig, axes = subplots(1, len(TRACKED), figsize=(4 * len(TRACKED), 3.5))
-    for j, name in enumerate(TRACKED):
+    tracked = TRACKED[res.config.model]
+    fig, axes = subplots(1, len(tracked), figsize=(4 * len(tracked), 3.5))
+    for j, name in enumerate(tracked):
         ax = axes[j]
         for i, s in enumerate(res.scale):
             for st, traj in enumerate(res.trajectories[i]):

@@ -21,14 +21,21 @@ from jaxkd.runs import RunDir, columns, sweep
 from jaxkd.students import mlp
 
 MODELS = llm_config.LLMConfig.MODELS
-TRACKED = ("wte embedding[5, 0]", "h[0] c_attn kernel[0, 0]", "h[-1] c_fc kernel[0, 0]")
+#: The three tracked parameters per model family: one token embedding entry, one weight of the
+#: first layer's query projection, one of the last layer's first MLP matrix.
+TRACKED = {"gpt2": ("wte embedding[5, 0]", "h[0] c_attn kernel[0, 0]", "h[-1] c_fc kernel[0, 0]"),
+           "llama": ("embed_tokens embedding[5, 0]", "layers[0] q_proj kernel[0, 0]", "layers[-1] gate_proj kernel[0, 0]")}
 
 
 def _tracked(state) -> jax.Array:
-    """The tracked scalars of one student: (3,)."""
+    """The tracked scalars of one student (:data:`TRACKED` for its family): (3,)."""
     pure = nnx.to_pure_dict(state)
-    return jnp.stack([pure["wte"]["embedding"][5, 0], pure["h"][0]["attn"]["c_attn"]["kernel"][0, 0],
-                      pure["h"][max(pure["h"])]["mlp"]["c_fc"]["kernel"][0, 0]])
+    if "wte" in pure:  # GPT-2
+        return jnp.stack([pure["wte"]["embedding"][5, 0], pure["h"][0]["attn"]["c_attn"]["kernel"][0, 0],
+                          pure["h"][max(pure["h"])]["mlp"]["c_fc"]["kernel"][0, 0]])
+    layers = pure["layers"]
+    return jnp.stack([pure["embed_tokens"]["embedding"][5, 0], layers[0]["self_attn"]["q_proj"]["kernel"][0, 0],
+                      layers[max(layers)]["mlp"]["gate_proj"]["kernel"][0, 0]])
 
 
 class Spread:
