@@ -41,7 +41,7 @@ def fig_llm_init(res: Results):
     a1b = a1.twinx()
     report.errorbar(a1b, s, res, "greedy_disagreement", "s--", color="C2", label="greedy disagreement (right)")
     a1b.legend(fontsize=7, loc="lower right")
-    for before, after, label, fmt_ in ((res.spread_before, res.spread_after, "GPT-2 students", "o-"),
+    for before, after, label, fmt_ in ((res.spread_before, res.spread_after, f"{res.config.family_label} students", "o-"),
                                        (res.mlp_spread_before, res.mlp_spread_after, "MLP students", "s-")):
         amp = amplification(before, after)
         keep = [i for i, x in enumerate(s) if x > 0]
@@ -75,7 +75,8 @@ def document(res: Results) -> doc.Section:
                         ["between-student var", "floor (S.1)", "corrected (S.1)", "greedy disagreement",
                          "log-prob spread", "alignment", "hallucination", "TV excess (S.3)"])
     draws, mlp_draws = np.asarray(res.draw_logprob_spread), np.asarray(res.mlp_draw_variance)
-    sens = doc.Table(["s", "GPT-2: log-prob spread / spread from teacher draws",
+    family = res.config.family_label
+    sens = doc.Table(["s", f"{family}: log-prob spread / spread from teacher draws",
                       "MLP: prediction variance / variance from teacher noise (α = 1)"],
                      [[s, _ratio_cell(np.asarray(res.logprob_spread[i]) / draws),
                        _ratio_cell(np.asarray(res.mlp_variance[i]) / mlp_draws)]
@@ -88,7 +89,7 @@ def document(res: Results) -> doc.Section:
         m = amplification(res.mlp_spread_before[i], res.mlp_spread_after[i])
         steps = res.tracked_spread[i]
         rows.append([s, _ratio_cell(g), _ratio_cell(m), f"{fmt(steps[-1] / steps[0], 3)}" if steps[0] > 0 else "—"])
-    amp = doc.Table(["s", "GPT-2: spread after / before", "MLP: spread after / before",
+    amp = doc.Table(["s", f"{family}: spread after / before", "MLP: spread after / before",
                      "tracked scalars: std after / before (replicate 0)"], rows)
     return report.llm_section("LLM student initialization perturbation (Section 5.1, App. D)", res, [
         doc.Paragraph("Initial parameters × (1 + ε), ε ~ N(0, s²) per parameter; the teacher's greedy answers and "

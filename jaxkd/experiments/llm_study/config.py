@@ -127,6 +127,11 @@ class LLMConfig(Presets):
         return self.sampling(1.0).top1
 
     @property
+    def family_label(self) -> str:
+        """The decoder family in words, for reports: "GPT-2" or "Llama-family"."""
+        return "GPT-2" if self.model == "gpt2" else "Llama-family"
+
+    @property
     def total_students(self) -> int:
         return self.num_students * self.replicates
 

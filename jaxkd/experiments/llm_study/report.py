@@ -42,8 +42,7 @@ def table(res: SweepResults, grid_label: str, grid, names, headers) -> doc.Table
                                               for i, g in enumerate(grid)])
 
 
-LLM_NOTE = ("Students are GPT-2s distilled from a GPT-2 teacher's answers; answers are embedded with "
-            "all-MiniLM-L6-v2. Every cell is the mean over independent replicates with its 95% t-interval in "
+LLM_NOTE = ("Answers are embedded with all-MiniLM-L6-v2. Every cell is the mean over independent replicates with its 95% t-interval in "
             "brackets; a replicate has its own teacher draws, base student, data order and evaluation samples of "
             "teacher and students, so the interval covers all of them (the choice of prompts is covered by a prompt "
             "bootstrap where a verdict reports one). Alignment: cosine of greedy answers (student vs teacher). Noise = "
@@ -74,7 +73,7 @@ def llm_section(title: str, res, blocks, passes=None, steps=None, departures_ext
         f"{cfg.replicates} replicates x {cfg.num_students} students, "
         f"{questions(cfg)} questions, {cfg.samples} samples per prompt per model (teacher and students alike), "
         f"{train}{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
-        f"{LLM_NOTE}"), doc.Paragraph(doc.Strong("Regime. "), regime_text(res) + "."),
+        f"Students are {cfg.family_label} models distilled from a {cfg.family_label} teacher's answers. {LLM_NOTE}"), doc.Paragraph(doc.Strong("Regime. "), regime_text(res) + "."),
         *departures(cfg, departures_extra), *blocks])
 
 
@@ -85,8 +84,9 @@ def departures(cfg, extra=()) -> list:
     quick = cfg.student is None
     rows = [
         ["corpus and models", "BioASQ; GPT-2 teacher fine-tuned on it, DistilGPT2 students",
-         ("a synthetic corpus whose answer distributions are known; a small GPT-2 teacher and tiny GPT-2 base "
-          "students trained from scratch on it" if quick else "the Hugging Face folders and QA file given"),
+         (f"a synthetic corpus whose answer distributions are known; a small {cfg.family_label} teacher and tiny "
+          f"{cfg.family_label} base students trained from scratch on it" if quick
+          else "the Hugging Face folders and QA file given"),
          "exact entropy, total variation and hallucination; no weights can be downloaded" if quick else "—"],
         ["prompt", "'Question: {q}\\nAnswer:'", "the same", "—"],
         ["what is scored in training", "'Answer: {a}' (no end-of-text: students generate to the maximum length)",
