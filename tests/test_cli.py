@@ -253,6 +253,36 @@ def test_compilation_cache_is_written_and_can_be_switched_off(tmp_path):
     assert not (tmp_path / "off").exists() and not (Path.cwd() / "off").exists()
 
 
+def test_compilation_cache_entries_appear_whole(tmp_path, monkeypatch):
+    """Processes sharing the cache (the test workers themselves) never read a half-written
+    entry: a write goes to a temporary file renamed into place. Planted: JAX's in-place write
+    leaves a truncated entry visible when the writer dies mid-write; the atomic one leaves none."""
+    from jax._src import lru_cache
+
+    from jaxkd import compilation_cache
+
+    assert compilation_cache.enable() is not None and lru_cache.LRUCache.put._jaxkd
+    cache = lru_cache.LRUCache(str(tmp_path), max_size=-1)
+    cache.put("k", b"x" * 1000)
+    assert cache.get("k") == b"x" * 1000 and sorted(p.name for p in tmp_path.iterdir()) == ["k-cache"]
+
+    class Killed(Exception):
+        pass
+
+    def dies_midway(self, data):  # the writer killed after half the bytes
+        with open(self, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise Killed
+
+    monkeypatch.setattr(type(cache.path), "write_bytes", dies_midway)  # JAX's path class (pathlib or epath)
+    with pytest.raises(Killed):
+        cache.put("half", b"y" * 1000)
+    assert cache.get("half") is None  # nothing a reader could take for an entry
+    with pytest.raises(Killed):
+        compilation_cache.JAX_PUT(cache, "plain", b"z" * 1000)  # JAX's own put
+    assert cache.get("plain") == b"z" * 500  # the in-place write: a truncated entry a reader would take
+
+
 def test_every_config_field_is_a_documented_flag():
     """The CLI is generated from the configs: each field has help text and a flag in its
     experiment's parser, and each PRESETS entry names real fields and models."""

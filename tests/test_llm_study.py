@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jaxkd.study import EXPERIMENTS
@@ -439,31 +440,61 @@ def test_evaluation_prompts_are_the_distillation_prompts_or_held_out():
         EXPERIMENTS["llm-output"].Config.from_preset("quick", evaluation="test")
 
 
-# make test: one experiment with Llama-family teacher and students at the quick preset (every
-# llm-* experiment reaches its models through the same setup and jaxkd.llm.distill); make test-all: all.
-LLAMA_FAST = ("llm-output",)
-
-
-@pytest.mark.parametrize("name", [n if n in LLAMA_FAST else pytest.param(n, marks=pytest.mark.slow) for n in EXTRA])
-def test_llm_experiment_with_llama_family_models(tmp_path, name):
-    """``--model llama``: a small Llama teacher and tiny Llama students trained on the bundled
-    corpus, the experiment end to end, its setup keyed apart from GPT-2's."""
+# make test: the quick preset's Llama-family setup (teacher and base students trained, stored in
+# and read back from the shared folder) and llm-init's family-specific tracked parameters; every
+# llm-* experiment reaches its models through that setup and jaxkd.llm.distill (whose Llama path
+# tests/test_llm_distill.py tests). make test-all: every experiment end to end with --model llama.
+def test_quick_llama_setup_trains_llama_models_and_is_keyed_apart(tmp_path):
     from jaxkd.experiments.llm_study import setup as llm_setup
     from jaxkd.experiments.llm_study.config import SetupConfig
     from jaxkd.llm import Llama
 
+    cfg = EXPERIMENTS["llm-output"].Config.from_preset("quick", **TINY, model="llama")
+    gpt2 = EXPERIMENTS["llm-output"].Config.from_preset("quick", **TINY)
+    assert llm_setup.setup_key(SetupConfig.of(cfg)) != llm_setup.setup_key(SetupConfig.of(gpt2))
+    made = llm_setup.load_setup(SetupConfig.of(cfg), tmp_path)
+    again = llm_setup.load_setup(SetupConfig.of(cfg), tmp_path)  # read back from the shared folder
+    for setup in (made, again):
+        assert isinstance(setup.teacher, Llama) and isinstance(setup.base, Llama)
+        assert setup.teacher.config.n_kv_head == 2 and setup.base.config.num_hidden_layers == 2
+    assert made.teacher_losses[-1] < made.teacher_losses[0]
+    np.testing.assert_array_equal(again.teacher_losses, made.teacher_losses)
+
+
+def test_llm_init_tracks_the_same_parameters_in_either_family():
+    import jax
+    from flax import nnx
+
+    from jaxkd.experiments.llm_init.run import TRACKED, _tracked
+    from jaxkd.llm import LlamaConfig, ModelConfig, families
+
+    for name, cfg in (("gpt2", ModelConfig.tiny(40, 0)), ("llama", LlamaConfig.tiny(40, 0))):
+        model = families.init(cfg, jax.random.key(0))
+        pure = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+        got = np.asarray(_tracked(nnx.state(model, nnx.Param)))
+        if name == "gpt2":
+            want = [pure["wte"]["embedding"][5, 0], pure["h"][0]["attn"]["c_attn"]["kernel"][0, 0],
+                    pure["h"][1]["mlp"]["c_fc"]["kernel"][0, 0]]
+        else:
+            want = [pure["embed_tokens"]["embedding"][5, 0], pure["layers"][0]["self_attn"]["q_proj"]["kernel"][0, 0],
+                    pure["layers"][1]["mlp"]["gate_proj"]["kernel"][0, 0]]
+        np.testing.assert_array_equal(got, np.asarray(want))
+        assert len(TRACKED[name]) == 3
+
+
+@pytest.mark.slow  # 30-60 s each
+@pytest.mark.parametrize("name", list(EXTRA))
+def test_llm_experiment_with_llama_family_models(tmp_path, name):
+    """``--model llama``: a small Llama teacher and tiny Llama students trained on the bundled
+    corpus, the experiment end to end."""
     module = EXPERIMENTS[name]
     cfg = module.Config.from_preset("quick", **TINY, **EXTRA[name], model="llama")
-    gpt2 = module.Config.from_preset("quick", **TINY, **EXTRA[name])
-    assert llm_setup.setup_key(SetupConfig.of(cfg)) != llm_setup.setup_key(SetupConfig.of(gpt2))
     shared = tmp_path / "shared"
     shared.mkdir()
     res = module.run(cfg, RunDir.open(tmp_path / name, {"experiment": name, **cfg.__dict__}, shared=shared))
-    setup = llm_setup.load_setup(SetupConfig.of(cfg), shared)  # read back from the shared folder
-    assert isinstance(setup.teacher, Llama) and isinstance(setup.base, Llama)
-    assert setup.teacher.config.n_kv_head == 2 and setup.base.config.num_hidden_layers == 2
     assert all(len(r) == 2 for r in res.alignment)
-    assert "| " in doc.to_markdown(module.document(res))
+    shown = doc.to_markdown(module.document(res))
+    assert "Llama-family" in shown and "| " in shown
 
 
 @pytest.fixture(scope="module")

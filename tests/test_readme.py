@@ -42,9 +42,10 @@ def run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_every_example_is_run_by_a_test():
-    # The distillation example runs in tests/test_llm_distill.py (in process, sharing compiled
+    # The two distillation examples run in tests/test_llm_distill.py (in process, sharing compiled
     # programs); the others here, each in a fresh interpreter as a reader would paste it.
-    assert set(BLOCKS) == {LIBRARY, f"{LIBRARY} (2)", "Distil your own language model"}
+    assert set(BLOCKS) == {LIBRARY, f"{LIBRARY} (2)", "Distil your own language model",
+                           "Llama-family teachers and students"}
 
 
 def test_linear_corrections_example():
