@@ -343,7 +343,7 @@ def test_left_padded_prompts_recover_each_rows_prompt(tiny):
 def test_llama_family_models_take_every_path(tiny):
     """A Llama teacher and Qwen3 students (grouped heads, rotary positions, q/k norm) through the
     same API as GPT-2: teacher and student sampling, fine-tuning, cross-entropy on chosen
-    targets, soft targets, on-policy steps, measures and the memory estimate (every divergence
+    targets, soft targets, measures and the memory estimate (every divergence
     is one function of the logits, whichever family made them: tested on GPT-2 above); a GPT-2 teacher with the same tokenizer distils a Llama student token by token,
     and a vocabulary that differs is refused."""
     from jaxkd.llm import LlamaConfig, families
@@ -364,10 +364,12 @@ def test_llama_family_models_take_every_path(tiny):
     student = families.init(LlamaConfig.tiny(len(tok), tok.eos_token_id, model_type="qwen3"), jax.random.key(4))
     ce = distill.distill(student, data, order_keys=keys, epochs=10, batch_size=3, learning_rate=3e-3)
     assert np.all(ce.losses[:, -2:].mean(1) < 0.6 * ce.losses[:, :2].mean(1))
-    for loss in (distill.Loss("forward_kl"), distill.Loss("jsd", beta=0.5, on_policy=1.0, max_new_tokens=4)):
-        out = distill.distill(student, data, order_keys=keys, epochs=6, batch_size=3, learning_rate=3e-3,
-                              loss=loss, teacher=teacher, sample_keys=jax.random.split(jax.random.key(5), 2))
-        assert out.losses[:, -2:].mean() < out.losses[:, :2].mean(), loss
+    # Soft targets here; on-policy steps (the students' own samples scored by the teacher) in the
+    # slow test below: a third large on-policy program deserialised from the compilation cache in
+    # one test worker, after GPT-2's two above, aborted XLA twice in make test.
+    out = distill.distill(student, data, order_keys=keys, epochs=6, batch_size=3, learning_rate=3e-3,
+                          loss=distill.Loss("forward_kl"), teacher=teacher)
+    assert out.losses[:, -2:].mean() < out.losses[:, :2].mean()
     texts = distill.student_responses(ce, tok, prompts, 2, jax.random.key(6), sample)
     embedder = Embedder()
     m = distill.measure(distill.embed_texts(embedder, texts), distill.embed_texts(embedder, responses))
@@ -411,3 +413,20 @@ def test_a_chat_template_is_applied_only_when_asked(tiny):
     pairs = distill.encode_pairs(chatty, questions[:1], ["a b"], chat=True)
     n = len(wrapped[0])
     assert pairs.tokens[0, :n].tolist() == wrapped[0] and pairs.loss_mask[0, :n].sum() == 0
+
+
+@pytest.mark.slow  # see test_llama_family_models_take_every_path
+def test_llama_students_train_on_policy():
+    """On-policy JSD steps with a Llama teacher and Qwen3 students: each student samples its own
+    continuations, the teacher scores them, the loss falls."""
+    from jaxkd.llm import LlamaConfig, families
+
+    tok = tokenizer.train_bpe(["one two", "three four", "five six"] * 10, vocab_size=280)
+    data = distill.encode_pairs(tok, ["one", "three", "five"] * 2, ["two", "four", "six"] * 2)
+    teacher = families.init(LlamaConfig.tiny(len(tok), tok.eos_token_id), jax.random.key(0))
+    teacher, _ = distill.fine_tune(teacher, data, jax.random.key(1), epochs=15, batch_size=3, learning_rate=3e-3)
+    student = families.init(LlamaConfig.tiny(len(tok), tok.eos_token_id, model_type="qwen3"), jax.random.key(2))
+    out = distill.distill(student, data, order_keys=jax.random.split(jax.random.key(3), 2), epochs=6, batch_size=3,
+                          learning_rate=3e-3, loss=distill.Loss("jsd", beta=0.5, on_policy=1.0, max_new_tokens=4),
+                          teacher=teacher, sample_keys=jax.random.split(jax.random.key(5), 2))
+    assert out.losses[:, -2:].mean() < out.losses[:, :2].mean()
