@@ -55,8 +55,10 @@ def _make_writes_atomic() -> bool:
     except ImportError:
         return False
     cache = getattr(lru_cache, "LRUCache", None)
-    if cache is None or not hasattr(lru_cache, "_CACHE_SUFFIX") or getattr(cache.put, "_jaxkd", False):
-        return cache is not None and getattr(cache.put, "_jaxkd", False)
+    if cache is None or not hasattr(lru_cache, "_CACHE_SUFFIX"):
+        return False
+    if getattr(cache.put, "_jaxkd", False):
+        return True  # installed already
     global JAX_PUT
     JAX_PUT = cache.put
 

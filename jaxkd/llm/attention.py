@@ -93,6 +93,14 @@ def cache_mask(index, T: int, key_valid):
     return (jnp.arange(S)[None, :] <= q_slot[:, None])[None] & key_valid[:, None, :]
 
 
+def full_pass(shape, positions=None, attention_mask=None):
+    """The position ids and mask of a full causal pass over tokens of ``shape`` (B, T):
+    ``positions`` as given or :func:`default_positions`, and :func:`causal_mask` of the valid
+    tokens (``attention_mask``, default all). Returns ((B, T) ints, (B, T, T) bool)."""
+    valid = jnp.ones(shape, bool) if attention_mask is None else attention_mask.astype(bool)
+    return (default_positions(valid) if positions is None else positions), causal_mask(valid)
+
+
 def default_positions(valid):
     """Position ids of a (left-)padded batch: ``cumsum(valid) - 1``, 0 at padding, which matches
     Hugging Face's ``generate``; valid (B, T) -> (B, T) int."""

@@ -137,15 +137,7 @@ class ModelConfig:
     @classmethod
     def from_hf(cls, source) -> "ModelConfig":
         """Read a Hugging Face GPT-2 ``config.json`` (a path to it or its folder, or a dict)."""
-        if not isinstance(source, dict):
-            path = Path(source)
-            path = path / "config.json" if path.is_dir() else path
-            if not path.is_file():
-                raise ValueError(f"no config.json at {path}.")
-            try:
-                source = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path} is not valid JSON ({exc.msg}).") from None
+        source = read_config(source)
         model_type = source.get("model_type", "gpt2")
         if model_type != "gpt2":
             raise ValueError(f"expected a GPT-2 checkpoint (model_type 'gpt2'), got {model_type!r}.")
@@ -168,3 +160,18 @@ class ModelConfig:
         """The Hugging Face ``config.json`` content for this shape."""
         return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "add_cross_attention": False,
                 **dataclasses.asdict(self)}
+
+
+def read_config(source) -> dict:
+    """A Hugging Face ``config.json`` as a dict (given a dict, its path, or its folder); both
+    families' ``from_hf`` read through it."""
+    if isinstance(source, dict):
+        return source
+    path = Path(source)
+    path = path / "config.json" if path.is_dir() else path
+    if not path.is_file():
+        raise ValueError(f"no config.json at {path}.")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc.msg}).") from None

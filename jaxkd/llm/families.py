@@ -13,10 +13,10 @@ import jax
 from flax import nnx
 
 from jaxkd.llm import hf_names
-from jaxkd.llm.config import ModelConfig
+from jaxkd.llm.config import ModelConfig, read_config
 from jaxkd.llm.llama import Llama
 from jaxkd.llm.llama_config import FAMILIES as LLAMA_TYPES
-from jaxkd.llm.llama_config import LlamaConfig, read_config
+from jaxkd.llm.llama_config import LlamaConfig
 from jaxkd.llm.model import GPT2
 
 

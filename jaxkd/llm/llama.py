@@ -158,12 +158,8 @@ class Llama(nnx.Module):
         Returns:
           Logits, (B, T, V).
         """
-        B, T = tokens.shape
-        self._check_length(T)
-        valid = jnp.ones((B, T), bool) if attention_mask is None else attention_mask.astype(bool)
-        if positions is None:
-            positions = attention.default_positions(valid)
-        mask = attention.causal_mask(valid)
+        self._check_length(tokens.shape[1])
+        positions, mask = attention.full_pass(tokens.shape, positions, attention_mask)  # mask (B, T, S=T)
         cos, sin = rope.cos_sin(positions, rope.inverse_frequencies(**self.config.rope))
         x = self.embed_tokens(tokens)
         for layer in self.layers:

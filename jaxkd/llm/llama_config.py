@@ -26,11 +26,10 @@ longer than the window, where the window would change the result.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 from jaxkd import _validation as v
 from jaxkd.llm.activations import ACTIVATIONS
+from jaxkd.llm.config import read_config
 from jaxkd.llm.rope import ROPE_TYPES
 
 FAMILIES = ("llama", "qwen2", "qwen3", "mistral")
@@ -237,21 +236,21 @@ class LlamaConfig:
                              f"(it has {', '.join(FAMILIES)}).")
         values, used = {"model_type": model_type}, {"model_type"}
 
-        def take(name, default=None, *, to=None):
+        def take(name, default=None):
             used.add(name)
             if source.get(name) is not None:
-                values[to or name] = source[name]
+                values[name] = source[name]
             elif default is not None:
-                values[to or name] = default
+                values[name] = default
 
         for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                      "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps", "hidden_act",
                      "attention_dropout"):
             take(name)
         take("tie_word_embeddings", False)  # Hugging Face's default for all four families
-        take("bos_token_id")
-        if "bos_token_id" in source and source["bos_token_id"] is None:
-            values["bos_token_id"] = None
+        if "bos_token_id" in source:  # null is a value here: Qwen has no begin token
+            values["bos_token_id"] = source["bos_token_id"]
+        used.add("bos_token_id")
         eos = source.get("eos_token_id")
         used.add("eos_token_id")
         if isinstance(eos, list):
@@ -306,20 +305,6 @@ class LlamaConfig:
             out.update(use_sliding_window=windowed, sliding_window=self.sliding_window, max_window_layers=0,
                        layer_types=["sliding_attention" if windowed else "full_attention"] * self.num_hidden_layers)
         return out
-
-
-def read_config(source) -> dict:
-    """A ``config.json`` as a dict (given a dict, its path, or its folder)."""
-    if isinstance(source, dict):
-        return source
-    path = Path(source)
-    path = path / "config.json" if path.is_dir() else path
-    if not path.is_file():
-        raise ValueError(f"no config.json at {path}.")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc.msg}).") from None
 
 
 def _rope(source: dict, values: dict, used: set) -> None:

@@ -146,11 +146,7 @@ class GPT2(nnx.Module):
         Returns:
           Logits, (B, T, V).
         """
-        B, T = tokens.shape
-        valid = jnp.ones((B, T), bool) if attention_mask is None else attention_mask.astype(bool)
-        if positions is None:
-            positions = attention.default_positions(valid)
-        mask = attention.causal_mask(valid)  # (B, T, S=T)
+        positions, mask = attention.full_pass(tokens.shape, positions, attention_mask)  # mask (B, T, S=T)
         x = self.embed(tokens, positions)
         if dropout_key is not None:
             x = dropout(x, self.config.embd_pdrop, jax.random.fold_in(dropout_key, 0))
