@@ -171,8 +171,8 @@ def run_torch_batched(folder, pairs, idx, valid, lr, threads: int):
     step = vmap(grad_and_value(loss_of), in_dims=(0, 0, 0, 0))
     for t in range(steps):
         rows = torch.tensor(idx[:, t][:, valid[0, t]])  # the same count of valid rows for every student
-        pick = lambda a: torch.stack([a[s, rows[s]] for s in range(N)])  # noqa: E731
-        grads, loss = step(tuple(params), pick(toks), pick(mask), pick(scored))
+        students = torch.arange(N)[:, None]
+        grads, loss = step(tuple(params), toks[students, rows], mask[students, rows], scored[students, rows])
         norms = torch.sqrt(sum(g.reshape(N, -1).pow(2).sum(1) for g in grads))
         scale = torch.clamp(1.0 / (norms + 1e-6), max=1.0)  # clip_grad_norm_'s rule, per student
         for p, g in zip(params, grads):

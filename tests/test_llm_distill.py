@@ -20,16 +20,21 @@ from jaxkd.llm.model import init
 ROOT = Path(__file__).parent.parent
 
 
-def test_readme_distillation_example_runs():
+def _run_readme_example(heading: str) -> str:
+    """What the first Python block under ``heading`` (up to "## Data") prints, run in this
+    process (the examples change no global state, so imports and compiled programs are shared
+    with the other tests of this worker)."""
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Distil your own language model"):readme.index("## Data\n")]
+    section = readme[readme.index(heading):readme.index("## Data\n")]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    # In this process (the example changes no global state), so imports and compiled programs
-    # are shared with the other tests of this worker.
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
-    rows = [line.rsplit(" ", 4) for line in out.getvalue().strip().splitlines()]
+    return out.getvalue()
+
+
+def test_readme_distillation_example_runs():
+    rows = [line.rsplit(" ", 4) for line in _run_readme_example("### Distil your own language model").strip().splitlines()]
     assert [row[0] for row in rows] == ["averaging", "soft targets"]
     for _, loss, alignment, corrected, steps in rows:
         assert -1.0 <= float(alignment) <= 1.0 and np.isfinite(float(corrected)) and int(steps) == 20  # 10 x ceil(3/2)
@@ -386,13 +391,7 @@ def test_llama_family_models_take_every_path():
 
 
 def test_readme_llama_example_runs():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("#### Llama-family teachers and students"):readme.index("## Data\n")]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {"__name__": "readme_llama_example"})
-    *curve, steps = out.getvalue().split()
+    *curve, steps = _run_readme_example("#### Llama-family teachers and students").split()
     assert int(steps) == 60 and len(curve) == 6  # 20 epochs x ceil(12 / 4)
     assert float(curve[-1]) < 0.5 * float(curve[0])  # the students learn the teacher's distribution
 
