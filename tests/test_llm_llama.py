@@ -283,3 +283,17 @@ def test_the_quick_shapes_are_llama_models():
     assert (small.n_kv_head, tiny.n_kv_head) == (2, 2) and small.n_positions == tiny.n_positions == 128
     model = families.init(tiny, jax.random.key(0))
     assert isinstance(model, Llama) and model(jnp.zeros((1, 5), jnp.int32)).shape == (1, 5, 100)
+
+
+def test_sampling_memory_counts_key_value_heads():
+    """The KV cache holds K key/value heads of D, not the width: a Llama with 4 query and 1
+    key/value head needs 2 L S (H - K) D floats less per sequence than its multi-head twin."""
+    from jaxkd.llm import budget
+
+    mha = JaxkdLlama(vocab_size=50, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                     head_dim=8)
+    mqa = dataclasses.replace(mha, num_key_value_heads=1)
+    L, S, H, K, D = 3, 20, 4, 1, 8
+    params = budget.num_params(families.abstract(mha)) - budget.num_params(families.abstract(mqa))  # k, v projections
+    gap = budget.sampling_bytes(families.abstract(mha), 1, 1, S) - budget.sampling_bytes(families.abstract(mqa), 1, 1, S)
+    assert gap == 4 * 2 * L * S * (H - K) * D + 4 * params
