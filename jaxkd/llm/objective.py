@@ -15,7 +15,10 @@ batch (the Hugging Face Trainer's causal-LM loss) of one of (:class:`Loss`):
   meaning of ``beta`` (0: forward KL, 1: reverse KL; :mod:`jaxkd.divergences`).
 
 The teacher's logits are computed for this batch only, inside the step (memory does not grow
-with the distillation set); ``temperature`` divides both sides' logits as TRL does, and
+with the distillation set), or read from a teacher-logits file computed once
+(:mod:`jaxkd.llm.teacher_logits`: the top k and a tail bucket per scored token, ``top_k`` and
+``tail`` of :class:`Loss`; on-policy steps still run the teacher, on the student's text, and
+truncate it the same way); ``temperature`` divides both sides' logits as TRL does, and
 ``teacher_temperature`` the teacher's alone (a student that should sample at temperature 1 the
 way the teacher samples at T). With ``on_policy`` = λ > 0 (TRL's ``lmbda``), a batch is, with
 probability λ, replaced by continuations the student samples itself from the batch's prompts
@@ -41,7 +44,7 @@ from flax import nnx
 
 from jaxkd import _validation as v
 from jaxkd import divergences
-from jaxkd.llm import sampling
+from jaxkd.llm import sampling, topk
 
 KINDS = ("ce", "forward_kl", "reverse_kl", "jsd")
 
@@ -51,7 +54,9 @@ class SequenceBatch(NamedTuple):
     ``tokens``, ``mask`` (1 on real tokens) and ``loss_mask`` (1 on scored tokens), each (B, L)
     int32 right-padded rows of prompt + answer + end-of-text; with on-policy training also the
     rows' prompts left-padded for generation, ``prompt`` and ``prompt_mask`` (B, P)
-    (:func:`left_padded_prompts`). In ``fit``'s records the leading axis is the example axis M
+    (:func:`left_padded_prompts`); distilled from a teacher-logits file also its truncated teacher
+    per position, ``topk_ids``, ``topk_logprobs`` (B, L - 1, k) and ``topk_tail`` (B, L - 1)
+    (:class:`jaxkd.llm.teacher_logits.TeacherLogits`). In ``fit``'s records the leading axis is the example axis M
     (N, M, ... in a per-student record); a field is None where a record does not hold it."""
 
     tokens: Any = None
@@ -59,6 +64,9 @@ class SequenceBatch(NamedTuple):
     loss_mask: Any = None
     prompt: Any = None
     prompt_mask: Any = None
+    topk_ids: Any = None
+    topk_logprobs: Any = None
+    topk_tail: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +82,12 @@ class Loss:
       on_policy: λ in [0, 1], the share of steps trained on the student's own samples (a
         divergence only).
       max_new_tokens: the longest on-policy continuation (on-policy only).
+      top_k: 0 (the teacher's full distribution) or k > 0: the teacher truncated to its top k
+        tokens (:mod:`jaxkd.llm.topk`), read from a teacher-logits file
+        (:mod:`jaxkd.llm.teacher_logits`) or truncated inside the step (on-policy steps, or no file).
+      tail: the truncated target's form, ``"bucket"`` (top k and one tail cell) or
+        ``"renormalised"`` (the top k renormalised; not with reverse KL or JSD(1), which are
+        infinite against it).
     """
 
     kind: str = "ce"
@@ -82,6 +96,8 @@ class Loss:
     teacher_temperature: float = 1.0
     on_policy: float = 0.0
     max_new_tokens: int = 16
+    top_k: int = 0
+    tail: str = "bucket"
 
     def __post_init__(self):
         v.check_choice("loss", self.kind, KINDS)
@@ -95,6 +111,15 @@ class Loss:
             raise ValueError("on-policy training scores the student's own samples by the teacher: it needs a "
                              "divergence (forward_kl, reverse_kl or jsd), not cross-entropy on the student's text.")
         v.check_int("max new tokens", self.max_new_tokens)
+        v.check_choice("tail", self.tail, topk.FORMS)
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, (int, np.integer)) or self.top_k < 0:
+            raise ValueError(f"top_k must be 0 (the full distribution) or a positive number of tokens, got {self.top_k!r}.")
+        if self.top_k and self.kind == "ce":
+            raise ValueError("top_k truncates the teacher's token distribution, which cross-entropy on the training "
+                             "text does not use; give a divergence (forward_kl, reverse_kl or jsd).")
+        if self.top_k and self.tail == "renormalised" and self.mode_seeking:
+            raise ValueError("reverse KL (JSD at beta = 1) to a renormalised top-k teacher is infinite for every "
+                             "student that gives the other tokens any mass; use tail='bucket' or JSD with beta < 1.")
 
     @property
     def needs_teacher(self) -> bool:
@@ -114,8 +139,10 @@ def soft_target_kl(student_logits, teacher_logits, temperature: float):
 
 def divergence(student_logits, teacher_logits, loss: Loss):
     """Per-position divergence of ``loss`` between the student's and the teacher's next-token
-    distributions: (..., V), (..., V) -> (...)."""
+    distributions: (..., V), (..., V) -> (...) (truncated first when ``loss.top_k``)."""
     teacher_logits = teacher_logits / loss.teacher_temperature
+    if loss.top_k:
+        return truncated_divergence(student_logits, topk.truncate(teacher_logits, loss.top_k, loss.temperature), loss)
     if loss.kind == "forward_kl":
         return soft_target_kl(student_logits, teacher_logits, loss.temperature)
     log_q = jax.nn.log_softmax(student_logits / loss.temperature, axis=-1)
@@ -125,11 +152,24 @@ def divergence(student_logits, teacher_logits, loss: Loss):
     return divergences.jsd_from_log_probs(log_q, log_p, loss.beta)
 
 
-def token_losses(logits, tokens, loss: Loss, teacher_logits=None):
+def truncated_divergence(student_logits, truncated, loss: Loss):
+    """Per-position divergence of ``loss`` against the truncated teacher ``truncated = (ids,
+    logprobs, tail)`` ((..., k), (..., k), (...), log-probabilities at ``teacher_temperature``
+    x ``temperature``) in the form ``loss.tail``: (..., V) -> (...)."""
+    ids, logprobs, tail = truncated
+    return topk.divergence(student_logits, ids, logprobs, tail, kind=loss.kind, beta=loss.beta,
+                           temperature=loss.temperature, form=loss.tail)
+
+
+def token_losses(logits, tokens, loss: Loss, teacher_logits=None, truncated=None):
     """Per-position losses of next-token prediction, before masking: (B, T, V) logits of the
-    whole sequence -> (B, T - 1), position t predicting token t + 1."""
+    whole sequence -> (B, T - 1), position t predicting token t + 1. The teacher is
+    ``teacher_logits`` (B, T, V) or, read from a teacher-logits file, ``truncated``
+    ((B, T - 1, k), (B, T - 1, k), (B, T - 1))."""
     if loss.kind == "ce":
         return optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1], tokens[:, 1:])
+    if truncated is not None:
+        return truncated_divergence(logits[:, :-1], truncated, loss)
     return divergence(logits[:, :-1], teacher_logits[:, :-1], loss)
 
 
@@ -173,13 +213,13 @@ class LMObjective:
         key = keys["dropout"] if self.dropout else None
         return model(tokens, attention_mask=mask, dropout_key=key)
 
-    def _on_sequences(self, params, tokens, mask, loss_mask, valid, keys, extra):
+    def _on_sequences(self, params, tokens, mask, loss_mask, valid, keys, extra, truncated=None):
         logits = self._logits(params, tokens, mask, keys)
         teacher_logits = None
-        if self.loss.needs_teacher:
+        if self.loss.needs_teacher and truncated is None:
             teacher = nnx.merge(self.teacher_graphdef, extra["teacher"])
             teacher_logits = jax.lax.stop_gradient(teacher(tokens, attention_mask=mask))
-        return masked_mean(token_losses(logits, tokens, self.loss, teacher_logits), loss_mask, valid)
+        return masked_mean(token_losses(logits, tokens, self.loss, teacher_logits, truncated), loss_mask, valid)
 
     def _on_policy(self, params, batch: SequenceBatch, valid, keys, extra):
         prompts, pmask = batch.prompt, batch.prompt_mask
@@ -197,7 +237,8 @@ class LMObjective:
 
     def __call__(self, params, state, batch: SequenceBatch, valid, keys, extra, step):
         def off_policy():
-            return self._on_sequences(params, batch.tokens, batch.mask, batch.loss_mask, valid, keys, extra)
+            cached = None if batch.topk_ids is None else (batch.topk_ids, batch.topk_logprobs, batch.topk_tail)
+            return self._on_sequences(params, batch.tokens, batch.mask, batch.loss_mask, valid, keys, extra, cached)
 
         if self.loss.on_policy == 0.0:
             return off_policy(), state

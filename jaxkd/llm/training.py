@@ -26,6 +26,7 @@ from jaxkd.llm.budget import num_params, students_per_chunk, training_bytes
 from jaxkd.llm.families import check_model
 from jaxkd.llm.objective import HeldOut, LMObjective, Loss, SequenceBatch, left_padded_prompts
 from jaxkd.llm.pairs import Pairs
+from jaxkd.llm.teacher_logits import TeacherLogits
 from jaxkd.students import ensemble
 
 
@@ -87,7 +88,7 @@ def _as_batch(pairs: Pairs) -> SequenceBatch:
 def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, max_steps: int | None = None,
             optimizer: "str | object" = "trainer", learning_rate: float = 5e-5, loss: Loss = Loss(),
             teacher=None, init_states=None, dropout_keys=None, sample_keys=None, coin_key=None,
-            eval_pairs: Pairs | None = None,
+            eval_pairs: Pairs | None = None, teacher_logits: TeacherLogits | None = None,
             chunk: int | None = None, trace: Callable | None = None,
             progress: Callable[[int, int], None] | None = None,
             stopping: ensemble.Stopping | None = None) -> Students:
@@ -111,7 +112,11 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
       learning_rate: peak learning rate of a named optimizer (the study: 5e-5).
       loss: the per-token loss (:class:`jaxkd.llm.objective.Loss`); a divergence needs
         ``teacher``, whose logits are computed per batch inside the compiled step.
-      teacher: the teacher (either family, same vocabulary) for a divergence loss.
+      teacher: the teacher (either family, same vocabulary) for a divergence loss; with
+        ``teacher_logits`` only for on-policy steps (the student's own text is scored live).
+      teacher_logits: the teacher truncated to its top ``loss.top_k`` on exactly these pairs,
+        computed once (:mod:`jaxkd.llm.teacher_logits`: :func:`~jaxkd.llm.teacher_logits.cached`
+        or ``compute``); the off-policy steps read it instead of running the teacher.
       init_states: optional stacked initial parameters (N, ...) instead of N copies of ``student``.
       dropout_keys: (N,) dropout keys, one per student: required when the student's config has
         dropout (Hugging Face checkpoints do: 0.1), which is then applied in training.
@@ -144,9 +149,26 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
     if pairs.tokens.shape[-1] > student.config.n_positions:
         raise ValueError(f"training sequences of {pairs.tokens.shape[-1]} tokens exceed the student's "
                          f"{student.config.n_positions} positions; shorten the answers or the prompts.")
-    if loss.needs_teacher:
+    if teacher_logits is not None:
+        if not isinstance(teacher_logits, TeacherLogits):
+            raise ValueError(f"teacher_logits must be a jaxkd.llm.teacher_logits.TeacherLogits, got "
+                             f"{type(teacher_logits).__name__}.")
+        if not loss.needs_teacher or not loss.top_k:
+            raise ValueError("a teacher-logits file holds the teacher's top k: distil from it with a divergence loss "
+                             f"and top_k={teacher_logits.k}, e.g. Loss('forward_kl', top_k={teacher_logits.k}).")
+        teacher_logits.check(pairs, k=loss.top_k, temperature=loss.teacher_temperature * loss.temperature,
+                             vocab_size=student.config.vocab_size)
+        if teacher is not None and loss.on_policy == 0:
+            raise ValueError("a teacher was given but every step reads the teacher-logits file, so it would not be "
+                             "used; leave it out (it is needed only for on-policy steps).")
+    if loss.top_k > student.config.vocab_size:
+        raise ValueError(f"top_k={loss.top_k} exceeds the vocabulary of {student.config.vocab_size} tokens.")
+    live_teacher = loss.needs_teacher and (teacher_logits is None or loss.on_policy > 0)
+    if live_teacher:
         if teacher is None:
-            raise ValueError(f"the {loss.kind} loss needs the teacher's logits: pass teacher=.")
+            raise ValueError(f"the {loss.kind} loss needs the teacher's logits: pass teacher="
+                             + (" (on-policy steps score the student's own text)." if teacher_logits is not None
+                                else " or a teacher-logits file (teacher_logits=, with loss.top_k)."))
         check_model(teacher, "teacher")
         if teacher.config.vocab_size != student.config.vocab_size:
             raise ValueError(f"the teacher's vocabulary ({teacher.config.vocab_size}) differs from the student's "
@@ -178,7 +200,7 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
     if isinstance(optimizer, str):
         optimizer = optim.make(optimizer, learning_rate, steps)
     per = training_bytes(student, 1, min(batch_size, M), L + (loss.max_new_tokens if loss.on_policy else 0),
-                         soft=loss.needs_teacher)
+                         soft=live_teacher)
     if chunk is None:
         fits_all = N * per <= memory.FRACTION * memory.available_bytes()
         chunk = N if fits_all else students_per_chunk(per, N, kept=4 * N * num_params(student),
@@ -188,6 +210,10 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
     if loss.on_policy > 0:
         prompts, pmask = left_padded_prompts(pairs.tokens, pairs.mask, pairs.loss_mask)
         arrays = arrays._replace(prompt=jnp.asarray(prompts, jnp.int32), prompt_mask=jnp.asarray(pmask, jnp.int32))
+    if teacher_logits is not None:
+        arrays = arrays._replace(topk_ids=jnp.asarray(teacher_logits.ids, jnp.int32),
+                                 topk_logprobs=jnp.asarray(teacher_logits.logprobs, jnp.float32),
+                                 topk_tail=jnp.asarray(teacher_logits.tail, jnp.float32))
     data, own = ((None, arrays) if pairs.per_student else (arrays, None))
     objective = LMObjective(graphdef, loss, None if teacher is None else nnx.graphdef(teacher),
                             dropout=student.config.dropout, eos_id=student.config.eos_token_id)
