@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/mlp_ensemble.py
 	$(BIN)/python benchmarks/gpt2_speed.py
 	$(BIN)/python benchmarks/llm_distil.py
+	$(BIN)/python benchmarks/llm_topk.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

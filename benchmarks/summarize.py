@@ -44,6 +44,19 @@ COLUMNS = {
         ("family", lambda r: r.get("model_family", "gpt2")),
         ("jaxkd at % of floor", lambda r: f"{100 * r['jaxkd_fraction_of_floor']:.0f}%"),
     ],
+    "llm_topk": [
+        ("N students from the file vs teacher in the loop (full distribution)",
+         lambda r: f"{r['speedup_file_vs_full_in_loop']:.2f}x ({r['seconds']['topk_from_file']:.2f} s vs "
+                   f"{r['seconds']['full_in_loop']:.2f} s)"),
+        ("vs top-k truncated in the loop", lambda r: f"{r['speedup_file_vs_topk_in_loop']:.2f}x"),
+        ("with the teacher pass", lambda r: f"{r['speedup_file_with_pass_vs_full_in_loop']:.2f}x "
+                                            f"({r['teacher_pass_seconds']:.2f} s pass)"),
+        ("peak RSS: file / in the loop", lambda r: f"{r['peak_rss_bytes']['topk_from_file'] / 2**20:.0f} / "
+                                                   f"{r['peak_rss_bytes']['full_in_loop'] / 2**20:.0f} MiB"),
+        ("bytes per token: file / full", lambda r: f"{r['file_bytes_per_token']} / {r['full_bytes_per_token']} "
+                                                   f"({r['bytes_ratio']:.0f}x), k = {r['k']}"),
+        ("family", lambda r: r.get("model_family", "gpt2")),
+    ],
     "paper_tabular": [
         ("theory + tabular steps", lambda r: _fmt(r.get("total_seconds"), "{:.0f} s")),
         ("matrix-product floor", lambda r: f"{r['floor_seconds']:.0f} s"),

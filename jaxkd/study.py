@@ -38,6 +38,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("llm-variance-aware", "jaxkd.experiments.llm_variance_aware", extra="llm"),
     Experiment("llm-noise-transfer", "jaxkd.experiments.llm_noise_transfer", extra="llm"),
     Experiment("llm-objectives", "jaxkd.experiments.llm_objectives", extra="llm"),
+    Experiment("llm-topk", "jaxkd.experiments.llm_topk", extra="llm"),
 )}
 
 
@@ -90,7 +91,8 @@ SECTIONS: tuple[Section, ...] = (
             "objectives: forward KL on soft targets, reverse KL, the generalised JSD(β) between them. "
             "Classifiers distilled with each, over seeds, against the teacher's entropy and calibration; "
             "theory X.4-X.7 says what a student that can or cannot represent its teacher should do.",
-            (Step("objectives", "all"), Step("llm-objectives", "gpt2", optional=True))),
+            (Step("objectives", "all"), Step("llm-objectives", "gpt2", optional=True),
+             Step("llm-topk", "gpt2", ("X.8", "X.9"), optional=True))),
 )
 
 THEOREMS: dict[str, str] = {
@@ -113,6 +115,8 @@ THEOREMS: dict[str, str] = {
     "X.5": "forward KL at a stationary point: mean H(q) − mean H(p) = mean KL(p‖q) ≥ 0",
     "X.6": "sequence-level KD, lumped-tail student: C.1 on r + 1 cells, gap ≈ r/(2k)",
     "X.7": "lumped-tail student: head ∝ teacher, tail mass falls monotonically in β (AM → GM)",
+    "X.8": "top-k + tail bucket: tail gradients ∝ q_a, tail mass → teacher's, shape kept; excess r(log(V−k) − H(tail))",
+    "X.9": "renormalised top-k: the student's tail mass → 0, its entropy → that of the renormalised head",
     "S.1": "Var_s(m̄_s) − mean(w_s)/n is unbiased for the between-student variance",
 }
 

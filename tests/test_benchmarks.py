@@ -32,6 +32,8 @@ ROOT = Path(__file__).parent.parent
     pytest.param("llm_distil.py", ["--model", "llama", "--students", "2", "--questions", "6", "--epochs", "2",
                                    "--repeats", "1"],
                  ("speedup_vs_sequential_torch", "speedup_vs_batched_torch", "floor_seconds"), marks=pytest.mark.slow),
+    pytest.param("llm_topk.py", ["--students", "2", "--questions", "6", "--epochs", "2", "--repeats", "1", "--k", "5"],
+                 ("speedup_file_vs_full_in_loop", "speedup_file_vs_topk_in_loop", "bytes_ratio"), marks=pytest.mark.slow),
 ])
 def test_benchmark_runs_and_writes_its_ratios(tmp_path, script, args, keys):
     out = tmp_path / "b.json"
@@ -47,6 +49,11 @@ def test_benchmark_runs_and_writes_its_ratios(tmp_path, script, args, keys):
             assert data["final_loss_jaxkd"] == pytest.approx(data[f"final_loss_{peer}"], rel=2e-3)
         assert data["steps_per_student"] == 2  # ceil(6 / 10) a pass: the second step after an update
         assert data["final_loss_jaxkd"] < data["first_loss_jaxkd"]
+    if script == "llm_topk.py":  # the file trains what the in-step truncation trains; 5 x (2 + 4) + 4 bytes a token
+        assert data["first_loss"]["topk_from_file"] == pytest.approx(data["first_loss"]["topk_in_loop"], rel=1e-5)
+        assert data["final_loss"]["topk_from_file"] == pytest.approx(data["final_loss"]["topk_in_loop"], rel=1e-4)
+        assert data["file_bytes_per_token"] == 34 and data["full_bytes_per_token"] == 4 * data["vocab_size"]
+        assert all(v > 0 for v in data["peak_rss_bytes"].values())
     # Where it ran, in the JSON and first in what it printed.
     assert data["isa_cap"] == "native" and data["machine"]["cpu"]["logical_cpus"] >= 1
     assert data["machine"]["matmul_gflops_float32"] > 0 and len(data["load_average_end"]) == 3

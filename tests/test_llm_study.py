@@ -18,7 +18,8 @@ TINY = dict(num_questions=5, teacher_epochs=2, base_epochs=2, epochs=2, batch_si
             num_students=2, replicates=2)
 EXTRA = {"llm-teacher-noise": {"temperatures": (0.7, 1.5)}, "llm-noise-transfer": {"temperatures": (1.0,)},
          "llm-init": {"scales": (0.0, 0.05), "tracked_students": 2}, "llm-output": {"temperatures": (0.7, 1.0)},
-         "llm-variance-aware": {"ks": (2,)}, "llm-objectives": {"temperatures": (2.0,), "max_new_tokens": 6}}
+         "llm-variance-aware": {"ks": (2,)}, "llm-objectives": {"temperatures": (2.0,), "max_new_tokens": 6},
+         "llm-topk": {"ks": (2,)}}
 
 
 def _finite_numbers(obj):
@@ -84,6 +85,18 @@ def test_llm_experiment_end_to_end(tmp_path, name, shared_work):
         assert len(res.objective) == 9 and set(res.steps) == {steps}  # every objective at equal compute
         seq3 = res.objective.index("sequence-level k=3")
         assert res.c1_student_entropy[seq3] > res.c1_student_entropy[res.objective.index("sequence-level k=1")]
+    if name == "llm-topk":
+        # Both budgets x (top-2 in both forms, the full distribution); every row from the file but the full one.
+        assert res.target == ("top-2 + tail", "top-2 renormalised", "full distribution") * 2
+        assert res.budget == ("equal steps",) * 3 + ("converged",) * 3
+        assert set(res.steps[:3]) == {steps} and all(s <= 3 * steps for s in res.steps[3:])
+        assert res.full_bytes_per_token == 4 * res.vocab_size and res.bytes_per_token[:2] == (2 * 6 + 4,) * 2
+        positions = res.file_bytes[0] // res.bytes_per_token[0]
+        assert all(res.file_bytes[i] == positions * res.bytes_per_token[i] for i in range(6))
+        # The teacher's tail is the same in either form; the students' masses and ECEs are shares.
+        assert res.teacher_tail_mass[0] == res.teacher_tail_mass[1] and 0 < min(res.teacher_tail_mass[0]) < 1
+        assert all(0.0 <= x <= 1.0 for row in res.student_tail_mass + res.next_token_ece for x in row)
+        assert set(res.converged_share[0]) == {0.0} and res.tail_k == (2,) * 6
     if name == "llm-output":
         # Identical students within a replicate: the measures without a floor are exactly 0,
         # the uncorrected between-student variance is its sampling floor.

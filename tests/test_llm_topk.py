@@ -249,3 +249,38 @@ def test_distill_refuses_a_file_it_cannot_use(tiny):
         _students(student, pairs, Loss("forward_kl", top_k=5))
     with pytest.raises(ValueError, match="exceeds the vocabulary"):
         _students(student, pairs, Loss("forward_kl", top_k=300), teacher=teacher)
+
+
+def test_a_topk_verdict_that_differs_between_budgets_is_inconclusive():
+    """llm-topk decides at convergence and re-judges at equal steps: agreeing budgets decide, a
+    flip between them is inconclusive, and so is an interval that spans 0 at the deciding one."""
+    from types import SimpleNamespace
+
+    from jaxkd.experiments.llm_topk import claims
+
+    res = SimpleNamespace(budget=("equal steps", "converged"), single_answer=True)
+    values = {"converged": [0.30, 0.32, 0.31, 0.29, 0.33]}
+
+    def finding(equal):
+        values["equal steps"] = equal
+        return claims._judged(res, lambda r, b: values[b], lambda r, b: f"decided at {b}").finding("c")
+
+    assert finding([0.2, 0.21, 0.19, 0.22, 0.2]).reproduced is True
+    flipped = finding([-0.2, -0.21, -0.19, -0.22, -0.2])
+    assert flipped.reproduced is None and flipped.inconclusive and "differs between budgets" in flipped.evidence
+    assert flipped.interval[0] < 0 < flipped.interval[1] and "decided at converged" in flipped.evidence
+    assert finding([-0.2, 0.3, -0.1, 0.25, 0.0]).reproduced is True   # inconclusive at equal steps: no flip
+    values["converged"] = [-0.3, -0.32, -0.31, -0.29, -0.33]
+    assert finding([-0.2, -0.21, -0.19, -0.22, -0.2]).reproduced is False
+
+
+def test_readme_teacher_logits_example_runs():
+    """The README's example: the bucket keeps the students' mass outside the teacher's top 5
+    near the teacher's, renormalising sends it toward 0 (X.8, X.9)."""
+    from test_llm_distill import _run_readme_example
+
+    rows = [line.split() for line in
+            _run_readme_example("#### Teacher logits computed once: top k with a tail bucket").strip().splitlines()]
+    assert [r[0] for r in rows] == ["bucket", "renormalised"] and rows[0][3] == "34"   # 5 x (2 + 4) + 4 bytes
+    bucket, renorm, teacher = float(rows[0][1]), float(rows[1][1]), float(rows[0][2])
+    assert renorm < 0.2 * bucket and abs(bucket - teacher) < 0.01 * teacher   # run: 0.0730, 0.8043 against 0.8041

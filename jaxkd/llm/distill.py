@@ -30,7 +30,8 @@ The steps, in the order a distillation runs them::
   :func:`fine_tune`; a fixed budget by default, or each student until its training or held-out
   loss stops moving (``stopping=Stopping(...)``, :class:`Convergence` per student).
 * Measures (:mod:`jaxkd.llm.measures`): :func:`embed_texts`, :func:`measure` (a
-  :class:`Measures` record), :func:`student_logprobs` (N, M).
+  :class:`Measures` record), :func:`student_logprobs` (N, M), :func:`next_token_ece` (N,) and
+  :func:`mass_outside` (N,: each student's mass outside a teacher's top k).
 * Memory budgets (:mod:`jaxkd.llm.budget`): :func:`training_bytes`, :func:`sampling_bytes`,
   :func:`students_per_chunk`, :func:`sampling_blocks`, :func:`check_memory`.
 
@@ -38,7 +39,9 @@ Targets (:mod:`jaxkd.llm.selection`): ``single`` (one response per prompt, stand
 distillation), ``multi`` (all k), ``averaging`` (the response closest to the mean embedding),
 ``variance-weighting`` (closest to the inverse-variance combination of teacher and student
 mean embeddings) and ``soft`` (token-level soft targets: :func:`distill` with a ``teacher`` and
-``loss=Loss("forward_kl")``, the teacher's logits computed per batch inside the compiled step).
+``loss=Loss("forward_kl")``, the teacher's logits computed per batch inside the compiled step;
+or, with ``Loss(top_k=k)`` and ``teacher_logits=``, its top k and tail bucket read from a file
+the teacher wrote once, :mod:`jaxkd.llm.teacher_logits`).
 
 Training runs on jaxkd's one engine (:mod:`jaxkd.students.ensemble`): N students vmapped,
 every epoch a permutation of each student's pairs without replacement from its own order key,
@@ -50,7 +53,7 @@ from __future__ import annotations
 
 from jaxkd.llm.budget import check_memory, sampling_blocks, sampling_bytes, students_per_chunk, training_bytes
 from jaxkd.llm.generation import generate_texts, student_responses, teacher_responses
-from jaxkd.llm.measures import Measures, embed_texts, measure, student_logprobs
+from jaxkd.llm.measures import Measures, embed_texts, mass_outside, measure, next_token_ece, student_logprobs
 from jaxkd.llm.families import check_model
 from jaxkd.llm.objective import Loss
 from jaxkd.llm.pairs import Pairs, choose_targets, decode, encode_pairs, encode_prompts, stack_pairs
@@ -60,5 +63,5 @@ from jaxkd.students.ensemble import Convergence, Stopping
 
 __all__ = ["Pairs", "Compute", "Convergence", "Stopping", "Students", "Measures", "Loss", "METHODS", "encode_prompts", "encode_pairs", "stack_pairs",
            "teacher_responses", "generate_texts", "student_responses", "student_logprobs", "choose_targets",
-           "distill", "fine_tune", "embed_texts", "measure", "decode", "check_model",
+           "distill", "fine_tune", "embed_texts", "measure", "mass_outside", "next_token_ece", "decode", "check_model",
            "training_bytes", "sampling_bytes", "students_per_chunk", "sampling_blocks", "check_memory"]

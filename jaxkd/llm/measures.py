@@ -1,7 +1,8 @@
 """The distillation's measures: embeddings of sampled responses (:func:`embed_texts`), the
 uncertainty numbers of N students against their teacher (:func:`measure`, a :class:`Measures`
-record), and the students' teacher-forced log-probabilities of given answers
-(:func:`student_logprobs`).
+record), the students' teacher-forced log-probabilities of given answers
+(:func:`student_logprobs`), the calibration of their next-token distributions
+(:func:`next_token_ece`) and their mass outside a teacher's top k (:func:`mass_outside`).
 
 Shapes: N students, P prompts, n (n_t) responses per prompt per student (teacher), E the
 embedding width, M scored pairs of L tokens.
@@ -18,7 +19,7 @@ import numpy as np
 
 from jaxkd import uncertainty
 from jaxkd.llm import metrics as tm
-from jaxkd.llm import sampling
+from jaxkd.llm import sampling, topk
 from jaxkd.llm.budget import num_params, students_per_chunk
 from jaxkd.llm.pairs import Pairs
 from jaxkd.llm.training import Students
@@ -97,6 +98,58 @@ def student_logprobs(students: Students, pairs: Pairs) -> np.ndarray:
     total = np.concatenate([np.asarray(_logprobs(students.graphdef, students.state(lo, lo + chunk), tokens, mask, target))
                             for lo in range(0, N, chunk)])
     return total / np.maximum(np.asarray(pairs.loss_mask[:, 1:].sum(axis=1)), 1)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _next_token(graphdef, params, tokens, mask):
+    from flax import nnx
+
+    return jax.nn.log_softmax(nnx.merge(graphdef, params)(tokens, attention_mask=mask)[:, :-1], axis=-1)
+
+
+def _each_student(students: Students, tokens, mask, per_student: bool):
+    """Each student's next-token log-probabilities (M, L − 1, V) on its pairs, in turn."""
+    for i in range(students.num_students):
+        t, m = (tokens[i], mask[i]) if per_student else (tokens, mask)
+        params = jax.tree.map(lambda a: jnp.asarray(a[i]), students.states)
+        yield _next_token(students.graphdef, params, jnp.asarray(t, jnp.int32), jnp.asarray(m, jnp.int32))
+
+
+def next_token_ece(students: Students, pairs: Pairs, weights, *, bins: int = 10) -> np.ndarray:
+    """Expected calibration error of each student's next-token distribution on the scored tokens
+    of ``pairs`` (M, L), pair m weighted by ``weights[m]`` (e.g. its answer's true probability,
+    so the accuracy in a bin estimates the truth's probability of the predicted token): the
+    confidence is the largest next-token probability, correct when that token is the pair's next
+    one; ``sum_b w_b |accuracy_b − confidence_b| / sum_b w_b`` over ``bins`` equal-width bins of
+    confidence. Returns (N,)."""
+    if pairs.per_student:
+        raise ValueError("next_token_ece scores one set of pairs (M, L) under every student.")
+    w = np.asarray(weights, float)[:, None] * (np.asarray(pairs.loss_mask)[:, 1:] > 0)     # (M, L - 1)
+    nxt = np.asarray(pairs.tokens)[:, 1:]
+    out = []
+    for log_q in _each_student(students, pairs.tokens, pairs.mask, False):
+        log_q = np.asarray(log_q, np.float64)
+        conf = np.exp(log_q.max(-1))
+        right = (log_q.argmax(-1) == nxt).astype(float)
+        b = np.minimum((conf * bins).astype(int), bins - 1)
+        total = np.bincount(b.ravel(), w.ravel(), bins)
+        gap = np.bincount(b.ravel(), (w * right).ravel(), bins) - np.bincount(b.ravel(), (w * conf).ravel(), bins)
+        out.append(float(np.abs(gap).sum() / total.sum()))
+    return np.array(out)
+
+
+def mass_outside(students: Students, pairs: Pairs, ids) -> np.ndarray:
+    """Each student's mean next-token mass outside the tokens ``ids`` (the teacher's top k) over
+    the scored positions of its pairs: pairs (M, L) or (N, M, L), ids (..., L − 1, k) on the
+    same leading axes -> (N,)."""
+    ids = np.asarray(ids)
+    keep = np.asarray(pairs.loss_mask)[..., 1:] > 0
+    out = []
+    for i, log_q in enumerate(_each_student(students, pairs.tokens, pairs.mask, pairs.per_student)):
+        own_ids, own_keep = (ids[i], keep[i]) if pairs.per_student else (ids, keep)
+        tail = topk.student_cells(log_q, jnp.asarray(own_ids, jnp.int32))[..., -1]             # (M, L - 1)
+        out.append(float(np.exp(np.asarray(tail, np.float64))[own_keep].mean()))
+    return np.array(out)
 
 
 def measure(student_embs, teacher_embs) -> Measures:

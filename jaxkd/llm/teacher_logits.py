@@ -83,6 +83,19 @@ class TeacherLogits:
         """Bytes per scored token of the full float32 distribution, for comparison."""
         return 4 * self.vocab_size
 
+    def students(self, pairs: Pairs, lo: int, hi: int) -> "TeacherLogits":
+        """Students lo..hi−1's rows of a file computed on per-student ``pairs`` (N, M, L) (the
+        whole file for shared pairs), filed under the digest of their own pairs."""
+        if pairs_digest(pairs) != self.pairs:
+            raise ValueError("the teacher-logits file was computed on other pairs; compute it on the pairs being "
+                             "distilled.")
+        if not pairs.per_student:
+            return self
+        rows = Pairs(pairs.tokens[lo:hi], pairs.mask[lo:hi], pairs.loss_mask[lo:hi])
+        keep = int((np.asarray(rows.loss_mask)[..., 1:] > 0).sum())
+        return dataclasses.replace(self, ids=self.ids[lo:hi], logprobs=self.logprobs[lo:hi], tail=self.tail[lo:hi],
+                                   pairs=pairs_digest(rows), positions=keep)
+
     def check(self, pairs: Pairs, *, k: int, temperature: float, vocab_size: int) -> None:
         """Refuse (``ValueError``, one sentence) unless this file is the teacher's top ``k`` at
         ``temperature`` over ``vocab_size`` tokens on exactly ``pairs``."""
@@ -304,3 +317,9 @@ def cached(teacher, pairs: Pairs, k: int, folder, *, temperature: float = 1.0, c
 def file_bytes(folder) -> int:
     """Bytes on disk of a teacher-logits folder (shards and index)."""
     return sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file())
+
+
+def mean_tail_mass(file: TeacherLogits, pairs: Pairs) -> float:
+    """The teacher's mean mass outside its top k over the scored tokens of ``pairs``."""
+    keep = np.asarray(pairs.loss_mask)[..., 1:] > 0
+    return float(np.exp(np.asarray(file.tail, np.float64))[keep].mean())

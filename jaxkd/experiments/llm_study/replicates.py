@@ -135,32 +135,37 @@ def replicate_keys(task: Task, name: str):
     return jax.numpy.repeat(rng.student_keys(rng.stream(cfg.seed, name), cfg.replicates), cfg.num_students)
 
 
-def _training_pairs(task: Task, pairs):
-    """One list of (prompt index, text) per student, or one shared list -> Pairs."""
+def training_pairs(task: Task, pairs) -> distill.Pairs:
+    """Encoded training pairs: one list of (prompt index, text) per student -> (N, M, L), or one
+    shared list -> (M, L); encoded :class:`~jaxkd.llm.pairs.Pairs` pass through."""
+    if isinstance(pairs, distill.Pairs):
+        return pairs
     if pairs and isinstance(pairs[0], list):
         return distill.stack_pairs([encode_pairs(task.tok, task.corpus, p) for p in pairs], task.eos)
     return encode_pairs(task.tok, task.corpus, pairs)
 
 
-def _rows(pairs: distill.Pairs, lo: int, hi: int) -> distill.Pairs:
+def rows(pairs: distill.Pairs, lo: int, hi: int) -> distill.Pairs:
     return pairs if not pairs.per_student else distill.Pairs(pairs.tokens[lo:hi], pairs.mask[lo:hi],
                                                               pairs.loss_mask[lo:hi])
 
 
-def chunk_size(task: Task, pairs: distill.Pairs, loss: Loss) -> int:
+def chunk_size(task: Task, pairs: distill.Pairs, loss: Loss, cached: bool = False) -> int:
     """Students trained at a time: as many as memory holds (all R x N on the quick preset).
     Sampling a trained chunk blocks itself further when it must
     (:func:`jaxkd.llm.distill.sampling_blocks`)."""
     cfg = task.cfg
     length = pairs.tokens.shape[-1] + (loss.max_new_tokens if loss.on_policy else 0)
-    per = distill.training_bytes(task.base, 1, cfg.batch_size, length, soft=loss.needs_teacher)
+    per = distill.training_bytes(task.base, 1, cfg.batch_size, length,
+                                 soft=loss.needs_teacher and (not cached or loss.on_policy > 0))
     return distill.students_per_chunk(per, cfg.total_students, what="training an llm-* student")
 
 
 def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps: int | None = None, order, key,
                      temperatures=(1.0,), init_states=None, soft: bool = False, loss: Loss | None = None,
                      sample_keys=None, coin_key=None, trace: Callable | None = None,
-                     before: Callable | None = None, after: Callable | None = None) -> Outputs:
+                     before: Callable | None = None, after: Callable | None = None, teacher_logits=None,
+                     stopping: ensemble.Stopping | None = None) -> Outputs:
     """Distil the R x N students from their replicate's base student (or ``init_states``) and
     collect what they produce on the evaluation prompts, in chunks of students
     (:func:`chunk_size`). Dropout, where the student has it, uses one key per replicate, like the
@@ -184,12 +189,17 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
       trace, before, after: ``trace`` is :func:`jaxkd.llm.distill.distill`'s; ``before(states,
         lo, hi)`` sees each chunk's starting parameters (students lo..hi-1), ``after(students,
         lo, hi)`` each trained chunk before it is discarded.
+      teacher_logits: the teacher's top k on these pairs
+        (:class:`jaxkd.llm.teacher_logits.TeacherLogits`), read instead of running the teacher
+        (``loss.top_k`` set); each chunk reads its students' rows.
+      stopping: each student trained until the rule holds, ``epochs`` (or ``max_steps``) the cap
+        (:class:`jaxkd.students.ensemble.Stopping`).
     """
     cfg = task.cfg
-    data = _training_pairs(task, pairs)
+    data = training_pairs(task, pairs)
     S = cfg.total_students
     loss = loss or (Loss("forward_kl") if soft else Loss())
-    chunk = chunk_size(task, data, loss)
+    chunk = chunk_size(task, data, loss, cached=teacher_logits is not None)
     init_states = task.base_states if init_states is None else init_states
     keys = {T: jax.random.split(jax.random.fold_in(key, i), S) for i, T in enumerate(temperatures)}
     parts = []
@@ -197,12 +207,13 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
         for lo in range(0, S, chunk):
             hi = min(lo + chunk, S)
             parts.append(_chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, sample_keys,
-                                coin_key, trace, temperatures, keys, before, after, bar))
+                                coin_key, trace, temperatures, keys, before, after, bar,
+                                None if teacher_logits is None else teacher_logits.students(data, lo, hi), stopping))
     return Outputs.concat(parts)
 
 
 def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, sample_keys, coin_key, trace, temperatures,
-           keys, before, after, bar):
+           keys, before, after, bar, teacher_logits, stopping):
     """Students lo..hi-1 distilled, sampled and dropped: their :class:`Outputs`."""
     cfg = task.cfg
     init = init_states(lo, hi) if callable(init_states) else jax.tree.map(lambda a: a[lo:hi], init_states)
@@ -215,9 +226,10 @@ def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, samp
             p.advance(done - p.done)
 
         students = distill.distill(
-            task.base, _rows(data, lo, hi), order_keys=order[lo:hi], epochs=epochs, max_steps=max_steps,
+            task.base, rows(data, lo, hi), order_keys=order[lo:hi], epochs=epochs, max_steps=max_steps,
             batch_size=cfg.batch_size, optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
-            loss=loss, teacher=task.teacher if loss.needs_teacher else None,
+            loss=loss, teacher=task.teacher if loss.needs_teacher and (teacher_logits is None or loss.on_policy)
+            else None, teacher_logits=teacher_logits, stopping=stopping,
             sample_keys=None if sample_keys is None else sample_keys[lo:hi], coin_key=coin_key,
             init_states=init,
             dropout_keys=replicate_keys(task, "dropout")[lo:hi] if task.base.config.dropout else None, trace=trace,
