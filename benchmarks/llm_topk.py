@@ -164,6 +164,9 @@ def main(argv=None) -> int:
     for v in VARIANTS:
         print(f"  {v:16s} {seconds[v]:7.2f} s warm ({cold[v]:.2f} s with compile), peak RSS "
               f"{peaks[v] / 2**20:7.1f} MiB, loss first/last {report['first_loss'][v]:.4f} / {report['final_loss'][v]:.4f}")
+    print(f"  engine's estimate of the students' training memory: {estimate['in_loop'] / 2**20:.1f} MiB with the teacher's "
+          f"logits, {estimate['from_file'] / 2**20:.1f} MiB from the file (the peak RSS above is the process's, whose "
+          f"baseline dominates at this size)")
     print(f"  from the file vs the teacher in the loop: {report['speedup_file_vs_full_in_loop']:.2f}x (full "
           f"distribution), {report['speedup_file_vs_topk_in_loop']:.2f}x (top-k truncated in the step); with the "
           f"teacher pass counted: {report['speedup_file_with_pass_vs_full_in_loop']:.2f}x")

@@ -17,7 +17,7 @@ ROOT = Path(__file__).parent.parent
     pytest.param("linear_sweep.py", ["--students", "20", "--repeats", "1"],
                  ("speedup_vs_numpy", "speedup_vs_numpy_float64_draws"), marks=pytest.mark.slow),
     # make test runs the distillation benchmark (its losses must equal transformers', and it
-    # says where it ran); make test-all all four.
+    # says where it ran); make test-all all of them.
     pytest.param("mlp_ensemble.py", ["--students", "8", "--sample", "2", "--epochs", "5"],
                  ("speedup_vs_batched_torch",), marks=pytest.mark.slow),
     pytest.param("gpt2_speed.py", ["--layers", "1", "--width", "32", "--heads", "2", "--vocab", "64", "--batch", "2",
