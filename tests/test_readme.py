@@ -42,10 +42,11 @@ def run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_every_example_is_run_by_a_test():
-    # The two distillation examples run in tests/test_llm_distill.py (in process, sharing compiled
-    # programs); the others here, each in a fresh interpreter as a reader would paste it.
+    # The two distillation examples run in tests/test_llm_distill.py and the teacher-logits one in
+    # tests/test_llm_topk.py (in process, sharing compiled programs); the others here, each in a
+    # fresh interpreter as a reader would paste it.
     assert set(BLOCKS) == {LIBRARY, f"{LIBRARY} (2)", "Distil your own language model",
-                           "Llama-family teachers and students"}
+                           "Llama-family teachers and students", "Teacher logits computed once: top k with a tail bucket"}
 
 
 def test_linear_corrections_example():
