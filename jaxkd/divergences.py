@@ -179,7 +179,18 @@ def generalized_jsd(student_logits: ArrayLike, teacher_logits: ArrayLike, beta: 
     """
     _check_beta(beta)
     log_q, log_p = _log_probs(student_logits, teacher_logits, temperature)
-    return jsd_from_log_probs(log_q, log_p, beta)
+    return jsd_from_log_probs(log_q, log_p, _interior(beta, log_q.dtype))
+
+
+def _interior(beta, dtype):
+    """A number 0 < β < 1 kept strictly inside (0, 1) in ``dtype``: XLA flushes subnormals to 0
+    and rounds 1 − β to 1 below half an ulp, which would turn the formula into an endpoint's
+    convention (forward or reverse KL) instead of its value (within ``h(β)``, near 0); such a β
+    becomes the dtype's smallest normal number, or the largest number below 1."""
+    if not isinstance(beta, numbers.Real) or not 0.0 < float(beta) < 1.0:
+        return beta
+    info = jnp.finfo(dtype)
+    return min(max(float(beta), float(info.tiny)), float(1.0 - info.epsneg))
 
 
 def entropy(logits: ArrayLike, *, temperature: ArrayLike = 1.0) -> jax.Array:
