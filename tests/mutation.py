@@ -1,7 +1,7 @@
 """Mutation testing of the verification: every closed form, made wrong on purpose, must fail.
 
 Each :class:`Mutant` replaces one function of :mod:`jaxkd.theory.closed_forms` (or, for
-X.4-X.7, of :mod:`jaxkd.theory.objectives`) by a wrong version: scaled by 1.1 or 0.9, with one
+X.4-X.9, of :mod:`jaxkd.theory.objectives`) by a wrong version: scaled by 1.1 or 0.9, with one
 of its terms dropped or its coefficient changed, or (a *term mutant*, :func:`term_scaled` and
 :func:`sum_of_terms`) with one of its terms alone scaled by 1.1 or 0.9, the others unchanged: a
 small term wrong by 10% moves a sum by little, so it is caught only where that term carries
@@ -41,7 +41,7 @@ from jaxkd.theory.checks import Check
 
 @dataclasses.dataclass(frozen=True)
 class Mutant:
-    """``function`` of ``module`` (closed_forms, or objectives for X.4-X.7) replaced by
+    """``function`` of ``module`` (closed_forms, or objectives for X.4-X.9) replaced by
     ``make(original)``."""
 
     result: str
@@ -199,7 +199,7 @@ MUTANTS: tuple[Mutant, ...] = tuple(
     + _scale_and_terms("X.3", "bootstrap_variance_term", [("dropped", scaled(0.0))], term_of="bootstrap_observed_mse")
     + _scale_and_terms("S.1", "between_student_floor", [
         ("1/n dropped", replaced(lambda within, n: within))])
-    # X.4-X.7 (jaxkd.theory.objectives)
+    # X.4-X.9 (jaxkd.theory.objectives)
     + _scale_and_terms("X.4", "free_student", [
         ("the temperature-free optimum replaced by the uniform answer",
          replaced(lambda p, beta=0.0: jnp.full_like(jnp.asarray(p), 1.0 / jnp.asarray(p).shape[-1])))], module=ob)
@@ -214,6 +214,30 @@ MUTANTS: tuple[Mutant, ...] = tuple(
     + _scale_and_terms("X.7", "lumped_student", [
         ("tail even at the teacher's tail mass for every beta (no mode seeking)",
          lambda f: lambda p, r, beta: f(p, r, 0.0))], module=ob)  # the forward-KL student for every beta
+    + _scale_and_terms("X.8", "topk_tail_factor", module=ob)
+    + sum_of_terms("X.8", "topk_tail_factor", {
+        "the tail cell's phi_T": lambda p, q, k, beta=0.0, form="bucket":
+            ob.topk_cell_derivatives(p, q, k, beta, form)[1][-1],
+        "the normaliser's -sum_c Q_c phi_c": lambda p, q, k, beta=0.0, form="bucket":
+            -jnp.sum(jnp.multiply(*ob.topk_cell_derivatives(p, q, k, beta, form)))}, module=ob)
+    + _scale_and_terms("X.8", "topk_bucket_student", [
+        ("the teacher itself (X.4's answer: the tail's shape learnt too)", replaced(lambda p, k: jnp.asarray(p))),
+        ("the renormalised top k (X.9's limit: no tail)", replaced(lambda p, k: ob.renormalised_head(p, k)))],
+        module=ob)
+    + _scale_and_terms("X.8", "topk_bucket_entropy_excess", module=ob)
+    + sum_of_terms("X.8", "topk_bucket_entropy_excess", {
+        "r H(u) (r log(V - k) for the uniform tail)": lambda p, k, tail_shape=None: ob.topk_tail(p, k)[0] * (
+            jnp.log(jnp.asarray(p).shape[0] - k) if tail_shape is None else ob.entropy(tail_shape)),
+        "-r H(p_T/r)": lambda p, k, tail_shape=None: -ob.topk_tail(p, k)[0] * ob.entropy(ob.topk_tail(p, k)[1])},
+        module=ob)
+    + _scale_and_terms("X.9", "renormalised_topk_entropy", [
+        ("the head not renormalised, -sum_S p log p", replaced(
+            lambda p, k: ob.entropy(jnp.where(ob.topk_tail_mask(p, k), 0.0, jnp.asarray(p)))))], module=ob)
+    + _scale_and_terms("X.9", "renormalised_topk_gap", module=ob)
+    + sum_of_terms("X.9", "renormalised_topk_gap", {
+        "r H(p~_S)": lambda p, k: ob.topk_tail(p, k)[0] * ob.entropy(ob.renormalised_head(p, k)),
+        "-h(r)": lambda p, k: -ob.binary_entropy(ob.topk_tail(p, k)[0]),
+        "-r H(p_T/r)": lambda p, k: -ob.topk_tail(p, k)[0] * ob.entropy(ob.topk_tail(p, k)[1])}, module=ob)
 )
 
 

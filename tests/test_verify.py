@@ -18,7 +18,7 @@ from jaxkd.theory import verify as tv
 import mutation  # tests/mutation.py
 
 # The cheapest students that still catch every mutant (python tests/mutation.py 100 200 1000:
-# 133 of 135 at 100, all at 200; the two left at 100 are X.1's quadratic term x 0.9 and 5.3's
+# 167 of 169 at 100, all at 200; the two left at 100 are X.1's quadratic term x 0.9 and 5.3's
 # tau^2 d/b term alone x 1.1, which move a check by 2.4 and 2.8 tolerances at 1000 students).
 MUTATION_STUDENTS = 200
 # Every term mutant (one term of a closed form alone x1.1, x0.9 or dropped) moves some check by at

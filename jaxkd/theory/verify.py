@@ -31,7 +31,7 @@ the sandwich results, noise levels where each term of X.1 carries weight. Every 
 form that is a sum carries weight at some point checked (4.3 where sigma^2 c dominates, X.3
 against the full-data fit's own test predictions, C.1's variance at k = 2): each of
 ``tests/mutation.py``'s term mutants, one term alone 10% off, moves some check by at least two
-tolerances at the default students. Everything runs in float64. X.4-X.7 (distillation
+tolerances at the default students. Everything runs in float64. X.4-X.9 (distillation
 objectives) are checked by :mod:`jaxkd.theory.verify_objectives`; :data:`VERIFIERS` holds both. ``tests/mutation.py`` checks that a wrong closed form fails.
 """
 
@@ -720,7 +720,7 @@ VERIFIERS: dict[str, Callable[[Context], list[Check]]] = {
     "5.1": check_5_1, "5.2": check_5_2, "5.3": check_5_3,
     "7.1": check_7_1, "7.2": check_7_2, "7.3": check_7_3, "7.4": check_7_4, "C.1": check_c_1,
     "X.1": check_x_1, "X.2": check_x_2, "X.3": check_x_3, "S.1": check_s_1,
-    **verify_objectives.VERIFIERS,  # X.4-X.7 (distillation objectives)
+    **verify_objectives.VERIFIERS,  # X.4-X.9 (distillation objectives; X.8, X.9 with the llm extra)
 }
 
 
