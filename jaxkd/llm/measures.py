@@ -100,19 +100,31 @@ def student_logprobs(students: Students, pairs: Pairs) -> np.ndarray:
     return total / np.maximum(np.asarray(pairs.loss_mask[:, 1:].sum(axis=1)), 1)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _next_token(graphdef, params, tokens, mask):
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _next_token(graphdef, states, tokens, mask, ids, per_student: bool):
+    """Every student's next-token summaries at once (students vmapped): the largest
+    log-probability, its token, and the log of the mass outside ``ids``, each (N, M, L − 1)."""
     from flax import nnx
 
-    return jax.nn.log_softmax(nnx.merge(graphdef, params)(tokens, attention_mask=mask)[:, :-1], axis=-1)
+    def one(params, t, m, i):
+        log_q = jax.nn.log_softmax(nnx.merge(graphdef, params)(t, attention_mask=m)[:, :-1], axis=-1)
+        return log_q.max(-1), log_q.argmax(-1), topk.student_cells(log_q, i)[..., -1]
+
+    axis = 0 if per_student else None
+    return jax.vmap(one, in_axes=(0, axis, axis, axis))(states, tokens, mask, ids)
 
 
-def _each_student(students: Students, tokens, mask, per_student: bool):
-    """Each student's next-token log-probabilities (M, L − 1, V) on its pairs, in turn."""
-    for i in range(students.num_students):
-        t, m = (tokens[i], mask[i]) if per_student else (tokens, mask)
-        params = jax.tree.map(lambda a: jnp.asarray(a[i]), students.states)
-        yield _next_token(students.graphdef, params, jnp.asarray(t, jnp.int32), jnp.asarray(m, jnp.int32))
+def _summaries(students: Students, pairs: Pairs, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_next_token` over the students in chunks that fit in memory (host arrays)."""
+    tokens, mask = jnp.asarray(pairs.tokens, jnp.int32), jnp.asarray(pairs.mask, jnp.int32)
+    one = students.model(0)
+    N, per_token = students.num_students, 12 * one.config.vocab_size
+    chunk = students_per_chunk(4 * num_params(one) + per_token * int(np.prod(pairs.tokens.shape[-2:])), N,
+                               what="scoring next tokens under a student")
+    parts = [_next_token(students.graphdef, students.state(lo, lo + chunk),
+                         *((a[lo:lo + chunk] for a in (tokens, mask, ids)) if pairs.per_student else (tokens, mask, ids)),
+                         pairs.per_student) for lo in range(0, N, chunk)]
+    return tuple(np.concatenate([np.asarray(p[i], np.float64 if i != 1 else np.int64) for p in parts]) for i in range(3))
 
 
 def next_token_ece(students: Students, pairs: Pairs, weights, *, bins: int = 10) -> np.ndarray:
@@ -125,31 +137,28 @@ def next_token_ece(students: Students, pairs: Pairs, weights, *, bins: int = 10)
     if pairs.per_student:
         raise ValueError("next_token_ece scores one set of pairs (M, L) under every student.")
     w = np.asarray(weights, float)[:, None] * (np.asarray(pairs.loss_mask)[:, 1:] > 0)     # (M, L - 1)
-    nxt = np.asarray(pairs.tokens)[:, 1:]
-    out = []
-    for log_q in _each_student(students, pairs.tokens, pairs.mask, False):
-        log_q = np.asarray(log_q, np.float64)
-        conf = np.exp(log_q.max(-1))
-        right = (log_q.argmax(-1) == nxt).astype(float)
-        b = np.minimum((conf * bins).astype(int), bins - 1)
-        total = np.bincount(b.ravel(), w.ravel(), bins)
-        gap = np.bincount(b.ravel(), (w * right).ravel(), bins) - np.bincount(b.ravel(), (w * conf).ravel(), bins)
-        out.append(float(np.abs(gap).sum() / total.sum()))
-    return np.array(out)
+    top, token, _ = _summaries(students, pairs, jnp.zeros((*pairs.tokens.shape[:-1], pairs.tokens.shape[-1] - 1, 1),
+                                                          jnp.int32))
+    conf, right = np.exp(top), (token == np.asarray(pairs.tokens)[:, 1:]).astype(float)       # (N, M, L - 1)
+    N = conf.shape[0]
+    cell = np.minimum((conf * bins).astype(int), bins - 1) + bins * np.arange(N)[:, None, None]  # one bin set a student
+    ww = np.broadcast_to(w, conf.shape)
+
+    def per_bin(x):
+        return np.bincount(cell.ravel(), (ww * x).ravel(), N * bins).reshape(N, bins)
+
+    return np.abs(per_bin(right) - per_bin(conf)).sum(1) / ww.sum(axis=(1, 2))
 
 
 def mass_outside(students: Students, pairs: Pairs, ids) -> np.ndarray:
     """Each student's mean next-token mass outside the tokens ``ids`` (the teacher's top k) over
     the scored positions of its pairs: pairs (M, L) or (N, M, L), ids (..., L − 1, k) on the
     same leading axes -> (N,)."""
-    ids = np.asarray(ids)
-    keep = np.asarray(pairs.loss_mask)[..., 1:] > 0
-    out = []
-    for i, log_q in enumerate(_each_student(students, pairs.tokens, pairs.mask, pairs.per_student)):
-        own_ids, own_keep = (ids[i], keep[i]) if pairs.per_student else (ids, keep)
-        tail = topk.student_cells(log_q, jnp.asarray(own_ids, jnp.int32))[..., -1]             # (M, L - 1)
-        out.append(float(np.exp(np.asarray(tail, np.float64))[own_keep].mean()))
-    return np.array(out)
+    keep = np.broadcast_to(np.asarray(pairs.loss_mask)[..., 1:] > 0, (students.num_students,
+                                                                      *pairs.tokens.shape[-2:-1],
+                                                                      pairs.tokens.shape[-1] - 1))
+    _, _, tail = _summaries(students, pairs, jnp.asarray(ids, jnp.int32))                     # (N, M, L - 1)
+    return np.where(keep, np.exp(tail), 0.0).sum(axis=(1, 2)) / keep.sum(axis=(1, 2))
 
 
 def measure(student_embs, teacher_embs) -> Measures:
