@@ -78,6 +78,20 @@ def answer_entropy(labels, num_answers: int) -> float:
     return float(0.0 - np.sum(p * np.log(p)))
 
 
+def valid_answer_entropy(labels, num_answers: int) -> float:
+    """Entropy (nats) of the empirical distribution of the sampled answers that express a valid
+    answer (labels >= 0) over the K valid answers, hallucinations left out; NaN when none is
+    valid. Beside :func:`answer_entropy`, which lumps every hallucination into one bucket (so a
+    model that hallucinates half the time can show the entropy of a fair coin)."""
+    labels = np.asarray(labels)
+    valid = labels[labels >= 0]
+    if valid.size == 0:
+        return float("nan")
+    p = np.bincount(valid, minlength=num_answers)
+    p = p[p > 0] / valid.size
+    return float(0.0 - np.sum(p * np.log(p)))
+
+
 def narrower_share(student_entropy, teacher_entropy) -> float:
     """Share of prompts where the student's answer distribution has lower entropy than the
     teacher's (the suppression effect, docs/theorems.md C.1; the study's Table 2)."""

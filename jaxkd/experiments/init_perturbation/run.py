@@ -24,7 +24,9 @@ class Results(base.EnsembleResults):
     """Typed results (per perturbation scale s); ``mse_truth_per_student`` holds every student's
     test MSE at every s (the same students, paired across s when inits are fresh); ``fit``: per
     s the students' :class:`jaxkd.experiments.fit.FitSummary` as JSON (held-out loss: their
-    test MSE against the truth, whatever labels they learned)."""
+    test MSE against the truth, whatever labels they learned); ``prediction_signal``: per s the
+    variance across test inputs of the students' mean prediction (the scale their between-student
+    variance is read against where another model class is compared)."""
 
     scale: tuple[float, ...]
     param_variance_before: tuple[float, ...]
@@ -32,6 +34,7 @@ class Results(base.EnsembleResults):
     mse_truth_per_student: tuple[tuple[float, ...], ...]
     num_students: int
     fit: tuple[dict, ...] | None = None
+    prediction_signal: tuple[float, ...] | None = None   # variance across test inputs of the students' mean prediction
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
@@ -62,6 +65,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 "param_variance_before": mlp.parameter_variance(init),
                 "param_variance_after": mlp.parameter_variance(params),
                 "mse_truth_per_student": uncertainty.mse(preds, task.y_test),
+                "prediction_signal": float(np.var(np.asarray(preds, np.float64).mean(axis=0))),
                 "fit": regression.fit_of(losses, task.train, preds, task.y_test)}
 
     points = [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)]

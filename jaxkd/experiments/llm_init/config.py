@@ -22,6 +22,9 @@ class Config(llm_config.LLMConfig):
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "scales", v.check_grid("perturbation scales", self.scales, v.check_nonnegative))
+        if 0.0 not in self.scales or len(self.scales) < 2:
+            raise ValueError(f"perturbation scales must include 0 and a scale above it (got {self.scales}): each "
+                             "class's effect is its increment over its own unperturbed students.")
         v.check_int("tracked students", self.tracked_students)
         if self.tracked_students > self.num_students:
             raise ValueError(f"tracked students ({self.tracked_students}) cannot exceed the students per "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxkd import document as doc
-from jaxkd.experiments.llm_init.run import TRACKED, Results, amplification
+from jaxkd.experiments.llm_init.run import TRACKED, Results, amplification, increments
 from jaxkd.experiments.llm_study import report, stats
 from jaxkd.formatting import fmt
 from jaxkd.plotting import subplots
@@ -74,12 +74,15 @@ def document(res: Results) -> doc.Section:
                          "greedy_disagreement", "logprob_spread", "alignment", "hallucination", "tv_excess"],
                         ["between-student var", "floor (S.1)", "corrected (S.1)", "greedy disagreement",
                          "log-prob spread", "alignment", "hallucination", "TV excess (S.3)"])
-    draws, mlp_draws = np.asarray(res.draw_logprob_spread), np.asarray(res.mlp_draw_variance)
     family = res.config.family_label
-    sens = doc.Table(["s", f"{family}: log-prob spread / spread from teacher draws",
-                      "MLP: prediction variance / variance from teacher noise (α = 1)"],
-                     [[s, _ratio_cell(np.asarray(res.logprob_spread[i]) / draws),
-                       _ratio_cell(np.asarray(res.mlp_variance[i]) / mlp_draws)]
+    spread, variance = increments(res, "logprob_spread"), increments(res, "mlp_variance")
+    align, disagree = increments(res, "alignment"), increments(res, "greedy_disagreement")
+    sens = doc.Table(["s", f"{family}: log-prob spread added / spread across answers",
+                      "MLP: prediction variance added / variance across test inputs",
+                      f"{family}: alignment change", f"{family}: greedy disagreement added"],
+                     [[s, _ratio_cell(spread[i] / np.asarray(res.logprob_signal[i])),
+                       _ratio_cell(variance[i] / np.asarray(res.mlp_signal[i])),
+                       stats.span(*stats.mean_interval(align[i])), stats.span(*stats.mean_interval(disagree[i]))]
                       for i, s in enumerate(res.scale) if s > 0])
     rows = []
     for i, s in enumerate(res.scale):
@@ -95,11 +98,14 @@ def document(res: Results) -> doc.Section:
         doc.Paragraph("Initial parameters × (1 + ε), ε ~ N(0, s²) per parameter; the teacher's greedy answers and "
                       "the same batch order for every student of a replicate."),
         main,
-        doc.Paragraph(doc.Strong("Sensitivity relative to the teacher's randomness"), " (what the claim reads; "
-                      "geometric mean over replicates, 95% interval from the log ratios):"),
+        doc.Paragraph(doc.Strong("What a perturbation adds over the same design's unperturbed students"),
+                      " (what the claim reads: each class's increment over its own s = 0, as a share of its "
+                      "output's spread across inputs; geometric mean over replicates, 95% interval from the log "
+                      "ratios; both classes' students share one init per replicate, the MLP students learn a "
+                      "deterministic MLP teacher's outputs as the language-model students learn its greedy answers):"),
         sens,
         doc.Paragraph(doc.Strong("How much training amplifies the initial spread"), " (variance across students "
                       "of every parameter, averaged, after training / at init; geometric mean over replicates, 95% "
-                      "interval from the log ratios; MLP: Boston, init-perturbation's quick design, the same rule):"),
+                      "interval from the log ratios; MLP: Boston, init-perturbation's quick network, the same rule):"),
         amp, doc.Figure("init.png", "init"), doc.Figure("trajectories.png", "tracked parameters"),
         doc.Figure("training.png", "the students' training loss at every step")], steps=res.steps[0])

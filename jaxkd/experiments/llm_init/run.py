@@ -15,8 +15,6 @@ from jaxkd.experiments.init_perturbation import run as ip
 from jaxkd.experiments.llm_init.config import Config
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, setup
-from jaxkd.experiments.teacher_noise import config as tn_config
-from jaxkd.experiments.teacher_noise import run as tn
 from jaxkd.runs import RunDir, columns, sweep
 from jaxkd.students import mlp
 
@@ -81,8 +79,8 @@ class Results(measures.SweepResults):
     tracked_spread: tuple[tuple[float, ...], ...]      # s x steps: std across students of the tracked scalars
     trajectories: tuple                                 # s x tracked students x 3 x steps
     mlp_variance: tuple[tuple[float, ...], ...]        # MLP test-prediction variance across students, s x R
-    draw_logprob_spread: tuple[float, ...]              # GPT-2 students differing only in teacher draws (T = 1), R
-    mlp_draw_variance: tuple[float, ...]                # MLP students differing only in teacher noise (α = 1), R
+    logprob_signal: tuple[tuple[float, ...], ...]      # variance across valid answers of the mean log-prob, s x R
+    mlp_signal: tuple[tuple[float, ...], ...]          # variance across test inputs of the mean prediction, s x R
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
@@ -90,23 +88,51 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
     return Results.build(cfg, _columns(cfg, run_dir))
 
 
+#: The MLP comparator's design, matched to the language-model students': one init shared by a
+#: replicate's students (the pretrained base student is one point too), perturbed by the same
+#: rule, learning a deterministic teacher's outputs (the language-model students learn the
+#: teacher's greedy answers). init-perturbation's own default (the study's MLP script) gives each
+#: student a fresh init, whose spread would swamp the perturbation's.
+MLP_DESIGN = {"fresh_init": False, "labels": "teacher"}
+
+
 def mlp_comparator(cfg: Config) -> dict:
-    """MLP students on Boston, one seed per replicate: perturbed by the same rule at the same
-    scales (``init-perturbation``'s quick design: parameter spread before and after training, and
-    the variance of their test predictions, (s, R)), and distilled from a noisy teacher at α = 1
-    with nothing else varied (``teacher-noise``'s: the variance that teacher noise causes, (R,))."""
+    """MLP students on Boston (init-perturbation's quick network and training, :data:`MLP_DESIGN`),
+    one seed per replicate, perturbed at the same scales: per scale and replicate (s, R) the
+    parameter spread before and after training, the variance across students of their test
+    predictions, and the variance across test inputs of their mean prediction (the signal)."""
     n = max(cfg.num_students, 10)
-    before, after, variance, draws = [], [], [], []
+    before, after, variance, signal = [], [], [], []
     for r in range(cfg.replicates):
-        res = ip.run(ip_config.Config.from_preset("quick", scales=cfg.scales, num_students=n, seed=cfg.seed * 1000 + r))
+        res = ip.run(ip_config.Config.from_preset("quick", scales=cfg.scales, num_students=n,
+                                                  seed=cfg.seed * 1000 + r, **MLP_DESIGN))
         before.append(res.param_variance_before)
         after.append(res.param_variance_after)
         variance.append(res.inter_student_variance)
-        noisy = tn.run(tn_config.Config.from_preset("quick", model="mlp", alphas=(1.0,), num_students=n,
-                                             seed=cfg.seed * 1000 + r))
-        draws.append(noisy.inter_student_variance[0])
+        signal.append(res.prediction_signal)
     return {"mlp_spread_before": np.asarray(before).T, "mlp_spread_after": np.asarray(after).T,
-            "mlp_variance": np.asarray(variance).T, "mlp_draw_variance": np.asarray(draws)}
+            "mlp_variance": np.asarray(variance).T, "mlp_signal": np.asarray(signal).T}
+
+
+def increments(res: "Results", name: str) -> np.ndarray:
+    """Per scale and replicate, ``name`` minus its value at s = 0 of the same replicate (what the
+    perturbation adds over the unperturbed students of the same design): (s, R)."""
+    x = np.asarray(getattr(res, name), float)
+    return x - x[list(res.scale).index(0.0)]
+
+
+def design_problem(res: "Results") -> str | None:
+    """Why the two classes' designs are not matched (None when they are): at s = 0 a replicate's
+    students start as one point, so their parameter spread is 0 but for float rounding in both
+    classes: below a millionth of the spread at the smallest s above 0 (fresh inits give more
+    than that smallest perturbation's)."""
+    i = list(res.scale).index(0.0)
+    j = min((k for k, s in enumerate(res.scale) if s > 0), key=lambda k: res.scale[k])
+    unmatched = [who for who, before in (("MLP", res.mlp_spread_before), (res.config.family_label, res.spread_before))
+                 if max(before[i]) > 1e-6 * min(before[j])]
+    return None if not unmatched else (f"the {' and '.join(unmatched)} students do not share one init per replicate "
+                                       "(parameter spread above 0 at s = 0), so a perturbation's effect cannot be "
+                                       "told from the spread of their inits")
 
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
@@ -118,7 +144,6 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     order = replicates.replicate_keys(task, "data_order")
     perturb_key = rng.stream(cfg.seed, "init_perturbation")
     mlps = mlp_comparator(cfg)
-    draws = measures.measure(task, replicates.distil_at_temperature(task, 1.0), teacher)["logprob_spread"]
 
     def point(p):
         i, s = p
@@ -141,17 +166,19 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                                           after=keep, key=rng.point_key(perturb_key, i, 1))
         traj = np.concatenate([np.concatenate(starts)[:, None], np.concatenate(traces)], axis=1)  # (S, steps + 1, 3)
         first = traj[: cfg.num_students]                                     # replicate 0
-        return {"scale": s, **measures.measure(task, out, teacher), "passes": float(cfg.epochs),
+        logprob = np.asarray(out.logprob, np.float64).reshape(cfg.replicates, cfg.num_students, -1)
+        return {"scale": s, **measures.measure(task, out, teacher, targets=pairs), "passes": float(cfg.epochs),
                 "steps": out.compute.steps,
                 "spread_before": spread0.value().tolist(), "spread_after": after.value().tolist(),
-                **{k: mlps[k][i].tolist() for k in ("mlp_spread_before", "mlp_spread_after", "mlp_variance")},
+                "logprob_signal": np.var(logprob.mean(axis=1), axis=1).tolist(),
+                **{k: mlps[k][i].tolist() for k in ("mlp_spread_before", "mlp_spread_after", "mlp_variance",
+                                                    "mlp_signal")},
                 "tracked_spread": first.std(axis=0, ddof=1).mean(axis=1).tolist(),
                 "trajectories": np.transpose(first[: cfg.tracked_students], (0, 2, 1)).tolist()}
 
     rows = sweep(run_dir, [(f"s-{i:02d}", (i, s)) for i, s in enumerate(cfg.scales)], point,
                         desc="llm-init")
-    return {**columns(rows), "draw_logprob_spread": draws, "mlp_draw_variance": mlps["mlp_draw_variance"],
-            **measures.regime(task)}
+    return {**columns(rows), **measures.regime(task)}
 
 
 def amplification(before, after) -> np.ndarray:

@@ -30,7 +30,8 @@ def _forward_kl(res: Results) -> Interval:
                     f"at T = {fmt(T)}: |students − teacher entropy|, sequence-level k=1 minus forward KL "
                     f"{stats.span(m, lo, hi)} nats (forward KL {stats.cell(_gap(res, f))}, sequence-level "
                     f"{stats.cell(_gap(res, s))}); log10 of the between-student log-prob spread, sequence-level over "
-                    f"forward KL {stats.span(*spread)}; {report.regime_text(res)}", gate=measures.gate(res))
+                    f"forward KL {stats.span(*spread)}; {measures.row_figures(res, [f, s])}; {report.regime_text(res)}",
+                    gate=measures.decide_gate(res, [f, s]))
 
 
 def _reverse_kl(res: Results) -> Interval:
@@ -41,7 +42,8 @@ def _reverse_kl(res: Results) -> Interval:
     return Interval(m, lo, hi, len(_gap(res, hot)),
                     f"at the flattest teacher (T = {fmt(temps[-1])}): teacher − students entropy {stats.span(m, lo, hi)} "
                     f"nats; narrower by more at T = {fmt(temps[-1])} than at T = {fmt(temps[0])}: "
-                    f"{stats.span(*trend)} nats; {report.regime_text(res)}", gate=measures.gate(res))
+                    f"{stats.span(*trend)} nats; {measures.row_figures(res, [hot, cold])}; {report.regime_text(res)}",
+                    gate=measures.decide_gate(res, [hot, cold]))
 
 
 def _sequence_level(res: Results) -> Interval:
@@ -56,22 +58,31 @@ def _sequence_level(res: Results) -> Interval:
                     f"{stats.cell(_gap(res, three))} (C.1: {fmt(res.c1_student_entropy[one])} and "
                     f"{fmt(res.c1_student_entropy[three])} nats against the truth's "
                     f"{fmt(float(np.mean(res.student_entropy[one]) - np.mean(res.entropy_gap[one])))}); "
-                    f"{report.regime_text(res)}", gate=measures.gate(res))
+                    f"{measures.row_figures(res, [one, three])}; {report.regime_text(res)}",
+                    gate=measures.decide_gate(res, [one, three]))
 
 
 def _jsd_monotone(res: Results) -> Interval:
     T = _nearest_one(res)
     order = ["forward KL", "JSD(0.1)", "JSD(0.5)", "JSD(0.9)", "reverse KL"]
     betas = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
-    H = np.stack([np.asarray(res.student_entropy[row_at(res, T, lab)], float) for lab in order])   # (5, R)
+    rows = [row_at(res, T, lab) for lab in order]
     b = betas - betas.mean()
-    slopes = (H - H.mean(axis=0)).T @ b / (b @ b)                                               # (R,)
+
+    def slopes_of(name):  # least-squares slope on β of each replicate's values: (R,)
+        H = np.stack([np.asarray(getattr(res, name)[i], float) for i in rows])                # (5, R)
+        return (H - H.mean(axis=0)).T @ b / (b @ b), H
+
+    slopes, H = slopes_of("student_entropy")
     m, lo, hi = stats.mean_interval(-slopes)
+    valid, hall = (stats.mean_interval(slopes_of(n)[0]) for n in ("valid_entropy", "hallucination"))
     return Interval(m, lo, hi, len(slopes),
                     f"at T = {fmt(T)}: least-squares slope of student entropy on β (forward KL = 0 ... reverse KL = 1) "
                     f"{stats.span(-m, -hi, -lo)} nats per unit β; entropies "
                     + ", ".join(f"{lab} {fmt(float(np.mean(h)))}" for lab, h in zip(order, H))
-                    + f"; {report.regime_text(res)}", gate=measures.gate(res))
+                    + f" (hallucinations one bucket); on the valid answers alone the slope is {stats.span(*valid)}, "
+                    f"and the hallucination share's slope {stats.span(*hall)}; {measures.row_figures(res, rows)}; "
+                    f"{report.regime_text(res)}", gate=measures.decide_gate(res, rows))
 
 
 STEP = ("llm-objectives-gpt2",)

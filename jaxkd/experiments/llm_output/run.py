@@ -36,10 +36,11 @@ def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
 
+    targets = list(enumerate(replicates.greedy_answers(task)))   # the teacher's greedy answers to the distillation prompts
+
     def compute():
-        greedy = replicates.greedy_answers(task)  # on the distillation prompts
         # Replicate r's students share one order key: identical students within a replicate.
-        return replicates.train_and_sample(task, list(enumerate(greedy)), order=replicates.replicate_keys(
+        return replicates.train_and_sample(task, targets, order=replicates.replicate_keys(
             task, "data_order"), key=rng.stream(cfg.seed, "student_eval"), temperatures=cfg.temperatures)
 
     out = setup.cached(task, setup.work_key(cfg, "output", temperatures=list(map(float, cfg.temperatures))), compute,
@@ -50,7 +51,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     def point(p):
         i, T = p
         teacher = replicates.teacher_reference(task, T)
-        row = {"temperature": T, **measures.measure(task, out, teacher, T), "passes": float(cfg.epochs),
+        row = {"temperature": T, **measures.measure(task, out, teacher, T, targets=targets), "passes": float(cfg.epochs),
                "steps": out.compute.steps}
         s = measures.embed(task, out.samples.at(T))
         t = measures.embed(task, teacher.samples)                          # (R, P, n, E)

@@ -47,7 +47,8 @@ MEASURES = ("alignment", "greedy_disagreement", "logprob_spread", "inter_student
             "teacher_entropy_gap", "valid_tv_excess", "teacher_valid_tv_excess", "valid_entropy_gap",
             "teacher_valid_entropy_gap", "student_entropy", "teacher_entropy", "narrower_share", "centroid_cosine",
             "teacher_centroid_cosine", "gt_similarity", "teacher_gt_similarity", "systematic_noise",
-            "teacher_systematic_noise")
+            "teacher_systematic_noise", "valid_entropy", "teacher_valid_entropy", "teacher_sample_alignment",
+            "target_hallucination")
 
 #: Per-prompt values kept for every replicate (R x P), for the prompt bootstrap of a verdict.
 PER_PROMPT = ("student_entropy", "teacher_entropy", "student_variance", "teacher_variance", "tv_excess",
@@ -73,10 +74,19 @@ def describe(task: Task, embs) -> dict:
         "noise": tm.pairwise_cosine_distance(embs),
         "variance": tm.intra_model_variance(embs),
         "entropy": np.array([tm.answer_entropy(lab, len(task.centroids[p])) for p, lab in enumerate(labels)]),
+        "valid_entropy": np.array([tm.valid_answer_entropy(lab, len(task.centroids[p])) for p, lab in enumerate(labels)]),
         "gt_similarity": np.array([tm.ground_truth_similarity(embs[p], task.centroids[p]) for p in range(P)]),
         "centroid_cosine": np.array([e["centroid_cosine"] for e in exact]),
         **{k: np.array([c[k] for c in corrected]) for k in corrected[0]},
     }
+
+
+def _student_mean(values) -> np.ndarray:
+    """Per prompt, the mean over students of a per-prompt measure, students where it is
+    undefined (NaN: no valid answer) left out: N x (P,) -> (P,)."""
+    x = np.asarray(values, float)
+    counts = np.isfinite(x).sum(axis=0)
+    return np.where(counts > 0, np.nansum(x, axis=0) / np.maximum(counts, 1), np.nan)
 
 
 def _mean(x) -> float:
@@ -84,8 +94,27 @@ def _mean(x) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
 
 
+def target_hallucination(task: Task, targets) -> np.ndarray:
+    """The hallucination share of training targets, per student: ``targets`` one list of (prompt
+    index, text) per student, or one list shared by all -> (len,) or (1,); each text classified
+    against its question's valid answers as the students' samples are (the evaluation questions
+    are the distillation questions, in order, whatever their phrasing). NaN where the evaluation
+    questions are other questions (single-answer corpora hold some out)."""
+    per_student = bool(targets) and isinstance(targets[0], list)
+    groups = targets if per_student else [targets]
+    if len(task.eval_corpus.items) != len(task.corpus.items):
+        return np.full(len(groups), np.nan)
+    warm_embeddings(task, [t for g in groups for _, t in g])
+    out = []
+    for g in groups:
+        embs = embed(task, [t for _, t in g])                                 # (M, E)
+        out.append(float(np.mean([tm.classify(e[None], task.centroids[p], qa_concepts.HALLUCINATION_THRESHOLD)[0] < 0
+                                  for (p, _), e in zip(g, embs)])))
+    return np.asarray(out)
+
+
 def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: float = 1.0,
-            direct: Outputs | None = None) -> dict:
+            direct: Outputs | None = None, targets="samples") -> dict:
     """Every measure of :data:`MEASURES`, one value per replicate (lists of R), for the outputs
     of R x N students (:class:`Outputs`, student j in replicate j // N) against the teacher's
     own samples of the same replicate (:class:`TeacherReference`), all on the evaluation prompts
@@ -94,6 +123,16 @@ def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: fl
     distribution's (S.4), and with ``direct`` (:func:`replicates.direct_reference`)
     ``direct_systematic_noise`` is the same for the directly fine-tuned students of the
     replicate, and ``direct_hallucination`` their hallucination share (the competence gate).
+
+    ``targets`` says what the students were trained on, for ``target_hallucination`` (the
+    per-row gate, :func:`row_gate`): ``"samples"`` (the teacher's distribution at its
+    temperature, soft or sampled: its own samples' share, ``teacher``'s), or the training pairs
+    themselves (one list of (prompt index, text) per student, or one shared list: their share,
+    :func:`target_hallucination`).
+    ``valid_entropy`` / ``teacher_valid_entropy`` are the answer entropies on the valid
+    answers alone (``student_entropy`` lumps every hallucination into one bucket);
+    ``teacher_sample_alignment`` is the cosine of the teacher's own samples to its greedy answer
+    (the control of ``alignment``: how far the targets themselves are from the greedy answer).
 
     Also returned: ``per_prompt`` (the :data:`PER_PROMPT` values, R x P), per-prompt noise of
     teacher and students (replicate means) as ``prompt_teacher_noise`` / ``prompt_student_noise``,
@@ -109,6 +148,13 @@ def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: fl
     t_greedy = embed(task, teacher.greedy)                                    # (P, E)
     t_samples = embed(task, teacher.samples)                                  # (R, P, n, E)
     logprob = np.asarray(out.logprob, float)                                  # (R*N, A)
+    if isinstance(targets, str):
+        if targets != "samples":
+            raise ValueError(f"targets must be 'samples' or the training pairs, not {targets!r}.")
+        target_hall = None
+    else:
+        shares = target_hallucination(task, targets)
+        target_hall = shares if len(shares) == R * N else np.full(R * N, shares[0])
     per = [describe(task, e) for e in samples]
     direct_per = None if direct is None else [describe(task, e) for e in embed(task, direct.samples.at(1.0))]
     extra = ("direct_systematic_noise", "direct_hallucination") if direct is not None else ()
@@ -119,7 +165,7 @@ def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: fl
         group = range(r * N, (r + 1) * N)
         t = describe(task, t_samples[r])
         base = distill.measure(samples[r * N:(r + 1) * N], t_samples[r])
-        s = {k: np.mean([per[j][k] for j in group], axis=0) for k in per[0]}   # per prompt, over the students
+        s = {k: _student_mean([per[j][k] for j in group]) for k in per[0]}     # per prompt, over the students
         s_noise_all.append(s["noise"])
         t_noise_all.append(t["noise"])
         values = {
@@ -135,13 +181,17 @@ def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: fl
             "narrower_share": tm.narrower_share(s["entropy"], t["entropy"]),
             "systematic_noise": _mean(s["noise"] - task.truth_noise),
             "teacher_systematic_noise": _mean(t["noise"] - task.truth_noise),
+            "valid_entropy": _mean(s["valid_entropy"]), "teacher_valid_entropy": _mean(t["valid_entropy"]),
+            "teacher_sample_alignment": float(np.einsum("pne,pe->pn", t_samples[r], t_greedy).mean()),
+            "target_hallucination": (_mean(t["hallucination"]) if target_hall is None
+                                     else _mean(target_hall[r * N:(r + 1) * N])),
         }
         for k in ("hallucination", "tv_excess", "entropy_gap", "valid_tv_excess", "valid_entropy_gap",
                   "centroid_cosine", "gt_similarity"):
             values[k] = _mean(s[k])
             values["teacher_" + k] = _mean(t[k])
         if direct_per is not None:
-            d = {k: np.mean([direct_per[j][k] for j in group], axis=0) for k in ("noise", "hallucination")}
+            d = {k: _student_mean([direct_per[j][k] for j in group]) for k in ("noise", "hallucination")}
             values["direct_systematic_noise"] = _mean(d["noise"] - task.truth_noise)
             values["direct_hallucination"] = _mean(d["hallucination"])
         for k in rows:
@@ -215,6 +265,10 @@ class SweepResults(base.Results):
     teacher_gt_similarity: tuple[tuple[float, ...], ...]
     systematic_noise: tuple[tuple[float, ...], ...]
     teacher_systematic_noise: tuple[tuple[float, ...], ...]
+    valid_entropy: tuple[tuple[float, ...], ...]
+    teacher_valid_entropy: tuple[tuple[float, ...], ...]
+    teacher_sample_alignment: tuple[tuple[float, ...], ...]
+    target_hallucination: tuple[tuple[float, ...], ...]
     per_prompt: tuple                  # per point: {name: R x P}
     prompt_teacher_noise: tuple[tuple[float, ...], ...]
     prompt_student_noise: tuple[tuple[float, ...], ...]
@@ -252,6 +306,55 @@ def regime(task: Task) -> dict:
     return {"regime_teacher_hallucination": [float(describe(task, e)["hallucination"].mean()) for e in teacher],
             "regime_direct_hallucination": [float(np.mean(d[r * N:(r + 1) * N])) for r in range(cfg.replicates)],
             "single_answer": task.single_answer}
+
+
+#: The per-row gate: a row that decides a claim may hallucinate at most this much more (a share,
+#: replicate means) than its own training targets do, else the claim is "inconclusive (regime)":
+#: such students measure how much they have not learned, not what distillation passes on.
+ROW_MARGIN = 0.10
+
+
+def row_gate(res, rows) -> str | None:
+    """Why the deciding rows of ``res`` cannot decide a claim (None when they can): any row
+    (index into the grid; ``rows`` a list of indices) whose students' hallucination share
+    exceeds their targets' (``target_hallucination``) by more than :data:`ROW_MARGIN`, on average
+    over replicates. Single-answer corpora are ungated, as in :func:`gate`."""
+    if res.single_answer:
+        return None
+    failed = []
+    for i in dict.fromkeys(rows):
+        h, t = float(np.mean(res.hallucination[i])), float(np.mean(res.target_hallucination[i]))
+        if not np.isfinite(t) or h - t > ROW_MARGIN:
+            failed.append(f"{row_name(res, i)} hallucinates {100 * h:.0f}% against its targets' "
+                          + ("(not measured)" if not np.isfinite(t) else f"{100 * t:.0f}%"))
+    return None if not failed else (f"per-row gate failed ({'; '.join(failed)}; at most {100 * ROW_MARGIN:.0f} "
+                                    "points above its targets allowed): these students have not learned their targets")
+
+
+def row_figures(res, rows) -> str:
+    """The per-row gate's figures for the evidence: each deciding row's hallucination share
+    against its targets' (replicate means)."""
+    return "per-row gate: " + ", ".join(
+        f"{row_name(res, i)} {100 * float(np.mean(res.hallucination[i])):.1f}% vs targets "
+        f"{100 * float(np.mean(res.target_hallucination[i])):.1f}%" for i in dict.fromkeys(rows))
+
+
+def row_name(res, i: int) -> str:
+    """A grid point in words: its label, objective, target or scale, whichever the results have,
+    with its teacher temperature where the grid has several and its budget where it has one."""
+    name = next((fmt.format(getattr(res, field)[i]) for field, fmt in (
+        ("label", "{}"), ("objective", "{}"), ("target", "{}"), ("scale", "s = {}")) if hasattr(res, field)), None)
+    temps = getattr(res, "temperature", None)
+    if temps is not None and (name is None or len(set(temps)) > 1):
+        name = f"T = {temps[i]}" if name is None else f"{name} at T = {temps[i]}"
+    if hasattr(res, "budget"):
+        name = f"{name} ({res.budget[i]})"
+    return name or f"row {i}"
+
+
+def decide_gate(res, rows) -> str | None:
+    """The set-up's gate (:func:`gate`) or else the deciding rows' (:func:`row_gate`)."""
+    return gate(res) or row_gate(res, rows)
 
 
 def gate(res) -> str | None:

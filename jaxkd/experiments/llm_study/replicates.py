@@ -255,6 +255,12 @@ def _outputs(task: Task, students: distill.Students, temperatures, keys) -> Outp
                    np.asarray(students.losses).tolist())
 
 
+def reference_answers(task: Task) -> list[tuple[int, str]]:
+    """One reference answer per distillation prompt, (prompt index, text): the most probable valid
+    answer's first paraphrase (BioASQ's ideal answer), what the direct fine-tune learns."""
+    return [(p, it.paraphrases[int(np.argmax(it.probs))][0]) for p, it in enumerate(task.corpus.items)]
+
+
 def direct_reference(task: Task) -> Outputs:
     """R x N copies of the base students fine-tuned directly on one reference answer per prompt
     (the most probable valid answer's first paraphrase; BioASQ's ideal answer), for the
@@ -263,8 +269,7 @@ def direct_reference(task: Task) -> Outputs:
     cfg = task.cfg
 
     def compute():
-        reference = [(p, it.paraphrases[int(np.argmax(it.probs))][0]) for p, it in enumerate(task.corpus.items)]
-        return train_and_sample(task, reference, order=replicate_keys(task, "data_order"),
+        return train_and_sample(task, reference_answers(task), order=replicate_keys(task, "data_order"),
                                 key=rng.stream(cfg.seed, "direct_sampling"))
 
     return cached(task, work_key(cfg, "direct"), compute, load=Outputs.from_json)

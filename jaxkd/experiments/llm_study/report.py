@@ -50,17 +50,27 @@ LLM_NOTE = ("Answers are embedded with all-MiniLM-L6-v2. Every cell is the mean 
             "nearest valid answer has cosine < 0.75; entropy and total variation are over the corpus's known valid "
             "answers plus 'hallucination' (S.2), with their plug-in floors removed where marked (S.3). The "
             "uncorrected between-student variance has a sampling floor (S.1); the corrected value, greedy "
-            "disagreement and log-prob spread have none.")
+            "disagreement and log-prob spread have none. Answer entropy lumps hallucinations into one bucket; the "
+            "'valid' entropy leaves them out. Every row a verdict reads is held to its own training targets: "
+            "hallucinating more than 10 points above them (the teacher's samples at the row's temperature, its greedy "
+            "answers, or the selected training answers, classified alike) makes the verdict inconclusive (regime).")
+
+
+def prompt_set(res) -> str:
+    """The prompts a run measured on, in words (its ``--evaluation`` setting)."""
+    return {"distillation": "distillation prompts (the students' own questions and phrasings)",
+            "held-out": "held-out prompts (the same questions in a phrasing no student trained on)"}[res.config.evaluation]
 
 
 def regime_text(res) -> str:
     """The competence of the set-up in words: hallucination shares of the teacher at T = 1 and
-    of the direct fine-tune, and the gate they are held to."""
+    of the direct fine-tune, the gate they are held to, and the prompts measured on."""
+    where = f"measured on the {prompt_set(res)}"
     if res.single_answer:
-        return "single-answer corpus: criteria read the cosine to the reference answer (no hallucination gate)"
+        return f"single-answer corpus: criteria read the cosine to the reference answer (no hallucination gate); {where}"
     t, d = np.mean(res.regime_teacher_hallucination), np.mean(res.regime_direct_hallucination)
     return (f"regime: the teacher at T = 1 hallucinates {100 * t:.1f}%, the direct fine-tune {100 * d:.1f}% "
-            f"(gate: at most {100 * GATE:.0f}% each)")
+            f"(gate: at most {100 * GATE:.0f}% each); {where}")
 
 
 def llm_section(title: str, res, blocks, passes=None, steps=None, departures_extra=()) -> doc.Section:

@@ -17,11 +17,12 @@ def _budgets(res: Results) -> list[str]:
     return ran[::-1]
 
 
-def _judged(res: Results, quantity, text) -> Interval:
+def _judged(res: Results, quantity, text, labels) -> Interval:
     """``quantity(res, budget) -> per-replicate values`` decided at the first budget of
     :func:`_budgets`; when another budget's interval lies on the other side of 0, the claim is
     inconclusive (the interval spans both), and the evidence says so; an interval spanning 0 at
-    the other budget is reported beside, not a flip."""
+    the other budget is reported beside, not a flip. ``labels`` are the rows the quantity reads:
+    the per-row gate holds each, at the deciding budget, to its targets."""
     parts, intervals = [], []
     for b in _budgets(res):
         values = np.asarray(quantity(res, b), float)
@@ -33,10 +34,11 @@ def _judged(res: Results, quantity, text) -> Interval:
     flips = {-1, 1} <= verdicts  # one budget's interval above 0 and another's below
     if flips:
         lo, hi = min(i[1] for i in intervals), max(i[2] for i in intervals)
+    rows = [row_at(res, _budgets(res)[0], label) for label in labels]
     evidence = (f"{text(res, _budgets(res)[0])}; " + "; ".join(parts)
                 + ("; the verdict differs between budgets, so neither decides" if flips else "")
-                + f"; {report.regime_text(res)}")
-    return Interval(m, lo, hi, n, evidence, gate=measures.gate(res))
+                + f"; {measures.row_figures(res, rows)}; {report.regime_text(res)}")
+    return Interval(m, lo, hi, n, evidence, gate=measures.decide_gate(res, rows))
 
 
 def _k(res: Results) -> int:
@@ -66,7 +68,7 @@ def _tail(res: Results) -> Interval:
                 f"{stats.cell(_ratio(r, b, f'top-{k} renormalised'))} (X.9: 0), full distribution "
                 f"{stats.cell(_ratio(r, b, FULL))} (outside the top {k}); bucket minus renormalised")
 
-    return _judged(res, q, text)
+    return _judged(res, q, text, [f"top-{k} + tail", f"top-{k} renormalised"])
 
 
 def _entropy(res, budget, label):
@@ -86,7 +88,7 @@ def _narrows(res: Results) -> Interval:
                 f"{stats.cell(_entropy(r, b, f'top-{k} + tail'))}, teacher {stats.cell(r.teacher_entropy[i])} nats; "
                 f"full minus renormalised")
 
-    return _judged(res, q, text)
+    return _judged(res, q, text, [FULL, f"top-{k} renormalised"])
 
 
 def _closer(res: Results) -> Interval:
@@ -104,7 +106,7 @@ def _closer(res: Results) -> Interval:
                 f"(file {fmt(r.bytes_per_token[row_at(r, b, f'top-{k} + tail')])} bytes per token against "
                 f"{fmt(r.full_bytes_per_token)} for the full distribution)")
 
-    return _judged(res, q, text)
+    return _judged(res, q, text, [FULL, f"top-{k} renormalised", f"top-{k} + tail"])
 
 
 STEP = ("llm-topk-gpt2",)

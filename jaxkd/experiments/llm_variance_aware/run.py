@@ -74,7 +74,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     def point(p):
         i, (label, method, k, schedule) = p
         if method == "direct":
-            out = direct
+            out, pairs = direct, replicates.reference_answers(task)
         else:
             pairs = [selection.select("single" if method == "soft" else method, [d[:k] for d in draws[j]],
                                       draw_embs[j, :, :k], base_embs[j, :, :k]) for j in range(cfg.total_students)]
@@ -87,7 +87,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                                               key=rng.point_key(rng.stream(cfg.seed, "student_eval"), i))
         c = out.compute
         return {"label": label, "method": method, "k": k, "schedule": schedule,
-                **measures.measure(task, out, teacher, direct=direct), "steps": c.steps,
+                **measures.measure(task, out, teacher, direct=direct, targets=pairs), "steps": c.steps,
                 "passes": float(c.epochs), "training_tokens": c.training_tokens, "pairs": c.pairs}
 
     points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks, cfg.study_schedule, cfg.jaxkd_methods))]
@@ -122,6 +122,7 @@ def row_values(res: Results, metric: str, i: int) -> np.ndarray:
     """Row ``i``'s per-replicate values of ``metric``: (R,)."""
     if metric == "gt_distance":
         return 1.0 - np.asarray(res.gt_similarity[i], float)
-    if metric == "systematic_noise" and res.single_answer:  # the study's reference: the direct fine-tune
+    if metric == "study_systematic_noise" or (metric == "systematic_noise" and res.single_answer):
+        # The study's reference: the direct fine-tune (both measured against the truth's noise, which cancels).
         return np.asarray(res.systematic_noise[i], float) - np.asarray(res.direct_systematic_noise[i], float)
     return np.asarray(getattr(res, metric)[i], float)

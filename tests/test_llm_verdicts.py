@@ -1,0 +1,134 @@
+"""What the language-model verdicts rest on: entropy on valid answers, the per-row hallucination
+gate, llm-init's matched comparator, the study-signed systematic noise and the alignment control."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from jaxkd.experiments.llm_init import claims as init_claims
+from jaxkd.experiments.llm_init import run as init_run
+from jaxkd.experiments.llm_init.config import Config as InitConfig
+from jaxkd.experiments.llm_study import measures
+from jaxkd.llm import metrics
+
+
+def test_valid_answer_entropy_leaves_hallucinations_out():
+    # Half hallucinated, the rest one answer: the lumped entropy is a fair coin's, the valid one 0.
+    labels = [0, 0, -1, -1]
+    assert metrics.answer_entropy(labels, 3) == pytest.approx(np.log(2))
+    assert metrics.valid_answer_entropy(labels, 3) == 0.0
+    assert metrics.valid_answer_entropy([0, 1, 2, -1], 3) == pytest.approx(np.log(3))
+    assert np.isnan(metrics.valid_answer_entropy([-1, -1], 3))
+
+
+def test_student_mean_leaves_out_students_without_valid_answers():
+    x = measures._student_mean([[0.5, np.nan], [0.7, np.nan], [np.nan, np.nan]])
+    assert x[0] == pytest.approx(0.6) and np.isnan(x[1])
+
+
+def _rows(hall, target, single_answer=False):
+    """Results-like rows: replicate hallucination shares of students and of their targets."""
+    return SimpleNamespace(label=tuple(f"row {i}" for i in range(len(hall))), hallucination=hall,
+                           target_hallucination=target, single_answer=single_answer,
+                           regime_teacher_hallucination=(0.05, 0.05), regime_direct_hallucination=(0.02, 0.04))
+
+
+def test_row_gate_holds_each_deciding_row_to_its_own_targets():
+    res = _rows(hall=((0.10, 0.14), (0.45, 0.52), (0.30, 0.30)), target=((0.06, 0.06), (0.06, 0.06), (0.25, 0.29)))
+    assert measures.row_gate(res, [0, 2]) is None            # 6 and 3 points above their targets
+    why = measures.row_gate(res, [0, 1])                      # 42 points above
+    assert why.startswith("per-row gate failed (row 1 hallucinates 48% against its targets' 6%")
+    assert "at most 10 points" in why and measures.decide_gate(res, [1]) == why
+    # The margin is a strict bound: a row exactly at it passes, 1 point above fails.
+    assert measures.row_gate(_rows(((0.20, 0.20),), ((0.10, 0.10),)), [0]) is None
+    assert measures.row_gate(_rows(((0.21, 0.21),), ((0.10, 0.10),)), [0]) is not None
+    assert "not measured" in measures.row_gate(_rows(((0.1, 0.1),), ((np.nan, np.nan),)), [0])
+    assert measures.row_gate(_rows(((0.9, 0.9),), ((0.0, 0.0),), single_answer=True), [0]) is None
+    assert measures.row_figures(res, [0, 1]) == "per-row gate: row 0 12.0% vs targets 6.0%, row 1 48.5% vs targets 6.0%"
+    # The set-up's gate comes first.
+    res.regime_direct_hallucination = (0.3, 0.3)
+    assert measures.decide_gate(res, [0]).startswith("regime gate failed")
+
+
+def test_target_hallucination_classifies_the_training_texts():
+    x, y = np.eye(3)[0], np.eye(3)[1]
+    table = {"valid": x, "junk": y}
+    task = SimpleNamespace(corpus=SimpleNamespace(items=[0, 1]), eval_corpus=SimpleNamespace(items=[0, 1]),
+                           centroids=[x[None], x[None]],
+                           embedder=SimpleNamespace(encode=lambda texts: None))
+    import jaxkd.experiments.llm_study.measures as m
+
+    orig = m.embed
+    m.embed = lambda task, texts: np.stack([table[t] for t in texts])
+    try:
+        per = m.target_hallucination(task, [[(0, "valid"), (1, "junk")], [(0, "valid"), (1, "valid")]])
+        shared = m.target_hallucination(task, [(0, "junk"), (1, "junk"), (0, "valid"), (1, "valid")])
+        held = m.target_hallucination(SimpleNamespace(**{**vars(task), "eval_corpus": SimpleNamespace(items=[0])}),
+                                      [(0, "valid")])
+    finally:
+        m.embed = orig
+    assert per.tolist() == [0.5, 0.0] and shared.tolist() == [0.5] and np.isnan(held).all()
+
+
+def _init_results(mlp_before0=0.0, gpt_before0=0.0):
+    """llm-init results at s = 0 and 0.05, 3 replicates, with known increments."""
+    cfg = SimpleNamespace(family_label="GPT-2", evaluation="distillation")
+    return SimpleNamespace(
+        config=cfg, scale=(0.0, 0.05), single_answer=False, regime_teacher_hallucination=(0.05,) * 3,
+        regime_direct_hallucination=(0.05,) * 3, hallucination=((0.05,) * 3,) * 2, target_hallucination=((0.04,) * 3,) * 2,
+        logprob_spread=((0.0,) * 3, (0.2, 0.4, 0.3)), logprob_signal=((2.0,) * 3, (2.0, 2.0, 2.0)),
+        mlp_variance=((0.0,) * 3, (0.001, 0.002, 0.0015)), mlp_signal=((1.0,) * 3, (1.0, 1.0, 1.0)),
+        spread_before=((gpt_before0,) * 3, (1e-4,) * 3), spread_after=((0.0,) * 3, (1.1e-4,) * 3),
+        mlp_spread_before=((mlp_before0,) * 3, (2e-3,) * 3), mlp_spread_after=((0.0,) * 3, (1e-3,) * 3),
+        alignment=((0.9,) * 3, (0.8, 0.85, 0.82)), greedy_disagreement=((0.0,) * 3, (0.1, 0.2, 0.15)))
+
+
+def test_llm_init_claim_reads_each_class_increment_over_its_own_s0():
+    res = _init_results()
+    g, m = init_claims.sensitivity(res)
+    np.testing.assert_allclose(g, [0.1, 0.2, 0.15])          # (spread − 0) / signal 2
+    np.testing.assert_allclose(m, [0.001, 0.002, 0.0015])
+    iv = init_claims._llm_init(res)
+    assert iv.estimate == pytest.approx(2.0) and iv.gate is None and iv.low > 0
+    assert "alignment falls by" in iv.evidence and "per-row gate: s = 0.0" in iv.evidence
+    # An increment is over s = 0, not the raw value: a spread already there at s = 0 is taken off.
+    res.mlp_variance = ((0.0005,) * 3, (0.001, 0.002, 0.0015))
+    np.testing.assert_allclose(init_claims.sensitivity(res)[1], [0.0005, 0.0015, 0.001])
+
+
+def test_llm_init_refuses_unmatched_designs():
+    """Planted: the MLP students with fresh inits (init-perturbation's own default) spread at s = 0."""
+    assert init_run.design_problem(_init_results()) is None
+    iv = init_claims._llm_init(_init_results(mlp_before0=0.02))
+    assert iv.gate.startswith("the MLP students do not share one init per replicate")
+    with pytest.raises(ValueError, match="must include 0"):
+        InitConfig.from_preset("quick", scales=(0.01, 0.05))
+
+
+def test_llm_init_mlp_comparator_shares_one_init_and_fails_when_inits_are_fresh(monkeypatch):
+    """The comparator itself: one init per replicate, so at s = 0 its students are one model (spread
+    and prediction variance exactly 0); planted fresh inits give a spread there, which the claim refuses."""
+    cfg = InitConfig.from_preset("quick", scales=(0.0, 0.05), num_students=2, replicates=2)
+    out = init_run.mlp_comparator(cfg)
+    # One model but for float rounding (the variance formula's, ~1e-15 against ~1e-4 at s = 0.05).
+    assert out["mlp_spread_before"][0].max() < 1e-12 < out["mlp_spread_before"][1].min()
+    assert out["mlp_variance"][0].max() < 1e-12 < out["mlp_variance"][1].min() and (out["mlp_signal"] > 0).all()
+    monkeypatch.setattr(init_run, "MLP_DESIGN", {**init_run.MLP_DESIGN, "fresh_init": True})
+    planted = init_run.mlp_comparator(cfg)
+    assert (planted["mlp_spread_before"][0] > planted["mlp_spread_before"][1] / 10).all()
+    assert (planted["mlp_variance"][0] > 1e-6).all()
+    res = _init_results()
+    res.mlp_spread_before = tuple(map(tuple, planted["mlp_spread_before"].tolist()))
+    assert init_run.design_problem(res).startswith("the MLP students do not share one init")
+
+
+def test_systematic_noise_is_signed_as_the_study_does():
+    from jaxkd.experiments.llm_variance_aware import run as va
+
+    # Students less noisy than the truth (−0.28) but noisier than the direct fine-tune (−0.4):
+    # the study's systematic noise is +0.12, not |−0.28|.
+    res = SimpleNamespace(systematic_noise=((-0.28, -0.30),), direct_systematic_noise=((-0.40, -0.42),),
+                          single_answer=False)
+    np.testing.assert_allclose(va.row_values(res, "study_systematic_noise", 0), [0.12, 0.12])
+    np.testing.assert_allclose(va.row_values(res, "systematic_noise", 0), [-0.28, -0.30])
