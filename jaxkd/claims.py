@@ -45,17 +45,22 @@ class FitVerdict:
     status: str
     interval: tuple[float, float] | None
     evidence: str
+    level: float | None = None  # along a fit ladder: the share of the run trained (1 where it ended)
 
     def to_json(self) -> dict:
         return {"fit": self.fit, "status": self.status,
-                "interval": None if self.interval is None else list(self.interval), "evidence": self.evidence}
+                "interval": None if self.interval is None else list(self.interval), "evidence": self.evidence,
+                "level": self.level}
 
 
-def across_fits(deciding: Finding, fit: str, others: list[tuple[str, Finding]]) -> Finding:
+def across_fits(deciding: Finding, fit: str, others: list[tuple[str, Finding]],
+                ladder: list[tuple[str, Finding]] | None = None) -> Finding:
     """``deciding`` (the claim at the fit its premise needs, described by ``fit``) re-judged at
     ``others`` (label, finding) fits: when the fits disagree between reproduced and not
     reproduced the verdict is "inconclusive (budget)", else the deciding verdict stands; every
-    fit's verdict is kept in ``fits``."""
+    fit's verdict is kept in ``fits``. ``ladder``, every fit (label, finding) from the least to
+    the most trained, says where along it the verdict holds ("reproduced for fits up to …")
+    when it changes there."""
     if not others:
         return deciding
     fits = (FitVerdict(f"deciding: {fit}", deciding.status, deciding.interval, deciding.evidence),
@@ -64,10 +69,25 @@ def across_fits(deciding: Finding, fit: str, others: list[tuple[str, Finding]]) 
     said = "; ".join(f"{v.fit}: {v.status}" + ("" if v.interval is None else
                      f" [{v.interval[0]:.4g}, {v.interval[1]:.4g}]") for v in fits)
     if {True, False} <= decided:
+        where = "" if ladder is None else f"; {holds_along(ladder)}"
         return dataclasses.replace(deciding, reproduced=None, inconclusive=True, reason="budget", fits=fits,
-                                   evidence=f"the training budget decides it ({said}); at the deciding fit: "
+                                   evidence=f"the training budget decides it ({said}{where}); at the deciding fit: "
                                             f"{deciding.evidence}")
     return dataclasses.replace(deciding, fits=fits, evidence=f"{deciding.evidence}; re-judged at every fit: {said}")
+
+
+def holds_along(ladder: list[tuple[str, Finding]]) -> str:
+    """Where along a fit ladder (label, finding), least trained first, each decided verdict
+    holds: "reproduced at epoch 20 of 60 … epoch 40 of 60, not reproduced at 60 epochs"
+    (inconclusive fits named apart)."""
+    runs: list[list] = []
+    for label, f in ladder:
+        if runs and runs[-1][0] == f.status:
+            runs[-1][2] = label
+        else:
+            runs.append([f.status, label, label])
+    return "along the fit ladder: " + ", ".join(
+        f"{status} at {lo}" if lo == hi else f"{status} from {lo} to {hi}" for status, lo, hi in runs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +141,20 @@ def replicates_to_decide(est: float, se: float, n: int, z: float = 1.96, what: s
     return f"about {need:,} {what} would decide it at 80% power"
 
 
+#: How a claim is decided where its results come at several fits (a fit ladder), appended to its
+#: criterion (:attr:`Claim.premise`).
+PREMISE_CRITERIA = {
+    "config": "",
+    "regime": "judged at every rung of the fit ladder (checkpoints of one run) and where training ended, decided at "
+              "the least-trained fit whose deciding rows pass every gate (the study's regime: students that answer "
+              "validly without having memorised); decided verdicts that differ along the ladder make it inconclusive "
+              "(budget), with where each holds",
+    "converged": "judged at every rung of the fit ladder and where training ended, decided where training ended (the "
+                 "theorem's premise: trained students); decided verdicts that differ along the ladder make it "
+                 "inconclusive (budget), with where each holds",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Claim:
     key: str
@@ -129,6 +163,17 @@ class Claim:
     criterion: str
     needs: tuple[str, ...]                       # Step names whose results the judgment reads
     judge: Callable[..., "tuple[bool, str] | Interval"]
+    # Which fit decides where the results come at several (a fit ladder): "config" (the
+    # config's own budget, the others beside), "regime" (the study's claims: the least-trained
+    # fit whose rows answer validly, i.e. pass every gate: the study's students answered
+    # validly without having memorised) or "converged" (a theorem's prediction: the last fit).
+    premise: str = "config"
+
+    def __post_init__(self):
+        if self.premise not in PREMISE_CRITERIA:
+            raise ValueError(f"premise must be one of {', '.join(PREMISE_CRITERIA)}, got {self.premise!r}.")
+        if PREMISE_CRITERIA[self.premise]:
+            object.__setattr__(self, "criterion", f"{self.criterion}; {PREMISE_CRITERIA[self.premise]}")
 
     def evaluate(self, results: dict[str, dict]) -> Finding:
         if any(n not in results for n in self.needs):

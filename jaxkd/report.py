@@ -62,11 +62,58 @@ def summary_section(checks: Sequence[Check], findings, links: dict[str, str] | N
     if by_fit:
         blocks.append(doc.Section("Every verdict at every training budget", [
             doc.Paragraph("Each claim whose students train to a budget is judged at the fit its premise needs "
-                          "(deciding) and again at the other fits this run trained: twice the budget, and a fixed "
-                          "budget beside a stopping rule. Fits that disagree between reproduced and not reproduced "
-                          "make the verdict \"inconclusive (budget)\"."),
-            doc.Table(["claim", "fit", "verdict", "95% interval"], by_fit)], anchor="summary-fits"))
+                          "(deciding) and again at the other fits this run trained: twice the budget, a fixed "
+                          "budget beside a stopping rule, and for the language-model claims every rung of the fit "
+                          "ladder (checkpoints of one run). Fits that disagree between reproduced and not "
+                          "reproduced make the verdict \"inconclusive (budget)\"."),
+            doc.Table(["claim", "fit", "verdict", "95% interval"], by_fit),
+            *([doc.Figure(LADDER_FIGURE, "each fit-ladder claim's deciding quantity (95% interval; the claim holds "
+                                         "above 0) against how far its students had trained")]
+              if ladder_claims(findings) else [])], anchor="summary-fits"))
     return doc.Section("Summary", blocks, anchor="summary")
+
+
+#: The summary's figure of the fit ladder, in the run folder.
+LADDER_FIGURE = "ladder.png"
+
+STATUS_COLOURS = {"reproduced": "C2", "not reproduced": "C3"}
+
+
+def ladder_claims(findings) -> list:
+    """The (claim, finding) pairs judged along a fit ladder (their fits carry a fit level)."""
+    return [(c, f) for c, f in findings if len(f.fits) > 1 and all(v.level is not None for v in f.fits)]
+
+
+def ladder_figure(findings):
+    """Each fit-ladder claim's deciding quantity against the share of the run its students had
+    trained: the 95% interval at every fit, coloured by its verdict there (green reproduced, red
+    not reproduced, grey inconclusive), the deciding fit ringed; None without ladder claims."""
+    from jaxkd.plotting import subplots
+
+    chosen = ladder_claims(findings)
+    if not chosen:
+        return None
+    cols = min(4, len(chosen))
+    rows = -(-len(chosen) // cols)
+    fig, axes = subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.ravel()[len(chosen):]:
+        ax.set_visible(False)
+    for ax, (claim, finding) in zip(axes.ravel(), chosen):
+        for i, v in enumerate(finding.fits):
+            if v.interval is None:
+                continue
+            lo, hi = v.interval
+            colour = STATUS_COLOURS.get(v.status, "0.5")
+            ax.plot([v.level, v.level], [lo, hi], color=colour, lw=3, solid_capstyle="butt")
+            ax.plot([v.level], [(lo + hi) / 2], "o", color=colour, ms=4,
+                    mfc="white" if i == 0 else colour, mew=1.5)
+        ax.axhline(0.0, color="k", lw=0.6)
+        ax.set_xlim(0, 1.08)
+        ax.set_title(f"{claim.key}: {finding.status}", fontsize=8)
+        ax.set_xlabel("share of the run trained", fontsize=7)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def provenance_blocks(prov: dict, plan, timings: dict[str, float]) -> tuple[list, list]:

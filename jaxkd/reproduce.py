@@ -232,6 +232,9 @@ def reproduce(the_plan: Plan, out, *, resume: bool = False, overwrite: bool = Fa
     }
     header, details = report.provenance_blocks(prov, the_plan, timings)
     study_doc = report.study_document(the_plan, checks, sections, findings, timings, header=header, details=details)
+    figure = report.ladder_figure(findings)
+    if figure is not None:
+        top.save_figure(figure, report.LADDER_FIGURE)
     top.write_json("summary.json", summary)
     top.write_text("report.md", document.to_markdown(study_doc))
     top.write_text("report.html", document.to_html(study_doc, out, title=f"jaxkd reproduce ({the_plan.preset})"))
@@ -288,7 +291,10 @@ def report_from_folder(out, *, redraw: bool = False):
     header = details = None
     if "provenance" in summary:
         header, details = report.provenance_blocks(summary["provenance"], the_plan, timings)
-    document = report.study_document(the_plan, checks, sections, study.judge(results, refit_results), timings,
+    findings = study.judge(results, refit_results)
+    if redraw and (figure := report.ladder_figure(findings)) is not None:
+        RunDir(out, top).save_figure(figure, report.LADDER_FIGURE)
+    document = report.study_document(the_plan, checks, sections, findings, timings,
                                       header=header,
                                       details=details)
     return document, summary

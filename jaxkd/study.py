@@ -142,6 +142,30 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+#: What each claim premise decides at, in words (:attr:`jaxkd.claims.Claim.premise`).
+PREMISES = {"config": "the config's budget", "regime": "the least-trained fit whose rows answer validly: the "
+            "study's regime", "converged": "the most-trained fit: the theorem's premise"}
+
+
+def _level(claim: Claim, results: dict) -> float:
+    """How far the students a claim reads had trained (the config's ``fit_level``; 1 without one)."""
+    levels = [getattr(results[n].config, "fit_level", 1.0) for n in claim.needs if n in results]
+    return min(levels) if levels else 1.0
+
+
+def _deciding_fit(claim: Claim, fits: list) -> int:
+    """The index into ``fits`` (label, finding, fit level) that decides ``claim`` by its premise:
+    the config's own (the first), the most-trained, or the least-trained one not gated
+    ("inconclusive (regime)"; the most-trained when every fit is)."""
+    order = sorted(range(len(fits)), key=lambda i: fits[i][2])
+    if claim.premise == "converged":
+        return order[-1]
+    if claim.premise == "regime":
+        valid = [i for i in order if fits[i][1].reason != "regime"]
+        return valid[0] if valid else order[-1]
+    return 0
+
+
 def judge(results: dict, refits: dict | None = None) -> list[tuple[Claim, Finding]]:
     """Evaluate every claim on ``results`` (step name -> that step's typed results); the claims of
     an optional step that did not run are left out (they are not part of the default study).
@@ -161,13 +185,25 @@ def judge(results: dict, refits: dict | None = None) -> list[tuple[Claim, Findin
             continue
         finding = c.evaluate(results)
         labels = list(dict.fromkeys(label for n in c.needs if n in results for label in refits.get(n, {})))
-        others = []
-        for label in labels:
-            swapped = {**results, **{n: refits[n][label] for n in c.needs if label in refits.get(n, {})}}
-            fits = ", ".join(f"{n} {refits[n][label].config.fit_label}" for n in c.needs if label in refits.get(n, {}))
-            others.append((f"{label}: {fits}", c.evaluate(swapped)))
         deciding = ", ".join(f"{n} {results[n].config.fit_label}" for n in c.needs
                              if n in results and results[n].config.fit_label)
-        out.append((c, across_fits(finding, deciding, others)))
+        fits = [(deciding, finding, _level(c, results))]
+        for label in labels:
+            swapped = {**results, **{n: refits[n][label] for n in c.needs if label in refits.get(n, {})}}
+            said = ", ".join(f"{n} {refits[n][label].config.fit_label}" for n in c.needs
+                             if label in refits.get(n, {}))
+            fits.append((f"{label}: {said}", c.evaluate(swapped), _level(c, swapped)))
+        chosen = _deciding_fit(c, fits)
+        others = [(label, f) for i, (label, f, _) in enumerate(fits) if i != chosen]
+        ladder = None
+        if c.premise != "config":
+            ladder = [(label, f) for label, f, _ in sorted(fits, key=lambda x: x[2])]
+        label, decided, _ = fits[chosen]
+        found = across_fits(decided, f"{label} ({PREMISES[c.premise]})" if ladder else label, others, ladder)
+        if ladder and found.fits:
+            levels = [fits[chosen][2], *(lv for i, (_, _, lv) in enumerate(fits) if i != chosen)]
+            found = dataclasses.replace(found, fits=tuple(dataclasses.replace(v, level=lv)
+                                                          for v, lv in zip(found.fits, levels)))
+        out.append((c, found))
     return out
 

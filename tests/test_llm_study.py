@@ -15,7 +15,7 @@ from jaxkd.report import write_step
 from jaxkd.runs import RunDir, to_jsonable
 
 TINY = dict(num_questions=5, teacher_epochs=2, base_epochs=2, epochs=2, batch_size=4, samples=3,
-            num_students=2, replicates=2)
+            num_students=2, replicates=2, rungs=())  # the fit ladder: test_llm_rungs_read_one_training_run
 EXTRA = {"llm-teacher-noise": {"temperatures": (0.7, 1.5)}, "llm-noise-transfer": {"temperatures": (1.0,)},
          "llm-init": {"scales": (0.0, 0.05), "tracked_students": 2}, "llm-output": {"temperatures": (0.7, 1.0)},
          "llm-variance-aware": {"ks": (2,)}, "llm-objectives": {"temperatures": (2.0,), "max_new_tokens": 6},
@@ -72,7 +72,8 @@ def test_llm_experiment_end_to_end(tmp_path, name, shared_work):
         direct = res.label.index("direct fine-tune")
         assert res.systematic_noise[direct] == res.direct_systematic_noise[direct]
         # The quick preset trains the deciding rows only (the study's schedule is the paper preset's).
-        assert set(res.schedule) == {"equal"} and len(res.label) == 5  # nor jaxkd's soft targets and weighting
+        # ... and multi-response at equal epochs per target (k x the steps), what decides.
+        assert res.schedule == ("equal",) * 5 + ("epochs",) and len(res.label) == 6  # nor jaxkd's additions
         assert "soft" not in res.method and "variance-weighting" not in res.method
         assert "the study's schedule not run (--study-schedule)" in _claim_evidence(res, "llm-similarity")
         assert "the study's schedule not run (--study-schedule)" in report  # named in the departures table
@@ -81,6 +82,8 @@ def test_llm_experiment_end_to_end(tmp_path, name, shared_work):
         equal = res.label.index("multi-response k=2, equal")
         assert res.steps[equal] == steps and res.steps[res.method.index("single")] == steps
         assert res.passes[equal] == pytest.approx(steps * 4 / 10)
+        epochs = res.label.index("multi-response k=2, equal epochs")  # 2 passes over 10 pairs: 3 steps each
+        assert res.steps[epochs] == 2 * 3 and res.passes[epochs] == 2.0
     if name == "llm-objectives":
         assert len(res.objective) == 9 and set(res.steps) == {steps}  # every objective at equal compute
         seq3 = res.objective.index("sequence-level k=3")
@@ -115,6 +118,36 @@ def test_llm_experiment_end_to_end(tmp_path, name, shared_work):
         rows = range(len(res.logprob_spread)) if name == "llm-teacher-noise" else [res.method.index("single")]
         assert all(min(res.logprob_spread[i]) > 1e-12 for i in rows)
     assert all(len(r) == 2 for r in res.alignment)  # one value per replicate
+
+
+def test_llm_rungs_read_one_training_run(tmp_path, monkeypatch, shared_work):
+    """A step judged at a rung reads the checkpoint its run at the full budget stored in the
+    shared folder (no second training), and measures other students than where training ended:
+    fewer steps, another training loss."""
+    from jaxkd.llm import distill
+
+    module = EXPERIMENTS["llm-teacher-noise"]
+    cfg = module.Config.from_preset("quick", **{**TINY, "epochs": 4, "rungs": (2,)}, temperatures=(1.0,))
+    shared = shared_work  # the setup of TINY (its key holds no distillation field)
+    end = module.run(cfg, RunDir.open(tmp_path / "end", {"experiment": "x", **cfg.__dict__}, shared=shared))
+
+    def no_training(*a, **k):
+        raise AssertionError("a rung must not train again")
+
+    monkeypatch.setattr(distill, "distill", no_training)
+    rung_cfg = cfg.refits()["epoch-2"]
+    rung = module.run(rung_cfg, RunDir.open(tmp_path / "rung", {"experiment": "x", **rung_cfg.__dict__},
+                                            shared=shared))
+    assert (end.steps, rung.steps) == ((8,), (4,)) and (end.passes, rung.passes) == ((4.0,), (2.0,))
+    assert len(rung.loss_curve[0]) == 4 and rung.loss_curve[0] == end.loss_curve[0][:4]
+    assert rung.train_loss != end.train_loss and rung.regime_direct_hallucination == end.regime_direct_hallucination
+    assert "at rung 2 of the 4-epoch run" in measures_report(rung) and "where training ended" in measures_report(end)
+
+
+def measures_report(res) -> str:
+    from jaxkd.experiments.llm_study import report
+
+    return report.regime_text(res)
 
 
 @pytest.mark.slow  # 60 s; the sweep's resume is held to the same standard for every tabular experiment

@@ -258,12 +258,16 @@ def test_a_topk_verdict_that_differs_between_budgets_is_inconclusive():
 
     from jaxkd.experiments.llm_topk import claims
 
-    res = SimpleNamespace(budget=("equal steps", "converged"), single_answer=True)
+    two = ((0.0,), (0.0,))
+    res = SimpleNamespace(budget=("equal steps", "converged"), target=("top-2 + tail",) * 2, single_answer=True,
+                          hallucination=two, target_hallucination=two, train_loss=two, answer_loss=two, converged=two,
+                          config=SimpleNamespace(evaluation="distillation", rung=None, epochs=60))
     values = {"converged": [0.30, 0.32, 0.31, 0.29, 0.33]}
 
     def finding(equal):
         values["equal steps"] = equal
-        return claims._judged(res, lambda r, b: values[b], lambda r, b: f"decided at {b}").finding("c")
+        return claims._judged(res, lambda r, b: values[b], lambda r, b: f"decided at {b}",
+                              ["top-2 + tail"]).finding("c")
 
     assert finding([0.2, 0.21, 0.19, 0.22, 0.2]).reproduced is True
     flipped = finding([-0.2, -0.21, -0.19, -0.22, -0.2])

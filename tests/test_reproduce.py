@@ -298,12 +298,16 @@ def test_llm_correction_claims_read_paired_replicates():
 
     def results(tv_of):
         tv = [tuple(tv_of(m, sch) + noise) for _, m, _, sch in rows]
-        sys = [tuple(np.zeros(3) if m == "direct" else -(0.3 if m == "single" else 0.1) + noise)
+        # The study's sign: students' noise above the direct fine-tune's (0 here) is noisier.
+        sys = [tuple(np.zeros(3) if m == "direct" else (0.3 if m == "single" else 0.1) + noise)
                for _, m, _, _ in rows]
+        low = tuple((0.05, 0.04, 0.06) for _ in rows)  # every row as valid as its targets: the per-row gate passes
         return {"llm-variance-aware-gpt2": SimpleNamespace(
             label=tuple(r[0] for r in rows), method=tuple(r[1] for r in rows), k=tuple(r[2] for r in rows),
             schedule=tuple(r[3] for r in rows), tv_excess=tuple(tv), systematic_noise=tuple(sys),
-            single_answer=False, config=SimpleNamespace(replicates=3),
+            direct_systematic_noise=tuple((0.0, 0.0, 0.0) for _ in rows), hallucination=low,
+            target_hallucination=low, train_loss=low, answer_loss=low, converged=low, single_answer=False,
+            config=SimpleNamespace(replicates=3, evaluation="distillation", rung=None, epochs=60),
             regime_teacher_hallucination=(0.03, 0.04, 0.05), regime_direct_hallucination=(0.05, 0.06, 0.04))}
 
     better = {"single": 0.6, "soft": 0.6, "direct": 0.5, "multi": 0.5, "averaging": 0.48,
@@ -315,8 +319,14 @@ def test_llm_correction_claims_read_paired_replicates():
     # Averaging beats the study's variance weighting on the study's schedule: not strongest.
     worse = {**better, "averaging": 0.3}
     assert _claim("llm-vw").evaluate(results(lambda m, s: worse[m])).status == "not reproduced"
+    # Equal epochs per target decides: multi-response starved at equal steps (worse than single there) is
+    # reported beside, not deciding.
+    starved = lambda m, s: better[m] if m != "multi" or s == "epochs" else 0.7  # noqa: E731
+    f = _claim("llm-similarity").evaluate(results(starved))
+    assert f.status == "reproduced" and "beside: equal steps, weakest row multi-response k=3, equal:" in f.evidence
     # One corrected method no better than single-response, up to replicate noise: inconclusive.
     tie = lambda m, s: better[m] if m != "multi" else 0.6 + (0.02 if s == "study" else 0.0)  # noqa: E731
+    # (every multi-response row ties single-response: the deciding one at equal epochs, and equal steps beside)
     rand = results(tie)
     rand["llm-variance-aware-gpt2"].tv_excess = tuple(
         tuple(np.asarray(t) + ([0.0, 0.05, -0.05] if rand["llm-variance-aware-gpt2"].method[i] == "multi" else 0))

@@ -91,7 +91,8 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
             eval_pairs: Pairs | None = None, teacher_logits: TeacherLogits | None = None,
             chunk: int | None = None, trace: Callable | None = None,
             progress: Callable[[int, int], None] | None = None,
-            stopping: ensemble.Stopping | None = None) -> Students:
+            stopping: ensemble.Stopping | None = None, checkpoints: tuple[int, ...] = (),
+            on_checkpoint: Callable[[int, int, int, "Students"], None] | None = None) -> Students:
     """Distil N students at once (validated entry point) on the engine of
     :mod:`jaxkd.students.ensemble`.
 
@@ -131,6 +132,10 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
       stopping: optional per-student stopping rule (:class:`jaxkd.students.ensemble.Stopping`):
         on the training loss, or on the held-out loss (``monitor="held-out"``, with
         ``eval_pairs``); the epochs (or ``max_steps``) are the cap. Default: the fixed budget.
+      checkpoints, on_checkpoint: epochs along this one run (increasing, below the last) at which
+        ``on_checkpoint(epoch, lo, hi, students)`` sees students lo..hi-1 as :class:`Students`
+        (their parameters then, ``compute`` up to that epoch, no losses): a fit ladder that costs
+        evaluation, not training. The learning-rate schedule is the whole run's.
 
     Returns:
       :class:`Students`.
@@ -221,15 +226,24 @@ def distill(student, pairs: Pairs, *, order_keys, epochs: int, batch_size: int, 
                  **({"sample": ensemble.check_keys("sample keys", sample_keys, N)} if loss.on_policy > 0 else {})}
     extra = None if teacher is None else {"teacher": nnx.state(teacher, nnx.Param),
                                           "coin": jax.random.key(0) if coin_key is None else coin_key}
+    per_pair = float(pairs.mask.sum() / np.prod(pairs.mask.shape[:-1]))
+
+    def compute_at(epochs_done: int) -> Compute:
+        s = min(epochs_done * schedule.steps_per_epoch(M), steps)
+        seen = min(s * batch_size, epochs_done * M)  # sequences seen (the last batch of an epoch may be short)
+        return Compute(steps=s, epochs=seen / M, pairs=M, training_tokens=int(round(seen * per_pair)))
+
+    def checkpoint(epoch, lo, hi, params):
+        on_checkpoint(epoch, lo, hi, Students(graphdef, params, compute_at(epoch)))
+
     fit = ensemble.fit(objective, optimizer, schedule, states, data, own=own, order_keys=keys,
                        step_keys=step_keys or None, extra=extra,
                        chunk=chunk, epochs_per_block=1, trace=trace,
                        evaluate=None if eval_pairs is None else HeldOut(graphdef),
                        eval_data=None if eval_pairs is None else _as_batch(eval_pairs), on_block=progress,
-                       host=chunk < N, stopping=stopping)
-    per_pair = float(pairs.mask.sum() / np.prod(pairs.mask.shape[:-1]))
-    seen = min(steps * batch_size, epochs * M)  # sequences seen (the last batch of an epoch may be short)
-    compute = Compute(steps=steps, epochs=seen / M, pairs=M, training_tokens=int(round(seen * per_pair)))
+                       host=chunk < N, stopping=stopping, checkpoints=checkpoints,
+                       on_checkpoint=None if on_checkpoint is None else checkpoint)
+    compute = compute_at(epochs)
     return Students(graphdef, fit.params, compute, fit.losses, fit.eval_losses, fit.trace, fit.convergence)
 
 

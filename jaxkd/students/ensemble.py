@@ -443,7 +443,8 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
         own=None, state=None, order_keys=None, step_keys=None, extra=None, chunk: int | None = None,
         epochs_per_block: int | None = None, history: bool = True, trace=None, evaluate=None, eval_data=None,
         on_block: Callable[[int, int], None] | None = None, host: bool = False,
-        stopping: Stopping | None = None) -> Fit:
+        stopping: Stopping | None = None, checkpoints: tuple[int, ...] = (),
+        on_checkpoint: Callable[[int, int, int, Any], None] | None = None) -> Fit:
     """Train N students (validated entry point of the engine).
 
     Args:
@@ -481,6 +482,10 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
       stopping: optional :class:`Stopping` rule, per student; default None: every student trains
         the schedule's whole budget. A "held-out" rule needs ``evaluate`` and trains one epoch
         per block. When every student of a chunk has stopped, its remaining blocks are not run.
+      checkpoints: epochs (each 1 .. the last epoch run − 1, increasing) after which
+        ``on_checkpoint(epoch, lo, hi, params)`` sees students lo..hi-1's parameters (leaves
+        (hi - lo, ...)) as training passes them: a fit ladder along one run (the learning-rate
+        schedule is the whole run's). Trains one epoch per block.
 
     Returns:
       :class:`Fit`.
@@ -521,6 +526,16 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
             if epochs_per_block not in (None, 1):
                 raise ValueError("a held-out stopping rule is judged after every epoch: epochs_per_block must be 1.")
             epochs_per_block = 1
+    checkpoints = tuple(checkpoints)
+    if checkpoints:
+        if on_checkpoint is None:
+            raise ValueError("checkpoints need on_checkpoint(epoch, lo, hi, params) to see the students there.")
+        for e in checkpoints:
+            v.check_int("checkpoint epoch", e)
+        if list(checkpoints) != sorted(set(checkpoints)) or checkpoints[-1] >= epochs:
+            raise ValueError(f"checkpoints must be increasing epochs below the last epoch run ({epochs}); got "
+                             f"{list(checkpoints)}.")
+        epochs_per_block = 1
     per_block = epochs if epochs_per_block is None else min(v.check_int("epochs per block", epochs_per_block), epochs)
     c = N if chunk is None else min(v.check_int("chunk", chunk), N)
     d = sharding.device_count()
@@ -557,6 +572,9 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
                 done += rest * (hi - lo)
                 if on_block is not None:
                     on_block(done, total * N)
+                for e in checkpoints:  # frozen students pass the remaining checkpoints unchanged
+                    if e > e0:
+                        on_checkpoint(e, lo, hi, jax.tree.map(lambda a: a[: hi - lo], carry.params))
                 break
             block = functools.partial(_block, objective=objective, optimizer=optimizer, schedule=schedule, n=n,
                                       trace=trace, evaluate=evaluate, history=history, stopping=stopping)
@@ -572,6 +590,8 @@ def fit(objective: Objective, optimizer: optax.GradientTransformation, schedule:
             done += (min(e1 * per_epoch, total) - e0 * per_epoch) * (hi - lo)
             if on_block is not None:
                 on_block(done, total * N)
+            if e1 in checkpoints:
+                on_checkpoint(e1, lo, hi, jax.tree.map(lambda a: a[: hi - lo], carry.params))
         if stopping is not None:
             out_watch.append(jax.tree.map(lambda a: np.asarray(a)[: hi - lo], carry.watch))
         keep = (lambda a: np.asarray(a)[: hi - lo]) if host else (lambda a: a[: hi - lo])

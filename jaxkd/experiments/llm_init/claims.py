@@ -52,5 +52,5 @@ CLAIMS: tuple[Claim, ...] = (
           "prediction across test inputs: its 95% interval lies above 0; alignment and greedy disagreement (the "
           "study's measures) and the parameter spread's amplification beside; inconclusive (regime) when the "
           "teacher at T = 1 or the direct fine-tune hallucinates more than 10%, or a deciding row hallucinates more "
-          "than 10 points above its targets", ("llm-init-gpt2",), _llm_init),
+          "than 10 points above its targets", ("llm-init-gpt2",), _llm_init, premise="regime"),
 )

@@ -106,6 +106,8 @@ def document(res: Results) -> doc.Section:
         sens,
         doc.Paragraph(doc.Strong("How much training amplifies the initial spread"), " (variance across students "
                       "of every parameter, averaged, after training / at init; geometric mean over replicates, 95% "
-                      "interval from the log ratios; MLP: Boston, init-perturbation's quick network, the same rule):"),
+                      "interval from the log ratios; MLP: Boston, init-perturbation's quick network, the same rule"
+                      + ("" if res.config.rung is None else f"; after the whole {res.config.epochs}-epoch run, not at "
+                         f"this rung: the parameters are kept only where training ended") + "):"),
         amp, doc.Figure("init.png", "init"), doc.Figure("trajectories.png", "tracked parameters"),
         doc.Figure("training.png", "the students' training loss at every step")], steps=res.steps[0])

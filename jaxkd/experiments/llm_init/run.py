@@ -136,7 +136,6 @@ def design_problem(res: "Results") -> str | None:
 
 
 def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
-    
     task = setup.build_task(cfg, None if run_dir is None else run_dir.shared)
     teacher = replicates.teacher_reference(task, 1.0)
     pairs = list(enumerate(replicates.greedy_answers(task)))   # the teacher's greedy answers to the distillation prompts
@@ -145,8 +144,9 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     perturb_key = rng.stream(cfg.seed, "init_perturbation")
     mlps = mlp_comparator(cfg)
 
-    def point(p):
-        i, s = p
+    def trained(i, s):
+        """Scale s's students trained (the outputs at every rung) and what training did to their
+        parameters: JSON, cached in the shared folder so every rung reads the same run."""
         keys = rng.student_keys(rng.point_key(perturb_key, i), cfg.total_students)
         spread0, after = Spread(cfg.replicates, cfg.num_students), Spread(cfg.replicates, cfg.num_students)
         starts, traces = [], []
@@ -163,13 +163,22 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
             traces.append(np.asarray(students.trace))                       # (chunk, steps, 3)
 
         out = replicates.train_and_sample(task, pairs, order=order, init_states=init, trace=_tracked, before=start,
-                                          after=keep, key=rng.point_key(perturb_key, i, 1))
+                                          after=keep, key=rng.point_key(perturb_key, i, 1), at_end=True)
         traj = np.concatenate([np.concatenate(starts)[:, None], np.concatenate(traces)], axis=1)  # (S, steps + 1, 3)
-        first = traj[: cfg.num_students]                                     # replicate 0
+        return {"outputs": out.to_json(), "spread_before": spread0.value().tolist(),
+                "spread_after": after.value().tolist(), "trajectories": traj[: cfg.num_students].tolist()}
+
+    def point(p):
+        i, s = p
+        done = setup.cached(task, setup.work_key(cfg, "init", scale=float(s), row=i, **setup.own_fields(cfg)),
+                            lambda: trained(i, s))
+        out = replicates.Outputs.from_json(done["outputs"]).at(cfg.rung)
+        # replicate 0's tracked parameters, up to the rung: (N, steps + 1, 3)
+        first = np.asarray(done["trajectories"], float)[:, : out.compute.steps + 1]
         logprob = np.asarray(out.logprob, np.float64).reshape(cfg.replicates, cfg.num_students, -1)
-        return {"scale": s, **measures.measure(task, out, teacher, targets=pairs), "passes": float(cfg.epochs),
+        return {"scale": s, **measures.measure(task, out, teacher, targets=pairs), "passes": float(out.compute.epochs),
                 "steps": out.compute.steps,
-                "spread_before": spread0.value().tolist(), "spread_after": after.value().tolist(),
+                "spread_before": done["spread_before"], "spread_after": done["spread_after"],
                 "logprob_signal": np.var(logprob.mean(axis=1), axis=1).tolist(),
                 **{k: mlps[k][i].tolist() for k in ("mlp_spread_before", "mlp_spread_after", "mlp_variance",
                                                     "mlp_signal")},

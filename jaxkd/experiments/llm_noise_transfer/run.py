@@ -37,7 +37,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
     def point(T):
         out = replicates.distil_at_temperature(task, T)
         return {"temperature": T, **measures.measure(task, out, replicates.teacher_reference(task, T), direct=direct),
-                "passes": float(cfg.epochs), "steps": out.compute.steps}
+                "passes": float(out.compute.epochs), "steps": out.compute.steps}
 
     rows = sweep(run_dir, [(f"T-{i:02d}", T) for i, T in enumerate(cfg.temperatures)], point,
                         desc="llm-noise-transfer")

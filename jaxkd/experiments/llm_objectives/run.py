@@ -74,7 +74,8 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
             task, pairs, max_steps=steps, order=order, loss=loss,
             sample_keys=replicates.replicate_keys(task, "on_policy_samples") if lam else None,
             coin_key=rng.point_key(rng.stream(cfg.seed, "on_policy_coin"), i) if 0 < lam < 1 else None,
-            key=rng.point_key(rng.stream(cfg.seed, "student_eval_objectives"), i))
+            key=rng.point_key(rng.stream(cfg.seed, "student_eval_objectives"), i),
+            cache={"kind": "objectives", "row": i, "label": label, **setup.own_fields(cfg)})
         return {"temperature": T, "objective": label, "beta": beta, "on_policy": lam, "k": k,
                 **measures.measure(task, out, replicates.teacher_reference(task, T)), "steps": out.compute.steps,
                 "passes": float(out.compute.epochs), "c1_student_entropy": c1_entropy(task, k)}

@@ -35,5 +35,6 @@ CLAIMS: tuple[Claim, ...] = (
           "study's Figure 10b measure, same number of samples each), per replicate: its 95% interval lies above 0 "
           "(wider); below 0 is not reproduced; answer entropy (lumped and on valid answers) beside; inconclusive "
           "(regime) when the teacher at T = 1 or the direct fine-tune hallucinates more than 10%, or the students more "
-          "than 10 points above their targets (the teacher's greedy answers)", ("llm-output-gpt2",), _llm_not_narrower),
+          "than 10 points above their targets (the teacher's greedy answers)", ("llm-output-gpt2",), _llm_not_narrower,
+          premise="regime"),
 )

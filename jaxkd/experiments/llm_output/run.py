@@ -38,20 +38,17 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
 
     targets = list(enumerate(replicates.greedy_answers(task)))   # the teacher's greedy answers to the distillation prompts
 
-    def compute():
-        # Replicate r's students share one order key: identical students within a replicate.
-        return replicates.train_and_sample(task, targets, order=replicates.replicate_keys(
-            task, "data_order"), key=rng.stream(cfg.seed, "student_eval"), temperatures=cfg.temperatures)
-
-    out = setup.cached(task, setup.work_key(cfg, "output", temperatures=list(map(float, cfg.temperatures))), compute,
-                       load=replicates.Outputs.from_json)
+    # Replicate r's students share one order key: identical students within a replicate.
+    out = replicates.train_and_sample(task, targets, order=replicates.replicate_keys(task, "data_order"),
+                                      key=rng.stream(cfg.seed, "student_eval"), temperatures=cfg.temperatures,
+                                      cache={"kind": "output", "temperatures": list(map(float, cfg.temperatures))})
     near_one = int(np.argmin(np.abs(np.asarray(cfg.temperatures) - 1.0)))
     R, N = cfg.replicates, cfg.num_students
 
     def point(p):
         i, T = p
         teacher = replicates.teacher_reference(task, T)
-        row = {"temperature": T, **measures.measure(task, out, teacher, T, targets=targets), "passes": float(cfg.epochs),
+        row = {"temperature": T, **measures.measure(task, out, teacher, T, targets=targets), "passes": float(out.compute.epochs),
                "steps": out.compute.steps}
         s = measures.embed(task, out.samples.at(T))
         t = measures.embed(task, teacher.samples)                          # (R, P, n, E)

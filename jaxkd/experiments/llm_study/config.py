@@ -49,6 +49,14 @@ class LLMConfig(Presets):
                               "question -> answer pairs (quick preset; 0 at paper: the checkpoint as published)")
     epochs: int = option(60, "passes over each student's distillation set (the study: 3; tiny students trained from "
                          "scratch need about 300 steps to learn the quick corpus)")
+    rungs: tuple[int, ...] | None = option(None, "the fit ladder: epochs (of --epochs) at which every student is "
+                                           "also measured as its training passes them (checkpoints of one run, the "
+                                           "learning-rate schedule the whole run's; rows on other schedules at the "
+                                           "same share of their training), every claim judged there too (default: a "
+                                           "third and two thirds of --epochs: 20 and 40 of the quick preset's 60, 1 "
+                                           "and 2 of the paper preset's 3)")
+    rung: int | None = option(None, "the rung these results are measured at (None: where training ended)",
+                              flag=NO_FLAG)
     batch_size: int = option(10, "training batch size")
     learning_rate: float = option(3e-3, "peak learning rate of distillation")
     optimizer: str = option("trainer", "distillation optimizer: trainer (the Hugging Face Trainer's defaults, the "
@@ -71,6 +79,15 @@ class LLMConfig(Presets):
             minimum = 2 if name in ("num_students", "replicates", "samples") else 1
             v.check_int(name.replace("_", " "), getattr(self, name), minimum=minimum)
         v.check_int("base epochs", self.base_epochs, minimum=0)
+        rungs = (tuple(dict.fromkeys(r for r in (round(self.epochs / 3), round(2 * self.epochs / 3))
+                                     if 1 <= r < self.epochs)) if self.rungs is None else tuple(self.rungs))
+        for r in rungs:
+            v.check_int("rung", r)
+        if list(rungs) != sorted(set(rungs)) or (rungs and rungs[-1] >= self.epochs):
+            raise ValueError(f"--rungs must be increasing epochs below --epochs {self.epochs}; got {list(rungs)}.")
+        object.__setattr__(self, "rungs", rungs)
+        if self.rung is not None and self.rung not in rungs:
+            raise ValueError(f"rung {self.rung} is not one of the rungs {list(rungs)}.")
         v.check_int("seed", self.seed, minimum=0)
         v.check_positive("learning rate", self.learning_rate)
         v.check_positive("teacher learning rate", self.teacher_learning_rate)
@@ -104,6 +121,23 @@ class LLMConfig(Presets):
                 if found != self.model:
                     raise ValueError(f"the {role} checkpoint {path} is a {found} model but --model is {self.model}; "
                                      f"give --model {found}.")
+
+    @property
+    def fit_label(self) -> str:
+        """How far the students these results read have trained: "40 of 60 epochs" at a rung."""
+        return f"{self.epochs} epochs" if self.rung is None else f"{self.rung} of {self.epochs} epochs"
+
+    @property
+    def fit_level(self) -> float:
+        """The share of the run the students had trained (1 where it ended): orders the ladder."""
+        return 1.0 if self.rung is None else self.rung / self.epochs
+
+    def refits(self) -> dict[str, "LLMConfig"]:
+        """The fit ladder: this config at every rung (:attr:`rungs`), each judged in its own
+        right (the training is shared: the rungs are checkpoints of the same run)."""
+        if self.rung is not None:
+            return {}
+        return {f"epoch-{r}": dataclasses.replace(self, rung=r) for r in self.rungs}
 
     @property
     def positions(self) -> int:

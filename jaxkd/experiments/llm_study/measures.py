@@ -24,6 +24,7 @@ from jaxkd.experiments.llm_study.setup import Task
 from jaxkd.experiments.llm_study.stats import mean_interval
 from jaxkd.llm import distill
 from jaxkd.llm import metrics as tm
+from jaxkd.students import ensemble
 
 
 def embed(task: Task, texts) -> np.ndarray:
@@ -48,7 +49,11 @@ MEASURES = ("alignment", "greedy_disagreement", "logprob_spread", "inter_student
             "teacher_valid_entropy_gap", "student_entropy", "teacher_entropy", "narrower_share", "centroid_cosine",
             "teacher_centroid_cosine", "gt_similarity", "teacher_gt_similarity", "systematic_noise",
             "teacher_systematic_noise", "valid_entropy", "teacher_valid_entropy", "teacher_sample_alignment",
-            "target_hallucination")
+            "target_hallucination", "train_loss", "answer_loss", "converged")
+
+#: The fit record's plateau rule (a record only: nothing is stopped): the training loss's epoch
+#: mean changed by less than 1e-3 (relative) over the last 5 epochs the students had trained.
+PLATEAU = ensemble.Stopping(tol=1e-3, window=5)
 
 #: Per-prompt values kept for every replicate (R x P), for the prompt bootstrap of a verdict.
 PER_PROMPT = ("student_entropy", "teacher_entropy", "student_variance", "teacher_variance", "tv_excess",
@@ -133,6 +138,11 @@ def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: fl
     answers alone (``student_entropy`` lumps every hallucination into one bucket);
     ``teacher_sample_alignment`` is the cosine of the teacher's own samples to its greedy answer
     (the control of ``alignment``: how far the targets themselves are from the greedy answer).
+    The fit of the students as measured (where training ended, or at a rung of the ladder):
+    ``train_loss``, the mean training loss of their last epoch; ``answer_loss``, the per-token
+    loss of every valid answer on the evaluation prompts (teacher-forced; held out from training
+    where the evaluation is held out); ``converged``, the share whose training loss had reached
+    the :data:`PLATEAU` rule.
 
     Also returned: ``per_prompt`` (the :data:`PER_PROMPT` values, R x P), per-prompt noise of
     teacher and students (replicate means) as ``prompt_teacher_noise`` / ``prompt_student_noise``,
@@ -155,6 +165,7 @@ def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: fl
     else:
         shares = target_hallucination(task, targets)
         target_hall = shares if len(shares) == R * N else np.full(R * N, shares[0])
+    fit = fit_record(cfg, out)
     per = [describe(task, e) for e in samples]
     direct_per = None if direct is None else [describe(task, e) for e in embed(task, direct.samples.at(1.0))]
     extra = ("direct_systematic_noise", "direct_hallucination") if direct is not None else ()
@@ -185,6 +196,7 @@ def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: fl
             "teacher_sample_alignment": float(np.einsum("pne,pe->pn", t_samples[r], t_greedy).mean()),
             "target_hallucination": (_mean(t["hallucination"]) if target_hall is None
                                      else _mean(target_hall[r * N:(r + 1) * N])),
+            **{k: float(np.mean(v[r * N:(r + 1) * N])) for k, v in fit.items()},
         }
         for k in ("hallucination", "tv_excess", "entropy_gap", "valid_tv_excess", "valid_entropy_gap",
                   "centroid_cosine", "gt_similarity"):
@@ -210,6 +222,18 @@ def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: fl
     rows["loss_curve"] = losses.mean(axis=0).tolist()
     rows["loss_band"] = losses.std(axis=0).tolist()
     return rows
+
+
+def fit_record(cfg, out: Outputs) -> dict[str, np.ndarray]:
+    """Per student (R*N,): the last epoch's mean training loss, the per-token loss of every valid
+    answer (``out.logprob``), and whether the training loss had reached :data:`PLATEAU` (1.0/0.0)."""
+    losses = np.asarray(out.losses, float)                                    # (R*N, steps)
+    per_epoch = cfg.steps(out.compute.pairs, 1)
+    whole = losses.shape[1] // per_epoch
+    epochs = losses[:, :whole * per_epoch].reshape(losses.shape[0], whole, per_epoch).mean(axis=2)
+    return {"train_loss": losses[:, -per_epoch:].mean(axis=1),
+            "answer_loss": -np.asarray(out.logprob, float).mean(axis=1),
+            "converged": ensemble.convergence_at_end(PLATEAU, epochs).converged.astype(float)}
 
 
 def greedy_disagreement(texts, embs) -> float:
@@ -269,6 +293,9 @@ class SweepResults(base.Results):
     teacher_valid_entropy: tuple[tuple[float, ...], ...]
     teacher_sample_alignment: tuple[tuple[float, ...], ...]
     target_hallucination: tuple[tuple[float, ...], ...]
+    train_loss: tuple[tuple[float, ...], ...]
+    answer_loss: tuple[tuple[float, ...], ...]
+    converged: tuple[tuple[float, ...], ...]
     per_prompt: tuple                  # per point: {name: R x P}
     prompt_teacher_noise: tuple[tuple[float, ...], ...]
     prompt_student_noise: tuple[tuple[float, ...], ...]
@@ -300,7 +327,7 @@ def regime(task: Task) -> dict:
     on the reference answers (both cached, shared by every llm-* experiment)."""
     cfg = task.cfg
     teacher = embed(task, teacher_reference(task, 1.0).samples)             # (R, P, n, E)
-    direct = embed(task, direct_reference(task).samples.at(1.0))           # (R*N, P, n, E)
+    direct = embed(task, direct_reference(task, final=True).samples.at(1.0))  # (R*N, P, n, E)
     N = cfg.num_students
     d = [describe(task, e)["hallucination"].mean() for e in direct]
     return {"regime_teacher_hallucination": [float(describe(task, e)["hallucination"].mean()) for e in teacher],

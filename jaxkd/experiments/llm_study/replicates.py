@@ -51,6 +51,9 @@ class Outputs:
       logprob: per-token teacher-forced log-probability of every valid answer, S x A.
       compute: what each student's training cost (:class:`jaxkd.llm.training.Compute`).
       losses: the training loss at every step, S x steps.
+      rungs: the same students measured at checkpoints along their training, ((rung, Outputs),
+        ...) with ``rung`` an epoch of the configured schedule (:func:`rung_epochs` maps it onto
+        this run); each rung's ``losses`` are the steps up to it. Empty for the rungs' own outputs.
     """
 
     greedy: tuple
@@ -58,23 +61,37 @@ class Outputs:
     logprob: tuple
     compute: Compute
     losses: tuple
+    rungs: tuple = ()
+
+    def at(self, rung: int | None) -> "Outputs":
+        """The students at ``rung`` (an epoch of the configured schedule; None: where training ended)."""
+        if rung is None:
+            return self
+        for r, out in self.rungs:
+            if r == rung:
+                return out
+        raise KeyError(f"no checkpoint at rung {rung}; have {[r for r, _ in self.rungs]}.")
 
     def to_json(self) -> dict:
         return {"greedy": self.greedy, "temperatures": self.samples.temperatures, "samples": self.samples.texts,
-                "logprob": self.logprob, "compute": dataclasses.asdict(self.compute), "losses": self.losses}
+                "logprob": self.logprob, "compute": dataclasses.asdict(self.compute), "losses": self.losses,
+                "rungs": [[r, out.to_json()] for r, out in self.rungs]}
 
     @classmethod
     def from_json(cls, data: dict) -> "Outputs":
         return cls(data["greedy"], Samples(tuple(data["temperatures"]), data["samples"]), data["logprob"],
-                   Compute(**data["compute"]), data["losses"])
+                   Compute(**data["compute"]), data["losses"],
+                   tuple((int(r), cls.from_json(out)) for r, out in data.get("rungs", ())))
 
     @classmethod
     def concat(cls, parts: list["Outputs"]) -> "Outputs":
-        """Students of several chunks, in order."""
+        """Students of several chunks, in order (their rungs too)."""
         temps = parts[0].samples.temperatures
+        rungs = tuple((r, cls.concat([p.at(r) for p in parts])) for r, _ in parts[0].rungs)
         return cls([g for p in parts for g in p.greedy],
                    Samples(temps, [[s for p in parts for s in p.samples.texts[t]] for t in range(len(temps))]),
-                   [x for p in parts for x in p.logprob], parts[0].compute, [x for p in parts for x in p.losses])
+                   [x for p in parts for x in p.logprob], parts[0].compute, [x for p in parts for x in p.losses],
+                   rungs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +182,8 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
                      temperatures=(1.0,), init_states=None, soft: bool = False, loss: Loss | None = None,
                      sample_keys=None, coin_key=None, trace: Callable | None = None,
                      before: Callable | None = None, after: Callable | None = None, teacher_logits=None,
-                     stopping: ensemble.Stopping | None = None) -> Outputs:
+                     stopping: ensemble.Stopping | None = None, cache: dict | None = None,
+                     at_end: bool = False) -> Outputs:
     """Distil the R x N students from their replicate's base student (or ``init_states``) and
     collect what they produce on the evaluation prompts, in chunks of students
     (:func:`chunk_size`). Dropout, where the student has it, uses one key per replicate, like the
@@ -194,11 +212,32 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
         (``loss.top_k`` set); each chunk reads its students' rows.
       stopping: each student trained until the rule holds, ``epochs`` (or ``max_steps``) the cap
         (:class:`jaxkd.students.ensemble.Stopping`).
+      cache: what this training is, in plain values (with the config it names it uniquely): the
+        outputs at every rung are stored in the run's shared folder under it, so the same step
+        judged at another rung (``cfg.rung``) reads them instead of training again.
+
+    Every student is also measured at each rung of ``cfg.rungs`` as its training passes it
+    (:func:`rung_epochs`); the outputs returned are those at ``cfg.rung`` (None, or
+    ``at_end``: where training ended, the rungs in :attr:`Outputs.rungs`).
     """
+    cfg = task.cfg
+    args = dict(epochs=epochs, max_steps=max_steps, order=order, key=key, temperatures=temperatures,
+                init_states=init_states, loss=loss or (Loss("forward_kl") if soft else Loss()), sample_keys=sample_keys,
+                coin_key=coin_key, trace=trace, before=before, after=after, teacher_logits=teacher_logits,
+                stopping=stopping)
+    rung = None if at_end else cfg.rung
+    if cache is None:
+        return ladder(task, pairs, **args).at(rung)
+    return cached(task, work_key(cfg, "students", what=cache), lambda: ladder(task, pairs, **args),
+                  load=Outputs.from_json).at(rung)
+
+
+def ladder(task: Task, pairs, *, epochs, max_steps, order, key, temperatures, init_states, loss, sample_keys,
+           coin_key, trace, before, after, teacher_logits, stopping) -> Outputs:
+    """:func:`train_and_sample`'s students where training ended, every rung in :attr:`Outputs.rungs`."""
     cfg = task.cfg
     data = training_pairs(task, pairs)
     S = cfg.total_students
-    loss = loss or (Loss("forward_kl") if soft else Loss())
     chunk = chunk_size(task, data, loss, cached=teacher_logits is not None)
     init_states = task.base_states if init_states is None else init_states
     keys = {T: jax.random.split(jax.random.fold_in(key, i), S) for i, T in enumerate(temperatures)}
@@ -212,6 +251,15 @@ def train_and_sample(task: Task, pairs, *, epochs: int | None = None, max_steps:
     return Outputs.concat(parts)
 
 
+def rung_epochs(cfg, epochs_run: int) -> dict[int, int]:
+    """Where each rung of ``cfg.rungs`` (an epoch of the configured ``cfg.epochs``) falls on a run
+    of ``epochs_run`` epochs: at the same share of its training, rounded to an epoch and kept
+    within 1 .. ``epochs_run`` (a run too short to resolve a rung is measured at its nearest
+    epoch; at ``epochs_run`` that is where it ended), {rung: epoch}. Each rung's outputs record
+    the steps it had (:attr:`Outputs.compute`)."""
+    return {r: min(max(int(round(r * epochs_run / cfg.epochs)), 1), epochs_run) for r in cfg.rungs}
+
+
 def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, sample_keys, coin_key, trace, temperatures,
            keys, before, after, bar, teacher_logits, stopping):
     """Students lo..hi-1 distilled, sampled and dropped: their :class:`Outputs`."""
@@ -220,7 +268,16 @@ def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, samp
     if before is not None:
         before(init, lo, hi)
     epochs = cfg.epochs if epochs is None else epochs
-    steps = ensemble.Schedule(epochs, cfg.batch_size, drop_last=False, max_steps=max_steps).total_steps(data.num_pairs)
+    schedule = ensemble.Schedule(epochs, cfg.batch_size, drop_last=False, max_steps=max_steps)
+    steps = schedule.total_steps(data.num_pairs)
+    at = rung_epochs(cfg, schedule.epochs_run(data.num_pairs))
+    inside = tuple(sorted({e for e in at.values() if e < schedule.epochs_run(data.num_pairs)}))
+    seen = {}  # checkpoint epoch -> outputs of the students passing it, part by part
+
+    def checkpoint(epoch, a, b, students):
+        with progress.task(f"sampling students {lo + a + 1}-{lo + b} at epoch {epoch}"):
+            seen.setdefault(epoch, []).append(_outputs(task, students, temperatures,
+                                                       {T: k[lo + a:lo + b] for T, k in keys.items()}))
     with progress.task(f"distilling students {lo + 1}-{hi}", total=steps * (hi - lo), unit="student-step") as p:
         def advance(done, total):
             p.advance(done - p.done)
@@ -233,9 +290,14 @@ def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, samp
             sample_keys=None if sample_keys is None else sample_keys[lo:hi], coin_key=coin_key,
             init_states=init,
             dropout_keys=replicate_keys(task, "dropout")[lo:hi] if task.base.config.dropout else None, trace=trace,
-            progress=advance)
+            progress=advance, checkpoints=inside, on_checkpoint=checkpoint if inside else None)
     with progress.task(f"sampling students {lo + 1}-{hi}"):
         out = _outputs(task, students, temperatures, {T: k[lo:hi] for T, k in keys.items()})
+    rungs = []
+    for r, e in at.items():  # a rung at the run's last epoch is where it ended
+        part = Outputs.concat(seen[e]) if e in seen else out
+        rungs.append((r, dataclasses.replace(part, losses=[x[:part.compute.steps] for x in out.losses])))
+    out = dataclasses.replace(out, rungs=tuple(rungs))
     if after is not None:
         after(students, lo, hi)
     bar.advance(hi - lo)
@@ -252,7 +314,7 @@ def _outputs(task: Task, students: distill.Students, temperatures, keys) -> Outp
              for T in temperatures]
     return Outputs(greedy, Samples(tuple(map(float, temperatures)), texts),
                    distill.student_logprobs(students, task.answers).tolist(), students.compute,
-                   np.asarray(students.losses).tolist())
+                   [] if students.losses is None else np.asarray(students.losses).tolist())
 
 
 def reference_answers(task: Task) -> list[tuple[int, str]]:
@@ -261,32 +323,28 @@ def reference_answers(task: Task) -> list[tuple[int, str]]:
     return [(p, it.paraphrases[int(np.argmax(it.probs))][0]) for p, it in enumerate(task.corpus.items)]
 
 
-def direct_reference(task: Task) -> Outputs:
+def direct_reference(task: Task, final: bool = False) -> Outputs:
     """R x N copies of the base students fine-tuned directly on one reference answer per prompt
     (the most probable valid answer's first paraphrase; BioASQ's ideal answer), for the
-    distillation's epochs: the competence gate's second model and a row of the variance-aware
-    table. Cached."""
+    distillation's epochs, at ``cfg.rung`` (``final``: where training ended, the set-up's
+    competence gate): the study's reference of systematic noise and a row of the
+    variance-aware table. Cached."""
     cfg = task.cfg
-
-    def compute():
-        return train_and_sample(task, reference_answers(task), order=replicate_keys(task, "data_order"),
-                                key=rng.stream(cfg.seed, "direct_sampling"))
-
-    return cached(task, work_key(cfg, "direct"), compute, load=Outputs.from_json)
+    out = train_and_sample(task, reference_answers(task), order=replicate_keys(task, "data_order"),
+                           key=rng.stream(cfg.seed, "direct_sampling"), cache={"kind": "direct"},
+                           at_end=final)
+    return out
 
 
 def distil_at_temperature(task: Task, temperature: float) -> Outputs:
     """R x N students, each distilled on its own teacher answer per prompt drawn at
-    ``temperature``, from the base student in one fixed data order; their outputs, cached in the
-    shared folder (llm-noise-transfer reuses them)."""
+    ``temperature``, from the base student in one fixed data order; their outputs at
+    ``cfg.rung``, cached in the shared folder (llm-noise-transfer reuses them)."""
     cfg = task.cfg
     key = temperature_key(rng.stream(cfg.seed, "teacher_sampling"), temperature)
-
-    def compute():
-        draws = teacher_draws(task, key, 1, temperature)
-        pairs = [[(p, d[0]) for p, d in enumerate(student)] for student in draws]
-        return train_and_sample(task, pairs, order=replicate_keys(task, "data_order"),
-                                key=temperature_key(rng.stream(cfg.seed, "student_eval"), temperature))
-
-    return cached(task, work_key(cfg, "teacher-noise", temperature=float(temperature)), compute,
-                  load=Outputs.from_json)
+    draws = cached(task, work_key(cfg, "teacher-draws", temperature=float(temperature)),
+                   lambda: teacher_draws(task, key, 1, temperature))
+    pairs = [[(p, d[0]) for p, d in enumerate(student)] for student in draws]
+    return train_and_sample(task, pairs, order=replicate_keys(task, "data_order"),
+                            key=temperature_key(rng.stream(cfg.seed, "student_eval"), temperature),
+                            cache={"kind": "teacher-noise", "temperature": float(temperature)})

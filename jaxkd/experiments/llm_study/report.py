@@ -56,6 +56,18 @@ LLM_NOTE = ("Answers are embedded with all-MiniLM-L6-v2. Every cell is the mean 
             "answers, or the selected training answers, classified alike) makes the verdict inconclusive (regime).")
 
 
+def fit_text(res) -> str:
+    """How far the students behind ``res`` had trained, in words: the rung (or the whole run),
+    steps, training loss, valid-answer loss and the plateau record, replicate means over rows."""
+    cfg = res.config
+    where = (f"where training ended ({cfg.epochs} epochs)" if cfg.rung is None
+             else f"at rung {cfg.rung} of the {cfg.epochs}-epoch run (a checkpoint; the learning rate not yet decayed)")
+    train, answer = float(np.mean(res.train_loss)), float(np.mean(res.answer_loss))
+    return (f"students measured {where}: training loss {train:.3f}, valid-answer loss {answer:.3f} nats per token, "
+            f"{100 * float(np.mean(res.converged)):.0f}% on the training-loss plateau (relative change < 1e-3 over 5 "
+            "epochs)")
+
+
 def prompt_set(res) -> str:
     """The prompts a run measured on, in words (its ``--evaluation`` setting)."""
     return {"distillation": "distillation prompts (the students' own questions and phrasings)",
@@ -65,7 +77,7 @@ def prompt_set(res) -> str:
 def regime_text(res) -> str:
     """The competence of the set-up in words: hallucination shares of the teacher at T = 1 and
     of the direct fine-tune, the gate they are held to, and the prompts measured on."""
-    where = f"measured on the {prompt_set(res)}"
+    where = f"measured on the {prompt_set(res)}; {fit_text(res)}"
     if res.single_answer:
         return f"single-answer corpus: criteria read the cosine to the reference answer (no hallucination gate); {where}"
     t, d = np.mean(res.regime_teacher_hallucination), np.mean(res.regime_direct_hallucination)
@@ -129,6 +141,11 @@ def departures(cfg, extra=()) -> list:
          "1.0", "the script's value; the 1.2 match is reported by the study, not set by its script"],
         ["base samples for variance weighting", "drawn from DistilGPT2 inside each student's loop",
          "each student its own samples from its replicate's base student", "as the script"],
+        ["fit level", "one budget (3 epochs at 5e-5)",
+         f"a fit ladder: every student measured at epochs {', '.join(map(str, cfg.rungs)) or 'none'} of its "
+         f"{cfg.epochs} (checkpoints of one run) and where it ended; every claim judged at each",
+         "a verdict must not depend on how far training got; the study's regime (valid answers, not memorised) "
+         "is found on the ladder, not assumed"],
     ]
     rows += list(extra)
     return [doc.Paragraph(doc.Strong("Departures from the study"), " (its text and published scripts):"),

@@ -257,10 +257,18 @@ def _plain_args(args: dict) -> dict:
 
 
 def work_key(cfg: LLMConfig, kind: str, **args) -> str:
-    """Cache key of shared student work: every :class:`LLMConfig` field (those of experiment
-    subclasses are not used by shared work), the setup's key, ``kind`` and its arguments."""
-    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(LLMConfig)}
+    """Cache key of shared student work: every :class:`LLMConfig` field but ``rung`` (those of
+    experiment subclasses are not used by shared work; the rungs are checkpoints of the same
+    training, so every rung reads one entry), the setup's key, ``kind`` and its arguments."""
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(LLMConfig) if f.name != "rung"}
     return _digest({"kind": kind, "config": fields, "setup": setup_key(SetupConfig.of(cfg)), "args": _plain_args(args)})
+
+
+def own_fields(cfg: LLMConfig) -> dict:
+    """The fields an experiment's config adds to :class:`LLMConfig` (its grids and switches), for
+    the cache keys of work only that experiment does."""
+    shared = {f.name for f in dataclasses.fields(LLMConfig)}
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in shared}
 
 
 def load_setup(scfg: SetupConfig, shared=None) -> Setup:

@@ -71,7 +71,7 @@ CLAIMS: tuple[Claim, ...] = (
           "slope as a share of it; \"mildly\" is not judged (the study gives no threshold); inconclusive (regime) "
           "when the teacher at T = 1 or the direct fine-tune hallucinates more than 10%, or any temperature's "
           "students more than 10 points above their targets",
-          ("llm-teacher-noise-gpt2",), _llm_temperature),
+          ("llm-teacher-noise-gpt2",), _llm_temperature, premise="regime"),
     Claim("llm-narrower", "teacher", "LLM students' predictive distribution is narrower than the teacher's "
           "(each student trained on its own sampled answers: Section 4.3, Table 2, C.1)",
           "at the temperature nearest 1, the teacher's answer entropy minus the students' (both from the same "
@@ -79,5 +79,5 @@ CLAIMS: tuple[Claim, ...] = (
           "lies above 0; the same on the valid answers alone, the prompt bootstrap, the embedding-variance gap and "
           "Table 2's share are reported beside it; inconclusive (regime) when the teacher at T = 1 or the direct "
           "fine-tune hallucinates more than 10%, or the students more than 10 points above their targets",
-          ("llm-teacher-noise-gpt2",), _llm_narrower),
+          ("llm-teacher-noise-gpt2",), _llm_narrower, premise="regime"),
 )

@@ -48,7 +48,7 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         teacher = replicates.teacher_reference(task, T)
         t_embs, s_embs = measures.embed(task, teacher.samples[0]), measures.embed(task, out.samples.at(1.0)[0])
         proj = [pc1_projection(t_embs[q], s_embs[q]) for q in shown]
-        return {"temperature": T, **measures.measure(task, out, teacher), "passes": float(cfg.epochs),
+        return {"temperature": T, **measures.measure(task, out, teacher), "passes": float(out.compute.epochs),
                 "steps": out.compute.steps,
                 "pc1_teacher": [a.tolist() for a, _ in proj], "pc1_student": [b.tolist() for _, b in proj]}
 

@@ -17,6 +17,10 @@ class Config(llm_config.LLMConfig):
 
     PRESETS: ClassVar[dict] = llm_config.paper()
 
+    rungs: tuple[int, ...] | None = option((), "no fit ladder here: llm-topk judges X.8 and X.9 on its own budget axis "
+                                    "(equal steps, and converged under the stopping rule), and its calibration and "
+                                    "tail mass are measured on the trained students only")
+
     ks: tuple[int, ...] = option((1, 5, 20, 100), "teacher top-k sizes (each in both target forms; the full "
                                  "distribution is always a row)")
     temperature: float = option(1.0, "teacher temperature of the students' draws and of the soft targets")
@@ -25,5 +29,8 @@ class Config(llm_config.LLMConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.rungs:
+            raise ValueError("llm-topk runs no fit ladder (its calibration and tail mass are measured where training "
+                             "ended, on its own budget axis: equal steps and converged); leave --rungs out.")
         object.__setattr__(self, "ks", v.check_grid("k", self.ks, lambda n, k: v.check_int(n, k, minimum=1)))
         v.check_positive("temperature", self.temperature)

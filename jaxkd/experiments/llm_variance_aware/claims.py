@@ -32,29 +32,41 @@ def weakest(diffs: dict) -> tuple[str, float, float, float]:
 
 
 def _rows(res, schedule, names=CORRECTED):
+    """The corrected rows of ``schedule``; "epochs" (equal epochs per target, what decides) is
+    multi-response's equal-epochs row and every other method's equal-steps row (one target per
+    prompt: the same training). Results without an equal-epochs row fall back to equal steps."""
+    if schedule == "epochs":
+        if "epochs" not in res.schedule:
+            return _rows(res, "equal", names)
+        return [i for i in range(len(res.label)) if res.method[i] in names
+                and res.schedule[i] == ("epochs" if res.method[i] == "multi" else "equal")]
     return [i for i in range(len(res.label)) if res.schedule[i] == schedule and res.method[i] in names]
 
 
 def _decide(res: Results, text: str, word: str, diffs_of) -> Interval:
-    """The verdict at equal compute, the study's schedule beside it (compute-confounded):
-    ``diffs_of(schedule)`` gives the paired differences that must all be positive."""
-    label, m, lo, hi = weakest(diffs_of("equal"))
+    """The verdict at equal epochs per target, equal steps and the study's schedule beside it
+    (compute-confounded): ``diffs_of(schedule)`` gives the paired differences that must all be
+    positive."""
+    label, m, lo, hi = weakest(diffs_of("epochs"))
     R = res.config.replicates
+    st = weakest(diffs_of("equal"))
+    steps = f"equal steps, weakest {word} {st[0]}: {stats.span(*st[1:])}"
     if "study" in res.schedule:
         st = weakest(diffs_of("study"))
         study = f"the study's schedule (compute-confounded), weakest {word} {st[0]}: {stats.span(*st[1:])}"
     else:
         study = "the study's schedule not run (--study-schedule)"
     rows = deciding_rows(res)
-    return Interval(m, lo, hi, R, f"{text}; equal steps (deciding), weakest {word} {label}: {stats.span(m, lo, hi)}; "
-                    f"{study} ({R} replicates, paired); {measures.row_figures(res, rows)}; {report.regime_text(res)}",
+    return Interval(m, lo, hi, R, f"{text}; equal epochs per target (deciding), weakest {word} {label}: "
+                    f"{stats.span(m, lo, hi)}; beside: {steps}; {study} ({R} replicates, paired); "
+                    f"{measures.row_figures(res, rows)}; {report.regime_text(res)}",
                     gate=measures.decide_gate(res, rows))
 
 
 def deciding_rows(res: Results) -> list[int]:
     """The rows every variance-aware claim reads: single-response and each corrected method at
-    equal steps (the per-row gate holds each to its own targets)."""
-    return [res.label.index("single"), *_rows(res, "equal")]
+    equal epochs per target (the per-row gate holds each to its own targets)."""
+    return [res.label.index("single"), *_rows(res, "epochs")]
 
 
 def _against_single(res: Results, metric: str, text: str, transform=lambda x: x) -> Interval:
@@ -72,7 +84,7 @@ def _llm_systematic(res: Results) -> Interval:
     """The study's systematic noise (student noise − the direct fine-tune's, signed: positive is
     noisier than a model of the reference answers), single − method: positive is reduced; the
     distance of the noise to the true answer distribution's (S.4) beside."""
-    truth = weakest(paired(res, "systematic_noise", res.label.index("single"), _rows(res, "equal"), np.abs))
+    truth = weakest(paired(res, "systematic_noise", res.label.index("single"), _rows(res, "epochs"), np.abs))
     found = _against_single(res, "study_systematic_noise", "systematic noise as the study signs it (students' noise − "
                             "the direct fine-tune's), single − method")
     single = stats.mean_interval(row_values(res, "study_systematic_noise", res.label.index("single")))
@@ -93,22 +105,27 @@ def _llm_vw_strongest(res: Results) -> Interval:
     return _decide(res, "distance to the truth, other corrected method − the study's variance weighting", "pair", diffs)
 
 
+GATES = ("inconclusive (regime) when the teacher at T = 1 or the direct fine-tune hallucinates more than 10%, or a "
+         "deciding row more than 10 points above its own targets")
+
 CLAIMS: tuple[Claim, ...] = (
     Claim("llm-similarity", "variance-aware", "Multi-response, averaging and variance-weighting raise "
-          "LLM students' similarity to the ground truth", "for every corrected method at the single-response steps, "
-          "the distance to the truth (TV excess to the known answer distribution, S.3; the cosine distance to the "
-          "reference answer on single-answer corpora) of single-response students minus the method's, paired by "
-          "replicate: every 95% interval above 0 (reproduced), one below 0 (not reproduced); the study's schedule "
-          "is reported beside (compute-confounded); inconclusive (regime) when the teacher at T = 1 or the direct "
-          "fine-tune hallucinates more than 10%", ("llm-variance-aware-gpt2",), _llm_similarity),
+          "LLM students' similarity to the ground truth", "for every corrected method at equal epochs per target "
+          "(multi-response k times single's steps; the others one target per prompt, single's steps), the distance "
+          "to the truth (TV excess to the known answer distribution, S.3; the cosine distance to the reference "
+          "answer on single-answer corpora) of single-response students minus the method's, paired by replicate: "
+          "every 95% interval above 0 (reproduced), one below 0 (not reproduced); equal steps and the study's "
+          "schedule (compute-confounded) beside; " + GATES, ("llm-variance-aware-gpt2",), _llm_similarity,
+          premise="regime"),
     Claim("llm-systematic", "variance-aware", "... and reduce their systematic noise",
-          "for every corrected method at the single-response steps, systematic noise as the study signs it (student "
-          "noise minus the noise of students fine-tuned directly on the reference answers) of single-response "
-          "students minus the method's, paired by replicate: every 95% interval above 0; |noise − the true answer "
-          "distribution's| (S.4) and the study's schedule beside",
-          ("llm-variance-aware-gpt2",), _llm_systematic),
+          "for every corrected method at equal epochs per target, systematic noise as the study signs it (student "
+          "noise minus the noise of students fine-tuned directly on the reference answers, at the same fit) of "
+          "single-response students minus the method's, paired by replicate: every 95% interval above 0; |noise − "
+          "the true answer distribution's| (S.4), equal steps and the study's schedule beside; " + GATES,
+          ("llm-variance-aware-gpt2",), _llm_systematic, premise="regime"),
     Claim("llm-vw", "variance-aware", "... with variance-weighting strongest", "the study's variance weighting "
-          "against multi-response and averaging at the same k and the single-response steps: the other method's "
-          "distance to the truth minus variance weighting's, paired by replicate: every 95% interval above 0; the "
-          "study's schedule beside", ("llm-variance-aware-gpt2",), _llm_vw_strongest),
+          "against multi-response and averaging at the same k and equal epochs per target: the other method's "
+          "distance to the truth minus variance weighting's, paired by replicate: every 95% interval above 0; equal "
+          "steps and the study's schedule beside; " + GATES, ("llm-variance-aware-gpt2",), _llm_vw_strongest,
+          premise="regime"),
 )

@@ -25,14 +25,19 @@ def methods(ks, study_schedule: bool, jaxkd_methods: bool) -> list[tuple[str, st
     """(label, method, k, schedule) rows of the table, in order, for the k grid ``ks``: the
     direct fine-tune, single-response and (``jaxkd_methods``) soft targets, then each corrected
     method per k (jaxkd's variance weighting with ``jaxkd_methods``) at the single-response steps
-    ("equal", what decides) and, with ``study_schedule``, on the study's schedule ("study": epochs
-    x k passes over the method's set) and single- and multi-response at k times single's steps
-    ("k× steps": with the study's rows of averaging and weighting, the steps x method grid)."""
+    ("equal") and multi-response at equal epochs per target as well ("epochs": the
+    distillation's epochs over its k-times-larger set, k times the steps; the other methods train
+    one target per prompt, so their equal steps are equal epochs), and, with ``study_schedule``, on
+    the study's schedule ("study": epochs x k passes over the method's set) and single- and
+    multi-response at k times single's steps ("k× steps": with the study's rows of averaging and
+    weighting, the steps x method grid)."""
     rows = [("direct fine-tune", "direct", 1, "equal"), ("single", "single", 1, "equal")]
     rows += [("soft targets (token KD)", "soft", 1, "equal")] if jaxkd_methods else []
     corrected = [m for m in CORRECTED if jaxkd_methods or m != "variance-weighting"]
     for schedule in ("equal", "study") if study_schedule else ("equal",):
         rows += [(f"{NAMES[m]} k={k}, {schedule}", m, k, schedule) for k in ks for m in corrected]
+        if schedule == "equal":  # multi-response at equal epochs per target (k x pairs: k x steps)
+            rows += [(f"{NAMES['multi']} k={k}, equal epochs", "multi", k, "epochs") for k in ks]
     for k in ks if study_schedule else ():
         rows += [(f"single, {k}× steps", "single", k, "k× steps"), (f"multi-response k={k}, {k}× steps", "multi", k,
                                                                      "k× steps")]
@@ -78,13 +83,16 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
         else:
             pairs = [selection.select("single" if method == "soft" else method, [d[:k] for d in draws[j]],
                                       draw_embs[j, :, :k], base_embs[j, :, :k]) for j in range(cfg.total_students)]
-            # equal: the single-response steps (the last pass over a larger set stops part-way); the
-            # study's schedule: epochs x k passes over the method's own set; k× steps: k times single's.
-            epochs, steps = {"equal": (cfg.epochs, single_steps), "study": (cfg.epochs * k, None),
-                             "k× steps": (cfg.epochs * k, k * single_steps)}[schedule]
+            # equal: the single-response steps (the last pass over a larger set stops part-way);
+            # epochs: the distillation's epochs over the method's own set; the study's schedule:
+            # epochs x k passes over it; k× steps: k times single's.
+            epochs, steps = {"equal": (cfg.epochs, single_steps), "epochs": (cfg.epochs, None),
+                             "study": (cfg.epochs * k, None), "k× steps": (cfg.epochs * k, k * single_steps)}[schedule]
             out = replicates.train_and_sample(task, pairs, epochs=epochs, max_steps=steps, order=order,
                                               soft=method == "soft",
-                                              key=rng.point_key(rng.stream(cfg.seed, "student_eval"), i))
+                                              key=rng.point_key(rng.stream(cfg.seed, "student_eval"), i),
+                                              cache={"kind": "variance-aware", "row": i, "label": label,
+                                                     **setup.own_fields(cfg)})
         c = out.compute
         return {"label": label, "method": method, "k": k, "schedule": schedule,
                 **measures.measure(task, out, teacher, direct=direct, targets=pairs), "steps": c.steps,
