@@ -51,31 +51,27 @@ def test_row_gate_holds_each_deciding_row_to_its_own_targets():
     assert measures.decide_gate(res, [0]).startswith("regime gate failed")
 
 
-def test_target_hallucination_classifies_the_training_texts():
+def test_target_hallucination_classifies_the_training_texts(monkeypatch):
     x, y = np.eye(3)[0], np.eye(3)[1]
     table = {"valid": x, "junk": y}
+    # Prompt 1's valid answer is y: the same text is valid for one question and junk for the other.
     task = SimpleNamespace(corpus=SimpleNamespace(items=[0, 1]), eval_corpus=SimpleNamespace(items=[0, 1]),
-                           centroids=[x[None], x[None]],
-                           embedder=SimpleNamespace(encode=lambda texts: None))
-    import jaxkd.experiments.llm_study.measures as m
-
-    orig = m.embed
-    m.embed = lambda task, texts: np.stack([table[t] for t in texts])
-    try:
-        per = m.target_hallucination(task, [[(0, "valid"), (1, "junk")], [(0, "valid"), (1, "valid")]])
-        shared = m.target_hallucination(task, [(0, "junk"), (1, "junk"), (0, "valid"), (1, "valid")])
-        held = m.target_hallucination(SimpleNamespace(**{**vars(task), "eval_corpus": SimpleNamespace(items=[0])}),
-                                      [(0, "valid")])
-    finally:
-        m.embed = orig
-    assert per.tolist() == [0.5, 0.0] and shared.tolist() == [0.5] and np.isnan(held).all()
+                           centroids=[x[None], y[None]], embedder=SimpleNamespace(encode=lambda texts: None))
+    monkeypatch.setattr(measures, "embed", lambda task, texts: np.stack([table[t] for t in texts]).reshape(
+        *np.shape(texts), 3))
+    per = measures.target_hallucination(task, [[(0, "valid"), (1, "junk")], [(0, "junk"), (1, "valid")]])
+    shared = measures.target_hallucination(task, [(0, "junk"), (1, "valid"), (0, "valid"), (1, "junk")])
+    held = measures.target_hallucination(SimpleNamespace(**{**vars(task), "eval_corpus": SimpleNamespace(items=[0])}),
+                                         [(0, "valid")])
+    assert per.tolist() == [0.0, 1.0] and shared.tolist() == [0.5] and np.isnan(held).all()
 
 
 def _init_results(mlp_before0=0.0, gpt_before0=0.0):
     """llm-init results at s = 0 and 0.05, 3 replicates, with known increments."""
-    cfg = SimpleNamespace(family_label="GPT-2", evaluation="distillation")
+    cfg = SimpleNamespace(family_label="GPT-2", evaluation="distillation", rung=None, epochs=60)
+    fit = ((0.02,) * 3,) * 2
     return SimpleNamespace(
-        config=cfg, scale=(0.0, 0.05), single_answer=False, regime_teacher_hallucination=(0.05,) * 3,
+        config=cfg, scale=(0.0, 0.05), single_answer=False, train_loss=fit, answer_loss=fit, converged=fit, regime_teacher_hallucination=(0.05,) * 3,
         regime_direct_hallucination=(0.05,) * 3, hallucination=((0.05,) * 3,) * 2, target_hallucination=((0.04,) * 3,) * 2,
         logprob_spread=((0.0,) * 3, (0.2, 0.4, 0.3)), logprob_signal=((2.0,) * 3, (2.0, 2.0, 2.0)),
         mlp_variance=((0.0,) * 3, (0.001, 0.002, 0.0015)), mlp_signal=((1.0,) * 3, (1.0, 1.0, 1.0)),

@@ -45,8 +45,10 @@ class LLMConfig(Presets):
     vocab_size: int = option(512, "BPE vocabulary trained on the corpus (quick preset)")
     teacher_epochs: int = option(10, "passes of teacher training (fine-tuning) over its answers")
     teacher_learning_rate: float = option(3e-3, "peak learning rate of teacher and base-student training")
-    base_epochs: int = option(4, "passes of base-student pre-training over the corpus's language, never over "
-                              "question -> answer pairs (quick preset; 0 at paper: the checkpoint as published)")
+    base_epochs: int = option(16, "passes of base-student pre-training over the corpus's language, never over "
+                              "question -> answer pairs (quick preset; 0 at paper: the checkpoint as published). 16, "
+                              "not fewer: base students that know the answers' language reach valid answers sooner "
+                              "along distillation, as the study's pre-trained DistilGPT2 does (scripts/regime_probe.py)")
     epochs: int = option(60, "passes over each student's distillation set (the study: 3; tiny students trained from "
                          "scratch need about 300 steps to learn the quick corpus)")
     rungs: tuple[int, ...] | None = option(None, "the fit ladder: epochs (of --epochs) at which every student is "

@@ -109,13 +109,15 @@ def target_hallucination(task: Task, targets) -> np.ndarray:
     groups = targets if per_student else [targets]
     if len(task.eval_corpus.items) != len(task.corpus.items):
         return np.full(len(groups), np.nan)
-    warm_embeddings(task, [t for g in groups for _, t in g])
-    out = []
-    for g in groups:
-        embs = embed(task, [t for _, t in g])                                 # (M, E)
-        out.append(float(np.mean([tm.classify(e[None], task.centroids[p], qa_concepts.HALLUCINATION_THRESHOLD)[0] < 0
-                                  for (p, _), e in zip(g, embs)])))
-    return np.asarray(out)
+    texts = [t for g in groups for _, t in g]
+    embs = embed(task, texts)                                                 # (all texts, E)
+    prompt = np.array([p for g in groups for p, _ in g])
+    junk = np.zeros(len(texts), bool)
+    for p in np.unique(prompt):  # every text of one question against its valid answers at once
+        at = np.flatnonzero(prompt == p)
+        junk[at] = tm.classify(embs[at], task.centroids[p], qa_concepts.HALLUCINATION_THRESHOLD) < 0
+    ends = np.cumsum([len(g) for g in groups])
+    return np.array([float(part.mean()) for part in np.split(junk, ends[:-1])])
 
 
 def measure(task: Task, out: Outputs, teacher: TeacherReference, temperature: float = 1.0,

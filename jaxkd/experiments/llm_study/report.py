@@ -96,7 +96,22 @@ def llm_section(title: str, res, blocks, passes=None, steps=None, departures_ext
         f"{questions(cfg)} questions, {cfg.samples} samples per prompt per model (teacher and students alike), "
         f"{train}{'' if steps is None else f' ({steps} steps at batch {cfg.batch_size})'}, preset {cfg.preset}. "
         f"Students are {cfg.family_label} models distilled from a {cfg.family_label} teacher's answers. {LLM_NOTE}"), doc.Paragraph(doc.Strong("Regime. "), regime_text(res) + "."),
-        *departures(cfg, departures_extra), *blocks])
+        *departures(cfg, departures_extra), *blocks, *fit_blocks(res)])
+
+
+def fit_blocks(res) -> list:
+    """The fit of every row as measured (:func:`fit_text`'s numbers per row): steps, training
+    loss of the last epoch, valid-answer loss, the plateau share, hallucination against the
+    row's own targets (the per-row gate's figures)."""
+    from jaxkd.experiments.llm_study.measures import row_name
+
+    rows = [[row_name(res, i), res.steps[i], cell(res.train_loss[i]), cell(res.answer_loss[i]),
+             f"{100 * float(np.mean(res.converged[i])):.0f}%", cell(res.hallucination[i]),
+             cell(res.target_hallucination[i])] for i in range(len(res.steps))]
+    return [doc.Paragraph(doc.Strong("Fit of every row"), f" ({fit_text(res).split(':')[0]}; mean [95% interval] "
+                          "over replicates):"),
+            doc.Table(["row", "steps", "training loss (last epoch)", "valid-answer loss (nats/token)",
+                       "on the plateau", "hallucination", "its targets' hallucination"], rows)]
 
 
 def departures(cfg, extra=()) -> list:
