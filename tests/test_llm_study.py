@@ -126,6 +126,7 @@ def test_llm_resume_reproduces_uninterrupted_run(tmp_path):
     assert_resume_reproduces(tmp_path, "llm-noise-transfer", cfg)
 
 
+@pytest.mark.slow  # 27 s; every end-to-end test above runs in one shared folder, as reproduce does
 def test_shared_llm_work_gives_the_numbers_of_a_separate_run(tmp_path):
     """llm-noise-transfer after llm-teacher-noise in one shared folder reuses its setup and
     distillations (same keys and temperatures); the result must equal a cold run's."""
