@@ -506,7 +506,8 @@ def test_boolean_flags_switch_both_ways_and_show_their_default(inproc):
     assert parser.parse_args([*base, "--no-study-schedule"]).study_schedule is False
     assert parser.parse_args(["run", "llm-variance-aware", "--study-schedule"]).study_schedule is True
     assert va.Config.from_preset("quick").study_schedule is False
-    assert len(va.methods((3,), False, False)) == 5 and len(va.methods((3,), True, True)) == 13
+    assert len(va.methods((3,), False, False)) == 6 and len(va.methods((3,), True, True)) == 14
+    assert len(va.methods((3,), True, True, converged=True)) == 14 + 5  # single and every corrected method
     shown = " ".join(inproc("run", "llm-variance-aware", "--help").stdout.split())
     assert "--study-schedule, --no-study-schedule" in shown and "(default: quick False; paper True)" in shown
     assert cli._typed(["--no-study-schedule"], "--study-schedule", False) == "--no-study-schedule"

@@ -12,7 +12,7 @@ import pytest
 from jaxkd import claims, report, study
 from jaxkd.claims import Claim, Interval
 from jaxkd.experiments.llm_study import measures, replicates
-from jaxkd.experiments.llm_study.config import LLMConfig
+from jaxkd.experiments.llm_study.config import LLMConfig, default_rungs
 from jaxkd.experiments.llm_topk.config import Config as TopkConfig
 from jaxkd.experiments.llm_variance_aware import claims as va_claims
 from jaxkd.llm import ModelConfig, distill, tokenizer
@@ -82,9 +82,13 @@ def test_bad_checkpoints_are_refused(tiny):
         distill.distill(student, data, order_keys=keys, epochs=3, batch_size=4, checkpoints=(1,))
 
 
-def test_rungs_default_to_thirds_and_bad_ladders_are_refused():
-    assert LLMConfig().rungs == (20, 40) and LLMConfig(epochs=3).rungs == (1, 2) and LLMConfig(epochs=1).rungs == ()
-    cfg = LLMConfig()
+def test_rungs_default_to_two_thirds_and_bad_ladders_are_refused():
+    assert LLMConfig().rungs == (40,) and LLMConfig(epochs=3).rungs == (2,) and LLMConfig(epochs=1).rungs == ()
+    from jaxkd.experiments.llm_teacher_noise.config import Config
+
+    assert Config.from_preset("quick").rungs == (40,)
+    assert default_rungs("paper", 3) == (1, 2) and default_rungs("paper", 1) == () and default_rungs("quick", 3) == (2,)
+    cfg = LLMConfig(rungs=(20, 40))
     assert list(cfg.refits()) == ["epoch-20", "epoch-40"] and cfg.refits()["epoch-40"].rung == 40
     assert cfg.refits()["epoch-40"].refits() == {}  # a rung has no ladder of its own
     assert (cfg.fit_level, cfg.refits()["epoch-20"].fit_level) == (1.0, 20 / 60)
@@ -101,11 +105,11 @@ def test_rungs_default_to_thirds_and_bad_ladders_are_refused():
 
 
 def test_rungs_fall_at_the_same_share_of_every_rows_training():
-    cfg = LLMConfig()  # rungs 20 and 40 of 60
+    cfg = LLMConfig(rungs=(20, 40))  # of 60
     assert replicates.rung_epochs(cfg, 60) == {20: 20, 40: 40}
     assert replicates.rung_epochs(cfg, 20) == {20: 7, 40: 13}  # a row of 20 epochs (k x the pairs, equal steps)
     assert replicates.rung_epochs(cfg, 2) == {20: 1, 40: 1}     # too short to resolve: its nearest epoch
-    assert replicates.rung_epochs(LLMConfig(epochs=3), 1) == {1: 1, 2: 1}  # at its end: where it ended
+    assert replicates.rung_epochs(LLMConfig(epochs=3, rungs=(1, 2)), 1) == {1: 1, 2: 1}  # at its end: where it ended
 
 
 def _outputs(tag: str, steps: int, rungs=()):

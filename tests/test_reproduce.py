@@ -324,6 +324,16 @@ def test_llm_correction_claims_read_paired_replicates():
     starved = lambda m, s: better[m] if m != "multi" or s == "epochs" else 0.7  # noqa: E731
     f = _claim("llm-similarity").evaluate(results(starved))
     assert f.status == "reproduced" and "beside: equal steps, weakest row multi-response k=3, equal:" in f.evidence
+    # With each method's converged rows, those decide, equal epochs beside.
+    conv_rows = va.methods((3,), study_schedule=True, jaxkd_methods=True, converged=True)
+    rows[:] = conv_rows
+    late = lambda m, s: better[m] if s == "converged" else (0.7 if m == "multi" else better[m])  # noqa: E731
+    f = _claim("llm-similarity").evaluate(results(late))
+    assert f.status == "reproduced" and "each at its own convergence (deciding)" in f.evidence
+    assert "multi-response k=3, converged" in f.evidence and "equal epochs per target, weakest" in f.evidence
+    early = lambda m, s: 0.7 if (m == "multi" and s == "converged") else better[m]  # noqa: E731
+    assert _claim("llm-similarity").evaluate(results(early)).status == "not reproduced"
+    rows[:] = va.methods((3,), study_schedule=True, jaxkd_methods=True)
     # One corrected method no better than single-response, up to replicate noise: inconclusive.
     tie = lambda m, s: better[m] if m != "multi" else 0.6 + (0.02 if s == "study" else 0.0)  # noqa: E731
     # (every multi-response row ties single-response: the deciding one at equal epochs, and equal steps beside)

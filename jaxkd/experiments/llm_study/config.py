@@ -27,6 +27,14 @@ OPTIMIZERS = ("trainer", "warmup-cosine")
 QUICK_POSITIONS = 128
 
 
+def default_rungs(preset: str, epochs: int) -> tuple[int, ...]:
+    """The fit ladder when ``--rungs`` is not given: two thirds of the epochs (the quick preset's
+    40 of 60), and a third as well at the paper preset (1 and 2 of 3); rungs that fall on no
+    epoch strictly inside the run are left out."""
+    shares = (1 / 3, 2 / 3) if preset == "paper" else (2 / 3,)
+    return tuple(dict.fromkeys(r for r in (round(f * epochs) for f in shares) if 1 <= r < epochs))
+
+
 @dataclasses.dataclass(frozen=True)
 class LLMConfig(Presets):
     """Fields shared by the llm-* experiments (quick defaults; ``PRESETS`` the paper's)."""
@@ -54,9 +62,10 @@ class LLMConfig(Presets):
     rungs: tuple[int, ...] | None = option(None, "the fit ladder: epochs (of --epochs) at which every student is "
                                            "also measured as its training passes them (checkpoints of one run, the "
                                            "learning-rate schedule the whole run's; rows on other schedules at the "
-                                           "same share of their training), every claim judged there too (default: a "
-                                           "third and two thirds of --epochs: 20 and 40 of the quick preset's 60, 1 "
-                                           "and 2 of the paper preset's 3)")
+                                           "same share of their training), every claim judged there too (default: "
+                                           "two thirds of --epochs, 40 of the quick preset's 60, where its probes "
+                                           "found the least-trained students that answer validly; the paper preset: "
+                                           "a third and two thirds, 1 and 2 of its 3)")
     rung: int | None = option(None, "the rung these results are measured at (None: where training ended)",
                               flag=NO_FLAG)
     batch_size: int = option(10, "training batch size")
@@ -81,8 +90,7 @@ class LLMConfig(Presets):
             minimum = 2 if name in ("num_students", "replicates", "samples") else 1
             v.check_int(name.replace("_", " "), getattr(self, name), minimum=minimum)
         v.check_int("base epochs", self.base_epochs, minimum=0)
-        rungs = (tuple(dict.fromkeys(r for r in (round(self.epochs / 3), round(2 * self.epochs / 3))
-                                     if 1 <= r < self.epochs)) if self.rungs is None else tuple(self.rungs))
+        rungs = default_rungs(self.preset, self.epochs) if self.rungs is None else tuple(self.rungs)
         for r in rungs:
             v.check_int("rung", r)
         if list(rungs) != sorted(set(rungs)) or (rungs and rungs[-1] >= self.epochs):

@@ -233,9 +233,10 @@ def fit_record(cfg, out: Outputs) -> dict[str, np.ndarray]:
     per_epoch = cfg.steps(out.compute.pairs, 1)
     whole = losses.shape[1] // per_epoch
     epochs = losses[:, :whole * per_epoch].reshape(losses.shape[0], whole, per_epoch).mean(axis=2)
+    plateau = (ensemble.convergence_at_end(PLATEAU, epochs).converged.astype(float) if whole
+               else np.zeros(losses.shape[0]))  # not one whole epoch: no plateau to judge
     return {"train_loss": losses[:, -per_epoch:].mean(axis=1),
-            "answer_loss": -np.asarray(out.logprob, float).mean(axis=1),
-            "converged": ensemble.convergence_at_end(PLATEAU, epochs).converged.astype(float)}
+            "answer_loss": -np.asarray(out.logprob, float).mean(axis=1), "converged": plateau}
 
 
 def greedy_disagreement(texts, embs) -> float:

@@ -9,8 +9,12 @@ variance-of-the-mean variant beside it; each student its own samples from its re
 student). The base student never saw a
 question with its answer, so no ground truth leaks into the choice.
 
-Compute decides: every method trains the single-response steps ("equal"), and those rows decide
-the claims. With ``--study-schedule`` (on at the paper preset, off at quick, where it would be most
+Like for like decides: every method at equal epochs per target ("epochs": multi-response
+trains k times single's steps over its k-times-larger set; the others train one target per
+prompt, so their single-response steps, "equal", are equal epochs), single's steps beside; with
+``--converged-rows`` (on at the paper preset) every method also trains to its own convergence
+(the engine's stopping rule on the training loss, at most 3 x the epochs) and those rows decide.
+With ``--study-schedule`` (on at the paper preset, off at quick, where it would be most
 of the training) the study's schedule (epochs x k passes over each method's set, so compute grows
 with k: multi-response trains k² times single's steps) is run beside them and its verdicts are
 labelled compute-confounded; single- and multi-response students at k times single's steps ("k×

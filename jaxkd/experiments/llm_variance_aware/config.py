@@ -13,13 +13,18 @@ from jaxkd.experiments.llm_study import config as llm_config
 
 @dataclasses.dataclass(frozen=True)
 class Config(llm_config.LLMConfig):
-    PRESETS: ClassVar[dict] = llm_config.paper(ks=(3, 5), study_schedule=True, jaxkd_methods=True)
+    PRESETS: ClassVar[dict] = llm_config.paper(ks=(3, 5), study_schedule=True, jaxkd_methods=True,
+                                               converged_rows=True)
 
     ks: tuple[int, ...] = option((3,), "teacher responses per prompt k (at least 2)")
     study_schedule: bool = option(False, "also train every corrected method on the study's schedule (epochs x k "
                                   "passes over its own set: multi-response k² times single's steps) and the k× steps "
                                   "rows of the steps x method grid; the quick preset leaves them out to keep its "
                                   "budget (most of this step's training), the paper preset runs them")
+    converged_rows: bool = option(False, "also train single-response and every corrected method to its own "
+                                  "convergence (training-loss change below 1e-3 over 5 epochs, at most 3 x the epochs "
+                                  "over its own set), and decide there; the quick preset leaves them out to keep its "
+                                  "budget and decides at equal epochs per target, the paper preset runs them")
     jaxkd_methods: bool = option(False, "also train jaxkd's two additions to the study's methods: token-level soft "
                                  "targets and jaxkd's variance weighting (the variance of the mean); the quick preset "
                                  "leaves them out to keep its budget, the paper preset runs them")

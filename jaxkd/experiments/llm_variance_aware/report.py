@@ -66,11 +66,16 @@ def document(res: Results) -> doc.Section:
 def departures(cfg: Config) -> list[list[str]]:
     """This experiment's rows of the departures table: which schedules and methods ran."""
     return [["variance-aware training schedule", "epochs × k passes over each method's set (multi-response: k² "
-             "times single's steps)", "every method at single's steps (deciding)" + (
+             "times single's steps)", ("every method at its own convergence (deciding); " if cfg.converged_rows else "")
+             + "every method at equal epochs per target (multi-response k × single's steps; "
+             + ("beside" if cfg.converged_rows else "deciding") + ") and at single's steps (beside)" + (
                  "; the study's schedule and a steps × method grid beside" if cfg.study_schedule else
                  "; the study's schedule not run (--study-schedule)"),
-             "equal compute decides" + ("" if cfg.study_schedule else "; the study's schedule, k to k² times the "
-                                        "steps per row, is left to the paper preset to keep the quick budget")],
+             "like for like: at equal steps multi-response sees each of its k× pairs 1/k as often, so it "
+             "measures how far training got" + ("" if cfg.converged_rows else "; converged rows (--converged-rows) "
+                                               "are left to the paper preset to keep the quick budget")
+             + ("" if cfg.study_schedule else "; the study's schedule, k to k² times the steps per row, is left to "
+                "the paper preset")],
             ["variance-aware methods", "single, multi-response, averaging, variance weighting",
              "the same and the direct fine-tune" + (
                  ", jaxkd's variance weighting and token-level soft targets" if cfg.jaxkd_methods else

@@ -14,6 +14,7 @@ from jaxkd.experiments.llm_study import measures, replicates, setup
 from jaxkd.experiments.llm_variance_aware.config import Config
 from jaxkd.llm import distill, selection
 from jaxkd.runs import RunDir, columns, sweep
+from jaxkd.students import ensemble
 
 MODELS = llm_config.LLMConfig.MODELS
 CORRECTED = ("multi", "averaging", "variance-weighting-study", "variance-weighting")
@@ -21,7 +22,13 @@ NAMES = {"multi": "multi-response", "averaging": "averaging", "variance-weightin
          "variance-weighting": "variance weighting (jaxkd)"}
 
 
-def methods(ks, study_schedule: bool, jaxkd_methods: bool) -> list[tuple[str, str, int, str]]:
+#: The converged rows: each student trains until its training loss stops moving (the engine's
+#: stopping rule, judged per epoch), at most CAP times the distillation's epochs over its own set.
+STOPPING = ensemble.Stopping(tol=1e-3, window=5)
+CAP = 3
+
+
+def methods(ks, study_schedule: bool, jaxkd_methods: bool, converged: bool = False) -> list[tuple[str, str, int, str]]:
     """(label, method, k, schedule) rows of the table, in order, for the k grid ``ks``: the
     direct fine-tune, single-response and (``jaxkd_methods``) soft targets, then each corrected
     method per k (jaxkd's variance weighting with ``jaxkd_methods``) at the single-response steps
@@ -30,7 +37,9 @@ def methods(ks, study_schedule: bool, jaxkd_methods: bool) -> list[tuple[str, st
     one target per prompt, so their equal steps are equal epochs), and, with ``study_schedule``, on
     the study's schedule ("study": epochs x k passes over the method's set) and single- and
     multi-response at k times single's steps ("k× steps": with the study's rows of averaging and
-    weighting, the steps x method grid)."""
+    weighting, the steps x method grid); with ``converged``, single-response and each corrected
+    method trained to its own convergence ("converged": :data:`STOPPING`, at most :data:`CAP`
+    times the epochs), which then decide."""
     rows = [("direct fine-tune", "direct", 1, "equal"), ("single", "single", 1, "equal")]
     rows += [("soft targets (token KD)", "soft", 1, "equal")] if jaxkd_methods else []
     corrected = [m for m in CORRECTED if jaxkd_methods or m != "variance-weighting"]
@@ -38,6 +47,9 @@ def methods(ks, study_schedule: bool, jaxkd_methods: bool) -> list[tuple[str, st
         rows += [(f"{NAMES[m]} k={k}, {schedule}", m, k, schedule) for k in ks for m in corrected]
         if schedule == "equal":  # multi-response at equal epochs per target (k x pairs: k x steps)
             rows += [(f"{NAMES['multi']} k={k}, equal epochs", "multi", k, "epochs") for k in ks]
+    if converged:
+        rows += [("single, converged", "single", 1, "converged")]
+        rows += [(f"{NAMES[m]} k={k}, converged", m, k, "converged") for k in ks for m in corrected]
     for k in ks if study_schedule else ():
         rows += [(f"single, {k}× steps", "single", k, "k× steps"), (f"multi-response k={k}, {k}× steps", "multi", k,
                                                                      "k× steps")]
@@ -87,9 +99,11 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
             # epochs: the distillation's epochs over the method's own set; the study's schedule:
             # epochs x k passes over it; k× steps: k times single's.
             epochs, steps = {"equal": (cfg.epochs, single_steps), "epochs": (cfg.epochs, None),
-                             "study": (cfg.epochs * k, None), "k× steps": (cfg.epochs * k, k * single_steps)}[schedule]
+                             "converged": (CAP * cfg.epochs, None), "study": (cfg.epochs * k, None),
+                             "k× steps": (cfg.epochs * k, k * single_steps)}[schedule]
             out = replicates.train_and_sample(task, pairs, epochs=epochs, max_steps=steps, order=order,
-                                              soft=method == "soft",
+                                              soft=method == "soft", stopping=STOPPING if schedule == "converged"
+                                              else None,
                                               key=rng.point_key(rng.stream(cfg.seed, "student_eval"), i),
                                               cache={"kind": "variance-aware", "row": i, "label": label,
                                                      **setup.own_fields(cfg)})
@@ -98,7 +112,8 @@ def _columns(cfg: Config, run_dir: RunDir | None) -> dict:
                 **measures.measure(task, out, teacher, direct=direct, targets=pairs), "steps": c.steps,
                 "passes": float(c.epochs), "training_tokens": c.training_tokens, "pairs": c.pairs}
 
-    points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(methods(cfg.ks, cfg.study_schedule, cfg.jaxkd_methods))]
+    rows = methods(cfg.ks, cfg.study_schedule, cfg.jaxkd_methods, cfg.converged_rows)
+    points = [(f"m-{i:02d}", (i, row)) for i, row in enumerate(rows)]
     return {**columns(sweep(run_dir, points, point, desc="llm-variance-aware")),
             **measures.regime(task)}
 
