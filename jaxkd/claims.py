@@ -59,8 +59,8 @@ def across_fits(deciding: Finding, fit: str, others: list[tuple[str, Finding]],
     ``others`` (label, finding) fits: when the fits disagree between reproduced and not
     reproduced the verdict is "inconclusive (budget)", else the deciding verdict stands; every
     fit's verdict is kept in ``fits``. ``ladder``, every fit (label, finding) from the least to
-    the most trained, says where along it the verdict holds ("reproduced for fits up to …")
-    when it changes there."""
+    the most trained, says where along it each verdict holds ("reproduced from … to …, not
+    reproduced at …", :func:`holds_along`) when they differ."""
     if not others:
         return deciding
     fits = (FitVerdict(f"deciding: {fit}", deciding.status, deciding.interval, deciding.evidence),
@@ -146,9 +146,10 @@ def replicates_to_decide(est: float, se: float, n: int, z: float = 1.96, what: s
 PREMISE_CRITERIA = {
     "config": "",
     "regime": "judged at every rung of the fit ladder (checkpoints of one run) and where training ended, decided at "
-              "the least-trained fit whose deciding rows pass every gate (the study's regime: students that answer "
-              "validly without having memorised); decided verdicts that differ along the ladder make it inconclusive "
-              "(budget), with where each holds",
+              "the least-trained fit whose deciding rows pass every gate (the nearest the set-up comes to the study's "
+              "regime of students that answer validly without having memorised; the evidence gives that fit's "
+              "training loss); decided verdicts that differ along the ladder make it inconclusive (budget), with "
+              "where each holds",
     "converged": "judged at every rung of the fit ladder and where training ended, decided where training ended (the "
                  "theorem's premise: trained students); decided verdicts that differ along the ladder make it "
                  "inconclusive (budget), with where each holds",

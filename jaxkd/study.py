@@ -143,8 +143,8 @@ def __getattr__(name: str):
 
 
 #: What each claim premise decides at, in words (:attr:`jaxkd.claims.Claim.premise`).
-PREMISES = {"config": "the config's budget", "regime": "the least-trained fit whose rows answer validly: the "
-            "study's regime", "converged": "the most-trained fit: the theorem's premise"}
+PREMISES = {"config": "the config's budget", "regime": "the least-trained fit whose rows answer validly, the "
+            "nearest to the study's regime", "converged": "the most-trained fit: the theorem's premise"}
 
 
 def _level(claim: Claim, results: dict) -> float:

@@ -110,6 +110,8 @@ def test_rungs_fall_at_the_same_share_of_every_rows_training():
     assert replicates.rung_epochs(cfg, 20) == {20: 7, 40: 13}  # a row of 20 epochs (k x the pairs, equal steps)
     assert replicates.rung_epochs(cfg, 2) == {20: 1, 40: 1}     # too short to resolve: its nearest epoch
     assert replicates.rung_epochs(LLMConfig(epochs=3, rungs=(1, 2)), 1) == {1: 1, 2: 1}  # at its end: where it ended
+    # A row trained to its own convergence (a stopping rule) is measured where it stopped, at every rung.
+    assert replicates.rung_epochs(cfg, 180, converged=True) == {20: 180, 40: 180}
 
 
 def _outputs(tag: str, steps: int, rungs=()):

@@ -93,6 +93,15 @@ def test_llm_init_claim_reads_each_class_increment_over_its_own_s0():
     np.testing.assert_allclose(init_claims.sensitivity(res)[1], [0.0005, 0.0015, 0.001])
 
 
+def test_llm_init_without_an_increment_has_no_log_ratio():
+    """A perturbation that added nothing over s = 0 in a replicate (increment 0) gives no log
+    ratio: the claim is inconclusive (regime), not a NaN interval judged."""
+    res = _init_results()
+    res.mlp_variance = ((0.0,) * 3, (0.001, 0.0, 0.0015))
+    found = init_claims._llm_init(res).finding("llm-init")
+    assert found.status == "inconclusive (regime)" and "in 1 of 3 replicates" in found.evidence
+
+
 def test_llm_init_refuses_unmatched_designs():
     """Planted: the MLP students with fresh inits (init-perturbation's own default) spread at s = 0."""
     assert init_run.design_problem(_init_results()) is None

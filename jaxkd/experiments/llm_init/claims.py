@@ -24,12 +24,20 @@ def sensitivity(res: Results) -> tuple[np.ndarray, np.ndarray]:
 def _llm_init(res: Results) -> Interval:
     i, zero = int(np.argmax(res.scale)), list(res.scale).index(0.0)
     g, m = sensitivity(res)
+    if np.any(g <= 0) or np.any(m <= 0):  # a perturbation that added nothing in some replicate: no log ratio
+        who = [w for w, x in ((res.config.family_label, g), ("MLP", m)) if np.any(x <= 0)]
+        return Interval(float("nan"), float("nan"), float("nan"), len(g),
+                        f"the perturbation added no spread over s = 0 for the {' and '.join(who)} students in "
+                        f"{int(np.sum((g <= 0) | (m <= 0)))} of {len(g)} replicates: no log ratio to judge; "
+                        f"{report.regime_text(res)}",
+                        gate="the perturbation's increment over s = 0 is not positive in every replicate")
     est, lo, hi = stats.mean_interval(np.log10(g) - np.log10(m))
     amp_g = np.log10(amplification(res.spread_before[i], res.spread_after[i]))
     amp_m = np.log10(amplification(res.mlp_spread_before[i], res.mlp_spread_after[i]))
     drop = stats.mean_interval(-increments(res, "alignment")[i])
     disagree = stats.mean_interval(increments(res, "greedy_disagreement")[i])
     family = res.config.family_label
+    whole = "" if res.config.rung is None else ", over its whole run: parameters are kept only where it ended"
     return Interval(est, lo, hi, len(g),
                     f"at s = {fmt(res.scale[i])}, over each class's own s = 0 (one shared init per replicate in both "
                     f"classes): the perturbation adds {fmt(10 ** np.log10(g).mean(), 3)} of the output's spread "
@@ -38,7 +46,7 @@ def _llm_init(res: Results) -> Interval:
                     f"log10 ratio {family} − MLP {stats.span(est, lo, hi)} over {len(g)} replicates; the study's "
                     f"measures beside: alignment falls by {stats.span(*drop)} and greedy disagreement rises by "
                     f"{stats.span(*disagree)}; training multiplies the parameter spread by {fmt(10 ** amp_g.mean(), 3)} "
-                    f"({family}) and {fmt(10 ** amp_m.mean(), 3)} (MLP); {measures.row_figures(res, [zero, i])}; "
+                    f"({family}{whole}) and {fmt(10 ** amp_m.mean(), 3)} (MLP); {measures.row_figures(res, [zero, i])}; "
                     f"{report.regime_text(res)}",
                     gate=design_problem(res) or measures.decide_gate(res, [zero, i]))
 

@@ -100,11 +100,15 @@ def mlp_comparator(cfg: Config) -> dict:
     """MLP students on Boston (init-perturbation's quick network and training, :data:`MLP_DESIGN`),
     one seed per replicate, perturbed at the same scales: per scale and replicate (s, R) the
     parameter spread before and after training, the variance across students of their test
-    predictions, and the variance across test inputs of their mean prediction (the signal)."""
+    predictions, and the variance across test inputs of their mean prediction (the signal); at a
+    rung of the fit ladder, after the same share of their training (epochs x ``cfg.fit_level``)."""
     n = max(cfg.num_students, 10)
+    # At a rung of the fit ladder the MLP students train the same share of their budget, so both
+    # classes are compared at the same share of training.
+    epochs = max(1, int(round(ip_config.Config.from_preset("quick").epochs * cfg.fit_level)))
     before, after, variance, signal = [], [], [], []
     for r in range(cfg.replicates):
-        res = ip.run(ip_config.Config.from_preset("quick", scales=cfg.scales, num_students=n,
+        res = ip.run(ip_config.Config.from_preset("quick", scales=cfg.scales, num_students=n, epochs=epochs,
                                                   seed=cfg.seed * 1000 + r, **MLP_DESIGN))
         before.append(res.param_variance_before)
         after.append(res.param_variance_after)

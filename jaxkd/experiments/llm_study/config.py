@@ -62,10 +62,11 @@ class LLMConfig(Presets):
     rungs: tuple[int, ...] | None = option(None, "the fit ladder: epochs (of --epochs) at which every student is "
                                            "also measured as its training passes them (checkpoints of one run, the "
                                            "learning-rate schedule the whole run's; rows on other schedules at the "
-                                           "same share of their training), every claim judged there too (default: "
-                                           "two thirds of --epochs, 40 of the quick preset's 60, where its probes "
-                                           "found the least-trained students that answer validly; the paper preset: "
-                                           "a third and two thirds, 1 and 2 of its 3)")
+                                           "same share of their training; rows trained to their own convergence "
+                                           "are measured where they stopped), every claim judged there too "
+                                           "(default: two thirds of --epochs: 40 of the quick preset's 60, the "
+                                           "least-trained fit at which scripts/regime_probe.py found its students "
+                                           "answering validly; the paper preset: 1 and 2 of its 3)")
     rung: int | None = option(None, "the rung these results are measured at (None: where training ended)",
                               flag=NO_FLAG)
     batch_size: int = option(10, "training batch size")

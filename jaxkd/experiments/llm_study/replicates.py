@@ -251,12 +251,15 @@ def ladder(task: Task, pairs, *, epochs, max_steps, order, key, temperatures, in
     return Outputs.concat(parts)
 
 
-def rung_epochs(cfg, epochs_run: int) -> dict[int, int]:
+def rung_epochs(cfg, epochs_run: int, converged: bool = False) -> dict[int, int]:
     """Where each rung of ``cfg.rungs`` (an epoch of the configured ``cfg.epochs``) falls on a run
     of ``epochs_run`` epochs: at the same share of its training, rounded to an epoch and kept
     within 1 .. ``epochs_run`` (a run too short to resolve a rung is measured at its nearest
     epoch; at ``epochs_run`` that is where it ended), {rung: epoch}. Each rung's outputs record
-    the steps it had (:attr:`Outputs.compute`)."""
+    the steps it had (:attr:`Outputs.compute`). ``converged``: a row trained until a stopping
+    rule held, whose fit is its own convergence: every rung is where it ended."""
+    if converged:
+        return {r: epochs_run for r in cfg.rungs}
     return {r: min(max(int(round(r * epochs_run / cfg.epochs)), 1), epochs_run) for r in cfg.rungs}
 
 
@@ -270,7 +273,8 @@ def _chunk(task, data, lo, hi, epochs, max_steps, order, init_states, loss, samp
     epochs = cfg.epochs if epochs is None else epochs
     schedule = ensemble.Schedule(epochs, cfg.batch_size, drop_last=False, max_steps=max_steps)
     steps = schedule.total_steps(data.num_pairs)
-    at = rung_epochs(cfg, schedule.epochs_run(data.num_pairs))
+    # A row trained to its own convergence is measured where it stopped, at every rung.
+    at = rung_epochs(cfg, schedule.epochs_run(data.num_pairs), converged=stopping is not None)
     inside = tuple(sorted({e for e in at.values() if e < schedule.epochs_run(data.num_pairs)}))
     seen = {}  # checkpoint epoch -> outputs of the students passing it, part by part
 

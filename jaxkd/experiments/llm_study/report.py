@@ -61,7 +61,8 @@ def fit_text(res) -> str:
     steps, training loss, valid-answer loss and the plateau record, replicate means over rows."""
     cfg = res.config
     where = (f"where training ended ({cfg.epochs} epochs)" if cfg.rung is None
-             else f"at rung {cfg.rung} of the {cfg.epochs}-epoch run (a checkpoint; the learning rate not yet decayed)")
+             else f"at rung {cfg.rung} of the {cfg.epochs}-epoch run (a checkpoint: the learning-rate schedule spans "
+                  "the whole run)")
     train, answer = float(np.mean(res.train_loss)), float(np.mean(res.answer_loss))
     return (f"students measured {where}: training loss {train:.3f}, valid-answer loss {answer:.3f} nats per token, "
             f"{100 * float(np.mean(res.converged)):.0f}% on the training-loss plateau (relative change < 1e-3 over 5 "
