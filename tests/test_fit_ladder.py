@@ -69,6 +69,27 @@ def test_a_stopped_student_passes_later_checkpoints_frozen(tiny):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_a_checkpoint_between_two_students_stops_sees_one_frozen_one_training(tiny):
+    """In one chunk, a student that has stopped passes a checkpoint frozen (its final parameters)
+    while another still trains (the parameters after that epoch's last step)."""
+    data, student = tiny
+    keys = jax.random.split(jax.random.key(3), 4)
+    rule = distill.Stopping(tol=0.1, window=2)  # these students stop at epochs 29-31
+    kw = dict(order_keys=keys, epochs=40, batch_size=4, learning_rate=3e-3, stopping=rule, trace=_first_embedding)
+    first = distill.distill(student, data, **kw)
+    stop = first.convergence.steps // 3                                   # epochs each student ran (3 steps each)
+    early, late = int(np.argmin(stop)), int(np.argmax(stop))
+    at = int(stop[early]) + 1                                             # an epoch after the early one stopped
+    assert at < stop[late], "the students must stop at least two epochs apart for this test"
+    seen = {}
+    again = distill.distill(student, data, **kw, checkpoints=(at,),
+                            on_checkpoint=lambda e, lo, hi, s: seen.setdefault(e, s.states))
+    got = np.asarray(seen[at]["wte"]["embedding"][:, 0, 0])
+    final = np.asarray(again.states["wte"]["embedding"][:, 0, 0])
+    assert got[early] == final[early]                                     # frozen: its final parameters
+    assert got[late] == again.trace[late, 3 * at - 1] and got[late] != final[late]  # still training
+
+
 def test_bad_checkpoints_are_refused(tiny):
     data, student = tiny
     keys = jax.random.split(jax.random.key(0), 2)
