@@ -30,15 +30,13 @@ def probe(lr: float, base_epochs: int, rungs: tuple[int, ...], epochs: int, seed
     task = setup.build_task(cfg)
     teacher = replicates.teacher_reference(task, 1.0)
     full = replicates.distil_at_temperature(task, 1.0)
-    steps_per_epoch = full.compute.steps // epochs
     out = []
     for rung in (*rungs, None):
         at = full.at(rung)
-        m = measures.measure(task, at, teacher)
-        losses = np.asarray(at.losses, float)
+        m = measures.measure(task, at, teacher)  # its fit record: train_loss, answer_loss (measures.fit_record)
         out.append({"lr": lr, "base_epochs": base_epochs, "epoch": rung or epochs, "steps": at.compute.steps,
-                    "train_loss": float(losses[:, -steps_per_epoch:].mean()),
-                    "answer_loss": float(-np.mean(at.logprob)),
+                    "train_loss": float(np.mean(m["train_loss"])),
+                    "answer_loss": float(np.mean(m["answer_loss"])),
                     "hallucination": float(np.mean(m["hallucination"])),
                     "targets": float(np.mean(m["target_hallucination"])),
                     "valid_entropy": float(np.nanmean(m["valid_entropy"])),

@@ -102,6 +102,23 @@ def test_llm_init_without_an_increment_has_no_log_ratio():
     assert found.status == "inconclusive (regime)" and "in 1 of 3 replicates" in found.evidence
 
 
+def test_llm_init_mlp_comparator_trains_the_rungs_share_of_its_budget(monkeypatch):
+    """At a rung the MLP students train the same share of their budget as the language-model
+    students (200 of init-perturbation's 300 epochs at rung 40 of 60); where training ended, all."""
+    seen = []
+
+    def fake(cfg):
+        seen.append(cfg.epochs)
+        return SimpleNamespace(param_variance_before=[0.0, 1.0], param_variance_after=[0.0, 1.0],
+                               inter_student_variance=[0.0, 1.0], prediction_signal=[1.0, 1.0])
+
+    monkeypatch.setattr(init_run.ip, "run", fake)
+    end = InitConfig(replicates=2, scales=(0.0, 0.05))
+    init_run.mlp_comparator(end)
+    init_run.mlp_comparator(end.refits()["epoch-40"])
+    assert seen == [300, 300, 200, 200]
+
+
 def test_llm_init_refuses_unmatched_designs():
     """Planted: the MLP students with fresh inits (init-perturbation's own default) spread at s = 0."""
     assert init_run.design_problem(_init_results()) is None

@@ -333,11 +333,9 @@ def direct_reference(task: Task, final: bool = False) -> Outputs:
     distillation's epochs, at ``cfg.rung`` (``final``: where training ended, the set-up's
     competence gate): the study's reference of systematic noise and a row of the
     variance-aware table. Cached."""
-    cfg = task.cfg
-    out = train_and_sample(task, reference_answers(task), order=replicate_keys(task, "data_order"),
-                           key=rng.stream(cfg.seed, "direct_sampling"), cache={"kind": "direct"},
-                           at_end=final)
-    return out
+    return train_and_sample(task, reference_answers(task), order=replicate_keys(task, "data_order"),
+                            key=rng.stream(task.cfg.seed, "direct_sampling"), cache={"kind": "direct"},
+                            at_end=final)
 
 
 def distil_at_temperature(task: Task, temperature: float) -> Outputs:
