@@ -17,7 +17,7 @@ from jaxkd.runs import RunDir, to_jsonable
 TINY = dict(num_questions=5, teacher_epochs=2, base_epochs=2, epochs=2, batch_size=4, samples=3,
             num_students=2, replicates=2, rungs=())  # the fit ladder: test_llm_rungs_read_one_training_run
 EXTRA = {"llm-teacher-noise": {"temperatures": (0.7, 1.5)}, "llm-noise-transfer": {"temperatures": (1.0,)},
-         "llm-init": {"scales": (0.0, 0.05), "tracked_students": 2}, "llm-output": {"temperatures": (0.7, 1.0)},
+         "llm-init": {"scales": (0.0, 0.05), "tracked_students": 2, "mlp_replicates": 3}, "llm-output": {"temperatures": (0.7, 1.0)},
          "llm-variance-aware": {"ks": (2,)}, "llm-objectives": {"temperatures": (2.0,), "max_new_tokens": 6},
          "llm-topk": {"ks": (2,)}}
 

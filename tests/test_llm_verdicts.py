@@ -1,6 +1,7 @@
 """What the language-model verdicts rest on: entropy on valid answers, the per-row hallucination
 gate, llm-init's matched comparator, the study-signed systematic noise and the alignment control."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from jaxkd.experiments.llm_init import claims as init_claims
 from jaxkd.experiments.llm_init import run as init_run
 from jaxkd.experiments.llm_init.config import Config as InitConfig
-from jaxkd.experiments.llm_study import measures
+from jaxkd.experiments.llm_study import measures, stats
 from jaxkd.llm import metrics
 
 
@@ -93,6 +94,25 @@ def test_llm_init_claim_reads_each_class_increment_over_its_own_s0():
     np.testing.assert_allclose(init_claims.sensitivity(res)[1], [0.0005, 0.0015, 0.001])
 
 
+def test_llm_init_compares_the_classes_unpaired_over_their_own_replicates():
+    """The classes share no randomness, so the interval is Welch's over each class's own replicates
+    (the MLP comparator has more); pairing replicate r with replicate r would be a different, and
+    here narrower, interval: the planted paired interval fails."""
+    res = _init_results()
+    res.mlp_variance = ((0.0,) * 5, (0.001, 0.003, 0.0012, 0.0025, 0.0018))
+    res.mlp_signal = ((1.0,) * 5, (1.0,) * 5)
+    res.mlp_spread_before, res.mlp_spread_after = ((0.0,) * 5, (2e-3,) * 5), ((0.0,) * 5, (1e-3,) * 5)
+    g, m = init_claims.sensitivity(res)
+    assert g.shape == (3,) and m.shape == (5,)
+    iv = init_claims._llm_init(res)
+    welch = stats.difference_interval(np.log10(g), np.log10(m))
+    assert (iv.estimate, iv.low, iv.high) == pytest.approx(welch)
+    assert iv.estimate == pytest.approx(np.log10(g).mean() - np.log10(m).mean())
+    assert "3 replicates" in iv.evidence and "5 replicates" in iv.evidence and "Welch" in iv.evidence
+    paired = stats.mean_interval(np.log10(g) - np.log10(m[:3]))
+    assert (iv.low, iv.high) != pytest.approx(paired[1:])
+
+
 def test_llm_init_without_an_increment_has_no_log_ratio():
     """A perturbation that added nothing over s = 0 in a replicate (increment 0) gives no log
     ratio: the claim is inconclusive (regime), not a NaN interval judged."""
@@ -104,19 +124,20 @@ def test_llm_init_without_an_increment_has_no_log_ratio():
 
 def test_llm_init_mlp_comparator_trains_the_rungs_share_of_its_budget(monkeypatch):
     """At a rung the MLP students train the same share of their budget as the language-model
-    students (200 of init-perturbation's 300 epochs at rung 40 of 60); where training ended, all."""
+    students (200 of init-perturbation's 300 epochs at rung 40 of 60); where training ended, all.
+    Their teachers train in full either way (one call for all replicates, then one per scale)."""
     seen = []
+    real = init_run.mlp.train_ensemble
 
-    def fake(cfg):
+    def recording(cfg, params, X, Y, **kw):
         seen.append(cfg.epochs)
-        return SimpleNamespace(param_variance_before=[0.0, 1.0], param_variance_after=[0.0, 1.0],
-                               inter_student_variance=[0.0, 1.0], prediction_signal=[1.0, 1.0])
+        return real(dataclasses.replace(cfg, epochs=1), params, X, Y, **kw)
 
-    monkeypatch.setattr(init_run.ip, "run", fake)
-    end = InitConfig(replicates=2, scales=(0.0, 0.05))
+    monkeypatch.setattr(init_run.mlp, "train_ensemble", recording)
+    end = InitConfig(replicates=2, mlp_replicates=2, scales=(0.0, 0.05))
     init_run.mlp_comparator(end)
     init_run.mlp_comparator(end.refits()["epoch-40"])
-    assert seen == [300, 300, 200, 200]
+    assert seen == [300, 300, 300, 300] + [300, 300, 200, 200]   # (the split's own teacher, the teachers, 2 scales) x 2
 
 
 def test_llm_init_refuses_unmatched_designs():
@@ -131,8 +152,9 @@ def test_llm_init_refuses_unmatched_designs():
 def test_llm_init_mlp_comparator_shares_one_init_and_fails_when_inits_are_fresh(monkeypatch):
     """The comparator itself: one init per replicate, so at s = 0 its students are one model (spread
     and prediction variance exactly 0); planted fresh inits give a spread there, which the claim refuses."""
-    cfg = InitConfig.from_preset("quick", scales=(0.0, 0.05), num_students=2, replicates=2)
+    cfg = InitConfig.from_preset("quick", scales=(0.0, 0.05), num_students=2, replicates=2, mlp_replicates=3)
     out = init_run.mlp_comparator(cfg)
+    assert out["mlp_variance"].shape == (2, 3)   # (scales, the comparator's own replicates)
     # One model but for float rounding (the variance formula's, ~1e-15 against ~1e-4 at s = 0.05).
     assert out["mlp_spread_before"][0].max() < 1e-12 < out["mlp_spread_before"][1].min()
     assert out["mlp_variance"][0].max() < 1e-12 < out["mlp_variance"][1].min() and (out["mlp_signal"] > 0).all()

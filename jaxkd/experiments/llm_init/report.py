@@ -110,4 +110,19 @@ def document(res: Results) -> doc.Section:
                       + ("" if res.config.rung is None else f"; after the whole {res.config.epochs}-epoch run, not at "
                          f"this rung: the parameters are kept only where training ended") + "):"),
         amp, doc.Figure("init.png", "init"), doc.Figure("trajectories.png", "tracked parameters"),
-        doc.Figure("training.png", "the students' training loss at every step")], steps=res.steps[0])
+        doc.Figure("training.png", "the students' training loss at every step")], steps=res.steps[0],
+        departures_extra=departures(res))
+
+
+def departures(res: Results) -> list[list[str]]:
+    """This experiment's rows of the departures table: the perturbation grid and the MLP comparator."""
+    cfg = res.config
+    return [["perturbation scales", "s = 0, 1%, 2%, ..., 5% (App. D)", ", ".join(fmt(s) for s in cfg.scales),
+             "—" if len(cfg.scales) >= 6 else "the claim reads s = 0 and the largest s; the rest of the grid is "
+             "left to the paper preset to keep the quick budget"],
+            ["MLP comparator", "the study's MLP script: every student a fresh init, one run",
+             f"Boston MLPs in {len(res.mlp_variance[0])} replicates, each its own MLP teacher and one init shared by "
+             f"its students (as the {cfg.family_label} students share their base), perturbed by the same rule; "
+             f"compared with the {cfg.replicates} {cfg.family_label} replicates unpaired (Welch)",
+             "fresh inits would swamp the perturbation's spread; the two classes share no randomness, and an MLP "
+             "replicate costs little, so its mean rests on many"]]

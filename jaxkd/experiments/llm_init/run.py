@@ -10,8 +10,8 @@ import numpy as np
 from flax import nnx
 
 from jaxkd import rng
+from jaxkd.experiments import regression
 from jaxkd.experiments.init_perturbation import config as ip_config
-from jaxkd.experiments.init_perturbation import run as ip
 from jaxkd.experiments.llm_init.config import Config
 from jaxkd.experiments.llm_study import config as llm_config
 from jaxkd.experiments.llm_study import measures, replicates, setup
@@ -74,13 +74,13 @@ class Results(measures.SweepResults):
     scale: tuple[float, ...]
     spread_before: tuple[tuple[float, ...], ...]       # GPT-2 parameter variance, s x R
     spread_after: tuple[tuple[float, ...], ...]
-    mlp_spread_before: tuple[tuple[float, ...], ...]   # MLP students, same rule, s x R
+    mlp_spread_before: tuple[tuple[float, ...], ...]   # MLP students, same rule, s x R_mlp (cfg.mlp_replicates)
     mlp_spread_after: tuple[tuple[float, ...], ...]
     tracked_spread: tuple[tuple[float, ...], ...]      # s x steps: std across students of the tracked scalars
     trajectories: tuple                                 # s x tracked students x 3 x steps
-    mlp_variance: tuple[tuple[float, ...], ...]        # MLP test-prediction variance across students, s x R
+    mlp_variance: tuple[tuple[float, ...], ...]        # MLP test-prediction variance across students, s x R_mlp
     logprob_signal: tuple[tuple[float, ...], ...]      # variance across valid answers of the mean log-prob, s x R
-    mlp_signal: tuple[tuple[float, ...], ...]          # variance across test inputs of the mean prediction, s x R
+    mlp_signal: tuple[tuple[float, ...], ...]          # variance across test inputs of the mean prediction, s x R_mlp
 
 
 def run(cfg: Config, run_dir: RunDir | None = None) -> Results:
@@ -97,25 +97,42 @@ MLP_DESIGN = {"fresh_init": False, "labels": "teacher"}
 
 
 def mlp_comparator(cfg: Config) -> dict:
-    """MLP students on Boston (init-perturbation's quick network and training, :data:`MLP_DESIGN`),
-    one seed per replicate, perturbed at the same scales: per scale and replicate (s, R) the
+    """MLP students on Boston (init-perturbation's quick network and training, :data:`MLP_DESIGN`)
+    in ``cfg.mlp_replicates`` replicates, all on one student axis: each replicate its own MLP
+    teacher (trained on the true labels for init-perturbation's epochs) and one init shared by its
+    max(N, 10) students, perturbed at the same scales. Per scale and replicate (s, R_mlp): the
     parameter spread before and after training, the variance across students of their test
     predictions, and the variance across test inputs of their mean prediction (the signal); at a
-    rung of the fit ladder, after the same share of their training (epochs x ``cfg.fit_level``)."""
-    n = max(cfg.num_students, 10)
+    rung of the fit ladder, after the same share of their training (epochs x ``cfg.fit_level``;
+    the teachers are trained in full either way)."""
+    ipc = ip_config.Config.from_preset("quick", scales=cfg.scales, seed=cfg.seed, **MLP_DESIGN)
+    task = regression.mlp_task(ipc)   # Boston's split and the students' network (its one teacher is not used)
+    R, n = cfg.mlp_replicates, max(cfg.num_students, 10)
+    widths = task.train.widths
+    teachers = mlp.init_ensemble(widths, rng.student_keys(rng.stream(cfg.seed, "mlp_teacher_init"), R), ipc.init)
+    teachers = mlp.train_ensemble(dataclasses.replace(task.train, epochs=ipc.epochs), teachers, task.X, task.y_train)
+    mu = np.asarray(mlp.predict(widths, teachers, task.X)[..., 0])                  # (R, n_train)
+    Y = np.repeat(mu, n, axis=0) if ipc.labels == "teacher" else task.y_train      # (R*n, n_train)
+    init_keys = rng.student_keys(rng.stream(cfg.seed, "mlp_init"), R * n if ipc.fresh_init else R)
+    bases = mlp.init_ensemble(widths, init_keys, ipc.init)
+    if not ipc.fresh_init:  # replicate r's students all start from its one init
+        bases = jax.tree.map(lambda a: jnp.repeat(a, n, axis=0), bases)
     # At a rung of the fit ladder the MLP students train the same share of their budget, so both
     # classes are compared at the same share of training.
-    epochs = max(1, int(round(ip_config.Config.from_preset("quick").epochs * cfg.fit_level)))
+    train = dataclasses.replace(task.train, epochs=max(1, int(round(ipc.students_epochs * cfg.fit_level))))
+    perturb_key = rng.stream(cfg.seed, "mlp_perturbation")
     before, after, variance, signal = [], [], [], []
-    for r in range(cfg.replicates):
-        res = ip.run(ip_config.Config.from_preset("quick", scales=cfg.scales, num_students=n, epochs=epochs,
-                                                  seed=cfg.seed * 1000 + r, **MLP_DESIGN))
-        before.append(res.param_variance_before)
-        after.append(res.param_variance_after)
-        variance.append(res.inter_student_variance)
-        signal.append(res.prediction_signal)
-    return {"mlp_spread_before": np.asarray(before).T, "mlp_spread_after": np.asarray(after).T,
-            "mlp_variance": np.asarray(variance).T, "mlp_signal": np.asarray(signal).T}
+    for i, s in enumerate(cfg.scales):
+        keys = rng.student_keys(rng.point_key(perturb_key, i), R * n)
+        init = jax.vmap(mlp.perturb, in_axes=(0, 0, None, None))(bases, keys, s, ipc.bias_scale)
+        params = mlp.train_ensemble(train, init, task.X, Y)
+        preds = np.asarray(mlp.predict(widths, params, task.X_test)[..., 0], np.float64).reshape(R, n, -1)
+        before.append(parameter_spread(init, R))
+        after.append(parameter_spread(params, R))
+        variance.append(preds.var(axis=1, ddof=1).mean(axis=1))   # V (4.1) of each replicate's students
+        signal.append(np.var(preds.mean(axis=1), axis=1))
+    return {"mlp_spread_before": np.asarray(before), "mlp_spread_after": np.asarray(after),
+            "mlp_variance": np.asarray(variance), "mlp_signal": np.asarray(signal)}
 
 
 def increments(res: "Results", name: str) -> np.ndarray:

@@ -18,6 +18,17 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
+def difference_interval(a, b, level: float = 0.95) -> tuple[float, float, float]:
+    """Difference of the means of two independent sets of replicates (classes that share no
+    randomness, so nothing pairs them) and its ``level`` Welch t-interval (unequal variances,
+    scipy's ``ttest_ind``): (mean a − mean b, low, high)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.size < 2 or b.size < 2:
+        raise ValueError("a difference interval needs at least two replicates on each side.")
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
+    return float(a.mean() - b.mean()), float(ci.low), float(ci.high)
+
+
 def span(m, lo, hi, digits: int = 4) -> str:
     """``m [lo, hi]``: an estimate and its interval, as reports and evidence write them."""
     return f"{fmt(m, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
