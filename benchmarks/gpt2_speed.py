@@ -30,7 +30,7 @@ The header and the JSON say where it ran (``benchmarks/machine.py``); ``--isa av
 every side at AVX2 (``benchmarks/isa.py``), to measure a machine without AVX-512 on one that has it.
 
     python benchmarks/gpt2_speed.py [--model gpt2|llama] [--layers 4 --width 128 --batch 8 --seq 64 --new 48]
-                                    [--kv-heads 2] [--isa avx2] [--json PATH]
+                                    [--kv-heads 2] [--samples 8] [--isa avx2] [--json PATH]
 """
 
 from __future__ import annotations
@@ -84,12 +84,15 @@ def train_bytes(num_params: int) -> float:
     return 4.0 * 8 * num_params
 
 
-def sample_flops(cfg, batch: int, prompt: int, new: int) -> float:
-    """Forward FLOPs of generating ``new`` tokens after ``prompt``: ``prompt + new - 1``
-    positions per sequence through the products, each attending to the positions up to it."""
-    positions = prompt + new - 1
-    attention = cfg.n_layer * 4 * cfg.n_head * cfg.head_dim * positions * (positions + 1) / 2
-    return batch * (2 * positions * matmul_weights(cfg) + attention)
+def sample_flops(cfg, batch: int, prompt: int, new: int, samples: int = 1) -> float:
+    """Forward FLOPs of generating ``new`` tokens after each of ``batch`` prompts, ``samples``
+    sequences per prompt: the prompt's positions once per prompt (its samples share them), then
+    ``new - 1`` positions per sequence through the products, each attending to the positions up
+    to it."""
+    def cost(lo, hi):  # positions lo+1..hi of one sequence: products and attention
+        attention = cfg.n_layer * 4 * cfg.n_head * cfg.head_dim * (hi * (hi + 1) - lo * (lo + 1)) / 2
+        return 2 * (hi - lo) * matmul_weights(cfg) + attention
+    return batch * (cost(0, prompt) + samples * cost(prompt, prompt + new - 1))
 
 
 def sample_bytes(cfg, num_params: int, batch: int, prompt: int, new: int) -> float:
@@ -178,6 +181,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seq", type=int, default=64, help="training sequence length")
     parser.add_argument("--prompt", type=int, default=16)
     parser.add_argument("--new", type=int, default=48, help="tokens generated per sequence")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="sequences sampled per prompt (jaxkd prefills a prompt once for all its samples, "
+                             "transformers' num_return_sequences once per sequence)")
     parser.add_argument("--steps", type=int, default=10, help="training steps per timing")
     parser.add_argument("--sweep-layers", type=depths_list, default=[1, 2],
                         help="other depths whose training steps are timed to split a step's time into "
@@ -267,12 +273,13 @@ def main(argv=None) -> int:
     # --- sampling ---
     prompts = rng.integers(1, args.vocab, size=(args.batch, args.prompt))
     pmask = np.ones_like(prompts)
+    rows, rmask = np.repeat(prompts, args.samples, axis=0), np.repeat(pmask, args.samples, axis=0)
     scfg = sampling.SamplingConfig(max_new_tokens=args.new, temperature=1.0, top_k=50, repetition_penalty=1.2)
     model = nnx.merge(graphdef, trained[0].params)
-    keys = jax.random.split(jax.random.key(1), args.batch)
+    keys = jax.random.split(jax.random.key(1), rows.shape[0])
 
     def jax_sample():
-        jax.block_until_ready(sampling.generate(model, prompts, pmask, keys, scfg))
+        jax.block_until_ready(sampling.generate(model, rows, rmask, keys, scfg, repeats=args.samples))
 
     hf.eval()
     tp, tm = torch.tensor(prompts, device=dev), torch.tensor(pmask, device=dev)
@@ -281,17 +288,18 @@ def main(argv=None) -> int:
         with torch.no_grad():
             hf.generate(tp, attention_mask=tm, do_sample=True, temperature=1.0, top_k=50,
                         repetition_penalty=1.2, max_new_tokens=args.new, min_new_tokens=args.new,
-                        use_cache=True, pad_token_id=0)
+                        num_return_sequences=args.samples, use_cache=True, pad_token_id=0)
         sync()
 
-    gen_tokens = args.batch * args.new
+    gen_tokens = args.batch * args.samples * args.new
     jax_sample_tps = gen_tokens / best_of(jax_sample, args.repeats)
     torch_sample_tps = gen_tokens / best_of(torch_sample, args.repeats)
 
     num_params = sum(x.size for x in jax.tree.leaves(trained[0].params))
     train_floor = machine.floor(train_flops(cfg, args.batch, args.seq), train_bytes(num_params), gflops, gbs)
-    sample_floor = machine.floor(sample_flops(cfg, args.batch, args.prompt, args.new),
-                                 sample_bytes(cfg, num_params, args.batch, args.prompt, args.new), gflops, gbs)
+    sample_floor = machine.floor(sample_flops(cfg, args.batch, args.prompt, args.new, args.samples),
+                                 sample_bytes(cfg, num_params, args.batch * args.samples, args.prompt, args.new),
+                                 gflops, gbs)
     floor_train_tps = tokens.size / train_floor["floor_seconds"]
     jax_rest, jax_layer = layer_costs(depths, jax_steps)
     torch_rest, torch_layer = layer_costs(depths, torch_steps)
@@ -303,7 +311,7 @@ def main(argv=None) -> int:
     floor_sample_tps = gen_tokens / sample_floor["floor_seconds"]
     report = {
         "benchmark": "gpt2_speed", "model": args.model, "config": cfg.to_hf(), "batch": args.batch, "seq": args.seq,
-        "prompt": args.prompt, "new_tokens": args.new, "threads": args.threads,
+        "prompt": args.prompt, "new_tokens": args.new, "samples_per_prompt": args.samples, "threads": args.threads,
         "jaxkd_train_tokens_per_s": jax_train_tps, "transformers_train_tokens_per_s": torch_train_tps,
         "train_speedup": jax_train_tps / torch_train_tps,
         "jaxkd_sample_tokens_per_s": jax_sample_tps, "transformers_sample_tokens_per_s": torch_sample_tps,
@@ -325,7 +333,7 @@ def main(argv=None) -> int:
           f"{args.threads} thread(s); jax on {desc['jax_device']}, transformers on {dev}")
     print(f"  training (T={args.seq}):  jaxkd {jax_train_tps:9.0f} tok/s   transformers {torch_train_tps:9.0f} tok/s"
           f"   ratio {report['train_speedup']:.2f}x")
-    print(f"  sampling ({args.prompt}+{args.new}): jaxkd {jax_sample_tps:9.0f} tok/s   transformers "
+    print(f"  sampling ({args.prompt}+{args.new}, {args.samples} per prompt): jaxkd {jax_sample_tps:9.0f} tok/s   transformers "
           f"{torch_sample_tps:9.0f} tok/s   ratio {report['sample_speedup']:.2f}x")
     for name, fl, tps, jt, tt in (("training", train_floor, floor_train_tps, jax_train_tps, torch_train_tps),
                                   ("sampling", sample_floor, floor_sample_tps, jax_sample_tps, torch_sample_tps)):

@@ -106,6 +106,23 @@ def test_sampling_is_reproducible_and_per_sequence(ours):
     np.testing.assert_array_equal(alone[0], a[2])
 
 
+def test_samples_of_one_prompt_share_its_prefill_exactly(ours):
+    """n samples per prompt prefill the prompt once (``repeats``): the same draws as a prefill of
+    every row, with the padding kept per prompt; rows that are not groups of identical prompts are
+    refused (a shared prefill would sample another prompt's continuation)."""
+    toks, mask = _batch(6)
+    n = 4
+    rows, rmask = np.repeat(toks, n, axis=0), np.repeat(mask, n, axis=0)
+    cfg = sampling.SamplingConfig(max_new_tokens=8, temperature=1.3, top_k=20)
+    keys = jax.random.split(jax.random.key(2), rows.shape[0])
+    every = np.asarray(sampling.generate(ours, rows, rmask, keys, cfg))
+    shared = np.asarray(sampling.generate(ours, rows, rmask, keys, cfg, repeats=n))
+    np.testing.assert_array_equal(shared, every)
+    assert len({tuple(r) for r in every[:n]}) > 1            # the samples of one prompt differ
+    with pytest.raises(ValueError, match="not groups of that many identical prompts"):
+        sampling.generate(ours, np.tile(toks, (n, 1)), np.tile(mask, (n, 1)), keys, cfg, repeats=n)
+
+
 def test_temperature_to_zero_is_greedy(ours):
     toks, mask = _batch(5)
     keys = jax.random.split(jax.random.key(1), 3)

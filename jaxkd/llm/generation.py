@@ -35,6 +35,12 @@ def _check_length(model, prompt_width: int, cfg: sampling.SamplingConfig) -> Non
                          f"exceeds the model's {model.config.n_positions} positions; lower max_new_tokens.")
 
 
+def _grouped(block: int, n: int) -> tuple[int, int]:
+    """Blocks of whole groups of a prompt's n samples, so that each group shares one prefill:
+    (rows per block, rows per group); a block smaller than a group gives up the sharing."""
+    return (block // n * n, n) if block >= n else (block, 1)
+
+
 def _rows_in_blocks(fn, total: int, block: int) -> np.ndarray:
     """``fn(lo, hi)`` over row blocks of ``total`` rows, concatenated on the last-but-one axis."""
     return np.concatenate([np.asarray(fn(lo, min(lo + block, total))) for lo in range(0, total, block)], axis=-2)
@@ -54,9 +60,9 @@ def generate_texts(model, tokenizer, prompts: Sequence[Sequence[int]], n: int, k
     tokens, mask = _repeat(prompts, n, eos)
     _check_length(model, tokens.shape[1], cfg)
     keys = jax.random.split(key, tokens.shape[0])
-    _, block = sampling_blocks(model, 1, tokens.shape[0], tokens.shape[1] + cfg.max_new_tokens)
+    block, group = _grouped(sampling_blocks(model, 1, tokens.shape[0], tokens.shape[1] + cfg.max_new_tokens)[1], n)
     rows = _rows_in_blocks(lambda lo, hi: sampling.generate(model, tokens[lo:hi], mask[lo:hi], keys[lo:hi], cfg,
-                                                            eos_id=eos), tokens.shape[0], block)
+                                                            eos_id=eos, repeats=group), tokens.shape[0], block)
     texts = decode(tokenizer, rows, eos)
     return [texts[i * n:(i + 1) * n] for i in range(len(prompts))]
 
@@ -76,6 +82,7 @@ def teacher_responses(teacher, tokenizer, prompts: Sequence[Sequence[int]], k: i
     # Students are a batch axis: as many students' draws per generate call as memory allows
     # (and blocks of one student's sequences when not even those fit).
     block, seq_block = sampling_blocks(teacher, students, S, tokens.shape[1] + cfg.max_new_tokens)
+    seq_block, group = _grouped(seq_block, k)
     keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(key, i), S))(jnp.arange(students))
     out = []
     for start in range(0, students, block):
@@ -83,7 +90,7 @@ def teacher_responses(teacher, tokenizer, prompts: Sequence[Sequence[int]], k: i
         tiled_t, tiled_m = np.tile(np.asarray(tokens), (n, 1)), np.tile(np.asarray(mask), (n, 1))
         flat = keys[start:start + n].reshape(-1)
         rows = _rows_in_blocks(lambda lo, hi: sampling.generate(teacher, tiled_t[lo:hi], tiled_m[lo:hi], flat[lo:hi],
-                                                                cfg, eos_id=eos), n * S, seq_block)
+                                                                cfg, eos_id=eos, repeats=group), n * S, seq_block)
         texts = decode(tokenizer, rows, eos)
         out += [[texts[j * S + i * k: j * S + (i + 1) * k] for i in range(P)] for j in range(n)]
     return out
@@ -103,12 +110,13 @@ def student_responses(students: Students, tokenizer, prompts: Sequence[Sequence[
     _check_length(one, tokens.shape[1], cfg)
     N, S = students.num_students, tokens.shape[0]
     chunk, block = sampling_blocks(one, N, S, tokens.shape[1] + cfg.max_new_tokens)
+    block, group = _grouped(block, n)
     keys = jax.random.split(key, N) if jnp.ndim(key) == 0 else ensemble.check_keys("sampling keys", key, N)
     keys = jax.vmap(lambda k: jax.random.split(k, S))(keys)
     out = np.concatenate([
         _rows_in_blocks(lambda a, b: sampling.generate_ensemble(students.graphdef, students.state(lo, lo + chunk),
                                                                 tokens[a:b], mask[a:b], keys[lo:lo + chunk, a:b], cfg,
-                                                                eos_id=eos), S, block)
+                                                                eos_id=eos, repeats=group), S, block)
         for lo in range(0, N, chunk)])
     P = len(prompts)
     return [[decode(tokenizer, out[s, i * n:(i + 1) * n], eos) for i in range(P)] for s in range(N)]

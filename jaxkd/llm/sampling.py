@@ -1,6 +1,7 @@
 """Jitted, batched generation with a KV cache, and sequence log-probabilities.
 
-One prefill over the (left-padded) prompts, then a ``lax.scan`` over a fixed number of new
+One prefill over the (left-padded) prompts (once per group of rows that repeat one prompt: n
+samples of a prompt share its prefill), then a ``lax.scan`` over a fixed number of new
 tokens, each a single-token step against the cache. Logit processing follows Hugging Face's
 order and semantics: repetition penalty (a seen token's logit is divided by the penalty when
 positive, multiplied when negative), then temperature, then top-k. Each sequence has its own
@@ -130,16 +131,22 @@ def _split(cfg: SamplingConfig):
     return dataclasses.replace(cfg, temperature=1.0), jnp.float32(cfg.temperature)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id"))
-def _generate(graphdef, state, tokens, mask, keys, temperature, cfg: SamplingConfig, eos_id: int):
+@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id", "repeats"))
+def _generate(graphdef, state, tokens, mask, keys, temperature, cfg: SamplingConfig, eos_id: int, repeats: int = 1):
     model = nnx.merge(graphdef, state)
     B, P = tokens.shape
     N = cfg.max_new_tokens
-    cache = Cache.empty(model.config, B, P + N, model.dtype)
     valid = mask.astype(bool)
     positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)
     key_valid = jnp.concatenate([valid, jnp.ones((B, N), bool)], axis=1)
-    logits, cache = model.step(tokens, positions, key_valid, cache)
+    # Rows come in groups of `repeats` copies of one prompt: one prefill per group, its logits and
+    # cache copied to the group's rows (what a prefill of every row computes, row by row).
+    one = slice(None, None, repeats)
+    cache = Cache.empty(model.config, B // repeats, P + N, model.dtype)
+    logits, cache = model.step(tokens[one], positions[one], key_valid[one], cache)
+    if repeats > 1:
+        logits = jnp.repeat(logits[:, -1:], repeats, axis=0)
+        cache = cache._replace(k=jnp.repeat(cache.k, repeats, axis=1), v=jnp.repeat(cache.v, repeats, axis=1))
     rows = jnp.arange(B)
     seen = jnp.zeros((B, model.config.vocab_size), bool).at[rows[:, None], tokens].max(valid)
 
@@ -169,7 +176,21 @@ def generate_core(graphdef, state, tokens, mask, keys, cfg: SamplingConfig, eos_
     return _generate(graphdef, state, tokens, mask, keys, temperature, static, eos_id)
 
 
-def generate(model, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int | None = None):
+def check_repeats(tokens, mask, repeats: int) -> int:
+    """``repeats`` when the rows of (B, P) ``tokens`` and ``mask`` come in consecutive groups of
+    that many identical rows (one prompt's samples), else ``ValueError``: a shared prefill is
+    exact only for identical prompts."""
+    v.check_int("repeats", repeats)
+    t, m = np.asarray(tokens), np.asarray(mask)
+    B = t.shape[0]
+    if B % repeats or not (np.all(t.reshape(B // repeats, repeats, -1) == t[::repeats, None])
+                           and np.all(m.reshape(B // repeats, repeats, -1) == m[::repeats, None])):
+        raise ValueError(f"repeats={repeats} shares one prefill per {repeats} consecutive rows, but the {B} rows are "
+                         "not groups of that many identical prompts.")
+    return repeats
+
+
+def generate(model, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int | None = None, repeats: int = 1):
     """Generate ``cfg.max_new_tokens`` tokens for each prompt.
 
     Args:
@@ -179,6 +200,8 @@ def generate(model, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int | No
       keys: one PRNG key per sequence, (B,) (ignored when ``cfg.greedy``).
       cfg: sampling settings.
       eos_id: end-of-sequence token (default the model's).
+      repeats: the rows come in consecutive groups of this many copies of one prompt (n samples
+        per prompt): one prefill per group (checked: :func:`check_repeats`).
 
     Returns:
       New tokens, (B, N) int32; positions after a sequence's EOS hold EOS.
@@ -192,10 +215,11 @@ def generate(model, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int | No
     if total > model.config.n_positions:
         raise ValueError(f"prompt ({tokens.shape[1]}) + max_new_tokens ({cfg.max_new_tokens}) exceeds "
                          f"the model's {model.config.n_positions} positions.")
+    check_repeats(tokens, mask, repeats)
     graphdef, state = nnx.split(model)
     eos = model.config.eos_token_id if eos_id is None else eos_id
     static, temperature = _split(cfg)
-    return _generate(graphdef, state, tokens, mask, keys, temperature, static, eos)
+    return _generate(graphdef, state, tokens, mask, keys, temperature, static, eos, repeats)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
@@ -223,25 +247,27 @@ def sequence_logprob(model, tokens, mask, target_mask):
                                  jnp.asarray(target_mask, jnp.float32))
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id"))
-def _generate_ensemble(graphdef, states, tokens, mask, keys, temperature, cfg, eos_id):
-    one = lambda s, k: _generate(graphdef, s, tokens, mask, k, temperature, cfg, eos_id)  # noqa: E731
+@functools.partial(jax.jit, static_argnames=("graphdef", "cfg", "eos_id", "repeats"))
+def _generate_ensemble(graphdef, states, tokens, mask, keys, temperature, cfg, eos_id, repeats=1):
+    one = lambda s, k: _generate(graphdef, s, tokens, mask, k, temperature, cfg, eos_id, repeats)  # noqa: E731
     return jax.vmap(one)(states, keys)
 
 
-def generate_ensemble(graphdef, states, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int):
+def generate_ensemble(graphdef, states, tokens, mask, keys, cfg: SamplingConfig, *, eos_id: int, repeats: int = 1):
     """:func:`generate` for N stacked students at once (vmapped over their states).
 
     Args:
       graphdef, states: ``nnx.split`` of one student and the students' states stacked on axis 0.
       tokens, mask: (B, P) prompts shared by all students.
       keys: (N, B) one key per student and sequence.
+      repeats: as :func:`generate` (checked).
 
     Returns:
       (N, B, max_new_tokens) new tokens.
     """
+    check_repeats(tokens, mask, repeats)
     tokens, mask = jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, jnp.int32)
     static, temperature = _split(cfg)
     return sharding.map_students(_generate_ensemble, graphdef, states, tokens, mask, keys, temperature, static,
-                                 eos_id, in_axes=(None, 0, None, None, 0, None, None, None),
-                                 static_argnums=(0, 6, 7))
+                                 eos_id, repeats, in_axes=(None, 0, None, None, 0, None, None, None, None),
+                                 static_argnums=(0, 6, 7, 8))
