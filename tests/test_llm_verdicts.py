@@ -176,3 +176,44 @@ def test_systematic_noise_is_signed_as_the_study_does():
                           single_answer=False)
     np.testing.assert_allclose(va.row_values(res, "study_systematic_noise", 0), [0.12, 0.12])
     np.testing.assert_allclose(va.row_values(res, "systematic_noise", 0), [-0.28, -0.30])
+
+
+def test_difference_interval_is_welchs():
+    """Against Welch–Satterthwaite written out: the mean difference ± t(df) standard errors with
+    each side's own variance; the pooled-variance interval (equal variances assumed) is another."""
+    from scipy import stats as sps
+
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.5, 1.0, 0.2])
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = sps.t.ppf(0.975, df) * np.sqrt(va + vb)
+    d = a.mean() - b.mean()
+    assert stats.difference_interval(a, b) == pytest.approx((d, d - half, d + half), rel=1e-9)
+    pooled = ((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2)
+    pooled_half = sps.t.ppf(0.975, a.size + b.size - 2) * np.sqrt(pooled * (1 / a.size + 1 / b.size))
+    assert stats.difference_interval(a, b)[2] != pytest.approx(d + pooled_half, rel=1e-3)
+    with pytest.raises(ValueError, match="two replicates on each side"):
+        stats.difference_interval([1.0], b)
+
+
+def test_llm_init_mlp_comparator_measures_what_the_tabular_experiments_measure(monkeypatch):
+    """Each comparator replicate's prediction variance is the project's V (4.1,
+    ``uncertainty.inter_student_contributions``' mean over that replicate's students) and its
+    signal the variance across test inputs of their mean prediction, from the same predictions."""
+    from jaxkd import uncertainty
+
+    seen = []
+    real = init_run.mlp.predict
+
+    def recording(widths, params, X):
+        out = real(widths, params, X)
+        seen.append(np.asarray(out[..., 0], np.float64))
+        return out
+
+    monkeypatch.setattr(init_run.mlp, "predict", recording)
+    cfg = InitConfig.from_preset("quick", scales=(0.0, 0.05), num_students=2, replicates=2, mlp_replicates=3)
+    out = init_run.mlp_comparator(cfg)
+    preds = seen[-1].reshape(3, 10, -1)                  # the last scale's test predictions, (R_mlp, n, m)
+    v = [float(uncertainty.inter_student_contributions(p).mean()) for p in preds]
+    np.testing.assert_allclose(out["mlp_variance"][1], v, rtol=1e-5)
+    np.testing.assert_allclose(out["mlp_signal"][1], np.var(preds.mean(axis=1), axis=1), rtol=1e-9)
